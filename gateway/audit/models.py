@@ -1,0 +1,51 @@
+"""Audit models: the hash-chained, append-only log, its head and its timestamp anchors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.db import Base
+
+
+class AuditEntry(Base):
+    """One audited event; `entry_hash` covers the fields and the previous entry's hash."""
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40), default="")
+    object_id: Mapped[str] = mapped_column(String(200), default="")
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single row holding the chain's last sequence number and hash; its lock orders appends."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditAnchor(Base):
+    """An RFC 3161 timestamp token over the chain head at some sequence number."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+    token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tsa: Mapped[str] = mapped_column(String(200), default="")

@@ -1,0 +1,101 @@
+"""Account models: web users with roles, login attempts, API clients and their tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gateway.db import Base
+from gateway.directory.models import Coordinator, FunctionalAddress, Organisation, SenderUnit
+from gateway.types import Created, HsaId, OrgId, enum_column
+
+
+class Role(enum.StrEnum):
+    CASE_WORKER = "case_worker"
+    COORDINATOR = "coordinator"
+    DIRECTORY_ADMIN = "directory_admin"
+    STATISTICIAN = "statistician"
+    AUDITOR = "auditor"
+
+
+class User(Base):
+    """A person who logs in to the web UI; scope follows from role and binding."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str] = mapped_column(String(64))
+    # The last TOTP time step accepted: a code is good once.
+    totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
+    role: Mapped[Role] = enum_column(Role)
+    hsa_id: Mapped[HsaId | None]
+    sender_unit_id: Mapped[int | None] = mapped_column(ForeignKey("sender_units.id"))
+    coordinator_id: Mapped[int | None] = mapped_column(ForeignKey("coordinators.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[Created]
+
+    sender_unit: Mapped[SenderUnit | None] = relationship()
+    coordinator: Mapped[Coordinator | None] = relationship()
+
+
+class LoginAttempt(Base):
+    """A login attempt, kept for throttling by username and by address."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[Created] = mapped_column(index=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), index=True)
+    success: Mapped[bool] = mapped_column(Boolean)
+
+
+api_client_addresses = Table(
+    "api_client_addresses",
+    Base.metadata,
+    Column("api_client_id", ForeignKey("api_clients.id", ondelete="CASCADE"), primary_key=True),
+    Column("functional_address_id", ForeignKey("functional_addresses.id"), primary_key=True),
+)
+
+
+class ApiClient(Base):
+    """A machine client of one organisation, allowed its own functional addresses only."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    organisation_id: Mapped[OrgId] = mapped_column(ForeignKey("organisations.id"))
+    scopes: Mapped[str] = mapped_column(Text)
+    # For private_key_jwt: the client's public keys (JWKS JSON).
+    jwks: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[Created]
+
+    organisation: Mapped[Organisation] = relationship()
+    functional_addresses: Mapped[list[FunctionalAddress]] = relationship(
+        secondary=api_client_addresses
+    )
+
+
+class ApiToken(Base):
+    """An issued bearer token; only its SHA-256 digest is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    api_client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[Created]
+    expires_at: Mapped[dt.datetime]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    client: Mapped[ApiClient] = relationship()

@@ -1,0 +1,59 @@
+"""The `gateway` console script: one group, each domain adding its own subcommands."""
+
+from __future__ import annotations
+
+import click
+
+from gateway import db as dbmod
+from gateway import migrate
+from gateway.clitools import app, run_cli, with_app
+
+
+@click.group(help="Kryddgården Gateway: SDK-style secure form exchange (hälsoförfrågan).")
+def cli() -> None:
+    pass
+
+
+@cli.group("db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Create or migrate the database to the newest schema.")
+@with_app
+def db_upgrade() -> None:
+    database = dbmod.database(app())
+    migrate.upgrade(database.engine)
+    click.echo(f"database at revision {migrate.current_revision(database.engine)}")
+
+
+def _later(name: str, issue: str, help_text: str) -> click.Command:
+    @click.command(name, help=help_text, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        raise click.ClickException(f"'gateway {name}' arrives with {issue}; not available yet")
+
+    return command
+
+
+def _register() -> None:
+    from gateway.audit.cli import audit_group
+    from gateway.auth.cli import clients_group, users_group
+    from gateway.demo import demo_command, serve_command
+    from gateway.jobs.cli import worker_command
+    from gateway.pki_cli import pki_group
+    from gateway.vault.cli import vault_group
+
+    for command in (
+        demo_command, serve_command, worker_command, users_group, clients_group,
+        pki_group, audit_group, vault_group,
+    ):
+        cli.add_command(command)
+    cli.add_command(_later("smtp", "the mail channel (issue 7)", "Run the SMTP listener."))
+    cli.add_command(_later("directory", "the directory (issue 3)", "Import, export and check the directory."))
+    cli.add_command(_later("stats", "the statistics (issue 6)", "Response-time statistics."))
+
+
+def main() -> None:
+    _register()
+    run_cli(cli)

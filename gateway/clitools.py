@@ -1,0 +1,59 @@
+"""Helpers every `gateway` subcommand uses: an app context and clean errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from flask import Flask, current_app
+
+from gateway.errors import ConfigError, GatewayError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_app(func: F) -> F:
+    """Run the command inside an app context built by the factory from GATEWAY_* settings."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gateway import create_app
+
+        try:
+            app = create_app()
+        except ConfigError as exc:
+            raise click.UsageError(f"configuration: {exc}") from None
+        with app.app_context():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def app() -> Flask:
+    return current_app._get_current_object()  # type: ignore[attr-defined, no-any-return]
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print message to stderr and exit with code."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def run_cli(group: click.Group, args: list[str] | None = None) -> None:
+    """Run group; domain errors and bad configuration become a message and exit status 2."""
+    try:
+        group.main(args=args, prog_name="gateway", standalone_mode=True)
+    except GatewayError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except ConfigError as exc:
+        click.echo(f"error: configuration: {exc}", err=True)
+        sys.exit(2)

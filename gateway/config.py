@@ -1,0 +1,142 @@
+"""Settings: GATEWAY_* environment variables parsed and checked into Flask config."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigError
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"expected a number above 0, got {raw!r}")
+    return value
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _host_port(raw: str) -> str:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {raw!r}")
+    return raw
+
+
+def _path_list(raw: str) -> list[str]:
+    return [part for part in raw.split(":") if part]
+
+
+def _word_list(raw: str) -> list[str]:
+    return [part.strip().lower() for part in raw.split(",") if part.strip()]
+
+
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        raise ValueError(f"expected a sqlite:/// or postgresql:// URL, got {raw.split(':')[0]!r}")
+    if raw.startswith("postgresql://"):
+        # psycopg 3 is the driver we ship; SQLAlchemy would otherwise pick psycopg2.
+        return "postgresql+psycopg://" + raw.removeprefix("postgresql://")
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One GATEWAY_* variable: its config key, parser and default."""
+
+    key: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("INSTANCE_PATH", str, None, "instance folder (keys, PKI, SQLite); default ./instance"),
+    Setting("DATABASE_URL", _database_url, None, "SQLAlchemy URL; default SQLite in the instance"),
+    Setting("SECRET_KEY", str, None, "session signing key; generated into the instance if unset"),
+    Setting("TRUST_ROOTS", _path_list, None, "PEM files trusted for answer signatures, ':'-separated"),
+    Setting("SMTP_RELAY", _host_port, None, "host:port of the relay for outgoing mail"),
+    Setting("SMTP_DOMAINS", _word_list, ["localhost"], "mail domains the SMTP listener accepts"),
+    Setting("BASE_URL", str, "http://127.0.0.1:5000", "public base URL used in links in e-mail"),
+    Setting("ANSWER_DAYS", _positive_int, 30, "days from received to the answer deadline"),
+    Setting("CONSENT_MAX_MONTHS", _positive_int, 12, "longest consent validity (rule C3)"),
+    Setting("REPEAT_DAYS", _positive_int, 90, "days within which a new inquiry is a repeat"),
+    Setting("COOKIE_SECURE", _boolean, True, "send session cookies over HTTPS only"),
+    Setting("SESSION_IDLE_MINUTES", _positive_int, 30, "log out after this much inactivity"),
+    Setting("LOGIN_MAX_FAILURES", _positive_int, 5, "failed logins before throttling"),
+    Setting("LOGIN_WINDOW_MINUTES", _positive_int, 15, "window for counting failed logins"),
+    Setting("TOKEN_LIFETIME", _positive_int, 3600, "seconds an OAuth access token lives"),
+    Setting("JOB_LEASE_SECONDS", _positive_int, 300, "seconds a worker's claim on a job lasts"),
+    Setting("JOB_BACKLOG_LIMIT", _positive_int, 1000, "due jobs above which /readyz fails"),
+)
+
+
+def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return config values for every GATEWAY_* variable set; raise ConfigError naming bad ones."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for setting in SETTINGS:
+        name = f"GATEWAY_{setting.key}"
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[setting.key] = setting.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return values
+
+
+def defaults() -> dict[str, Any]:
+    """Return the default value of every setting."""
+    return {s.key: s.default for s in SETTINGS if s.default is not None}
+
+
+def resolve(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill the settings whose defaults depend on the instance folder; return config."""
+    instance = Path(config.get("INSTANCE_PATH") or "instance").resolve()
+    config["INSTANCE_PATH"] = str(instance)
+    config.setdefault("DATABASE_URL", None)
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{instance / 'gateway.sqlite'}"
+    else:
+        config["DATABASE_URL"] = _database_url(config["DATABASE_URL"])
+    if not config.get("TRUST_ROOTS"):
+        config["TRUST_ROOTS"] = [str(instance / "pki" / "ca.pem")]
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = instance_secret(instance, "secret_key")
+    return config
+
+
+def instance_secret(instance: Path, name: str, nbytes: int = 32) -> str:
+    """Return the secret stored in the instance folder under name, creating it on first use."""
+    path = instance / name
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(nbytes)
+    # O_EXCL: when two processes start at once, one creates and the other reads.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value

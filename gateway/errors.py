@@ -1,0 +1,75 @@
+"""Domain errors with codes, rendered as RFC 7807 problem+json only at the HTTP edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding inside an error: a rule code or a place in the input, as SDK's eventIssues."""
+
+    code: str
+    title: str
+    detail: str = ""
+    location: str = ""
+
+    def as_event_issue(self) -> dict[str, str]:
+        issue = {"typeCode": self.code, "title": self.title, "detail": self.detail}
+        if self.location:
+            issue["in"] = self.location
+        return issue
+
+
+@dataclass
+class GatewayError(Exception):
+    """The root of every refusal the gateway makes on purpose; `status` is the HTTP status."""
+
+    code: str
+    title: str
+    detail: str = ""
+    status: int = 400
+    issues: list[Issue] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.code, self.detail or self.title)
+
+    def __str__(self) -> str:
+        text = f"{self.code}: {self.title}"
+        if self.detail:
+            text += f" ({self.detail})"
+        for issue in self.issues:
+            text += f"\n  {issue.code}: {issue.title}" + (f" [{issue.location}]" if issue.location else "")
+        return text
+
+    def problem(self, instance: str) -> dict[str, Any]:
+        """Return the RFC 7807 body for this error."""
+        body: dict[str, Any] = {
+            "type": f"urn:kryddgarden:problem:{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail or self.title,
+            "instance": instance,
+            "eventIssues": [i.as_event_issue() for i in self.issues]
+            or [Issue(self.code, self.title, self.detail).as_event_issue()],
+        }
+        body.update(self.extra)
+        return body
+
+
+class ConfigError(Exception):
+    """A GATEWAY_* setting or the instance folder is unusable; the message names the variable."""
+
+
+def not_found(what: str, detail: str = "") -> GatewayError:
+    return GatewayError("NOT_FOUND", f"{what} finns inte", detail, status=404)
+
+
+def forbidden(detail: str = "") -> GatewayError:
+    return GatewayError("FORBIDDEN", "Behörighet saknas", detail, status=403)
+
+
+def unauthorized(detail: str = "") -> GatewayError:
+    return GatewayError("UNAUTHORIZED", "Inloggning krävs", detail, status=401)

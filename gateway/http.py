@@ -1,0 +1,107 @@
+"""The HTTP edge: GatewayError and HTTP errors as problem+json (APIs) or a Swedish page (web)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from flask import Flask, Response, json, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from gateway.errors import GatewayError, Issue
+
+log = logging.getLogger(__name__)
+
+API_PREFIXES = ("/api/", "/v1/", "/oauth/", "/healthz", "/readyz")
+
+HTTP_TITLES = {
+    400: "Felaktig begäran",
+    401: "Inloggning krävs",
+    403: "Behörighet saknas",
+    404: "Finns inte",
+    405: "Metoden är inte tillåten",
+    409: "Konflikt",
+    413: "För stort innehåll",
+    415: "Fel innehållstyp",
+    422: "Innehållet kunde inte godtas",
+    429: "För många försök",
+}
+
+
+def wants_problem_json() -> bool:
+    return request.path.startswith(API_PREFIXES)
+
+
+def problem_response(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    response = Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json"
+    )
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def render_error(error: GatewayError) -> Response:
+    """Render a domain error for whoever asked: problem+json for APIs, a page for people."""
+    headers = {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
+    if wants_problem_json():
+        return problem_response(error.problem(request.path), error.status, headers)
+    error_id = uuid.uuid4().hex[:12]
+    html = render_template("error.html", error=error, error_id=error_id)
+    return Response(html, status=error.status, headers=headers)
+
+
+def _handle_gateway_error(error: GatewayError) -> Response:
+    return render_error(error)
+
+
+def _handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    title = HTTP_TITLES.get(status, exc.name)
+    detail = exc.description or title
+    if status == 413:
+        detail = f"Innehållet är större än gränsen ({request.max_content_length} byte)"
+    error = GatewayError(f"HTTP_{status}", title, detail, status=status)
+    response = render_error(error)
+    if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    error_id = uuid.uuid4().hex[:12]
+    # The traceback goes to the server log under the error id, never to the client.
+    log.exception("unexpected error %s on %s %s", error_id, request.method, request.path)
+    error = GatewayError(
+        "INTERNAL",
+        "Ett oväntat fel inträffade",
+        f"Felid {error_id}. Kontakta i första hand din lokala IT-support och ange felid.",
+        status=500,
+        issues=[Issue("INTERNAL", "Ett oväntat fel inträffade", f"Felid {error_id}")],
+    )
+    return render_error(error)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cache-Control", "no-store")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(GatewayError, _handle_gateway_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(Exception, _handle_unexpected)
+    app.after_request(_security_headers)

@@ -1,0 +1,106 @@
+"""Inquiry models: the hälsoförfrågan, its legs, its answer and registered consent withdrawals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
+
+from gateway.db import Base
+from gateway.directory.models import CareUnit, SenderUnit
+from gateway.types import Created, enum_column
+
+
+class LegKind(enum.StrEnum):
+    SUBMITTED = "submitted"
+    RECEIVED = "received"
+    ROUTED = "routed"
+    NOTIFIED = "notified"
+    OPENED = "opened"
+    ANSWERED = "answered"
+    ANSWER_DELIVERED = "answer_delivered"
+    REGISTERED = "registered"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    REROUTED = "rerouted"
+    REMINDED = "reminded"
+    ESCALATED = "escalated"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+
+
+class Inquiry(Base):
+    """A hälsoförfrågan; personal data only in sealed (encrypted) columns."""
+
+    __tablename__ = "inquiries"
+
+    # The sender's UUID from the form: the idempotency key and the SDK messageId.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sender_unit_id: Mapped[int] = mapped_column(ForeignKey("sender_units.id"))
+    care_unit_id: Mapped[int] = mapped_column(ForeignKey("care_units.id"))
+    routed_to: Mapped[str] = mapped_column(String(200))
+    reply_to: Mapped[str] = mapped_column(String(200))
+    # SHA-256 of the received bytes: the same id with other content is a conflict.
+    content_digest: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    personnummer: Mapped[bytes | None] = mapped_column(LargeBinary)
+    person_hash: Mapped[str] = mapped_column(String(64), index=True)
+    receipt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    deadline: Mapped[dt.date]
+    consent_valid_to: Mapped[dt.date]
+    repeat_of: Mapped[str | None] = mapped_column(ForeignKey("inquiries.id"))
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[Created]
+    purged_at: Mapped[dt.datetime | None]
+
+    sender_unit: Mapped[SenderUnit] = relationship()
+    care_unit: Mapped[CareUnit] = relationship()
+    legs: WriteOnlyMapped[Leg] = relationship(order_by="Leg.id", passive_deletes=True)
+
+
+class Leg(Base):
+    """One append-only event in an inquiry's journey, in UTC; statistics derive from these."""
+
+    __tablename__ = "legs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[str] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    kind: Mapped[LegKind] = enum_column(LegKind, index=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Answer(Base):
+    """An accepted answer: the exact signed PDF bytes (sealed) and its validation report."""
+
+    __tablename__ = "answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[str] = mapped_column(ForeignKey("inquiries.id"), unique=True)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pdf_digest: Mapped[str] = mapped_column(String(64))
+    structured: Mapped[bytes | None] = mapped_column(LargeBinary)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    signed_at: Mapped[dt.datetime | None]
+    accepted_at: Mapped[Created]
+    submitted_by: Mapped[str] = mapped_column(String(200))
+
+    inquiry: Mapped[Inquiry] = relationship()
+
+
+class ConsentWithdrawal(Base):
+    """A person's withdrawal of consent towards one care unit (rule C7)."""
+
+    __tablename__ = "consent_withdrawals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_hash: Mapped[str] = mapped_column(String(64), index=True)
+    care_unit_id: Mapped[int] = mapped_column(ForeignKey("care_units.id"))
+    withdrawn_on: Mapped[dt.date]
+    registered_by: Mapped[str] = mapped_column(String(200))
+    registered_at: Mapped[Created]
+    note: Mapped[str | None] = mapped_column(Text)

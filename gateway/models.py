@@ -1,0 +1,28 @@
+"""Every domain's models, imported together so the metadata (and Alembic) sees all tables."""
+
+from gateway.audit.models import AuditAnchor, AuditEntry, AuditHead
+from gateway.auth.models import ApiClient, ApiToken, LoginAttempt, Role, User
+from gateway.db import Base
+from gateway.directory.models import (
+    Absence,
+    Assignment,
+    AssignmentRole,
+    CareUnit,
+    Coordinator,
+    CoordinatorCertificate,
+    DirectoryChange,
+    FunctionalAddress,
+    Organisation,
+    SenderKind,
+    SenderUnit,
+)
+from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, Leg, LegKind
+from gateway.jobs.models import Job, JobState
+
+__all__ = [
+    "Absence", "ApiClient", "ApiToken", "Answer", "Assignment", "AssignmentRole", "AuditAnchor",
+    "AuditEntry", "AuditHead", "Base", "CareUnit", "ConsentWithdrawal", "Coordinator",
+    "CoordinatorCertificate", "DirectoryChange", "FunctionalAddress", "Inquiry", "Job",
+    "JobState", "Leg", "LegKind", "LoginAttempt", "Organisation", "Role", "SenderKind",
+    "SenderUnit", "User",
+]

@@ -1,0 +1,132 @@
+"""Fixtures: every database test runs on SQLite and, where configured, PostgreSQL.
+
+The schema comes from the real migrations; each test runs inside a transaction that is
+rolled back (sessions join it through savepoints), as warehouse's tests do.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from gateway import create_app
+from gateway.db import database, make_engine
+from gateway.migrate import upgrade
+
+PG_URL_VAR = "GATEWAY_TEST_DATABASE_URL"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pg_server_url() -> str | None:
+    url = os.environ.get(PG_URL_VAR)
+    if not url:
+        return None
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def create_pg_database() -> str:
+    """Create an empty PostgreSQL database for this run and return its URL."""
+    server = pg_server_url()
+    assert server
+    name = f"gwtest_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(url: str) -> None:
+    server = pg_server_url()
+    assert server
+    name = make_url(url).database
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def fresh_database_url(backend: str, tmp_path: Path) -> str:
+    """Return the URL of a new, empty database of `backend` (skips where PostgreSQL is unset)."""
+    if backend == "postgresql":
+        if not pg_server_url():
+            pytest.skip(f"PostgreSQL run skipped: {PG_URL_VAR} is not set")
+        return create_pg_database()
+    return f"sqlite:///{tmp_path / f'gw-{uuid.uuid4().hex[:8]}.sqlite'}"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated to head once per test session and backend."""
+    url = fresh_database_url(request.param, tmp_path_factory.mktemp("db"))
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    if request.param == "postgresql":
+        drop_pg_database(url)
+
+
+def test_config(instance: Path, database_url: str, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key",
+        "COOKIE_SECURE": False,
+        "BASE_URL": "http://localhost",
+    }
+    config.update(extra)
+    return config
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Path:
+    path = tmp_path / "instance"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def app(migrated_url: str, instance: Path) -> Iterator[Flask]:
+    """An app whose every session joins one transaction, rolled back after the test."""
+    application = create_app(test_config(instance, migrated_url))
+    db = database(application)
+    connection = db.engine.connect()
+    transaction = connection.begin()
+    db.bind_to(connection)
+    with application.app_context():
+        yield application
+    transaction.rollback()
+    connection.close()
+    db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture(params=BACKENDS)
+def committing_app(request: pytest.FixtureRequest, tmp_path: Path, instance: Path) -> Iterator[Flask]:
+    """An app on a database of its own that really commits (for multi-process tests)."""
+    url = fresh_database_url(request.param, tmp_path)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    application = create_app(test_config(instance, url))
+    with application.app_context():
+        yield application
+    database(application).engine.dispose()
+    if request.param == "postgresql":
+        drop_pg_database(url)
