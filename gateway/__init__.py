@@ -8,6 +8,7 @@ from importlib import import_module
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import config as settings
 
@@ -43,4 +44,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     for name in DOMAINS:
         import_module(name).init_app(app)
+    hops = app.config["PROXY_HOPS"]
+    if hops:
+        # Only then is X-Forwarded-For the client's address (login throttling, audit).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     return app

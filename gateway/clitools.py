@@ -1,4 +1,4 @@
-"""Helpers every `gateway` subcommand uses: an app context and clean errors instead of tracebacks."""
+"""Helpers for `gateway` subcommands: an app context, and clean errors instead of tracebacks."""
 
 from __future__ import annotations
 
@@ -27,14 +27,21 @@ def with_app(func: F) -> F:
             app = create_app()
         except ConfigError as exc:
             raise click.UsageError(f"configuration: {exc}") from None
-        with app.app_context():
-            return func(*args, **kwargs)
+        try:
+            with app.app_context():
+                return func(*args, **kwargs)
+        finally:
+            from gateway.db import database
+
+            # Close pooled connections now, not when the pool is collected (tests run commands
+            # in-process, where psycopg warns about connections left for the collector).
+            database(app).engine.dispose()
 
     return wrapper  # type: ignore[return-value]
 
 
 def app() -> Flask:
-    return current_app._get_current_object()  # type: ignore[attr-defined, no-any-return]
+    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -69,7 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INSTANCE_PATH", str, None, "instance folder (keys, PKI, SQLite); default ./instance"),
     Setting("DATABASE_URL", _database_url, None, "SQLAlchemy URL; default SQLite in the instance"),
     Setting("SECRET_KEY", str, None, "session signing key; generated into the instance if unset"),
-    Setting("TRUST_ROOTS", _path_list, None, "PEM files trusted for answer signatures, ':'-separated"),
+    Setting(
+        "TRUST_ROOTS", _path_list, None, "PEM files trusted for answer signatures, ':'-separated"
+    ),
     Setting("SMTP_RELAY", _host_port, None, "host:port of the relay for outgoing mail"),
     Setting("SMTP_DOMAINS", _word_list, ["localhost"], "mail domains the SMTP listener accepts"),
     Setting("BASE_URL", str, "http://127.0.0.1:5000", "public base URL used in links in e-mail"),
@@ -82,6 +84,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_WINDOW_MINUTES", _positive_int, 15, "window for counting failed logins"),
     Setting("TOKEN_LIFETIME", _positive_int, 3600, "seconds an OAuth access token lives"),
     Setting("JOB_LEASE_SECONDS", _positive_int, 300, "seconds a worker's claim on a job lasts"),
+    Setting(
+        "PROXY_HOPS", int, 0, "reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust"
+    ),
     Setting("JOB_BACKLOG_LIMIT", _positive_int, 1000, "due jobs above which /readyz fails"),
 )
 

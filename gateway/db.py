@@ -139,4 +139,7 @@ def _close_session(_exc: BaseException | None) -> None:
 
 def init_app(app: Flask) -> None:
     app.extensions["gateway.db"] = Database(app.config["DATABASE_URL"])
+    # A request ends its session even when an outer app context (a test, a CLI command)
+    # stays pushed and would otherwise share it across requests.
+    app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)

@@ -41,7 +41,9 @@ class GatewayError(Exception):
         if self.detail:
             text += f" ({self.detail})"
         for issue in self.issues:
-            text += f"\n  {issue.code}: {issue.title}" + (f" [{issue.location}]" if issue.location else "")
+            text += f"\n  {issue.code}: {issue.title}" + (
+                f" [{issue.location}]" if issue.location else ""
+            )
         return text
 
     def problem(self, instance: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Any
 
-from flask import Flask, Response, json, render_template, request
+from flask import Flask, Response, abort, json, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from gateway.errors import GatewayError, Issue
@@ -33,7 +33,9 @@ def wants_problem_json() -> bool:
     return request.path.startswith(API_PREFIXES)
 
 
-def problem_response(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+def problem_response(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> Response:
     response = Response(
         json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json"
     )
@@ -100,7 +102,15 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def _refuse_oversize_early() -> None:
+    # Refuse by the declared length before any view reads (or buffers) the body.
+    limit = request.max_content_length
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        abort(413)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_oversize_early)
     app.register_error_handler(GatewayError, _handle_gateway_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -66,7 +66,9 @@ def fresh_database_url(backend: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def migrated_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A database migrated to head once per test session and backend."""
     url = fresh_database_url(request.param, tmp_path_factory.mktemp("db"))
     engine = make_engine(url)
@@ -88,6 +90,9 @@ def test_config(instance: Path, database_url: str, **extra: Any) -> dict[str, An
     }
     config.update(extra)
     return config
+
+
+test_config.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 @pytest.fixture
@@ -118,7 +123,9 @@ def client(app: Flask) -> Any:
 
 
 @pytest.fixture(params=BACKENDS)
-def committing_app(request: pytest.FixtureRequest, tmp_path: Path, instance: Path) -> Iterator[Flask]:
+def committing_app(
+    request: pytest.FixtureRequest, tmp_path: Path, instance: Path
+) -> Iterator[Flask]:
     """An app on a database of its own that really commits (for multi-process tests)."""
     url = fresh_database_url(request.param, tmp_path)
     engine = make_engine(url)

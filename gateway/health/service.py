@@ -29,7 +29,9 @@ def readiness() -> dict[str, Any]:
     ok = all(result for result, _ in checks.values())
     return {
         "status": "ok" if ok else "fail",
-        "checks": {name: {"ok": result, "detail": detail} for name, (result, detail) in checks.items()},
+        "checks": {
+            name: {"ok": result, "detail": detail} for name, (result, detail) in checks.items()
+        },
     }
 
 
