@@ -6,4 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to set up yet."""
+    """Prepare record_denied for this app's database (see gateway.audit.service)."""
+    from gateway.audit import service
+
+    service.init_app(app)

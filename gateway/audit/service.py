@@ -1,0 +1,450 @@
+"""The audit log service: append hash-chained entries, record denials, verify the chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol, cast
+
+from flask import Flask, g, has_app_context
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, SessionTransaction
+
+from gateway.audit.models import AuditAnchor, AuditEntry, AuditHead
+from gateway.db import Database, database, utcnow
+
+log = logging.getLogger(__name__)
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+VERIFY_BATCH = 1000
+
+ENTRIES = cast(Table, AuditEntry.__table__)
+HEAD = cast(Table, AuditHead.__table__)
+
+# Column widths of audit_entries: longer values are cut (and marked) rather than refused,
+# because a denial whose actor carries a hostile username must still be recorded.
+_LIMITS = {"actor": 200, "action": 60, "object_type": 40, "object_id": 200, "outcome": 20}
+
+
+# --- canonical form and hashing -------------------------------------------------------------
+
+
+def canonical_time(at: dt.datetime) -> str:
+    """Return `at` as UTC ISO 8601 with microseconds, the form the hash covers."""
+    return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def entry_digest(
+    *,
+    seq: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    outcome: str,
+    detail: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    """Return the SHA-256 (hex) of an entry's canonical JSON, which includes prev_hash."""
+    payload = {
+        "seq": seq,
+        "at": canonical_time(at),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "outcome": outcome,
+        "detail": detail,
+        "prev_hash": prev_hash,
+    }
+    text = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _clean(value: str, limit: int) -> str:
+    # PostgreSQL refuses NUL in text; SQLite would store it. Same result on both.
+    value = str(value).replace("\x00", "\ufffd")
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _normalise_detail(detail: dict[str, Any] | None) -> dict[str, Any]:
+    """Return detail as plain JSON values, exactly as it will read back from the database."""
+    if detail is None:
+        return {}
+    if not isinstance(detail, dict):
+        raise TypeError("audit detail must be a dict")
+    # Round-trip so the stored value and the hashed value are the same (tuples, dates, ids).
+    normalised: dict[str, Any] = json.loads(
+        json.dumps(detail, default=str, ensure_ascii=False, allow_nan=False)
+    )
+    return normalised
+
+
+@dataclass(frozen=True)
+class _Event:
+    """The fields of one entry before it has a place in the chain."""
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    outcome: str
+    detail: dict[str, Any]
+
+    @classmethod
+    def build(cls, **fields: Any) -> _Event:
+        detail = _normalise_detail(fields.pop("detail"))
+        clean = {name: _clean(value, _LIMITS[name]) for name, value in fields.items()}
+        return cls(detail=detail, **clean)
+
+
+# --- appending --------------------------------------------------------------------------------
+
+
+def _create_head(session: Session) -> None:
+    """Insert the head row; a concurrent creator wins and we use its row."""
+    try:
+        with session.begin_nested():
+            session.execute(insert(HEAD).values(id=HEAD_ID, seq=0, entry_hash=GENESIS_HASH))
+    except IntegrityError:
+        pass
+
+
+def _advance_head(session: Session) -> tuple[int, str]:
+    """Take the chain's lock by bumping the head; return (new seq, previous entry hash)."""
+    bump = update(HEAD).where(HEAD.c.id == HEAD_ID).values(seq=HEAD.c.seq + 1)
+    # The UPDATE comes first: on PostgreSQL it takes the head row's lock, so appenders queue
+    # here and each reads the head only after the previous one committed.
+    if session.execute(bump).rowcount != 1:  # type: ignore[attr-defined]
+        _create_head(session)
+        if session.execute(bump).rowcount != 1:  # type: ignore[attr-defined]
+            raise RuntimeError("audit head row could not be created")
+    head = read_head(session)
+    assert head is not None  # just bumped above, in this transaction
+    return head.seq, head.entry_hash
+
+
+class Head(NamedTuple):
+    """The chain head: the last entry's seq and hash (0 and 64 zeros before the first)."""
+
+    seq: int
+    entry_hash: str
+
+
+def read_head(session: Session) -> Head | None:
+    """Return the head row, or None before the first entry was ever made."""
+    row = session.execute(
+        select(HEAD.c.seq, HEAD.c.entry_hash).where(HEAD.c.id == HEAD_ID)
+    ).first()
+    return None if row is None else Head(int(row.seq), str(row.entry_hash))
+
+
+def _append(session: Session, event: _Event) -> AuditEntry:
+    seq, prev_hash = _advance_head(session)
+    # On PostgreSQL this transaction now holds the head row's lock until it ends.
+    session.info[_HOLDS_HEAD_KEY] = True
+    # The time is taken under the lock, so times never run backwards along the chain.
+    fields: dict[str, Any] = dict(
+        seq=seq, at=utcnow(), actor=event.actor, action=event.action,
+        object_type=event.object_type, object_id=event.object_id, outcome=event.outcome,
+        detail=event.detail, prev_hash=prev_hash,
+    )
+    entry = AuditEntry(entry_hash=entry_digest(**fields), **fields)
+    session.add(entry)
+    session.flush()
+    session.execute(update(HEAD).where(HEAD.c.id == HEAD_ID).values(entry_hash=entry.entry_hash))
+    return entry
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str = "",
+    object_id: str = "",
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append an entry in the caller's transaction and return it; it commits or rolls back with it.
+
+    `detail` must hold no personal data (no names, no personnummer): ids and codes only.
+    Raises TypeError when detail is not a JSON-able dict.
+    """
+    event = _Event.build(
+        actor=actor, action=action, object_type=object_type, object_id=object_id,
+        outcome=outcome, detail=detail,
+    )
+    return _append(session, event)
+
+
+# --- denied attempts: their own transaction ---------------------------------------------------
+
+_PENDING_KEY = "gateway.audit.pending_denied"
+_HOLDS_HEAD_KEY = "gateway.audit.holds_head"
+_holders = threading.local()
+
+
+def _held_sessions() -> weakref.WeakSet[Session]:
+    """Return this thread's sessions with an open transaction (weakly: dropped ones vanish)."""
+    sessions: weakref.WeakSet[Session] | None = getattr(_holders, "sessions", None)
+    if sessions is None:
+        sessions = _holders.sessions = weakref.WeakSet()
+    return sessions
+
+
+def _on_begin(session: Session, _transaction: SessionTransaction, _connection: Any) -> None:
+    _held_sessions().add(session)
+
+
+def _on_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None or transaction.nested:
+        return
+    _held_sessions().discard(session)
+    session.info.pop(_HOLDS_HEAD_KEY, None)
+    pending: list[tuple[Database, _Event]] = session.info.pop(_PENDING_KEY, [])
+    for db, event in pending:
+        try:
+            _append_denied(db, event)
+        except SQLAlchemyError:
+            # The caller's work is already done; say what was lost, without personal data.
+            log.exception("audit: could not record a denied %s", event.action)
+
+
+def _blocking_session(db: Database) -> Session | None:
+    """Return this thread's session that a second connection to db would wait on, if any.
+
+    SQLite: any open transaction holds the write lock (transactions begin IMMEDIATE).
+    PostgreSQL: a transaction that appended to the chain holds the head row's lock.
+    Tests bind every session to one connection, where nothing waits: None.
+    """
+    bind = db.sessionmaker.kw.get("bind")
+    if isinstance(bind, Connection):
+        return None
+    for session in list(_held_sessions()):
+        if session.bind is not bind or not session.in_transaction():
+            continue
+        if db.dialect == "sqlite" or session.info.get(_HOLDS_HEAD_KEY):
+            return session
+    return None
+
+
+def _append_denied(db: Database, event: _Event) -> None:
+    with db.transaction() as session:
+        _append(session, event)
+
+
+def record_denied(
+    *,
+    actor: str,
+    action: str,
+    object_type: str = "",
+    object_id: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append a denied attempt (outcome "denied") in its own transaction, committed at once.
+
+    It survives the caller's rollback. One exception to "at once": when this thread's own
+    session holds what the new transaction would wait for (SQLite's write lock, or on
+    PostgreSQL the chain head after a record() in it), waiting would never end; the entry is
+    then written, in a transaction of its own, the moment that session's transaction ends
+    (commit or rollback). Needs an app context.
+    """
+    event = _Event.build(
+        actor=actor, action=action, object_type=object_type, object_id=object_id,
+        outcome="denied", detail=detail,
+    )
+    _end_request_transaction()
+    db = database()
+    holder = _blocking_session(db)
+    if holder is None:
+        _append_denied(db, event)
+    else:
+        holder.info.setdefault(_PENDING_KEY, []).append((db, event))
+
+
+def _end_request_transaction() -> None:
+    # A denied request keeps none of its work. Ending its transaction first also means the
+    # denial neither waits on that transaction's locks nor is nested in (and lost with) it.
+    session = g.get("db_session") if has_app_context() else None
+    if session is not None and session.in_transaction():
+        session.rollback()
+
+
+def track_sessions() -> None:
+    """Follow which sessions hold a transaction on each thread (see record_denied); idempotent."""
+    if not sa_event.contains(Session, "after_begin", _on_begin):
+        sa_event.listen(Session, "after_begin", _on_begin)
+        sa_event.listen(Session, "after_transaction_end", _on_transaction_end)
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The verdict on the chain: ok, entries checked, and the first broken entry and why."""
+
+    ok: bool
+    checked: int
+    first_broken: int | None = None
+    reason: str = ""
+    broken_at: dt.datetime | None = None
+    broken_action: str | None = None
+
+    def describe(self) -> str:
+        """Return one line for people: the count, or the broken entry and why."""
+        if self.ok:
+            return f"audit chain ok: {self.checked} entries"
+        where = f"entry seq {self.first_broken}"
+        facts = [canonical_time(self.broken_at) if self.broken_at else "", self.broken_action or ""]
+        known = ", ".join(fact for fact in facts if fact)
+        if known:
+            where += f" ({known})"
+        return f"audit chain broken at {where}: {self.reason}"
+
+
+@dataclass
+class _Walk:
+    """The state carried along the chain while verifying."""
+
+    expected_seq: int = 1
+    prev_hash: str = GENESIS_HASH
+    checked: int = 0
+    broken: ChainReport | None = field(default=None)
+
+
+def _batches(session: Session, size: int) -> Iterator[Sequence[Row[Any]]]:
+    # No lower bound at first: a forged entry at seq 0 or below must be seen too.
+    query = select(ENTRIES).order_by(ENTRIES.c.seq).limit(size)
+    rows = session.execute(query).all()
+    while rows:
+        yield rows
+        rows = session.execute(query.where(ENTRIES.c.seq > rows[-1].seq)).all()
+
+
+def _check_row(walk: _Walk, row: Row[Any]) -> ChainReport | None:
+    """Check one entry against its predecessor; return the break, if any."""
+
+    def broken(seq: int, reason: str) -> ChainReport:
+        return ChainReport(False, walk.checked, seq, reason, row.at, row.action)
+
+    if row.seq < walk.expected_seq:
+        return broken(row.seq, f"it is out of place: seq {row.seq} comes before the chain's start")
+    if row.seq != walk.expected_seq:
+        missing = walk.expected_seq
+        return ChainReport(
+            False, walk.checked, missing,
+            f"entry {missing} is missing (the next entry found is seq {row.seq})",
+        )
+    if row.prev_hash != walk.prev_hash:
+        return broken(row.seq, "its prev_hash does not match the previous entry's hash "
+                               "(an entry was removed, inserted or altered before it)")
+    try:
+        digest = entry_digest(
+            seq=row.seq, at=row.at, actor=row.actor, action=row.action,
+            object_type=row.object_type, object_id=row.object_id, outcome=row.outcome,
+            detail=row.detail, prev_hash=row.prev_hash,
+        )
+    except (TypeError, ValueError, AttributeError):
+        return broken(row.seq, "its fields cannot be read as an audit entry (altered)")
+    if digest != row.entry_hash:
+        return broken(row.seq, "its content does not match its entry_hash (altered)")
+    return None
+
+
+def _check_head(session: Session, walk: _Walk) -> ChainReport | None:
+    head = read_head(session)
+    last = walk.expected_seq - 1
+    if head is None:
+        if last == 0:
+            return None
+        return ChainReport(False, walk.checked, last, "the chain head row is missing")
+    if head.seq > last:
+        return ChainReport(
+            False, walk.checked, last + 1,
+            f"entries {last + 1}..{head.seq} are missing at the end (the head is at {head.seq})",
+        )
+    if head.seq < last:
+        return ChainReport(
+            False, walk.checked, head.seq + 1,
+            f"entries after the head (seq {head.seq}) were added outside the log",
+        )
+    if head.entry_hash != walk.prev_hash:
+        return ChainReport(
+            False, walk.checked, last, "the last entry's hash differs from the chain head's"
+        )
+    return None
+
+
+def verify(session: Session, *, batch_size: int = VERIFY_BATCH) -> ChainReport:
+    """Walk the whole chain in seq order, in batches; return the verdict (never raises on damage).
+
+    Detects an altered entry (any column), a removed one (first, middle or last, the last by
+    comparing with the head row) and an inserted one.
+    """
+    walk = _Walk()
+    batches = _batches(session, batch_size)
+    while True:
+        try:
+            rows = next(batches, None)
+        except (ValueError, TypeError) as exc:
+            # A column altered into something its type cannot read (a bad time, bad JSON).
+            seq = walk.expected_seq
+            reason = f"an entry at or after seq {seq} cannot be read ({type(exc).__name__})"
+            return ChainReport(False, walk.checked, seq, reason)
+        if rows is None:
+            break
+        for row in rows:
+            found = _check_row(walk, row)
+            if found is not None:
+                return found
+            walk.expected_seq = row.seq + 1
+            walk.prev_hash = row.entry_hash
+            walk.checked += 1
+    return _check_head(session, walk) or ChainReport(True, walk.checked)
+
+
+# --- anchoring (the RFC 3161 timestamper arrives in a later issue) ---------------------------
+
+
+class Timestamper(Protocol):
+    """Something that timestamps a SHA-256 digest: an RFC 3161 TSA client."""
+
+    name: str
+
+    def timestamp(self, digest: bytes) -> bytes:
+        """Return a timestamp token over digest."""
+        ...
+
+
+def anchor(session: Session, timestamper: Timestamper) -> AuditAnchor | None:
+    """Timestamp the current chain head and store the token; None while the chain is empty."""
+    head = read_head(session)
+    if head is None or head.seq == 0:
+        return None
+    token = timestamper.timestamp(bytes.fromhex(head.entry_hash))
+    anchored = AuditAnchor(
+        seq=head.seq, entry_hash=head.entry_hash, at=utcnow(), token=token, tsa=timestamper.name
+    )
+    session.add(anchored)
+    session.flush()
+    return anchored
+
+
+def init_app(_app: Flask) -> None:
+    """Follow open transactions so record_denied never waits on its own thread's session."""
+    track_sessions()
