@@ -6,4 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to set up yet."""
+    """Give the app its vault (keys load on first use) and the "keys" readiness check."""
+    from gateway.vault import service
+
+    service.init_app(app)
