@@ -6,4 +6,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to set up yet."""
+    """Register the "jobs" readiness check (backlog over the limit, or any dead job)."""
+    from gateway.health.service import register_check
+    from gateway.jobs.service import check_backlog
+
+    register_check(app, "jobs", check_backlog)

@@ -1,8 +1,57 @@
-"""The `gateway worker` command."""
+"""The `gateway worker` command: run jobs until stopped, or bounded for tests and demos."""
+
+from __future__ import annotations
+
+import logging
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.clitools import app, fail, with_app
+from gateway.db import database
+from gateway.jobs.worker import Worker
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+HELP = """Run the background worker: claim due jobs, run them, retry failures with backoff.
+
+SIGTERM or Ctrl-C stops it after the current job (a second Ctrl-C stops at once; the job is
+given back). A job whose worker dies is taken again when its lease (GATEWAY_JOB_LEASE_SECONDS)
+runs out.
+
+On PostgreSQL any number of workers may run side by side. On SQLite run one worker: claims
+stay correct with several (SQLite transactions take the write lock at BEGIN), but the
+workers only take turns.
+"""
 
 
-@click.command("worker", help="Run the background worker.")
-def worker_command() -> None:
-    raise click.ClickException("not yet")
+@click.command("worker", help=HELP)
+@click.option("--once", is_flag=True, help="Run the jobs that are due now, then exit.")
+@click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after this many jobs.")
+@click.option(
+    "--idle-exit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Exit after this many seconds without a due job.",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait before looking again when nothing is due.",
+)
+@with_app
+def worker_command(once: bool, max_jobs: int | None, idle_exit: float | None, poll: float) -> None:
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    worker = Worker(app())
+    try:
+        ran = worker.run(once=once, max_jobs=max_jobs, idle_exit=idle_exit, poll=poll)
+    except SQLAlchemyError as exc:
+        fail(f"the database is unavailable ({type(exc).__name__})")
+        return
+    finally:
+        # Close pooled connections now rather than leave them to the garbage collector.
+        database(app()).engine.dispose()
+    click.echo(f"worker {worker.worker_id}: {ran} jobs run", err=True)

@@ -1,0 +1,59 @@
+"""The job handler registry: which function runs each job kind, and the errors handlers raise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway.jobs.models import Job
+
+# A handler does its work in `session` and must not commit: the worker commits its effects
+# together with the job's "done" mark, so that they happen exactly once.
+Handler = Callable[[Session, dict[str, Any], Job], None]
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+class JobError(Exception):
+    """A handler failure whose message is safe to store (no personal data); retried."""
+
+
+class PermanentJobError(JobError):
+    """A failure retrying cannot mend (the thing is gone, a bad payload): the job dies now."""
+
+
+class UnknownJobKind(PermanentJobError):
+    """No handler is registered for the job's kind in this process."""
+
+
+def job_handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of `kind`; raise ValueError on a clash.
+
+    Domains import their handler modules in their `init_app`, so that every process built by
+    the factory (web, worker) knows the same kinds.
+    """
+    if not kind or len(kind) > 60:
+        raise ValueError("a job kind is 1 to 60 characters")
+
+    def register(func: Handler) -> Handler:
+        existing = _HANDLERS.get(kind)
+        if existing is not None and existing is not func:
+            raise ValueError(f"job kind {kind!r} already has a handler ({existing.__qualname__})")
+        _HANDLERS[kind] = func
+        return func
+
+    return register
+
+
+def get_handler(kind: str) -> Handler:
+    """Return the handler of `kind`; raise UnknownJobKind when none is registered."""
+    try:
+        return _HANDLERS[kind]
+    except KeyError:
+        raise UnknownJobKind(f"no handler is registered for job kind {kind!r}") from None
+
+
+def registered_kinds() -> list[str]:
+    return sorted(_HANDLERS)
