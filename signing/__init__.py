@@ -1,0 +1,1 @@
+"""Signatures and certificates: a library the gateway calls; it knows nothing of Flask or SQL."""
