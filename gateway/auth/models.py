@@ -21,6 +21,16 @@ class Role(enum.StrEnum):
     AUDITOR = "auditor"
 
 
+# How each role is named in the Swedish UI.
+ROLE_LABELS: dict[Role, str] = {
+    Role.CASE_WORKER: "Handläggare",
+    Role.COORDINATOR: "Rehabkoordinator (REKO)",
+    Role.DIRECTORY_ADMIN: "Katalogadministratör",
+    Role.STATISTICIAN: "Statistiker",
+    Role.AUDITOR: "Granskare",
+}
+
+
 class User(Base):
     """A person who logs in to the web UI; scope follows from role and binding."""
 
@@ -42,6 +52,27 @@ class User(Base):
 
     sender_unit: Mapped[SenderUnit | None] = relationship()
     coordinator: Mapped[Coordinator | None] = relationship()
+
+    # flask-login's user protocol, written out rather than taken from UserMixin, whose
+    # __eq__ by id would change how SQLAlchemy's identity map compares instances.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.active)
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS[self.role]
 
 
 class LoginAttempt(Base):

@@ -1,7 +1,413 @@
-"""OAuth2 client credentials (authlib) and bearer-token checks for the APIs."""
+"""OAuth2 client credentials at POST /oauth/token (authlib) and bearer-token checks for the APIs."""
 
-from flask import Flask
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+)
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from gateway.audit.service import record, record_denied
+from gateway.auth.clients import (
+    client_holds_address,
+    client_may_send_as,
+    client_scopes,
+    get_client,
+    verify_secret,
+)
+from gateway.auth.models import ApiClient, ApiToken
+from gateway.db import get_session, utcnow
+from gateway.errors import GatewayError, Issue
+from gateway.http import render_error
+
+__all__ = [
+    "BearerTokenError", "client_holds_address", "client_may_send_as", "init_app", "require_token",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+bp = Blueprint("oauth", __name__)
+
+# Only HTTP Basic for now. private_key_jwt (SDK) plugs in here later: register authlib's
+# rfc7523 PrivateKeyJWT with the client's `jwks` column via register_client_auth_method,
+# add "private_key_jwt" to this list and let _OAuthClient accept it when jwks is set.
+AUTH_METHODS = ["client_secret_basic"]
+
+# RFC 6750 b64token; ours are 43 characters, anything far longer is not one of ours.
+_BEARER = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]{1,512}=*) *\Z", re.IGNORECASE)
+# A claimed client_id is named in the audit log only when it could be one of ours.
+_PLAUSIBLE_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
+_MAX_CREDENTIAL = 256
+
+
+def token_digest(token: str) -> str:
+    """Return the SHA-256 hex digest under which a token is stored."""
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def _remote_actor() -> str:
+    return f"anonymous:{request.remote_addr or 'unknown'}"
+
+
+# --- the token endpoint -------------------------------------------------------------------
+
+
+class _OAuthClient(ClientMixin):
+    """ApiClient as authlib sees it: a confidential client with the client credentials grant."""
+
+    def __init__(self, model: ApiClient) -> None:
+        self.model = model
+
+    def get_client_id(self) -> str:
+        return self.model.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in AUTH_METHODS
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return verify_secret(self.model, client_secret)
+
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """Return the granted scope: the client's own when none asked; None when not a subset."""
+        own = client_scopes(self.model)
+        if not scope:
+            return " ".join(own)
+        asked = scope.split()
+        if not set(asked) <= set(own):
+            return None
+        return " ".join(s for s in own if s in asked)
+
+
+class _MalformedCredentials(Exception):
+    """The Authorization header is not usable HTTP Basic."""
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """Return (client_id, secret) from an HTTP Basic header, None when absent.
+
+    Raises _MalformedCredentials for anything else: other schemes, bad base64, non-UTF-8,
+    no colon, empty parts or oversized values. RFC 6749 2.3.1 form-encodes both parts.
+    """
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise _MalformedCredentials
+    try:
+        text = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        client_id, sep, secret = text.partition(":")
+        client_id = unquote(client_id, errors="strict")
+        secret = unquote(secret, errors="strict")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are both ValueErrors
+        raise _MalformedCredentials from None
+    if not sep or not client_id or not secret or max(len(client_id), len(secret)) > _MAX_CREDENTIAL:
+        raise _MalformedCredentials
+    return client_id, secret
+
+
+def _refuse_client(oauth_request: Any, reason: str, description: str) -> InvalidClientError:
+    oauth_request.denial = reason
+    # 401 with a Basic challenge: RFC 6749 5.2 when the client tried the Authorization header.
+    return InvalidClientError(status_code=401, description=description)
+
+
+_FAILED = "Client authentication failed: wrong client_id or client_secret, or a revoked client."
+
+
+def _authenticate_basic(_query_client: Any, oauth_request: Any) -> _OAuthClient:
+    """authlib's client_secret_basic, strict about the header; notes any refusal for the audit.
+
+    Raises InvalidClientError (401) for every refusal; which one is told only to the audit log.
+    """
+    try:
+        credentials = _basic_credentials(oauth_request.headers.get("Authorization"))
+    except _MalformedCredentials:
+        raise _refuse_client(oauth_request, "malformed_authorization",
+                             "The Authorization header is not valid HTTP Basic.") from None
+    if credentials is None:
+        raise _refuse_client(oauth_request, "no_client_authentication",
+                             "Authenticate with HTTP Basic (client_secret_basic).")
+    client_id, secret = credentials
+    oauth_request.claimed_client_id = client_id
+    model = get_client(get_session(), client_id)
+    # Verify even for unknown clients, so that timing does not tell which ids exist.
+    if not verify_secret(model, secret) or model is None:
+        reason = "unknown_client" if model is None else "wrong_secret"
+        raise _refuse_client(oauth_request, reason, _FAILED)
+    if not model.active:
+        raise _refuse_client(oauth_request, "inactive_client", _FAILED)
+    return _OAuthClient(model)
+
+
+class _ClientCredentialsGrant(ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def validate_requested_scope(self) -> None:
+        """Refuse scopes the client does not hold (RFC 6749 invalid_scope)."""
+        if self.request.client.get_allowed_scope(self.request.payload.scope) is None:
+            self.request.denial = "scope_not_allowed"
+            raise InvalidScopeError("The requested scope is not granted to this client.")
+
+
+class _TokenServer(AuthorizationServer):
+    """authlib's server, auditing every refusal it answers with an RFC 6749 error."""
+
+    def handle_error_response(self, oauth_request: Any, error: OAuth2Error) -> Any:
+        client = getattr(oauth_request, "client", None)
+        claimed = getattr(oauth_request, "claimed_client_id", None) or ""
+        record_denied(
+            actor=f"client:{client.get_client_id()}" if client else _remote_actor(),
+            action="oauth.token",
+            object_type="api_client",
+            object_id=claimed if _PLAUSIBLE_ID.match(claimed) else "",
+            detail={"error": error.error,
+                    "reason": getattr(oauth_request, "denial", None) or error.error},
+        )
+        return super().handle_error_response(oauth_request, error)
+
+
+def _generate_token(
+    grant_type: str, client: _OAuthClient, user: Any = None, scope: str | None = None,
+    expires_in: int | None = None, include_refresh_token: bool = True,
+) -> dict[str, Any]:
+    granted = client.get_allowed_scope(scope)
+    if granted is None:
+        raise InvalidScopeError("The requested scope is not granted to this client.")
+    return {
+        "token_type": "Bearer",
+        "access_token": secrets.token_urlsafe(32),
+        "expires_in": int(current_app.config["TOKEN_LIFETIME"]),
+        "scope": granted,
+    }
+
+
+def _save_token(token: dict[str, Any], oauth_request: Any) -> None:
+    """Store the token's digest, scope and expiry and audit the issue, in one transaction."""
+    session = get_session()
+    model: ApiClient = oauth_request.client.model
+    issued = utcnow()
+    session.add(ApiToken(
+        token_digest=token_digest(token["access_token"]),
+        api_client_id=model.id,
+        scope=token["scope"],
+        issued_at=issued,
+        expires_at=issued + dt.timedelta(seconds=token["expires_in"]),
+    ))
+    record(session, actor=f"client:{model.client_id}", action="oauth.token_issued",
+           object_type="api_client", object_id=model.client_id,
+           detail={"scope": token["scope"], "expires_in": token["expires_in"]})
+    session.commit()
+
+
+def _request_problem() -> OAuth2Error | None:
+    """Return the RFC 6749 error for a request authlib would misread, or None."""
+    if request.args:
+        return InvalidRequestError("Token request parameters belong in the request body.")
+    if "client_secret" in request.form or "client_assertion" in request.form:
+        return InvalidRequestError("Authenticate with HTTP Basic (client_secret_basic).")
+    if not request.form.get("grant_type"):
+        return InvalidRequestError("Missing grant_type.")
+    repeated = [k for k in ("grant_type", "scope") if len(request.form.getlist(k)) > 1]
+    if repeated:
+        return InvalidRequestError("Each parameter may be sent only once.")
+    return None
+
+
+def _server() -> _TokenServer:
+    server: _TokenServer = current_app.extensions["gateway.oauth"]
+    return server
+
+
+@bp.post("/oauth/token")
+def token() -> ResponseReturnValue:
+    server = _server()
+    try:
+        # authlib refuses plain HTTP from anything but loopback (behind nginx: ProxyFix).
+        oauth_request = server.create_oauth2_request(None)
+    except OAuth2Error as error:
+        return server.handle_error_response(None, error)
+    problem = _request_problem()
+    if problem is not None:
+        return server.handle_error_response(oauth_request, problem)
+    return server.create_token_response()
+
+
+@bp.route("/oauth/token", methods=["GET", "PUT", "PATCH", "DELETE"])
+def token_wrong_method() -> ResponseReturnValue:
+    error = InvalidRequestError("The token endpoint accepts POST only.", status_code=405)
+    response: Response = _server().handle_error_response(None, error)
+    response.headers["Allow"] = "POST"
+    return response
+
+
+# --- bearer tokens ------------------------------------------------------------------------
+
+
+@dataclass
+class BearerTokenError(GatewayError):
+    """A refused bearer token; `challenge` is the WWW-Authenticate value (RFC 6750)."""
+
+    challenge: str = 'Bearer realm="gateway"'
+    # The client the token belonged to, when it was known (for the audit actor).
+    client_id: str = ""
+
+
+def _token_error(code: str, title: str, detail: str, client_id: str = "") -> BearerTokenError:
+    return BearerTokenError(
+        code, title, detail, status=401, client_id=client_id,
+        challenge=f'Bearer realm="gateway", error="invalid_token", error_description="{code}"',
+    )
+
+
+_TOKEN_HINT = "Hämta en ny åtkomsttoken från /oauth/token."  # noqa: S105 - a hint, no secret
+
+
+def authenticate_bearer(header: str | None) -> ApiToken:
+    """Return the valid token named by an `Authorization: Bearer` header.
+
+    Raises BearerTokenError (401) when the header is missing or malformed, or the token is
+    unknown, expired, revoked, or its client deactivated.
+    """
+    if not header:
+        raise BearerTokenError(
+            "TOKEN_MISSING", "Åtkomsttoken saknas",
+            "Skicka huvudet Authorization: Bearer <token>. " + _TOKEN_HINT, status=401,
+        )
+    match = _BEARER.match(header)
+    if match is None:
+        raise _token_error("TOKEN_MALFORMED", "Felaktig åtkomsttoken",
+                           "Huvudet Authorization ska ha formen 'Bearer <token>'.")
+    found = get_session().scalar(
+        select(ApiToken)
+        .where(ApiToken.token_digest == token_digest(match.group(1)))
+        .options(selectinload(ApiToken.client).selectinload(ApiClient.functional_addresses))
+    )
+    if found is None:
+        raise _token_error("TOKEN_INVALID", "Ogiltig åtkomsttoken", "Okänd token. " + _TOKEN_HINT)
+    client_id = found.client.client_id
+    if found.revoked or not found.client.active:
+        raise _token_error("TOKEN_REVOKED", "Åtkomsttoken är spärrad",
+                           "Token eller klienten har spärrats.", client_id)
+    if found.expires_at <= utcnow():
+        raise _token_error("TOKEN_EXPIRED", "Åtkomsttoken har gått ut", _TOKEN_HINT, client_id)
+    return found
+
+
+def _check_scopes(found: ApiToken, required: tuple[str, ...]) -> frozenset[str]:
+    """Return the token's scopes; raise BearerTokenError 403 naming each required one it lacks."""
+    granted = frozenset(found.scope.split())
+    missing = [s for s in required if s not in granted]
+    wanted = " ".join(required)
+    if missing:
+        raise BearerTokenError(
+            "INSUFFICIENT_SCOPE", "Behörighet saknas",
+            f"Token saknar behörigheten {', '.join(missing)}.",
+            status=403,
+            issues=[Issue("INSUFFICIENT_SCOPE", "Behörighet saknas", s, "scope") for s in missing],
+            challenge=f'Bearer realm="gateway", error="insufficient_scope", scope="{wanted}"',
+            client_id=found.client.client_id,
+        )
+    return granted
+
+
+def require_token(*scopes: str) -> Callable[[F], F]:
+    """Decorate an API view: require a valid bearer token holding every scope in `scopes`.
+
+    Sets `g.api_client` (ApiClient) and `g.token_scopes` (frozenset). Refusals raise
+    BearerTokenError (401, or 403 for a missing scope), each audited as a denied attempt.
+    """
+    if len(scopes) == 1 and callable(scopes[0]):
+        raise TypeError("use @require_token() with parentheses")
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                found = authenticate_bearer(request.headers.get("Authorization"))
+                granted = _check_scopes(found, scopes)
+            except BearerTokenError as error:
+                _audit_denied(error)
+                raise
+            g.api_client = found.client
+            g.token_scopes = granted
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _audit_denied(error: BearerTokenError) -> None:
+    record_denied(
+        actor=f"client:{error.client_id}" if error.client_id else _remote_actor(),
+        action="api.access",
+        object_type="endpoint",
+        object_id=request.endpoint or "",
+        detail={"reason": error.code, "method": request.method},
+    )
+
+
+def _render_bearer_error(error: BearerTokenError) -> Response:
+    response = render_error(error)
+    response.headers["WWW-Authenticate"] = error.challenge
+    return response
+
+
+# --- who am I -----------------------------------------------------------------------------
+
+
+@bp.get("/api/v1/whoami")
+@require_token()
+def whoami() -> ResponseReturnValue:
+    """Tell an integrator which client its token belongs to and what it may do."""
+    client: ApiClient = g.api_client
+    return jsonify(
+        client_id=client.client_id,
+        organisation={"id": client.organisation.id, "name": client.organisation.name},
+        functional_addresses=sorted(a.address for a in client.functional_addresses),
+        scopes=[s for s in client_scopes(client) if s in g.token_scopes],
+    )
 
 
 def init_app(app: Flask) -> None:
-    """Set up the token endpoint (filled by the API clients work)."""
+    """Set up the token endpoint, the bearer-error rendering and /api/v1/whoami."""
+    server = _TokenServer()
+    server.init_app(app, query_client=lambda client_id: None, save_token=_save_token)
+    server.register_grant(_ClientCredentialsGrant)
+    server.register_client_auth_method("client_secret_basic", _authenticate_basic)
+    server.register_token_generator("default", _generate_token)
+    app.extensions["gateway.oauth"] = server
+    app.register_error_handler(BearerTokenError, _render_bearer_error)
+    app.register_blueprint(bp)

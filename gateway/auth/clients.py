@@ -1,0 +1,296 @@
+"""API clients: create, list and revoke them; check their secrets and what they may use."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from gateway.audit.service import record
+from gateway.auth.models import ApiClient, ApiToken
+from gateway.directory.identifiers import check_functional_address, check_org_id
+from gateway.directory.models import FunctionalAddress, Organisation
+from gateway.errors import GatewayError, Issue
+
+# The SDK API's scopes (DESIGN 5.4); a new client gets all of them unless told otherwise.
+SDK_SCOPES: tuple[str, ...] = (
+    "urn:sdk.api:sendMessage",
+    "urn:sdk.api:getMessage",
+    "urn:sdk.api:getMessageByFilter",
+    "urn:sdk.api:deleteMessage",
+)
+CLIENT_ID_PREFIX = "gw-"
+
+# Looking up an existing address needs only a sane string; new ones must have the directory's form.
+_ADDRESS = re.compile(r"^[!-~]{1,200}$")
+
+_hasher = PasswordHasher()
+
+
+def invalid(code: str, title: str, detail: str = "", location: str = "") -> GatewayError:
+    """Return a 400 refusal with one issue naming where the bad value was."""
+    issue = Issue(code, title, detail, location)
+    return GatewayError(code, title, detail, status=400, issues=[issue])
+
+
+def normalise_organisation_id(raw: str) -> str:
+    """Return the SDK organisation id in lower case; raise GatewayError if malformed."""
+    # Domain names are case-insensitive; the directory keeps them in lower case.
+    value = raw.strip().lower()
+    if check_org_id(value) is not None:
+        raise invalid(
+            "INVALID_ORGANISATION_ID",
+            "Ogiltigt organisations-id",
+            f"{raw!r} har fel form; väntat 0203:<domän> (t.ex. 0203:malmo.se) "
+            "eller 0007:<organisationsnummer, 10 siffror>",
+            "organisation",
+        )
+    return value
+
+
+def normalise_address(raw: str) -> str:
+    """Return a functional address stripped of surrounding space; raise GatewayError if unusable."""
+    value = raw.strip()
+    if not _ADDRESS.match(value):
+        raise invalid(
+            "INVALID_FUNCTIONAL_ADDRESS",
+            "Ogiltig funktionsadress",
+            f"{raw!r}: 1–200 synliga ASCII-tecken utan mellanslag",
+            "functional_address",
+        )
+    return value
+
+
+def normalise_scopes(scopes: Iterable[str] | None) -> list[str]:
+    """Return the scopes in SDK order without repeats; none given means all; raise on unknown."""
+    wanted = {s.strip() for s in scopes or () if s.strip()}
+    unknown = sorted(wanted - set(SDK_SCOPES))
+    if unknown:
+        title = "Okänd behörighet (scope)"
+        raise GatewayError(
+            "INVALID_SCOPE", title,
+            f"Okänd: {', '.join(unknown)}. Tillåtna: {', '.join(SDK_SCOPES)}",
+            issues=[Issue("INVALID_SCOPE", title, s, "scope") for s in unknown],
+        )
+    return [s for s in SDK_SCOPES if s in wanted] if wanted else list(SDK_SCOPES)
+
+
+def client_scopes(client: ApiClient) -> list[str]:
+    """Return the scopes a client may ask for."""
+    return client.scopes.split()
+
+
+def find_organisation(
+    session: Session, organisation_id: str, *, create_with_name: str | None = None, actor: str
+) -> Organisation:
+    """Return the organisation; create it only when a name is given; else raise GatewayError 404."""
+    org_id = normalise_organisation_id(organisation_id)
+    organisation = session.get(Organisation, org_id)
+    if organisation is not None:
+        return organisation
+    name = (create_with_name or "").strip()
+    if not name:
+        raise GatewayError(
+            "ORGANISATION_NOT_FOUND",
+            "Organisationen finns inte",
+            f"{org_id} finns inte i katalogen",
+            status=404,
+        )
+    organisation = Organisation(id=org_id, name=name[:200])
+    session.add(organisation)
+    session.flush()
+    record(session, actor=actor, action="organisation.create", object_type="organisation",
+           object_id=org_id, detail={"name": organisation.name})
+    return organisation
+
+
+def find_addresses(
+    session: Session,
+    organisation: Organisation,
+    addresses: Sequence[str],
+    *,
+    create: bool,
+    actor: str,
+) -> list[FunctionalAddress]:
+    """Return the organisation's functional addresses, creating missing ones only when `create`.
+
+    Raises GatewayError when an address is malformed, belongs to another organisation, or is
+    missing and `create` is false.
+    """
+    found: list[FunctionalAddress] = []
+    for address in dict.fromkeys(normalise_address(a) for a in addresses):
+        row = session.scalar(select(FunctionalAddress).where(FunctionalAddress.address == address))
+        if row is None:
+            if not create:
+                raise GatewayError(
+                    "ADDRESS_NOT_FOUND",
+                    "Funktionsadressen finns inte",
+                    f"{address} finns inte i katalogen",
+                    status=404,
+                )
+            problem = check_functional_address(address, organisation.id)
+            if problem is not None:
+                raise invalid("INVALID_FUNCTIONAL_ADDRESS", "Ogiltig funktionsadress", problem,
+                              "functional_address")
+            row = FunctionalAddress(address=address, organisation_id=organisation.id)
+            session.add(row)
+            session.flush()
+            record(session, actor=actor, action="functional_address.create",
+                   object_type="functional_address", object_id=address,
+                   detail={"organisation": organisation.id})
+        found.append(row)
+    return found
+
+
+def _check_addresses(organisation: Organisation, addresses: Sequence[FunctionalAddress]) -> None:
+    if not addresses:
+        raise invalid(
+            "ADDRESS_REQUIRED",
+            "Funktionsadress saknas",
+            "En klient behöver minst en funktionsadress",
+            "functional_address",
+        )
+    foreign = [a for a in addresses if a.organisation_id != organisation.id]
+    if foreign:
+        code = "ADDRESS_OF_OTHER_ORGANISATION"
+        title = "Funktionsadressen tillhör en annan organisation"
+        raise GatewayError(
+            code, title,
+            f"En klient för {organisation.id} får bara ha den organisationens funktionsadresser: "
+            + "; ".join(f"{a.address} tillhör {a.organisation_id}" for a in foreign),
+            issues=[
+                Issue(code, title, f"{a.address} tillhör {a.organisation_id}", "functional_address")
+                for a in foreign
+            ],
+        )
+
+
+def create_client(
+    session: Session,
+    *,
+    organisation: Organisation | str,
+    functional_addresses: Sequence[FunctionalAddress | str],
+    scopes: Iterable[str] | None = None,
+    actor: str = "system:gateway",
+) -> tuple[ApiClient, str]:
+    """Create an active client in the caller's transaction; return it and its secret (shown once).
+
+    Strings name an existing organisation or address. Raises GatewayError when the organisation
+    or an address does not exist, an address belongs to another organisation, or a scope is unknown.
+    """
+    if isinstance(organisation, str):
+        organisation = find_organisation(session, organisation, actor=actor)
+    addresses = [
+        a if isinstance(a, FunctionalAddress)
+        else find_addresses(session, organisation, [a], create=False, actor=actor)[0]
+        for a in functional_addresses
+    ]
+    addresses = list({id(a): a for a in addresses}.values())
+    _check_addresses(organisation, addresses)
+    granted = normalise_scopes(scopes)
+    secret = secrets.token_urlsafe(32)
+    client = ApiClient(
+        client_id=CLIENT_ID_PREFIX + secrets.token_urlsafe(16),
+        secret_hash=_hasher.hash(secret),
+        organisation_id=organisation.id,
+        scopes=" ".join(granted),
+        active=True,
+    )
+    client.organisation = organisation
+    client.functional_addresses = addresses
+    session.add(client)
+    session.flush()
+    record(session, actor=actor, action="api_client.create", object_type="api_client",
+           object_id=client.client_id,
+           detail={"organisation": organisation.id,
+                   "functional_addresses": [a.address for a in addresses], "scopes": granted})
+    return client, secret
+
+
+def get_client(session: Session, client_id: str) -> ApiClient | None:
+    """Return the client with this client_id, active or not, or None."""
+    return session.scalar(
+        select(ApiClient)
+        .where(ApiClient.client_id == client_id)
+        .options(selectinload(ApiClient.functional_addresses))
+    )
+
+
+def list_clients(session: Session) -> list[ApiClient]:
+    """Return every client, oldest first, with its addresses loaded."""
+    return list(
+        session.scalars(
+            select(ApiClient)
+            .options(selectinload(ApiClient.functional_addresses))
+            .order_by(ApiClient.created_at, ApiClient.id)
+        )
+    )
+
+
+def revoke_client(session: Session, client_id: str, *, actor: str) -> tuple[ApiClient, bool]:
+    """Deactivate the client and revoke its tokens; return it and whether anything changed.
+
+    Raises GatewayError 404 when no such client exists.
+    """
+    client = get_client(session, client_id.strip())
+    if client is None:
+        raise GatewayError("CLIENT_NOT_FOUND", "Klienten finns inte", f"{client_id!r} finns inte",
+                           status=404)
+    if not client.active:
+        return client, False
+    client.active = False
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.api_client_id == client.id, ApiToken.revoked.is_(False))
+        .values(revoked=True)
+    )
+    revoked: int = result.rowcount  # type: ignore[attr-defined]
+    record(session, actor=actor, action="api_client.revoke", object_type="api_client",
+           object_id=client.client_id, detail={"tokens_revoked": revoked})
+    return client, True
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
+def verify_secret(client: ApiClient | None, secret: str) -> bool:
+    """Return whether secret is the client's; an unknown client costs as much as a known one."""
+    try:
+        ok = _hasher.verify(client.secret_hash if client else _dummy_hash(), secret)
+    except (VerificationError, InvalidHashError):
+        return False
+    if client is None:
+        return False
+    if ok and _hasher.check_needs_rehash(client.secret_hash):
+        # Stronger parameters since the client was made: upgrade in the caller's transaction.
+        client.secret_hash = _hasher.hash(secret)
+    return ok
+
+
+def client_holds_address(client: ApiClient, address: str) -> bool:
+    """Return whether the client holds this functional address."""
+    return any(a.address == address.strip() for a in client.functional_addresses)
+
+
+def client_may_send_as(client: ApiClient, organisation_id: str, address: str) -> bool:
+    """Return whether an active client may act for this organisation from this address."""
+    try:
+        org_id = normalise_organisation_id(organisation_id)
+    except GatewayError:
+        return False
+    return (
+        client.active
+        and client.organisation_id == org_id
+        and any(
+            a.address == address.strip() and a.organisation_id == org_id
+            for a in client.functional_addresses
+        )
+    )

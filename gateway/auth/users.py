@@ -1,0 +1,360 @@
+"""Web users: creation with role bindings, argon2id passwords, one-time TOTP codes, throttling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hmac
+import re
+from dataclasses import dataclass
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.audit.service import record
+from gateway.auth.models import LoginAttempt, Role, User
+from gateway.db import utcnow
+from gateway.directory.models import Coordinator, FunctionalAddress, SenderUnit
+from gateway.errors import GatewayError
+
+PASSWORD_MIN_LENGTH = 12
+# Long enough for any passphrase, short enough that hashing it stays cheap.
+PASSWORD_MAX_LENGTH = 1024
+TOTP_ISSUER = "Kryddgården Gateway"
+TOTP_PERIOD = 30
+# One step either side of now, for clocks that drift a little.
+TOTP_VALID_WINDOW = 1
+USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._@-]{1,99}")
+CODE_RE = re.compile(r"[0-9]{6}")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+# Swedish words an operator might type for a role, beside the role values themselves.
+ROLE_ALIASES: dict[str, Role] = {
+    "handlaggare": Role.CASE_WORKER,
+    "handläggare": Role.CASE_WORKER,
+    "socialsekreterare": Role.CASE_WORKER,
+    "reko": Role.COORDINATOR,
+    "rehabkoordinator": Role.COORDINATOR,
+    "koordinator": Role.COORDINATOR,
+    "katalogadministrator": Role.DIRECTORY_ADMIN,
+    "katalogadministratör": Role.DIRECTORY_ADMIN,
+    "katalogadmin": Role.DIRECTORY_ADMIN,
+    "statistiker": Role.STATISTICIAN,
+    "granskare": Role.AUDITOR,
+    "revisor": Role.AUDITOR,
+}
+
+_hasher = PasswordHasher()
+
+
+def _invalid(code: str, title: str, detail: str = "", status: int = 422) -> GatewayError:
+    return GatewayError(code, title, detail, status=status)
+
+
+def parse_role(value: str | Role) -> Role:
+    """Return the Role for a role value or Swedish alias; raise GatewayError BAD_ROLE otherwise."""
+    if isinstance(value, Role):
+        return value
+    key = value.strip().lower().replace("-", "_")
+    try:
+        return Role(key)
+    except ValueError:
+        pass
+    if key in ROLE_ALIASES:
+        return ROLE_ALIASES[key]
+    choices = ", ".join(r.value for r in Role)
+    raise _invalid("BAD_ROLE", f"Okänd roll {value!r}", f"Välj en av: {choices}")
+
+
+def normalize_username(raw: str) -> str:
+    """Return the canonical form of a username as typed (trimmed, lower case, bounded).
+
+    Control characters become U+FFFD: PostgreSQL refuses NUL in text, and no username has one.
+    """
+    return CONTROL_RE.sub("\ufffd", raw.strip().lower())[:100]
+
+
+def check_password_rules(password: str) -> None:
+    """Raise GatewayError when a new password is too short or too long."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise _invalid(
+            "PASSWORD_TOO_SHORT",
+            "Lösenordet är för kort",
+            f"Ett lösenord måste ha minst {PASSWORD_MIN_LENGTH} tecken.",
+        )
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise _invalid(
+            "PASSWORD_TOO_LONG",
+            "Lösenordet är för långt",
+            f"Ett lösenord får ha högst {PASSWORD_MAX_LENGTH} tecken.",
+        )
+
+
+def hash_password(password: str) -> str:
+    """Return the argon2id hash of a new password; raise GatewayError when it breaks the rules."""
+    check_password_rules(password)
+    return _hasher.hash(password)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("not-a-password-of-anyone")
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    """Return whether password is user's; rehash when the hasher's parameters have changed.
+
+    An unknown user (None) costs as much as a known one, so timing does not tell them apart.
+    """
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return False
+    stored = user.password_hash if user is not None else _dummy_hash()
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if user is None:
+        return False
+    if _hasher.check_needs_rehash(stored):
+        user.password_hash = _hasher.hash(password)
+    return True
+
+
+def set_password(session: Session, user: User, password: str, *, actor: str) -> None:
+    """Give user a new password (rules checked) and audit the change in session's transaction."""
+    user.password_hash = hash_password(password)
+    record(
+        session, actor=actor, action="user.password", object_type="user", object_id=user.username
+    )
+
+
+def set_active(session: Session, user: User, active: bool, *, actor: str) -> None:
+    """Allow or stop user's logins and audit the change."""
+    user.active = active
+    action = "user.activate" if active else "user.deactivate"
+    record(session, actor=actor, action=action, object_type="user", object_id=user.username)
+
+
+# --- creation -------------------------------------------------------------------------------
+
+
+def _find_sender_unit(session: Session, unit: str) -> SenderUnit:
+    found = None if CONTROL_RE.search(unit) else session.scalars(
+        select(SenderUnit)
+        .join(FunctionalAddress, SenderUnit.functional_address_id == FunctionalAddress.id)
+        .where(or_(SenderUnit.name == unit.strip(), FunctionalAddress.address == unit.strip()))
+    ).first()
+    if found is None:
+        raise _invalid(
+            "UNKNOWN_UNIT",
+            f"Enheten {unit!r} finns inte i katalogen",
+            "Ange namnet eller funktionsadressen för en avsändande enhet i katalogen.",
+        )
+    return found
+
+
+def _find_coordinator(session: Session, hsa_id: str) -> Coordinator:
+    query = select(Coordinator).where(Coordinator.hsa_id == hsa_id.strip())
+    found = None if CONTROL_RE.search(hsa_id) else session.scalars(query).first()
+    if found is None:
+        raise _invalid(
+            "UNKNOWN_COORDINATOR",
+            f"Ingen rehabkoordinator med HSA-id {hsa_id!r} finns i katalogen",
+            "Lägg in koordinatorn i katalogen först.",
+        )
+    return found
+
+
+def _bind(session: Session, user: User, unit: str | None, hsa_id: str | None) -> None:
+    """Bind user to what their role needs: a sender unit or a coordinator."""
+    if user.role == Role.CASE_WORKER:
+        if not unit or not unit.strip():
+            raise _invalid(
+                "UNIT_REQUIRED", "En handläggare måste höra till en enhet", "Ange --unit."
+            )
+        user.sender_unit = _find_sender_unit(session, unit)
+    elif unit:
+        raise _invalid("UNIT_NOT_ALLOWED", "Bara handläggare hör till en avsändande enhet")
+    if user.role == Role.COORDINATOR:
+        if not hsa_id or not hsa_id.strip():
+            raise _invalid(
+                "HSA_ID_REQUIRED", "En rehabkoordinator måste ha ett HSA-id", "Ange --hsa-id."
+            )
+        user.coordinator = _find_coordinator(session, hsa_id)
+        user.hsa_id = user.coordinator.hsa_id
+    elif hsa_id:
+        if len(hsa_id.strip()) > 31 or CONTROL_RE.search(hsa_id):
+            raise _invalid("BAD_HSA_ID", "Ogiltigt HSA-id", "Högst 31 tecken, inga styrtecken.")
+        user.hsa_id = hsa_id.strip()
+
+
+def _check_username(username: str) -> str:
+    name = username.strip().lower()
+    if not USERNAME_RE.fullmatch(name):
+        raise _invalid(
+            "BAD_USERNAME",
+            f"Ogiltigt användarnamn {username!r}",
+            "2–100 tecken: a–z, 0–9, punkt, bindestreck, understreck eller @, "
+            "och första tecknet en bokstav eller siffra.",
+        )
+    return name
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    role: str | Role,
+    password: str,
+    display_name: str = "",
+    unit: str | None = None,
+    hsa_id: str | None = None,
+    actor: str = "cli:users add",
+) -> tuple[User, str]:
+    """Create a user in session's transaction and return it with its new TOTP secret.
+
+    Raises GatewayError (nothing written) for a bad username, role, password, unknown unit or
+    coordinator, or a username already taken.
+    """
+    name = _check_username(username)
+    if CONTROL_RE.search(display_name):
+        raise _invalid("BAD_DISPLAY_NAME", "Namnet får inte innehålla styrtecken")
+    user = User(
+        username=name,
+        display_name=display_name.strip()[:200],
+        role=parse_role(role),
+        password_hash=hash_password(password),
+        totp_secret=pyotp.random_base32(),
+        totp_last_step=0,
+        active=True,
+    )
+    _bind(session, user, unit, hsa_id)
+    try:
+        # A savepoint, so a taken name leaves the caller's transaction usable.
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        raise _invalid(
+            "USER_EXISTS", f"Användarnamnet {name!r} är upptaget", status=409
+        ) from None
+    record(
+        session, actor=actor, action="user.create", object_type="user", object_id=name,
+        detail={"role": user.role.value},
+    )
+    return user, user.totp_secret
+
+
+def find_user(session: Session, username: str) -> User | None:
+    name = normalize_username(username)
+    return session.scalars(select(User).where(User.username == name)).first()
+
+
+# --- TOTP -----------------------------------------------------------------------------------
+
+
+def provisioning_uri(user: User) -> str:
+    """Return the otpauth:// URI an authenticator app enrols from."""
+    totp = pyotp.TOTP(user.totp_secret)
+    return totp.provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
+
+
+def current_code(user: User, now: dt.datetime | None = None) -> str:
+    """Return the code user's authenticator shows now (an operator tool for the demo)."""
+    return pyotp.TOTP(user.totp_secret).at(now or utcnow())
+
+
+def verify_totp(session: Session, user: User, code: str, now: dt.datetime | None = None) -> bool:
+    """Return whether code is user's current code, not used before; mark it used if so.
+
+    A code is good within one step either side of now, and only once: its time step must be
+    later than the last accepted one, claimed by a conditional UPDATE so that two requests
+    racing with the same code cannot both win.
+    """
+    code = code.strip().replace(" ", "")
+    if not CODE_RE.fullmatch(code):
+        return False
+    totp = pyotp.TOTP(user.totp_secret)
+    current = int((now or utcnow()).timestamp()) // TOTP_PERIOD
+    for step in range(current - TOTP_VALID_WINDOW, current + TOTP_VALID_WINDOW + 1):
+        if hmac.compare_digest(totp.at(step * TOTP_PERIOD), code):
+            return _claim_step(session, user, step)
+    return False
+
+
+def _claim_step(session: Session, user: User, step: int) -> bool:
+    result = session.execute(
+        update(User)
+        .where(User.id == user.id, User.totp_last_step < step)
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    claimed: bool = result.rowcount == 1  # type: ignore[attr-defined]
+    if claimed:
+        session.refresh(user, ["totp_last_step"])
+    return claimed
+
+
+# --- throttling -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """Login limits: at most max_failures failed attempts within window."""
+
+    max_failures: int
+    window: dt.timedelta
+
+
+def record_attempt(session: Session, username: str, remote_addr: str, success: bool) -> None:
+    name = normalize_username(username)
+    session.add(LoginAttempt(username=name, remote_addr=remote_addr[:64], success=success))
+
+
+def _retry_at(failures: list[dt.datetime], limit: Throttle) -> dt.datetime | None:
+    """Return when enough of failures (oldest first) leave the window, or None if under limit."""
+    if len(failures) < limit.max_failures:
+        return None
+    return failures[len(failures) - limit.max_failures] + limit.window
+
+
+def _failures(session: Session, since: dt.datetime, *conditions: object) -> list[dt.datetime]:
+    rows = session.scalars(
+        select(LoginAttempt.at)
+        .where(LoginAttempt.success.is_(False), LoginAttempt.at > since, *conditions)  # type: ignore[arg-type]
+        .order_by(LoginAttempt.at)
+    )
+    return list(rows)
+
+
+def throttled_until(
+    session: Session,
+    username: str,
+    remote_addr: str,
+    limit: Throttle,
+    now: dt.datetime | None = None,
+) -> dt.datetime | None:
+    """Return when the next attempt for username from remote_addr may be made, if not now.
+
+    Failures count per username since its last success, and per address regardless (a
+    success on one's own account must not reset an attacker's address).
+    """
+    now = now or utcnow()
+    since = now - limit.window
+    name = normalize_username(username)
+    last_success = session.scalar(
+        select(func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == name, LoginAttempt.success.is_(True)
+        )
+    )
+    user_since = max(since, last_success) if last_success else since
+    candidates = [
+        _retry_at(_failures(session, user_since, LoginAttempt.username == name), limit),
+        _retry_at(_failures(session, since, LoginAttempt.remote_addr == remote_addr[:64]), limit),
+    ]
+    blocked = [at for at in candidates if at is not None and at > now]
+    return max(blocked) if blocked else None

@@ -1,0 +1,250 @@
+"""The login blueprint: password step, TOTP step, logout and the start page per role."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import or_, select
+
+from gateway.audit.service import record, record_denied
+from gateway.auth import users
+from gateway.auth.login import role_required, safe_next, start_session
+from gateway.auth.models import Role, User
+from gateway.db import get_session, utcnow
+from gateway.directory.models import Assignment
+
+bp = Blueprint("auth", __name__)
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+PENDING_KEY = "login_pending"
+# How long the second step may wait after a correct password.
+PENDING_SECONDS = 300
+BAD_CREDENTIALS = "Fel användarnamn eller lösenord."
+BAD_CODE = (
+    "Engångskoden stämmer inte, har gått ut eller har redan använts. "
+    "Vänta på nästa kod i appen och försök igen."
+)
+INACTIVE = "Kontot är avstängt. Kontakta din administratör."
+
+
+def _remote_addr() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _limit() -> users.Throttle:
+    config = current_app.config
+    return users.Throttle(
+        max_failures=config["LOGIN_MAX_FAILURES"],
+        window=dt.timedelta(minutes=config["LOGIN_WINDOW_MINUTES"]),
+    )
+
+
+def _form_value(name: str, limit: int) -> str:
+    """Return a form field, bounded: nothing a person types needs more than limit characters."""
+    return request.form.get(name, "")[: limit + 1]
+
+
+def _page(template: str, status: int = 200, **context: object) -> Response:
+    return Response(render_template(template, **context), status=status)
+
+
+def _login_page(context: dict[str, object], error: str) -> Response:
+    return _page("auth/login.html", 200, error=error, **context)
+
+
+def _throttled_page(template: str, until: dt.datetime, **context: object) -> Response:
+    minutes = max(1, math.ceil((until - utcnow()).total_seconds() / 60))
+    unit = "minut" if minutes == 1 else "minuter"
+    message = f"För många misslyckade inloggningsförsök. Försök igen om {minutes} {unit}."
+    response = _page(template, status=429, error=message, **context)
+    response.headers["Retry-After"] = str(minutes * 60)
+    return response
+
+
+def _refuse(username: str, actor: str, step: str, reason: str) -> None:
+    """Count a failed attempt and audit it, both kept whatever happens to the request after."""
+    db = get_session()
+    users.record_attempt(db, username, _remote_addr(), success=False)
+    # Commit before record_denied: it writes on its own connection (see login._deny).
+    db.commit()
+    record_denied(
+        actor=actor, action="login", object_type="user",
+        detail={"step": step, "reason": reason, "remote_addr": _remote_addr()},
+    )
+
+
+def _check_throttle(username: str, actor: str, step: str) -> dt.datetime | None:
+    until = users.throttled_until(get_session(), username, _remote_addr(), _limit())
+    if until is not None:
+        get_session().commit()
+        record_denied(
+            actor=actor, action="login", object_type="user",
+            detail={"step": step, "reason": "throttled", "remote_addr": _remote_addr()},
+        )
+    return until
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    next_url = safe_next(request.values.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("auth.home"))
+    if request.method == "GET":
+        return _page("auth/login.html", next=next_url, username="")
+    username = users.normalize_username(_form_value("username", 100))
+    password = _form_value("password", users.PASSWORD_MAX_LENGTH)
+    context: dict[str, object] = {"next": next_url, "username": username}
+    anonymous = f"anonymous:{_remote_addr()}"
+    until = _check_throttle(username, anonymous, "password")
+    if until is not None:
+        return _throttled_page("auth/login.html", until, **context)
+    user = users.find_user(get_session(), username) if username else None
+    if not users.verify_password(user, password) or user is None:
+        actor = f"user:{user.username}" if user is not None else anonymous
+        _refuse(username, actor, "password", "bad_password" if user else "unknown_user")
+        return _login_page(context, BAD_CREDENTIALS)
+    if not user.active:
+        _refuse(username, f"user:{user.username}", "password", "inactive")
+        return _login_page(context, INACTIVE)
+    # A rehash by verify_password is worth keeping even though the login is not finished.
+    get_session().commit()
+    session[PENDING_KEY] = {"uid": user.id, "at": time.time(), "next": next_url}
+    return redirect(url_for("auth.otp"))
+
+
+def _pending_user() -> User | None:
+    """Return the user who passed the password step recently in this session, if any."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict) or not isinstance(pending.get("uid"), int):
+        return None
+    started = pending.get("at")
+    if not isinstance(started, int | float) or time.time() - started > PENDING_SECONDS:
+        return None
+    user = get_session().get(User, pending["uid"])
+    return user if user is not None and user.active else None
+
+
+@bp.route("/login/otp", methods=["GET", "POST"])
+def otp() -> ResponseReturnValue:
+    user = _pending_user()
+    if user is None:
+        session.pop(PENDING_KEY, None)
+        flash("Börja med användarnamn och lösenord.", "info")
+        return redirect(url_for("auth.login"))
+    if request.method == "GET":
+        return _page("auth/otp.html")
+    actor = f"user:{user.username}"
+    until = _check_throttle(user.username, actor, "totp")
+    if until is not None:
+        return _throttled_page("auth/otp.html", until)
+    if not users.verify_totp(get_session(), user, _form_value("code", 20)):
+        _refuse(user.username, actor, "totp", "bad_code")
+        return _page("auth/otp.html", error=BAD_CODE)
+    return _finish_login(user)
+
+
+def _finish_login(user: User) -> ResponseReturnValue:
+    db = get_session()
+    next_url = safe_next(session.get(PENDING_KEY, {}).get("next"))
+    users.record_attempt(db, user.username, _remote_addr(), success=True)
+    record(
+        db, actor=f"user:{user.username}", action="login", object_type="user",
+        detail={"remote_addr": _remote_addr()},
+    )
+    db.commit()
+    # A fresh session: nothing set before login (a planted cookie, the old CSRF token) survives.
+    session.clear()
+    login_user(user)
+    start_session()
+    return redirect(next_url or url_for("auth.home"))
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        db = get_session()
+        record(db, actor=f"user:{current_user.username}", action="logout", object_type="user")
+        db.commit()
+    logout_user()
+    session.clear()
+    flash("Du är utloggad.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@dataclass(frozen=True)
+class Section:
+    """One entry on the start page: a heading, what it is for, and where it lives when built."""
+
+    title: str
+    text: str
+    endpoint: str
+
+
+SECTIONS: dict[Role, list[Section]] = {
+    Role.CASE_WORKER: [
+        Section("Mina ärenden", "Dina hälsoförfrågningar, vems tur det är och svaren.",
+                "inquiries.mine"),
+    ],
+    Role.COORDINATOR: [
+        Section("Inkorg", "Hälsoförfrågningar till dina vårdcentraler som väntar på svar.",
+                "inquiries.inbox"),
+    ],
+    Role.DIRECTORY_ADMIN: [
+        Section("Katalog", "Vårdcentraler, rehabkoordinatorer och funktionsadresser.",
+                "directory.index"),
+    ],
+    Role.STATISTICIAN: [
+        Section("Statistik", "Svarstider per år, vårdcentral och enhet, utan personuppgifter.",
+                "stats.index"),
+    ],
+    Role.AUDITOR: [
+        Section("Granskningslogg", "Vem gjorde vad och när, utan innehåll.", "audit.index"),
+    ],
+}
+
+
+def _care_unit_names(user: User) -> list[str]:
+    """Return the names of the care units user's coordinator covers today."""
+    if user.coordinator_id is None:
+        return []
+    # Assignments run by Swedish calendar dates, whatever the server's zone.
+    today = utcnow().astimezone(STOCKHOLM).date()
+    rows = get_session().scalars(
+        select(Assignment)
+        .where(
+            Assignment.coordinator_id == user.coordinator_id,
+            Assignment.valid_from <= today,
+            or_(Assignment.valid_to.is_(None), Assignment.valid_to >= today),
+        )
+    )
+    return sorted({a.care_unit.name for a in rows})
+
+
+@bp.get("/")
+@role_required()
+def home() -> ResponseReturnValue:
+    user: User = current_user._get_current_object()
+    sections = [
+        (section, section.endpoint in current_app.view_functions)
+        for section in SECTIONS.get(user.role, [])
+    ]
+    return _page(
+        "home.html", user=user, sections=sections, care_units=_care_unit_names(user)
+    )

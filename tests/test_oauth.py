@@ -1,0 +1,485 @@
+"""POST /oauth/token (client credentials) and bearer-token checks: refusals first, then success."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Blueprint, Flask, g, jsonify
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from gateway.audit.models import AuditEntry
+from gateway.auth.clients import (
+    SDK_SCOPES,
+    client_holds_address,
+    client_may_send_as,
+    create_client,
+    revoke_client,
+)
+from gateway.auth.models import ApiClient, ApiToken
+from gateway.auth.oauth import require_token, token_digest
+from gateway.db import get_session, utcnow
+from gateway.directory.models import FunctionalAddress, Organisation
+
+MALMO = "0203:malmo.se"
+EBB = "sdk:ebb-oster:0203:malmo.se"
+AMA = "sdk:ama:0203:malmo.se"
+SKANE_REKO = "sdk:reko-kryddgarden:0203:skane.se"
+SEND, GET, FILTER, DELETE = SDK_SCOPES
+
+
+@dataclass
+class Registered:
+    client_id: str
+    secret: str
+    model: ApiClient
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    raw = f"{user}:{password}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def directory(app: Flask) -> None:
+    session = get_session()
+    session.add_all([
+        Organisation(id=MALMO, name="Malmö stad"),
+        Organisation(id="0203:skane.se", name="Region Skåne"),
+        FunctionalAddress(address=EBB, organisation_id=MALMO),
+        FunctionalAddress(address=AMA, organisation_id=MALMO),
+        FunctionalAddress(address=SKANE_REKO, organisation_id="0203:skane.se"),
+    ])
+    session.commit()
+
+
+def register(
+    scopes: tuple[str, ...] | None = None, addresses: tuple[str, ...] = (EBB,)
+) -> Registered:
+    session = get_session()
+    model, secret = create_client(
+        session, organisation=MALMO, functional_addresses=list(addresses), scopes=scopes,
+        actor="cli:test",
+    )
+    session.commit()
+    return Registered(model.client_id, secret, model)
+
+
+@pytest.fixture
+def registered(directory: None) -> Registered:
+    return register()
+
+
+def get_token(client: FlaskClient, who: Registered, **form: str) -> dict[str, Any]:
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", **form},
+        headers=basic(who.client_id, who.secret),
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def audit(action: str, outcome: str | None = None) -> list[AuditEntry]:
+    query = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
+    if outcome:
+        query = query.where(AuditEntry.outcome == outcome)
+    return list(get_session().scalars(query))
+
+
+def assert_oauth_error(response: Any, status: int, error: str) -> None:
+    text = response.get_data(as_text=True)
+    assert response.status_code == status, text
+    assert "Traceback" not in text
+    assert response.mimetype == "application/json"
+    assert response.get_json()["error"] == error
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+# --- the token endpoint: refusals -------------------------------------------------------------
+
+
+def non_utf8_basic() -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(b"gw-\xff\xfe:secret").decode()}
+
+
+MALFORMED_BASIC = [
+    pytest.param({"Authorization": "Basic !!!not-base64!!!"}, id="bad-base64"),
+    pytest.param(non_utf8_basic(), id="non-utf8"),
+    pytest.param({"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()},
+                 id="no-colon"),
+    pytest.param(basic("", "secret"), id="empty-id"),
+    pytest.param(basic("gw-x", ""), id="empty-secret"),
+    pytest.param({"Authorization": "Basic"}, id="scheme-only"),
+    pytest.param({"Authorization": "Bearer abc"}, id="bearer-at-token-endpoint"),
+    pytest.param(basic("gw-%zz", "x%ff"), id="bad-percent-escapes"),
+    pytest.param(basic("gw-" + "x" * 300, "secret"), id="oversized-id"),
+    pytest.param({}, id="no-header"),
+]
+
+
+@pytest.mark.parametrize("headers", MALFORMED_BASIC)
+def test_malformed_client_authentication_is_invalid_client(
+    client: FlaskClient, registered: Registered, headers: dict[str, str]
+) -> None:
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=headers
+    )
+    assert_oauth_error(response, 401, "invalid_client")
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+def test_wrong_secret_is_invalid_client_and_audited(
+    client: FlaskClient, registered: Registered
+) -> None:
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"},
+        headers=basic(registered.client_id, registered.secret + "x"),
+    )
+    assert_oauth_error(response, 401, "invalid_client")
+    [entry] = audit("oauth.token", "denied")
+    assert entry.actor.startswith("anonymous:")
+    assert entry.object_id == registered.client_id
+    assert entry.detail == {"error": "invalid_client", "reason": "wrong_secret"}
+    assert get_session().scalars(select(ApiToken)).all() == []
+
+
+def test_unknown_client_is_invalid_client(client: FlaskClient, registered: Registered) -> None:
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"},
+        headers=basic("gw-nobody", registered.secret),
+    )
+    assert_oauth_error(response, 401, "invalid_client")
+    [entry] = audit("oauth.token", "denied")
+    assert entry.detail["reason"] == "unknown_client"
+
+
+def test_revoked_client_gets_no_token(client: FlaskClient, registered: Registered) -> None:
+    revoke_client(get_session(), registered.client_id, actor="cli:test")
+    get_session().commit()
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"},
+        headers=basic(registered.client_id, registered.secret),
+    )
+    assert_oauth_error(response, 401, "invalid_client")
+    assert audit("oauth.token", "denied")[0].detail["reason"] == "inactive_client"
+
+
+BAD_REQUESTS = [
+    pytest.param({}, 400, "invalid_request", id="missing-grant-type"),
+    pytest.param({"grant_type": ""}, 400, "invalid_request", id="empty-grant-type"),
+    pytest.param({"grant_type": "password"}, 400, "unsupported_grant_type", id="password-grant"),
+    pytest.param({"grant_type": "authorization_code", "code": "x"}, 400, "unsupported_grant_type",
+                 id="code-grant"),
+    pytest.param({"grant_type": "client_credentials", "scope": "urn:sdk.api:everything"}, 400,
+                 "invalid_scope", id="unknown-scope"),
+    pytest.param({"grant_type": "client_credentials", "scope": 'a"b\\c\u00e5'}, 400,
+                 "invalid_scope", id="scope-with-odd-characters"),
+    pytest.param({"grant_type": "client_credentials", "client_secret": "x"}, 400,
+                 "invalid_request", id="client-secret-post"),
+]
+
+
+@pytest.mark.parametrize(("form", "status", "error"), BAD_REQUESTS)
+def test_bad_token_requests_get_rfc6749_errors(
+    client: FlaskClient, registered: Registered, form: dict[str, str], status: int, error: str
+) -> None:
+    response = client.post(
+        "/oauth/token", data=form, headers=basic(registered.client_id, registered.secret)
+    )
+    assert_oauth_error(response, status, error)
+    assert audit("oauth.token", "denied")[-1].detail["error"] == error
+
+
+def test_scope_the_client_does_not_hold_is_invalid_scope(
+    client: FlaskClient, directory: None
+) -> None:
+    sender = register(scopes=(SEND,))
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "scope": f"{SEND} {DELETE}"},
+        headers=basic(sender.client_id, sender.secret),
+    )
+    assert_oauth_error(response, 400, "invalid_scope")
+    [entry] = audit("oauth.token", "denied")
+    # The client authenticated, so the denial is on its name.
+    assert entry.actor == f"client:{sender.client_id}"
+    assert entry.detail["reason"] == "scope_not_allowed"
+
+
+def test_repeated_parameters_and_query_parameters_are_refused(
+    client: FlaskClient, registered: Registered
+) -> None:
+    headers = basic(registered.client_id, registered.secret)
+    twice = client.post(
+        "/oauth/token", data="grant_type=client_credentials&grant_type=client_credentials",
+        content_type="application/x-www-form-urlencoded", headers=headers,
+    )
+    assert_oauth_error(twice, 400, "invalid_request")
+    in_query = client.post("/oauth/token?grant_type=client_credentials", headers=headers)
+    assert_oauth_error(in_query, 400, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param('{"grant_type": "client_credentials"}', "application/json", id="json"),
+        pytest.param(b"grant_type=\xff\xfe", "application/x-www-form-urlencoded", id="non-utf8"),
+        pytest.param(b"\x00\x01\x02", "application/octet-stream", id="binary"),
+    ],
+)
+def test_odd_bodies_get_rfc6749_errors(
+    client: FlaskClient, registered: Registered, body: Any, content_type: str
+) -> None:
+    response = client.post(
+        "/oauth/token", data=body, content_type=content_type,
+        headers=basic(registered.client_id, registered.secret),
+    )
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400, text
+    assert response.get_json()["error"] in {"invalid_request", "unsupported_grant_type"}
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_other_methods_than_post_are_refused(client: FlaskClient, method: str) -> None:
+    response = client.open("/oauth/token", method=method)
+    assert_oauth_error(response, 405, "invalid_request")
+    assert response.headers["Allow"] == "POST"
+
+
+def test_token_endpoint_needs_no_csrf_token(
+    client: FlaskClient, app: Flask, registered: Registered
+) -> None:
+    # The web forms are CSRF-protected; a machine client has no session and no form token.
+    assert app.config.get("WTF_CSRF_ENABLED", True)
+    get_token(client, registered)
+
+
+def test_plain_http_from_afar_is_refused(
+    client: FlaskClient, registered: Registered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
+    # Secrets over plain HTTP only on loopback; behind nginx, GATEWAY_PROXY_HOPS says https.
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"},
+        headers=basic(registered.client_id, registered.secret), base_url="http://gateway.example",
+    )
+    assert_oauth_error(response, 400, "insecure_transport")
+    over_tls = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"},
+        headers=basic(registered.client_id, registered.secret), base_url="https://gateway.example",
+    )
+    assert over_tls.status_code == 200
+
+
+# --- the token endpoint: success --------------------------------------------------------------
+
+
+def test_token_issued_with_basic_auth(
+    app: Flask, client: FlaskClient, registered: Registered
+) -> None:
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"},
+        headers=basic(registered.client_id, registered.secret),
+    )
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == app.config["TOKEN_LIFETIME"]
+    assert body["scope"].split() == list(SDK_SCOPES)
+    assert "refresh_token" not in body
+    [stored] = get_session().scalars(select(ApiToken)).all()
+    # Only the digest is kept.
+    assert stored.token_digest == token_digest(body["access_token"])
+    assert body["access_token"] not in stored.token_digest
+    lifetime = stored.expires_at - stored.issued_at
+    assert lifetime == dt.timedelta(seconds=app.config["TOKEN_LIFETIME"])
+    [issued] = audit("oauth.token_issued")
+    assert issued.actor == f"client:{registered.client_id}"
+    assert body["access_token"] not in str(issued.detail)
+
+
+def test_token_lifetime_follows_configuration(
+    app: Flask, client: FlaskClient, registered: Registered
+) -> None:
+    app.config["TOKEN_LIFETIME"] = 120
+    assert get_token(client, registered)["expires_in"] == 120
+
+
+def test_requested_subset_of_scopes_is_granted(client: FlaskClient, registered: Registered) -> None:
+    body = get_token(client, registered, scope=f"{GET} {SEND}")
+    assert body["scope"].split() == [SEND, GET]
+
+
+def test_client_secret_may_be_form_encoded_in_basic(
+    client: FlaskClient, registered: Registered
+) -> None:
+    # RFC 6749 2.3.1: id and secret are form-encoded before base64; ours need no escaping,
+    # so an encoded "-" must still work.
+    encoded_id = registered.client_id.replace("-", "%2D")
+    response = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"},
+        headers=basic(encoded_id, registered.secret),
+    )
+    assert response.status_code == 200
+
+
+# --- bearer tokens: refusals ------------------------------------------------------------------
+
+
+scoped = Blueprint("scoped_test", __name__)
+
+
+@scoped.get("/api/v1/test/delete")
+@require_token(DELETE)
+def needs_delete() -> Any:
+    return jsonify(client=g.api_client.client_id, scopes=sorted(g.token_scopes))
+
+
+@scoped.get("/api/v1/test/send-and-get")
+@require_token(SEND, GET)
+def needs_send_and_get() -> Any:
+    return jsonify(ok=True)
+
+
+@pytest.fixture
+def api(app: Flask, client: FlaskClient) -> FlaskClient:
+    # Registered before the app has served a request, as Flask requires.
+    app.register_blueprint(scoped)
+    return client
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    text = response.get_data(as_text=True)
+    assert response.status_code == status, text
+    assert response.mimetype == "application/problem+json"
+    body: dict[str, Any] = response.get_json()
+    assert body["status"] == status
+    assert body["type"].endswith(code)
+    assert body["eventIssues"] and all("typeCode" in i for i in body["eventIssues"])
+    return body
+
+
+def test_missing_token_is_401(api: FlaskClient) -> None:
+    response = api.get("/api/v1/whoami")
+    assert_problem(response, 401, "TOKEN_MISSING")
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="gateway"'
+    [entry] = audit("api.access", "denied")
+    assert entry.actor.startswith("anonymous:")
+    assert entry.object_id == "oauth.whoami"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer", "Bearer ", "Bearer two words", "Basic abc", "Token abc", "Bearer åäö",
+     "Bearer " + "a" * 600, "bearer\tabc"],
+)
+def test_malformed_authorization_is_401(api: FlaskClient, header: str) -> None:
+    response = api.get("/api/v1/whoami", headers={"Authorization": header})
+    assert_problem(response, 401, "TOKEN_MALFORMED")
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_unknown_token_is_401(api: FlaskClient, registered: Registered) -> None:
+    response = api.get("/api/v1/whoami", headers=bearer("x" * 43))
+    assert_problem(response, 401, "TOKEN_INVALID")
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert audit("api.access", "denied")[0].detail["reason"] == "TOKEN_INVALID"
+
+
+def test_expired_token_is_401_and_audited_on_the_client(
+    api: FlaskClient, registered: Registered
+) -> None:
+    session = get_session()
+    session.add(ApiToken(
+        token_digest=token_digest("expired-token"), api_client_id=registered.model.id,
+        scope=" ".join(SDK_SCOPES), issued_at=utcnow() - dt.timedelta(hours=2),
+        expires_at=utcnow() - dt.timedelta(seconds=1),
+    ))
+    session.commit()
+    response = api.get("/api/v1/whoami", headers=bearer("expired-token"))
+    assert_problem(response, 401, "TOKEN_EXPIRED")
+    [entry] = audit("api.access", "denied")
+    assert entry.actor == f"client:{registered.client_id}"
+    assert entry.detail == {"reason": "TOKEN_EXPIRED", "method": "GET"}
+
+
+def test_token_of_revoked_client_stops_working(api: FlaskClient, registered: Registered) -> None:
+    token = get_token(api, registered)["access_token"]
+    assert api.get("/api/v1/whoami", headers=bearer(token)).status_code == 200
+    revoke_client(get_session(), registered.client_id, actor="cli:test")
+    get_session().commit()
+    response = api.get("/api/v1/whoami", headers=bearer(token))
+    assert_problem(response, 401, "TOKEN_REVOKED")
+
+
+def test_missing_scope_is_403_naming_the_scope(api: FlaskClient, directory: None) -> None:
+    sender = register(scopes=(SEND,))
+    token = get_token(api, sender)["access_token"]
+    response = api.get("/api/v1/test/delete", headers=bearer(token))
+    body = assert_problem(response, 403, "INSUFFICIENT_SCOPE")
+    assert [i["detail"] for i in body["eventIssues"]] == [DELETE]
+    assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+    [entry] = audit("api.access", "denied")
+    assert entry.actor == f"client:{sender.client_id}"
+    assert entry.object_id == "scoped_test.needs_delete"
+
+
+def test_every_listed_scope_is_required(api: FlaskClient, registered: Registered) -> None:
+    token = get_token(api, registered, scope=SEND)["access_token"]
+    response = api.get("/api/v1/test/send-and-get", headers=bearer(token))
+    body = assert_problem(response, 403, "INSUFFICIENT_SCOPE")
+    assert [i["detail"] for i in body["eventIssues"]] == [GET]
+
+
+def test_require_token_needs_parentheses() -> None:
+    with pytest.raises(TypeError):
+        require_token(needs_delete)  # type: ignore[arg-type]
+
+
+# --- bearer tokens: success -------------------------------------------------------------------
+
+
+def test_scoped_view_sees_client_and_scopes(api: FlaskClient, registered: Registered) -> None:
+    token = get_token(api, registered, scope=f"{DELETE} {GET}")["access_token"]
+    response = api.get("/api/v1/test/delete", headers=bearer(token))
+    assert response.status_code == 200
+    assert response.get_json() == {"client": registered.client_id, "scopes": sorted([DELETE, GET])}
+    assert audit("api.access", "denied") == []
+
+
+def test_whoami_tells_the_integrator_what_it_may_do(client: FlaskClient, directory: None) -> None:
+    who = register(addresses=(EBB, AMA))
+    token = get_token(client, who, scope=SEND)["access_token"]
+    response = client.get("/api/v1/whoami", headers={"Authorization": f"bearer {token}"})
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "client_id": who.client_id,
+        "organisation": {"id": MALMO, "name": "Malmö stad"},
+        "functional_addresses": sorted([EBB, AMA]),
+        "scopes": [SEND],
+    }
+
+
+# --- what intake asks of a client -------------------------------------------------------------
+
+
+def test_client_address_helpers(app: Flask, registered: Registered) -> None:
+    model = registered.model
+    assert client_holds_address(model, EBB)
+    assert not client_holds_address(model, AMA)
+    assert client_may_send_as(model, MALMO, EBB)
+    assert client_may_send_as(model, "0203:Malmo.se", EBB)
+    assert not client_may_send_as(model, MALMO, AMA)
+    assert not client_may_send_as(model, "0203:skane.se", EBB)
+    assert not client_may_send_as(model, "not an id", EBB)
+    revoke_client(get_session(), registered.client_id, actor="cli:test")
+    assert not client_may_send_as(model, MALMO, EBB)
