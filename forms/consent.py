@@ -1,0 +1,201 @@
+"""The consent rules C1–C7 (DESIGN 5.2) as pure functions returning a frozen report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from forms.dates import add_months, local_date
+from forms.errors import TITLES, FormError, FormIssue
+from forms.halsoforfragan import Halsoforfragan, Mottagarkategori, SamtyckeForm
+
+DEFAULT_MAX_MONTHS = 12
+
+_SAMTYCKE = "/halsoforfragan/samtycke"
+_PATHS = {
+    "C1": f"{_SAMTYCKE}/givet",
+    "C2": f"{_SAMTYCKE}/giltigtTill",
+    "C3": f"{_SAMTYCKE}/giltigtTill",
+    "C4": f"{_SAMTYCKE}/uppgiftslamnare",
+    "C5": f"{_SAMTYCKE}/mottagare",
+    "C6": f"{_SAMTYCKE}/form",
+    "C7": f"{_SAMTYCKE}/givet",
+}
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The verdict of one rule: its code, whether it passed, and a Swedish message."""
+
+    code: str
+    passed: bool
+    message: str
+    path: str = ""
+    line: int | None = None
+
+    def as_issue(self) -> FormIssue:
+        """Return this (failed) result as a FormIssue."""
+        title = TITLES.get(self.code, self.code)
+        return FormIssue(self.code, title, self.message, self.line, self.path)
+
+
+@dataclass(frozen=True)
+class ConsentReport:
+    """One result per rule checked; `ok` is the verdict."""
+
+    results: tuple[RuleResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(result.passed for result in self.results)
+
+    @property
+    def failed(self) -> tuple[RuleResult, ...]:
+        return tuple(result for result in self.results if not result.passed)
+
+    def result(self, code: str) -> RuleResult:
+        """Return the result of rule `code`; raise KeyError if it was not checked."""
+        for result in self.results:
+            if result.code == code:
+                return result
+        raise KeyError(code)
+
+    def raise_for_failures(self) -> None:
+        """Raise FormError listing every failed rule; return quietly if all passed."""
+        if not self.ok:
+            raise FormError(result.as_issue() for result in self.failed)
+
+
+Withdrawal = dt.date | dt.datetime
+
+
+def check_consent(
+    form: Halsoforfragan,
+    *,
+    sender_kind: str,
+    max_months: int = DEFAULT_MAX_MONTHS,
+    withdrawals: Iterable[Withdrawal] = (),
+    today: dt.date | None = None,
+) -> ConsentReport:
+    """Return the report of rules C1–C7 at intake.
+
+    `sender_kind` is the kind of the sending unit ("socialtjanst" for EBB, "arbetsmarknad"
+    for AMA). `withdrawals` are the dates of registered withdrawals of consent for this
+    person and VC. `today`, when given, also counts for C2: a consent that has expired by
+    the day of intake is refused even if it was valid when the form was created. C3 allows
+    at most `max_months` calendar months: giltigtTill ≤ givet + max_months, where a day that
+    does not exist in the target month becomes that month's last day.
+    Raises ValueError for an unknown `sender_kind` or a `max_months` below 1.
+    """
+    kind = _sender_kind(sender_kind)
+    if max_months < 1:
+        raise ValueError("max_months must be at least 1")
+    reference = form.skapad_datum if today is None else max(form.skapad_datum, today)
+    results = [
+        _c1(form),
+        _c2(form, reference),
+        _c3(form, max_months),
+        _c4(form),
+        _c5(form, kind),
+        _c6(form),
+        _c7(form, withdrawals),
+    ]
+    return ConsentReport(tuple(_located(form, result) for result in results))
+
+
+def check_consent_at_answer(
+    form: Halsoforfragan, *, today: dt.date, withdrawals: Iterable[Withdrawal] = ()
+) -> ConsentReport:
+    """Return the report of C2 (not expired `today`) and C7 (not withdrawn) when the REKO
+    answers: either failing blocks disclosure."""
+    results = [_c2(form, today), _c7(form, withdrawals)]
+    return ConsentReport(tuple(_located(form, result) for result in results))
+
+
+def _sender_kind(value: str) -> Mottagarkategori:
+    try:
+        return Mottagarkategori(value)
+    except ValueError:
+        raise ValueError(f"unknown sender kind {value!r}") from None
+
+
+def _located(form: Halsoforfragan, result: RuleResult) -> RuleResult:
+    path = _PATHS[result.code]
+    return RuleResult(result.code, result.passed, result.message, path, form.line(path))
+
+
+def _c1(form: Halsoforfragan) -> RuleResult:
+    givet, skapad = form.samtycke.givet, form.skapad_datum
+    if givet > skapad:
+        return RuleResult(
+            "C1", False, f"Samtycket är givet {givet}, efter att förfrågan skapades {skapad}."
+        )
+    return RuleResult("C1", True, f"Samtycket är givet {givet}, senast den dag förfrågan skapades.")
+
+
+def _c2(form: Halsoforfragan, reference: dt.date) -> RuleResult:
+    giltigt = form.samtycke.giltigt_till
+    if giltigt < reference:
+        return RuleResult("C2", False, f"Samtycket gällde till och med {giltigt} och har gått ut.")
+    return RuleResult("C2", True, f"Samtycket gäller till och med {giltigt}.")
+
+
+def _c3(form: Halsoforfragan, max_months: int) -> RuleResult:
+    givet, giltigt = form.samtycke.givet, form.samtycke.giltigt_till
+    latest = add_months(givet, max_months)
+    if giltigt < givet:
+        return RuleResult("C3", False, "Samtyckets slutdatum ligger före dagen det gavs.")
+    if giltigt > latest:
+        return RuleResult(
+            "C3",
+            False,
+            f"Ett samtycke får gälla högst {max_months} månader: senast {latest}, "
+            f"inte till {giltigt}.",
+        )
+    return RuleResult("C3", True, f"Samtycket gäller högst {max_months} månader.")
+
+
+def _c4(form: Halsoforfragan) -> RuleResult:
+    lamnare, vardcentral = form.samtycke.uppgiftslamnare_hsa_id, form.mottagare.hsa_id
+    if lamnare != vardcentral:
+        return RuleResult(
+            "C4",
+            False,
+            f"Samtycket gäller uppgifter från {lamnare}, men förfrågan går till {vardcentral}.",
+        )
+    return RuleResult("C4", True, f"Samtycket gäller uppgifter från {vardcentral}.")
+
+
+def _c5(form: Halsoforfragan, kind: Mottagarkategori) -> RuleResult:
+    if kind not in form.samtycke.mottagare:
+        return RuleResult(
+            "C5", False, f"Samtycket tillåter inte att svaret lämnas till {kind.value}."
+        )
+    return RuleResult("C5", True, f"Samtycket tillåter att svaret lämnas till {kind.value}.")
+
+
+def _c6(form: Halsoforfragan) -> RuleResult:
+    samtycke = form.samtycke
+    if samtycke.form is SamtyckeForm.MUNTLIGT and not samtycke.dokumenterat_av:
+        return RuleResult("C6", False, "Ett muntligt samtycke måste ange vem som dokumenterat det.")
+    if samtycke.form is SamtyckeForm.MUNTLIGT:
+        return RuleResult("C6", True, "Det muntliga samtycket anger vem som dokumenterat det.")
+    return RuleResult("C6", True, "Samtycket är skriftligt.")
+
+
+def _c7(form: Halsoforfragan, withdrawals: Iterable[Withdrawal]) -> RuleResult:
+    givet = form.samtycke.givet
+    later = sorted(day for day in map(_as_date, withdrawals) if day > givet)
+    if later:
+        return RuleResult(
+            "C7", False, f"Samtycket återkallades {later[-1]}, efter att det gavs {givet}."
+        )
+    return RuleResult("C7", True, "Samtycket har inte återkallats efter att det gavs.")
+
+
+def _as_date(value: Withdrawal) -> dt.date:
+    # A datetime is a date subclass but does not compare with one: take its Swedish date.
+    if isinstance(value, dt.datetime):
+        return local_date(value) if value.tzinfo else value.date()
+    return value

@@ -1,0 +1,28 @@
+"""Calendar helpers for the forms: Swedish local dates and calendar-month arithmetic."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+# Consent dates and deadlines are Swedish calendar dates.
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    """Return the calendar date in Sweden of an aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError("local_date needs an aware datetime")
+    return moment.astimezone(STOCKHOLM).date()
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Return `day` plus `months` calendar months, clamped to the end of the target month.
+
+    2024-01-31 + 1 month is 2024-02-29; 2024-02-29 + 12 months is 2025-02-28.
+    """
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    return dt.date(year, month, min(day.day, last))

@@ -1,0 +1,80 @@
+"""FormError: the one exception of the forms library, a list of issues each with a rule code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Swedish, user-facing titles per code; the detail says what exactly was wrong.
+TITLES: dict[str, str] = {
+    "XML_EMPTY": "Dokumentet är tomt",
+    "XML_SYNTAX": "Dokumentet är inte korrekt XML",
+    "XML_DTD": "Dokumentet innehåller en DOCTYPE, vilket inte är tillåtet",
+    "XML_PI": "Dokumentet innehåller en processinstruktion, vilket inte är tillåtet",
+    "XML_ENCODING": "Dokumentet måste vara kodat i UTF-8",
+    "XML_TOO_LARGE": "Dokumentet är för stort",
+    "XML_TOO_DEEP": "Dokumentet är för djupt nästlat",
+    "XML_TOO_MANY_ELEMENTS": "Dokumentet har för många element",
+    "XML_NAMESPACE": "Dokumentet är inte en hälsoförfrågan",
+    "VERSION": "Versionen av hälsoförfrågan stöds inte",
+    "XSD": "Formuläret följer inte schemat för hälsoförfrågan",
+    "PERSONNUMMER": "Personnumret är inte giltigt",
+    "HSA_ID": "HSA-id är inte giltigt",
+    "ORG_ID": "Organisations-id är inte giltigt",
+    "FUNKTIONSADRESS": "Funktionsadressen är inte giltig",
+    "SVAR_SENAST": "Sista svarsdag är inte giltig",
+    "FRAGA_OVRIGT_TEXT": "Frågan Övrigt saknar text",
+    "FRAGA_DUPLICATE": "Samma fråga förekommer flera gånger",
+    "SAMTYCKE_MOTTAGARE_DUPLICATE": "Samma mottagare av samtycket förekommer flera gånger",
+    "BILAGA": "Bilagan med samtycket är inte en giltig PDF",
+    "C1": "Samtycket är givet efter att förfrågan skapades",
+    "C2": "Samtycket har gått ut",
+    "C3": "Samtycket gäller för lång tid",
+    "C4": "Samtycket gäller inte den vårdcentral som förfrågan skickas till",
+    "C5": "Samtycket omfattar inte avsändarens verksamhet",
+    "C6": "Muntligt samtycke saknar uppgift om vem som dokumenterat det",
+    "C7": "Samtycket har återkallats",
+}
+
+
+@dataclass(frozen=True)
+class FormIssue:
+    """One finding: a rule code, a Swedish title and detail, and where in the document it is."""
+
+    code: str
+    title: str
+    detail: str = ""
+    line: int | None = None
+    path: str = ""
+
+    @property
+    def location(self) -> str:
+        """Where the issue is, for a problem's `in`: "/halsoforfragan/samtycke/givet, rad 27"."""
+        parts = [self.path] if self.path else []
+        if self.line is not None:
+            parts.append(f"rad {self.line}")
+        return ", ".join(parts)
+
+
+def issue(code: str, detail: str = "", *, line: int | None = None, path: str = "") -> FormIssue:
+    """Return a FormIssue whose title is the standard Swedish title of `code`."""
+    return FormIssue(code, TITLES.get(code, code), detail, line, path)
+
+
+class FormError(Exception):
+    """Raised when a form cannot be accepted; `issues` lists every reason (at least one)."""
+
+    def __init__(self, issues: Iterable[FormIssue]) -> None:
+        self.issues: tuple[FormIssue, ...] = tuple(issues)
+        if not self.issues:
+            raise ValueError("FormError needs at least one issue")
+        super().__init__("; ".join(f"{i.code}: {i.title}" for i in self.issues))
+
+    def __reduce__(self) -> tuple[type[FormError], tuple[tuple[FormIssue, ...]]]:
+        # Exception pickling re-calls __init__ with self.args; ours takes the issues.
+        return (FormError, (self.issues,))
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The issue codes in order, e.g. ("C2", "C6")."""
+        return tuple(i.code for i in self.issues)
