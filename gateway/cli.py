@@ -50,7 +50,9 @@ def _register() -> None:
     ):
         cli.add_command(command)
     cli.add_command(_later("smtp", "the mail channel (issue 7)", "Run the SMTP listener."))
-    cli.add_command(_later("directory", "the directory (issue 3)", "Import, export and check the directory."))
+    from gateway.directory.cli import directory_group
+
+    cli.add_command(directory_group)
     cli.add_command(_later("stats", "the statistics (issue 6)", "Response-time statistics."))
 
 

@@ -1,1 +1,1 @@
-"""directory domain."""
+"""The directory: organisations, care units, REKOs and their assignments; routing; import/export."""

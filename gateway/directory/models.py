@@ -24,7 +24,7 @@ class SenderKind(enum.StrEnum):
 
 
 class Organisation(Base):
-    """An SDK organisation (0203:malmo.se); endpoint and certificates when another gateway serves it."""
+    """An SDK organisation (0203:malmo.se); endpoint and certificates if another gateway has it."""
 
     __tablename__ = "organisations"
 
