@@ -1,13 +1,252 @@
-"""`gateway demo` and `gateway serve`."""
+"""`gateway demo` (a whole gateway on loopback with demo data) and `gateway serve` (web)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import click
+from flask import Flask
+from sqlalchemy import select
+
+from gateway import create_app
+from gateway.auth.clients import create_client
+from gateway.auth.models import ApiClient, Role, User
+from gateway.auth.users import create_user
+from gateway.clitools import app, with_app
+from gateway.db import database
+from gateway.directory.demo import load_demo_directory
+from gateway.directory.models import Coordinator
+from gateway.errors import ConfigError
+from gateway.migrate import upgrade
+from gateway.serve import serve
+from signing.devpki import DEMO_PASSPHRASE, Person, PkiLayout, init_pki
+
+ACTOR = "cli:demo"
+LOGINS_FILE = "demo-logins.json"
 
 
-@click.command("demo", help="Set up a demo instance and run web and worker on loopback.")
-def demo_command() -> None:
-    raise click.ClickException("not yet")
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    role: Role
+    display_name: str
+    unit: str | None = None
+    hsa_id: str | None = None
 
 
-@click.command("serve", help="Run the web process.")
-def serve_command() -> None:
-    raise click.ClickException("not yet")
+DEMO_USERS = (
+    DemoUser("ebb.oster", Role.CASE_WORKER, "Sara Socialsekreterare", unit="EBB Öster"),
+    DemoUser("ama", Role.CASE_WORKER, "Ali Arbetsmarknadssekreterare", unit="AMA"),
+    DemoUser("reko.anna", Role.COORDINATOR, "Anna Rekosson", hsa_id="SE2321000255-P001"),
+    DemoUser("katalog", Role.DIRECTORY_ADMIN, "Karin Katalogansvarig"),
+    DemoUser("statistik", Role.STATISTICIAN, "Stig Statistiker"),
+    DemoUser("granskare", Role.AUDITOR, "Greta Granskare"),
+)
+DEMO_CLIENT_ADDRESS = "sdk:ebb-oster:0203:malmo.se"
+
+
+def _read_logins(path: Path) -> dict[str, Any]:
+    if path.exists():
+        loaded: dict[str, Any] = json.loads(path.read_text())
+        return loaded
+    return {"users": {}, "clients": {}}
+
+
+def _write_logins(path: Path, logins: dict[str, Any]) -> None:
+    # The demo's own passwords: kept (0600) so a second run can print them again.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(logins, handle, ensure_ascii=False, indent=2)
+
+
+def _ensure_users(flask_app: Flask, logins: dict[str, Any]) -> None:
+    with database(flask_app).transaction() as session:
+        for demo in DEMO_USERS:
+            if session.scalar(select(User).where(User.username == demo.username)):
+                continue
+            password = secrets.token_urlsafe(12)
+            _user, totp_secret = create_user(
+                session,
+                username=demo.username,
+                role=demo.role,
+                password=password,
+                display_name=demo.display_name,
+                unit=demo.unit,
+                hsa_id=demo.hsa_id,
+                actor=ACTOR,
+            )
+            logins["users"][demo.username] = {
+                "password": password,
+                "totp_secret": totp_secret,
+                "role": demo.role.value,
+            }
+
+
+def _ensure_client(flask_app: Flask, logins: dict[str, Any]) -> None:
+    known = logins["clients"].get(DEMO_CLIENT_ADDRESS)
+    with database(flask_app).transaction() as session:
+        if known and session.scalar(
+            select(ApiClient).where(ApiClient.client_id == known["client_id"])
+        ):
+            return
+        client, secret = create_client(
+            session,
+            organisation="0203:malmo.se",
+            functional_addresses=[DEMO_CLIENT_ADDRESS],
+            actor=ACTOR,
+        )
+        logins["clients"][DEMO_CLIENT_ADDRESS] = {
+            "client_id": client.client_id,
+            "client_secret": secret,
+        }
+
+
+def _ensure_pki(flask_app: Flask) -> None:
+    with database(flask_app).transaction() as session:
+        rekos = [
+            Person(h, n) for h, n in session.execute(select(Coordinator.hsa_id, Coordinator.name))
+        ]
+    init_pki(
+        PkiLayout.for_instance(flask_app.instance_path).root,
+        passphrase=DEMO_PASSPHRASE,
+        rekos=rekos,
+        physicians=[Person("SE2321000255-L001", "Lena Läkarsson")],
+    )
+
+
+def set_up_demo(flask_app: Flask) -> dict[str, Any]:
+    """Migrate, load the demo directory, PKI, users and an API client; return the logins."""
+    db = database(flask_app)
+    upgrade(db.engine)
+    with db.transaction() as session:
+        load_demo_directory(session, ACTOR)
+    _ensure_pki(flask_app)
+    logins_path = Path(flask_app.instance_path) / LOGINS_FILE
+    logins = _read_logins(logins_path)
+    _ensure_users(flask_app, logins)
+    _ensure_client(flask_app, logins)
+    _write_logins(logins_path, logins)
+    return logins
+
+
+def _print_logins(base_url: str, logins: dict[str, Any], instance: str) -> None:
+    click.echo(f"\nKryddgården Gateway demo: {base_url}/")
+    click.echo(f"instance folder: {instance}")
+    click.echo(
+        "\nweb logins (password, then the TOTP code from an authenticator app with the secret,"
+    )
+    click.echo("or: GATEWAY_INSTANCE_PATH=... gateway users otp --username NAME):")
+    for name, login in logins["users"].items():
+        click.echo(
+            f"  {name:<11} {login['role']:<16} "
+            f"password {login['password']}  totp {login['totp_secret']}"
+        )
+    for address, client in logins["clients"].items():
+        click.echo(f"\nAPI client for {address}:")
+        click.echo(f"  client_id {client['client_id']}\n  client_secret {client['client_secret']}")
+        click.echo(
+            "  token: curl -u CLIENT_ID:SECRET -d grant_type=client_credentials "
+            f"{base_url}/oauth/token"
+        )
+    click.echo(
+        f"\nREKO signing certificates: {instance}/pki/reko/*.p12 (passphrase {DEMO_PASSPHRASE!r})"
+    )
+    click.echo("health: /healthz  readiness: /readyz   stop with Ctrl-C\n")
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException(
+                "the web process stopped while starting; see its output above"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):  # noqa: S310 - our loopback URL
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise click.ClickException(f"the web process did not answer at {url} within {seconds:.0f} s")
+
+
+def _run_processes(env: dict[str, str], host: str, port: int) -> None:
+    base = [sys.executable, "-m", "gateway"]
+    web = subprocess.Popen([*base, "serve", "--host", host, "--port", str(port)], env=env)  # noqa: S603
+    worker = subprocess.Popen([*base, "worker"], env=env)  # noqa: S603
+    processes = [web, worker]
+    stop = False
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        _wait_until_up(f"http://{host}:{port}", web)
+        _print_logins(
+            f"http://{host}:{port}",
+            _read_logins(Path(env["GATEWAY_INSTANCE_PATH"]) / LOGINS_FILE),
+            env["GATEWAY_INSTANCE_PATH"],
+        )
+        while not stop and all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@click.command(
+    "demo",
+    help="Set up a demo instance (directory, PKI, users, API client) and run "
+    "web and worker on loopback.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--setup-only", is_flag=True, help="Prepare the instance and print the logins; run nothing."
+)
+def demo_command(host: str, port: int, setup_only: bool) -> None:
+    env = dict(os.environ)
+    # Plain HTTP on loopback: a Secure-only cookie would never come back.
+    env.setdefault("GATEWAY_COOKIE_SECURE", "false")
+    env.setdefault("GATEWAY_BASE_URL", f"http://{host}:{port}")
+    env.setdefault("GATEWAY_INSTANCE_PATH", str(Path("instance").resolve()))
+    os.environ.update(env)
+    try:
+        flask_app = create_app()
+    except ConfigError as exc:
+        raise click.UsageError(f"configuration: {exc}") from None
+    with flask_app.app_context():
+        logins = set_up_demo(flask_app)
+    database(flask_app).engine.dispose()
+    if setup_only:
+        _print_logins(env["GATEWAY_BASE_URL"], logins, flask_app.instance_path)
+        return
+    _run_processes(env, host, port)
+
+
+@click.command("serve", help="Run the web process (gunicorn).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@with_app
+def serve_command(host: str, port: int, workers: int) -> None:
+    serve(app(), host, port, workers=workers)

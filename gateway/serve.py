@@ -1,0 +1,51 @@
+"""The web process: gunicorn running the app factory (the same app the worker and SMTP use)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+
+class GatewayServer(BaseApplication):
+    """Gunicorn with options given in code instead of a config file."""
+
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application
+
+
+def _post_fork(_server: Any, _worker: Any, app: Flask) -> None:
+    from gateway.db import database
+
+    # Connections opened before the fork must not be shared between processes.
+    database(app).engine.dispose(close=False)
+
+
+def serve(app: Flask, host: str, port: int, workers: int = 2, threads: int = 4) -> None:
+    """Serve app with gunicorn until stopped."""
+    GatewayServer(
+        app,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": "-",
+            # No query strings in the access log: they could carry identifiers.
+            "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+            "timeout": 120,
+            "limit_request_line": 8190,
+            "post_fork": lambda server, worker: _post_fork(server, worker, app),
+        },
+    ).run()

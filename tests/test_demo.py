@@ -1,0 +1,105 @@
+"""The console script and `gateway demo`, run as a new user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+COMMANDS = "demo serve worker smtp db directory clients users pki stats audit".split()
+
+
+def gateway(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def clean_env(instance: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["GATEWAY_INSTANCE_PATH"] = str(instance)
+    return env
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = gateway("--help", env=clean_env(tmp_path))
+    assert result.returncode == 0
+    listed = {
+        line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line.strip()
+    }
+    assert set(COMMANDS) <= listed
+
+
+def test_demo_setup_prepares_a_usable_instance(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    env = clean_env(instance)
+    first = gateway("demo", "--setup-only", env=env)
+    assert first.returncode == 0, first.stderr
+    logins = json.loads((instance / "demo-logins.json").read_text())
+    assert {"ebb.oster", "reko.anna", "katalog", "statistik", "granskare"} <= set(logins["users"])
+    assert (instance / "pki" / "ca.pem").exists()
+    assert (instance / "pki" / "reko" / "SE2321000255-P001.p12").exists()
+    assert oct((instance / "demo-logins.json").stat().st_mode & 0o777) == "0o600"
+    # The printed logins really work: the password of each user is in the output.
+    for login in logins["users"].values():
+        assert login["password"] in first.stdout
+    # Running it again keeps the users, the client and the PKI.
+    second = gateway("demo", "--setup-only", env=env)
+    assert second.returncode == 0, second.stderr
+    assert json.loads((instance / "demo-logins.json").read_text()) == logins
+    assert gateway("directory", "check", env=env).returncode == 0
+    assert gateway("audit", "verify", env=env).returncode == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_demo_runs_web_and_worker_until_stopped(tmp_path: Path) -> None:
+    port = _free_port()
+    env = clean_env(tmp_path / "instance")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        ready = None
+        while time.monotonic() < deadline and ready is None:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/readyz", timeout=2
+                ) as response:
+                    ready = json.loads(response.read())
+            except OSError:
+                time.sleep(0.5)
+        assert ready is not None, "the demo did not answer"
+        assert ready["status"] == "ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as response:
+            assert "Logga in" in response.read().decode()
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert "Kryddgården Gateway demo" in output
+    assert "Traceback" not in output
