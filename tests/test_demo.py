@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = "demo serve worker smtp db directory clients users pki stats audit".split()
+COMMANDS = ["demo", "serve", "worker", "smtp", "db", "directory", "clients", "users", "pki", "stats", "audit"]
 
 
 def gateway(
