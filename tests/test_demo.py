@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ["demo", "serve", "worker", "smtp", "db", "directory", "clients", "users", "pki", "stats", "audit"]
+COMMANDS = [
+    "demo", "serve", "worker", "smtp", "db", "directory", "clients", "users", "pki", "stats",
+    "audit",
+]
 
 
 def gateway(
