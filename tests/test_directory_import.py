@@ -473,7 +473,7 @@ def test_replace_refuses_to_remove_what_an_account_uses(app: Flask) -> None:
         User(
             username="bertil",
             password_hash="x",
-            totp_secret="x",
+            totp_secret=b"x",
             role=Role.COORDINATOR,
             coordinator=coordinator,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, LargeBinary, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gateway.db import Base
@@ -40,7 +40,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(100), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(200))
-    totp_secret: Mapped[str] = mapped_column(String(64))
+    # Sealed by the vault (gateway.auth.users.totp_secret opens it).
+    totp_secret: Mapped[bytes] = mapped_column(LargeBinary)
     # The last TOTP time step accepted: a code is good once.
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
     role: Mapped[Role] = enum_column(Role)

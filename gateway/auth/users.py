@@ -20,6 +20,7 @@ from gateway.auth.models import LoginAttempt, Role, User
 from gateway.db import utcnow
 from gateway.directory.models import Coordinator, FunctionalAddress, SenderUnit
 from gateway.errors import GatewayError
+from gateway.vault.service import get_vault
 
 PASSWORD_MIN_LENGTH = 12
 # Long enough for any passphrase, short enough that hashing it stays cheap.
@@ -223,12 +224,13 @@ def create_user(
     name = _check_username(username)
     if CONTROL_RE.search(display_name):
         raise _invalid("BAD_DISPLAY_NAME", "Namnet får inte innehålla styrtecken")
+    secret = pyotp.random_base32()
     user = User(
         username=name,
         display_name=display_name.strip()[:200],
         role=parse_role(role),
         password_hash=hash_password(password),
-        totp_secret=pyotp.random_base32(),
+        totp_secret=seal_totp_secret(name, secret),
         totp_last_step=0,
         active=True,
     )
@@ -246,7 +248,7 @@ def create_user(
         session, actor=actor, action="user.create", object_type="user", object_id=name,
         detail={"role": user.role.value},
     )
-    return user, user.totp_secret
+    return user, secret
 
 
 def find_user(session: Session, username: str) -> User | None:
@@ -257,15 +259,25 @@ def find_user(session: Session, username: str) -> User | None:
 # --- TOTP -----------------------------------------------------------------------------------
 
 
+def seal_totp_secret(username: str, secret: str) -> bytes:
+    """Return the TOTP secret sealed by the vault, bound to the username."""
+    return get_vault().seal(secret.encode(), f"users.totp_secret:{username}")
+
+
+def totp_secret(user: User) -> str:
+    """Return user's TOTP secret (stored sealed: a database copy alone cannot make codes)."""
+    return get_vault().open(user.totp_secret, f"users.totp_secret:{user.username}").decode()
+
+
 def provisioning_uri(user: User) -> str:
     """Return the otpauth:// URI an authenticator app enrols from."""
-    totp = pyotp.TOTP(user.totp_secret)
+    totp = pyotp.TOTP(totp_secret(user))
     return totp.provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
 
 
 def current_code(user: User, now: dt.datetime | None = None) -> str:
     """Return the code user's authenticator shows now (an operator tool for the demo)."""
-    return pyotp.TOTP(user.totp_secret).at(now or utcnow())
+    return pyotp.TOTP(totp_secret(user)).at(now or utcnow())
 
 
 def verify_totp(session: Session, user: User, code: str, now: dt.datetime | None = None) -> bool:
@@ -278,7 +290,7 @@ def verify_totp(session: Session, user: User, code: str, now: dt.datetime | None
     code = code.strip().replace(" ", "")
     if not CODE_RE.fullmatch(code):
         return False
-    totp = pyotp.TOTP(user.totp_secret)
+    totp = pyotp.TOTP(totp_secret(user))
     current = int((now or utcnow()).timestamp()) // TOTP_PERIOD
     for step in range(current - TOTP_VALID_WINDOW, current + TOTP_VALID_WINDOW + 1):
         if hmac.compare_digest(totp.at(step * TOTP_PERIOD), code):

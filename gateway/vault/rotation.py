@@ -21,9 +21,11 @@ ROTATE_ACTOR = "cli:vault rotate"
 def sealed_columns() -> tuple[tuple[type[Any], str], ...]:
     """Return every (model, column) that holds vault envelopes: the one list rotation walks."""
     # Imported here: the vault is used by these domains and must not import them at load time.
+    from gateway.auth.models import User
     from gateway.inquiries.models import Answer, Inquiry
 
     return (
+        (User, "totp_secret"),
         (Inquiry, "content"),
         (Inquiry, "personnummer"),
         (Inquiry, "receipt"),

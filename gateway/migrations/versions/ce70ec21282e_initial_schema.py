@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 785eed5d509c
+Revision ID: ce70ec21282e
 Revises: 
-Create Date: 2026-11-23 04:26:34.115601
+Create Date: 2026-11-23 04:51:58.644899
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.db
 
 
-revision = '785eed5d509c'
+revision = 'ce70ec21282e'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -249,7 +249,7 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=100), nullable=False),
     sa.Column('display_name', sa.String(length=200), nullable=False),
     sa.Column('password_hash', sa.String(length=200), nullable=False),
-    sa.Column('totp_secret', sa.String(length=64), nullable=False),
+    sa.Column('totp_secret', sa.LargeBinary(), nullable=False),
     sa.Column('totp_last_step', sa.Integer(), nullable=False),
     sa.Column('role', sa.Enum('case_worker', 'coordinator', 'directory_admin', 'statistician', 'auditor', name='role', native_enum=False, create_constraint=True, length=40), nullable=False),
     sa.Column('hsa_id', sa.String(length=31), nullable=True),
