@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -75,34 +76,43 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+
+
 @pytest.mark.slow
 def test_demo_runs_web_and_worker_until_stopped(tmp_path: Path) -> None:
     port = _free_port()
     env = clean_env(tmp_path / "instance")
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "demo", "--port", str(port)],
-        env=env,
+        env={**env, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=_collect, args=(process, lines), daemon=True)
+    reader.start()
     try:
+        # The demo prints its banner once the web process answers.
         deadline = time.monotonic() + 90
-        ready = None
-        while time.monotonic() < deadline and ready is None:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/readyz", timeout=2
-                ) as response:
-                    ready = json.loads(response.read())
-            except OSError:
-                time.sleep(0.5)
-        assert ready is not None, "the demo did not answer"
-        assert ready["status"] == "ok"
+        while time.monotonic() < deadline and not any("Gateway demo" in line for line in lines):
+            assert process.poll() is None, "".join(lines)
+            time.sleep(0.3)
+        assert any(f"http://127.0.0.1:{port}/" in line for line in lines), "".join(lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            assert json.loads(response.read())["status"] == "ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as response:
             assert "Logga in" in response.read().decode()
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    assert "Kryddgården Gateway demo" in output
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
+    output = "".join(lines)
+    assert "password" in output
     assert "Traceback" not in output
