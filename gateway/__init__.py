@@ -21,6 +21,7 @@ DOMAINS = (
     "gateway.auth",
     "gateway.jobs",
     "gateway.health",
+    "gateway.directory",
 )
 
 

@@ -34,6 +34,7 @@ from gateway.directory.models import (
 ERROR = "error"
 WARNING = "warning"
 ENDING_WITHIN_DAYS = 14
+ROLE_SV = {AssignmentRole.PRIMARY: "primär REKO", AssignmentRole.DEPUTY: "ersättare"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Finding:
     code: str
     subject: str
     message: str
+    # The same finding in Swedish, for the admin dashboard (the CLI stays in English).
+    swedish: str = ""
 
     def line(self) -> str:
         return f"{self.severity}: {self.code}: {self.subject}: {self.message}"
@@ -91,12 +94,14 @@ def _coverage(
         present = [a for a in active if not _absent(absences.get(a.coordinator_id, []), on)]
         if not present:
             why = "every assigned REKO is absent" if active else "no REKO is assigned"
+            why_sv = "alla tilldelade REKO är frånvarande" if active else "ingen REKO är tilldelad"
             findings.append(
                 Finding(
                     ERROR,
                     "NO_ACTIVE_REKO",
                     unit.hsa_id,
                     f"{unit.name}: {why} on {on.isoformat()}; inquiries go to the manager",
+                    f"{unit.name}: {why_sv} {on.isoformat()}; förfrågningar går till chefen",
                 )
             )
         elif not any(a.role == AssignmentRole.PRIMARY for a in active):
@@ -106,6 +111,7 @@ def _coverage(
                     "NO_PRIMARY_REKO",
                     unit.hsa_id,
                     f"{unit.name}: only deputies are assigned on {on.isoformat()}",
+                    f"{unit.name}: bara ersättare är tilldelade {on.isoformat()}",
                 )
             )
     return findings
@@ -120,6 +126,8 @@ def _ending(assignments: list[Assignment], on: dt.date) -> list[Finding]:
             f"{a.coordinator.hsa_id}/{a.care_unit.hsa_id}",
             f"{a.role.value} assignment of {a.coordinator.name} to {a.care_unit.name} "
             f"ends {a.valid_to.isoformat()}",
+            f"Uppdraget för {a.coordinator.name} som {ROLE_SV[a.role]} på {a.care_unit.name} "
+            f"upphör {a.valid_to.isoformat()}",
         )
         for a in assignments
         if a.valid_to is not None and on <= a.valid_to <= horizon
@@ -141,6 +149,7 @@ def _identities(
             "NO_CERTIFICATE_IDENTITY",
             c.hsa_id,
             f"{c.name} has no registered certificate fingerprint",
+            f"{c.name} har inget registrerat certifikatfingeravtryck",
         )
         for c in coordinators
         if c.id in current and not c.certificates
@@ -152,7 +161,11 @@ def _unused_addresses(session: Session) -> list[Finding]:
     used |= set(session.scalars(select(SenderUnit.functional_address_id)))
     return [
         Finding(
-            WARNING, "UNUSED_FUNCTIONAL_ADDRESS", fa.address, "no care unit or sender unit uses it"
+            WARNING,
+            "UNUSED_FUNCTIONAL_ADDRESS",
+            fa.address,
+            "no care unit or sender unit uses it",
+            "ingen vårdcentral eller avsändande enhet använder adressen",
         )
         for fa in session.scalars(select(FunctionalAddress).order_by(FunctionalAddress.address))
         if fa.id not in used
@@ -164,7 +177,13 @@ def _duplicate_emails(coordinators: list[Coordinator]) -> list[Finding]:
     for c in coordinators:
         by_email[c.email.lower()].append(c.hsa_id)
     return [
-        Finding(WARNING, "DUPLICATE_EMAIL", email, f"shared by coordinators {', '.join(holders)}")
+        Finding(
+            WARNING,
+            "DUPLICATE_EMAIL",
+            email,
+            f"shared by coordinators {', '.join(holders)}",
+            f"samma e-postadress för REKO {', '.join(holders)}",
+        )
         for email, holders in sorted(by_email.items())
         if len(holders) > 1
     ]

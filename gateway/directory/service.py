@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.audit.service import record as audit_record
@@ -292,6 +292,19 @@ def history(
     if key:
         query = query.where(DirectoryChange.entity_key == key)
     return list(session.scalars(query))
+
+
+def entry_exists(session: Session, section: str, record: Record) -> bool:
+    """Whether the directory holds an entry with `record`'s natural key (a form's "add")."""
+    return key_of(section, record) in load_state(session).records[section]
+
+
+def history_count(session: Session, *, entity: str | None = None) -> int:
+    """Return how many changes `history` could show (for "Visar X av Y")."""
+    query = select(func.count()).select_from(DirectoryChange)
+    if entity:
+        query = query.where(DirectoryChange.entity == entity)
+    return session.scalar(query) or 0
 
 
 def care_unit_by_hsa_id(session: Session, hsa_id: str) -> CareUnit | None:

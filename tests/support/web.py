@@ -1,0 +1,77 @@
+"""Test helpers for the web UI: a browser-like client that logs in through the real login flow.
+
+Reuse it in any test of web pages: `add_user(...)` makes an account (password + TOTP) in the
+test transaction, `Browser(app).login(username, secret)` goes through the password and TOTP
+steps with their CSRF tokens, and `browser.submit(page, action, data)` posts a form the way a
+browser does (the token read from the page first).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyotp
+from flask import Flask
+
+from gateway.auth.models import Role
+from gateway.auth.users import create_user
+from gateway.db import get_session
+
+PASSWORD = "korrekt häst batteri"
+TOKEN_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class Browser:
+    """A test client that behaves as a browser: reads the CSRF token from the form it posts.
+
+    Each request runs in an app context of its own, so the request's database session is
+    closed (uncommitted work rolled back) at its end, as in production.
+    """
+
+    def __init__(self, app: Flask, **client_kwargs: Any) -> None:
+        self.app = app
+        self.client = app.test_client(**client_kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        with self.app.app_context():
+            return self.client.get(path, **kwargs)
+
+    def post(self, path: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        with self.app.app_context():
+            return self.client.post(path, data=data or {}, **kwargs)
+
+    def token(self, form_page: str) -> str:
+        page = self.get(form_page).get_data(as_text=True)
+        found = TOKEN_RE.search(page)
+        assert found, f"no CSRF token on {form_page}"
+        return found.group(1)
+
+    def submit(self, form_page: str, action: str, data: dict[str, str], **kwargs: Any) -> Any:
+        """Fetch form_page, then post data with its token to action."""
+        return self.post(action, {"csrf_token": self.token(form_page), **data}, **kwargs)
+
+    def login(self, username: str, secret: str, password: str = PASSWORD) -> Any:
+        """Log in with password, then the current TOTP code; returns the last response."""
+        first = self.submit("/login", "/login", {"username": username, "password": password})
+        assert first.status_code == 302, first.get_data(as_text=True)
+        code = pyotp.TOTP(secret).now()
+        done = self.submit("/login/otp", "/login/otp", {"code": code})
+        assert done.status_code == 302, done.get_data(as_text=True)
+        return done
+
+
+def add_user(username: str, role: Role, **kwargs: Any) -> str:
+    """Create a user with PASSWORD in the test transaction, commit, and return its TOTP secret."""
+    session = get_session()
+    _, secret = create_user(session, username=username, role=role, password=PASSWORD, **kwargs)
+    session.commit()
+    return secret
+
+
+def logged_in_browser(app: Flask, username: str, role: Role, **kwargs: Any) -> Browser:
+    """Return a Browser logged in as a new user with `role` (kwargs: unit=, hsa_id=, ...)."""
+    secret = add_user(username, role, **kwargs)
+    browser = Browser(app)
+    browser.login(username, secret)
+    return browser
