@@ -21,7 +21,9 @@ from gateway.jobs.service import enqueue
 
 pytestmark = pytest.mark.slow
 
-CHILD = Path(__file__).parent / "support" / "worker_child.py"
+# Run as a module from the repository root: run as a script, its own folder would come first
+# on sys.path and tests/support/forms.py would shadow the `forms` package.
+REPO = Path(__file__).resolve().parents[1]
 KIND = "test.child.effect"
 
 
@@ -40,8 +42,9 @@ class Child:
         full_env.update(env)
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, str(CHILD), "worker", *args],
-                stdout=out, stderr=subprocess.STDOUT, env=full_env,
+                [sys.executable, "-m", "tests.support.worker_child", "worker", "--no-recurring",
+                 *args],
+                stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=REPO,
             )
 
     @property

@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.clitools import fail, with_app
+from gateway.audit.anchoring import AnchorReport, anchor_now, verify_anchors
+from gateway.clitools import app, fail, with_app
+from signing.timestamps import TimestampError
 
 
 @click.group("audit", help="The audit log.")
@@ -26,11 +28,52 @@ def verify_command() -> None:
     try:
         report = verify(session)
     except SQLAlchemyError as exc:
-        fail(f"the audit log cannot be read ({type(exc).__name__}); "
-             "is the database migrated? (gateway db upgrade)")
+        fail(
+            f"the audit log cannot be read ({type(exc).__name__}); "
+            "is the database migrated? (gateway db upgrade)"
+        )
         return
     finally:
         session.close()
     if not report.ok:
         fail(report.describe())
     click.echo(report.describe())
+    anchors = _verify_anchors()
+    if not anchors.ok:
+        fail(f"audit anchors: {anchors.problem}")
+    if anchors.checked:
+        latest = f"{anchors.latest:%Y-%m-%d %H:%M:%S} UTC" if anchors.latest else "unknown"
+        click.echo(f"audit anchors ok: {anchors.checked} RFC 3161 timestamps, latest {latest}")
+
+
+def _verify_anchors() -> AnchorReport:
+    from gateway.db import database
+
+    session = database().session()
+    try:
+        return verify_anchors(session, app())
+    finally:
+        session.close()
+
+
+@audit_group.command(
+    "anchor",
+    help="Timestamp the chain head now (RFC 3161: GATEWAY_TSA_URL, or the development TSA).",
+)
+@with_app
+def anchor_command() -> None:
+    from gateway.db import database
+
+    try:
+        with database().transaction() as session:
+            anchored = anchor_now(session, app())
+    except TimestampError as exc:
+        fail(str(exc))
+        return
+    if anchored is None:
+        fail(
+            "nothing anchored: no TSA configured (GATEWAY_TSA_URL, or gateway pki init) "
+            "or the chain is empty"
+        )
+        return
+    click.echo(f"anchored seq {anchored.seq} ({anchored.entry_hash[:16]}…) by {anchored.tsa}")

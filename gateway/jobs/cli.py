@@ -27,6 +27,11 @@ workers only take turns.
 
 @click.command("worker", help=HELP)
 @click.option("--once", is_flag=True, help="Run the jobs that are due now, then exit.")
+@click.option(
+    "--no-recurring",
+    is_flag=True,
+    help="Do not queue the recurring jobs (audit anchoring, deadline scans); run only queued ones.",
+)
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after this many jobs.")
 @click.option(
     "--idle-exit",
@@ -43,9 +48,11 @@ workers only take turns.
     help="How long to wait before looking again when nothing is due.",
 )
 @with_app
-def worker_command(once: bool, max_jobs: int | None, idle_exit: float | None, poll: float) -> None:
+def worker_command(
+    once: bool, max_jobs: int | None, idle_exit: float | None, poll: float, no_recurring: bool
+) -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    worker = Worker(app())
+    worker = Worker(app(), recurring=not no_recurring)
     try:
         ran = worker.run(once=once, max_jobs=max_jobs, idle_exit=idle_exit, poll=poll)
     except SQLAlchemyError as exc:

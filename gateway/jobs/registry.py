@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from gateway.jobs.models import Job
 Handler = Callable[[Session, dict[str, Any], Job], None]
 
 _HANDLERS: dict[str, Handler] = {}
+_RECURRING: dict[str, dt.timedelta] = {}
 
 
 class JobError(Exception):
@@ -57,3 +59,18 @@ def get_handler(kind: str) -> Handler:
 
 def registered_kinds() -> list[str]:
     return sorted(_HANDLERS)
+
+
+def recurring(kind: str, every: dt.timedelta) -> None:
+    """Run `kind` (a registered handler) once in every slot of `every`, by whichever worker.
+
+    The worker enqueues the current slot's job with a dedupe key, so any number of workers
+    make one job per slot, and a slot missed while no worker ran is caught up once.
+    """
+    if every < dt.timedelta(minutes=1):
+        raise ValueError("a recurring job runs at most once a minute")
+    _RECURRING[kind] = every
+
+
+def recurring_kinds() -> dict[str, dt.timedelta]:
+    return dict(_RECURRING)

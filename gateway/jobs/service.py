@@ -168,3 +168,19 @@ def check_backlog() -> tuple[bool, str]:
         f"dead {report['dead']}, oldest due {report['oldest_due_seconds']} s"
     )
     return report["due"] <= limit and report["dead"] == 0, detail
+
+
+def slot_start(now: dt.datetime, every: dt.timedelta) -> dt.datetime:
+    """Return the start of the slot of length `every` (counted from the epoch) holding now."""
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return epoch + ((now - epoch) // every) * every
+
+
+def seed_recurring(session: Session, now: dt.datetime) -> None:
+    """Enqueue the current slot's job of every recurring kind; a slot already queued is kept."""
+    from gateway.jobs.registry import recurring_kinds
+
+    for kind, every in recurring_kinds().items():
+        start = slot_start(now, every)
+        key = f"{kind}@{start.isoformat()}"
+        enqueue(session, kind, {"slot": start.isoformat()}, run_at=start, dedupe_key=key)

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from gateway.db import database, get_session, utcnow
 from gateway.jobs.models import Job, JobState
 from gateway.jobs.registry import PermanentJobError, get_handler
-from gateway.jobs.service import backoff, describe_error
+from gateway.jobs.service import backoff, describe_error, seed_recurring
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ Clock = Callable[[], dt.datetime]
 
 # How many dead workers' exhausted jobs one claim may bury before giving up for this round.
 MAX_BURIALS_PER_CLAIM = 10
+# How often (seconds) the loop makes sure each recurring job's current slot is queued.
+SEED_EVERY = 60.0
 
 
 class Outcome(enum.StrEnum):
@@ -78,8 +80,11 @@ class Worker:
         clock: Clock = utcnow,
         *,
         lease_seconds: int | None = None,
+        recurring: bool = True,
     ) -> None:
         self.app = app
+        # Off in tests that count jobs: the recurring ones would be among them.
+        self.recurring = recurring
         self.worker_id = (worker_id or make_worker_id())[:100]
         self.clock = clock
         self.lease = dt.timedelta(seconds=lease_seconds or app.config["JOB_LEASE_SECONDS"])
@@ -260,9 +265,13 @@ class Worker:
         """
         ran = 0
         idle_since = time.monotonic()
+        seeded_at = -SEED_EVERY
         with self._signals():
             log.info("worker %s started", self.worker_id)
             while not self._stopping:
+                if self.recurring and time.monotonic() - seeded_at >= SEED_EVERY:
+                    self._seed_recurring_guarded()
+                    seeded_at = time.monotonic()
                 outcome = self._run_one_guarded(once)
                 if outcome is not None:
                     ran += 1
@@ -275,6 +284,18 @@ class Worker:
                 self._sleep(poll)
         log.info("worker %s stopped after %s jobs", self.worker_id, ran)
         return ran
+
+    def seed_recurring(self) -> None:
+        """Enqueue the due slot of every recurring job kind (idempotent)."""
+        with database(self.app).transaction() as session:
+            seed_recurring(session, self.clock())
+
+    def _seed_recurring_guarded(self) -> None:
+        try:
+            self.seed_recurring()
+        except SQLAlchemyError as exc:
+            log.warning("worker %s: could not seed recurring jobs (%s)", self.worker_id,
+                        type(exc).__name__)
 
     def _run_one_guarded(self, once: bool) -> Outcome | None:
         try:

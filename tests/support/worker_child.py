@@ -1,6 +1,7 @@
 """A worker process for the multi-process tests: the real `gateway worker` plus a test handler.
 
-Run as `python tests/support/worker_child.py worker [options]`; the database and the lease come
+Run as `python -m tests.support.worker_child worker [options]` from the repository root; the
+database and the lease come
 from GATEWAY_* variables as for the real command. The handler of kind "test.child.effect"
 writes one row into job_effects (which the test creates), then, if WORKER_CHILD_MARKERS names
 a folder, leaves a file named after the job there, then sleeps WORKER_CHILD_SLEEP seconds: so a
