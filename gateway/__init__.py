@@ -21,7 +21,10 @@ DOMAINS = (
     "gateway.auth",
     "gateway.jobs",
     "gateway.health",
+    "gateway.stats",
     "gateway.directory",
+    "gateway.inquiries",
+    "gateway.mail",
 )
 
 

@@ -73,11 +73,26 @@ SETTINGS: tuple[Setting, ...] = (
         "TRUST_ROOTS", _path_list, None, "PEM files trusted for answer signatures, ':'-separated"
     ),
     Setting("SMTP_RELAY", _host_port, None, "host:port of the relay for outgoing mail"),
+    Setting(
+        "SMTP_RELAY_CA", str, None,
+        "PEM file of the CA that verifies the relay's STARTTLS certificate; default system store",
+    ),
+    Setting("SMTP_RELAY_USERNAME", str, None, "user name for AUTH at the relay (after STARTTLS)"),
+    Setting("SMTP_RELAY_PASSWORD", str, None, "password for AUTH at the relay"),
+    Setting("MAIL_FROM", str, None, "sender of outgoing mail; default gateway@<first SMTP domain>"),
     Setting("SMTP_DOMAINS", _word_list, ["localhost"], "mail domains the SMTP listener accepts"),
     Setting("BASE_URL", str, "http://127.0.0.1:5000", "public base URL used in links in e-mail"),
     Setting("ANSWER_DAYS", _positive_int, 30, "days from received to the answer deadline"),
     Setting("CONSENT_MAX_MONTHS", _positive_int, 12, "longest consent validity (rule C3)"),
     Setting("REPEAT_DAYS", _positive_int, 90, "days within which a new inquiry is a repeat"),
+    Setting(
+        "RECEIPT_ORGANISATION", str, "0203:skane.se",
+        "organisation whose function certificate (dev PKI) signs intake receipts",
+    ),
+    Setting("TSA_URL", str, None, "RFC 3161 timestamp service; default the development TSA"),
+    Setting(
+        "AUDIT_ANCHOR_MINUTES", _positive_int, 60, "minutes between timestamps of the audit chain"
+    ),
     Setting("COOKIE_SECURE", _boolean, True, "send session cookies over HTTPS only"),
     Setting("SESSION_IDLE_MINUTES", _positive_int, 30, "log out after this much inactivity"),
     Setting("LOGIN_MAX_FAILURES", _positive_int, 5, "failed logins before throttling"),

@@ -18,11 +18,13 @@ from gateway.directory.models import (
 )
 from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, Leg, LegKind
 from gateway.jobs.models import Job, JobState
+from gateway.stats.models import HistoryInquiry
 
 __all__ = [
     "Absence", "ApiClient", "ApiToken", "Answer", "Assignment", "AssignmentRole", "AuditAnchor",
     "AuditEntry", "AuditHead", "Base", "CareUnit", "ConsentWithdrawal", "Coordinator",
-    "CoordinatorCertificate", "DirectoryChange", "FunctionalAddress", "Inquiry", "Job",
-    "JobState", "Leg", "LegKind", "LoginAttempt", "Organisation", "Role", "SenderKind",
-    "SenderUnit", "User",
+    "CoordinatorCertificate", "DirectoryChange", "FunctionalAddress", "HistoryInquiry", "Inquiry",
+    "Job",
+    "JobState", "Leg", "LegKind", "LoginAttempt", "Organisation", "Role",
+    "SenderKind", "SenderUnit", "User",
 ]

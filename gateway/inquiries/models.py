@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
 from gateway.db import Base
@@ -35,6 +35,8 @@ class Inquiry(Base):
     """A hälsoförfrågan; personal data only in sealed (encrypted) columns."""
 
     __tablename__ = "inquiries"
+    # The repeat check looks for earlier inquiries about one person to one care unit.
+    __table_args__ = (Index("ix_inquiries_person_care_unit", "person_hash", "care_unit_id"),)
 
     # The sender's UUID from the form: the idempotency key and the SDK messageId.
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -47,11 +49,22 @@ class Inquiry(Base):
     content: Mapped[bytes | None] = mapped_column(LargeBinary)
     personnummer: Mapped[bytes | None] = mapped_column(LargeBinary)
     person_hash: Mapped[str] = mapped_column(String(64), index=True)
+    # The signed receipt exactly as issued (canonical JSON) and its detached CMS signature
+    # (DER, carrying the signer's certificate): a repeat of the same send returns these bytes.
     receipt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    receipt_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # How it arrived: "api", "sdk", "web", "smtp" (the intake always says).
+    channel: Mapped[str] = mapped_column(String(20), default="unknown")
+    # Flags the sender and the REKO see: [{"code": "REPEAT", "title": ..., "inquiry": id}, ...].
+    flags: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     deadline: Mapped[dt.date]
     consent_valid_to: Mapped[dt.date]
     repeat_of: Mapped[str | None] = mapped_column(ForeignKey("inquiries.id"))
     submitted_by: Mapped[str] = mapped_column(String(200))
+    # SHA-256 of the secret in the REKO's reply address (svar+<token>@domain): answers by mail
+    # find their inquiry by it; the token itself is never stored.
+    reply_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # When the gateway received it (the `received` leg's time).
     created_at: Mapped[Created]
     purged_at: Mapped[dt.datetime | None]
 
@@ -104,3 +117,18 @@ class ConsentWithdrawal(Base):
     registered_by: Mapped[str] = mapped_column(String(200))
     registered_at: Mapped[Created]
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class IntakeRejection(Base):
+    """One refused intake, for error statistics: when, channel, organisation and rule codes only.
+
+    Never the content, the form id or anything about the person.
+    """
+
+    __tablename__ = "intake_rejections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    organisation: Mapped[str] = mapped_column(String(100))
+    codes: Mapped[list[str]] = mapped_column(JSON)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: ce70ec21282e
+Revision ID: 31487cfe18a2
 Revises: 
-Create Date: 2026-11-23 04:51:58.644899
+Create Date: 2026-11-23 05:28:28.199479
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.db
 
 
-revision = 'ce70ec21282e'
+revision = '31487cfe18a2'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -69,6 +69,33 @@ def upgrade() -> None:
     sa.Column('after', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_directory_changes'))
     )
+    op.create_table('history_inquiries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=100), nullable=False),
+    sa.Column('care_unit', sa.String(length=31), nullable=False),
+    sa.Column('sender_unit', sa.String(length=200), nullable=False),
+    sa.Column('sent_on', sa.Date(), nullable=False),
+    sa.Column('answer_registered_on', sa.Date(), nullable=True),
+    sa.Column('closed_on', sa.Date(), nullable=True),
+    sa.Column('close_reason', sa.Enum('RELISTED', 'INFO_VIA_SIP', 'CONSENT_WITHDRAWN', 'WITHDRAWN_BY_SENDER', 'PERSON_MOVED', 'PERSON_DECEASED', 'DUPLICATE', 'OTHER', name='closereason', native_enum=False, create_constraint=True, length=40), nullable=True),
+    sa.Column('imported_at', gateway.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_history_inquiries')),
+    sa.UniqueConstraint('reference', name=op.f('uq_history_inquiries_reference'))
+    )
+    with op.batch_alter_table('history_inquiries', schema=None) as batch_op:
+        batch_op.create_index('ix_history_inquiries_report', ['sent_on', 'care_unit', 'sender_unit', 'answer_registered_on', 'closed_on'], unique=False)
+
+    op.create_table('intake_rejections',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', gateway.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('channel', sa.String(length=20), nullable=False),
+    sa.Column('organisation', sa.String(length=100), nullable=False),
+    sa.Column('codes', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_intake_rejections'))
+    )
+    with op.batch_alter_table('intake_rejections', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_intake_rejections_at'), ['at'], unique=False)
+
     op.create_table('jobs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=60), nullable=False),
@@ -230,18 +257,24 @@ def upgrade() -> None:
     sa.Column('personnummer', sa.LargeBinary(), nullable=True),
     sa.Column('person_hash', sa.String(length=64), nullable=False),
     sa.Column('receipt', sa.LargeBinary(), nullable=True),
+    sa.Column('receipt_signature', sa.LargeBinary(), nullable=True),
+    sa.Column('channel', sa.String(length=20), nullable=False),
+    sa.Column('flags', sa.JSON(), nullable=False),
     sa.Column('deadline', sa.Date(), nullable=False),
     sa.Column('consent_valid_to', sa.Date(), nullable=False),
     sa.Column('repeat_of', sa.String(length=36), nullable=True),
     sa.Column('submitted_by', sa.String(length=200), nullable=False),
+    sa.Column('reply_token_hash', sa.String(length=64), nullable=True),
     sa.Column('created_at', gateway.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('purged_at', gateway.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['care_unit_id'], ['care_units.id'], name=op.f('fk_inquiries_care_unit_id_care_units')),
     sa.ForeignKeyConstraint(['repeat_of'], ['inquiries.id'], name=op.f('fk_inquiries_repeat_of_inquiries')),
     sa.ForeignKeyConstraint(['sender_unit_id'], ['sender_units.id'], name=op.f('fk_inquiries_sender_unit_id_sender_units')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_inquiries'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_inquiries')),
+    sa.UniqueConstraint('reply_token_hash', name=op.f('uq_inquiries_reply_token_hash'))
     )
     with op.batch_alter_table('inquiries', schema=None) as batch_op:
+        batch_op.create_index('ix_inquiries_person_care_unit', ['person_hash', 'care_unit_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_inquiries_person_hash'), ['person_hash'], unique=False)
 
     op.create_table('users',
@@ -307,6 +340,7 @@ def downgrade() -> None:
     op.drop_table('users')
     with op.batch_alter_table('inquiries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inquiries_person_hash'))
+        batch_op.drop_index('ix_inquiries_person_care_unit')
 
     op.drop_table('inquiries')
     with op.batch_alter_table('consent_withdrawals', schema=None) as batch_op:
@@ -333,6 +367,14 @@ def downgrade() -> None:
         batch_op.drop_index('ix_jobs_due')
 
     op.drop_table('jobs')
+    with op.batch_alter_table('intake_rejections', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_intake_rejections_at'))
+
+    op.drop_table('intake_rejections')
+    with op.batch_alter_table('history_inquiries', schema=None) as batch_op:
+        batch_op.drop_index('ix_history_inquiries_report')
+
+    op.drop_table('history_inquiries')
     op.drop_table('directory_changes')
     op.drop_table('coordinators')
     op.drop_table('audit_head')

@@ -1,0 +1,440 @@
+"""The intake service: the one door every channel (API, SDK API, web form, SMTP) sends a
+hälsoförfrågan through, so that each rule is written once.
+
+Order: parse and validate → the sender must be the submitter's → the sender unit must be in
+the directory → consent rules → idempotency by `id` → route → repeat flag → seal and store →
+legs → notify job → signed receipt → audit. A refusal stores nothing but one anonymous row in
+`intake_rejections` (for error statistics).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from forms.consent import check_consent
+from forms.dates import local_date
+from forms.errors import FormError
+from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from gateway.audit.service import record, record_denied
+from gateway.auth.clients import client_may_send_as
+from gateway.auth.models import ApiClient, User
+from gateway.directory.models import CareUnit, SenderUnit
+from gateway.directory.routing import FLAG_NO_ACTIVE_REKO, RouteDecision, route
+from gateway.directory.service import DirectoryError, care_unit_by_hsa_id, sender_unit_by_address
+from gateway.errors import GatewayError, Issue
+from gateway.inquiries.models import ConsentWithdrawal, Inquiry, IntakeRejection, LegKind
+from gateway.inquiries.receipts import receipt_body, receipt_fields, receipt_signer
+from gateway.inquiries.workflow import add_leg, deadline_for, derive_status, is_open, legs_of
+from gateway.jobs.service import enqueue
+from gateway.vault.service import get_vault
+
+log = logging.getLogger(__name__)
+
+NOTIFY_JOB = "inquiry.notify"
+GATEWAY_ACTOR = "system:gateway"
+FLAG_REPEAT = "REPEAT"
+
+# Codes meaning the bytes could not be read as a hälsoförfrågan at all (400), as opposed to a
+# readable form that breaks a rule (422).
+UNREADABLE = frozenset({
+    "XML_EMPTY", "XML_SYNTAX", "XML_DTD", "XML_PI", "XML_ENCODING", "XML_TOO_DEEP",
+    "XML_TOO_MANY_ELEMENTS", "XML_NAMESPACE", "VERSION",
+})
+CONSENT_CODES = frozenset({"C1", "C2", "C3", "C4", "C5", "C6", "C7"})
+_SENDER_PATH = "/halsoforfragan/avsandare/funktionsadress"
+_CARE_UNIT_PATH = "/halsoforfragan/mottagare/vardcentral/@hsaId"
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """Who hands a form to the intake: the audit actor, the organisation it acts for and the
+    functional addresses it may send from."""
+
+    actor: str
+    organisation: str
+    addresses: frozenset[str]
+
+    @classmethod
+    def from_client(cls, client: ApiClient) -> Submitter:
+        """Return the submitter for an API client: its organisation and its own addresses."""
+        addresses = frozenset(
+            a.address
+            for a in client.functional_addresses
+            if client_may_send_as(client, client.organisation_id, a.address)
+        )
+        return cls(f"client:{client.client_id}", client.organisation_id, addresses)
+
+    @classmethod
+    def from_user(cls, user: User) -> Submitter:
+        """Return the submitter for a case worker: their sender unit's organisation and address.
+
+        Raises GatewayError 403 NO_SENDER_UNIT for a user not bound to a sender unit.
+        """
+        unit = user.sender_unit
+        if unit is None:
+            raise GatewayError(
+                "NO_SENDER_UNIT", "Ingen avsändande enhet",
+                "Ditt konto är inte kopplat till någon enhet som får skicka hälsoförfrågningar.",
+                status=403,
+            )
+        address = unit.functional_address.address
+        return cls(f"user:{user.username}", unit.organisation_id, frozenset({address}))
+
+    def may_send_as(self, organisation: str, address: str) -> bool:
+        """Return whether this submitter may send as `organisation` from `address`."""
+        return organisation.strip().lower() == self.organisation and address in self.addresses
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """An accepted inquiry; `created` is False when this was a repeat of an earlier send."""
+
+    inquiry: Inquiry
+    created: bool
+
+    @property
+    def location(self) -> str:
+        return f"/api/v1/inquiries/{self.inquiry.id}"
+
+    @property
+    def flags(self) -> list[dict[str, Any]]:
+        return list(self.inquiry.flags or [])
+
+    def body(self) -> dict[str, Any]:
+        """Return the response body: the same for every repeat of the same send."""
+        return receipt_body(self.inquiry)
+
+
+def submit(
+    session: Session, data: bytes, *, submitter: Submitter, channel: str, now: dt.datetime
+) -> IntakeResult:
+    """Take in a hälsoförfrågan and return the result; the caller commits.
+
+    Raises GatewayError for every refusal (400/413 unreadable, 403 SENDER_NOT_ALLOWED, 404/422
+    directory and rules, 409 ID_CONFLICT, 503 RECEIPT_KEY_MISSING). On a refusal the session's
+    transaction is rolled back and only the rejection row is committed, in its own transaction.
+    """
+    if now.tzinfo is None:
+        raise ValueError("submit needs an aware `now`")
+    try:
+        return _submit(session, data, submitter, channel, now)
+    except GatewayError as error:
+        _refused(session, error, submitter, channel, now)
+        raise
+
+
+def _submit(
+    session: Session, data: bytes, submitter: Submitter, channel: str, now: dt.datetime
+) -> IntakeResult:
+    form = _parse(data)
+    sender_unit = _sender_unit(session, form, submitter)
+    today = local_date(now)
+    person_hash = get_vault().keyed_hash(form.person.personnummer)
+    care_unit = care_unit_by_hsa_id(session, form.mottagare.hsa_id)
+    _check_consent(session, form, sender_unit, care_unit, person_hash, today)
+    digest = hashlib.sha256(data).hexdigest()
+    # A fast answer to a resend (also after the directory changed); the INSERT below, not
+    # this read, is what guards against two concurrent sends.
+    stored = _stored(session, form.id)
+    if stored is not None:
+        return _resend(stored, digest)
+    decision = _route(session, form.mottagare.hsa_id, today)
+    assert care_unit is not None  # route() refuses a care unit that is not in the directory
+    accepted = _Accepted(form, data, digest, person_hash, submitter, channel, now, sender_unit,
+                         care_unit, decision)
+    inquiry = _new_inquiry(session, accepted)
+    if not _insert_once(session, inquiry):
+        stored = _stored(session, form.id)
+        if stored is None:  # the conflict was not on the id: a real error
+            raise RuntimeError("inquiry insert failed without an existing inquiry")
+        return _resend(stored, digest)
+    _record_journey(session, inquiry, accepted)
+    return IntakeResult(inquiry, created=True)
+
+
+# --- refusals --------------------------------------------------------------------------------
+
+
+def _parse(data: bytes) -> Halsoforfragan:
+    try:
+        return parse_halsoforfragan(data)
+    except FormError as error:
+        raise form_refusal(error) from None
+
+
+def form_refusal(error: FormError) -> GatewayError:
+    """Return the HTTP-shaped refusal for a FormError: one issue per finding, with its place."""
+    codes = set(error.codes)
+    if "XML_TOO_LARGE" in codes:
+        status, code, title = 413, "XML_TOO_LARGE", "Dokumentet är för stort"
+    elif codes & UNREADABLE:
+        status, code, title = 400, "XML_INVALID", "Dokumentet kunde inte läsas som hälsoförfrågan"
+    elif codes <= CONSENT_CODES:
+        status, code, title = 422, "CONSENT_INVALID", "Samtycket uppfyller inte reglerna"
+    else:
+        status, code, title = 422, "FORM_INVALID", "Hälsoförfrågan är inte giltig"
+    issues = [Issue(i.code, i.title, i.detail, i.location) for i in error.issues]
+    return GatewayError(code, title, _summary(issues), status=status, issues=issues)
+
+
+def _summary(issues: list[Issue], shown: int = 5) -> str:
+    parts = [f"{i.code}: {i.title}" + (f" ({i.location})" if i.location else "") for i in issues]
+    text = "; ".join(parts[:shown])
+    if len(parts) > shown:
+        text += f"; och {len(parts) - shown} fel till"
+    return text
+
+
+def _sender_unit(session: Session, form: Halsoforfragan, submitter: Submitter) -> SenderUnit:
+    sender = form.avsandare
+    if not submitter.may_send_as(sender.organisation, sender.funktionsadress):
+        detail = (
+            f"Avsändaren {sender.organisation}, {sender.funktionsadress} är inte din: du får "
+            f"skicka som {submitter.organisation} från {', '.join(sorted(submitter.addresses))}."
+        )
+        raise GatewayError(
+            "SENDER_NOT_ALLOWED", "Avsändaren får inte användas", detail, status=403,
+            issues=[Issue("SENDER_NOT_ALLOWED", "Avsändaren får inte användas", detail,
+                          _SENDER_PATH)],
+        )
+    unit = sender_unit_by_address(session, sender.funktionsadress)
+    if unit is None:
+        detail = f"{sender.funktionsadress} är ingen avsändande enhet i katalogen."
+        raise GatewayError(
+            "SENDER_UNIT_UNKNOWN", "Avsändande enhet saknas i katalogen", detail, status=422,
+            issues=[Issue("SENDER_UNIT_UNKNOWN", "Avsändande enhet saknas i katalogen", detail,
+                          _SENDER_PATH)],
+        )
+    return unit
+
+
+def _check_consent(
+    session: Session,
+    form: Halsoforfragan,
+    sender_unit: SenderUnit,
+    care_unit: CareUnit | None,
+    person_hash: str,
+    today: dt.date,
+) -> None:
+    withdrawals: list[dt.date] = []
+    if care_unit is not None:
+        withdrawals = list(session.scalars(
+            select(ConsentWithdrawal.withdrawn_on).where(
+                ConsentWithdrawal.person_hash == person_hash,
+                ConsentWithdrawal.care_unit_id == care_unit.id,
+            )
+        ))
+    report = check_consent(
+        form,
+        sender_kind=sender_unit.kind.value,
+        max_months=current_app.config["CONSENT_MAX_MONTHS"],
+        withdrawals=withdrawals,
+        today=today,
+    )
+    try:
+        report.raise_for_failures()
+    except FormError as error:
+        raise form_refusal(error) from None
+
+
+def _route(session: Session, hsa_id: str, today: dt.date) -> RouteDecision:
+    try:
+        return route(session, hsa_id, today)
+    except DirectoryError as error:
+        issue = Issue(error.code, error.title, error.detail, _CARE_UNIT_PATH)
+        raise GatewayError(
+            error.code, error.title, error.detail, status=error.status, issues=[issue],
+            extra=error.extra,
+        ) from None
+
+
+def _refused(
+    session: Session, error: GatewayError, submitter: Submitter, channel: str, now: dt.datetime
+) -> None:
+    # Nothing of the refused send is kept; the rejection row is its own transaction.
+    session.rollback()
+    if error.status >= 500:
+        return
+    codes = list(dict.fromkeys(i.code for i in error.issues)) or [error.code]
+    try:
+        session.add(IntakeRejection(
+            at=now, channel=channel, organisation=submitter.organisation, codes=codes,
+        ))
+        session.commit()
+    except SQLAlchemyError:
+        # The sender must still hear why; a lost statistics row is logged, not raised.
+        session.rollback()
+        log.exception("intake: could not record a rejection on %s", channel)
+    log.info("intake refused: channel=%s organisation=%s status=%s codes=%s",
+             channel, submitter.organisation, error.status, ",".join(codes))
+    if error.code == "SENDER_NOT_ALLOWED":
+        record_denied(actor=submitter.actor, action="inquiry.submit", object_type="inquiry",
+                      detail={"reason": error.code, "channel": channel})
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+def _stored(session: Session, inquiry_id: str) -> Inquiry | None:
+    query = select(Inquiry).where(Inquiry.id == inquiry_id).execution_options(
+        populate_existing=True
+    )
+    return session.scalars(query).one_or_none()
+
+
+def _resend(stored: Inquiry, digest: str) -> IntakeResult:
+    if stored.content_digest != digest:
+        detail = (
+            f"En hälsoförfrågan med id {stored.id} har redan tagits emot med annat innehåll. "
+            "Ge en ny förfrågan ett nytt id."
+        )
+        raise GatewayError(
+            "ID_CONFLICT", "Id:t används redan", detail, status=409,
+            issues=[Issue("ID_CONFLICT", "Id:t används redan", detail, "/halsoforfragan/id")],
+        )
+    return IntakeResult(stored, created=False)
+
+
+def _insert_once(session: Session, inquiry: Inquiry) -> bool:
+    """Insert inside a savepoint; return False when the id is taken (the caller's transaction
+    stays usable). Checking first would race a concurrent send of the same id."""
+    try:
+        with session.begin_nested():
+            session.add(inquiry)
+    except IntegrityError:
+        return False
+    return True
+
+
+# --- the accepted inquiry --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    """Everything known about a form that passed every check, before it is stored."""
+
+    form: Halsoforfragan
+    data: bytes
+    digest: str
+    person_hash: str
+    submitter: Submitter
+    channel: str
+    now: dt.datetime
+    sender_unit: SenderUnit
+    care_unit: CareUnit
+    decision: RouteDecision
+
+
+def _new_inquiry(session: Session, accepted: _Accepted) -> Inquiry:
+    """Return the inquiry to insert: sealed content, flags and its signed receipt."""
+    config = current_app.config
+    form, decision, now = accepted.form, accepted.decision, accepted.now
+    repeat_of = _earlier_inquiry(
+        session, accepted.person_hash, accepted.care_unit.id, now, config["REPEAT_DAYS"]
+    )
+    flags = _flags(decision, repeat_of, config["REPEAT_DAYS"])
+    deadline = deadline_for(now, config["ANSWER_DAYS"])
+    signer = receipt_signer()
+    receipt, signature = signer.sign(receipt_fields(
+        inquiry_id=form.id, received_at=now, routed_to=decision.functional_address,
+        care_unit=accepted.care_unit.hsa_id, deadline=deadline, content_sha256=accepted.digest,
+        flags=flags, issuer=signer.organisation,
+    ))
+    vault = get_vault()
+    return Inquiry(
+        id=form.id,
+        sender_unit_id=accepted.sender_unit.id,
+        care_unit_id=accepted.care_unit.id,
+        routed_to=decision.functional_address,
+        reply_to=form.avsandare.funktionsadress,
+        content_digest=accepted.digest,
+        content=vault.seal(accepted.data, f"inquiries.content:{form.id}"),
+        personnummer=vault.seal(
+            form.person.personnummer.encode("ascii"), f"inquiries.personnummer:{form.id}"
+        ),
+        person_hash=accepted.person_hash,
+        receipt=receipt,
+        receipt_signature=signature,
+        channel=accepted.channel,
+        flags=flags,
+        deadline=deadline,
+        consent_valid_to=form.samtycke.giltigt_till,
+        repeat_of=repeat_of,
+        submitted_by=accepted.submitter.actor,
+        created_at=now,
+    )
+
+
+def _earlier_inquiry(
+    session: Session, person_hash: str, care_unit_id: int, now: dt.datetime, repeat_days: int
+) -> str | None:
+    """Return the newest earlier inquiry about the person to the care unit that was received
+    within `repeat_days` or is still open, or None."""
+    since = now - dt.timedelta(days=repeat_days)
+    rows = session.execute(
+        select(Inquiry.id, Inquiry.created_at)
+        .where(Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit_id)
+        .order_by(Inquiry.created_at.desc())
+    ).all()
+    for inquiry_id, received in rows:
+        if received >= since:
+            return str(inquiry_id)
+        if is_open(derive_status(leg.kind for leg in legs_of(session, inquiry_id))):
+            return str(inquiry_id)
+    return None
+
+
+def _flags(
+    decision: RouteDecision, repeat_of: str | None, repeat_days: int
+) -> list[dict[str, Any]]:
+    flags: list[dict[str, Any]] = []
+    if repeat_of is not None:
+        flags.append({
+            "code": FLAG_REPEAT,
+            "title": "Upprepad förfrågan",
+            "detail": f"En förfrågan om samma person till samma vårdcentral togs emot inom "
+                      f"{repeat_days} dagar eller är fortfarande öppen.",
+            "inquiry": repeat_of,
+        })
+    if FLAG_NO_ACTIVE_REKO in decision.flags:
+        flags.append({
+            "code": FLAG_NO_ACTIVE_REKO,
+            "title": "Ingen aktiv REKO",
+            "detail": "Ingen rehabkoordinator är aktiv på vårdcentralen i dag; förfrågan går till "
+                      "vårdcentralens funktionsadress och chefen meddelas.",
+        })
+    return flags
+
+
+def _record_journey(session: Session, inquiry: Inquiry, accepted: _Accepted) -> None:
+    """Write the first legs, the notify job and (last: it locks the chain) the audit entry."""
+    actor, now, decision = accepted.submitter.actor, accepted.now, accepted.decision
+    add_leg(session, inquiry.id, LegKind.SUBMITTED, at=accepted.form.skapad, actor=actor)
+    add_leg(session, inquiry.id, LegKind.RECEIVED, at=now, actor=actor,
+            detail={"channel": accepted.channel})
+    # The routing decision without its reason text, which names the REKOs.
+    routed = {k: v for k, v in decision.leg_detail().items() if k != "reason"}
+    add_leg(session, inquiry.id, LegKind.ROUTED, at=now, actor=GATEWAY_ACTOR, detail=routed)
+    enqueue(session, NOTIFY_JOB, {"inquiry_id": inquiry.id},
+            dedupe_key=f"{NOTIFY_JOB}:{inquiry.id}")
+    record(
+        session, actor=actor, action="inquiry.received", object_type="inquiry",
+        object_id=inquiry.id,
+        detail={
+            "channel": accepted.channel,
+            "care_unit": decision.care_unit_hsa_id,
+            "routed_to": decision.functional_address,
+            "flags": [f["code"] for f in inquiry.flags],
+            "repeat_of": inquiry.repeat_of,
+        },
+    )
+    session.flush()

@@ -1,0 +1,146 @@
+"""The workflow of an inquiry: its status and whose turn it is, derived from its legs; deadlines.
+
+One place for the rule, used by the API, the web pages and the statistics alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forms.dates import STOCKHOLM, local_date
+from gateway.inquiries.models import Inquiry, Leg, LegKind
+
+__all__ = [
+    "STOCKHOLM",
+    "Progress",
+    "Status",
+    "Turn",
+    "add_leg",
+    "deadline_for",
+    "derive_status",
+    "is_open",
+    "legs_of",
+    "progress",
+    "turn_for",
+]
+
+
+class Status(enum.StrEnum):
+    RECEIVED = "received"
+    OPENED = "opened"
+    ANSWERED = "answered"
+    ANSWER_DELIVERED = "answer_delivered"
+    REGISTERED = "registered"
+    CLOSED = "closed"
+
+
+class Turn(enum.StrEnum):
+    CARE_UNIT = "care_unit"
+    SENDER = "sender"
+    NONE = "none"
+
+
+# The legs that move an inquiry on; the others (submitted, routed, notified, reminded,
+# escalated, rejected, consent_withdrawn) record what happened without changing its state.
+# A reroute sends it to another care unit, where it starts over as received.
+_MOVES: dict[LegKind, Status] = {
+    LegKind.RECEIVED: Status.RECEIVED,
+    LegKind.REROUTED: Status.RECEIVED,
+    LegKind.OPENED: Status.OPENED,
+    LegKind.ANSWERED: Status.ANSWERED,
+    LegKind.ANSWER_DELIVERED: Status.ANSWER_DELIVERED,
+    LegKind.REGISTERED: Status.REGISTERED,
+    LegKind.CLOSED: Status.CLOSED,
+}
+
+# Closed and registered are final: nothing after them reopens the case.
+_FINAL = frozenset({Status.CLOSED, Status.REGISTERED})
+
+_TURN: dict[Status, Turn] = {
+    # The care unit must open and answer.
+    Status.RECEIVED: Turn.CARE_UNIT,
+    Status.OPENED: Turn.CARE_UNIT,
+    # The answer waits for the social services to fetch it and register it.
+    Status.ANSWERED: Turn.SENDER,
+    Status.ANSWER_DELIVERED: Turn.SENDER,
+    Status.REGISTERED: Turn.NONE,
+    Status.CLOSED: Turn.NONE,
+}
+
+
+def derive_status(kinds: Iterable[LegKind | str]) -> Status:
+    """Return the status after legs of `kinds`, in the order they were recorded."""
+    status = Status.RECEIVED
+    for kind in kinds:
+        if status in _FINAL:
+            break
+        status = _MOVES.get(LegKind(kind), status)
+    return status
+
+
+def turn_for(status: Status) -> Turn:
+    """Return whose turn it is in `status`."""
+    return _TURN[status]
+
+
+def is_open(status: Status) -> bool:
+    """Return whether the care unit has yet to answer (the repeat check's "still open")."""
+    return status in (Status.RECEIVED, Status.OPENED)
+
+
+def deadline_for(received_at: dt.datetime, answer_days: int) -> dt.date:
+    """Return the answer deadline: the Swedish date of `received_at` plus `answer_days`."""
+    return local_date(received_at) + dt.timedelta(days=answer_days)
+
+
+def add_leg(
+    session: Session,
+    inquiry_id: str,
+    kind: LegKind,
+    *,
+    at: dt.datetime,
+    actor: str,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Leg:
+    """Append a leg in the caller's transaction and return it. Legs are never changed."""
+    leg = Leg(inquiry_id=inquiry_id, kind=kind, at=at, actor=actor, reason=reason, detail=detail)
+    session.add(leg)
+    return leg
+
+
+def legs_of(session: Session, inquiry_id: str) -> list[Leg]:
+    """Return the inquiry's legs in the order they were recorded."""
+    return list(session.scalars(select(Leg).where(Leg.inquiry_id == inquiry_id).order_by(Leg.id)))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where an inquiry stands: status, whose turn, deadline and its legs."""
+
+    status: Status
+    turn: Turn
+    deadline: dt.date
+    legs: tuple[Leg, ...]
+
+    def days_left(self, today: dt.date) -> int:
+        """Return days until the deadline from `today` (negative when overdue)."""
+        return (self.deadline - today).days
+
+    def overdue(self, today: dt.date) -> bool:
+        """Return whether the care unit's answer is late on `today`."""
+        return self.turn is Turn.CARE_UNIT and today > self.deadline
+
+
+def progress(session: Session, inquiry: Inquiry) -> Progress:
+    """Return the inquiry's progress from its legs."""
+    legs = tuple(legs_of(session, inquiry.id))
+    status = derive_status(leg.kind for leg in legs)
+    return Progress(status, turn_for(status), inquiry.deadline, legs)

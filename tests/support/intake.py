@@ -1,0 +1,106 @@
+"""Test helpers for the intake: the demo directory, API clients with bearer tokens, the
+development PKI copied into an instance, and counts of what the intake writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.auth.clients import SDK_SCOPES, create_client
+from gateway.auth.models import ApiToken
+from gateway.auth.oauth import token_digest
+from gateway.db import utcnow
+from gateway.directory.demo import load_demo_directory
+from gateway.inquiries.models import Inquiry, IntakeRejection, Leg
+from gateway.jobs.models import Job
+from signing.devpki import init_pki
+from tests.support.forms import EBB_OSTER, MALMO
+
+SEND, GET, FILTER, DELETE = SDK_SCOPES
+RECEIPT_ORGANISATIONS = {"0203:skane.se": "Region Skåne", "0203:malmo.se": "Malmö stad"}
+
+
+def make_pki(folder: Path) -> Path:
+    """Make a development PKI (CA and organisation certificates) in folder/pki; return it."""
+    root = folder / "pki"
+    init_pki(root, passphrase="test", organisations=RECEIPT_ORGANISATIONS)
+    return root
+
+
+def install_pki(instance: Path, template: Path) -> None:
+    """Copy a PKI made by make_pki into the instance folder (key generation is the slow part)."""
+    shutil.copytree(template, instance / "pki")
+
+
+def load_directory(session: Session) -> None:
+    """Load the demo directory and commit."""
+    load_demo_directory(session, actor="cli:test")
+    session.commit()
+
+
+def issue_token(
+    session: Session, client_pk: int, scopes: tuple[str, ...], *, expires_in: int = 3600
+) -> str:
+    """Store a bearer token for the client as /oauth/token would; return it."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(ApiToken(
+        token_digest=token_digest(token), api_client_id=client_pk, scope=" ".join(scopes),
+        issued_at=now, expires_at=now + dt.timedelta(seconds=expires_in),
+    ))
+    session.commit()
+    return token
+
+
+def new_client(
+    session: Session,
+    *,
+    organisation: str = MALMO,
+    addresses: tuple[str, ...] = (EBB_OSTER,),
+    scopes: tuple[str, ...] = tuple(SDK_SCOPES),
+    expires_in: int = 3600,
+) -> str:
+    """Create an API client and return a bearer token with `scopes` for it."""
+    client, _secret = create_client(
+        session, organisation=organisation, functional_addresses=list(addresses),
+        scopes=list(SDK_SCOPES), actor="cli:test",
+    )
+    session.commit()
+    return issue_token(session, client.id, scopes, expires_in=expires_in)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def post_xml(
+    client: FlaskClient, data: bytes, token: str | None, content_type: str = "application/xml"
+) -> Any:
+    headers = bearer(token) if token else {}
+    return client.post("/api/v1/inquiries", data=data, headers=headers, content_type=content_type)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many rows the intake has written, table by table."""
+
+    inquiries: int
+    legs: int
+    jobs: int
+    rejections: int
+
+
+def counts(session: Session) -> Counts:
+    def count(model: Any) -> int:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+    return Counts(count(Inquiry), count(Leg), count(Job), count(IntakeRejection))
+
