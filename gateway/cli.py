@@ -49,11 +49,15 @@ def _register() -> None:
         pki_group, audit_group, vault_group,
     ):
         cli.add_command(command)
-    cli.add_command(_later("smtp", "the mail channel (issue 7)", "Run the SMTP listener."))
+    from gateway.mail.cli import smtp_command
+
+    cli.add_command(smtp_command)
     from gateway.directory.cli import directory_group
 
     cli.add_command(directory_group)
-    cli.add_command(_later("stats", "the statistics (issue 6)", "Response-time statistics."))
+    from gateway.stats.cli import stats_group
+
+    cli.add_command(stats_group)
 
 
 def main() -> None:

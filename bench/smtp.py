@@ -1,0 +1,284 @@
+"""SMTP listener benchmark (DESIGN 8, issue 7): 50 concurrent sessions each sending a 5 MB
+mail (a valid hälsoförfrågan plus a 5 MB attachment) through STARTTLS and AUTH to the
+listener, while a 51st connection sends NOOP every 100 ms: its reply times show whether the
+event loop stalls under the load.
+
+    python -m bench smtp
+    python -m bench.smtp --sessions 20 --megabytes 2
+
+The listener runs as `gateway smtp` in a process of its own, the load in a second and the
+probe in this one, so that none shares the listener's interpreter. Loopback only; a temporary
+instance folder and SQLite database, removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import re
+import secrets
+import smtplib
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from gateway import create_app
+from gateway.auth.clients import create_client
+from gateway.db import database
+from gateway.directory.demo import load_demo_directory
+from gateway.migrate import upgrade
+from signing.devpki import PkiLayout, init_pki
+from tests.support.forms import EBB_OSTER, MALMO, halsoforfragan, nth_personnummer
+
+SENDER = "ebb.oster@malmo.example"
+INTAKE = "halsoforfragan@localhost"
+MIB = 1024 * 1024
+PROBE_INTERVAL = 0.1
+# aiosmtpd allows 20 of one command per connection; the probe reconnects before that.
+PROBE_NOOPS_PER_CONNECTION = 15
+# A NOOP answered slower than this while mail streams in means the loop stalled.
+STALL_SECONDS = 1.0
+SOCKET_TIMEOUT = 300
+STARTUP_SECONDS = 30
+
+
+@dataclass
+class Probe:
+    """NOOP reply times on a 51st connection, sampled while the load runs."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+def _app(folder: Path) -> tuple[Flask, str, str]:
+    instance = folder / "instance"
+    app = create_app({
+        "INSTANCE_PATH": str(instance), "DATABASE_URL": f"sqlite:///{folder / 'bench.sqlite'}",
+        "SECRET_KEY": secrets.token_hex(16), "COOKIE_SECURE": False,
+    })
+    upgrade(database(app).engine)
+    init_pki(instance / "pki", passphrase=secrets.token_hex(8))
+    with database(app).transaction() as session:
+        load_demo_directory(session, actor="cli:bench")
+    with database(app).transaction() as session:
+        client, secret = create_client(session, organisation=MALMO,
+                                       functional_addresses=[EBB_OSTER], actor="cli:bench")
+        client_id = client.client_id
+    return app, client_id, secret
+
+
+def _mail(n: int, megabytes: float) -> bytes:
+    message = EmailMessage()
+    message["From"] = SENDER
+    message["To"] = INTAKE
+    message["Subject"] = f"Hälsoförfrågan {n}"
+    message.set_content("Se bifogad hälsoförfrågan.")
+    xml = halsoforfragan(id=str(uuid.uuid4()), personnummer=nth_personnummer(n))
+    message.add_attachment(xml, maintype="application", subtype="xml",
+                           filename="halsoforfragan.xml")
+    # Base64 grows it by a third: this many raw bytes make about `megabytes` on the wire.
+    padding = secrets.token_bytes(int(megabytes * MIB * 3 / 4))
+    message.add_attachment(padding, maintype="application", subtype="pdf",
+                           filename="journalkopia.pdf")
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+def _connect(port: int, tls: ssl.SSLContext, login: tuple[str, str] | None) -> smtplib.SMTP:
+    smtp = smtplib.SMTP("127.0.0.1", port, local_hostname="bench.test", timeout=SOCKET_TIMEOUT)
+    smtp.ehlo()
+    smtp.starttls(context=tls)
+    smtp.ehlo()
+    if login is not None:
+        smtp.login(*login)
+    return smtp
+
+
+def _session(port: int, tls: ssl.SSLContext, login: tuple[str, str], data: bytes,
+             start: threading.Barrier, replies: Counter[int]) -> None:
+    start.wait()
+    try:
+        with _connect(port, tls, login) as smtp:
+            smtp.mail(SENDER)
+            smtp.rcpt(INTAKE)
+            code, _text = smtp.data(data)
+    except (smtplib.SMTPException, OSError):
+        code = 0
+    replies[code] += 1
+
+
+def _probe(port: int, tls: ssl.SSLContext, stop: threading.Event, probe: Probe) -> None:
+    smtp: smtplib.SMTP | None = None
+    sent = 0
+    while not stop.is_set():
+        try:
+            if smtp is None or sent >= PROBE_NOOPS_PER_CONNECTION:
+                if smtp is not None:
+                    smtp.quit()
+                smtp, sent = _connect(port, tls, None), 0
+            began = time.perf_counter()
+            code, _ = smtp.noop()
+            probe.latencies.append(time.perf_counter() - began)
+            sent += 1
+            if code != 250:
+                probe.errors += 1
+        except (smtplib.SMTPException, OSError):
+            probe.errors += 1
+            smtp = None
+        stop.wait(PROBE_INTERVAL)
+    if smtp is not None:
+        smtp.close()
+
+
+def run(sessions: int, megabytes: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="gw-bench-smtp-") as tmp:
+        folder = Path(tmp)
+        app, client_id, secret = _app(folder)
+        database(app).engine.dispose()
+        ca_file = str(PkiLayout.for_instance(app.instance_path).ca_cert)
+        with _listener_process(app, folder) as port:
+            _measure(port, ca_file, (client_id, secret), sessions, megabytes)
+
+
+@contextmanager
+def _listener_process(app: Flask, folder: Path) -> Iterator[int]:
+    """Run `gateway smtp` as its own process (as in production); yield its port.
+
+    The load and the probe run in other processes, so that neither the clients' threads nor
+    the probe share the listener's interpreter (and its GIL).
+    """
+    env = {
+        **os.environ,
+        "GATEWAY_INSTANCE_PATH": app.instance_path,
+        "GATEWAY_DATABASE_URL": app.config["DATABASE_URL"],
+        "GATEWAY_SECRET_KEY": app.config["SECRET_KEY"],
+    }
+    log_path = folder / "listener.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own command
+            [sys.executable, "-m", "gateway", "smtp", "--host", "127.0.0.1", "--port", "0"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        yield _listening_port(process, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _listening_port(process: subprocess.Popen[bytes], log_path: Path) -> int:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        found = re.search(rb"SMTP listener on 127\.0\.0\.1:(\d+)", log_path.read_bytes())
+        if found:
+            return int(found.group(1))
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise RuntimeError(f"gateway smtp did not start: {log_path.read_text(errors='replace')}")
+
+
+def _measure(
+    port: int, ca_file: str, login: tuple[str, str], sessions: int, megabytes: float
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    ready, go = context.Event(), context.Event()
+    results: multiprocessing.Queue[tuple[float, dict[int, int], int]] = context.Queue()
+    loader = context.Process(
+        target=_load, args=(port, ca_file, login, sessions, megabytes, ready, go, results)
+    )
+    loader.start()
+    if not ready.wait(STARTUP_SECONDS * 4):
+        loader.kill()
+        raise RuntimeError("the load process did not get ready")
+    probe, stop = Probe(), threading.Event()
+    prober = threading.Thread(target=_probe, args=(port, _tls(ca_file), stop, probe))
+    prober.start()
+    time.sleep(0.5)  # a few samples of the idle listener first
+    go.set()
+    elapsed, replies, total = results.get(timeout=SOCKET_TIMEOUT * 2)
+    stop.set()
+    prober.join()
+    loader.join()
+    _report(sessions, total, elapsed, Counter(replies), probe)
+
+
+def _tls(ca_file: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _load(
+    port: int, ca_file: str, login: tuple[str, str], sessions: int, megabytes: float,
+    ready: Any, go: Any, results: Any,
+) -> None:
+    """The load process: build the mails, then send them all at once, one thread each."""
+    mails = [_mail(n, megabytes) for n in range(sessions)]
+    tls = _tls(ca_file)
+    replies: Counter[int] = Counter()
+    start = threading.Barrier(len(mails) + 1)
+    workers = [
+        threading.Thread(target=_session, args=(port, tls, login, data, start, replies))
+        for data in mails
+    ]
+    for thread in workers:
+        thread.start()
+    ready.set()
+    go.wait()
+    began = time.perf_counter()
+    start.wait()
+    for thread in workers:
+        thread.join()
+    results.put((time.perf_counter() - began, dict(replies), sum(len(m) for m in mails)))
+
+
+def _report(
+    sessions: int, total: int, elapsed: float, replies: Counter[int], probe: Probe
+) -> None:
+    print(f"{sessions} sessions x {total / sessions / MIB:.1f} MB = {total / MIB:.0f} MB "
+          f"in {elapsed:.1f} s: {total / MIB / elapsed:.1f} MB/s, "
+          f"{sessions / elapsed:.2f} mails/s")
+    print("replies to DATA: " + ", ".join(f"{code or 'error'} x{n}"
+                                          for code, n in sorted(replies.items())))
+    if not probe.latencies:
+        print("NOOP probe: no samples")
+        return
+    ordered = sorted(probe.latencies)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    worst = ordered[-1]
+    print(f"NOOP on a 51st connection during the load: {len(ordered)} samples, median "
+          f"{statistics.median(ordered) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max "
+          f"{worst * 1000:.1f} ms, errors {probe.errors}")
+    verdict = "responsive" if worst < STALL_SECONDS and not probe.errors else "STALLED"
+    print(f"event loop: {verdict} (a stall is a NOOP slower than {STALL_SECONDS:.0f} s)")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.smtp", description=__doc__)
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--megabytes", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    if not 1 <= args.sessions <= 200 or not 0 < args.megabytes <= 29:
+        parser.error("sessions 1-200, megabytes above 0 and at most 29 (the limit is 30 MB)")
+    run(args.sessions, args.megabytes)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

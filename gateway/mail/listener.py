@@ -1,0 +1,453 @@
+"""The SMTP listener (`gateway smtp`): hälsoförfrågningar by mail through the one intake.
+
+Session rules, all enforced by aiosmtpd before our hooks run: STARTTLS before anything but
+EHLO/NOOP/QUIT (530), AUTH before MAIL (530; AUTH only after STARTTLS), 30 MB at most (552,
+counted while the data streams in), aiosmtpd's line and command-length limits, and a budget
+per command and connection (421 when spent).
+
+Keeping the event loop free: one loop serves every connection, so nothing slow runs on it.
+aiosmtpd's `authenticator` callback is synchronous and would run argon2 and a database query
+on the loop. Instead the handler implements the AUTH mechanisms itself (`auth_PLAIN`,
+`auth_LOGIN`: aiosmtpd lets a handler's `auth_<MECHANISM>` coroutines replace its built-in
+ones) and awaits the credential check in a small thread pool. Parsing the message and the
+intake (database, sealing, signing the receipt) run in a second pool from `handle_DATA`, so
+AUTHs are not queued behind large messages. The loop only moves bytes, and fairly: aiosmtpd
+reads DATA line by line without yielding while lines are buffered, so each connection's
+receive buffer is kept small (RECEIVE_BUFFER) and one wakeup handles at most that much of one
+session's mail before the next session (or a NOOP) gets its turn. `python -m bench smtp`
+measures it: 50 sessions of 5 MB each, NOOP replies on a 51st connection stay well under a
+second (median 60–110 ms on a loaded 2-core machine; with the system's default buffers a
+median of 260–340 ms and a maximum of up to 1.5 s).
+
+Replies: 250 after the inquiry is stored (with its id); a refusal is 5xx at DATA carrying
+the intake's codes and Swedish texts, one line per code, as the API's problem+json has them;
+trouble on our side (the database away, the receipt key missing) is 451, so that the
+client's mail server tries again later. Replies are UTF-8 (the texts are Swedish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import logging
+import re
+import ssl
+from base64 import b64decode
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.audit.service import record_denied
+from gateway.auth.clients import get_client, verify_secret
+from gateway.db import get_session, utcnow
+from gateway.errors import GatewayError, Issue
+from gateway.inquiries.intake import IntakeResult, Submitter, submit
+from gateway.jobs.service import describe_error
+from gateway.mail.mailer import MailRefused, check_address, queue_mail
+from gateway.mail.parsing import (
+    INTAKE_LOCAL_PART,
+    MailContentError,
+    RecipientKind,
+    classify_recipient,
+    xml_attachment,
+)
+from gateway.mail.server import PortController, quiet_aiosmtpd_log
+from signing.devpki import PkiLayout
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 2525
+# SDK's largest message.
+DATA_SIZE_LIMIT = 30 * 1024 * 1024
+CHANNEL = "smtp"
+AUTH_WORKERS = 4
+INTAKE_WORKERS = 4
+# SO_RCVBUF per connection: bounds the data one session handles per loop wakeup (see above).
+RECEIVE_BUFFER = 16 * 1024
+# Per connection. AUTH is few, so that one connection cannot keep argon2 busy.
+COMMAND_LIMITS = {"AUTH": 3, "MAIL": 100, "RCPT": 200, "DATA": 100, "*": 20}
+MAX_RECIPIENTS = 10
+# RFC 5321 allows 512 octets a reply line; room is left for the code and the CRLF.
+REPLY_TEXT_BYTES = 480
+MAX_ISSUE_LINES = 20
+_PLAUSIBLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+TEMPORARY = "451 4.3.0 Tillfälligt fel i gatewayen; försök igen senare."
+CLIENT_GONE = "554 5.7.1 API-klienten är inte längre aktiv."
+
+
+class ListenerError(Exception):
+    """The listener cannot start; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    """Who logged in on this SMTP session (aiosmtpd keeps it as session.auth_data)."""
+
+    client_id: str
+
+
+def tls_context(instance_path: str | Path) -> ssl.SSLContext:
+    """Return the STARTTLS server context from the instance PKI; raise ListenerError if absent."""
+    layout = PkiLayout.for_instance(instance_path)
+    cert, key = layout.smtp_cert, layout.smtp_key
+    if not cert.exists() or not key.exists():
+        raise ListenerError(
+            f"the SMTP TLS certificate is missing ({cert}); run 'gateway pki init'"
+        )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ListenerError(
+            f"the SMTP TLS certificate or key cannot be used ({type(exc).__name__}); "
+            "run 'gateway pki init'"
+        ) from None
+    return context
+
+
+# --- replies ---------------------------------------------------------------------------------
+
+
+def _line_text(text: str) -> str:
+    """Return text as one reply line: no control characters, at most REPLY_TEXT_BYTES."""
+    clean = _CONTROL.sub(" ", text).strip()
+    encoded = clean.encode("utf-8")
+    if len(encoded) <= REPLY_TEXT_BYTES:
+        return clean
+    return encoded[: REPLY_TEXT_BYTES - 3].decode("utf-8", errors="ignore") + "..."
+
+
+def multiline(code: int, enhanced: str, lines: list[str]) -> str:
+    """Return an SMTP reply of one or more lines: `554-…` for all but the last, `554 …`."""
+    texts = [_line_text(line) for line in lines] or [""]
+    return "\r\n".join(
+        f"{code}{'-' if i < len(texts) - 1 else ' '}{enhanced} {text}"
+        for i, text in enumerate(texts)
+    )
+
+
+def _issue_line(issue: Issue) -> str:
+    text = f"{issue.code}: {issue.title}"
+    if issue.detail and issue.detail != issue.title:
+        text += f" – {issue.detail}"
+    if issue.location:
+        text += f" [{issue.location}]"
+    return text
+
+
+def refusal_reply(error: GatewayError) -> str:
+    """Return the SMTP reply for an intake refusal: the API's codes and texts, a line each."""
+    if error.status >= 500:
+        return multiline(451, "4.3.0", [f"{error.code}: {error.title}; försök igen senare."])
+    lines = [f"{error.code}: {error.title}"]
+    if error.detail and not error.issues:
+        lines[0] += f" – {error.detail}"
+    shown = error.issues[:MAX_ISSUE_LINES]
+    lines += [_issue_line(issue) for issue in shown if issue.code != error.code or issue.detail]
+    if len(error.issues) > len(shown):
+        lines.append(f"och {len(error.issues) - len(shown)} fel till")
+    if error.status == 413:
+        return multiline(552, "5.3.4", lines)
+    return multiline(554, _enhanced_code(error), lines)
+
+
+def _enhanced_code(error: GatewayError) -> str:
+    codes = {error.code} | {issue.code for issue in error.issues}
+    if error.status in (401, 403):
+        return "5.7.1"  # delivery not authorised: not this client's sender
+    if error.code == "CONSENT_INVALID" or any(re.fullmatch(r"C\d+", c) for c in codes):
+        return "5.7.0"  # a policy (consent) refusal
+    return "5.6.0"  # the content is not an acceptable hälsoförfrågan
+
+
+def accepted_reply(result: IntakeResult) -> str:
+    inquiry = result.inquiry
+    what = "Mottagen" if result.created else "Redan mottagen"
+    return (
+        f"250 2.0.0 {what}: hälsoförfrågan {inquiry.id}, status mottagen, "
+        f"svar senast {inquiry.deadline.isoformat()}"
+    )
+
+
+def receipt_text(result: IntakeResult, base_url: str) -> tuple[str, str]:
+    """Return the subject and body of the receipt mail: id, status, deadline, no personal data."""
+    inquiry = result.inquiry
+    flags = ", ".join(str(flag.get("code", "")) for flag in inquiry.flags or [])
+    lines = [
+        f"Gatewayen har tagit emot hälsoförfrågan {inquiry.id}.",
+        "",
+        "Status: mottagen",
+        f"Svar senast: {inquiry.deadline.isoformat()}",
+    ]
+    if flags:
+        lines.append(f"Flaggor: {flags}")
+    lines += [
+        f"Följ ärendet: {base_url.rstrip('/')}{result.location}",
+        "",
+        "Meddelandet innehåller inga personuppgifter. Det går inte att svara på det.",
+    ]
+    return f"Kvittens: hälsoförfrågan {inquiry.id} mottagen", "\n".join(lines) + "\n"
+
+
+# --- the handler -----------------------------------------------------------------------------
+
+
+def _b64(value: str) -> bytes | None:
+    try:
+        return b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        return None
+
+
+def _refuse_all(*_args: Any) -> AuthResult:
+    # Never called while the handler's own auth_* coroutines replace the built-in ones; if
+    # that ever changed, nobody would get in rather than everybody.
+    return AuthResult(success=False)
+
+
+class IntakeHandler:
+    """aiosmtpd handler: AUTH by API client, recipients at RCPT, the intake at DATA.
+
+    Attribute names matter to aiosmtpd: every `auth_*` member is an AUTH mechanism and every
+    `handle_*` member a hook, so nothing else here starts with those prefixes.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.domains: list[str] = list(app.config.get("SMTP_DOMAINS") or ["localhost"])
+        self.base_url: str = app.config["BASE_URL"]
+        self.credential_pool = ThreadPoolExecutor(AUTH_WORKERS, thread_name_prefix="smtp-auth")
+        self.intake_pool = ThreadPoolExecutor(INTAKE_WORKERS, thread_name_prefix="smtp-intake")
+
+    def shutdown(self) -> None:
+        for pool in (self.credential_pool, self.intake_pool):
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- AUTH ----------------------------------------------------------------------------------
+
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        """RFC 4616: [authzid] NUL client_id NUL client_secret, initial response or challenge."""
+        blob = await self._initial_or_challenge(server, args, "")
+        if blob is None:
+            return AuthResult(success=False, handled=True)
+        parts = blob.split(b"\x00")
+        if len(parts) != 3:
+            await server.push("501 5.5.2 Can't split auth value")
+            return AuthResult(success=False, handled=True)
+        return await self._verify(server, "PLAIN", parts[1], parts[2])
+
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        """The LOGIN mechanism: user name (client_id), then password (client_secret)."""
+        login = await self._initial_or_challenge(server, args, server.AuthLoginUsernameChallenge)
+        if login is None:
+            return AuthResult(success=False, handled=True)
+        password = await server.challenge_auth(server.AuthLoginPasswordChallenge)
+        if not isinstance(password, bytes):
+            return AuthResult(success=False, handled=True)  # aborted; aiosmtpd answered 501
+        return await self._verify(server, "LOGIN", login, password)
+
+    @staticmethod
+    async def _initial_or_challenge(server: SMTP, args: list[str], challenge: str) -> bytes | None:
+        """Return the initial response given with AUTH, or the answer to `challenge`; None
+        when it is missing or not base64 (a 501 has then been sent)."""
+        if len(args) == 1:
+            answer = await server.challenge_auth(challenge)
+            return answer if isinstance(answer, bytes) else None
+        decoded = _b64(args[1])
+        if decoded is None:
+            await server.push("501 5.5.2 Can't decode base64")
+        return decoded
+
+    async def _verify(
+        self, server: SMTP, mechanism: str, login: bytes, password: bytes
+    ) -> AuthResult:
+        peer = server.session.peer if server.session is not None else None
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        loop = asyncio.get_running_loop()
+        client_id = await loop.run_in_executor(
+            self.credential_pool, self._check_credentials, mechanism, login, password, host
+        )
+        if client_id is None:
+            return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
+        return AuthResult(success=True, auth_data=AuthenticatedClient(client_id))
+
+    def _check_credentials(
+        self, mechanism: str, login: bytes, password: bytes, host: str
+    ) -> str | None:
+        """Return the client_id when login/password are an active client's; audit a refusal.
+
+        Runs in the credential pool: argon2 and the database stay off the event loop.
+        """
+        try:
+            client_id, secret = login.decode("utf-8"), password.decode("utf-8")
+        except UnicodeDecodeError:
+            client_id, secret = "", ""
+        plausible = bool(_PLAUSIBLE_CLIENT_ID.match(client_id))
+        with self.app.app_context():
+            session = get_session()
+            client = get_client(session, client_id) if plausible else None
+            # Verified even for unknown clients, so that timing does not tell which ids exist.
+            correct = verify_secret(client, secret) and client is not None
+            if client is not None and correct and client.active:
+                session.commit()  # keeps a stronger hash if verify_secret upgraded it
+                return client.client_id
+            reason = (
+                "unknown_client" if client is None
+                else "inactive_client" if correct else "wrong_secret"
+            )
+            record_denied(
+                actor=f"client:{client.client_id}" if client else f"anonymous:{host}",
+                action="smtp.auth",
+                object_type="api_client",
+                object_id=client_id if plausible else "",
+                detail={"reason": reason, "mechanism": mechanism},
+            )
+        return None
+
+    # -- envelope ------------------------------------------------------------------------------
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        mail_options: list[str],
+    ) -> str:
+        # The receipt goes to this address, so it must be one we can send to.
+        try:
+            check_address(address)
+        except MailRefused:
+            return "553 5.1.7 Avsändaradressen kan inte ta emot kvittensen; ange en vanlig adress."
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        recipient = classify_recipient(address, self.domains)
+        if recipient is None:
+            return (
+                "550 5.1.1 Okänd mottagare; hälsoförfrågningar tas emot på "
+                f"{INTAKE_LOCAL_PART}@{self.domains[0]}."
+            )
+        if recipient.kind is RecipientKind.REPLY:
+            # The seam for answers by mail: a later round validates signed answers here.
+            return "550 5.3.3 Svar via e-post tas inte emot ännu; svara i webbgränssnittet."
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 För många mottagare."
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    # -- DATA ----------------------------------------------------------------------------------
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        who = session.auth_data
+        if not isinstance(who, AuthenticatedClient):
+            return "530 5.7.0 Authentication required"
+        loop = asyncio.get_running_loop()
+        reply: str = await loop.run_in_executor(
+            self.intake_pool, self.take_in, who.client_id, envelope.mail_from or "",
+            envelope.original_content or b"",
+        )
+        return reply
+
+    def take_in(self, client_id: str, mail_from: str, raw: bytes) -> str:
+        """Parse the mail, run the intake on its attachment and queue the receipt; return the
+        SMTP reply. Runs in the intake pool. Never raises: every outcome is a reply.
+        """
+        try:
+            xml = xml_attachment(raw)
+        except MailContentError as error:
+            log.info("smtp intake refused: %s", error.code)
+            return multiline(550, "5.6.0", [f"{error.code}: {error.reason}"])
+        try:
+            with self.app.app_context():
+                return self._intake(client_id, mail_from, xml)
+        except SQLAlchemyError as exc:
+            log.warning("smtp intake: database unavailable (%s)", type(exc).__name__)
+            return TEMPORARY
+        except Exception as exc:  # noqa: BLE001 - a reply, never a traceback to the client
+            # describe_error gives the class and place only: messages may quote the content.
+            log.error("smtp intake failed: %s", describe_error(exc))
+            return TEMPORARY
+
+    def _intake(self, client_id: str, mail_from: str, xml: bytes) -> str:
+        session = get_session()
+        client = get_client(session, client_id)
+        if client is None or not client.active:
+            return CLIENT_GONE
+        try:
+            result = submit(
+                session, xml, submitter=Submitter.from_client(client), channel=CHANNEL,
+                now=utcnow(),
+            )
+        except GatewayError as error:
+            return refusal_reply(error)
+        subject, body = receipt_text(result, self.base_url)
+        queue_mail(session, to=mail_from, subject=subject, body=body, kind="intake.receipt",
+                   dedupe_key=f"intake.receipt:{result.inquiry.id}")
+        session.commit()
+        log.info("smtp intake accepted inquiry %s (created=%s)", result.inquiry.id, result.created)
+        return accepted_reply(result)
+
+    async def handle_exception(self, error: Exception) -> str:
+        # aiosmtpd's default puts the exception's text in the reply; ours says nothing of it.
+        log.error("smtp session error: %s", describe_error(error))
+        return TEMPORARY
+
+
+class SmtpListener:
+    """The listener in a thread of its own (aiosmtpd's Controller); start() returns the port."""
+
+    def __init__(
+        self, app: Flask, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    ) -> None:
+        context = tls_context(app.instance_path)
+        self.handler = IntakeHandler(app)
+        domains = self.handler.domains
+        self.controller = PortController(
+            self.handler,
+            hostname=host,
+            port=port,
+            server_hostname=domains[0],
+            ident="Kryddgarden Gateway ESMTP",
+            tls_context=context,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            authenticator=_refuse_all,
+            data_size_limit=DATA_SIZE_LIMIT,
+            enable_SMTPUTF8=True,
+            command_call_limit=COMMAND_LIMITS,
+            receive_buffer=RECEIVE_BUFFER,
+        )
+
+    @property
+    def port(self) -> int:
+        return self.controller.bound_port
+
+    def start(self) -> int:
+        """Start listening; return the port. Raises OSError when the address is taken."""
+        quiet_aiosmtpd_log()
+        self.controller.start()
+        return self.port
+
+    def stop(self) -> None:
+        self.controller.stop()
+        self.handler.shutdown()
+
+    def __enter__(self) -> SmtpListener:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -1,0 +1,186 @@
+"""Reading submitted mail: which recipients the gateway serves, and the one XML attachment."""
+
+from __future__ import annotations
+
+import base64
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+
+import pytest
+
+from gateway.mail.parsing import (
+    MAX_PARTS,
+    MailContentError,
+    RecipientKind,
+    classify_recipient,
+    xml_attachment,
+)
+
+DOMAINS = ["localhost", "gateway.example.org"]
+XML = (
+    "<?xml version='1.0' encoding='UTF-8'?>\n<halsoforfragan>Åsa = 1</halsoforfragan>\n"
+).encode()
+TOKEN = "Ab3dEf6hIj9kLm2nOp5q"
+
+
+def mail(*attachments: tuple[bytes, str, str, str | None], body: str = "Hej") -> EmailMessage:
+    """Return a mail with a text body and attachments (data, maintype, subtype, filename)."""
+    message = EmailMessage()
+    message["From"] = "ebb@malmo.example"
+    message["To"] = "halsoforfragan@localhost"
+    message["Subject"] = "Hälsoförfrågan"
+    message.set_content(body)
+    for data, maintype, subtype, filename in attachments:
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return message
+
+
+def raw(message: EmailMessage) -> bytes:
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+# --- recipients ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "halsoforfragan@elsewhere.example",  # a domain we do not serve
+        "postmaster@localhost",
+        "halsoforfragan",  # no domain
+        "halsoforfragan@localhost.evil.example",
+        "svar+short@localhost",  # token too short to be one of ours
+        "svar+bad/token-characters!!@localhost",
+        "svar@localhost",
+        "",
+    ],
+)
+def test_addresses_the_gateway_does_not_serve_are_unknown(address: str) -> None:
+    assert classify_recipient(address, DOMAINS) is None
+
+
+@pytest.mark.parametrize(
+    "address", ["halsoforfragan@localhost", "Halsoforfragan@Gateway.Example.ORG"]
+)
+def test_the_intake_address_is_known_on_every_configured_domain(address: str) -> None:
+    recipient = classify_recipient(address, DOMAINS)
+    assert recipient is not None
+    assert recipient.kind is RecipientKind.INTAKE
+
+
+def test_a_reply_address_carries_its_token_as_written() -> None:
+    recipient = classify_recipient(f"svar+{TOKEN}@localhost", DOMAINS)
+    assert recipient is not None
+    assert recipient.kind is RecipientKind.REPLY
+    assert recipient.token == TOKEN
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+
+def _code(data: bytes) -> MailContentError:
+    with pytest.raises(MailContentError) as raised:
+        xml_attachment(data)
+    return raised.value
+
+
+def test_a_mail_without_an_xml_attachment_is_refused_saying_what_to_attach() -> None:
+    error = _code(raw(mail((b"%PDF-1.4", "application", "pdf", "samtycke.pdf"))))
+    assert error.code == "MAIL_NO_XML"
+    assert "application/xml" in error.reason
+
+
+def test_a_mail_with_xml_only_in_its_text_is_refused() -> None:
+    error = _code(raw(mail(body=XML.decode())))
+    assert error.code == "MAIL_NO_XML"
+
+
+def test_two_xml_attachments_are_refused() -> None:
+    message = mail((XML, "application", "xml", "a.xml"), (XML, "text", "xml", "b.xml"))
+    error = _code(raw(message))
+    assert error.code == "MAIL_SEVERAL_XML"
+    assert "2 XML-bilagor" in error.reason
+
+
+def test_an_empty_xml_attachment_is_refused() -> None:
+    error = _code(raw(mail((b"", "application", "xml", "tom.xml"))))
+    assert error.code == "MAIL_XML_EMPTY"
+
+
+@pytest.mark.parametrize("body", [b"PD94bWwg*!dmVyc2lvbj0=", b"PD94bWwgdmVyc2lvbj0"])
+def test_broken_base64_is_refused(body: bytes) -> None:
+    data = (
+        b"From: a@b.example\r\nTo: halsoforfragan@localhost\r\nSubject: x\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: application/xml\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + body + b"\r\n"
+    )
+    assert _code(data).code == "MAIL_ENCODING"
+
+
+def test_an_unknown_transfer_encoding_is_refused() -> None:
+    data = (
+        b"From: a@b.example\r\nTo: halsoforfragan@localhost\r\nSubject: x\r\n"
+        b"Content-Type: application/xml\r\nContent-Transfer-Encoding: x-rot13\r\n\r\n"
+        b"<n/>\r\n"
+    )
+    assert _code(data).code == "MAIL_ENCODING"
+
+
+def test_an_xml_file_inside_a_forwarded_mail_is_not_this_mails_attachment() -> None:
+    inner = mail((XML, "application", "xml", "form.xml"))
+    outer = mail()
+    outer.add_attachment(inner)
+    assert _code(raw(outer)).code == "MAIL_NO_XML"
+
+
+def test_a_mail_with_too_many_parts_is_refused() -> None:
+    parts = [(b"x", "application", "octet-stream", f"f{i}.bin") for i in range(MAX_PARTS + 1)]
+    assert _code(raw(mail(*parts))).code == "MAIL_TOO_MANY_PARTS"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x00\xff\xfe garbage", b"Content-Type: multipart/mixed\r\n\r\nno boundary at all"],
+)
+def test_garbage_is_refused_with_a_reason_not_a_crash(data: bytes) -> None:
+    error = _code(data)
+    assert error.code in {"MAIL_NO_XML", "MAIL_UNREADABLE"}
+    assert error.reason
+
+
+# --- what is found ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("maintype", "subtype", "filename"),
+    [
+        ("application", "xml", "form.xml"),
+        ("text", "xml", None),  # text/xml, unnamed
+        ("application", "octet-stream", "HALSOFORFRAGAN.XML"),  # named *.xml
+    ],
+)
+def test_the_one_xml_attachment_is_found_and_decoded(
+    maintype: str, subtype: str, filename: str | None
+) -> None:
+    message = mail((b"%PDF-1.4", "application", "pdf", "samtycke.pdf"),
+                   (XML, maintype, subtype, filename))
+    assert xml_attachment(raw(message)) == XML
+
+
+def test_a_quoted_printable_attachment_is_decoded() -> None:
+    message = mail()
+    message.add_attachment(XML, maintype="application", subtype="xml", filename="form.xml",
+                           cte="quoted-printable")
+    data = raw(message)
+    assert b"=C3=85sa" in data
+    assert xml_attachment(data) == XML
+
+
+def test_a_single_part_xml_message_is_its_own_attachment() -> None:
+    data = (
+        b"From: a@b.example\r\nTo: halsoforfragan@localhost\r\nSubject: x\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: application/xml\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(XML).replace(b"\n", b"\r\n")
+    )
+    assert xml_attachment(data) == XML
