@@ -1,1 +1,13 @@
-"""stats domain."""
+"""Response statistics: the yearly report from legs and the manual history, page, API, export."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from gateway.stats.api import bp as api_bp
+    from gateway.stats.views import bp as views_bp
+
+    app.register_blueprint(views_bp)
+    app.register_blueprint(api_bp)

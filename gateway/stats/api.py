@@ -1,0 +1,71 @@
+"""GET /api/v1/stats/response-times: the yearly report as JSON, for logged-in statisticians.
+
+The report holds aggregates only. It is read with the web session of a user with the
+statistician role (the role DESIGN gives the statistics); no session is 401 and another role
+403, both as problem+json and both audited.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, json, request
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
+
+from gateway.audit.service import record_denied
+from gateway.auth.models import Role
+from gateway.db import get_session
+from gateway.errors import forbidden, unauthorized
+from gateway.stats.engine import response_times
+from gateway.stats.period import Period, bad_parameter, period_from_text
+
+bp = Blueprint("stats_api", __name__, url_prefix="/api/v1/stats")
+
+PARAMETERS = ("year", "as_of")
+
+
+def require_statistician() -> None:
+    """Raise 401 without a logged-in user and 403 for another role; each denial is audited."""
+    endpoint = request.endpoint or request.path
+    if not current_user.is_authenticated:
+        record_denied(
+            actor=f"anonymous:{request.remote_addr or 'unknown'}", action="api.access",
+            object_type="endpoint", object_id=endpoint,
+        )
+        raise unauthorized("Statistiken kräver inloggning som statistiker.")
+    if current_user.role != Role.STATISTICIAN:
+        record_denied(
+            actor=f"user:{current_user.username}", action="api.access",
+            object_type="endpoint", object_id=endpoint, detail={"role": current_user.role.value},
+        )
+        raise forbidden("Statistiken är till för rollen statistiker.")
+
+
+def _single(args: MultiDict[str, str], name: str) -> str | None:
+    values = args.getlist(name)
+    if len(values) > 1:
+        raise bad_parameter(
+            name, "REPEATED_PARAMETER", "Parametern anges flera gånger",
+            f"Parametern {name} får anges en gång.",
+        )
+    return values[0] if values else None
+
+
+def query_period(args: MultiDict[str, str]) -> Period:
+    """The period asked for; an unknown, repeated or malformed parameter is a 400."""
+    for name in args:
+        if name not in PARAMETERS:
+            raise bad_parameter(
+                name[:40], "UNKNOWN_PARAMETER", "Okänd parameter",
+                f"Parametern {name[:40]!r} finns inte; tillåtna: year, as_of.",
+            )
+    return period_from_text(_single(args, "year"), _single(args, "as_of"))
+
+
+@bp.get("/response-times")
+def response_times_view() -> ResponseReturnValue:
+    require_statistician()
+    report = response_times(get_session(), query_period(request.args))
+    # Built here rather than with jsonify, which would sort the keys out of DESIGN's order.
+    body = json.dumps(report.to_json(), ensure_ascii=False, sort_keys=False)
+    return Response(body, mimetype="application/json")

@@ -1,0 +1,87 @@
+"""The `gateway stats` commands: import the manual history; print the yearly report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from gateway.clitools import echo_json, fail, with_app
+from gateway.db import get_session
+from gateway.stats import export
+from gateway.stats.engine import response_times
+from gateway.stats.history import MAX_FILE_BYTES, import_history_csv
+from gateway.stats.period import StatsError, make_period, stockholm_today
+
+IMPORT_ACTOR = "cli:stats-import"
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.group("stats", help="Response-time statistics: the yearly report and the manual history.")
+def stats_group() -> None:
+    pass
+
+
+def _read(file: str) -> bytes:
+    """Return the file's bytes ('-' is standard input); exits with a message when unreadable."""
+    if file == "-":
+        return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    try:
+        with Path(file).open("rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        fail(f"{file}: cannot read: {exc.strerror or exc}")
+    raise AssertionError("unreachable")
+
+
+@stats_group.command(
+    "import",
+    help="Import the manual history from FILE ('-' reads stdin): CSV with the header "
+    "reference,care_unit,sender_unit,sent_on,answer_registered_on,closed_on,close_reason. "
+    "Rows are merged by reference; any bad row stops the import.",
+)
+@click.argument("file")
+@with_app
+def import_command(file: str) -> None:
+    session = get_session()
+    source = "<stdin>" if file == "-" else file
+    try:
+        summary = import_history_csv(session, _read(file), actor=IMPORT_ACTOR, source=source)
+    except StatsError as exc:
+        session.rollback()
+        click.echo(f"error: {exc.title}: {exc.detail}", err=True)
+        for issue in exc.issues:
+            where = f"{issue.location}: " if issue.location else ""
+            click.echo(f"{source}: {where}{issue.title}", err=True)
+        sys.exit(1)
+    session.commit()
+    click.echo(f"imported {source}: {summary.describe()}")
+
+
+@stats_group.command(
+    "response-times",
+    help="The yearly report (DESIGN 5.7) for the inquiries sent in YEAR, as of a measurement "
+    "date (default today).",
+)
+@click.option("--year", type=int, required=True, help="The cohort's calendar year.")
+@click.option("--as-of", "as_of", type=DATE, help="Measurement date YYYY-MM-DD (default today).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+    show_default=True,
+)
+@with_app
+def response_times_command(year: int, as_of: dt.datetime | None, fmt: str) -> None:
+    try:
+        period = make_period(year, as_of.date() if as_of else stockholm_today())
+    except StatsError as exc:
+        fail(exc.detail)
+        return
+    report = response_times(get_session(), period)
+    if fmt == "json":
+        echo_json(report.to_json())
+    elif fmt == "csv":
+        click.echo(export.to_csv(report), nl=False)
+    else:
+        click.echo(export.text_table(report))

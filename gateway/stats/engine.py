@@ -1,0 +1,354 @@
+"""The yearly response-time report of DESIGN 5.7, computed in the database from legs and history.
+
+One grouped query counts the cohort per bucket by (source, care unit, sending unit, month),
+first per sending day and then per month; Python only adds up those few hundred groups. The
+cohort is the inquiries sent in the year (Stockholm calendar) up to the measurement date: live
+inquiries by their `submitted` leg (or `received` where a sender gave no time), history rows by
+`sent_on`. Days run from the Stockholm date of sending to the Stockholm date the answer reached
+the social services (`registered`, else `answer_delivered`; in the history,
+`answer_registered_on`), and choose the bucket: up to 39 (a same-day answer included) "1-39",
+40-59, 60 and more "60+"; with no answer, a `closed` leg (any reason) is "closed_ok";
+otherwise "ongoing". Legs after the measurement date do not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import String, and_, case, func, literal_column, not_, select, union_all
+from sqlalchemy.orm import Session
+
+from gateway.directory.models import CareUnit, SenderUnit
+from gateway.inquiries.models import Inquiry, Leg, LegKind
+from gateway.stats import extras
+from gateway.stats.models import HistoryInquiry
+from gateway.stats.period import MONTH_NAMES, Period
+from gateway.stats.shares import Cell, largest_remainder, published_row, suppress
+from gateway.stats.sqltime import STOCKHOLM, Expr, SqlTime
+
+BUCKETS = ("1-39", "40-59", "60+", "closed_ok", "ongoing")
+BUCKET_LABELS = {
+    "1-39": "1–39 dagar",
+    "40-59": "40–59 dagar",
+    "60+": "60+ dagar",
+    "closed_ok": "Ej svar, ok anledning",
+    "ongoing": "Pågående",
+}
+SOURCES = ("history", "live")
+# Legs read per live inquiry; the first of each kind counts.
+PIVOT_KINDS = (
+    LegKind.SUBMITTED, LegKind.RECEIVED, LegKind.OPENED, LegKind.ANSWERED,
+    LegKind.ANSWER_DELIVERED, LegKind.REGISTERED, LegKind.CLOSED,
+)
+
+Counts = dict[str, int]
+
+
+def _text(value: str) -> Expr:
+    # Constants inlined as SQL literals: the same text type on both databases inside UNION ALL.
+    return literal_column(f"'{value}'", String)
+
+
+def bucket_counts(answered: Expr, days: Expr, closed: Expr) -> list[Expr]:
+    """One count per bucket (in BUCKETS order); `answered` and `closed` are never NULL."""
+    conditions = [
+        and_(answered, days <= 39),
+        and_(answered, days > 39, days <= 59),
+        and_(answered, days > 59),
+        and_(not_(answered), closed),
+        and_(not_(answered), not_(closed)),
+    ]
+    return [
+        func.count(case((condition, 1), else_=None)).label(f"n{index}")
+        for index, condition in enumerate(conditions)
+    ]
+
+
+def sql_time(session: Session, period: Period) -> SqlTime:
+    """Date helpers for the session's database, valid over every leg the report reads."""
+    # A leg may precede `submitted` by a clock's skew; a day's margin covers it.
+    return SqlTime(
+        session.get_bind().dialect.name,
+        period.cohort_start_utc - dt.timedelta(days=1),
+        period.cutoff_utc,
+    )
+
+
+def live_cohort(period: Period) -> Any:
+    """A CTE of the year's live inquiries as of the measurement: first time of each leg kind."""
+    firsts = [
+        func.min(case((Leg.kind == kind, Leg.at), else_=None)).label(kind.value)
+        for kind in PIVOT_KINDS
+    ]
+    pivot = (
+        select(Leg.inquiry_id, *firsts)
+        .where(Leg.at < period.cutoff_utc)
+        .group_by(Leg.inquiry_id)
+        .subquery("legs_as_of")
+    )
+    start = func.coalesce(pivot.c.submitted, pivot.c.received)
+    return (
+        select(
+            pivot,
+            start.label("started"),
+            func.coalesce(pivot.c.registered, pivot.c.answer_delivered).label("answer_at"),
+            Inquiry.care_unit_id,
+            Inquiry.sender_unit_id,
+            Inquiry.deadline,
+        )
+        .join(Inquiry, Inquiry.id == pivot.c.inquiry_id)
+        .where(start >= period.cohort_start_utc, start < period.cohort_end_utc)
+        .cte("live_cohort")
+    )
+
+
+def _history_groups(period: Period, time: SqlTime) -> Any:
+    """History counts per (sending day, care unit, sending unit).
+
+    Grouped by plain columns in the order of the covering index, so SQLite reads the index in
+    order without sorting and PostgreSQL estimates the groups from column statistics.
+    """
+    h = HistoryInquiry
+    answered = and_(h.answer_registered_on.is_not(None), h.answer_registered_on <= period.as_of)
+    closed = and_(h.closed_on.is_not(None), h.closed_on <= period.as_of)
+    days = time.days_between(h.answer_registered_on, h.sent_on)
+    return (
+        select(
+            _text("history").label("source"),
+            h.care_unit.label("care_unit"),
+            h.sender_unit.label("sender_unit"),
+            h.sent_on.label("day"),
+            *bucket_counts(answered, days, closed),
+        )
+        .where(h.sent_on >= period.first_day, h.sent_on <= period.last_day)
+        .group_by(h.sent_on, h.care_unit, h.sender_unit)
+    )
+
+
+def _live_groups(cohort: Any, time: SqlTime) -> Any:
+    """Live counts per (Stockholm sending day, care unit, sending unit)."""
+    started = time.local_date(cohort.c.started)
+    days = time.days_between(time.local_date(cohort.c.answer_at), started)
+    return (
+        select(
+            _text("live").label("source"),
+            CareUnit.hsa_id.label("care_unit"),
+            SenderUnit.name.label("sender_unit"),
+            started.label("day"),
+            *bucket_counts(cohort.c.answer_at.is_not(None), days, cohort.c.closed.is_not(None)),
+        )
+        .select_from(cohort)
+        .join(CareUnit, CareUnit.id == cohort.c.care_unit_id)
+        .join(SenderUnit, SenderUnit.id == cohort.c.sender_unit_id)
+        .group_by(started, CareUnit.hsa_id, SenderUnit.name)
+    )
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row of the grouped query: inquiries of a source, units and month, per bucket."""
+
+    source: str
+    care_unit: str
+    sender_unit: str
+    month: int
+    counts: tuple[int, ...]
+
+
+def grouped_counts(session: Session, period: Period) -> list[Group]:
+    """Run the grouped query over history and live legs: one row per source, units and month."""
+    time = sql_time(session, period)
+    days = union_all(
+        _history_groups(period, time), _live_groups(live_cohort(period), time)
+    ).subquery("by_day")
+    month = time.month(days.c.day)
+    sums = [func.sum(days.c[f"n{index}"]) for index in range(len(BUCKETS))]
+    query = select(
+        days.c.source, days.c.care_unit, days.c.sender_unit, month, *sums
+    ).group_by(days.c.source, days.c.care_unit, days.c.sender_unit, month)
+    return [
+        Group(row[0], row[1], row[2], int(row[3]), tuple(int(n) for n in row[4:]))
+        for row in session.execute(query)
+    ]
+
+
+def _zero() -> Counts:
+    return dict.fromkeys(BUCKETS, 0)
+
+
+@dataclass
+class Tally:
+    """The grouped counts added up by bucket: overall, per month, per care and sending unit."""
+
+    overall: Counts = field(default_factory=_zero)
+    sources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
+    months: dict[int, Counts] = field(default_factory=lambda: defaultdict(_zero))
+    care_units: dict[str, Counts] = field(default_factory=lambda: defaultdict(_zero))
+    sender_units: dict[str, Counts] = field(default_factory=lambda: defaultdict(_zero))
+
+    def add(self, group: Group) -> None:
+        self.sources[group.source] += sum(group.counts)
+        for bucket, count in zip(BUCKETS, group.counts, strict=True):
+            for counts in (
+                self.overall, self.months[group.month], self.care_units[group.care_unit],
+                self.sender_units[group.sender_unit],
+            ):
+                counts[bucket] += count
+
+
+def tally(groups: Sequence[Group]) -> Tally:
+    result = Tally()
+    for group in groups:
+        result.add(group)
+    return result
+
+
+def care_unit_names(session: Session, hsa_ids: Sequence[str]) -> dict[str, str]:
+    """Names of the care units the directory knows; history may name units it no longer has."""
+    if not hsa_ids:
+        return {}
+    rows = session.execute(
+        select(CareUnit.hsa_id, CareUnit.name).where(CareUnit.hsa_id.in_(sorted(hsa_ids)))
+    )
+    return {hsa_id: name for hsa_id, name in rows}
+
+
+def bucket_cells(counts: Counts) -> dict[str, dict[str, int | None]]:
+    values = [counts[b] for b in BUCKETS]
+    percents = largest_remainder(values)
+    return {
+        b: {"percent": p, "count": c} for b, c, p in zip(BUCKETS, values, percents, strict=True)
+    }
+
+
+def _cell_json(cell: Cell) -> dict[str, Any]:
+    return {"count": cell.count, "percent": cell.percent}
+
+
+def suppressed_breakdown(groups: dict[str, Counts]) -> list[tuple[str, list[Cell]]]:
+    """Return (key, cells) per group in key order: the buckets then the total, suppressed."""
+    keys = sorted(groups)
+    table = [[groups[k][b] for b in BUCKETS] + [sum(groups[k].values())] for k in keys]
+    marks = suppress(table)
+    return [
+        (key, published_row(row[:-1], row[-1], mark))
+        for key, row, mark in zip(keys, table, marks, strict=True)
+    ]
+
+
+def _breakdown_json(
+    groups: dict[str, Counts], describe: Callable[[str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    rows = []
+    for key, cells in suppressed_breakdown(groups):
+        row = describe(key)
+        row["total"] = cells[-1].count
+        row["buckets"] = {
+            b: _cell_json(cell) for b, cell in zip(BUCKETS, cells[:-1], strict=True)
+        }
+        rows.append(row)
+    return sorted(rows, key=lambda r: (str(r["name"]).casefold(), str(r["name"])))
+
+
+@dataclass
+class Report:
+    """One year's report as of a measurement date."""
+
+    period: Period
+    tally: Tally
+    care_unit_names: dict[str, str]
+    extras: extras.Extras | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.tally.overall.values())
+
+    @property
+    def volume_count(self) -> int:
+        return sum(sum(self.tally.months[m].values()) for m in self.period.volume_months)
+
+    @property
+    def per_month(self) -> float:
+        return round(self.volume_count / len(self.period.volume_months), 1)
+
+    def percents(self) -> dict[str, int]:
+        values = largest_remainder([self.tally.overall[b] for b in BUCKETS])
+        return dict(zip(BUCKETS, values, strict=True))
+
+    def care_unit_name(self, hsa_id: str) -> str:
+        return self.care_unit_names.get(hsa_id, hsa_id)
+
+    def month_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for month in self.period.months:
+            counts = self.tally.months[month]
+            rows.append({
+                "month": f"{self.period.year}-{month:02d}",
+                "name": MONTH_NAMES[month - 1],
+                "total": sum(counts.values()),
+                "buckets": bucket_cells(counts),
+            })
+        return rows
+
+    def care_unit_rows(self) -> list[dict[str, Any]]:
+        return _breakdown_json(
+            self.tally.care_units,
+            lambda key: {"hsa_id": key, "name": self.care_unit_name(key)},
+        )
+
+    def sender_unit_rows(self) -> list[dict[str, Any]]:
+        return _breakdown_json(self.tally.sender_units, lambda key: {"name": key})
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON of DESIGN 5.7, then the further keys; aggregates only, never an inquiry."""
+        months = self.period.volume_months
+        body: dict[str, Any] = {
+            "year": self.period.year,
+            "as_of": self.period.as_of.isoformat(),
+            "total": self.total,
+            "per_month": self.per_month,
+            "buckets": bucket_cells(self.tally.overall),
+            "volume": {
+                "months": len(months),
+                "first_month": f"{self.period.year}-{months[0]:02d}",
+                "last_month": f"{self.period.year}-{months[-1]:02d}",
+                "label": self.period.volume_label,
+                "inquiries": self.volume_count,
+            },
+            "sources": dict(self.tally.sources),
+            "months": self.month_rows(),
+            "care_units": self.care_unit_rows(),
+            "sender_units": self.sender_unit_rows(),
+        }
+        if self.extras is not None:
+            body.update(self.extras.to_json())
+        return body
+
+
+def response_times(session: Session, period: Period, *, detail: bool = True) -> Report:
+    """Compute the report; `detail` adds the live-only measures and the rejections."""
+    counted = tally(grouped_counts(session, period))
+    names = care_unit_names(session, list(counted.care_units))
+    if not detail:
+        return Report(period, counted, names)
+    found = extras.compute(session, period, sql_time(session, period), live_cohort(period))
+    return Report(period, counted, names, found)
+
+
+def data_years(session: Session, as_of: dt.date, most: int = 8) -> list[int]:
+    """The years with inquiries (history or live) up to the measurement's, the last `most`."""
+    first_history = session.scalar(select(func.min(HistoryInquiry.sent_on)))
+    first_leg = session.scalar(
+        select(func.min(Leg.at)).where(Leg.kind.in_([LegKind.SUBMITTED, LegKind.RECEIVED]))
+    )
+    years = [as_of.year]
+    if first_history is not None:
+        years.append(first_history.year)
+    if first_leg is not None:
+        years.append(first_leg.astimezone(STOCKHOLM).year)
+    first = max(min(years), as_of.year - most + 1)
+    return list(range(first, as_of.year + 1))

@@ -1,0 +1,231 @@
+"""Measures beyond the old report, from live legs only (the history has dates of two events).
+
+- Answered within 30 days of `received`: of the cohort's live inquiries whose 30 days have run
+  out by the measurement date or that were answered within them, how many were answered (the
+  REKO's `answered` leg) on or before the 30th Stockholm calendar day after `received`.
+- Leg times: the median and 90th percentile of received→opened, opened→answered,
+  answered→answer_delivered and answer_delivered→registered, in whole seconds (nearest rank: the
+  value at rank ceil(p·n) of the n sorted durations), computed with window functions.
+- Open past deadline: inquiries with no answer, delivery, registration or closure as of the
+  measurement date whose deadline is before it.
+- Rejected at intake by rule code, from `intake_rejections` where that table exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    inspect,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.orm import Session
+
+from gateway.db import UTCDateTime
+from gateway.stats.period import Period
+from gateway.stats.sqltime import SqlTime, date_literal
+
+TARGET_DAYS = 30
+LEG_PAIRS = (
+    ("received", "opened"),
+    ("opened", "answered"),
+    ("answered", "answer_delivered"),
+    ("answer_delivered", "registered"),
+)
+REJECTIONS_TABLE = "intake_rejections"
+
+
+@dataclass(frozen=True)
+class LegTiming:
+    """Median and 90th percentile of one leg, in seconds (None when no inquiry had it)."""
+
+    start: str
+    end: str
+    count: int
+    median_seconds: int | None
+    p90_seconds: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from": self.start,
+            "to": self.end,
+            "count": self.count,
+            "median_hours": _hours(self.median_seconds),
+            "p90_hours": _hours(self.p90_seconds),
+        }
+
+
+def _hours(seconds: int | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 1)
+
+
+@dataclass(frozen=True)
+class Rejections:
+    """Intake refusals in the year up to the measurement date, by rule code."""
+
+    available: bool
+    total: int = 0
+    by_code: tuple[tuple[str, int], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.available:
+            return {"available": False}
+        return {"available": True, "total": self.total, "by_code": dict(self.by_code)}
+
+
+@dataclass(frozen=True)
+class Extras:
+    within_target: int
+    target_due: int
+    open_past_deadline: int
+    legs: tuple[LegTiming, ...]
+    rejections: Rejections
+
+    @property
+    def within_target_percent(self) -> int | None:
+        if not self.target_due:
+            return None
+        # Half up, in integers: 12.5 % is 13 %.
+        return (200 * self.within_target + self.target_due) // (2 * self.target_due)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answered_within_30_days": {
+                "percent": self.within_target_percent,
+                "count": self.within_target,
+                "of": self.target_due,
+            },
+            "legs": [leg.to_json() for leg in self.legs],
+            "open_past_deadline": self.open_past_deadline,
+            "rejections": self.rejections.to_json(),
+        }
+
+
+def compute(session: Session, period: Period, time: SqlTime, cohort: Any) -> Extras:
+    within, due, past = _target_and_deadline(session, period, time, cohort)
+    return Extras(
+        within_target=within,
+        target_due=due,
+        open_past_deadline=past,
+        legs=_leg_timings(session, time, cohort),
+        rejections=rejections(session, period),
+    )
+
+
+def _target_and_deadline(
+    session: Session, period: Period, time: SqlTime, cohort: Any
+) -> tuple[int, int, int]:
+    c = cohort.c
+    received_day = time.local_date(c.received)
+    within = and_(
+        c.received.is_not(None),
+        c.answered.is_not(None),
+        time.days_between(time.local_date(c.answered), received_day) <= TARGET_DAYS,
+    )
+    expired = and_(
+        c.received.is_not(None),
+        time.days_between(date_literal(period.as_of), received_day) > TARGET_DAYS,
+    )
+    still_open = and_(
+        c.answered.is_(None), c.answer_delivered.is_(None),
+        c.registered.is_(None), c.closed.is_(None),
+    )
+    past = and_(still_open, c.deadline < period.as_of)
+
+    def count(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    row = session.execute(
+        select(count(within), count(or_(within, expired)), count(past)).select_from(cohort)
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _leg_timings(session: Session, time: SqlTime, cohort: Any) -> tuple[LegTiming, ...]:
+    c = cohort.c
+    durations = union_all(*[
+        select(
+            literal_column(f"'{start}>{end}'", String).label("leg"),
+            (time.epoch_seconds(c[end]) - time.epoch_seconds(c[start])).label("seconds"),
+        ).where(c[start].is_not(None), c[end].is_not(None))
+        for start, end in LEG_PAIRS
+    ]).subquery("durations")
+    ranked = select(
+        durations.c.leg,
+        durations.c.seconds,
+        func.row_number().over(partition_by=durations.c.leg, order_by=durations.c.seconds)
+        .label("rank"),
+        func.count().over(partition_by=durations.c.leg).label("n"),
+    ).subquery("ranked")
+
+    def at_rank(percent: int) -> Any:
+        # Nearest rank: ceil(n * p / 100) in integer arithmetic, the same on both databases.
+        wanted = (ranked.c.n * percent + 99) // 100
+        return func.min(case((ranked.c.rank == wanted, ranked.c.seconds), else_=None))
+
+    rows = session.execute(
+        select(ranked.c.leg, ranked.c.n, at_rank(50), at_rank(90)).group_by(
+            ranked.c.leg, ranked.c.n
+        )
+    )
+    found = {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in rows}
+    timings = []
+    for start, end in LEG_PAIRS:
+        n, median, p90 = found.get(f"{start}>{end}", (0, None, None))
+        timings.append(LegTiming(start, end, n, median, p90))
+    return tuple(timings)
+
+
+def rejections(session: Session, period: Period) -> Rejections:
+    """Count intake refusals by rule code, or say the figure is unavailable (no such table)."""
+    connection = session.connection()
+    if not inspect(connection).has_table(REJECTIONS_TABLE):
+        return Rejections(available=False)
+    params = [
+        bindparam("start", period.cohort_start_utc, type_=UTCDateTime()),
+        bindparam("end", period.cohort_end_utc, type_=UTCDateTime()),
+    ]
+    window = "r.at >= :start AND r.at < :end"
+    total = session.execute(
+        # Only constants are pasted into the SQL; the values are bound.
+        text(f"SELECT COUNT(*) FROM {REJECTIONS_TABLE} r WHERE {window}")  # noqa: S608
+        .bindparams(*params)
+    ).scalar_one()
+    rows = session.execute(_codes_query(connection.dialect.name, window).bindparams(*params))
+    by_code = tuple(sorted((str(code), int(n)) for code, n in rows))
+    return Rejections(available=True, total=int(total), by_code=by_code)
+
+
+def _codes_query(dialect: str, window: str) -> Any:
+    """One row per rule code and its count; a row's `codes` is a JSON list of codes."""
+    # A row whose codes are missing or not a list counts in the total but under no code.
+    if dialect == "postgresql":
+        codes = (
+            "CASE WHEN json_typeof(r.codes::json) = 'array' THEN r.codes::json "
+            "ELSE '[]'::json END"
+        )
+        sql = (
+            f"SELECT code, COUNT(*) FROM {REJECTIONS_TABLE} r "  # noqa: S608 (constants)
+            f"CROSS JOIN LATERAL json_array_elements_text({codes}) AS code "
+            f"WHERE {window} GROUP BY code"
+        )
+    else:
+        codes = (
+            "CASE WHEN json_valid(r.codes) AND json_type(r.codes) = 'array' THEN r.codes "
+            "ELSE '[]' END"
+        )
+        sql = (
+            f"SELECT j.value, COUNT(*) FROM {REJECTIONS_TABLE} r, json_each({codes}) j "  # noqa: S608
+            f"WHERE {window} GROUP BY j.value"
+        )
+    return text(sql)

@@ -1,0 +1,142 @@
+"""The measurement: which year's inquiries, as of which date, and the months its volume covers.
+
+Everything is counted *as of* the measurement date: an inquiry sent, answered or closed after
+it does not exist yet. A measurement is made during its date, when that month is not over, so
+the volume ("21 st/månad (jan–mars)", measured in April 2024) averages over the months of the
+year before the measurement's month; a year that ended before the measurement averages over all
+twelve. Measured in January of the year itself, no month is complete and January so far is used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from gateway.errors import GatewayError, Issue
+from gateway.stats.sqltime import STOCKHOLM, start_of_day_utc
+
+FIRST_YEAR = 2000
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+YEAR = re.compile(r"[0-9]{4}")
+MONTH_NAMES = (
+    "januari", "februari", "mars", "april", "maj", "juni",
+    "juli", "augusti", "september", "oktober", "november", "december",
+)
+MONTH_ABBREVIATIONS = (
+    "jan", "feb", "mars", "april", "maj", "juni", "juli", "aug", "sep", "okt", "nov", "dec",
+)
+
+
+class StatsError(GatewayError):
+    """A statistics request or history file that cannot be used; says which part and why."""
+
+
+def stockholm_today() -> dt.date:
+    return dt.datetime.now(STOCKHOLM).date()
+
+
+def bad_parameter(name: str, code: str, title: str, detail: str) -> StatsError:
+    """A 400 naming the parameter (in `eventIssues[].in`, as SDK's API does)."""
+    return StatsError(
+        code, title, detail, status=400, issues=[Issue(code, title, detail, location=name)]
+    )
+
+
+@dataclass(frozen=True)
+class Period:
+    """One yearly report's frame: the cohort year and the measurement date (inclusive)."""
+
+    year: int
+    as_of: dt.date
+
+    @property
+    def first_day(self) -> dt.date:
+        return dt.date(self.year, 1, 1)
+
+    @property
+    def last_day(self) -> dt.date:
+        """The last day an inquiry of the cohort can have been sent, as of the measurement."""
+        return min(dt.date(self.year, 12, 31), self.as_of)
+
+    @property
+    def cohort_start_utc(self) -> dt.datetime:
+        return start_of_day_utc(self.first_day)
+
+    @property
+    def cohort_end_utc(self) -> dt.datetime:
+        """The first instant after the cohort (exclusive bound)."""
+        return start_of_day_utc(self.last_day + dt.timedelta(days=1))
+
+    @property
+    def cutoff_utc(self) -> dt.datetime:
+        """Legs at or after this instant happened after the measurement date."""
+        return start_of_day_utc(self.as_of + dt.timedelta(days=1))
+
+    @property
+    def months(self) -> range:
+        """The months (1-12) of the cohort that exist as of the measurement date."""
+        return range(1, self.last_day.month + 1)
+
+    @property
+    def volume_months(self) -> range:
+        """The months the volume averages over (see the module docstring)."""
+        if self.as_of.year > self.year:
+            return range(1, 13)
+        return range(1, max(self.as_of.month - 1, 1) + 1)
+
+    @property
+    def volume_label(self) -> str:
+        """The months of the volume in Swedish, e.g. "jan–mars" or "jan–dec"."""
+        months = self.volume_months
+        first, last = MONTH_ABBREVIATIONS[months[0] - 1], MONTH_ABBREVIATIONS[months[-1] - 1]
+        return first if len(months) == 1 else f"{first}–{last}"
+
+
+def make_period(year: int, as_of: dt.date, today: dt.date | None = None) -> Period:
+    """Return the period; raise StatsError (400) for a year or date that cannot be measured."""
+    today = today or stockholm_today()
+    if as_of > today:
+        raise bad_parameter(
+            "as_of", "FUTURE_DATE", "Mätdatumet ligger i framtiden",
+            f"Mätdatumet {as_of.isoformat()} har inte kommit än; senast {today.isoformat()}.",
+        )
+    if not FIRST_YEAR <= year <= as_of.year:
+        raise bad_parameter(
+            "year", "YEAR_OUT_OF_RANGE", "Året kan inte mätas",
+            f"Året ska vara mellan {FIRST_YEAR} och mätdatumets år {as_of.year}; fick {year}.",
+        )
+    return Period(year, as_of)
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:39] + "…")
+
+
+def parse_date(raw: str, name: str = "as_of") -> dt.date:
+    """Return an ISO date (YYYY-MM-DD); raise a 400 naming the parameter otherwise."""
+    try:
+        if not ISO_DATE.fullmatch(raw):
+            raise ValueError(raw)
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise bad_parameter(
+            name, "INVALID_DATE", "Ogiltigt datum",
+            f"Parametern {name} ska vara ett datum som ÅÅÅÅ-MM-DD ({_shown(raw)}).",
+        ) from None
+
+
+def parse_year(raw: str) -> int:
+    if not YEAR.fullmatch(raw):
+        raise bad_parameter(
+            "year", "INVALID_YEAR", "Ogiltigt år",
+            f"Parametern year ska vara ett år med fyra siffror ({_shown(raw)}).",
+        )
+    return int(raw)
+
+
+def period_from_text(year: str | None, as_of: str | None, today: dt.date | None = None) -> Period:
+    """Return the period from request text; both optional (today, and the measurement's year)."""
+    today = today or stockholm_today()
+    measured = parse_date(as_of) if as_of else today
+    return make_period(parse_year(year) if year else measured.year, measured, today)

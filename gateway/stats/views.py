@@ -1,0 +1,85 @@
+"""The statistics page (/statistik) and its CSV and XLSX exports, for statisticians only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template, request
+from flask.typing import ResponseReturnValue
+
+from gateway.auth.login import role_required
+from gateway.auth.models import Role
+from gateway.db import get_session
+from gateway.stats import charts, export
+from gateway.stats.engine import BUCKET_LABELS, BUCKETS, Report, data_years, response_times
+from gateway.stats.period import Period, period_from_text
+from gateway.stats.shares import LEGEND_TEXT
+
+bp = Blueprint("stats", __name__)
+
+LEG_NAMES = {
+    "received": "mottagen",
+    "opened": "öppnad",
+    "answered": "besvarad",
+    "answer_delivered": "svaret levererat",
+    "registered": "registrerad",
+}
+
+
+def _reports() -> tuple[Report, list[Report]]:
+    """The chosen year's full report, and the years with data side by side (summaries)."""
+    period = period_from_text(request.args.get("year") or None, request.args.get("as_of") or None)
+    session = get_session()
+    years = sorted(set(data_years(session, period.as_of)) | {period.year})
+    overview = [
+        response_times(session, Period(year, period.as_of), detail=False) for year in years
+    ]
+    return response_times(session, period), overview
+
+
+def _filename(report: Report, extension: str) -> str:
+    return f"svarstider-{report.period.year}-matning-{report.period.as_of.isoformat()}.{extension}"
+
+
+def _download(body: str | bytes, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/statistik")
+@role_required(Role.STATISTICIAN)
+def index() -> ResponseReturnValue:
+    detail, overview = _reports()
+    data = detail.to_json()
+    return render_template(
+        "stats/index.html",
+        report=detail,
+        data=data,
+        overview=overview,
+        buckets=BUCKETS,
+        labels=BUCKET_LABELS,
+        volume_chart=charts.volume_chart(detail),
+        shares_chart=charts.shares_chart(overview),
+        legend=LEGEND_TEXT,
+        leg_names=LEG_NAMES,
+        query={"year": detail.period.year, "as_of": detail.period.as_of.isoformat()},
+    )
+
+
+@bp.get("/statistik/export.csv")
+@role_required(Role.STATISTICIAN)
+def export_csv() -> ResponseReturnValue:
+    detail, overview = _reports()
+    # A byte-order mark, so that Excel reads the Swedish letters as UTF-8.
+    body = "\ufeff" + export.to_csv(detail, overview)
+    return _download(body, "text/csv; charset=utf-8", _filename(detail, "csv"))
+
+
+@bp.get("/statistik/export.xlsx")
+@role_required(Role.STATISTICIAN)
+def export_xlsx() -> ResponseReturnValue:
+    detail, overview = _reports()
+    return _download(
+        export.to_xlsx(detail, overview),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _filename(detail, "xlsx"),
+    )

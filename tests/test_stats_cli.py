@@ -1,0 +1,97 @@
+"""`gateway stats import` and `gateway stats response-times` on a real, committing database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from flask import Flask
+from sqlalchemy import func, select
+
+from gateway.db import database
+from gateway.stats.cli import stats_group
+from gateway.stats.models import HistoryInquiry
+
+DATA = Path(__file__).parent / "data"
+PROJECT = DATA / "history-project.csv"
+
+
+def run(app: Flask, *args: str, stdin: str | None = None) -> Result:
+    env = {
+        "GATEWAY_DATABASE_URL": database(app).url,
+        "GATEWAY_INSTANCE_PATH": app.instance_path,
+        "GATEWAY_SECRET_KEY": "test",
+    }
+    return CliRunner().invoke(stats_group, list(args), env=env, input=stdin)
+
+
+def stored(app: Flask) -> int:
+    with database(app).transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(HistoryInquiry)) or 0)
+
+
+# --- refusals first ---------------------------------------------------------------------------
+
+
+def test_a_bad_file_names_every_bad_row_and_imports_nothing(committing_app: Flask) -> None:
+    bad = DATA / "history-invalid.csv"
+    result = run(committing_app, "import", str(bad))
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith(f"{bad}: line ")]
+    assert len(lines) == 9
+    assert f"{bad}: line 3: care_unit is not an HSA-id ('SE123'" in result.stderr
+    assert f"{bad}: line 8: reference 'MAL-2023-0001' repeats line 2" in result.stderr
+    assert "nothing imported" in result.stderr
+    assert "Traceback" not in result.output
+    assert stored(committing_app) == 0
+
+
+def test_a_missing_file_is_a_message(committing_app: Flask, tmp_path: Path) -> None:
+    result = run(committing_app, "import", str(tmp_path / "finns-inte.csv"))
+    assert result.exit_code == 1
+    assert "cannot read" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_year_after_the_measurement_is_refused(committing_app: Flask) -> None:
+    result = run(committing_app, "response-times", "--year", "2025", "--as-of", "2024-04-30")
+    assert result.exit_code == 1
+    assert "mellan 2000 och mätdatumets år 2024" in result.stderr
+
+
+def test_a_malformed_date_is_a_usage_error(committing_app: Flask) -> None:
+    result = run(committing_app, "response-times", "--year", "2023", "--as-of", "30/4/2024")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+# --- import and report ------------------------------------------------------------------------
+
+
+def test_import_twice_then_report_in_every_format(committing_app: Flask) -> None:
+    first = run(committing_app, "import", str(PROJECT))
+    assert first.exit_code == 0, first.output
+    assert "408 new, 0 updated, 0 unchanged" in first.stdout
+    again = run(committing_app, "import", "-", stdin=PROJECT.read_text(encoding="utf-8"))
+    assert "imported <stdin>: 0 new, 0 updated, 408 unchanged" in again.stdout
+    assert stored(committing_app) == 408
+
+    as_json = run(committing_app, "response-times", "--year", "2023", "--as-of", "2024-04-30",
+                  "--format", "json")
+    body = json.loads(as_json.stdout)
+    assert (body["total"], body["per_month"]) == (276, 23.0)
+    assert [v["percent"] for v in body["buckets"].values()] == [38, 15, 26, 14, 7]
+
+    table = run(committing_app, "response-times", "--year", "2022", "--as-of", "2024-04-30")
+    assert table.exit_code == 0
+    assert "Svarstider 2022 – mätning gjord 2024-04-30" in table.stdout
+    assert "Ej svar, ok anledning      21 %      27" in table.stdout
+    assert "2022: 11,0 st/månad (jan–dec)" in table.stdout
+
+    as_csv = run(committing_app, "response-times", "--year", "2022", "--as-of", "2024-04-30",
+                 "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    overview = [r["percent"] for r in rows if r["section"] == "overview" and r["bucket"] != "total"]
+    assert overview == ["43", "6", "30", "21", "0"]

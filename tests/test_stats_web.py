@@ -1,0 +1,269 @@
+"""The statistics page, its exports and the JSON API: statisticians only, aggregates only."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import time
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from gateway.audit.models import AuditEntry
+from gateway.auth.models import Role
+from gateway.auth.users import create_user
+from gateway.db import get_session
+from gateway.directory.demo import load_demo_directory
+from gateway.stats.demo import load_demo_history
+
+API = "/api/v1/stats/response-times"
+PAGE = "/statistik"
+MEASURED = "as_of=2024-04-30"
+ROLES = {
+    Role.CASE_WORKER: {"unit": "EBB Öster"},
+    Role.COORDINATOR: {"hsa_id": "SE2321000255-P001"},
+    Role.DIRECTORY_ADMIN: {},
+    Role.STATISTICIAN: {},
+    Role.AUDITOR: {},
+}
+OTHER_ROLES = [role for role in ROLES if role != Role.STATISTICIAN]
+
+
+@pytest.fixture
+def directory(app: Flask) -> None:
+    session = get_session()
+    load_demo_directory(session, actor="cli:test", today=dt.date(2024, 1, 1))
+    session.commit()
+
+
+@pytest.fixture
+def history(directory: None) -> None:
+    session = get_session()
+    load_demo_history(session, actor="cli:test")
+    session.commit()
+
+
+def log_in(client: FlaskClient, role: Role) -> None:
+    """Create a user of role and put a logged-in session in the client's cookie.
+
+    The login flow itself (password and TOTP) has tests of its own.
+    """
+    session = get_session()
+    user, _secret = create_user(
+        session, username=role.value, role=role, password="korrekt häst batteri", **ROLES[role]
+    )
+    session.commit()
+    # Read before the session transaction: its request context ends the database session.
+    user_id = user.id
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+        session["_fresh"] = True
+        session["last_seen"] = time.time()
+
+
+def get(client: FlaskClient, path: str, **kwargs: Any) -> Any:
+    """GET in an app context of its own, as in production (no user or session carried over)."""
+    with client.application.app_context():
+        return client.get(path, **kwargs)
+
+
+def denied(action: str) -> list[AuditEntry]:
+    session = get_session()
+    session.expire_all()
+    query = select(AuditEntry).where(AuditEntry.action == action, AuditEntry.outcome == "denied")
+    return list(session.scalars(query))
+
+
+def problem(response: Any) -> dict[str, Any]:
+    assert response.mimetype == "application/problem+json"
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+# --- refusals first ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [PAGE, f"{PAGE}/export.csv", f"{PAGE}/export.xlsx"])
+def test_the_page_and_exports_send_visitors_to_the_login(
+    client: FlaskClient, directory: None, path: str
+) -> None:
+    response = get(client, path)
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize("role", OTHER_ROLES, ids=[r.value for r in OTHER_ROLES])
+@pytest.mark.parametrize("path", [PAGE, f"{PAGE}/export.csv", f"{PAGE}/export.xlsx"])
+def test_other_roles_get_403_on_the_page_and_exports(
+    client: FlaskClient, directory: None, role: Role, path: str
+) -> None:
+    log_in(client, role)
+    response = get(client, path)
+    assert response.status_code == 403
+    assert "Behörighet saknas" in response.get_data(as_text=True)
+    assert [entry.actor for entry in denied("web.access")] == [f"user:{role.value}"]
+
+
+def test_the_api_without_a_session_is_401_and_audited(client: FlaskClient, directory: None) -> None:
+    response = get(client, API, headers={"Authorization": "Bearer not-a-session"})
+    assert response.status_code == 401
+    assert problem(response)["status"] == 401
+    assert [entry.actor for entry in denied("api.access")] == ["anonymous:127.0.0.1"]
+
+
+@pytest.mark.parametrize("role", OTHER_ROLES, ids=[r.value for r in OTHER_ROLES])
+def test_the_api_refuses_other_roles(client: FlaskClient, directory: None, role: Role) -> None:
+    log_in(client, role)
+    response = get(client, f"{API}?year=2023&{MEASURED}")
+    assert response.status_code == 403
+    assert problem(response)["title"] == "Behörighet saknas"
+    entry = denied("api.access")[-1]
+    assert (entry.actor, entry.detail) == (f"user:{role.value}", {"role": role.value})
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "parameter"),
+    [
+        ("year=23", "INVALID_YEAR", "year"),
+        ("year=2023&as_of=2024-13-01", "INVALID_DATE", "as_of"),
+        ("year=2023&as_of=30/4/2024", "INVALID_DATE", "as_of"),
+        ("year=2025&as_of=2024-04-30", "YEAR_OUT_OF_RANGE", "year"),
+        ("year=2023&as_of=2999-01-01", "FUTURE_DATE", "as_of"),
+        ("year=2023&year=2022", "REPEATED_PARAMETER", "year"),
+        ("year=2023&asof=2024-04-30", "UNKNOWN_PARAMETER", "asof"),
+    ],
+    ids=["short-year", "bad-month", "swedish-date", "year-after", "future", "repeated", "unknown"],
+)
+def test_bad_parameters_are_400_naming_the_parameter(
+    client: FlaskClient, directory: None, query: str, code: str, parameter: str
+) -> None:
+    log_in(client, Role.STATISTICIAN)
+    response = get(client, f"{API}?{query}")
+    assert response.status_code == 400
+    issue = problem(response)["eventIssues"][0]
+    assert (issue["typeCode"], issue["in"]) == (code, parameter)
+
+
+def test_a_bad_date_on_the_page_is_a_swedish_error_page(
+    client: FlaskClient, directory: None
+) -> None:
+    log_in(client, Role.STATISTICIAN)
+    response = get(client, f"{PAGE}?as_of=igår")
+    assert response.status_code == 400
+    assert "Ogiltigt datum" in response.get_data(as_text=True)
+
+
+# --- what a statistician sees -----------------------------------------------------------------
+
+
+def test_the_api_gives_the_designs_json(client: FlaskClient, history: None) -> None:
+    log_in(client, Role.STATISTICIAN)
+    response = get(client, f"{API}?year=2023&{MEASURED}")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert list(body)[:5] == ["year", "as_of", "total", "per_month", "buckets"]
+    assert (body["year"], body["as_of"], body["total"], body["per_month"]) == (
+        2023, "2024-04-30", 276, 23.0
+    )
+    assert body["buckets"]["1-39"] == {"percent": 38, "count": 105}
+    assert [body["buckets"][b]["percent"] for b in body["buckets"]] == [38, 15, 26, 14, 7]
+
+
+def test_the_page_shows_the_years_side_by_side_as_the_project_did(
+    client: FlaskClient, history: None
+) -> None:
+    log_in(client, Role.STATISTICIAN)
+    response = get(client, f"{PAGE}?year=2023&{MEASURED}")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Mätning gjord 2024-04-30" in page
+    assert '<th scope="col" class="num">2022</th>' in page
+    assert '<th scope="col" class="num">2024</th>' in page
+    row = page.split("Ej svar, ok anledning</th>")[1].split("</tr>")[0]
+    assert [cell.split(" %")[0].split(">")[-1] for cell in row.split("</td>")[:2]] == ["21", "14"]
+    assert "2022: 11,0 st/månad, 2023: 23,0 st/månad, 2024: 21,0 st/månad (jan–mars)" in page
+    assert 'role="img"' in page and "<title id=" in page and "<desc id=" in page
+    assert "Vårdcentralen Kryddgården" in page
+    assert "&lt;5" in page
+    assert 'href="/statistik/export.xlsx?year=2023&amp;as_of=2024-04-30"' in page
+
+
+def test_the_start_page_links_the_statistics(client: FlaskClient, directory: None) -> None:
+    log_in(client, Role.STATISTICIAN)
+    page = get(client, "/").get_data(as_text=True)
+    assert f'href="{PAGE}"' in page
+
+
+def test_csv_export(client: FlaskClient, history: None) -> None:
+    log_in(client, Role.STATISTICIAN)
+    response = get(client, f"{PAGE}/export.csv?year=2023&{MEASURED}")
+    assert response.status_code == 200
+    assert "svarstider-2023-matning-2024-04-30.csv" in response.headers["Content-Disposition"]
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    overview = {
+        (r["year"], r["bucket"]): r["percent"] for r in rows if r["section"] == "overview"
+    }
+    assert [overview[("2022", b)] for b in ("1-39", "40-59", "60+", "closed_ok", "ongoing")] == [
+        "43", "6", "30", "21", "0"
+    ]
+    per_month = {r["year"]: r["count"] for r in rows if r["bucket"] == "per_month"}
+    assert per_month == {"2022": "11.0", "2023": "23.0", "2024": "21.0"}
+    sections = {r["section"] for r in rows if r["year"] == "2023"}
+    assert sections == {"overview", "volume", "month", "care_unit", "sender_unit"}
+    assert "<5" in {r["count"] for r in rows if r["section"] == "care_unit"}
+
+
+def test_xlsx_export(client: FlaskClient, history: None) -> None:
+    log_in(client, Role.STATISTICIAN)
+    response = get(client, f"{PAGE}/export.xlsx?year=2023&{MEASURED}")
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.get_data()))
+    assert book.sheetnames == [
+        "Översikt", "Månader 2023", "Vårdcentraler 2023", "Enheter 2023", "Om statistiken",
+    ]
+    rows = list(book["Översikt"].iter_rows(values_only=True))
+    assert rows[1] == ("Svarstid", 2022, 2023, 2024)
+    assert rows[2][:3] == ("1–39 dagar (%)", 43, 38)
+    assert rows[7][:3] == ("Antal förfrågningar", 132, 276)
+
+
+def test_exports_keep_names_from_becoming_formulas(client: FlaskClient, history: None) -> None:
+    from gateway.stats.history import HEADER, import_history_csv
+
+    session = get_session()
+    rows = "\n".join(
+        f"F{n},SE2321000255-K001,=HYPERLINK(\"x\"),2023-01-0{n + 1},,," for n in range(5)
+    )
+    import_history_csv(session, f"{HEADER}\n{rows}\n".encode(), actor="cli:test", source="f")
+    session.commit()
+    log_in(client, Role.STATISTICIAN)
+    text = get(client, f"{PAGE}/export.csv?year=2023&{MEASURED}").get_data(as_text=True)
+    names = {row["name"] for row in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))}
+    assert "'=HYPERLINK(\"x\")" in names
+    data = get(client, f"{PAGE}/export.xlsx?year=2023&{MEASURED}").get_data()
+    sheet = load_workbook(io.BytesIO(data))["Enheter 2023"]
+    names = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert '=HYPERLINK("x")' in names
+    cell = next(c for c in sheet["A"] if c.value == '=HYPERLINK("x")')
+    assert cell.data_type == "s"
+
+
+def test_outputs_hold_no_inquiry_or_person(client: FlaskClient, history: None) -> None:
+    log_in(client, Role.STATISTICIAN)
+    outputs = [
+        json.dumps(get(client, f"{API}?year=2023&{MEASURED}").get_json(), ensure_ascii=False),
+        get(client, f"{PAGE}?year=2023&{MEASURED}").get_data(as_text=True),
+        get(client, f"{PAGE}/export.csv?year=2023&{MEASURED}").get_data(as_text=True),
+    ]
+    for output in outputs:
+        # History references identify cases; the report never lists a single inquiry.
+        assert "MAL-2023-" not in output
