@@ -29,10 +29,13 @@ from gateway.directory.models import Coordinator
 from gateway.errors import ConfigError
 from gateway.migrate import upgrade
 from gateway.serve import serve
+from gateway.stats.demo import load_demo_history
 from signing.devpki import DEMO_PASSPHRASE, Person, PkiLayout, init_pki
 
 ACTOR = "cli:demo"
 LOGINS_FILE = "demo-logins.json"
+# The demo's SMTP listener; the sink that stands in for the mail relay listens one port up.
+SMTP_PORT = 2525
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,8 @@ def set_up_demo(flask_app: Flask) -> dict[str, Any]:
     upgrade(db.engine)
     with db.transaction() as session:
         load_demo_directory(session, ACTOR)
+    with db.transaction() as session:
+        load_demo_history(session, ACTOR)
     _ensure_pki(flask_app)
     logins_path = Path(flask_app.instance_path) / LOGINS_FILE
     logins = _read_logins(logins_path)
@@ -139,7 +144,7 @@ def set_up_demo(flask_app: Flask) -> dict[str, Any]:
     return logins
 
 
-def _print_logins(base_url: str, logins: dict[str, Any], instance: str) -> None:
+def _print_logins(smtp_port: int, base_url: str, logins: dict[str, Any], instance: str) -> None:
     click.echo(f"\nKryddgården Gateway demo: {base_url}/")
     click.echo(f"instance folder: {instance}")
     click.echo(
@@ -161,6 +166,10 @@ def _print_logins(base_url: str, logins: dict[str, Any], instance: str) -> None:
     click.echo(
         f"\nREKO signing certificates: {instance}/pki/reko/*.p12 (passphrase {DEMO_PASSPHRASE!r})"
     )
+    click.echo(
+        f"SMTP intake: {smtp_port} (STARTTLS, AUTH with the API client); outgoing mail goes to "
+        f"the sink on {smtp_port + 1} and is kept in {instance}/mail-sink/"
+    )
     click.echo("health: /healthz  readiness: /readyz   stop with Ctrl-C\n")
 
 
@@ -179,11 +188,17 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 
     raise click.ClickException(f"the web process did not answer at {url} within {seconds:.0f} s")
 
 
-def _run_processes(env: dict[str, str], host: str, port: int) -> None:
+def _run_processes(env: dict[str, str], host: str, port: int, smtp_port: int) -> None:
     base = [sys.executable, "-m", "gateway"]
-    web = subprocess.Popen([*base, "serve", "--host", host, "--port", str(port)], env=env)  # noqa: S603
-    worker = subprocess.Popen([*base, "worker"], env=env)  # noqa: S603
-    processes = [web, worker]
+    sink_port = smtp_port + 1
+    commands = [
+        [*base, "serve", "--host", host, "--port", str(port)],
+        [*base, "worker"],
+        [*base, "smtp", "--host", host, "--port", str(smtp_port)],
+        [*base, "smtp", "--sink", "--host", host, "--port", str(sink_port)],
+    ]
+    processes = [subprocess.Popen(command, env=env) for command in commands]  # noqa: S603
+    web = processes[0]
     stop = False
 
     def _stop(_signum: int, _frame: Any) -> None:
@@ -194,6 +209,7 @@ def _run_processes(env: dict[str, str], host: str, port: int) -> None:
     try:
         _wait_until_up(f"http://{host}:{port}", web)
         _print_logins(
+            smtp_port,
             f"http://{host}:{port}",
             _read_logins(Path(env["GATEWAY_INSTANCE_PATH"]) / LOGINS_FILE),
             env["GATEWAY_INSTANCE_PATH"],
@@ -215,20 +231,28 @@ def _run_processes(env: dict[str, str], host: str, port: int) -> None:
 
 @click.command(
     "demo",
-    help="Set up a demo instance (directory, PKI, users, API client) and run "
-    "web and worker on loopback.",
+    help="Set up a demo instance (directory, PKI, users, API client, statistics history) and "
+    "run web, worker, SMTP listener and a mail sink on loopback.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
+    "--smtp-port",
+    default=SMTP_PORT,
+    show_default=True,
+    type=click.IntRange(1, 65534),
+    help="SMTP listener port; the mail sink uses the next one.",
+)
+@click.option(
     "--setup-only", is_flag=True, help="Prepare the instance and print the logins; run nothing."
 )
-def demo_command(host: str, port: int, setup_only: bool) -> None:
+def demo_command(host: str, port: int, smtp_port: int, setup_only: bool) -> None:
     env = dict(os.environ)
     # Plain HTTP on loopback: a Secure-only cookie would never come back.
     env.setdefault("GATEWAY_COOKIE_SECURE", "false")
     env.setdefault("GATEWAY_BASE_URL", f"http://{host}:{port}")
     env.setdefault("GATEWAY_INSTANCE_PATH", str(Path("instance").resolve()))
+    env.setdefault("GATEWAY_SMTP_RELAY", f"{host}:{smtp_port + 1}")
     os.environ.update(env)
     try:
         flask_app = create_app()
@@ -238,9 +262,9 @@ def demo_command(host: str, port: int, setup_only: bool) -> None:
         logins = set_up_demo(flask_app)
     database(flask_app).engine.dispose()
     if setup_only:
-        _print_logins(env["GATEWAY_BASE_URL"], logins, flask_app.instance_path)
+        _print_logins(smtp_port, env["GATEWAY_BASE_URL"], logins, flask_app.instance_path)
         return
-    _run_processes(env, host, port)
+    _run_processes(env, host, port, smtp_port)
 
 
 @click.command("serve", help="Run the web process (gunicorn).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -16,7 +17,16 @@ from pathlib import Path
 import pytest
 
 COMMANDS = [
-    "demo", "serve", "worker", "smtp", "db", "directory", "clients", "users", "pki", "stats",
+    "demo",
+    "serve",
+    "worker",
+    "smtp",
+    "db",
+    "directory",
+    "clients",
+    "users",
+    "pki",
+    "stats",
     "audit",
 ]
 
@@ -76,6 +86,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _free_port_pair() -> int:
+    """Return a port p such that p and p + 1 are both free now."""
+    for _ in range(50):
+        port = _free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free pair of ports")
+
+
 def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
     assert process.stdout is not None
     for line in process.stdout:
@@ -85,9 +108,19 @@ def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
 @pytest.mark.slow
 def test_demo_runs_web_and_worker_until_stopped(tmp_path: Path) -> None:
     port = _free_port()
+    smtp_port = _free_port_pair()
     env = clean_env(tmp_path / "instance")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "demo", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "demo",
+            "--port",
+            str(port),
+            "--smtp-port",
+            str(smtp_port),
+        ],
         env={**env, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -107,6 +140,12 @@ def test_demo_runs_web_and_worker_until_stopped(tmp_path: Path) -> None:
             assert json.loads(response.read())["status"] == "ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as response:
             assert "Logga in" in response.read().decode()
+        # The SMTP listener answers and demands STARTTLS before anything else.
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+            smtp.ehlo()
+            assert smtp.has_extn("starttls")
+            code, _ = smtp.mail("test@example.org")
+            assert code == 530
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
