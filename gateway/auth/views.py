@@ -204,7 +204,7 @@ SECTIONS: dict[Role, list[Section]] = {
     ],
     Role.COORDINATOR: [
         Section("Inkorg", "Hälsoförfrågningar till dina vårdcentraler som väntar på svar.",
-                "inquiries.inbox"),
+                "reko.inbox"),
     ],
     Role.DIRECTORY_ADMIN: [
         Section("Katalog", "Vårdcentraler, rehabkoordinatorer och funktionsadresser.",

@@ -14,7 +14,7 @@ from gateway.auth.clients import client_holds_address
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
 from gateway.db import get_session, utcnow
-from gateway.errors import GatewayError, not_found
+from gateway.errors import GatewayError, Issue, not_found
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry
 from gateway.inquiries.receipts import utc_text
@@ -249,3 +249,248 @@ def openapi_paths() -> dict[str, Any]:
     }
 
 
+# --- answers, registration, closing and re-routing (issue 5) ---------------------------------
+
+ANSWER_PATH = "/api/v1/inquiries/<inquiry_id>/answer"
+PDF_TYPES = ("application/pdf",)
+# P1's limit; one byte more is read to tell "at the limit" from "above it".
+MAX_PDF_BYTES = 30 * 1024 * 1024
+
+
+def _party_inquiry(inquiry_id: str, client: ApiClient, *, sender: bool, care_unit: bool,
+                   action: str) -> Inquiry:
+    """Return the inquiry when the client holds the side's address (the sender's `reply_to`,
+    the care unit's `routed_to`); 404 when there is no such inquiry, 403 (audited) otherwise."""
+    inquiry = get_session().get(Inquiry, inquiry_id.lower()) if _UUID.match(inquiry_id) else None
+    if inquiry is None:
+        raise not_found("Hälsoförfrågan")
+    allowed = (sender and client_holds_address(client, inquiry.reply_to)) or (
+        care_unit and client_holds_address(client, inquiry.routed_to)
+    )
+    if not allowed:
+        record_denied(actor=f"client:{client.client_id}", action=action, object_type="inquiry",
+                      object_id=inquiry.id, detail={"reason": "not_party"})
+        raise GatewayError(
+            "NOT_PARTY", "Behörighet saknas",
+            "Klienten har inte den funktionsadress som får göra detta med förfrågan.",
+            status=403,
+        )
+    return inquiry
+
+
+def _pdf_body() -> bytes:
+    if request.mimetype not in PDF_TYPES:
+        raise GatewayError(
+            "UNSUPPORTED_MEDIA_TYPE", "Fel innehållstyp",
+            "Skicka svaret som PDF med Content-Type: application/pdf.", status=415,
+        )
+    if request.content_length is not None and request.content_length > MAX_PDF_BYTES:
+        abort(413)
+    request.max_content_length = MAX_PDF_BYTES + 1
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        abort(413)
+    if len(data) > MAX_PDF_BYTES:
+        abort(413)
+    return data
+
+
+def _json_object() -> dict[str, Any]:
+    """Return the JSON object body ({} when empty); 400 for anything else."""
+    if not request.get_data(cache=True):
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise GatewayError("JSON_INVALID", "Ogiltig JSON",
+                           "Skicka ett JSON-objekt med Content-Type: application/json.",
+                           status=400)
+    return body
+
+
+@bp.post(ANSWER_PATH)
+@require_token(SEND_SCOPE)
+def post_answer(inquiry_id: str) -> Response:
+    """Take a signed answer PDF from the care unit's client: 201, or 422 naming the P rules."""
+    from gateway.inquiries.answers import accept_answer
+
+    client: ApiClient = g.api_client
+    inquiry = _party_inquiry(inquiry_id, client, sender=False, care_unit=True,
+                             action="answer.submit")
+    pdf = _pdf_body()
+    session = get_session()
+    answer = accept_answer(session, inquiry.id, pdf, submitter=f"client:{client.client_id}",
+                           channel="api", now=utcnow())
+    body = {"id": inquiry.id, "sha256": answer.pdf_digest, "report": answer.report,
+            "inquiry": status_body(inquiry)}
+    session.commit()
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Location"] = f"/api/v1/inquiries/{inquiry.id}/answer"
+    return response
+
+
+@bp.get(ANSWER_PATH)
+@require_token(GET_SCOPE)
+def get_answer(inquiry_id: str) -> Response:
+    """Return the exact signed bytes to the sender's client; `answer_delivered` the first time."""
+    from gateway.inquiries.answers import deliver_answer
+
+    client: ApiClient = g.api_client
+    inquiry = _party_inquiry(inquiry_id, client, sender=True, care_unit=False,
+                             action="answer.read")
+    session = get_session()
+    stored = deliver_answer(session, inquiry, actor=f"client:{client.client_id}", channel="api",
+                            now=utcnow())
+    session.commit()
+    response = Response(stored.pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="svar-{inquiry.id}.pdf"'
+    response.headers["ETag"] = f'"{stored.answer.pdf_digest}"'
+    response.headers["X-Answer-Report-Ok"] = "true" if stored.report.ok else "false"
+    return response
+
+
+def _aware_time(value: Any, field_name: str) -> Any:
+    import datetime as dt
+
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if not isinstance(value, str) or parsed is None or parsed.tzinfo is None:
+        detail = f"{field_name} ska vara en tid enligt ISO 8601 med tidszon."
+        raise GatewayError("TIME_INVALID", "Ogiltig tid", detail, status=422,
+                           issues=[Issue("TIME_INVALID", "Ogiltig tid", detail,
+                                         f"/{field_name}")])
+    return parsed
+
+
+@bp.post("/api/v1/inquiries/<inquiry_id>/registered")
+@require_token(SEND_SCOPE)
+def post_registered(inquiry_id: str) -> Response:
+    """The sender registered the answer in its case system (leg `registered`)."""
+    from gateway.inquiries.answers import mark_registered
+
+    client: ApiClient = g.api_client
+    inquiry = _party_inquiry(inquiry_id, client, sender=True, care_unit=False,
+                             action="answer.registered")
+    body = _json_object()
+    at = body.get("registered_at")
+    registered_at = _aware_time(at, "registered_at") if at is not None else None
+    session = get_session()
+    mark_registered(session, inquiry, actor=f"client:{client.client_id}", now=utcnow(),
+                    registered_at=registered_at)
+    session.commit()
+    return jsonify(status_body(inquiry))
+
+
+@bp.post("/api/v1/inquiries/<inquiry_id>/close")
+@require_token(SEND_SCOPE)
+def post_close(inquiry_id: str) -> Response:
+    """Close without an answer with a DESIGN 5.7 reason, by the care unit's or the sender's
+    client (leg `closed`)."""
+    from gateway.inquiries.closing import close_inquiry, parse_reason
+
+    client: ApiClient = g.api_client
+    inquiry = _party_inquiry(inquiry_id, client, sender=True, care_unit=True,
+                             action="inquiry.close")
+    body = _json_object()
+    reason, text = parse_reason(body.get("reason"), body.get("text"))
+    session = get_session()
+    close_inquiry(session, inquiry, reason=reason, text=text,
+                  actor=f"client:{client.client_id}", now=utcnow())
+    session.commit()
+    return jsonify(status_body(inquiry))
+
+
+@bp.post("/api/v1/inquiries/<inquiry_id>/reroute")
+@require_token(SEND_SCOPE)
+def post_reroute(inquiry_id: str) -> Response:
+    """Move the inquiry to the VC where the person is now listed (`{"care_unit": HSA-id}`)."""
+    from gateway.inquiries.closing import reroute
+
+    client: ApiClient = g.api_client
+    inquiry = _party_inquiry(inquiry_id, client, sender=True, care_unit=True,
+                             action="inquiry.reroute")
+    target = _json_object().get("care_unit")
+    if not isinstance(target, str) or not target.strip():
+        detail = "Ange vårdcentralens HSA-id i care_unit."
+        raise GatewayError("CARE_UNIT_REQUIRED", "Vårdcentral saknas", detail, status=422,
+                           issues=[Issue("CARE_UNIT_REQUIRED", "Vårdcentral saknas", detail,
+                                         "/care_unit")])
+    session = get_session()
+    reroute(session, inquiry, care_unit_hsa_id=target, actor=f"client:{client.client_id}",
+            now=utcnow())
+    session.commit()
+    return jsonify(status_body(inquiry))
+
+
+def answer_openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of the answer, registered, close and reroute operations."""
+    from gateway.openapi import AUTH_RESPONSES, json_response, problem, secured
+
+    param = [{"name": "id", "in": "path", "required": True,
+              "description": "hälsoförfrågans id (UUID från XML:en)",
+              "schema": {"type": "string"}}]
+    status = json_response("Hälsoförfrågans läge", {"$ref": "#/components/schemas/InquiryStatus"})
+    common = {**AUTH_RESPONSES, "404": problem("Förfrågan finns inte")}
+    json_body = {"required": False, "content": {"application/json": {"schema": {
+        "type": "object"}}}}
+    return {
+        "/api/v1/inquiries/{id}/answer": {
+            "post": {
+                "operationId": "postAnswer",
+                "summary": "Lämna ett signerat svar (PDF) från vårdcentralens klient",
+                "security": secured(SEND_SCOPE), "parameters": param,
+                "requestBody": {"required": True, "content": {"application/pdf": {
+                    "schema": {"type": "string", "format": "binary"}}}},
+                "responses": {
+                    "201": json_response("Svaret är godkänt och sparat", {"type": "object"}),
+                    **common,
+                    "403": problem("Klienten har inte vårdcentralens funktionsadress"),
+                    "409": problem("Förfrågan väntar inte på svar"),
+                    "413": problem("Större än 30 MB"),
+                    "415": problem("Content-Type är inte application/pdf"),
+                    "422": problem("En eller flera regler P1–P9 (eller C2/C7) säger nej; "
+                                   "en eventIssue per regel"),
+                },
+            },
+            "get": {
+                "operationId": "getAnswer",
+                "summary": "Hämta det signerade svaret (exakt de signerade byten)",
+                "security": secured(GET_SCOPE), "parameters": param,
+                "responses": {
+                    "200": {"description": "Svaret", "content": {"application/pdf": {
+                        "schema": {"type": "string", "format": "binary"}}}},
+                    **common,
+                    "403": problem("Klienten är inte avsändarens"),
+                },
+            },
+        },
+        "/api/v1/inquiries/{id}/registered": {"post": {
+            "operationId": "postRegistered",
+            "summary": "Svaret är registrerat i verksamhetssystemet (valfritt registered_at)",
+            "security": secured(SEND_SCOPE), "parameters": param, "requestBody": json_body,
+            "responses": {"200": status, **common, "403": problem("Inte avsändarens klient"),
+                          "409": problem("Inget svar att registrera"),
+                          "422": problem("Orimlig registreringstid")},
+        }},
+        "/api/v1/inquiries/{id}/close": {"post": {
+            "operationId": "closeInquiry",
+            "summary": "Avsluta utan svar med en anledning (RELISTED, INFO_VIA_SIP, "
+                       "CONSENT_WITHDRAWN, WITHDRAWN_BY_SENDER, PERSON_MOVED, "
+                       "PERSON_DECEASED, DUPLICATE, OTHER med text)",
+            "security": secured(SEND_SCOPE), "parameters": param, "requestBody": json_body,
+            "responses": {"200": status, **common, "403": problem("Inte en part i ärendet"),
+                          "409": problem("Förfrågan är inte öppen"),
+                          "422": problem("Okänd anledning eller text saknas")},
+        }},
+        "/api/v1/inquiries/{id}/reroute": {"post": {
+            "operationId": "rerouteInquiry",
+            "summary": "Skicka förfrågan vidare till vårdcentralen där personen nu är listad",
+            "security": secured(SEND_SCOPE), "parameters": param, "requestBody": json_body,
+            "responses": {"200": status, **common, "403": problem("Inte en part i ärendet"),
+                          "409": problem("Förfrågan är inte öppen"),
+                          "422": problem("Samma eller ej ansluten vårdcentral")},
+        }},
+    }

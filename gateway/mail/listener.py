@@ -43,7 +43,7 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.service import record_denied
-from gateway.auth.clients import get_client, verify_secret
+from gateway.auth.clients import client_holds_address, get_client, verify_secret
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.intake import IntakeResult, Submitter, submit
@@ -54,6 +54,7 @@ from gateway.mail.parsing import (
     MailContentError,
     RecipientKind,
     classify_recipient,
+    pdf_attachment,
     xml_attachment,
 )
 from gateway.mail.server import PortController, quiet_aiosmtpd_log
@@ -338,9 +339,11 @@ class IntakeHandler:
                 "550 5.1.1 Okänd mottagare; hälsoförfrågningar tas emot på "
                 f"{INTAKE_LOCAL_PART}@{self.domains[0]}."
             )
-        if recipient.kind is RecipientKind.REPLY:
-            # The seam for answers by mail: a later round validates signed answers here.
-            return "550 5.3.3 Svar via e-post tas inte emot ännu; svara i webbgränssnittet."
+        replies = [r for r in envelope.rcpt_tos
+                   if (c := classify_recipient(r, self.domains)) and c.kind is RecipientKind.REPLY]
+        if envelope.rcpt_tos and (recipient.kind is RecipientKind.REPLY or replies):
+            # One answer is one message to one inquiry's reply address, nothing else.
+            return "452 4.5.3 Ett svar skickas till en svarsadress i taget, utan andra mottagare."
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 För många mottagare."
         envelope.rcpt_tos.append(address)
@@ -356,14 +359,19 @@ class IntakeHandler:
         loop = asyncio.get_running_loop()
         reply: str = await loop.run_in_executor(
             self.intake_pool, self.take_in, who.client_id, envelope.mail_from or "",
-            envelope.original_content or b"",
+            envelope.original_content or b"", tuple(envelope.rcpt_tos),
         )
         return reply
 
-    def take_in(self, client_id: str, mail_from: str, raw: bytes) -> str:
+    def take_in(
+        self, client_id: str, mail_from: str, raw: bytes, rcpt_tos: tuple[str, ...] = ()
+    ) -> str:
         """Parse the mail, run the intake on its attachment and queue the receipt; return the
         SMTP reply. Runs in the intake pool. Never raises: every outcome is a reply.
         """
+        reply = self._reply_token(rcpt_tos)
+        if reply is not None:
+            return self._take_answer(client_id, reply, raw)
         try:
             xml = xml_attachment(raw)
         except MailContentError as error:
@@ -398,6 +406,58 @@ class IntakeHandler:
         session.commit()
         log.info("smtp intake accepted inquiry %s (created=%s)", result.inquiry.id, result.created)
         return accepted_reply(result)
+
+    # -- answers by mail (the per-inquiry reply address) ---------------------------------------
+
+    def _reply_token(self, rcpt_tos: tuple[str, ...]) -> str | None:
+        for address in rcpt_tos:
+            recipient = classify_recipient(address, self.domains)
+            if recipient is not None and recipient.kind is RecipientKind.REPLY:
+                return recipient.token
+        return None
+
+    def _take_answer(self, client_id: str, token: str, raw: bytes) -> str:
+        """Take the one PDF attachment as the answer to the reply address's inquiry; return
+        the reply (250 accepted, 5xx naming the P or C codes). Runs in the intake pool."""
+        try:
+            pdf = pdf_attachment(raw)
+        except MailContentError as error:
+            return multiline(550, "5.6.0", [f"{error.code}: {error.reason}"])
+        try:
+            with self.app.app_context():
+                return self._answer(client_id, token, pdf)
+        except SQLAlchemyError as exc:
+            log.warning("smtp answer: database unavailable (%s)", type(exc).__name__)
+            return TEMPORARY
+        except Exception as exc:  # noqa: BLE001 - a reply, never a traceback to the client
+            log.error("smtp answer failed: %s", describe_error(exc))
+            return TEMPORARY
+
+    def _answer(self, client_id: str, token: str, pdf: bytes) -> str:
+        from gateway.inquiries.answers import accept_answer
+        from gateway.inquiries.notify import inquiry_by_reply_token
+
+        session = get_session()
+        client = get_client(session, client_id)
+        if client is None or not client.active:
+            return CLIENT_GONE
+        inquiry = inquiry_by_reply_token(session, token)
+        if inquiry is None:
+            return "550 5.1.1 Okänd svarsadress."
+        if not client_holds_address(client, inquiry.routed_to):
+            record_denied(actor=f"client:{client_id}", action="answer.submit",
+                          object_type="inquiry", object_id=inquiry.id,
+                          detail={"reason": "not_party", "channel": CHANNEL})
+            return "550 5.7.1 Klienten får inte svara för den vårdcentral förfrågan gäller."
+        try:
+            accept_answer(session, inquiry.id, pdf, submitter=f"client:{client_id}",
+                          channel=CHANNEL, now=utcnow())
+        except GatewayError as error:
+            session.rollback()
+            return refusal_reply(error)
+        session.commit()
+        log.info("smtp answer accepted for inquiry %s", inquiry.id)
+        return f"250 2.0.0 Svaret är godkänt: hälsoförfrågan {inquiry.id}"
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd's default puts the exception's text in the reply; ours says nothing of it.

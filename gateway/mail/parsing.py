@@ -154,3 +154,37 @@ def _xml_attachment(raw: bytes) -> bytes:
             "meddelande.",
         )
     return _decoded(found[0])
+
+
+def pdf_attachment(raw: bytes) -> bytes:
+    """Return the decoded bytes of the message's one PDF attachment (an answer by mail).
+
+    A PDF part is typed application/pdf or named *.pdf. Raises MailContentError when there is
+    none, more than one, or it cannot be decoded.
+    """
+    try:
+        message = parse_message(raw)
+        found = []
+        for count, part in enumerate(_leaves(message), start=1):
+            if count > MAX_PARTS:
+                raise MailContentError(
+                    "MAIL_TOO_MANY_PARTS", f"Meddelandet har fler än {MAX_PARTS} MIME-delar."
+                )
+            filename = (part.get_filename() or "").lower()
+            if part.get_content_type() == "application/pdf" or filename.endswith(".pdf"):
+                found.append(part)
+    except MailContentError:
+        raise
+    except (MessageError, ValueError, LookupError, TypeError, AttributeError):
+        raise MailContentError(
+            "MAIL_UNREADABLE", "Meddelandet kunde inte läsas som e-post (MIME)."
+        ) from None
+    if len(found) != 1:
+        raise MailContentError(
+            "MAIL_NO_PDF" if not found else "MAIL_SEVERAL_PDF",
+            "Bifoga exakt en signerad svarsfil (PDF, application/pdf) per meddelande.",
+        )
+    data = _decoded(found[0])
+    if data.strip() == b"":
+        raise MailContentError("MAIL_PDF_EMPTY", "PDF-bilagan är tom.")
+    return data

@@ -1,0 +1,320 @@
+"""Answers: accepting a signed answer PDF (consent again, P1–P9), fetching it, registering it.
+
+One service for every channel (web upload, composer, API, mail), so each rule is written once.
+`accept_answer` checks C2 and C7 again (a withdrawn or expired consent blocks disclosure),
+validates the PDF with a fresh pyHanko context against the configured trust roots and the
+development CA's CRL, decides P4/P6 from the directory (the REKOs assigned to the inquiry's
+care unit on the signing date), and stores the exact bytes sealed with the report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forms.consent import check_consent_at_answer
+from forms.dates import local_date
+from forms.errors import FormError
+from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from gateway.audit.service import record
+from gateway.directory.service import active_assignments
+from gateway.errors import GatewayError, Issue, not_found
+from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, LegKind
+from gateway.inquiries.workflow import Status, add_leg, derive_status, legs_of
+from gateway.vault.service import get_vault
+from signing.answer_report import RULE_TITLES, AnswerReport, apply_signer_rule
+from signing.devpki import PkiLayout
+from signing.pades import validate_answer
+from signing.trust import TrustError, TrustStore, load_trust_store
+
+log = logging.getLogger(__name__)
+
+CLOCK_SKEW = dt.timedelta(minutes=5)
+ANSWERABLE = frozenset({Status.RECEIVED, Status.OPENED})
+ANSWERED = frozenset({Status.ANSWERED, Status.ANSWER_DELIVERED})
+STATUS_TEXT = {
+    Status.RECEIVED: "mottagen",
+    Status.OPENED: "öppnad",
+    Status.ANSWERED: "besvarad",
+    Status.ANSWER_DELIVERED: "besvarad och hämtad",
+    Status.REGISTERED: "registrerad",
+    Status.CLOSED: "avslutad",
+}
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """An accepted answer opened from the vault: the exact signed bytes and the report."""
+
+    answer: Answer
+    pdf: bytes
+    report: AnswerReport
+    structured: bytes | None
+
+
+# --- helpers shared with the web pages and the closing service -------------------------------
+
+
+def get_inquiry(session: Session, inquiry_id: str) -> Inquiry:
+    """Return the inquiry; GatewayError 404 when there is none."""
+    inquiry = session.get(Inquiry, inquiry_id.strip().lower()) if inquiry_id else None
+    if inquiry is None:
+        raise not_found("Hälsoförfrågan")
+    return inquiry
+
+
+def status_of(session: Session, inquiry: Inquiry) -> Status:
+    return derive_status(leg.kind for leg in legs_of(session, inquiry.id))
+
+
+def inquiry_form(inquiry: Inquiry) -> Halsoforfragan:
+    """Return the stored form, opened from the vault; 410 when its content has been purged."""
+    if inquiry.content is None:
+        raise GatewayError(
+            "CONTENT_PURGED", "Innehållet är raderat",
+            "Förfrågans innehåll har raderats (återkallat samtycke eller gallring).", status=410,
+        )
+    data = get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}")
+    try:
+        return parse_halsoforfragan(data)
+    except FormError:  # it was valid when stored; a schema change must not crash a page
+        raise GatewayError(
+            "CONTENT_UNREADABLE", "Förfrågan kan inte visas",
+            "Den lagrade förfrågan kan inte läsas med nuvarande schema.", status=500,
+        ) from None
+
+
+def withdrawals_for(session: Session, inquiry: Inquiry) -> list[dt.date]:
+    """Return the dates of registered consent withdrawals for the inquiry's person and VC."""
+    return list(session.scalars(
+        select(ConsentWithdrawal.withdrawn_on).where(
+            ConsentWithdrawal.person_hash == inquiry.person_hash,
+            ConsentWithdrawal.care_unit_id == inquiry.care_unit_id,
+        )
+    ))
+
+
+def trust_store() -> TrustStore:
+    """Return the trust roots (TRUST_ROOTS) with the development CA's CRL when present."""
+    layout = PkiLayout.for_instance(current_app.instance_path)
+    crls = [layout.crl] if layout.crl.exists() else []
+    try:
+        return load_trust_store(current_app.config["TRUST_ROOTS"], crls)
+    except TrustError as error:
+        log.error("answers: trust roots unusable: %s", error)
+        raise GatewayError(
+            "TRUST_ROOTS_MISSING", "Svar kan inte kontrolleras just nu",
+            "Gatewayens betrodda utfärdare är inte konfigurerade; kontakta förvaltningen.",
+            status=503,
+        ) from None
+
+
+# --- accepting ------------------------------------------------------------------------------
+
+
+def accept_answer(
+    session: Session,
+    inquiry_id: str,
+    pdf: bytes,
+    *,
+    submitter: str,
+    channel: str,
+    now: dt.datetime,
+    structured: bytes | None = None,
+) -> Answer:
+    """Validate and store a signed answer; return it (the caller commits).
+
+    Raises GatewayError: 404 unknown inquiry, 409 when it is not waiting for an answer (already
+    answered, closed, registered), 422 CONSENT_BLOCKS_ANSWER (C2/C7, with whom to call) or
+    ANSWER_REFUSED (one issue per failed P rule), 503 when the trust roots are missing.
+    """
+    if now.tzinfo is None:
+        raise ValueError("accept_answer needs an aware `now`")
+    inquiry = get_inquiry(session, inquiry_id)
+    _check_answerable(session, inquiry)
+    _check_consent(session, inquiry, now)
+    report = _validated(session, inquiry, pdf, now)
+    if not report.ok:
+        log.info("answer refused: inquiry=%s channel=%s codes=%s", inquiry.id, channel,
+                 ",".join(report.failed_codes))
+        raise refusal(report)
+    return _store(session, inquiry, pdf, report, submitter, channel, now, structured)
+
+
+def refusal(report: AnswerReport) -> GatewayError:
+    """Return the 422 naming every failed P rule, one issue each."""
+    failed = report.failed
+    issues = [Issue(r.code, RULE_TITLES.get(r.code, r.code), r.message) for r in failed]
+    detail = "; ".join(f"{r.code}: {r.message}" for r in failed)
+    return GatewayError("ANSWER_REFUSED", "Svaret godtas inte", detail, status=422,
+                        issues=issues)
+
+
+def _check_answerable(session: Session, inquiry: Inquiry) -> None:
+    status = status_of(session, inquiry)
+    if status not in ANSWERABLE:
+        raise GatewayError(
+            "NOT_AWAITING_ANSWER", "Förfrågan väntar inte på svar",
+            f"Förfrågan är {STATUS_TEXT[status]} och kan inte besvaras igen.", status=409,
+        )
+
+
+def _check_consent(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
+    form = inquiry_form(inquiry)
+    report = check_consent_at_answer(
+        form, today=local_date(now), withdrawals=withdrawals_for(session, inquiry)
+    )
+    if report.ok:
+        return
+    worker = form.avsandare.handlaggare
+    call = (f"Lämna inte ut något. Kontakta handläggaren {worker.namn}, "
+            f"{form.avsandare.enhet}, telefon {worker.telefon}.")
+    issues = [Issue(r.code, r.as_issue().title, f"{r.message} {call}", r.path)
+              for r in report.failed]
+    detail = " ".join(r.message for r in report.failed) + " " + call
+    raise GatewayError("CONSENT_BLOCKS_ANSWER", "Samtycket tillåter inte att svaret lämnas ut",
+                       detail, status=422, issues=issues)
+
+
+def _validated(
+    session: Session, inquiry: Inquiry, pdf: bytes, now: dt.datetime
+) -> AnswerReport:
+    report = validate_answer(
+        pdf, trust_roots=trust_store(), received_at=inquiry.created_at, now=now,
+        expected_reference=inquiry.id,
+    )
+    hsa_ids, fingerprints = _assigned_identities(session, inquiry, report, now)
+    return apply_signer_rule(report, allowed_hsa_ids=hsa_ids, allowed_fingerprints=fingerprints)
+
+
+def _assigned_identities(
+    session: Session, inquiry: Inquiry, report: AnswerReport, now: dt.datetime
+) -> tuple[set[str], set[str]]:
+    """Return HSA-ids and registered fingerprints of the REKOs assigned to the inquiry's care
+    unit on the days the signatures were made (P4 is about who was REKO when signing)."""
+    days = {local_date(s.signing_time or now) for s in report.signers} or {local_date(now)}
+    hsa_ids: set[str] = set()
+    fingerprints: set[str] = set()
+    for day in days:
+        for assignment in active_assignments(session, inquiry.care_unit, day):
+            hsa_ids.add(assignment.coordinator.hsa_id)
+            fingerprints.update(c.fingerprint for c in assignment.coordinator.certificates)
+    return hsa_ids, fingerprints
+
+
+def _store(
+    session: Session,
+    inquiry: Inquiry,
+    pdf: bytes,
+    report: AnswerReport,
+    submitter: str,
+    channel: str,
+    now: dt.datetime,
+    structured: bytes | None,
+) -> Answer:
+    vault = get_vault()
+    reko = report.reko_signer
+    answer = Answer(
+        inquiry_id=inquiry.id,
+        pdf=vault.seal(pdf, f"answers.pdf:{inquiry.id}"),
+        pdf_digest=hashlib.sha256(pdf).hexdigest(),
+        structured=vault.seal(structured, f"answers.structured:{inquiry.id}")
+        if structured else None,
+        report=report.to_dict(),
+        signed_at=reko.signing_time if reko is not None else None,
+        accepted_at=now,
+        submitted_by=submitter,
+    )
+    try:
+        # A savepoint: a concurrent answer to the same inquiry loses on the unique column.
+        with session.begin_nested():
+            session.add(answer)
+    except IntegrityError:
+        raise GatewayError(
+            "NOT_AWAITING_ANSWER", "Förfrågan väntar inte på svar",
+            "Förfrågan har redan besvarats.", status=409,
+        ) from None
+    add_leg(session, inquiry.id, LegKind.ANSWERED, at=now, actor=submitter,
+            detail={"channel": channel, "co_signers": len(report.co_signers)})
+    record(session, actor=submitter, action="answer.accepted", object_type="inquiry",
+           object_id=inquiry.id,
+           detail={"channel": channel, "sha256": answer.pdf_digest, "size": len(pdf)})
+    session.flush()
+    return answer
+
+
+# --- reading, delivering, registering --------------------------------------------------------
+
+
+def answer_for(session: Session, inquiry_id: str) -> StoredAnswer | None:
+    """Return the inquiry's accepted answer opened from the vault, or None when it has none
+    (or its content has been purged)."""
+    answer = session.scalars(select(Answer).where(Answer.inquiry_id == inquiry_id)).one_or_none()
+    if answer is None or answer.pdf is None:
+        return None
+    vault = get_vault()
+    pdf = vault.open(answer.pdf, f"answers.pdf:{inquiry_id}")
+    structured = (
+        vault.open(answer.structured, f"answers.structured:{inquiry_id}")
+        if answer.structured else None
+    )
+    return StoredAnswer(answer, pdf, AnswerReport.from_dict(answer.report), structured)
+
+
+def deliver_answer(
+    session: Session, inquiry: Inquiry, *, actor: str, channel: str, now: dt.datetime
+) -> StoredAnswer:
+    """Return the answer for the sender and record `answer_delivered` the first time; 404 when
+    there is no answer. Audited every time (a read of personal data)."""
+    stored = answer_for(session, inquiry.id)
+    if stored is None:
+        raise not_found("Svaret", "Förfrågan har inget svar ännu.")
+    kinds = {leg.kind for leg in legs_of(session, inquiry.id)}
+    if LegKind.ANSWER_DELIVERED not in kinds and LegKind.CLOSED not in kinds:
+        add_leg(session, inquiry.id, LegKind.ANSWER_DELIVERED, at=now, actor=actor,
+                detail={"channel": channel})
+    record(session, actor=actor, action="answer.read", object_type="inquiry",
+           object_id=inquiry.id, detail={"channel": channel})
+    return stored
+
+
+def mark_registered(
+    session: Session,
+    inquiry: Inquiry,
+    *,
+    actor: str,
+    now: dt.datetime,
+    registered_at: dt.datetime | None = None,
+) -> bool:
+    """Record that the sender registered the answer in its case system (leg `registered`);
+    return False when it already was. 409 when there is no answer yet; 422 for a time in the
+    future or before the answer."""
+    legs = legs_of(session, inquiry.id)
+    status = derive_status(leg.kind for leg in legs)
+    if status is Status.REGISTERED:
+        return False
+    if status not in ANSWERED:
+        raise GatewayError(
+            "NOT_ANSWERED", "Det finns inget svar att registrera",
+            f"Förfrågan är {STATUS_TEXT[status]}.", status=409,
+        )
+    at = registered_at or now
+    answered = next(leg.at for leg in legs if leg.kind == LegKind.ANSWERED)
+    if at.tzinfo is None or at > now + CLOCK_SKEW or at < answered.replace(microsecond=0):
+        raise GatewayError(
+            "REGISTERED_AT_INVALID", "Orimlig registreringstid",
+            "registered_at ska vara en tid med tidszon, efter att svaret kom och inte i "
+            "framtiden.", status=422,
+        )
+    add_leg(session, inquiry.id, LegKind.REGISTERED, at=at, actor=actor,
+            detail={"recorded_at": now.isoformat()} if registered_at else None)
+    record(session, actor=actor, action="answer.registered", object_type="inquiry",
+           object_id=inquiry.id)
+    return True

@@ -1,0 +1,199 @@
+"""Closing without an answer (DESIGN 5.7 reasons), consent withdrawal, and re-routing.
+
+- `close_inquiry`: by the REKO's side or the sender, with a reason code (`closed` leg).
+- `withdraw_consent`: registered by the case worker; closes the open inquiries for that person
+  and VC (CONSENT_WITHDRAWN), purges their content and blocks new ones until a newer consent
+  (the intake's and the answer's C7 read the withdrawal).
+- `reroute`: the person has listed at another VC; the inquiry moves there (`rerouted` leg),
+  gets a new functional address and the new VC is notified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forms.dates import local_date
+from gateway.audit.service import record
+from gateway.directory.models import CareUnit
+from gateway.directory.routing import route
+from gateway.directory.service import DirectoryError
+from gateway.errors import GatewayError, Issue
+from gateway.inquiries.answers import ANSWERABLE, STATUS_TEXT, status_of
+from gateway.inquiries.intake import NOTIFY_JOB
+from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, LegKind
+from gateway.inquiries.workflow import add_leg, legs_of
+from gateway.jobs.service import enqueue
+
+MAX_TEXT = 500
+
+
+class CloseReason(enum.StrEnum):
+    RELISTED = "RELISTED"
+    INFO_VIA_SIP = "INFO_VIA_SIP"
+    CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
+    WITHDRAWN_BY_SENDER = "WITHDRAWN_BY_SENDER"
+    PERSON_MOVED = "PERSON_MOVED"
+    PERSON_DECEASED = "PERSON_DECEASED"
+    DUPLICATE = "DUPLICATE"
+    OTHER = "OTHER"
+
+
+REASON_LABELS: dict[CloseReason, str] = {
+    CloseReason.RELISTED: "Personen är listad på en annan vårdcentral",
+    CloseReason.INFO_VIA_SIP: "Informationen lämnas via SIP",
+    CloseReason.CONSENT_WITHDRAWN: "Samtycket är återkallat",
+    CloseReason.WITHDRAWN_BY_SENDER: "Återkallad av avsändaren",
+    CloseReason.PERSON_MOVED: "Personen har flyttat",
+    CloseReason.PERSON_DECEASED: "Personen har avlidit",
+    CloseReason.DUPLICATE: "Dubblett",
+    CloseReason.OTHER: "Annan anledning (ange vilken)",
+}
+
+
+def parse_reason(reason: Any, text: Any) -> tuple[CloseReason, str | None]:
+    """Return the reason code and its cleaned text; 422 for an unknown code, OTHER without
+    text, or a text that is too long or not text."""
+    try:
+        code = CloseReason(str(reason).strip().upper()) if isinstance(reason, str) else None
+    except ValueError:
+        code = None
+    if code is None:
+        codes = ", ".join(r.value for r in CloseReason)
+        raise _invalid("CLOSE_REASON_INVALID", "Okänd anledning",
+                       f"Ange en av anledningarna {codes}.", "/reason")
+    if text is not None and not isinstance(text, str):
+        raise _invalid("CLOSE_TEXT_INVALID", "Texten ska vara text", "Ange texten som text.",
+                       "/text")
+    cleaned = " ".join((text or "").split()) or None
+    if cleaned is not None and len(cleaned) > MAX_TEXT:
+        raise _invalid("CLOSE_TEXT_INVALID", "För lång text",
+                       f"Texten får vara högst {MAX_TEXT} tecken.", "/text")
+    if code is CloseReason.OTHER and cleaned is None:
+        raise _invalid("CLOSE_TEXT_REQUIRED", "Ange anledningen",
+                       "Anledningen OTHER kräver en text som förklarar varför.", "/text")
+    return code, cleaned
+
+
+def _invalid(code: str, title: str, detail: str, where: str) -> GatewayError:
+    return GatewayError(code, title, detail, status=422, issues=[Issue(code, title, detail, where)])
+
+
+def close_inquiry(
+    session: Session,
+    inquiry: Inquiry,
+    *,
+    reason: CloseReason,
+    text: str | None,
+    actor: str,
+    now: dt.datetime,
+) -> None:
+    """Close an inquiry still waiting for its answer (leg `closed`); 409 when it is not."""
+    status = status_of(session, inquiry)
+    if status not in ANSWERABLE:
+        raise GatewayError(
+            "NOT_OPEN", "Förfrågan kan inte avslutas",
+            f"Förfrågan är {STATUS_TEXT[status]}; bara obesvarade förfrågningar kan avslutas "
+            "utan svar.", status=409,
+        )
+    add_leg(session, inquiry.id, LegKind.CLOSED, at=now, actor=actor, reason=reason.value,
+            detail={"text": text} if text else None)
+    record(session, actor=actor, action="inquiry.closed", object_type="inquiry",
+           object_id=inquiry.id, detail={"reason": reason.value})
+
+
+# --- consent withdrawal ---------------------------------------------------------------------
+
+
+def withdraw_consent(
+    session: Session,
+    *,
+    person_hash: str,
+    care_unit: CareUnit,
+    withdrawn_on: dt.date,
+    actor: str,
+    now: dt.datetime,
+    note: str | None = None,
+) -> list[str]:
+    """Register a withdrawal, close and purge the person's open inquiries to the VC; return
+    their ids. 422 for a withdrawal dated in the future."""
+    if withdrawn_on > local_date(now):
+        raise _invalid("WITHDRAWN_ON_INVALID", "Datumet ligger i framtiden",
+                       "Ange dagen samtycket återkallades (i dag eller tidigare).",
+                       "/withdrawn_on")
+    session.add(ConsentWithdrawal(
+        person_hash=person_hash, care_unit_id=care_unit.id, withdrawn_on=withdrawn_on,
+        registered_by=actor, registered_at=now, note=note,
+    ))
+    closed: list[str] = []
+    rows = session.scalars(select(Inquiry).where(
+        Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit.id
+    ).order_by(Inquiry.created_at))
+    for inquiry in rows:
+        if status_of(session, inquiry) not in ANSWERABLE:
+            continue
+        add_leg(session, inquiry.id, LegKind.CONSENT_WITHDRAWN, at=now, actor=actor)
+        add_leg(session, inquiry.id, LegKind.CLOSED, at=now, actor=actor,
+                reason=CloseReason.CONSENT_WITHDRAWN.value)
+        purge(session, inquiry, now)
+        closed.append(inquiry.id)
+    record(session, actor=actor, action="consent.withdrawn", object_type="care_unit",
+           object_id=care_unit.hsa_id, detail={"closed": closed})
+    return closed
+
+
+def purge(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
+    """Remove the inquiry's personal content (and any answer's bytes); legs stay."""
+    inquiry.content = None
+    inquiry.personnummer = None
+    inquiry.purged_at = now
+    answer = session.scalars(select(Answer).where(Answer.inquiry_id == inquiry.id)).one_or_none()
+    if answer is not None:
+        answer.pdf = None
+        answer.structured = None
+
+
+# --- re-routing -------------------------------------------------------------------------------
+
+
+def reroute(
+    session: Session, inquiry: Inquiry, *, care_unit_hsa_id: str, actor: str, now: dt.datetime
+) -> None:
+    """Move an unanswered inquiry to the VC where the person is now listed and notify it.
+
+    409 when it is not waiting for an answer; 422 for the same VC; the directory's refusals
+    (unknown 404, not connected 422) as they are.
+    """
+    status = status_of(session, inquiry)
+    if status not in ANSWERABLE:
+        raise GatewayError(
+            "NOT_OPEN", "Förfrågan kan inte skickas vidare",
+            f"Förfrågan är {STATUS_TEXT[status]}.", status=409,
+        )
+    try:
+        decision = route(session, care_unit_hsa_id.strip(), local_date(now))
+    except DirectoryError as error:
+        raise GatewayError(error.code, error.title, error.detail, status=error.status,
+                           extra=error.extra) from None
+    if decision.care_unit_hsa_id == inquiry.care_unit.hsa_id:
+        raise _invalid("REROUTE_SAME_UNIT", "Samma vårdcentral",
+                       "Förfrågan går redan till den vårdcentralen.", "/care_unit")
+    unit = session.scalars(
+        select(CareUnit).where(CareUnit.hsa_id == decision.care_unit_hsa_id)
+    ).one()
+    previous = inquiry.care_unit.hsa_id
+    inquiry.care_unit_id = unit.id
+    inquiry.care_unit = unit
+    inquiry.routed_to = decision.functional_address
+    count = sum(1 for leg in legs_of(session, inquiry.id) if leg.kind == LegKind.REROUTED)
+    add_leg(session, inquiry.id, LegKind.REROUTED, at=now, actor=actor,
+            detail={"from": previous, "to": unit.hsa_id,
+                    "functional_address": decision.functional_address, "code": decision.code})
+    enqueue(session, NOTIFY_JOB, {"inquiry_id": inquiry.id},
+            dedupe_key=f"{NOTIFY_JOB}:{inquiry.id}:rerouted:{count + 1}")
+    record(session, actor=actor, action="inquiry.rerouted", object_type="inquiry",
+           object_id=inquiry.id, detail={"from": previous, "to": unit.hsa_id})

@@ -1,0 +1,148 @@
+"""Deadlines: reminders to the REKO on days 21 and 28 after `received`, escalation to the VC's
+manager on the answer day (day 30 by default), each once, done by the worker's hourly scan.
+
+The scan runs as the recurring job `deadline.scan`; its slot (from the worker's clock) is
+"now", so tests drive time with an injected clock. Each reminder or escalation writes its leg
+and queues its mails (the outbox) in the scan's transaction, and a leg already written is
+never written again: the scan is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forms.dates import local_date
+from gateway.db import utcnow
+from gateway.directory.routing import route
+from gateway.directory.service import DirectoryError
+from gateway.inquiries.models import Inquiry, Leg, LegKind
+from gateway.inquiries.workflow import add_leg, derive_status, is_open
+from gateway.jobs.models import Job
+from gateway.jobs.registry import job_handler, recurring
+from gateway.mail.mailer import queue_mail
+
+log = logging.getLogger(__name__)
+
+SCAN_JOB = "deadline.scan"
+REMINDER_DAYS = (21, 28)
+WORKER_ACTOR = "system:worker"
+
+recurring(SCAN_JOB, dt.timedelta(hours=1))
+
+
+def day_of(inquiry: Inquiry, today: dt.date) -> int:
+    """Return the inquiry's day number on `today`: day 0 is the Swedish date it was received."""
+    return (today - local_date(inquiry.created_at)).days
+
+
+def scan(session: Session, now: dt.datetime) -> dict[str, int]:
+    """Send every reminder and escalation that is due at `now` and not yet sent; return counts.
+
+    Only the latest due reminder is sent (a scan that was away over day 21 and 28 reminds
+    once, for day 28).
+    """
+    today = local_date(now)
+    answer_days = current_app.config["ANSWER_DAYS"]
+    done = {"reminded": 0, "escalated": 0}
+    for inquiry, legs in _candidates(session, today, answer_days):
+        day = day_of(inquiry, today)
+        reminders = {int(leg.reason or 0) for leg in legs if leg.kind == LegKind.REMINDED}
+        escalated = any(leg.kind == LegKind.ESCALATED for leg in legs)
+        if day >= answer_days and not escalated:
+            _escalate(session, inquiry, day, now)
+            done["escalated"] += 1
+            continue
+        due = [d for d in REMINDER_DAYS if d <= day and d < answer_days]
+        if due and max(due) > max(reminders, default=0) and not escalated:
+            _remind(session, inquiry, max(due), now)
+            done["reminded"] += 1
+    return done
+
+
+def _candidates(
+    session: Session, today: dt.date, answer_days: int
+) -> Iterator[tuple[Inquiry, list[Leg]]]:
+    """Yield open inquiries old enough for the first reminder, with their legs."""
+    first = min(min(REMINDER_DAYS), answer_days)
+    # Received on or before (today - first) in Sweden; a day of margin for time zones, the
+    # exact day is checked per inquiry.
+    cutoff = dt.datetime.combine(today - dt.timedelta(days=first - 1), dt.time(), dt.UTC)
+    inquiries = session.scalars(
+        select(Inquiry)
+        .where(Inquiry.created_at < cutoff, Inquiry.purged_at.is_(None))
+        .order_by(Inquiry.created_at)
+    )
+    for inquiry in inquiries:
+        legs = list(session.scalars(
+            select(Leg).where(Leg.inquiry_id == inquiry.id).order_by(Leg.id)
+        ))
+        if is_open(derive_status(leg.kind for leg in legs)):
+            yield inquiry, legs
+
+
+def _remind(session: Session, inquiry: Inquiry, day: int, now: dt.datetime) -> None:
+    emails = _reko_emails(session, inquiry, now)
+    subject = f"Påminnelse: hälsoförfrågan till {inquiry.care_unit.name} väntar på svar"
+    body = _body(inquiry, f"Förfrågan togs emot för {day} dagar sedan och är inte besvarad.")
+    for email in emails:
+        queue_mail(session, to=email, subject=subject, body=body, kind="inquiry.reminder",
+                   dedupe_key=f"inquiry.reminder:{inquiry.id}:{day}:{email}")
+    add_leg(session, inquiry.id, LegKind.REMINDED, at=now, actor=WORKER_ACTOR,
+            reason=str(day), detail={"day": day, "count": len(emails)})
+
+
+def _escalate(session: Session, inquiry: Inquiry, day: int, now: dt.datetime) -> None:
+    manager = inquiry.care_unit.manager_email
+    emails = [manager] if manager else _reko_emails(session, inquiry, now)
+    subject = f"Sista svarsdag passerad: hälsoförfrågan till {inquiry.care_unit.name}"
+    body = _body(inquiry, f"Förfrågan togs emot för {day} dagar sedan och har inte besvarats "
+                          "inom svarstiden. Se till att någon tar hand om den.")
+    for email in emails:
+        queue_mail(session, to=email, subject=subject, body=body, kind="inquiry.escalation",
+                   dedupe_key=f"inquiry.escalation:{inquiry.id}:{email}")
+    add_leg(session, inquiry.id, LegKind.ESCALATED, at=now, actor=WORKER_ACTOR,
+            detail={"day": day, "to": "manager" if manager else "reko", "count": len(emails)})
+
+
+def _reko_emails(session: Session, inquiry: Inquiry, now: dt.datetime) -> list[str]:
+    try:
+        decision = route(session, inquiry.care_unit.hsa_id, local_date(now))
+    except DirectoryError:
+        return []
+    return list(dict.fromkeys(c.email for c in decision.coordinators if c.email))
+
+
+def _body(inquiry: Inquiry, lead: str) -> str:
+    link = f"{current_app.config['BASE_URL'].rstrip('/')}/inkorg/{inquiry.id}"
+    return "\n".join([
+        lead,
+        "",
+        f"Vårdcentral: {inquiry.care_unit.name}",
+        f"Sista svarsdag: {inquiry.deadline.isoformat()}",
+        f"Öppna den i inkorgen: {link}",
+        "",
+        "Meddelandet innehåller inga personuppgifter.",
+    ]) + "\n"
+
+
+@job_handler(SCAN_JOB)
+def scan_job(session: Session, payload: dict[str, Any], job: Job) -> None:
+    """The hourly scan; "now" is the slot the worker queued (its clock), else the time now."""
+    slot = payload.get("slot")
+    try:
+        now = dt.datetime.fromisoformat(str(slot)) if slot else utcnow()
+    except ValueError:
+        now = utcnow()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.UTC)
+    counts = scan(session, now)
+    if any(counts.values()):
+        log.info("deadline scan: %s reminders, %s escalations", counts["reminded"],
+                 counts["escalated"])

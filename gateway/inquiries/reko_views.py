@@ -1,0 +1,480 @@
+"""Web pages (Swedish) of the REKO's side: the inbox, one inquiry, answering (upload or composer
+with signing in the browser flow), closing and re-routing; and the case worker's answer actions
+(download, registered, close) and the consent-withdrawal form. Thin: the rules live in the
+answers and closing services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import or_, select
+
+from forms.answer import Besvarare, Lakare, StructuredAnswer, Svar, build_answer_xml
+from forms.dates import local_date
+from forms.errors import FormError
+from forms.halsoforfragan import Halsoforfragan
+from forms.identifiers import IdentifierError, parse_personnummer
+from forms.render import QUESTION_LABELS, SIGNATURE_FIELD_REKO, render_answer_pdf
+from gateway.audit.service import record, record_denied
+from gateway.auth.login import role_required
+from gateway.auth.models import Role, User
+from gateway.db import get_session, utcnow
+from gateway.directory.models import Assignment, CareUnit
+from gateway.errors import GatewayError, Issue, not_found
+from gateway.inquiries.answers import (
+    ANSWERABLE,
+    STATUS_TEXT,
+    accept_answer,
+    answer_for,
+    deliver_answer,
+    get_inquiry,
+    inquiry_form,
+    mark_registered,
+    status_of,
+)
+from gateway.inquiries.closing import (
+    REASON_LABELS,
+    CloseReason,
+    close_inquiry,
+    parse_reason,
+    reroute,
+    withdraw_consent,
+)
+from gateway.inquiries.models import Inquiry, LegKind
+from gateway.inquiries.workflow import Status, add_leg, legs_of
+from gateway.vault.service import get_vault
+from signing.pdfsign import SigningError, sign_answer
+
+bp = Blueprint("reko", __name__)
+
+NEAR_DAYS = 7
+MAX_UPLOAD = 30 * 1024 * 1024
+MAX_P12 = 64 * 1024
+
+
+def _user() -> User:
+    user: User = current_user._get_current_object()
+    return user
+
+
+def _actor() -> str:
+    return f"user:{_user().username}"
+
+
+def _today() -> dt.date:
+    return local_date(utcnow())
+
+
+# --- scope -----------------------------------------------------------------------------------
+
+
+def my_units(user: User, today: dt.date) -> list[CareUnit]:
+    """Return the care units the REKO covers today (primary or deputy), by name."""
+    if user.coordinator_id is None:
+        return []
+    rows = get_session().scalars(
+        select(Assignment).where(
+            Assignment.coordinator_id == user.coordinator_id,
+            Assignment.valid_from <= today,
+            or_(Assignment.valid_to.is_(None), Assignment.valid_to >= today),
+        )
+    )
+    units = {a.care_unit.id: a.care_unit for a in rows}
+    return sorted(units.values(), key=lambda unit: unit.name)
+
+
+def _reko_inquiry(inquiry_id: str, action: str) -> Inquiry:
+    """Return the inquiry when it is routed to one of the REKO's units; else 404, audited."""
+    inquiry = _lookup(inquiry_id)
+    if inquiry.care_unit_id not in {unit.id for unit in my_units(_user(), _today())}:
+        record_denied(actor=_actor(), action=action, object_type="inquiry",
+                      object_id=inquiry.id, detail={"reason": "not_my_care_unit"})
+        raise not_found("Hälsoförfrågan")
+    return inquiry
+
+
+def _sender_inquiry(inquiry_id: str, action: str) -> Inquiry:
+    """Return the inquiry when the case worker's unit sent it; else 404, audited."""
+    inquiry = _lookup(inquiry_id)
+    unit = _user().sender_unit
+    if unit is None or unit.functional_address.address != inquiry.reply_to:
+        record_denied(actor=_actor(), action=action, object_type="inquiry",
+                      object_id=inquiry.id, detail={"reason": "not_my_unit"})
+        raise not_found("Hälsoförfrågan")
+    return inquiry
+
+
+def _lookup(inquiry_id: str) -> Inquiry:
+    if len(inquiry_id) != 36:
+        raise not_found("Hälsoförfrågan")
+    return get_inquiry(get_session(), inquiry_id)
+
+
+# --- the inbox -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One waiting inquiry as the inbox lists it: no personal data."""
+
+    inquiry: Inquiry
+    status: Status
+    days_left: int
+    repeat: bool
+
+    @property
+    def urgency(self) -> str:
+        if self.days_left < 0:
+            return "past"
+        return "near" if self.days_left <= NEAR_DAYS else "ok"
+
+
+def inbox_rows(units: list[CareUnit], today: dt.date) -> list[InboxRow]:
+    """Return the units' inquiries waiting for an answer, soonest deadline first."""
+    if not units:
+        return []
+    session = get_session()
+    inquiries = session.scalars(
+        select(Inquiry).where(Inquiry.care_unit_id.in_([u.id for u in units]))
+        .order_by(Inquiry.deadline, Inquiry.created_at)
+    )
+    rows = []
+    for inquiry in inquiries:
+        status = status_of(session, inquiry)
+        if status in ANSWERABLE:
+            repeat = any(flag.get("code") == "REPEAT" for flag in inquiry.flags or [])
+            rows.append(InboxRow(inquiry, status, (inquiry.deadline - today).days, repeat))
+    return rows
+
+
+@bp.get("/inkorg")
+@role_required(Role.COORDINATOR)
+def inbox() -> ResponseReturnValue:
+    today = _today()
+    units = my_units(_user(), today)
+    rows = inbox_rows(units, today)
+    return render_template("inquiries/inbox.html", rows=rows, units=units, today=today,
+                           near_days=NEAR_DAYS, status_text=STATUS_TEXT)
+
+
+# --- one inquiry -----------------------------------------------------------------------------
+
+
+def _record_opened(inquiry: Inquiry) -> None:
+    """Leg `opened` the first time a REKO of the current unit opens it; audit every time."""
+    session = get_session()
+    since_route: list[LegKind] = []
+    for leg in legs_of(session, inquiry.id):
+        since_route = [] if leg.kind == LegKind.REROUTED else [*since_route, leg.kind]
+    if LegKind.OPENED not in since_route and status_of(session, inquiry) in ANSWERABLE:
+        add_leg(session, inquiry.id, LegKind.OPENED, at=utcnow(), actor=_actor())
+    record(session, actor=_actor(), action="inquiry.read", object_type="inquiry",
+           object_id=inquiry.id, detail={"channel": "web", "purpose": "besvara hälsoförfrågan"})
+    session.commit()
+
+
+def _detail_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
+                 status_code: int = 200) -> ResponseReturnValue:
+    session = get_session()
+    form = inquiry_form(inquiry) if inquiry.content is not None else None
+    personnummer = (
+        get_vault().open(inquiry.personnummer, f"inquiries.personnummer:{inquiry.id}").decode()
+        if inquiry.personnummer is not None else None
+    )
+    status = status_of(session, inquiry)
+    page = render_template(
+        "inquiries/reko_detail.html", inquiry=inquiry, form=form, personnummer=personnummer,
+        status=status, status_text=STATUS_TEXT, answerable=status in ANSWERABLE,
+        stored=answer_for(session, inquiry.id), legs=legs_of(session, inquiry.id),
+        labels=QUESTION_LABELS, reasons=REASON_LABELS, errors=errors or [],
+        days_left=(inquiry.deadline - _today()).days, near_days=NEAR_DAYS,
+    )
+    return page, status_code
+
+
+@bp.get("/inkorg/<inquiry_id>")
+@role_required(Role.COORDINATOR)
+def show(inquiry_id: str) -> ResponseReturnValue:
+    inquiry = _reko_inquiry(inquiry_id, "inquiry.read")
+    _record_opened(inquiry)
+    return _detail_page(inquiry)
+
+
+def _refused(inquiry: Inquiry, error: GatewayError) -> ResponseReturnValue:
+    get_session().rollback()
+    issues = error.issues or [Issue(error.code, error.title, error.detail)]
+    return _detail_page(inquiry, errors=issues, status_code=error.status)
+
+
+@bp.post("/inkorg/<inquiry_id>/svar")
+@role_required(Role.COORDINATOR)
+def upload(inquiry_id: str) -> ResponseReturnValue:
+    """Take an answer PDF signed elsewhere (Acrobat, pdfsig, ...)."""
+    inquiry = _reko_inquiry(inquiry_id, "answer.submit")
+    file = request.files.get("pdf")
+    data = file.read(MAX_UPLOAD + 1) if file is not None else b""
+    if not data:
+        return _refused(inquiry, GatewayError("PDF_REQUIRED", "Välj en PDF-fil",
+                                              "Välj den signerade svarsfilen (PDF).", 400))
+    return _accept(inquiry, data, "web")
+
+
+def _accept(inquiry: Inquiry, pdf: bytes, channel: str,
+            structured: bytes | None = None) -> ResponseReturnValue:
+    session = get_session()
+    try:
+        accept_answer(session, inquiry.id, pdf, submitter=_actor(), channel=channel,
+                      now=utcnow(), structured=structured)
+    except GatewayError as error:
+        return _refused(inquiry, error)
+    session.commit()
+    flash("Svaret är godkänt och skickat till avsändaren.", "info")
+    return redirect(url_for("reko.show", inquiry_id=inquiry.id))
+
+
+# --- the composer ----------------------------------------------------------------------------
+
+
+def _composed(inquiry: Inquiry, form: Halsoforfragan) -> StructuredAnswer:
+    """Return the answer the composer's fields make; GatewayError 422 naming empty fields."""
+    user = _user()
+    coordinator = user.coordinator
+    if coordinator is None:
+        raise GatewayError("NO_COORDINATOR", "Kontot är inte kopplat till en REKO",
+                           "Be katalogadministratören koppla ditt konto till din HSA-id.", 403)
+    missing = [QUESTION_LABELS[q.kod] for q in form.fragor
+               if not request.form.get(f"svar_{q.kod.value}", "").strip()]
+    if missing:
+        raise GatewayError("ANSWER_INCOMPLETE", "Alla frågor behöver ett svar",
+                           "Svar saknas för: " + ", ".join(missing) + ".", status=422)
+    physician = request.form.get("lakare_namn", "").strip()
+    return StructuredAnswer(
+        forfragan_id=inquiry.id,
+        besvarad=utcnow().replace(microsecond=0),
+        besvarad_av=Besvarare(coordinator.name, coordinator.hsa_id),
+        svar=tuple(Svar(q.kod, request.form.get(f"svar_{q.kod.value}", "").strip())
+                   for q in form.fragor),
+        sip_rekommenderas=request.form.get("sip") == "ja",
+        i_samrad_med=Lakare(physician, request.form.get("lakare_hsa", "").strip() or None)
+        if physician else None,
+    )
+
+
+def _rendered(inquiry: Inquiry, form: Halsoforfragan) -> tuple[bytes, bytes]:
+    answer = _composed(inquiry, form)
+    details = [("Vårdcentral", inquiry.care_unit.name), ("Avsändare", form.avsandare.enhet)]
+    try:
+        return (render_answer_pdf(answer, inquiry.id, form.fragor, details=details),
+                build_answer_xml(answer))
+    except FormError as error:
+        raise GatewayError("ANSWER_INVALID", "Svaret kan inte skapas",
+                           "; ".join(i.detail for i in error.issues), status=422) from None
+
+
+@bp.get("/inkorg/<inquiry_id>/svara")
+@role_required(Role.COORDINATOR)
+def compose(inquiry_id: str) -> ResponseReturnValue:
+    inquiry = _reko_inquiry(inquiry_id, "answer.compose")
+    return _compose_page(inquiry)
+
+
+def _compose_page(inquiry: Inquiry, error: GatewayError | None = None) -> ResponseReturnValue:
+    form = inquiry_form(inquiry)
+    return render_template(
+        "inquiries/reko_compose.html", inquiry=inquiry, form=form, labels=QUESTION_LABELS,
+        values=request.form, error=error, coordinator=_user().coordinator,
+    ), (error.status if error else 200)
+
+
+@bp.post("/inkorg/<inquiry_id>/svara")
+@role_required(Role.COORDINATOR)
+def compose_post(inquiry_id: str) -> ResponseReturnValue:
+    """Render the answer PDF to download, or sign it here with the REKO's PKCS#12 and send it.
+
+    The PKCS#12 and its passphrase are used for this one signature and never stored or logged.
+    """
+    inquiry = _reko_inquiry(inquiry_id, "answer.compose")
+    form = inquiry_form(inquiry)
+    try:
+        pdf, xml = _rendered(inquiry, form)
+    except GatewayError as error:
+        return _compose_page(inquiry, error)
+    if request.form.get("action") != "sign":
+        response = Response(pdf, mimetype="application/pdf")
+        response.headers["Content-Disposition"] = f'attachment; filename="svar-{inquiry.id}.pdf"'
+        return response
+    p12 = request.files.get("p12")
+    p12_data = p12.read(MAX_P12 + 1) if p12 is not None else b""
+    try:
+        if not p12_data or len(p12_data) > MAX_P12:
+            raise SigningError("Välj din e-legitimation (PKCS#12-fil, .p12).")
+        signed = sign_answer(pdf, p12_data, request.form.get("passphrase", ""),
+                             SIGNATURE_FIELD_REKO)
+    except SigningError as exc:
+        return _compose_page(inquiry, GatewayError("SIGNING_FAILED", "Underskriften misslyckades",
+                                                   str(exc), status=422))
+    finally:
+        del p12_data
+    return _accept(inquiry, signed, "web-composer", structured=xml)
+
+
+# --- closing and re-routing by the REKO ------------------------------------------------------
+
+
+@bp.post("/inkorg/<inquiry_id>/avsluta")
+@role_required(Role.COORDINATOR)
+def reko_close(inquiry_id: str) -> ResponseReturnValue:
+    inquiry = _reko_inquiry(inquiry_id, "inquiry.close")
+    return _close(inquiry, lambda: redirect(url_for("reko.inbox")),
+                  lambda error: _refused(inquiry, error))
+
+
+@bp.post("/inkorg/<inquiry_id>/omdirigera")
+@role_required(Role.COORDINATOR)
+def reko_reroute(inquiry_id: str) -> ResponseReturnValue:
+    inquiry = _reko_inquiry(inquiry_id, "inquiry.reroute")
+    session = get_session()
+    try:
+        reroute(session, inquiry, care_unit_hsa_id=request.form.get("care_unit", ""),
+                actor=_actor(), now=utcnow())
+    except GatewayError as error:
+        return _refused(inquiry, error)
+    session.commit()
+    flash("Förfrågan är skickad vidare till den vårdcentral där personen är listad.", "info")
+    return redirect(url_for("reko.inbox"))
+
+
+def _close(inquiry: Inquiry, done: Any, refused: Any) -> ResponseReturnValue:
+    session = get_session()
+    try:
+        reason, text = parse_reason(request.form.get("reason"), request.form.get("text"))
+        close_inquiry(session, inquiry, reason=reason, text=text, actor=_actor(), now=utcnow())
+    except GatewayError as error:
+        return refused(error)
+    session.commit()
+    flash("Förfrågan är avslutad utan svar.", "info")
+    return done()
+
+
+# --- the case worker's side ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerPanel:
+    """What `_answer_panel.html` shows: the answer (if any) and what may be done now."""
+
+    stored: Any
+    status: Status
+    answerable: bool
+    status_text: str
+    reasons: dict[CloseReason, str]
+
+
+@bp.app_template_global("answer_panel")
+def answer_panel(inquiry: Inquiry) -> AnswerPanel:
+    """Return the panel's data for the case worker's detail page."""
+    session = get_session()
+    status = status_of(session, inquiry)
+    return AnswerPanel(answer_for(session, inquiry.id), status, status in ANSWERABLE,
+                       STATUS_TEXT[status], REASON_LABELS)
+
+
+
+@bp.get("/arende/<inquiry_id>/svar.pdf")
+@role_required(Role.CASE_WORKER)
+def answer_pdf(inquiry_id: str) -> ResponseReturnValue:
+    """The signed answer as it was accepted; leg `answer_delivered` the first time."""
+    inquiry = _sender_inquiry(inquiry_id, "answer.read")
+    session = get_session()
+    stored = deliver_answer(session, inquiry, actor=_actor(), channel="web", now=utcnow())
+    session.commit()
+    response = Response(stored.pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="svar-{inquiry.id}.pdf"'
+    return response
+
+
+def _back(inquiry: Inquiry) -> ResponseReturnValue:
+    target = request.form.get("next", "")
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(url_for("reko.answer_pdf", inquiry_id=inquiry.id)
+                    if answer_for(get_session(), inquiry.id) else url_for("auth.home"))
+
+
+@bp.post("/arende/<inquiry_id>/registrerad")
+@role_required(Role.CASE_WORKER)
+def registered(inquiry_id: str) -> ResponseReturnValue:
+    inquiry = _sender_inquiry(inquiry_id, "answer.registered")
+    session = get_session()
+    if mark_registered(session, inquiry, actor=_actor(), now=utcnow()):
+        flash("Svaret är markerat som registrerat.", "info")
+    session.commit()
+    return _back(inquiry)
+
+
+@bp.post("/arende/<inquiry_id>/avsluta")
+@role_required(Role.CASE_WORKER)
+def sender_close(inquiry_id: str) -> ResponseReturnValue:
+    inquiry = _sender_inquiry(inquiry_id, "inquiry.close")
+
+    def refused(error: GatewayError) -> ResponseReturnValue:
+        raise error
+
+    return _close(inquiry, lambda: _back(inquiry), refused)
+
+
+@bp.route("/samtycke/aterkallat", methods=["GET", "POST"])
+@role_required(Role.CASE_WORKER)
+def consent_withdrawal() -> ResponseReturnValue:
+    """Register that a person withdrew their consent towards one VC."""
+    session = get_session()
+    units = list(session.scalars(
+        select(CareUnit).where(CareUnit.connected.is_(True)).order_by(CareUnit.name)
+    ))
+    if request.method == "GET":
+        return render_template("inquiries/reko_consent.html", units=units, values={},
+                               error=None, today=_today())
+    try:
+        closed = _withdraw(session)
+    except GatewayError as error:
+        session.rollback()
+        return render_template("inquiries/reko_consent.html", units=units,
+                               values=request.form, error=error, today=_today()), error.status
+    session.commit()
+    flash(f"Återkallelsen är registrerad. {len(closed)} öppna förfrågningar avslutades och "
+          "deras innehåll raderades.", "info")
+    return redirect(url_for("reko.consent_withdrawal"))
+
+
+def _withdraw(session: Any) -> list[str]:
+    number = request.form.get("personnummer", "").replace("-", "").strip()
+    try:
+        parse_personnummer(number)
+    except IdentifierError as exc:
+        raise GatewayError("PERSONNUMMER_INVALID", "Ogiltigt personnummer", exc.detail,
+                           status=422) from None
+    unit = session.scalars(
+        select(CareUnit).where(CareUnit.hsa_id == request.form.get("care_unit", ""))
+    ).one_or_none()
+    if unit is None:
+        raise GatewayError("CARE_UNIT_REQUIRED", "Välj vårdcentral",
+                           "Välj den vårdcentral samtycket gällde.", status=422)
+    try:
+        withdrawn_on = dt.date.fromisoformat(request.form.get("withdrawn_on", ""))
+    except ValueError:
+        raise GatewayError("WITHDRAWN_ON_INVALID", "Ogiltigt datum",
+                           "Ange datumet som ÅÅÅÅ-MM-DD.", status=422) from None
+    return withdraw_consent(
+        session, person_hash=get_vault().keyed_hash(number), care_unit=unit,
+        withdrawn_on=withdrawn_on, actor=_actor(), now=utcnow(),
+        note=" ".join(request.form.get("note", "").split())[:500] or None,
+    )
+
+
+__all__ = ["CloseReason", "bp", "inbox_rows", "my_units"]

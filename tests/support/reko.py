@@ -1,0 +1,139 @@
+"""Test helpers for the REKO's side: a PKI whose REKOs are the demo directory's, apps that send
+mail to a sink on loopback, API clients of each party, submitting and answering inquiries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from gateway import create_app
+from gateway.db import database, get_session
+from gateway.inquiries.models import Leg
+from gateway.jobs.worker import Worker
+from signing.devpki import DEMO_ORGANISATIONS, Person, PkiLayout, init_pki
+from tests.conftest import test_config
+from tests.support.forms import EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, SKANE, halsoforfragan
+from tests.support.intake import GET, SEND, bearer, load_directory, new_client
+from tests.support.pdfs import PASSPHRASE, TestPki, plain_pdf, sign
+
+# The demo directory's REKOs: Anna is primary at Kryddgården; Cecilia works at Husie only.
+ANNA = Person("SE2321000255-P001", "Anna Rekosson")
+CECILIA = Person("SE2321000255-P003", "Cecilia Testberg")
+JOHAN = Person("SE2321000255-L001", "Johan Ek")
+HUSIE_ADDRESS = "sdk:reko-husie:0203:skane.se"
+HUSIE = "SE2321000255-K005"
+ANNA_EMAIL = "anna.rekosson@example.org"
+DEPUTY_EMAIL = "bertil.exempelsson@example.org"
+MANAGER_EMAIL = "chef.kryddgarden@example.org"
+
+
+def make_reko_pki(root: Path) -> Path:
+    """A development PKI with the demo REKOs, a physician and the receipt organisations."""
+    init_pki(root, passphrase=PASSPHRASE, rekos=[ANNA, CECILIA], physicians=[JOHAN],
+             organisations=DEMO_ORGANISATIONS)
+    return root
+
+
+def pki_of(instance: Path) -> TestPki:
+    return TestPki(PkiLayout.for_instance(instance))
+
+
+@pytest.fixture(scope="module")
+def reko_pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_reko_pki(tmp_path_factory.mktemp("rekopki") / "pki")
+
+
+AppMaker = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(migrated_url: str, instance: Path, reko_pki_template: Path) -> Iterator[AppMaker]:
+    """Build an app with extra config (e.g. SMTP_RELAY) whose writes are rolled back, with the
+    PKI installed; use it in place of `app` when the config depends on a running server."""
+    shutil.copytree(reko_pki_template, instance / "pki")
+    cleanups: list[Callable[[], None]] = []
+
+    def build(**extra: Any) -> Flask:
+        application = create_app(test_config(instance, migrated_url, **extra))
+        db = database(application)
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        db.bind_to(connection)
+
+        def cleanup() -> None:
+            transaction.rollback()
+            connection.close()
+            db.engine.dispose()
+
+        cleanups.append(cleanup)
+        return application
+
+    yield build
+    for cleanup in reversed(cleanups):
+        cleanup()
+
+
+@dataclass
+class Parties:
+    """Bearer tokens of the sender (EBB Öster), Kryddgården's REKO system and Husie's."""
+
+    sender: str
+    reko: str
+    other_vc: str
+
+
+def parties() -> Parties:
+    """Load the demo directory and make one client per party (call inside an app context)."""
+    session = get_session()
+    load_directory(session)
+    scopes = (SEND, GET)
+    return Parties(
+        sender=new_client(session, organisation=MALMO, addresses=(EBB_OSTER,), scopes=scopes),
+        reko=new_client(session, organisation=SKANE, addresses=(KRYDDGARDEN_ADDRESS,),
+                        scopes=scopes),
+        other_vc=new_client(session, organisation=SKANE, addresses=(HUSIE_ADDRESS,),
+                            scopes=scopes),
+    )
+
+
+def submit(client: FlaskClient, token: str, **overrides: Any) -> str:
+    """Send a valid hälsoförfrågan over the API; return its id."""
+    response = client.post("/api/v1/inquiries", data=halsoforfragan(**overrides),
+                           headers=bearer(token), content_type="application/xml")
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return str(response.get_json()["id"])
+
+
+def signed_answer(pki: TestPki, inquiry_id: str, person: Person = ANNA, **kwargs: Any) -> bytes:
+    """A PDF for inquiry_id signed in field "reko" by person's development certificate."""
+    return sign(plain_pdf(reference=inquiry_id), pki.layout.reko_pkcs12(person.hsa_id)
+                .read_bytes(), **kwargs)
+
+
+def post_answer(client: FlaskClient, token: str, inquiry_id: str, pdf: bytes,
+                content_type: str = "application/pdf") -> Any:
+    return client.post(f"/api/v1/inquiries/{inquiry_id}/answer", data=pdf,
+                       headers=bearer(token), content_type=content_type)
+
+
+def leg_kinds(inquiry_id: str) -> list[str]:
+    session = get_session()
+    rows = session.scalars(select(Leg).where(Leg.inquiry_id == inquiry_id).order_by(Leg.id))
+    return [leg.kind.value for leg in rows]
+
+
+def run_jobs(app: Flask, now: dt.datetime | None = None) -> int:
+    """Run every due job once (no recurring jobs); return how many ran."""
+    clock = (lambda: now) if now is not None else None
+    worker = Worker(app, "test:reko", clock, recurring=False) if clock else Worker(
+        app, "test:reko", recurring=False)
+    return worker.run(once=True)

@@ -1,0 +1,136 @@
+"""Answers by mail: a REKO system sends the signed PDF to the inquiry's reply address over SMTP
+(STARTTLS, AUTH as the API client); 250 on acceptance, 5xx naming the rule codes on refusal."""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from gateway.auth.clients import create_client
+from gateway.db import database, utcnow
+from gateway.inquiries.intake import Submitter, submit
+from gateway.inquiries.models import Inquiry, Leg
+from gateway.inquiries.notify import reply_address
+from gateway.mail.listener import SmtpListener
+from signing.devpki import PkiLayout
+from tests.support.forms import EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, halsoforfragan
+from tests.support.intake import load_directory
+from tests.support.pdfs import TestPki
+from tests.support.reko import (
+    CECILIA,
+    HUSIE_ADDRESS,
+    reko_pki_template,  # noqa: F401 - fixture
+    signed_answer,
+)
+
+FROM = "reko-system@skane.example"
+
+
+@dataclass
+class World:
+    app: Flask
+    port: int
+    clients: dict[str, tuple[str, str]]
+    pki: TestPki
+    ca_file: Path
+
+    def send(self, who: str, to: str, pdf: bytes | None) -> tuple[int, str]:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = FROM, to, "Svar"
+        message.set_content("Signerat svar bifogas.")
+        if pdf is not None:
+            message.add_attachment(pdf, maintype="application", subtype="pdf",
+                                   filename="svar.pdf")
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=60) as smtp:
+            smtp.starttls(context=context)
+            smtp.login(*self.clients[who])
+            assert smtp.mail(FROM)[0] == 250
+            code, text = smtp.rcpt(to)
+            if code != 250:
+                return code, text.decode("utf-8")
+            code, text = smtp.data(message.as_bytes(policy=SMTP_POLICY))
+        return code, text.decode("utf-8")
+
+    def new_inquiry(self) -> tuple[str, str]:
+        """Submit an inquiry; return its id and its reply address."""
+        with self.app.app_context(), database(self.app).transaction() as session:
+            result = submit(session, halsoforfragan(), channel="api", now=utcnow(),
+                            submitter=Submitter("client:t", MALMO, frozenset({EBB_OSTER})))
+            address = reply_address(result.inquiry, self.app.config)
+            return result.inquiry.id, address
+
+    def kinds(self, inquiry_id: str) -> list[str]:
+        with database(self.app).transaction() as session:
+            legs = session.scalars(select(Leg).where(Leg.inquiry_id == inquiry_id)
+                                   .order_by(Leg.id))
+            return [leg.kind.value for leg in legs]
+
+
+@pytest.fixture
+def world(committing_app: Flask, instance: Path,
+          reko_pki_template: Path) -> Iterator[World]:  # noqa: F811
+    shutil.copytree(reko_pki_template, instance / "pki")
+    clients = {}
+    with database(committing_app).transaction() as session:
+        load_directory(session)
+    for name, address in (("reko", KRYDDGARDEN_ADDRESS), ("husie", HUSIE_ADDRESS)):
+        with database(committing_app).transaction() as session:
+            client, secret = create_client(session, organisation="0203:skane.se",
+                                           functional_addresses=[address], actor="cli:test")
+            clients[name] = (client.client_id, secret)
+    listener = SmtpListener(committing_app, "127.0.0.1", 0)
+    port = listener.start()
+    try:
+        yield World(committing_app, port, clients, TestPki(PkiLayout.for_instance(instance)),
+                    PkiLayout.for_instance(instance).ca_cert)
+    finally:
+        listener.stop()
+
+
+def test_a_signed_answer_to_the_reply_address_is_accepted(world: World) -> None:
+    inquiry_id, address = world.new_inquiry()
+    with world.app.app_context():
+        pdf = signed_answer(world.pki, inquiry_id)
+    code, text = world.send("reko", address, pdf)
+    assert code == 250, text
+    assert inquiry_id in text
+    assert world.kinds(inquiry_id)[-1] == "answered"
+
+
+def test_refusals_name_the_rule_and_store_nothing(world: World) -> None:
+    inquiry_id, address = world.new_inquiry()
+    with world.app.app_context():
+        wrong_reko = signed_answer(world.pki, inquiry_id, CECILIA)
+    code, text = world.send("reko", address, wrong_reko)
+    assert code == 554 and "P4" in text
+    code, text = world.send("reko", address, b"inte en pdf")
+    assert code == 554 and "P1" in text
+    code, text = world.send("reko", address, None)
+    assert code == 550 and "MAIL_NO_PDF" in text
+    assert "answered" not in world.kinds(inquiry_id)
+
+
+def test_another_vcs_client_and_unknown_tokens_are_refused(world: World) -> None:
+    inquiry_id, address = world.new_inquiry()
+    with world.app.app_context():
+        pdf = signed_answer(world.pki, inquiry_id)
+    code, text = world.send("husie", address, pdf)
+    assert code == 550 and "5.7.1" in text
+    code, _ = world.send("reko", "svar+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@localhost", pdf)
+    assert code == 550
+    with database(world.app).transaction() as session:
+        inquiry = session.get(Inquiry, inquiry_id)
+        assert inquiry is not None and inquiry.reply_token_hash is not None
+        assert inquiry.reply_token_hash not in address  # only the hash is stored
+    assert "answered" not in world.kinds(inquiry_id)

@@ -1,0 +1,106 @@
+"""Notifications to the REKOs: no personal data, the relay down then up delivers once, the manager
+is told when the unit has no REKO, and a reply address per inquiry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from pathlib import Path
+
+from sqlalchemy import delete, select
+
+from gateway.db import get_session
+from gateway.directory.models import Assignment, CareUnit
+from gateway.inquiries.models import Inquiry
+from gateway.inquiries.notify import inquiry_by_reply_token, reply_token
+from gateway.jobs.models import Job, JobState
+from gateway.mail.sink import MailSink
+from tests.support.forms import KRYDDGARDEN
+from tests.support.reko import (
+    ANNA_EMAIL,
+    DEPUTY_EMAIL,
+    MANAGER_EMAIL,
+    AppMaker,
+    leg_kinds,
+    make_app,  # noqa: F401 - fixture
+    parties,
+    reko_pki_template,  # noqa: F401 - fixture
+    run_jobs,
+    submit,
+)
+
+UTC = dt.UTC
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_relay_down_then_up_delivers_each_notification_once(
+    make_app: AppMaker, instance: Path  # noqa: F811
+) -> None:
+    port = free_port()
+    app = make_app(SMTP_RELAY=f"127.0.0.1:{port}")
+    with app.app_context():
+        tokens = parties()
+        inquiry_id = submit(app.test_client(), tokens.sender)
+        now = dt.datetime.now(UTC)
+        assert run_jobs(app, now) == 1  # the relay is down: the job fails and waits
+        job = get_session().scalars(select(Job).where(Job.kind == "inquiry.notify")).one()
+        get_session().refresh(job)
+        assert job.state == JobState.PENDING
+        assert job.attempts == 1
+        assert "unreachable" in (job.last_error or "")
+        assert "notified" not in leg_kinds(inquiry_id)
+
+        with MailSink(port=port) as sink:
+            assert run_jobs(app, now) == 0  # not before its backoff
+            later = now + dt.timedelta(hours=2)
+            assert run_jobs(app, later) == 1
+            assert run_jobs(app, later + dt.timedelta(hours=2)) == 0
+            recipients = sorted(r for m in sink.messages for r in m.rcpt_tos)
+            message_ids = {m.message_id for m in sink.messages}
+        assert recipients == sorted([ANNA_EMAIL, DEPUTY_EMAIL])
+        assert len(message_ids) == 2
+        assert leg_kinds(inquiry_id).count("notified") == 1
+
+
+def test_the_manager_is_told_when_the_unit_has_no_reko(
+    make_app: AppMaker, instance: Path  # noqa: F811
+) -> None:
+    with MailSink() as sink:
+        app = make_app(SMTP_RELAY=f"127.0.0.1:{sink.port}")
+        with app.app_context():
+            tokens = parties()
+            session = get_session()
+            unit = session.scalars(select(CareUnit).where(CareUnit.hsa_id == KRYDDGARDEN)).one()
+            session.execute(delete(Assignment).where(Assignment.care_unit_id == unit.id))
+            session.commit()
+            inquiry_id = submit(app.test_client(), tokens.sender)
+            assert run_jobs(app) == 1
+            assert [m.rcpt_tos for m in sink.messages] == [(MANAGER_EMAIL,)]
+            assert "notified" in leg_kinds(inquiry_id)
+
+
+def test_the_mail_has_no_personal_data_and_a_reply_address_that_finds_the_inquiry(
+    make_app: AppMaker, instance: Path  # noqa: F811
+) -> None:
+    with MailSink() as sink:
+        app = make_app(SMTP_RELAY=f"127.0.0.1:{sink.port}")
+        with app.app_context():
+            tokens = parties()
+            inquiry_id = submit(app.test_client(), tokens.sender)
+            run_jobs(app)
+            mail = sink.messages[0]
+            for secret in ("Tolvan", "191212121212", "121212-1212", "Åsa Lindqvist",
+                           "arbetsträning"):
+                assert secret.lower() not in mail.raw.decode("utf-8", "replace").lower()
+            token = reply_token(inquiry_id)
+            assert f"svar+{token}@localhost" in mail.body
+            found = inquiry_by_reply_token(get_session(), token)
+            assert found is not None and found.id == inquiry_id
+            assert inquiry_by_reply_token(get_session(), "x" * 32) is None
+            stored = get_session().get(Inquiry, inquiry_id)
+            assert stored is not None and stored.reply_token_hash != token

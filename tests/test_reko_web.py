@@ -1,0 +1,217 @@
+"""The REKO's web pages and the case worker's answer actions: inbox order and deadline texts,
+scope (another VC's REKO gets 404 and an audit denial), opened once and audited every time,
+upload, composer (download and sign in the browser flow), registered, consent withdrawal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from gateway.audit.models import AuditEntry
+from gateway.auth.models import Role
+from gateway.db import get_session
+from gateway.errors import GatewayError
+from gateway.inquiries.intake import Submitter, submit
+from gateway.inquiries.models import Inquiry
+from tests.support.forms import (
+    EBB_OSTER,
+    KRYDDGARDEN,
+    MALMO,
+    TOLVAN,
+    halsoforfragan,
+    nth_personnummer,
+)
+from tests.support.pdfs import PASSPHRASE, TestPki
+from tests.support.reko import (
+    ANNA,
+    CECILIA,
+    AppMaker,
+    Parties,
+    leg_kinds,
+    make_app,  # noqa: F401 - fixture
+    parties,
+    pki_of,
+    reko_pki_template,  # noqa: F401 - fixture
+    signed_answer,
+)
+from tests.support.reko import submit as submit_api
+from tests.support.web import Browser, logged_in_browser
+
+UTC = dt.UTC
+SUBMITTER = Submitter("client:test", MALMO, frozenset({EBB_OSTER}))
+
+
+@dataclass
+class World:
+    app: Flask
+    client: FlaskClient
+    tokens: Parties
+    pki: TestPki
+    anna: Browser
+
+
+@pytest.fixture
+def world(make_app: AppMaker, instance: Path) -> World:  # noqa: F811
+    app = make_app()
+    with app.app_context():
+        tokens = parties()
+        anna = logged_in_browser(app, "anna", Role.COORDINATOR, hsa_id=ANNA.hsa_id)
+    return World(app, app.test_client(), tokens, pki_of(instance), anna)
+
+
+def received_days_ago(days: int, **overrides: str) -> str:
+    moment = dt.datetime.now(UTC) - dt.timedelta(days=days)
+    session = get_session()
+    result = submit(session, halsoforfragan(moment, **overrides), submitter=SUBMITTER,
+                    channel="api", now=moment)
+    session.commit()
+    return result.inquiry.id
+
+
+def multipart(browser: Browser, page: str, action: str, data: dict[str, Any]) -> Any:
+    """Post a form with files, its CSRF token read from page first."""
+    fields = cast(dict[str, str], {"csrf_token": browser.token(page), **data})
+    return browser.post(action, fields, content_type="multipart/form-data")
+
+
+def denials(action: str) -> int:
+    rows = get_session().scalars(select(AuditEntry).where(AuditEntry.action == action))
+    return sum(1 for row in rows if row.outcome != "ok")
+
+
+def test_the_inbox_lists_by_deadline_with_text_for_near_and_past(world: World) -> None:
+    with world.app.app_context():
+        fresh = received_days_ago(0)
+        near = received_days_ago(25, personnummer=nth_personnummer(5))
+        late = received_days_ago(33, personnummer=nth_personnummer(7))
+        page = world.anna.get("/inkorg").get_data(as_text=True)
+    positions = [page.index(i[:8]) for i in (late, near, fresh)]
+    assert positions == sorted(positions)
+    assert "Försenad" in page and "Snart" in page
+    assert TOLVAN not in page and "Tolvan" not in page  # no personal data in the list
+
+
+def test_opening_records_opened_once_and_audits_every_read(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        for _ in range(2):
+            page = world.anna.get(f"/inkorg/{inquiry_id}")
+            assert page.status_code == 200
+        text = page.get_data(as_text=True)
+        assert "Tolvan Tolvansson" in text and TOLVAN in text and "Samtycke" in text
+        assert leg_kinds(inquiry_id).count("opened") == 1
+        reads = get_session().scalars(select(AuditEntry).where(
+            AuditEntry.action == "inquiry.read", AuditEntry.object_id == inquiry_id))
+        assert len(list(reads)) == 2
+
+
+def test_a_reko_of_another_vc_gets_404_and_an_audit_denial(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        cecilia = logged_in_browser(world.app, "cecilia", Role.COORDINATOR,
+                                    hsa_id=CECILIA.hsa_id)
+        assert cecilia.get(f"/inkorg/{inquiry_id}").status_code == 404
+        assert inquiry_id[:8] not in cecilia.get("/inkorg").get_data(as_text=True)
+        assert denials("inquiry.read") == 1
+        assert "opened" not in leg_kinds(inquiry_id)
+
+
+def test_a_case_worker_cannot_open_the_inbox(world: World) -> None:
+    with world.app.app_context():
+        worker = logged_in_browser(world.app, "asa", Role.CASE_WORKER,
+                                   unit=EBB_OSTER)
+        assert worker.get("/inkorg").status_code == 403
+
+
+def test_upload_refusal_names_the_rule_and_a_signed_upload_is_accepted(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        page = f"/inkorg/{inquiry_id}"
+        refused = multipart(world.anna, page, page + "/svar",
+                            {"pdf": (io.BytesIO(b"inte en pdf"), "svar.pdf")})
+        assert refused.status_code == 422
+        assert 'data-code="P1"' in refused.get_data(as_text=True)
+        pdf = signed_answer(world.pki, inquiry_id)
+        ok = multipart(world.anna, page, page + "/svar", {"pdf": (io.BytesIO(pdf), "svar.pdf")})
+        assert ok.status_code == 302
+        assert leg_kinds(inquiry_id)[-1] == "answered"
+
+
+def test_the_composer_downloads_a_pdf_and_signs_with_a_pkcs12(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        form_page = f"/inkorg/{inquiry_id}/svara"
+        fields = {"svar_AKTIVITETSFORMAGA": "Klarar halvtid.",
+                  "svar_BEGRANSNINGAR": "Inga tunga lyft.",
+                  "svar_OVRIGT": "Förmiddagar går bra.", "sip": "ja",
+                  "lakare_namn": "Johan Ek"}
+        missing = world.anna.submit(form_page, form_page, {"action": "download"})
+        assert missing.status_code == 422
+        download = world.anna.submit(form_page, form_page, {**fields, "action": "download"})
+        assert download.status_code == 200 and download.mimetype == "application/pdf"
+        assert inquiry_id.encode() in download.get_data()
+        wrong = multipart(world.anna, form_page, form_page, {
+            **fields, "action": "sign", "passphrase": "fel",
+            "p12": (io.BytesIO(world.pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes()),
+                    "anna.p12")})
+        assert wrong.status_code == 422
+        assert "answered" not in leg_kinds(inquiry_id)
+        signed = multipart(world.anna, form_page, form_page, {
+            **fields, "action": "sign", "passphrase": PASSPHRASE,
+            "p12": (io.BytesIO(world.pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes()),
+                    "anna.p12")})
+        assert signed.status_code == 302, signed.get_data(as_text=True)
+        assert leg_kinds(inquiry_id)[-1] == "answered"
+        stored = get_session().get(Inquiry, inquiry_id)
+        assert stored is not None
+
+
+def test_the_case_worker_downloads_and_registers_the_answer(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = submit_api(world.client, world.tokens.sender)
+        from tests.support.reko import post_answer
+
+        pdf = signed_answer(world.pki, inquiry_id)
+        assert post_answer(world.client, world.tokens.reko, inquiry_id, pdf).status_code == 201
+        worker = logged_in_browser(world.app, "asa", Role.CASE_WORKER,
+                                   unit=EBB_OSTER)
+        fetched = worker.get(f"/arende/{inquiry_id}/svar.pdf")
+        assert fetched.status_code == 200 and fetched.get_data() == pdf
+        token = worker.token("/samtycke/aterkallat")
+        done = worker.post(f"/arende/{inquiry_id}/registrerad", {"csrf_token": token})
+        assert done.status_code == 302
+        assert leg_kinds(inquiry_id)[-3:] == ["answered", "answer_delivered", "registered"]
+        assert world.anna.get(f"/arende/{inquiry_id}/svar.pdf").status_code == 403
+
+
+def test_consent_withdrawal_closes_purges_and_blocks_new_inquiries(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(3)
+        worker = logged_in_browser(world.app, "asa", Role.CASE_WORKER,
+                                   unit=EBB_OSTER)
+        form = "/samtycke/aterkallat"
+        bad = worker.submit(form, form, {"personnummer": "191212121213",
+                                         "care_unit": KRYDDGARDEN, "withdrawn_on": "2020-01-01"})
+        assert bad.status_code == 422
+        today = dt.datetime.now(UTC).date().isoformat()
+        ok = worker.submit(form, form, {"personnummer": TOLVAN, "care_unit": KRYDDGARDEN,
+                                        "withdrawn_on": today})
+        assert ok.status_code == 302
+        assert leg_kinds(inquiry_id)[-2:] == ["consent_withdrawn", "closed"]
+        stored = get_session().get(Inquiry, inquiry_id)
+        assert stored is not None
+        get_session().refresh(stored)
+        assert stored.content is None and stored.personnummer is None
+        assert stored.purged_at is not None
+        with pytest.raises(GatewayError) as refused:
+            submit(get_session(), halsoforfragan(), submitter=SUBMITTER, channel="api",
+                   now=dt.datetime.now(UTC))
+        assert "C7" in {issue.code for issue in refused.value.issues}
