@@ -24,6 +24,7 @@ DOMAINS = (
     "gateway.stats",
     "gateway.directory",
     "gateway.inquiries",
+    "gateway.sdkapi",
     "gateway.mail",
 )
 

@@ -18,6 +18,7 @@ from gateway.directory.models import (
 )
 from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, Leg, LegKind
 from gateway.jobs.models import Job, JobState
+from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
 from gateway.stats.models import HistoryInquiry
 
 __all__ = [
@@ -25,6 +26,6 @@ __all__ = [
     "AuditEntry", "AuditHead", "Base", "CareUnit", "ConsentWithdrawal", "Coordinator",
     "CoordinatorCertificate", "DirectoryChange", "FunctionalAddress", "HistoryInquiry", "Inquiry",
     "Job",
-    "JobState", "Leg", "LegKind", "LoginAttempt", "Organisation", "Role",
-    "SenderKind", "SenderUnit", "User",
+    "JobState", "Leg", "LegKind", "LoginAttempt", "Organisation", "Role", "SdkDeletion",
+    "SdkEnvelope", "SenderKind", "SenderUnit", "User",
 ]

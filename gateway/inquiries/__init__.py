@@ -7,10 +7,22 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from gateway import openapi
-    from gateway.inquiries import api, receipts
+    from gateway.inquiries import api, receipts, views
 
     receipts.init_app(app)
     app.register_blueprint(api.bp)
+    # The case worker's pages (blueprint "inquiries": Mina ärenden, Ny hälsoförfrågan).
+    app.register_blueprint(views.bp)
     openapi.init_app(app)
     openapi.register_schemas(app, api.OPENAPI_SCHEMAS)
     openapi.register_paths(app, api.openapi_paths())
+    _init_reko_side(app)
+
+
+def _init_reko_side(app: Flask) -> None:
+    """The REKO's side (issue 5): job handlers, the inbox blueprint, the answer operations."""
+    from gateway import openapi
+    from gateway.inquiries import api, deadlines, notify, reko_views  # noqa: F401 - handlers
+
+    app.register_blueprint(reko_views.bp)
+    openapi.register_paths(app, api.answer_openapi_paths())

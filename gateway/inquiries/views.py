@@ -1,0 +1,338 @@
+"""The case worker's web pages (Swedish) under /arenden: Mina ärenden, Ny hälsoförfrågan and one
+inquiry. Thin: the form goes through the same intake as every channel; status and turn come
+from the workflow. Routes carry the inquiry id, never a personnummer; every view of personal
+data is audited with its purpose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from forms.dates import STOCKHOLM, local_date
+from gateway.audit.service import record, record_denied
+from gateway.auth.login import role_required
+from gateway.auth.models import Role, User
+from gateway.db import get_session, utcnow
+from gateway.directory.models import CareUnit, SenderUnit
+from gateway.errors import GatewayError, not_found
+from gateway.inquiries.answers import inquiry_form
+from gateway.inquiries.intake import Submitter, _earlier_inquiry, submit
+from gateway.inquiries.models import Inquiry, LegKind
+from gateway.inquiries.webform import (
+    MAX_CONSENT_PDF,
+    QUESTION_LABELS,
+    InquiryForm,
+    Sender,
+    build_xml,
+)
+from gateway.inquiries.workflow import Progress, Status, Turn, progress
+from gateway.vault.service import get_vault
+
+bp = Blueprint("inquiries", __name__, url_prefix="/arenden")
+
+CASE_WORKER = Role.CASE_WORKER
+SHOW_PERSONAL_KEY = "show_personal"
+
+STATUS_LABELS = {
+    Status.RECEIVED: "Mottagen",
+    Status.OPENED: "Öppnad av vårdcentralen",
+    Status.ANSWERED: "Besvarad",
+    Status.ANSWER_DELIVERED: "Svaret hämtat",
+    Status.REGISTERED: "Registrerad",
+    Status.CLOSED: "Avslutad",
+}
+TURN_LABELS = {Turn.CARE_UNIT: "Vårdcentralens tur", Turn.SENDER: "Er tur", Turn.NONE: "Klar"}
+LEG_LABELS = {
+    LegKind.SUBMITTED: "Skapad av handläggaren",
+    LegKind.RECEIVED: "Mottagen av gatewayen",
+    LegKind.ROUTED: "Skickad till vårdcentralen",
+    LegKind.NOTIFIED: "Vårdcentralen aviserad",
+    LegKind.OPENED: "Öppnad av vårdcentralen",
+    LegKind.ANSWERED: "Besvarad",
+    LegKind.ANSWER_DELIVERED: "Svaret hämtat",
+    LegKind.REGISTERED: "Registrerad",
+    LegKind.CLOSED: "Avslutad",
+    LegKind.REJECTED: "Avvisad",
+    LegKind.REROUTED: "Skickad vidare",
+    LegKind.REMINDED: "Påminnelse till vårdcentralen",
+    LegKind.ESCALATED: "Chefen på vårdcentralen meddelad",
+    LegKind.CONSENT_WITHDRAWN: "Samtycket återkallat",
+}
+# Column key → (heading, what it means); the table's sort keys.
+COLUMNS = {
+    "sent": ("Skickad", "Datum då förfrågan togs emot."),
+    "care_unit": ("Vårdcentral", "Dit förfrågan skickades."),
+    "status": ("Status", "Var förfrågan står nu."),
+    "days": ("Dagar", "Dagar sedan förfrågan skickades."),
+    "deadline": ("Sista svarsdag", "Vårdcentralen ska svara senast detta datum."),
+    "turn": ("Vems tur", "Vem som ska göra nästa steg."),
+}
+FILTERS = {"alla": "Alla", "vardcentralen": "Vårdcentralens tur", "er": "Er tur",
+           "klara": "Klara"}
+FILTER_TURNS = {"vardcentralen": Turn.CARE_UNIT, "er": Turn.SENDER, "klara": Turn.NONE}
+
+
+def _unit(user: User) -> SenderUnit | None:
+    return user.sender_unit
+
+
+def _now_local() -> dt.date:
+    return local_date(utcnow())
+
+
+@dataclass(frozen=True)
+class Row:
+    """One inquiry in Mina ärenden."""
+
+    inquiry: Inquiry
+    state: Progress
+    sent: dt.date
+    days: int
+    person: tuple[str, str] | None
+
+    def key(self, column: str) -> Any:
+        return {
+            "sent": (self.inquiry.created_at, self.inquiry.id),
+            "care_unit": self.inquiry.care_unit.name,
+            "status": list(Status).index(self.state.status),
+            "days": self.days,
+            "deadline": self.state.deadline,
+            "turn": list(Turn).index(self.state.turn),
+        }[column]
+
+
+def _person(inquiry: Inquiry) -> tuple[str, str] | None:
+    """Return (name, personnummer) opened from the vault, or None when purged."""
+    if inquiry.content is None:
+        return None
+    try:
+        form = inquiry_form(inquiry)
+    except GatewayError:
+        return None
+    return form.person.namn, form.person.personnummer
+
+
+def _audit_reads(db: Session, user: User, ids: list[str], purpose: str) -> None:
+    for inquiry_id in ids:
+        record(db, actor=f"user:{user.username}", action="inquiry.read", object_type="inquiry",
+               object_id=inquiry_id, detail={"channel": "web", "purpose": purpose})
+
+
+@bp.post("/personuppgifter")
+@role_required(CASE_WORKER)
+def toggle_personal() -> ResponseReturnValue:
+    """The "Visa personuppgifter" switch: remembered for the session."""
+    session[SHOW_PERSONAL_KEY] = request.form.get("show") == "1"
+    args = {k: v for k in ("sort", "dir", "visa") if (v := request.args.get(k, ""))}
+    return redirect(url_for("inquiries.mine", **args))  # type: ignore[arg-type]
+
+
+@bp.get("")
+@role_required(CASE_WORKER)
+def mine() -> ResponseReturnValue:
+    """Mina ärenden: the unit's inquiries, sortable, with status, days, deadline and turn."""
+    user: User = current_user
+    unit = _unit(user)
+    if unit is None:
+        return render_template("inquiries/mine.html", unit=None, rows=[], total=0,
+                               columns=COLUMNS, sort="sent", direction="desc",
+                               filters=FILTERS, chosen="alla", show_personal=False)
+    db = get_session()
+    show = bool(session.get(SHOW_PERSONAL_KEY, False))
+    inquiries = db.scalars(
+        select(Inquiry).where(Inquiry.sender_unit_id == unit.id)
+        .options(selectinload(Inquiry.care_unit))
+    ).all()
+    today = _now_local()
+    rows = []
+    for inquiry in inquiries:
+        sent = local_date(inquiry.created_at)
+        rows.append(Row(inquiry, progress(db, inquiry), sent, (today - sent).days,
+                        _person(inquiry) if show else None))
+    total = len(rows)
+    chosen = request.args.get("visa", "alla")
+    chosen = chosen if chosen in FILTERS else "alla"
+    if chosen in FILTER_TURNS:
+        rows = [r for r in rows if r.state.turn is FILTER_TURNS[chosen]]
+    sort = request.args.get("sort", "sent")
+    sort = sort if sort in COLUMNS else "sent"
+    direction = "asc" if request.args.get("dir") == "asc" else "desc"
+    rows.sort(key=lambda r: r.key(sort), reverse=direction == "desc")
+    if show and rows:
+        _audit_reads(db, user, [r.inquiry.id for r in rows if r.person], "mina_arenden")
+        db.commit()
+    return render_template("inquiries/mine.html", unit=unit, rows=rows, total=total,
+                           columns=COLUMNS, sort=sort, direction=direction, filters=FILTERS,
+                           chosen=chosen, show_personal=show, status_labels=STATUS_LABELS,
+                           turn_labels=TURN_LABELS, today=today)
+
+
+# --- compose ----------------------------------------------------------------------------------
+
+
+def _care_units(db: Session) -> list[CareUnit]:
+    return list(db.scalars(
+        select(CareUnit).where(CareUnit.connected.is_(True)).order_by(CareUnit.name)
+    ))
+
+
+def _render_compose(form: InquiryForm, sender: Sender, *, repeat: dict[str, Any] | None = None,
+                    status: int = 200) -> ResponseReturnValue:
+    return render_template("inquiries/compose.html", form=form, sender=sender, repeat=repeat,
+                           questions=QUESTION_LABELS), status
+
+
+def _consent_pdf(form: InquiryForm) -> tuple[str, bytes] | None:
+    upload = form.bilaga.data
+    if not upload or not getattr(upload, "filename", ""):
+        return None
+    data = upload.read(MAX_CONSENT_PDF + 1)
+    if len(data) > MAX_CONSENT_PDF or not data.startswith(b"%PDF-"):
+        form.bilaga.errors = [*form.bilaga.errors,
+                              "Bifoga samtycket som en PDF på högst 5 MB."]
+        return None
+    name = "".join(c for c in upload.filename if c.isalnum() or c in "._-")[:100] or "samtycke.pdf"
+    return name, data
+
+
+def _repeat_of(db: Session, personnummer: str, care_unit: CareUnit) -> dict[str, Any] | None:
+    """Return the earlier inquiry about the person to the care unit (the intake's repeat rule)."""
+    person_hash = get_vault().keyed_hash(personnummer)
+    earlier = _earlier_inquiry(db, person_hash, care_unit.id, utcnow(),
+                               current_app.config["REPEAT_DAYS"])
+    if earlier is None:
+        return None
+    found = db.get(Inquiry, earlier)
+    return {"id": earlier, "date": local_date(found.created_at) if found else None}
+
+
+@bp.route("/ny", methods=["GET", "POST"])
+@role_required(CASE_WORKER)
+def compose() -> ResponseReturnValue:
+    """Ny hälsoförfrågan: the form; a repeat needs confirmation; then the intake."""
+    user: User = current_user
+    submitter = Submitter.from_user(user)  # 403 NO_SENDER_UNIT for a user without a unit
+    unit = user.sender_unit
+    assert unit is not None
+    sender = Sender.of(user, unit)
+    db = get_session()
+    units = {u.hsa_id: u for u in _care_units(db)}
+    form = InquiryForm()
+    form.vardcentral.choices = [("", "Välj vårdcentral"),
+                                *((u.hsa_id, u.name) for u in units.values())]
+    if request.method == "GET":
+        form.form_id.data = _new_id()
+        form.mottagare_socialtjanst.data = unit.kind.value == "socialtjanst"
+        form.mottagare_arbetsmarknad.data = unit.kind.value == "arbetsmarknad"
+        return _render_compose(form, sender)
+    if not form.validate():
+        return _render_compose(form, sender, status=422)
+    consent = _consent_pdf(form)
+    if form.bilaga.errors:
+        return _render_compose(form, sender, status=422)
+    sent_before = _sent_before(db, form, submitter)
+    if sent_before is not None:
+        return sent_before
+    care_unit = units[form.vardcentral.data]
+    personnummer = (form.personnummer.data or "").replace("-", "")
+    repeat = _repeat_of(db, personnummer, care_unit)
+    if repeat is not None and not form.confirm_repeat.data:
+        return _render_compose(form, sender, repeat=repeat)
+    return _send(db, form, sender, submitter, care_unit, consent)
+
+
+def _sent_before(
+    db: Session, form: InquiryForm, submitter: Submitter
+) -> ResponseReturnValue | None:
+    """Return a redirect to the inquiry when this very form was already sent by the user (a
+    double click, the back button): the form's id makes it the same inquiry."""
+    form_id = (form.form_id.data or "").strip().lower()
+    found = db.get(Inquiry, form_id) if 0 < len(form_id) <= 36 else None
+    if found is None or found.submitted_by != submitter.actor:
+        return None
+    flash("Förfrågan var redan skickad.", "info")
+    return redirect(url_for("inquiries.detail", inquiry_id=found.id))
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _send(db: Session, form: InquiryForm, sender: Sender, submitter: Submitter,
+          care_unit: CareUnit, consent: tuple[str, bytes] | None) -> ResponseReturnValue:
+    now = utcnow()
+    xml = build_xml(form, sender, care_unit=(care_unit.hsa_id, care_unit.name),
+                    consent_pdf=consent, now=now)
+    try:
+        result = submit(db, xml, submitter=submitter, channel="web", now=now)
+    except GatewayError as error:
+        sent_before = _sent_before(db, form, submitter) if error.code == "ID_CONFLICT" else None
+        if sent_before is not None:
+            return sent_before
+        form.add_intake_errors(error)
+        return _render_compose(form, sender, status=error.status if error.status < 500 else 503)
+    inquiry = result.inquiry
+    db.commit()
+    flash(f"Hälsoförfrågan är skickad till {care_unit.name}. Sista svarsdag "
+          f"{inquiry.deadline.isoformat()}.", "info")
+    return redirect(url_for("inquiries.detail", inquiry_id=inquiry.id))
+
+
+# --- one inquiry ------------------------------------------------------------------------------
+
+
+def _own_inquiry(db: Session, user: User, inquiry_id: str) -> Inquiry:
+    """Return the inquiry if it is the user's unit's; else 404 (audited when it exists)."""
+    inquiry = db.get(Inquiry, inquiry_id.strip().lower()) if len(inquiry_id) <= 36 else None
+    if inquiry is None:
+        raise not_found("Hälsoförfrågan")
+    if user.sender_unit_id is None or inquiry.sender_unit_id != user.sender_unit_id:
+        record_denied(actor=f"user:{user.username}", action="inquiry.read",
+                      object_type="inquiry", object_id=inquiry.id,
+                      detail={"reason": "other_unit"})
+        raise not_found("Hälsoförfrågan")
+    return inquiry
+
+
+@bp.get("/<inquiry_id>")
+@role_required(CASE_WORKER)
+def detail(inquiry_id: str) -> ResponseReturnValue:
+    """One inquiry: where it stands, its legs and flags, the form and (later) the answer."""
+    user: User = current_user
+    db = get_session()
+    inquiry = _own_inquiry(db, user, inquiry_id)
+    state = progress(db, inquiry)
+    form = None
+    if inquiry.content is not None:
+        try:
+            form = inquiry_form(inquiry)
+        except GatewayError:
+            form = None
+    if form is not None:
+        _audit_reads(db, user, [inquiry.id], "handlaggning")
+        db.commit()
+    today = _now_local()
+    return render_template(
+        "inquiries/detail.html", inquiry=inquiry, state=state, form=form, today=today,
+        status_labels=STATUS_LABELS, turn_labels=TURN_LABELS, leg_labels=LEG_LABELS,
+        questions=QUESTION_LABELS, days_left=state.days_left(today),
+        overdue=state.overdue(today), stockholm=STOCKHOLM,
+    )

@@ -1,0 +1,298 @@
+"""The case worker's web form for a new hälsoförfrågan (flask-wtf, Swedish) and the builder that
+turns it, with the sender taken from the user's unit, into the XML of DESIGN 5.1 (lxml).
+
+The form checks only what a person can get wrong while typing; the intake then checks the XML
+as it does on every channel, and its findings come back on the field they name
+(`issue_field` maps a place such as `/halsoforfragan/samtycke/giltigtTill` to `giltigt_till`).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField
+from lxml import etree
+from wtforms import (
+    BooleanField,
+    DateField,
+    Field,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.i18n import get_translations
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+
+from forms.halsoforfragan import FragaKod
+from gateway.auth.models import User
+from gateway.directory.models import SenderKind, SenderUnit
+from gateway.errors import GatewayError
+
+NS = "urn:kryddgarden:halsoforfragan:1"
+SYFTE = "PLANERING_ARBETE_STUDIER"
+MAX_BAKGRUND = 4000
+MAX_CONSENT_PDF = 5 * 1024 * 1024
+
+QUESTION_LABELS: dict[str, str] = {
+    FragaKod.AKTIVITETSFORMAGA.value: "Aktivitetsförmåga",
+    FragaKod.BEGRANSNINGAR.value: "Begränsningar",
+    FragaKod.BEHANDLING.value: "Pågående eller planerad behandling",
+    FragaKod.PROGNOS.value: "Prognos",
+    FragaKod.REKOMMENDATIONER.value: "Rekommendationer",
+    FragaKod.SIP.value: "Behov av samordnad individuell plan (SIP)",
+    FragaKod.OVRIGT.value: "Övrigt (skriv frågan)",
+}
+TITLES = {SenderKind.SOCIALTJANST: "socialsekreterare",
+          SenderKind.ARBETSMARKNAD: "arbetsmarknadssekreterare"}
+RECIPIENT_LABELS = {SenderKind.SOCIALTJANST.value: "Socialtjänsten (EBB)",
+                    SenderKind.ARBETSMARKNAD.value: "Arbetsmarknadsavdelningen (AMA)"}
+
+REQUIRED = DataRequired("Fyll i fältet.")
+DATE_REQUIRED = InputRequired("Ange ett datum (ÅÅÅÅ-MM-DD).")
+
+
+def strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def question_field(code: str) -> str:
+    return f"fraga_{code.lower()}"
+
+
+class InquiryForm(FlaskForm):
+    """Ny hälsoförfrågan: person, samtycke, bakgrund, frågor and the vårdcentral."""
+
+    class Meta:
+        locales = ("sv",)
+
+        def get_translations(self, form: Any) -> Any:
+            return get_translations(self.locales)
+
+    form_errors: list[str]
+
+    # Person
+    personnummer = StringField("Personnummer (12 siffror)", [
+        REQUIRED, Regexp(r"^\d{8}-?\d{4}$", message="Skriv 12 siffror, t.ex. 19121212-1212."),
+    ], filters=[strip])
+    person_namn = StringField("Namn", [REQUIRED, Length(max=200)], filters=[strip])
+    person_telefon = StringField("Telefon (frivilligt)", [Optional(), Length(max=40)],
+                                 filters=[strip])
+    tolkbehov = StringField("Tolkbehov, språk (frivilligt, språkkod enligt ISO 639-1, t.ex. ar)", [
+        Optional(), Regexp(r"^[a-z]{2}$", message="Skriv en språkkod med två bokstäver."),
+    ], filters=[strip])
+    # Samtycke
+    givet = DateField("Samtycket gavs", [DATE_REQUIRED])
+    giltigt_till = DateField("Samtycket gäller till och med", [DATE_REQUIRED])
+    samtycke_form = SelectField("Samtyckets form", choices=[
+        SelectChoice("skriftligt", "Skriftligt"), SelectChoice("muntligt", "Muntligt"),
+    ])
+    mottagare_socialtjanst = BooleanField(RECIPIENT_LABELS["socialtjanst"])
+    mottagare_arbetsmarknad = BooleanField(RECIPIENT_LABELS["arbetsmarknad"])
+    dokumenterat_av = StringField("Dokumenterat av (krävs vid muntligt samtycke)",
+                                  [Optional(), Length(max=200)], filters=[strip])
+    bilaga = FileField("Underskrivet samtycke (PDF, frivilligt)", [
+        FileAllowed(["pdf"], "Bifoga samtycket som PDF."),
+    ])
+    # Bakgrund
+    bakgrund = TextAreaField("Bakgrund", [REQUIRED, Length(max=MAX_BAKGRUND)], filters=[strip])
+    planerade_insatser = TextAreaField("Planerade insatser (frivilligt)",
+                                       [Optional(), Length(max=MAX_BAKGRUND)], filters=[strip])
+    # Frågor
+    fraga_aktivitetsformaga = BooleanField(QUESTION_LABELS["AKTIVITETSFORMAGA"])
+    fraga_begransningar = BooleanField(QUESTION_LABELS["BEGRANSNINGAR"])
+    fraga_behandling = BooleanField(QUESTION_LABELS["BEHANDLING"])
+    fraga_prognos = BooleanField(QUESTION_LABELS["PROGNOS"])
+    fraga_rekommendationer = BooleanField(QUESTION_LABELS["REKOMMENDATIONER"])
+    fraga_sip = BooleanField(QUESTION_LABELS["SIP"])
+    fraga_ovrigt = BooleanField(QUESTION_LABELS["OVRIGT"])
+    ovrigt_text = TextAreaField("Fråga under Övrigt", [Optional(), Length(max=2000)],
+                                filters=[strip])
+    # Mottagare
+    vardcentral = SelectField("Vårdcentral där personen är listad",
+                              [InputRequired("Välj en vårdcentral.")])
+    svar_senast = DateField("Svar senast (frivilligt; annars 30 dagar)", [Optional()])
+    # Handläggare: contact details the user profile does not hold.
+    handlaggare_telefon = StringField("Ditt telefonnummer", [REQUIRED, Length(max=40)],
+                                      filters=[strip])
+    handlaggare_epost = StringField("Din e-postadress", [
+        REQUIRED, Length(max=254), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                                          message="Skriv en e-postadress."),
+    ], filters=[strip])
+    # The form's id, kept across the confirmation step so that a resend is the same inquiry.
+    form_id = StringField("Id", [Optional()])
+    confirm_repeat = BooleanField("Jag vill skicka förfrågan ändå")
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        self.form_errors = []
+        if not any(self[question_field(code)].data for code in QUESTION_LABELS):
+            self.fraga_aktivitetsformaga.errors = [
+                *self.fraga_aktivitetsformaga.errors, "Välj minst en fråga."]
+            ok = False
+        if self.fraga_ovrigt.data and not self.ovrigt_text.data:
+            self.ovrigt_text.errors = [*self.ovrigt_text.errors, "Skriv frågan under Övrigt."]
+            ok = False
+        if not (self.mottagare_socialtjanst.data or self.mottagare_arbetsmarknad.data):
+            self.mottagare_socialtjanst.errors = [
+                *self.mottagare_socialtjanst.errors, "Välj vem svaret får lämnas till."]
+            ok = False
+        return ok
+
+    def all_errors(self) -> list[tuple[Field | None, str]]:
+        """Every error in page order: (field, message), field None for the whole form."""
+        found: list[tuple[Field | None, str]] = [(None, m) for m in self.form_errors]
+        for field in self:
+            found.extend((field, str(m)) for m in field.errors)
+        return found
+
+    def add_intake_errors(self, error: GatewayError) -> None:
+        """Put each of the intake's findings on the field it names, or on the whole form."""
+        issues = error.issues or []
+        if not issues:
+            self.form_errors = [*self.form_errors, f"{error.title}. {error.detail}".strip()]
+        for issue in issues:
+            name = issue_field(issue.location, issue.code)
+            message = f"{issue.title}" + (f": {issue.detail}" if issue.detail else "")
+            field = self._fields.get(name) if name else None
+            if field is not None:
+                field.errors = [*field.errors, message]
+            else:
+                self.form_errors = [*self.form_errors, message]
+
+
+# Places in the XML (and consent rule codes) and the fields they come from.
+PATH_FIELDS: dict[str, str] = {
+    "/halsoforfragan/person/personnummer": "personnummer",
+    "/halsoforfragan/person/namn": "person_namn",
+    "/halsoforfragan/person/telefon": "person_telefon",
+    "/halsoforfragan/person/tolkbehov": "tolkbehov",
+    "/halsoforfragan/samtycke/givet": "givet",
+    "/halsoforfragan/samtycke/giltigtTill": "giltigt_till",
+    "/halsoforfragan/samtycke/form": "samtycke_form",
+    "/halsoforfragan/samtycke/mottagare": "mottagare_socialtjanst",
+    "/halsoforfragan/samtycke/dokumenteratAv": "dokumenterat_av",
+    "/halsoforfragan/samtycke/bilaga": "bilaga",
+    "/halsoforfragan/samtycke/uppgiftslamnare": "vardcentral",
+    "/halsoforfragan/mottagare/vardcentral": "vardcentral",
+    "/halsoforfragan/bakgrund": "bakgrund",
+    "/halsoforfragan/planeradeInsatser": "planerade_insatser",
+    "/halsoforfragan/fragor": "ovrigt_text",
+    "/halsoforfragan/svarSenast": "svar_senast",
+    "/halsoforfragan/avsandare/handlaggare/telefon": "handlaggare_telefon",
+    "/halsoforfragan/avsandare/handlaggare/epost": "handlaggare_epost",
+}
+CODE_FIELDS = {"C1": "givet", "C2": "giltigt_till", "C3": "giltigt_till", "C4": "vardcentral",
+               "C5": "mottagare_socialtjanst", "C6": "dokumenterat_av", "C7": "vardcentral",
+               "PERSONNUMMER": "personnummer", "FRAGA_OVRIGT_TEXT": "ovrigt_text",
+               "SVAR_SENAST": "svar_senast", "BILAGA": "bilaga"}
+
+
+def issue_field(location: str, code: str = "") -> str | None:
+    """Return the form field an intake issue with rule `code` (or at `location`) is about.
+
+    A rule's code decides first: C6 is found at samtycke/form but asks for dokumenteratAv.
+    """
+    if code in CODE_FIELDS:
+        return CODE_FIELDS[code]
+    path = location.split(",")[0].strip()
+    path = path.split("/@")[0]
+    # The longest known prefix: /halsoforfragan/fragor/fraga[2] belongs to the questions.
+    for known in sorted(PATH_FIELDS, key=len, reverse=True):
+        if path == known or path.startswith(known + "/") or path.startswith(known + "["):
+            return PATH_FIELDS[known]
+    return None
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The sender part of the form, from the logged-in case worker and their unit."""
+
+    organisation: str
+    enhet: str
+    funktionsadress: str
+    namn: str
+    titel: str
+
+    @classmethod
+    def of(cls, user: User, unit: SenderUnit) -> Sender:
+        return cls(unit.organisation_id, unit.name, unit.functional_address.address,
+                   user.display_name or user.username, TITLES[unit.kind])
+
+
+def _sub(parent: etree._Element, name: str, text: str | None = None,
+         **attributes: str) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{NS}}}{name}", **attributes)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def build_xml(form: InquiryForm, sender: Sender, *, care_unit: tuple[str, str],
+              consent_pdf: tuple[str, bytes] | None, now: dt.datetime) -> bytes:
+    """Return the hälsoförfrågan XML (DESIGN 5.1) of a validated form; `care_unit` is
+    (HSA-id, name), `consent_pdf` (file name, bytes) or None."""
+    root = etree.Element(f"{{{NS}}}halsoforfragan", nsmap={None: NS}, version="1.0")
+    _sub(root, "id", form.form_id.data or str(uuid.uuid4()))
+    _sub(root, "skapad", now.replace(microsecond=0).isoformat())
+    avsandare = _sub(root, "avsandare")
+    _sub(avsandare, "organisation", sender.organisation)
+    _sub(avsandare, "enhet", sender.enhet)
+    _sub(avsandare, "funktionsadress", sender.funktionsadress)
+    handlaggare = _sub(avsandare, "handlaggare")
+    _sub(handlaggare, "namn", sender.namn)
+    _sub(handlaggare, "titel", sender.titel)
+    _sub(handlaggare, "telefon", form.handlaggare_telefon.data)
+    _sub(handlaggare, "epost", form.handlaggare_epost.data)
+    hsa_id, name = care_unit
+    _sub(_sub(root, "mottagare"), "vardcentral", name, hsaId=hsa_id)
+    _person(root, form)
+    _samtycke(root, form, hsa_id, consent_pdf)
+    _sub(root, "bakgrund", form.bakgrund.data)
+    if form.planerade_insatser.data:
+        _sub(root, "planeradeInsatser", form.planerade_insatser.data)
+    fragor = _sub(root, "fragor")
+    for code in QUESTION_LABELS:
+        if form[question_field(code)].data:
+            text = form.ovrigt_text.data if code == FragaKod.OVRIGT.value else None
+            _sub(fragor, "fraga", text or None, kod=code)
+    if form.svar_senast.data:
+        _sub(root, "svarSenast", form.svar_senast.data.isoformat())
+    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return xml
+
+
+def _person(root: etree._Element, form: InquiryForm) -> None:
+    person = _sub(root, "person")
+    _sub(person, "personnummer", (form.personnummer.data or "").replace("-", ""))
+    _sub(person, "namn", form.person_namn.data)
+    if form.person_telefon.data:
+        _sub(person, "telefon", form.person_telefon.data)
+    if form.tolkbehov.data:
+        _sub(person, "tolkbehov", sprak=form.tolkbehov.data)
+
+
+def _samtycke(root: etree._Element, form: InquiryForm, hsa_id: str,
+              consent_pdf: tuple[str, bytes] | None) -> None:
+    samtycke = _sub(root, "samtycke")
+    _sub(samtycke, "givet", form.givet.data.isoformat() if form.givet.data else "")
+    _sub(samtycke, "giltigtTill",
+         form.giltigt_till.data.isoformat() if form.giltigt_till.data else "")
+    _sub(samtycke, "form", form.samtycke_form.data)
+    # C4: the consent lets the chosen vårdcentral disclose.
+    _sub(samtycke, "uppgiftslamnare", hsaId=hsa_id)
+    if form.mottagare_socialtjanst.data:
+        _sub(samtycke, "mottagare", "socialtjanst")
+    if form.mottagare_arbetsmarknad.data:
+        _sub(samtycke, "mottagare", "arbetsmarknad")
+    _sub(samtycke, "syfte", SYFTE)
+    if form.dokumenterat_av.data:
+        _sub(samtycke, "dokumenteratAv", form.dokumenterat_av.data)
+    if consent_pdf is not None:
+        filename, data = consent_pdf
+        _sub(samtycke, "bilaga", base64.b64encode(data).decode("ascii"), filnamn=filename)

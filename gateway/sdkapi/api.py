@@ -1,0 +1,95 @@
+"""The SDK message API under /v1 (DIGG's sdk-api-restful.yml): thin views over the service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request, url_for
+
+from gateway.auth.models import ApiClient
+from gateway.auth.oauth import require_token
+from gateway.db import get_session, utcnow
+from gateway.sdkapi import service
+from gateway.sdkapi.envelope import bad_request, read_envelope
+from gateway.sdkapi.messages import API_VERSION, resource, visible_message
+
+SEND = "urn:sdk.api:sendMessage"
+GET = "urn:sdk.api:getMessage"
+FILTER = "urn:sdk.api:getMessageByFilter"
+DELETE = "urn:sdk.api:deleteMessage"
+
+bp = Blueprint("sdkapi", __name__, url_prefix="/v1/sdk")
+
+
+def _document(data: Any, self_link: str, **meta: Any) -> Response:
+    return jsonify({
+        "meta": {"version": API_VERSION, **meta},
+        "links": {"self": self_link},
+        "data": data,
+    })
+
+
+def _json_body() -> Any:
+    if request.mimetype not in ("application/json", "application/vnd.api+json"):
+        raise bad_request("UNSUPPORTED_MEDIA_TYPE", "Fel innehållstyp",
+                          "Skicka meddelandet som JSON (Content-Type: application/json).",
+                          "Content-Type")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise bad_request("JSON_INVALID", "Kroppen är inte JSON",
+                          "Meddelandet ska vara ett JSON-objekt enligt createMessage.", "body")
+    return body
+
+
+@bp.post("/messages")
+@require_token(SEND)
+def send_message() -> Response:
+    """sendMessage: 201 with the message (and the intake's signed receipt in meta)."""
+    client: ApiClient = g.api_client
+    envelope = read_envelope(_json_body())
+    session = get_session()
+    result = service.send(session, envelope, client=client, now=utcnow())
+    receipt = result.body()
+    session.commit()
+    message = visible_message(session, client, result.inquiry.id)
+    link = url_for("sdkapi.get_message", message_id=result.inquiry.id, _external=True)
+    data = resource(message, documents=False) if message else None
+    response = _document(data, link, receipt=receipt)
+    response.status_code = 201
+    response.headers["Location"] = link
+    return response
+
+
+@bp.get("/messages")
+@require_token(FILTER)
+def list_messages() -> Response:
+    """getMessageByFilter: the client's messages, never with their documents."""
+    wanted = service.list_filter(request.args.to_dict(flat=False))
+    messages = service.list_messages(get_session(), g.api_client, wanted)
+    data = [resource(m, documents=False) for m in messages]
+    return _document(data, request.url)
+
+
+@bp.get("/messages/<message_id>")
+@require_token(GET)
+def get_message(message_id: str) -> Response:
+    """getMessageById: the whole message, the form's XML as a content file (audited)."""
+    options = service.resource_options(request.args.to_dict(flat=False))
+    session = get_session()
+    client: ApiClient = g.api_client
+    message = service.get_message(session, client, message_id)
+    data = resource(message, documents=True, **options)
+    if options["files"]:
+        service.record_read(session, client, message)
+        session.commit()
+    return _document(data, request.url)
+
+
+@bp.delete("/messages/<message_id>")
+@require_token(DELETE)
+def delete_message(message_id: str) -> Response:
+    """deleteMessageById: 202; the message leaves this client's view."""
+    session = get_session()
+    service.delete_message(session, g.api_client, message_id, utcnow())
+    session.commit()
+    return Response(status=202)

@@ -1,0 +1,161 @@
+"""Reading a sendMessage body (JSON:API, DIGG's createMessage): the SDK header fields and the one
+content file that carries the hälsoförfrågan XML. Every refusal is a 400 naming the JSON path."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from forms.xmlsafe import DEFAULT_MAX_BYTES
+from gateway.errors import GatewayError, Issue
+
+SDK_BAD_REQUEST = "urn:problem-type:sdk:badRequest"
+XML_CONTENT_TYPES = frozenset({"application/xml", "text/xml"})
+MAX_LABEL = 256
+MAX_ADDRESS = 256
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Base64 of the largest XML the forms library reads, and a little slack for line breaks.
+MAX_BASE64 = DEFAULT_MAX_BYTES * 4 // 3 + 1024
+
+
+def bad_request(code: str, title: str, detail: str, location: str = "") -> GatewayError:
+    """Return a 400 in SDK's problem type, with one eventIssue naming where."""
+    return GatewayError(code, title, detail, status=400,
+                        issues=[Issue(code, title, detail, location)],
+                        extra={"type": SDK_BAD_REQUEST, "code": code})
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a sendMessage body says besides the form."""
+
+    resource_id: str | None
+    message_id: str | None
+    conversation_id: str | None
+    label: str
+    sender: str
+    recipient: str
+    sender_address: str
+    recipient_address: str | None
+    xml: bytes
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad_request("SDK_STRUCTURE", "Fel struktur i meddelandet",
+                          f"{path} ska vara ett objekt.", path)
+    return value
+
+
+def _string(attrs: dict[str, Any], key: str, path: str, *, required: bool,
+            max_length: int = MAX_ADDRESS) -> str | None:
+    value = attrs.get(key)
+    where = f"{path}.{key}"
+    if value is None:
+        if required:
+            raise bad_request("SDK_REQUIRED", "Obligatoriskt fält saknas",
+                              f"{where} saknas.", where)
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise bad_request("SDK_INVALID", "Ogiltigt värde",
+                          f"{where} ska vara en text med 1–{max_length} tecken.", where)
+    return value.strip()
+
+
+def _uuid(attrs: dict[str, Any], key: str, path: str) -> str | None:
+    value = _string(attrs, key, path, required=False, max_length=36)
+    if value is not None and not UUID.match(value):
+        where = f"{path}.{key}"
+        raise bad_request("SDK_INVALID", "Ogiltigt värde", f"{where} ska vara ett UUID.", where)
+    return value.lower() if value else None
+
+
+def _address(attrs: dict[str, Any], key: str, path: str, *, required: bool) -> str | None:
+    where = f"{path}.{key}"
+    if attrs.get(key) is None and not required:
+        return None
+    attention = _object(attrs.get(key), where)
+    organisation = _object(attention.get("subOrganization"), f"{where}.subOrganization")
+    return _string(organisation, "extension", f"{where}.subOrganization", required=True)
+
+
+def _form_xml(attrs: dict[str, Any], path: str) -> bytes:
+    """Return the decoded XML of the one application/xml content file; refuse anything else."""
+    where = f"{path}.digitalDocument"
+    documents = attrs.get("digitalDocument")
+    if not isinstance(documents, list) or not documents:
+        raise bad_request("SDK_NO_FORM", "Hälsoförfrågan saknas",
+                          "digitalDocument ska innehålla hälsoförfrågan som en fil "
+                          "(contentType application/xml, base64).", where)
+    files: list[tuple[str, dict[str, Any]]] = []
+    for d, document in enumerate(documents):
+        doc = _object(document, f"{where}[{d}]")
+        listed = doc.get("contentFiles") or []
+        if not isinstance(listed, list):
+            raise bad_request("SDK_STRUCTURE", "Fel struktur i meddelandet",
+                              f"{where}[{d}].contentFiles ska vara en lista.",
+                              f"{where}[{d}].contentFiles")
+        for f, item in enumerate(listed):
+            place = f"{where}[{d}].contentFiles[{f}]"
+            files.append((place, _object(item, place)))
+    if len(files) != 1:
+        raise bad_request("SDK_FILE_COUNT", "En fil väntades",
+                          f"Meddelandet ska ha exakt en fil, hälsoförfrågan som XML; det har "
+                          f"{len(files)}.", where)
+    file_path, file = files[0]
+    content_type = _string(file, "contentType", file_path, required=True) or ""
+    if content_type.split(";")[0].strip().lower() not in XML_CONTENT_TYPES:
+        raise bad_request("SDK_CONTENT_TYPE", "Filen är inte XML",
+                          f"contentType ska vara application/xml, inte {content_type[:60]!r}.",
+                          f"{file_path}.contentType")
+    return _decode(file.get("content"), f"{file_path}.content")
+
+
+def _decode(content: Any, where: str) -> bytes:
+    if not isinstance(content, str) or not content:
+        raise bad_request("SDK_REQUIRED", "Filinnehåll saknas",
+                          "content ska vara filen i base64.", where)
+    if len(content) > MAX_BASE64:
+        raise bad_request("XML_TOO_LARGE", "Dokumentet är för stort",
+                          f"Hälsoförfrågan får vara högst {DEFAULT_MAX_BYTES} byte.", where)
+    try:
+        return base64.b64decode("".join(content.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request("SDK_BASE64", "Filen är inte giltig base64",
+                          "content ska vara base64 (RFC 4648).", where) from None
+
+
+def read_envelope(body: Any) -> Envelope:
+    """Return the envelope of a createMessage body; raise GatewayError 400 naming the path."""
+    data = _object(_object(body, "body").get("data"), "data")
+    kind = data.get("type")
+    if kind is not None and kind != "messages":
+        raise bad_request("SDK_INVALID", "Ogiltigt värde", "data.type ska vara \"messages\".",
+                          "data.type")
+    attrs = _object(data.get("attributes"), "data.attributes")
+    path = "data.attributes"
+    if attrs.get("messageStatus") is not None:
+        raise bad_request("SDK_INVALID", "Ogiltigt värde",
+                          "messageStatus sätts av meddelandetjänsten, inte av klienten.",
+                          f"{path}.messageStatus")
+    if not isinstance(attrs.get("confidentiality"), bool):
+        raise bad_request("SDK_REQUIRED", "Obligatoriskt fält saknas",
+                          f"{path}.confidentiality ska vara true eller false.",
+                          f"{path}.confidentiality")
+    resource_id = data.get("id")
+    if resource_id is not None and not (isinstance(resource_id, str) and UUID.match(resource_id)):
+        raise bad_request("SDK_INVALID", "Ogiltigt värde", "data.id ska vara ett UUID.", "data.id")
+    return Envelope(
+        resource_id=resource_id.lower() if resource_id else None,
+        message_id=_uuid(attrs, "messageId", path),
+        conversation_id=_uuid(attrs, "conversationId", path),
+        label=_string(attrs, "label", path, required=True, max_length=MAX_LABEL) or "",
+        sender=_string(attrs, "sender", path, required=True) or "",
+        recipient=_string(attrs, "recipient", path, required=True) or "",
+        sender_address=_address(attrs, "senderAttention", path, required=True) or "",
+        recipient_address=_address(attrs, "recipientAttention", path, required=False),
+        xml=_form_xml(attrs, path),
+    )

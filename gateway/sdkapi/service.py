@@ -1,0 +1,296 @@
+"""The SDK message service: send (through the one intake), list by filter, get and delete.
+
+The HTTP layer (`api.py`) only reads the request and shapes the response; the rules are here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forms.errors import FormError
+from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from gateway.audit.service import record
+from gateway.auth.models import ApiClient
+from gateway.errors import GatewayError, Issue, not_found
+from gateway.inquiries.intake import IntakeResult, Submitter, submit
+from gateway.sdkapi.envelope import SDK_BAD_REQUEST, UUID, Envelope, bad_request
+from gateway.sdkapi.messages import (
+    INQUIRY_KIND,
+    Message,
+    MessageStatus,
+    may_delete,
+    visible_message,
+)
+from gateway.sdkapi.messages import visible_messages as _visible
+from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
+
+CHANNEL = "sdk"
+# Refusals that keep their own HTTP status on the SDK API; every other 4xx of the intake is
+# DIGG's 400 ("Tekniskt fel (schema, avsändare, mottagare etc)"), its code and issues kept.
+KEEP_STATUS = frozenset({401, 413})
+
+FILTER_STATUS = "messageStatus"
+FILTER_RECIPIENT = "recipientAttention.subOrganization.extension"
+FILTER_SENDER = "senderAttention.subOrganization.extension"
+FILTER_START = "creationDateTimeStart"
+FILTER_STOP = "creationDateTimeStop"
+LIST_FILTERS = (FILTER_STATUS, FILTER_RECIPIENT, FILTER_SENDER, FILTER_START, FILTER_STOP)
+# getMessageById may leave out the text and the files.
+GET_FILTERS = ("contentBodyText", "contentFiles")
+
+
+def sdk_refusal(error: GatewayError) -> GatewayError:
+    """Return the intake's refusal as the SDK API gives it (see KEEP_STATUS)."""
+    if error.status in KEEP_STATUS or not 400 <= error.status < 500:
+        return error
+    return GatewayError(error.code, error.title, error.detail, status=400, issues=error.issues,
+                        extra={**error.extra, "type": SDK_BAD_REQUEST, "code": error.code})
+
+
+def _mismatch(code: str, title: str, detail: str, location: str) -> GatewayError:
+    return bad_request(code, title, detail, location)
+
+
+def _check_against_form(envelope: Envelope, form: Halsoforfragan) -> None:
+    """Refuse an envelope that says something else than the form it carries."""
+    path = "data.attributes"
+    for given, where in ((envelope.message_id, f"{path}.messageId"),
+                         (envelope.resource_id, "data.id")):
+        if given is not None and given != form.id.lower():
+            raise _mismatch("MESSAGE_ID_MISMATCH", "messageId och formulärets id skiljer sig",
+                            f"{where} är {given} men hälsoförfrågans id är {form.id}; de ska "
+                            "vara samma (meddelandet är förfrågan).", where)
+    sender = form.avsandare
+    if envelope.sender.lower() != sender.organisation.strip().lower():
+        raise _mismatch("SENDER_MISMATCH", "Avsändaren skiljer sig från formulärets",
+                        f"sender är {envelope.sender} men formulärets organisation är "
+                        f"{sender.organisation}.", f"{path}.sender")
+    if envelope.sender_address != sender.funktionsadress:
+        raise _mismatch("SENDER_MISMATCH", "Avsändaren skiljer sig från formulärets",
+                        f"senderAttention är {envelope.sender_address} men formulärets "
+                        f"funktionsadress är {sender.funktionsadress}.",
+                        f"{path}.senderAttention.subOrganization.extension")
+
+
+def _check_against_route(envelope: Envelope, result: IntakeResult) -> None:
+    """Refuse an envelope addressed elsewhere than where the form's care unit is routed."""
+    inquiry = result.inquiry
+    path = "data.attributes"
+    if envelope.recipient.lower() != inquiry.care_unit.organisation_id:
+        raise _mismatch("RECIPIENT_MISMATCH", "Mottagaren skiljer sig från vårdcentralens",
+                        f"recipient är {envelope.recipient} men vårdcentralen "
+                        f"{inquiry.care_unit.hsa_id} hör till {inquiry.care_unit.organisation_id}.",
+                        f"{path}.recipient")
+    if envelope.recipient_address is not None and envelope.recipient_address != inquiry.routed_to:
+        raise _mismatch("RECIPIENT_MISMATCH", "Mottagaren skiljer sig från vårdcentralens",
+                        f"recipientAttention är {envelope.recipient_address} men förfrågan "
+                        f"till {inquiry.care_unit.hsa_id} går till {inquiry.routed_to}.",
+                        f"{path}.recipientAttention.subOrganization.extension")
+
+
+def send(session: Session, envelope: Envelope, *, client: ApiClient,
+         now: dt.datetime) -> IntakeResult:
+    """Take in an SDK message carrying a hälsoförfrågan through the intake; the caller commits.
+
+    Raises GatewayError (400 for the envelope, its agreement with the form and every intake
+    refusal but those in KEEP_STATUS).
+    """
+    submitter = Submitter.from_client(client)
+    try:
+        form = parse_halsoforfragan(envelope.xml)
+    except FormError:
+        form = None  # the intake refuses it the same way as on every channel, and counts it
+    if form is not None:
+        _check_against_form(envelope, form)
+    try:
+        result = submit(session, envelope.xml, submitter=submitter, channel=CHANNEL, now=now)
+    except GatewayError as error:
+        raise sdk_refusal(error) from None
+    try:
+        _check_against_route(envelope, result)
+    except GatewayError:
+        session.rollback()
+        raise
+    if result.created:
+        _keep_envelope(session, envelope, result)
+    return result
+
+
+def _keep_envelope(session: Session, envelope: Envelope, result: IntakeResult) -> None:
+    inquiry_id = result.inquiry.id
+    session.add(SdkEnvelope(
+        message_id=inquiry_id,
+        inquiry_id=inquiry_id,
+        kind=INQUIRY_KIND,
+        conversation_id=envelope.conversation_id or inquiry_id,
+        label=envelope.label,
+    ))
+    session.flush()
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """The filters of getMessageByFilter; each None means "any". They combine with AND."""
+
+    statuses: frozenset[MessageStatus] | None = None
+    recipient: str | None = None
+    sender: str | None = None
+    start: dt.datetime | None = None
+    stop: dt.datetime | None = None
+
+    def admits(self, message: Message) -> bool:
+        return (
+            (self.statuses is None or message.status in self.statuses)
+            and (self.recipient is None or message.recipient_address == self.recipient)
+            and (self.sender is None or message.sender_address == self.sender)
+            and (self.start is None or message.created >= self.start)
+            and (self.stop is None or message.created <= self.stop)
+        )
+
+
+def filter_values(args: Mapping[str, list[str]], allowed: tuple[str, ...]) -> dict[str, str]:
+    """Return {attribute: value} from `filter[attribute]=value` parameters.
+
+    Raises 400 for a bare `filter`, an attribute not in `allowed`, or one given twice; other
+    query parameters are refused too, so that a misspelt filter never widens a result.
+    """
+    found: dict[str, str] = {}
+    for key, values in args.items():
+        if not (key.startswith("filter[") and key.endswith("]")):
+            raise bad_request("FILTER_UNKNOWN", "Okänd parameter",
+                              f"{key[:60]!r}: filtrera med filter[attribut]=värde, där attribut "
+                              f"är {', '.join(allowed)}.", key[:60])
+        name = key[len("filter["):-1]
+        if name not in allowed:
+            raise bad_request("FILTER_UNKNOWN", "Okänt filter",
+                              f"{name[:60]!r} går inte att filtrera på; tillåtna: "
+                              f"{', '.join(allowed)}.", key[:60])
+        if len(values) != 1:
+            raise bad_request("FILTER_REPEATED", "Filtret anges flera gånger",
+                              f"{key} får anges en gång.", key)
+        found[name] = values[0]
+    return found
+
+
+def _timestamp(value: str, name: str) -> dt.datetime:
+    """Return an ISO 8601 timestamp in UTC; refuse one without a zone or not in UTC."""
+    where = f"filter[{name}]"
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise bad_request("FILTER_INVALID", "Ogiltig tidpunkt",
+                          f"{name} ska vara en tidpunkt enligt ISO 8601 i UTC, t.ex. "
+                          "2024-05-01T00:00:00Z.", where) from None
+    if moment.utcoffset() != dt.timedelta(0):
+        raise bad_request("FILTER_INVALID", "Tidpunkten ska vara i UTC",
+                          f"{name} ska ha tidszonen UTC (Z).", where)
+    return moment.astimezone(dt.UTC)
+
+
+def _statuses(value: str) -> frozenset[MessageStatus]:
+    wanted = [part.strip() for part in value.split(",")]
+    unknown = [w for w in wanted if w not in MessageStatus.__members__]
+    if unknown:
+        raise bad_request("FILTER_INVALID", "Okänd meddelandestatus",
+                          f"{', '.join(u[:40] for u in unknown)}: tillåtna är "
+                          f"{', '.join(MessageStatus)}.", f"filter[{FILTER_STATUS}]")
+    return frozenset(MessageStatus(w) for w in wanted)
+
+
+def list_filter(args: Mapping[str, list[str]]) -> ListFilter:
+    """Return the filter asked for; raise GatewayError 400 naming the bad parameter."""
+    values = filter_values(args, LIST_FILTERS)
+    start = _timestamp(values[FILTER_START], FILTER_START) if FILTER_START in values else None
+    stop = _timestamp(values[FILTER_STOP], FILTER_STOP) if FILTER_STOP in values else None
+    if start and stop and stop < start:
+        raise bad_request("FILTER_INVALID", "Tidsintervallet är tomt",
+                          "creationDateTimeStop är före creationDateTimeStart.",
+                          f"filter[{FILTER_STOP}]")
+    return ListFilter(
+        statuses=_statuses(values[FILTER_STATUS]) if FILTER_STATUS in values else None,
+        recipient=values.get(FILTER_RECIPIENT),
+        sender=values.get(FILTER_SENDER),
+        start=start,
+        stop=stop,
+    )
+
+
+def list_messages(session: Session, client: ApiClient, wanted: ListFilter) -> list[Message]:
+    """Return the client's messages that pass the filter, oldest first."""
+    return [m for m in _visible(session, client) if wanted.admits(m)]
+
+
+def flag(value: str, name: str) -> bool:
+    """Return a true/false filter value; raise 400 for anything else."""
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise bad_request("FILTER_INVALID", "Ogiltigt värde",
+                          f"filter[{name}] ska vara true eller false.", f"filter[{name}]")
+    return lowered == "true"
+
+
+def get_message(session: Session, client: ApiClient, message_id: str) -> Message:
+    """Return the message or raise 404 (also for one the client does not see)."""
+    message = visible_message(session, client, message_id) if _plausible(message_id) else None
+    if message is None:
+        raise not_found("Meddelandet", "Inget meddelande med det id:t som klienten får se.")
+    return message
+
+
+def record_read(session: Session, client: ApiClient, message: Message) -> None:
+    """Audit that the client read the message's content (personal data); call just before commit."""
+    record(session, actor=f"client:{client.client_id}", action="inquiry.read",
+           object_type="inquiry", object_id=message.id,
+           detail={"channel": CHANNEL, "purpose": "sdk.getMessage",
+                   "direction": message.direction.value})
+
+
+def delete_message(session: Session, client: ApiClient, message_id: str,
+                   now: dt.datetime) -> None:
+    """Hide the message from the client's view and record that; the caller commits.
+
+    Raises 404 for a message the client does not see (or already deleted) and 400 for one
+    whose status is not final. Legs, statistics and the other party's view stay.
+    """
+    message = get_message(session, client, message_id)
+    if not may_delete(message.status):
+        raise GatewayError(
+            "MESSAGE_NOT_FINAL", "Meddelandet kan inte raderas ännu",
+            f"Bara meddelanden med slutlig status kan raderas; detta har {message.status}.",
+            status=400,
+            issues=[Issue(message.status.value, "Status är inte slutlig", "", "messageStatus")],
+            extra={"type": SDK_BAD_REQUEST, "code": "MESSAGE_NOT_FINAL"},
+        )
+    try:
+        with session.begin_nested():
+            session.add(SdkDeletion(api_client_id=client.id, message_id=message.id,
+                                    deleted_at=now))
+    except IntegrityError:
+        # A concurrent delete of the same message got there first: it is gone either way.
+        raise not_found("Meddelandet") from None
+    record(session, actor=f"client:{client.client_id}", action="sdk.message.delete",
+           object_type="inquiry", object_id=message.id,
+           detail={"direction": message.direction.value, "status": message.status.value})
+
+
+def _plausible(message_id: str) -> bool:
+    return bool(UUID.match(message_id))
+
+
+def resource_options(args: Mapping[str, list[str]]) -> dict[str, Any]:
+    """Return what getMessageById includes: text and files unless filtered out."""
+    values = filter_values(args, GET_FILTERS)
+    return {
+        "text": flag(values["contentBodyText"], "contentBodyText")
+        if "contentBodyText" in values else True,
+        "files": flag(values["contentFiles"], "contentFiles") if "contentFiles" in values else True,
+    }

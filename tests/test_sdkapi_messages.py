@@ -1,0 +1,401 @@
+"""The SDK message API (/v1/sdk/messages, DIGG's contract) on SQLite and PostgreSQL: bad
+envelopes refused with 400 and eventIssues leaving nothing behind, the same intake as the
+gateway API, each filter, getMessageById with the form, delete rules and scopes."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from gateway.audit.models import AuditEntry
+from gateway.db import get_session
+from gateway.inquiries.models import Inquiry, Leg
+from gateway.sdkapi.messages import MessageStatus, may_delete
+from gateway.sdkapi.models import SdkDeletion
+from tests.support.forms import (
+    AMA,
+    EBB_NORR,
+    EBB_OSTER,
+    KRYDDGARDEN_ADDRESS,
+    MALMO,
+    ROSENGARD,
+    ROSENGARD_ADDRESS,
+    SKANE,
+    halsoforfragan,
+    nth_personnummer,
+)
+from tests.support.intake import (
+    DELETE,
+    FILTER,
+    GET,
+    SEND,
+    bearer,
+    counts,
+    install_pki,
+    load_directory,
+    make_pki,
+    new_client,
+    post_xml,
+)
+from tests.support.sdk import MESSAGES, attention, form_id, message_body
+
+OTHER_ID = "0b7c9a52-3f0e-4b8e-9a51-6f2d1c0e8a11"
+
+
+@pytest.fixture(scope="module")
+def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@dataclass
+class World:
+    http: FlaskClient
+    ebb: str  # EBB Öster's case system, every scope
+    ama: str  # AMA's, every scope
+    vc: str  # Vårdcentralen Kryddgården's REKO system
+    rosengard: str  # another care unit's system
+
+    def send(self, xml: bytes, token: str | None = None, **attributes: Any) -> Any:
+        return self.http.post(MESSAGES, json=message_body(xml, **attributes),
+                              headers=bearer(token or self.ebb))
+
+    def get(self, path: str, token: str | None = None) -> Any:
+        return self.http.get(path, headers=bearer(token or self.ebb))
+
+    def listed(self, token: str | None = None, **filters: str) -> list[str]:
+        query = {f"filter[{k}]": v for k, v in filters.items()}
+        response = self.http.get(MESSAGES, query_string=query, headers=bearer(token or self.ebb))
+        assert response.status_code == 200, response.get_json()
+        return [m["id"] for m in response.get_json()["data"]]
+
+
+@pytest.fixture
+def world(app: Flask, client: FlaskClient, instance: Path, pki_template: Path) -> World:
+    install_pki(instance, pki_template)
+    session = get_session()
+    load_directory(session)
+    return World(
+        http=client,
+        ebb=new_client(session),
+        ama=new_client(session, addresses=(AMA,)),
+        vc=new_client(session, organisation=SKANE, addresses=(KRYDDGARDEN_ADDRESS,)),
+        rosengard=new_client(session, organisation=SKANE, addresses=(ROSENGARD_ADDRESS,)),
+    )
+
+
+def assert_problem(response: Any, status: int, code: str, where: str | None = None) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert {"type", "title", "detail", "instance", "eventIssues"} <= set(body)
+    codes = [i["typeCode"] for i in body["eventIssues"]]
+    assert code in codes or body.get("code") == code or body["type"].endswith(code), body
+    if where is not None:
+        assert any(i.get("in") == where for i in body["eventIssues"]), body
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def xml_file(xml: bytes, content_type: str = "application/xml") -> dict[str, Any]:
+    return {"fileName": "f.xml", "contentType": content_type, "content": b64(xml)}
+
+
+# --- bad envelopes: each refused with 400, nothing stored ---------------------------------------
+
+XML = halsoforfragan()
+A = "data.attributes"
+
+BAD_ENVELOPES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("no confidentiality", {"confidentiality": None}, "SDK_REQUIRED", f"{A}.confidentiality"),
+    ("confidentiality text", {"confidentiality": "ja"}, "SDK_REQUIRED", f"{A}.confidentiality"),
+    ("no label", {"label": None}, "SDK_REQUIRED", f"{A}.label"),
+    ("label too long", {"label": "x" * 257}, "SDK_INVALID", f"{A}.label"),
+    ("no sender", {"sender": None}, "SDK_REQUIRED", f"{A}.sender"),
+    ("no recipient", {"recipient": None}, "SDK_REQUIRED", f"{A}.recipient"),
+    ("no senderAttention", {"senderAttention": None}, "SDK_STRUCTURE", f"{A}.senderAttention"),
+    ("senderAttention without extension", {"senderAttention": {"subOrganization": {}}},
+     "SDK_REQUIRED", f"{A}.senderAttention.subOrganization.extension"),
+    ("status set by client", {"messageStatus": "NEW"}, "SDK_INVALID", f"{A}.messageStatus"),
+    ("messageId not a UUID", {"messageId": "abc"}, "SDK_INVALID", f"{A}.messageId"),
+    ("conversationId not a UUID", {"conversationId": "1"}, "SDK_INVALID",
+     f"{A}.conversationId"),
+    ("messageId is another", {"messageId": OTHER_ID}, "MESSAGE_ID_MISMATCH", f"{A}.messageId"),
+    ("sender organisation differs", {"sender": "0203:lund.se"}, "SENDER_MISMATCH",
+     f"{A}.sender"),
+    ("sender address differs", {"senderAttention": attention(EBB_NORR)}, "SENDER_MISMATCH",
+     f"{A}.senderAttention.subOrganization.extension"),
+    ("recipient organisation differs", {"recipient": "0203:lund.se"}, "RECIPIENT_MISMATCH",
+     f"{A}.recipient"),
+    ("recipient address differs", {"recipientAttention": attention(ROSENGARD_ADDRESS)},
+     "RECIPIENT_MISMATCH", f"{A}.recipientAttention.subOrganization.extension"),
+    ("no digitalDocument", {"digitalDocument": None}, "SDK_NO_FORM", f"{A}.digitalDocument"),
+    ("empty digitalDocument", {"digitalDocument": []}, "SDK_NO_FORM", f"{A}.digitalDocument"),
+    ("no file", {"digitalDocument": [{"documentId": "1", "contentTextBody": ["hej"]}]},
+     "SDK_FILE_COUNT", f"{A}.digitalDocument"),
+    ("two files", {"digitalDocument": [{"documentId": "1",
+                                        "contentFiles": [xml_file(XML), xml_file(XML)]}]},
+     "SDK_FILE_COUNT", f"{A}.digitalDocument"),
+    ("pdf instead of xml", {"digitalDocument": [{"documentId": "1", "contentFiles": [
+        xml_file(b"%PDF-1.4", "application/pdf")]}]},
+     "SDK_CONTENT_TYPE", f"{A}.digitalDocument[0].contentFiles[0].contentType"),
+    ("not base64", {"digitalDocument": [{"documentId": "1", "contentFiles": [
+        {"fileName": "f.xml", "contentType": "application/xml", "content": "***"}]}]},
+     "SDK_BASE64", f"{A}.digitalDocument[0].contentFiles[0].content"),
+    ("files not a list", {"digitalDocument": [{"documentId": "1", "contentFiles": "x"}]},
+     "SDK_STRUCTURE", f"{A}.digitalDocument[0].contentFiles"),
+    ("form not XML", {"digitalDocument": [{"documentId": "1", "contentFiles": [
+        xml_file(b"hello")]}]}, "XML_INVALID", None),
+]
+
+
+@pytest.mark.parametrize(("attributes", "code", "where"),
+                         [pytest.param(a, c, w, id=n) for n, a, c, w in BAD_ENVELOPES])
+def test_bad_envelope_is_refused_and_stores_nothing(
+    world: World, attributes: dict[str, Any], code: str, where: str | None
+) -> None:
+    before = counts(get_session())
+    response = world.send(XML, **attributes)
+    assert_problem(response, 400, code, where)
+    after = counts(get_session())
+    assert (after.inquiries, after.legs, after.jobs) == (before.inquiries, before.legs, before.jobs)
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    pytest.param([], "SDK_STRUCTURE", id="array"),
+    pytest.param({"data": []}, "SDK_STRUCTURE", id="data-array"),
+    pytest.param({"data": {"type": "people", "attributes": {}}}, "SDK_INVALID", id="wrong-type"),
+    pytest.param({"data": {"type": "messages"}}, "SDK_STRUCTURE", id="no-attributes"),
+    pytest.param({"data": {"id": "x", "attributes": {}}}, "SDK_REQUIRED", id="bad-attributes"),
+])
+def test_malformed_json_api_body(world: World, body: Any, code: str) -> None:
+    response = world.http.post(MESSAGES, json=body, headers=bearer(world.ebb))
+    assert_problem(response, 400, code)
+
+
+def test_not_json_and_wrong_content_type(world: World) -> None:
+    headers = bearer(world.ebb)
+    not_json = world.http.post(MESSAGES, data=b"{", headers=headers,
+                               content_type="application/json")
+    assert_problem(not_json, 400, "JSON_INVALID")
+    as_xml = world.http.post(MESSAGES, data=XML, headers=headers, content_type="application/xml")
+    assert_problem(as_xml, 400, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def test_intake_refusals_become_sdk_bad_requests_with_rule_codes(world: World) -> None:
+    expired = halsoforfragan(giltigt_till=(dt.date.today() - dt.timedelta(days=2)).isoformat())
+    response = world.send(expired)
+    assert_problem(response, 400, "C2")
+    assert response.get_json()["type"] == "urn:problem-type:sdk:badRequest"
+    # A sender that is not the client's: DIGG's 400 "avsändare", not 403.
+    foreign = halsoforfragan(funktionsadress=EBB_NORR)
+    response = world.send(foreign, senderAttention=attention(EBB_NORR))
+    assert_problem(response, 400, "SENDER_NOT_ALLOWED")
+    assert counts(get_session()).inquiries == 0
+
+
+def test_tokens_and_scopes(world: World) -> None:
+    session = get_session()
+    get_only = new_client(session, scopes=(GET,))
+    assert_problem(world.http.post(MESSAGES, json=message_body(XML)), 401, "TOKEN_MISSING")
+    assert_problem(world.send(XML, token=get_only), 403, "INSUFFICIENT_SCOPE")
+    assert_problem(world.get(MESSAGES, token=get_only), 403, "INSUFFICIENT_SCOPE")
+    assert_problem(world.http.delete(f"{MESSAGES}/{OTHER_ID}", headers=bearer(get_only)),
+                   403, "INSUFFICIENT_SCOPE")
+    send_only = new_client(session, scopes=(SEND,))
+    assert_problem(world.get(f"{MESSAGES}/{OTHER_ID}", token=send_only), 403,
+                   "INSUFFICIENT_SCOPE")
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+
+def test_send_goes_through_the_intake_and_messageid_is_the_form_id(world: World) -> None:
+    xml = halsoforfragan()
+    response = world.send(xml)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    inquiry_id = form_id(xml)
+    assert body["data"]["id"] == inquiry_id
+    assert body["data"]["attributes"]["messageId"] == inquiry_id
+    assert body["data"]["attributes"]["messageStatus"] == "ACCEPTED"
+    assert "digitalDocument" not in body["data"]["attributes"]
+    assert body["meta"]["receipt"]["receipt"]["inquiry_id"] == inquiry_id
+    assert response.headers["Location"].endswith(f"{MESSAGES}/{inquiry_id}")
+    inquiry = get_session().get(Inquiry, inquiry_id)
+    assert inquiry is not None and inquiry.channel == "sdk"
+    # The same message again: the same answer, nothing new.
+    again = world.send(xml)
+    assert again.status_code == 201
+    assert again.get_json()["meta"]["receipt"] == body["meta"]["receipt"]
+    assert counts(get_session()).inquiries == 1
+    # The same id over the gateway API with the same XML is the same inquiry.
+    assert post_xml(world.http, xml, world.ebb).status_code == 200
+
+
+def test_same_id_other_content_is_a_bad_request(world: World) -> None:
+    xml = halsoforfragan()
+    assert world.send(xml).status_code == 201
+    other = halsoforfragan(id=form_id(xml), bakgrund="Något helt annat.")
+    assert_problem(world.send(other), 400, "ID_CONFLICT")
+
+
+def test_get_by_id_returns_the_form_and_is_audited(world: World) -> None:
+    xml = halsoforfragan()
+    conversation = "a8480ada-6a1f-44a3-a960-9acaf4efcdcd"
+    world.send(xml, conversationId=conversation, label="Förfrågan om Tolvan")
+    inquiry_id = form_id(xml)
+    for token, status in ((world.ebb, "ACCEPTED"), (world.vc, "NEW")):
+        response = world.get(f"{MESSAGES}/{inquiry_id}", token)
+        assert response.status_code == 200
+        attrs = response.get_json()["data"]["attributes"]
+        assert attrs["messageStatus"] == status
+        assert attrs["conversationId"] == conversation
+        assert attrs["label"] == "Förfrågan om Tolvan"
+        assert attrs["sender"] == MALMO and attrs["recipient"] == SKANE
+        assert attrs["senderAttention"]["subOrganization"]["extension"] == EBB_OSTER
+        assert attrs["recipientAttention"]["subOrganization"]["extension"] == KRYDDGARDEN_ADDRESS
+        (file,) = attrs["digitalDocument"][0]["contentFiles"]
+        assert file["contentType"] == "application/xml"
+        assert base64.b64decode(file["content"]) == xml
+    reads = get_session().scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "inquiry.read", AuditEntry.object_id == inquiry_id))
+    assert reads == 2
+    # Files can be left out; then nothing personal is read.
+    lean = world.get(f"{MESSAGES}/{inquiry_id}?filter[contentFiles]=false")
+    assert "contentFiles" not in lean.get_json()["data"]["attributes"]["digitalDocument"][0]
+
+
+def test_get_by_id_refusals(world: World) -> None:
+    xml = halsoforfragan()
+    world.send(xml)
+    inquiry_id = form_id(xml)
+    assert_problem(world.get(f"{MESSAGES}/{inquiry_id}", world.ama), 404, "NOT_FOUND")
+    assert_problem(world.get(f"{MESSAGES}/{inquiry_id}", world.rosengard), 404, "NOT_FOUND")
+    assert_problem(world.get(f"{MESSAGES}/{OTHER_ID}"), 404, "NOT_FOUND")
+    assert_problem(world.get(f"{MESSAGES}/not-a-uuid"), 404, "NOT_FOUND")
+    assert_problem(world.get(f"{MESSAGES}/{inquiry_id}?filter[contentFiles]=maybe"), 400,
+                   "FILTER_INVALID")
+    assert_problem(world.get(f"{MESSAGES}/{inquiry_id}?filter[x]=1"), 400, "FILTER_UNKNOWN")
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+
+def _two_inquiries(world: World) -> tuple[str, str]:
+    first = halsoforfragan(personnummer=nth_personnummer(1))
+    second = halsoforfragan(personnummer=nth_personnummer(2), vardcentral=ROSENGARD,
+                            uppgiftslamnare=ROSENGARD,
+                            vardcentral_namn="Vårdcentralen Rosengård")
+    assert world.send(first).status_code == 201
+    response = world.send(second, recipientAttention=attention(ROSENGARD_ADDRESS))
+    assert response.status_code == 201, response.get_json()
+    return form_id(first), form_id(second)
+
+
+def test_list_and_each_filter(world: World) -> None:
+    first, second = _two_inquiries(world)
+    assert world.listed() == [first, second]
+    listed = world.get(MESSAGES).get_json()["data"]
+    assert all("digitalDocument" not in m["attributes"] for m in listed)
+    assert world.listed(**{"recipientAttention.subOrganization.extension":
+                           ROSENGARD_ADDRESS}) == [second]
+    assert world.listed(**{"senderAttention.subOrganization.extension": EBB_OSTER}) == [
+        first, second]
+    assert world.listed(**{"senderAttention.subOrganization.extension": AMA}) == []
+    assert world.listed(messageStatus="ACCEPTED") == [first, second]
+    assert world.listed(messageStatus="NEW") == []
+    assert world.listed(messageStatus="NEW,ACCEPTED") == [first, second]
+    # The care unit sees only what was routed to it, as NEW.
+    assert world.listed(world.vc) == [first]
+    assert world.listed(world.vc, messageStatus="NEW") == [first]
+    assert world.listed(world.rosengard) == [second]
+    assert world.listed(world.ama) == []
+    # Dates, combined with the rest.
+    past = "2000-01-01T00:00:00Z"
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert world.listed(creationDateTimeStart=past, creationDateTimeStop=future) == [
+        first, second]
+    assert world.listed(creationDateTimeStart=future) == []
+    assert world.listed(creationDateTimeStop=past) == []
+    assert world.listed(creationDateTimeStart=past, messageStatus="ACCEPTED", **{
+        "recipientAttention.subOrganization.extension": KRYDDGARDEN_ADDRESS}) == [first]
+
+
+@pytest.mark.parametrize(("query", "code", "where"), [
+    ("filter=x", "FILTER_UNKNOWN", "filter"),
+    ("filter[colour]=red", "FILTER_UNKNOWN", "filter[colour]"),
+    ("page=2", "FILTER_UNKNOWN", "page"),
+    ("filter[messageStatus]=READ", "FILTER_INVALID", "filter[messageStatus]"),
+    ("filter[messageStatus]=NEW&filter[messageStatus]=ACCEPTED", "FILTER_REPEATED", None),
+    ("filter[creationDateTimeStart]=yesterday", "FILTER_INVALID",
+     "filter[creationDateTimeStart]"),
+    ("filter[creationDateTimeStart]=2024-05-01T00:00:00", "FILTER_INVALID",
+     "filter[creationDateTimeStart]"),
+    ("filter[creationDateTimeStart]=2024-05-01T02:00:00%2B02:00", "FILTER_INVALID",
+     "filter[creationDateTimeStart]"),
+    ("filter[creationDateTimeStart]=2024-05-02T00:00:00Z"
+     "&filter[creationDateTimeStop]=2024-05-01T00:00:00Z", "FILTER_INVALID",
+     "filter[creationDateTimeStop]"),
+])
+def test_bad_filters(world: World, query: str, code: str, where: str | None) -> None:
+    assert_problem(world.get(f"{MESSAGES}?{query}"), 400, code, where)
+
+
+# --- delete -----------------------------------------------------------------------------------
+
+
+def test_delete_hides_the_message_from_that_client_only(world: World) -> None:
+    first, second = _two_inquiries(world)
+    session = get_session()
+    legs_before = session.scalar(select(func.count()).select_from(Leg))
+    response = world.http.delete(f"{MESSAGES}/{first}", headers=bearer(world.ebb))
+    assert response.status_code == 202
+    assert world.listed() == [second]
+    assert_problem(world.get(f"{MESSAGES}/{first}"), 404, "NOT_FOUND")
+    assert_problem(world.http.delete(f"{MESSAGES}/{first}", headers=bearer(world.ebb)),
+                   404, "NOT_FOUND")
+    # The care unit still has it; the inquiry, its legs and statistics stay.
+    assert world.listed(world.vc) == [first]
+    session = get_session()
+    assert session.get(Inquiry, first) is not None
+    assert session.scalar(select(func.count()).select_from(Leg)) == legs_before
+    assert session.scalar(select(func.count()).select_from(SdkDeletion)) == 1
+    assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "sdk.message.delete", AuditEntry.object_id == first)) == 1
+    # The care unit may delete its incoming copy (NEW is final) too.
+    assert world.http.delete(f"{MESSAGES}/{first}", headers=bearer(world.vc)).status_code == 202
+    assert world.listed(world.vc) == []
+
+
+def test_delete_refusals(world: World) -> None:
+    first, _ = _two_inquiries(world)
+    assert_problem(world.http.delete(f"{MESSAGES}/{first}", headers=bearer(world.ama)),
+                   404, "NOT_FOUND")
+    assert_problem(world.http.delete(f"{MESSAGES}/{first}", headers=bearer(world.rosengard)),
+                   404, "NOT_FOUND")
+    assert_problem(world.http.delete(f"{MESSAGES}/nonsense", headers=bearer(world.ebb)),
+                   404, "NOT_FOUND")
+    assert world.listed() != []
+
+
+@pytest.mark.parametrize("status", list(MessageStatus))
+def test_only_final_statuses_may_be_deleted(status: MessageStatus) -> None:
+    final = {MessageStatus.NEW, MessageStatus.ACCEPTED, MessageStatus.MESSAGE_EXCHANGE_ERROR}
+    assert may_delete(status) is (status in final)
+
+
+def test_scopes_used_are_the_sdk_ones() -> None:
+    from gateway.sdkapi import api
+
+    assert (api.SEND, api.GET, api.FILTER, api.DELETE) == (SEND, GET, FILTER, DELETE)
