@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
 from gateway.db import get_session, utcnow
-from gateway.sdkapi import service
+from gateway.sdkapi import answers, service
 from gateway.sdkapi.envelope import bad_request, read_envelope
 from gateway.sdkapi.messages import API_VERSION, resource, visible_message
 
@@ -44,17 +44,26 @@ def _json_body() -> Any:
 @bp.post("/messages")
 @require_token(SEND)
 def send_message() -> Response:
-    """sendMessage: 201 with the message (and the intake's signed receipt in meta)."""
+    """sendMessage: 201 with the message; a hälsoförfrågan goes through the intake (its signed
+    receipt in meta), an answer (refToMessageId) through the answer service (its report in
+    meta)."""
     client: ApiClient = g.api_client
     envelope = read_envelope(_json_body())
     session = get_session()
-    result = service.send(session, envelope, client=client, now=utcnow())
-    receipt = result.body()
+    if envelope.is_answer:
+        sent = answers.send_answer(session, envelope, client=client, now=utcnow())
+        message_id = sent.message_id
+        meta: dict[str, Any] = {"answer": {"sha256": sent.answer.pdf_digest,
+                                           "report": sent.answer.report}}
+    else:
+        result = service.send(session, envelope, client=client, now=utcnow())
+        message_id = result.inquiry.id
+        meta = {"receipt": result.body()}
     session.commit()
-    message = visible_message(session, client, result.inquiry.id)
-    link = url_for("sdkapi.get_message", message_id=result.inquiry.id, _external=True)
+    message = visible_message(session, client, message_id)
+    link = url_for("sdkapi.get_message", message_id=message_id, _external=True)
     data = resource(message, documents=False) if message else None
-    response = _document(data, link, receipt=receipt)
+    response = _document(data, link, **meta)
     response.status_code = 201
     response.headers["Location"] = link
     return response
@@ -73,14 +82,17 @@ def list_messages() -> Response:
 @bp.get("/messages/<message_id>")
 @require_token(GET)
 def get_message(message_id: str) -> Response:
-    """getMessageById: the whole message, the form's XML as a content file (audited)."""
+    """getMessageById: the whole message with its content file: the form's XML, or the answer's
+    signed PDF (audited; the sender's first fetch of an answer records `answer_delivered`)."""
     options = service.resource_options(request.args.to_dict(flat=False))
     session = get_session()
     client: ApiClient = g.api_client
     message = service.get_message(session, client, message_id)
-    data = resource(message, documents=True, **options)
+    stored = None
     if options["files"]:
-        service.record_read(session, client, message)
+        message, stored = service.read_content(session, client, message, utcnow())
+    data = resource(message, documents=True, stored=stored, **options)
+    if options["files"]:
         session.commit()
     return _document(data, request.url)
 

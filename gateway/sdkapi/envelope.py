@@ -1,5 +1,6 @@
 """Reading a sendMessage body (JSON:API, DIGG's createMessage): the SDK header fields and the one
-content file that carries the hälsoförfrågan XML. Every refusal is a 400 naming the JSON path."""
+content file: the hälsoförfrågan XML, or for an answer (`refToMessageId` set) the signed PDF.
+Every refusal is a 400 naming the JSON path."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ from gateway.errors import GatewayError, Issue
 
 SDK_BAD_REQUEST = "urn:problem-type:sdk:badRequest"
 XML_CONTENT_TYPES = frozenset({"application/xml", "text/xml"})
+PDF_CONTENT_TYPES = frozenset({"application/pdf"})
 MAX_LABEL = 256
 MAX_ADDRESS = 256
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Base64 of the largest XML the forms library reads, and a little slack for line breaks.
 MAX_BASE64 = DEFAULT_MAX_BYTES * 4 // 3 + 1024
+# P1: an answer PDF is at most 30 MB (the SDK maximum); its base64, with the same slack.
+MAX_PDF_BYTES = 30 * 1024 * 1024
+MAX_PDF_BASE64 = MAX_PDF_BYTES * 4 // 3 + 1024
 
 
 def bad_request(code: str, title: str, detail: str, location: str = "") -> GatewayError:
@@ -30,7 +35,8 @@ def bad_request(code: str, title: str, detail: str, location: str = "") -> Gatew
 
 @dataclass(frozen=True)
 class Envelope:
-    """What a sendMessage body says besides the form."""
+    """What a sendMessage body says, and its one content file: the form's XML, or the answer's
+    signed PDF when `ref_to_message_id` is set."""
 
     resource_id: str | None
     message_id: str | None
@@ -40,7 +46,12 @@ class Envelope:
     recipient: str
     sender_address: str
     recipient_address: str | None
-    xml: bytes
+    content: bytes
+    ref_to_message_id: str | None = None
+
+    @property
+    def is_answer(self) -> bool:
+        return self.ref_to_message_id is not None
 
 
 def _object(value: Any, path: str) -> dict[str, Any]:
@@ -82,14 +93,43 @@ def _address(attrs: dict[str, Any], key: str, path: str, *, required: bool) -> s
     return _string(organisation, "extension", f"{where}.subOrganization", required=True)
 
 
-def _form_xml(attrs: dict[str, Any], path: str) -> bytes:
-    """Return the decoded XML of the one application/xml content file; refuse anything else."""
+@dataclass(frozen=True)
+class _FileRule:
+    """What the one content file must be."""
+
+    types: frozenset[str]
+    max_base64: int
+    missing: str  # the refusal's detail when there is no file
+    count: str  # the detail when there is not exactly one; {n} is how many there are
+    wrong_type: str  # the detail when the type is wrong; {given} is the type given
+    too_large: tuple[str, str]  # code and detail when it is too large
+
+
+FORM_FILE = _FileRule(
+    XML_CONTENT_TYPES, MAX_BASE64,
+    "digitalDocument ska innehålla hälsoförfrågan som en fil (contentType application/xml, "
+    "base64).",
+    "Meddelandet ska ha exakt en fil, hälsoförfrågan som XML; det har {n}.",
+    "contentType ska vara application/xml, inte {given}.",
+    ("XML_TOO_LARGE", f"Hälsoförfrågan får vara högst {DEFAULT_MAX_BYTES} byte."),
+)
+ANSWER_FILE = _FileRule(
+    PDF_CONTENT_TYPES, MAX_PDF_BASE64,
+    "digitalDocument ska innehålla svaret som en fil: den signerade PDF:en (contentType "
+    "application/pdf, base64).",
+    "Svaret ska ha exakt en fil, den signerade PDF:en; det har {n}.",
+    "contentType ska vara application/pdf, inte {given}.",
+    ("P1", f"Svarets PDF får vara högst {MAX_PDF_BYTES} byte."),
+)
+
+
+def _content_file(attrs: dict[str, Any], path: str, rule: _FileRule) -> bytes:
+    """Return the decoded bytes of the one content file; refuse anything else."""
     where = f"{path}.digitalDocument"
     documents = attrs.get("digitalDocument")
     if not isinstance(documents, list) or not documents:
-        raise bad_request("SDK_NO_FORM", "Hälsoförfrågan saknas",
-                          "digitalDocument ska innehålla hälsoförfrågan som en fil "
-                          "(contentType application/xml, base64).", where)
+        title = "Svaret saknas" if rule is ANSWER_FILE else "Hälsoförfrågan saknas"
+        raise bad_request("SDK_NO_FORM", title, rule.missing, where)
     files: list[tuple[str, dict[str, Any]]] = []
     for d, document in enumerate(documents):
         doc = _object(document, f"{where}[{d}]")
@@ -102,25 +142,25 @@ def _form_xml(attrs: dict[str, Any], path: str) -> bytes:
             place = f"{where}[{d}].contentFiles[{f}]"
             files.append((place, _object(item, place)))
     if len(files) != 1:
-        raise bad_request("SDK_FILE_COUNT", "En fil väntades",
-                          f"Meddelandet ska ha exakt en fil, hälsoförfrågan som XML; det har "
-                          f"{len(files)}.", where)
+        raise bad_request("SDK_FILE_COUNT", "En fil väntades", rule.count.format(n=len(files)),
+                          where)
     file_path, file = files[0]
     content_type = _string(file, "contentType", file_path, required=True) or ""
-    if content_type.split(";")[0].strip().lower() not in XML_CONTENT_TYPES:
-        raise bad_request("SDK_CONTENT_TYPE", "Filen är inte XML",
-                          f"contentType ska vara application/xml, inte {content_type[:60]!r}.",
+    if content_type.split(";")[0].strip().lower() not in rule.types:
+        title = "Filen är inte PDF" if rule is ANSWER_FILE else "Filen är inte XML"
+        raise bad_request("SDK_CONTENT_TYPE", title,
+                          rule.wrong_type.format(given=repr(content_type[:60])),
                           f"{file_path}.contentType")
-    return _decode(file.get("content"), f"{file_path}.content")
+    return _decode(file.get("content"), f"{file_path}.content", rule)
 
 
-def _decode(content: Any, where: str) -> bytes:
+def _decode(content: Any, where: str, rule: _FileRule) -> bytes:
     if not isinstance(content, str) or not content:
         raise bad_request("SDK_REQUIRED", "Filinnehåll saknas",
                           "content ska vara filen i base64.", where)
-    if len(content) > MAX_BASE64:
-        raise bad_request("XML_TOO_LARGE", "Dokumentet är för stort",
-                          f"Hälsoförfrågan får vara högst {DEFAULT_MAX_BYTES} byte.", where)
+    if len(content) > rule.max_base64:
+        code, detail = rule.too_large
+        raise bad_request(code, "Dokumentet är för stort", detail, where)
     try:
         return base64.b64decode("".join(content.split()), validate=True)
     except (binascii.Error, ValueError):
@@ -148,6 +188,8 @@ def read_envelope(body: Any) -> Envelope:
     resource_id = data.get("id")
     if resource_id is not None and not (isinstance(resource_id, str) and UUID.match(resource_id)):
         raise bad_request("SDK_INVALID", "Ogiltigt värde", "data.id ska vara ett UUID.", "data.id")
+    # An answer names the message it answers (B1.4.2: refToMessageId, set by the sender).
+    ref_to = _uuid(attrs, "refToMessageId", path)
     return Envelope(
         resource_id=resource_id.lower() if resource_id else None,
         message_id=_uuid(attrs, "messageId", path),
@@ -157,5 +199,6 @@ def read_envelope(body: Any) -> Envelope:
         recipient=_string(attrs, "recipient", path, required=True) or "",
         sender_address=_address(attrs, "senderAttention", path, required=True) or "",
         recipient_address=_address(attrs, "recipientAttention", path, required=False),
-        xml=_form_xml(attrs, path),
+        content=_content_file(attrs, path, ANSWER_FILE if ref_to else FORM_FILE),
+        ref_to_message_id=ref_to,
     )

@@ -1,18 +1,34 @@
-"""The SDK message view onto inquiries: which messages a client sees, their status (B1.4.2) and
-their JSON:API shape. The status mapping lives here and nowhere else.
+"""The SDK message view onto inquiries and answers: which messages a client sees, their status
+(B1.4.2) and their JSON:API shape. The status mapping lives here and nowhere else.
 
 A hälsoförfrågan is one SDK message whose messageId is the form's `id`. Seen from the sending
 function's address (the form's `funktionsadress`) it is outgoing; seen from the care unit's
-address it was routed to, it is incoming.
+address it was routed to, it is incoming. Its accepted answer is a second message, sent by the
+care unit's address to the sender's, with `refToMessageId` = the inquiry's id and the signed PDF
+as its content file. The answer's messageId is the one its sender chose over the SDK API (kept in
+`SdkEnvelope`, kind "answer"); an answer that came another way (web, gateway API, mail) or
+without a chosen id has the derived id `answer_message_id(inquiry id)`.
 
 Status mapping (B1.4.2, "Meddelandestatus koder"):
 
-| view     | message             | status   | why                                                 |
-|----------|---------------------|----------|-----------------------------------------------------|
-| outgoing | the hälsoförfrågan  | ACCEPTED | the intake validated, routed and stored it for the  |
-|          |                     |          | recipient function and signed a receipt: that is    |
-|          |                     |          | the meddelandekvittens; refused sends never exist   |
-| incoming | the hälsoförfrågan  | NEW      | received, receipted, ready to be fetched            |
+| view     | message                 | status   | why                                             |
+|----------|-------------------------|----------|-------------------------------------------------|
+| outgoing | the hälsoförfrågan      | ACCEPTED | the intake validated, routed and stored it for  |
+|          |                         |          | the recipient function and signed a receipt:    |
+|          |                         |          | that is the meddelandekvittens; refused sends   |
+|          |                         |          | never exist                                     |
+| incoming | the hälsoförfrågan      | NEW      | received, receipted, ready to be fetched        |
+| outgoing | the answer              | ACCEPTED | the gateway checked consent (C2, C7) and P1–P9  |
+|          |                         |          | and stored it for the sender's function; a      |
+|          |                         |          | refused answer never exists                     |
+| incoming | the answer, not fetched | NEW      | accepted and waiting to be fetched              |
+| incoming | the answer, fetched     | ACCEPTED | its PDF has been fetched (leg answer_delivered, |
+|          |                         |          | by getMessageById with its files, the gateway   |
+|          |                         |          | API or the web) or registered; SDK has no       |
+|          |                         |          | "read" status, and ACCEPTED ("levererat och     |
+|          |                         |          | accepterat av mottagaren") is the final status  |
+|          |                         |          | saying the recipient has it, so a client        |
+|          |                         |          | polling for NEW no longer sees it               |
 
 Every status the gateway gives is final, so a client may always delete (hide) its messages;
 the rule is still checked here (`may_delete`) for the statuses that are not.
@@ -23,6 +39,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import enum
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,16 +48,27 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.auth.models import ApiClient
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.answers import StoredAnswer
+from gateway.inquiries.models import Answer, Inquiry, Leg, LegKind
 from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
 from gateway.vault.service import get_vault
 
 API_VERSION = "sdk api 1.0.0"
 FUNCTIONAL_ADDRESS_ROOT = "urn:riv:infrastructure:messaging:functionalAddress"
 DEFAULT_LABEL = "Hälsoförfrågan"
+ANSWER_LABEL = "Svar på hälsoförfrågan"
 FORM_DOCUMENT_ID = "halsoforfragan"
+ANSWER_DOCUMENT_ID = "svar"
 XML_TYPE = "application/xml"
+PDF_TYPE = "application/pdf"
 INQUIRY_KIND = "inquiry"
+ANSWER_KIND = "answer"
+# The legs after which the sender has the answer (see the status table).
+_HAS_ANSWER = (LegKind.ANSWER_DELIVERED, LegKind.REGISTERED)
+# XOR mask from an inquiry's id to its answer's derived message id (and back: XOR is its own
+# inverse, so a lookup needs no scan). Zero in the version nibble and the variant bits, so the
+# derived id of a version 4 UUID is one too.
+_ANSWER_MASK = uuid.UUID("5a5a5a5a-5a5a-0a5a-1a5a-5a5a5a5a5a5a").int
 
 
 class MessageStatus(enum.StrEnum):
@@ -76,38 +104,85 @@ def may_delete(status: MessageStatus) -> bool:
     return status in DELETABLE
 
 
-def status_for(direction: Direction) -> MessageStatus:
-    """Return the SDK status of a hälsoförfrågan seen from `direction` (see the module table)."""
-    return MessageStatus.ACCEPTED if direction is Direction.OUTGOING else MessageStatus.NEW
+def status_for(direction: Direction, *, answer: bool = False,
+               delivered: bool = False) -> MessageStatus:
+    """Return the SDK status of a message seen from `direction` (see the module table)."""
+    if direction is Direction.OUTGOING:
+        return MessageStatus.ACCEPTED
+    if answer and delivered:
+        return MessageStatus.ACCEPTED
+    return MessageStatus.NEW
+
+
+def answer_message_id(inquiry_id: str) -> str:
+    """Return the derived message id of the inquiry's answer; applied to a derived id, return
+    the inquiry's id. Raises ValueError for a text that is not a UUID."""
+    return str(uuid.UUID(int=uuid.UUID(inquiry_id).int ^ _ANSWER_MASK))
 
 
 @dataclass(frozen=True)
 class Message:
-    """One message as one client sees it."""
+    """One message as one client sees it: the inquiry itself, or its answer when `answer` is
+    set. `envelope` is the SDK envelope of that message, if it came over the SDK API."""
 
     inquiry: Inquiry
     direction: Direction
     envelope: SdkEnvelope | None
+    answer: Answer | None = None
+    delivered: bool = False
+    # The inquiry's own envelope (for an answer's conversation).
+    inquiry_envelope: SdkEnvelope | None = None
+
+    @property
+    def is_answer(self) -> bool:
+        return self.answer is not None
+
+    @property
+    def kind(self) -> str:
+        return ANSWER_KIND if self.is_answer else INQUIRY_KIND
 
     @property
     def id(self) -> str:
-        return self.inquiry.id
+        if not self.is_answer:
+            return self.inquiry.id
+        return self.envelope.message_id if self.envelope else answer_message_id(self.inquiry.id)
+
+    @property
+    def ref_to(self) -> str | None:
+        return self.inquiry.id if self.is_answer else None
 
     @property
     def status(self) -> MessageStatus:
-        return status_for(self.direction)
+        return status_for(self.direction, answer=self.is_answer, delivered=self.delivered)
 
     @property
     def created(self) -> dt.datetime:
-        return self.inquiry.created_at
+        return self.answer.accepted_at if self.answer is not None else self.inquiry.created_at
 
     @property
     def sender_address(self) -> str:
-        return self.inquiry.reply_to
+        return self.inquiry.routed_to if self.is_answer else self.inquiry.reply_to
 
     @property
     def recipient_address(self) -> str:
-        return self.inquiry.routed_to
+        return self.inquiry.reply_to if self.is_answer else self.inquiry.routed_to
+
+    @property
+    def conversation_id(self) -> str:
+        if self.envelope is not None:
+            return self.envelope.conversation_id
+        return conversation_of(self.inquiry, self.inquiry_envelope)
+
+    @property
+    def label(self) -> str:
+        if self.envelope is not None:
+            return self.envelope.label
+        return ANSWER_LABEL if self.is_answer else DEFAULT_LABEL
+
+
+def conversation_of(inquiry: Inquiry, envelope: SdkEnvelope | None) -> str:
+    """Return the inquiry's conversation id: the sender's, else the inquiry's own id."""
+    return envelope.conversation_id if envelope is not None else inquiry.id
 
 
 def client_addresses(client: ApiClient) -> frozenset[str]:
@@ -124,6 +199,15 @@ def _direction(inquiry: Inquiry, addresses: frozenset[str]) -> Direction | None:
     return None
 
 
+def _answer_direction(inquiry: Inquiry, addresses: frozenset[str]) -> Direction | None:
+    # The answer goes the other way; a client holding both ends sees it as the recipient.
+    if inquiry.reply_to in addresses:
+        return Direction.INCOMING
+    if inquiry.routed_to in addresses:
+        return Direction.OUTGOING
+    return None
+
+
 def _hidden(session: Session, client: ApiClient, ids: Sequence[str]) -> set[str]:
     if not ids:
         return set()
@@ -134,27 +218,53 @@ def _hidden(session: Session, client: ApiClient, ids: Sequence[str]) -> set[str]
     ))
 
 
-def _envelopes(session: Session, ids: Sequence[str]) -> dict[str, SdkEnvelope]:
+def _envelopes(session: Session, ids: Sequence[str]) -> dict[tuple[str, str], SdkEnvelope]:
     if not ids:
         return {}
-    rows = session.scalars(select(SdkEnvelope).where(
-        SdkEnvelope.inquiry_id.in_(ids), SdkEnvelope.kind == INQUIRY_KIND
-    ))
+    rows = session.scalars(select(SdkEnvelope).where(SdkEnvelope.inquiry_id.in_(ids)))
+    return {(row.inquiry_id, row.kind): row for row in rows}
+
+
+def _answers(session: Session, ids: Sequence[str]) -> dict[str, Answer]:
+    if not ids:
+        return {}
+    rows = session.scalars(select(Answer).where(Answer.inquiry_id.in_(ids)))
     return {row.inquiry_id: row for row in rows}
 
 
+def _delivered(session: Session, ids: Sequence[str]) -> set[str]:
+    if not ids:
+        return set()
+    return set(session.scalars(
+        select(Leg.inquiry_id).where(Leg.inquiry_id.in_(ids), Leg.kind.in_(_HAS_ANSWER))
+    ))
+
+
 def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry]) -> list[Message]:
+    """Return the inquiries' messages the client sees: each inquiry and its answer, if any."""
     addresses = client_addresses(client)
     seen = [(i, d) for i in inquiries if (d := _direction(i, addresses)) is not None]
     ids = [i.id for i, _ in seen]
-    hidden = _hidden(session, client, ids)
     envelopes = _envelopes(session, ids)
-    return [Message(i, d, envelopes.get(i.id)) for i, d in seen if i.id not in hidden]
+    answers = _answers(session, ids)
+    delivered = _delivered(session, list(answers))
+    found: list[Message] = []
+    for inquiry, inquiry_direction in seen:
+        own = envelopes.get((inquiry.id, INQUIRY_KIND))
+        found.append(Message(inquiry, inquiry_direction, own))
+        answer = answers.get(inquiry.id)
+        direction = _answer_direction(inquiry, addresses)
+        if answer is not None and direction is not None:
+            found.append(Message(inquiry, direction, envelopes.get((inquiry.id, ANSWER_KIND)),
+                                 answer=answer, delivered=inquiry.id in delivered,
+                                 inquiry_envelope=own))
+    hidden = _hidden(session, client, [m.id for m in found])
+    return [m for m in found if m.id not in hidden]
 
 
 def visible_messages(session: Session, client: ApiClient) -> list[Message]:
-    """Return every message the client sees (sent from or routed to its addresses, not deleted
-    by it), oldest first."""
+    """Return every message the client sees (inquiries sent from or routed to its addresses and
+    their answers, not deleted by it), oldest first."""
     addresses = sorted(client_addresses(client))
     if not addresses:
         return []
@@ -164,16 +274,34 @@ def visible_messages(session: Session, client: ApiClient) -> list[Message]:
         .options(selectinload(Inquiry.sender_unit), selectinload(Inquiry.care_unit))
         .order_by(Inquiry.created_at, Inquiry.id)
     )
-    return _messages(session, client, inquiries)
+    found = _messages(session, client, inquiries)
+    return sorted(found, key=lambda m: (m.created, m.id))
 
 
 def visible_message(session: Session, client: ApiClient, message_id: str) -> Message | None:
-    """Return the message if the client sees it, else None."""
-    inquiry = session.get(Inquiry, message_id.lower())
+    """Return the message if the client sees it, else None.
+
+    The id is an inquiry's, an answer's chosen over the SDK API, or an answer's derived one.
+    """
+    wanted = message_id.lower()
+    inquiry = session.get(Inquiry, wanted)
+    if inquiry is None:
+        inquiry = _answered_inquiry(session, wanted)
     if inquiry is None:
         return None
-    found = _messages(session, client, [inquiry])
+    found = [m for m in _messages(session, client, [inquiry]) if m.id == wanted]
     return found[0] if found else None
+
+
+def _answered_inquiry(session: Session, message_id: str) -> Inquiry | None:
+    """Return the inquiry whose answer may carry this message id, or None."""
+    envelope = session.get(SdkEnvelope, message_id)
+    if envelope is not None:
+        return session.get(Inquiry, envelope.inquiry_id) if envelope.kind == ANSWER_KIND else None
+    try:
+        return session.get(Inquiry, answer_message_id(message_id))
+    except ValueError:
+        return None
 
 
 def utc_text(moment: dt.datetime) -> str:
@@ -188,28 +316,41 @@ def _attention(address: str, label: str) -> dict[str, Any]:
     }}
 
 
-def attributes(message: Message, *, documents: bool, text: bool = True,
-               files: bool = True) -> dict[str, Any]:
-    """Return the message's JSON:API attributes; the form's XML only when `documents`.
+def attributes(message: Message, *, documents: bool, text: bool = True, files: bool = True,
+               stored: StoredAnswer | None = None) -> dict[str, Any]:
+    """Return the message's JSON:API attributes; its documents only when `documents`.
 
-    No personal data outside digitalDocument: no referenceId with the personnummer.
+    An answer's files come from `stored` (the caller opened and audited them). No personal data
+    outside digitalDocument: no referenceId with the personnummer.
     """
     inquiry = message.inquiry
-    envelope = message.envelope
+    sender_unit, care_unit = inquiry.sender_unit, inquiry.care_unit
     body: dict[str, Any] = {
         "messageStatus": message.status.value,
         "creationDateTime": utc_text(message.created),
-        "messageId": inquiry.id,
-        "conversationId": envelope.conversation_id if envelope else inquiry.id,
-        "confidentiality": True,
-        "recipientAttention": _attention(inquiry.routed_to, inquiry.care_unit.name),
-        "senderAttention": _attention(inquiry.reply_to, inquiry.sender_unit.name),
-        "sender": inquiry.sender_unit.organisation_id,
-        "recipient": inquiry.care_unit.organisation_id,
-        "label": envelope.label if envelope else DEFAULT_LABEL,
+        "messageId": message.id,
+        "conversationId": message.conversation_id,
     }
+    if message.is_answer:
+        body["refToMessageId"] = message.ref_to
+        sender = (inquiry.routed_to, care_unit.name, care_unit.organisation_id)
+        recipient = (inquiry.reply_to, sender_unit.name, sender_unit.organisation_id)
+    else:
+        sender = (inquiry.reply_to, sender_unit.name, sender_unit.organisation_id)
+        recipient = (inquiry.routed_to, care_unit.name, care_unit.organisation_id)
+    body.update({
+        "confidentiality": True,
+        "recipientAttention": _attention(recipient[0], recipient[1]),
+        "senderAttention": _attention(sender[0], sender[1]),
+        "sender": sender[2],
+        "recipient": recipient[2],
+        "label": message.label,
+    })
     if documents:
-        body["digitalDocument"] = [_form_document(inquiry, text=text, files=files)]
+        body["digitalDocument"] = [
+            _answer_document(inquiry, stored, text=text, files=files) if message.is_answer
+            else _form_document(inquiry, text=text, files=files)
+        ]
     return body
 
 
@@ -226,6 +367,29 @@ def _form_document(inquiry: Inquiry, *, text: bool, files: bool) -> dict[str, An
             "contentType": XML_TYPE,
             "content": base64.b64encode(xml).decode("ascii"),
         }]
+    return document
+
+
+def _answer_document(inquiry: Inquiry, stored: StoredAnswer | None, *, text: bool,
+                     files: bool) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "documentId": ANSWER_DOCUMENT_ID, "documentName": ANSWER_LABEL, "index": "1",
+    }
+    if text:
+        document["contentTextBody"] = [f"{ANSWER_LABEL} {inquiry.id}"]
+    if files and stored is not None:
+        listed = [{
+            "fileName": f"svar-{inquiry.id}.pdf",
+            "contentType": PDF_TYPE,
+            "content": base64.b64encode(stored.pdf).decode("ascii"),
+        }]
+        if stored.structured is not None:
+            listed.append({
+                "fileName": f"svar-{inquiry.id}.xml",
+                "contentType": XML_TYPE,
+                "content": base64.b64encode(stored.structured).decode("ascii"),
+            })
+        document["contentFiles"] = listed
     return document
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -18,10 +18,12 @@ from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
 from gateway.audit.service import record
 from gateway.auth.models import ApiClient
 from gateway.errors import GatewayError, Issue, not_found
+from gateway.inquiries.answers import StoredAnswer, answer_for, deliver_answer
 from gateway.inquiries.intake import IntakeResult, Submitter, submit
 from gateway.sdkapi.envelope import SDK_BAD_REQUEST, UUID, Envelope, bad_request
 from gateway.sdkapi.messages import (
     INQUIRY_KIND,
+    Direction,
     Message,
     MessageStatus,
     may_delete,
@@ -103,13 +105,13 @@ def send(session: Session, envelope: Envelope, *, client: ApiClient,
     """
     submitter = Submitter.from_client(client)
     try:
-        form = parse_halsoforfragan(envelope.xml)
+        form = parse_halsoforfragan(envelope.content)
     except FormError:
         form = None  # the intake refuses it the same way as on every channel, and counts it
     if form is not None:
         _check_against_form(envelope, form)
     try:
-        result = submit(session, envelope.xml, submitter=submitter, channel=CHANNEL, now=now)
+        result = submit(session, envelope.content, submitter=submitter, channel=CHANNEL, now=now)
     except GatewayError as error:
         raise sdk_refusal(error) from None
     try:
@@ -246,12 +248,33 @@ def get_message(session: Session, client: ApiClient, message_id: str) -> Message
     return message
 
 
-def record_read(session: Session, client: ApiClient, message: Message) -> None:
-    """Audit that the client read the message's content (personal data); call just before commit."""
-    record(session, actor=f"client:{client.client_id}", action="inquiry.read",
-           object_type="inquiry", object_id=message.id,
-           detail={"channel": CHANNEL, "purpose": "sdk.getMessage",
-                   "direction": message.direction.value})
+def read_content(session: Session, client: ApiClient, message: Message,
+                 now: dt.datetime) -> tuple[Message, StoredAnswer | None]:
+    """Record that the client read the message's files (personal data) and return the message as
+    it stands after the read, with the answer's stored bytes for an answer; the caller commits.
+
+    The form's read is audited. The answer's first read by the sender's client records
+    `answer_delivered` (then the message is ACCEPTED); every read is audited. An answer whose
+    content has been purged has no files and no read.
+    """
+    actor = f"client:{client.client_id}"
+    if not message.is_answer:
+        record(session, actor=actor, action="inquiry.read", object_type="inquiry",
+               object_id=message.id,
+               detail={"channel": CHANNEL, "purpose": "sdk.getMessage",
+                       "direction": message.direction.value})
+        return message, None
+    if message.answer is None or message.answer.pdf is None:
+        return message, None
+    if message.direction is Direction.INCOMING:
+        stored = deliver_answer(session, message.inquiry, actor=actor, channel=CHANNEL, now=now)
+        return replace(message, delivered=True), stored
+    # The care unit's client reading back what it sent: a read, not a delivery.
+    own = answer_for(session, message.inquiry.id)
+    record(session, actor=actor, action="answer.read", object_type="inquiry",
+           object_id=message.inquiry.id,
+           detail={"channel": CHANNEL, "direction": message.direction.value})
+    return message, own
 
 
 def delete_message(session: Session, client: ApiClient, message_id: str,
@@ -278,8 +301,9 @@ def delete_message(session: Session, client: ApiClient, message_id: str,
         # A concurrent delete of the same message got there first: it is gone either way.
         raise not_found("Meddelandet") from None
     record(session, actor=f"client:{client.client_id}", action="sdk.message.delete",
-           object_type="inquiry", object_id=message.id,
-           detail={"direction": message.direction.value, "status": message.status.value})
+           object_type="inquiry", object_id=message.inquiry.id,
+           detail={"message_id": message.id, "kind": message.kind,
+                   "direction": message.direction.value, "status": message.status.value})
 
 
 def _plausible(message_id: str) -> bool:

@@ -51,3 +51,32 @@ def message_body(xml: bytes, **attributes: Any) -> dict[str, Any]:
         else:
             attrs[key] = value
     return {"data": {"type": "messages", "attributes": attrs}}
+
+
+ANSWER_LABEL = "Svar på hälsoförfrågan"
+
+
+def pdf_file(pdf: bytes, content_type: str = "application/pdf") -> dict[str, Any]:
+    return {"fileName": "svar.pdf", "contentType": content_type,
+            "content": base64.b64encode(pdf).decode("ascii")}
+
+
+def answer_body(inquiry_id: str, pdf: bytes, message_id: str | None = None,
+                **attributes: Any) -> dict[str, Any]:
+    """Return a sendMessage body answering `inquiry_id` with `pdf`, from Kryddgården's address
+    to EBB Öster's; `attributes` override (None removes) fields."""
+    attrs: dict[str, Any] = {
+        "messageId": message_id,
+        "refToMessageId": inquiry_id,
+        "confidentiality": True,
+        "label": ANSWER_LABEL,
+        "sender": SKANE,
+        "recipient": MALMO,
+        "senderAttention": attention(KRYDDGARDEN_ADDRESS),
+        "recipientAttention": attention(EBB_OSTER),
+        "digitalDocument": [{"documentId": "svar", "documentName": ANSWER_LABEL,
+                             "contentFiles": [pdf_file(pdf)]}],
+    }
+    attrs.update(attributes)
+    return {"data": {"type": "messages",
+                     "attributes": {k: v for k, v in attrs.items() if v is not None}}}
