@@ -23,7 +23,8 @@ from gateway.auth.clients import create_client
 from gateway.auth.models import ApiClient, Role, User
 from gateway.auth.users import create_user
 from gateway.clitools import app, with_app
-from gateway.db import database
+from gateway.db import database, utcnow
+from gateway.demo_inquiries import load_demo_inquiries
 from gateway.directory.demo import load_demo_directory
 from gateway.directory.models import Coordinator
 from gateway.errors import ConfigError
@@ -140,6 +141,7 @@ def set_up_demo(flask_app: Flask) -> dict[str, Any]:
     logins = _read_logins(logins_path)
     _ensure_users(flask_app, logins)
     _ensure_client(flask_app, logins)
+    load_demo_inquiries(flask_app, utcnow())
     _write_logins(logins_path, logins)
     return logins
 
