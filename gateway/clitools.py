@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -42,6 +43,23 @@ def with_app(func: F) -> F:
 
 def app() -> Flask:
     return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+# ISO dates on the command line (2024-04-30), as everywhere in the gateway.
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def read_input(file: str, max_bytes: int) -> bytes:
+    """Return up to max_bytes + 1 bytes of file ('-' is standard input), so callers can tell
+    an oversize input; exits with a message when the file cannot be read."""
+    if file == "-":
+        return sys.stdin.buffer.read(max_bytes + 1)
+    try:
+        with Path(file).open("rb") as handle:
+            return handle.read(max_bytes + 1)
+    except OSError as exc:
+        fail(f"{file}: cannot read: {exc.strerror or exc}")
+    raise AssertionError("unreachable")
 
 
 def fail(message: str, code: int = 1) -> None:

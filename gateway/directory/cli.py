@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from gateway.clitools import echo_json, fail, with_app
+from gateway.clitools import DATE, echo_json, fail, read_input, with_app
 from gateway.db import get_session
 from gateway.directory.check import check_directory
 from gateway.directory.importexport import export_json, import_json
@@ -19,24 +19,12 @@ from gateway.directory.validation import MAX_FILE_BYTES
 from gateway.errors import GatewayError
 
 IMPORT_ACTOR = "cli:directory-import"
-DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 @click.group("directory", help="Import, export and check the directory; preview routing.")
 def directory_group() -> None:
     pass
 
-
-def _read(file: str) -> bytes:
-    """Return the file's bytes ('-' is standard input); exits with a message when unreadable."""
-    if file == "-":
-        return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-    try:
-        with Path(file).open("rb") as handle:
-            return handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        fail(f"{file}: cannot read: {exc.strerror or exc}")
-    raise AssertionError("unreachable")
 
 
 def _fail_with(source: str, exc: GatewayError) -> None:
@@ -58,7 +46,11 @@ def import_command(file: str, replace: bool, dry_run: bool) -> None:
     source = "<stdin>" if file == "-" else file
     try:
         result = import_json(
-            session, _read(file), actor=IMPORT_ACTOR, replace=replace, source=source
+            session,
+            read_input(file, MAX_FILE_BYTES),
+            actor=IMPORT_ACTOR,
+            replace=replace,
+            source=source,
         )
     except GatewayError as exc:
         session.rollback()

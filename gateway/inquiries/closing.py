@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import select
@@ -25,22 +24,11 @@ from gateway.directory.service import DirectoryError
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.answers import ANSWERABLE, STATUS_TEXT, status_of
 from gateway.inquiries.intake import NOTIFY_JOB
-from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, LegKind
+from gateway.inquiries.models import Answer, CloseReason, ConsentWithdrawal, Inquiry, LegKind
 from gateway.inquiries.workflow import add_leg, legs_of
 from gateway.jobs.service import enqueue
 
 MAX_TEXT = 500
-
-
-class CloseReason(enum.StrEnum):
-    RELISTED = "RELISTED"
-    INFO_VIA_SIP = "INFO_VIA_SIP"
-    CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
-    WITHDRAWN_BY_SENDER = "WITHDRAWN_BY_SENDER"
-    PERSON_MOVED = "PERSON_MOVED"
-    PERSON_DECEASED = "PERSON_DECEASED"
-    DUPLICATE = "DUPLICATE"
-    OTHER = "OTHER"
 
 
 REASON_LABELS: dict[CloseReason, str] = {

@@ -31,6 +31,19 @@ class LegKind(enum.StrEnum):
     CONSENT_WITHDRAWN = "consent_withdrawn"
 
 
+class CloseReason(enum.StrEnum):
+    """Why an inquiry was closed without an answer; every one counts as "Ej svar, ok anledning"."""
+
+    RELISTED = "RELISTED"
+    INFO_VIA_SIP = "INFO_VIA_SIP"
+    CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
+    WITHDRAWN_BY_SENDER = "WITHDRAWN_BY_SENDER"
+    PERSON_MOVED = "PERSON_MOVED"
+    PERSON_DECEASED = "PERSON_DECEASED"
+    DUPLICATE = "DUPLICATE"
+    OTHER = "OTHER"
+
+
 class Inquiry(Base):
     """A hälsoförfrågan; personal data only in sealed (encrypted) columns."""
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from pathlib import Path
 
 import click
 
-from gateway.clitools import echo_json, fail, with_app
+from gateway.clitools import DATE, echo_json, fail, read_input, with_app
 from gateway.db import get_session
 from gateway.stats import export
 from gateway.stats.engine import response_times
@@ -16,24 +15,12 @@ from gateway.stats.history import MAX_FILE_BYTES, import_history_csv
 from gateway.stats.period import StatsError, make_period, stockholm_today
 
 IMPORT_ACTOR = "cli:stats-import"
-DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 @click.group("stats", help="Response-time statistics: the yearly report and the manual history.")
 def stats_group() -> None:
     pass
 
-
-def _read(file: str) -> bytes:
-    """Return the file's bytes ('-' is standard input); exits with a message when unreadable."""
-    if file == "-":
-        return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-    try:
-        with Path(file).open("rb") as handle:
-            return handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        fail(f"{file}: cannot read: {exc.strerror or exc}")
-    raise AssertionError("unreachable")
 
 
 @stats_group.command(
@@ -48,7 +35,8 @@ def import_command(file: str) -> None:
     session = get_session()
     source = "<stdin>" if file == "-" else file
     try:
-        summary = import_history_csv(session, _read(file), actor=IMPORT_ACTOR, source=source)
+        data = read_input(file, MAX_FILE_BYTES)
+        summary = import_history_csv(session, data, actor=IMPORT_ACTOR, source=source)
     except StatsError as exc:
         session.rollback()
         click.echo(f"error: {exc.title}: {exc.detail}", err=True)

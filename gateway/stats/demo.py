@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from gateway.inquiries.models import CloseReason
 from gateway.stats.history import HistoryRow, ImportSummary, import_history
-from gateway.stats.models import CloseReason
 from gateway.stats.period import stockholm_today
 
 PROJECT_MEASUREMENT = dt.date(2024, 4, 30)

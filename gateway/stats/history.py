@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from gateway.audit.service import record
 from gateway.directory.identifiers import check_hsa_id
 from gateway.errors import Issue
-from gateway.stats.models import CloseReason, HistoryInquiry
+from gateway.inquiries.models import CloseReason
+from gateway.stats.models import HistoryInquiry
 from gateway.stats.period import FIRST_YEAR, ISO_DATE, StatsError, stockholm_today
 
 COLUMNS = (

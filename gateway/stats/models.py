@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base
+from gateway.inquiries.models import CloseReason
 from gateway.types import Created, HsaId, Name, enum_column
-
-
-class CloseReason(enum.StrEnum):
-    """Why an inquiry was closed without an answer; every one counts as "Ej svar, ok anledning"."""
-
-    RELISTED = "RELISTED"
-    INFO_VIA_SIP = "INFO_VIA_SIP"
-    CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
-    WITHDRAWN_BY_SENDER = "WITHDRAWN_BY_SENDER"
-    PERSON_MOVED = "PERSON_MOVED"
-    PERSON_DECEASED = "PERSON_DECEASED"
-    DUPLICATE = "DUPLICATE"
-    OTHER = "OTHER"
 
 
 class HistoryInquiry(Base):
