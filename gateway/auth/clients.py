@@ -194,7 +194,9 @@ def create_client(
     addresses = list({id(a): a for a in addresses}.values())
     _check_addresses(organisation, addresses)
     granted = normalise_scopes(scopes)
-    secret = secrets.token_urlsafe(32)
+    # Hex, not base64url: a secret starting with "-" is taken for an option by command-line
+    # clients (swaks for SMTP AUTH refuses it outright). 256 bits either way.
+    secret = secrets.token_hex(32)
     client = ApiClient(
         client_id=CLIENT_ID_PREFIX + secrets.token_urlsafe(16),
         secret_hash=_hasher.hash(secret),
