@@ -30,25 +30,27 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 bp = Blueprint("inquiries_api", __name__)
 
 
-def _xml_body() -> bytes:
-    """Return the request body; raise 415 for another content type and 413 above the limit."""
-    if request.mimetype not in XML_TYPES:
-        raise GatewayError(
-            "UNSUPPORTED_MEDIA_TYPE", "Fel innehållstyp",
-            "Skicka hälsoförfrågan som XML med Content-Type: application/xml.", status=415,
-        )
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+def _body(types: Any, limit: int, hint: str) -> bytes:
+    """Return the request body; raise 415 for another content type and 413 above limit bytes."""
+    if request.mimetype not in types:
+        raise GatewayError("UNSUPPORTED_MEDIA_TYPE", "Fel innehållstyp", hint, status=415)
+    if request.content_length is not None and request.content_length > limit:
         abort(413)
     # A streamed body (no Content-Length) is cut at the limit without an error on the first
     # read, so read one byte more than allowed and refuse if it arrives.
-    request.max_content_length = MAX_BODY_BYTES + 1
+    request.max_content_length = limit + 1
     try:
         data = request.get_data(cache=False)
     except RequestEntityTooLarge:
         abort(413)
-    if len(data) > MAX_BODY_BYTES:
+    if len(data) > limit:
         abort(413)
     return data
+
+
+def _xml_body() -> bytes:
+    return _body(XML_TYPES, MAX_BODY_BYTES,
+                 "Skicka hälsoförfrågan som XML med Content-Type: application/xml.")
 
 
 @bp.post("/api/v1/inquiries")
@@ -279,21 +281,8 @@ def _party_inquiry(inquiry_id: str, client: ApiClient, *, sender: bool, care_uni
 
 
 def _pdf_body() -> bytes:
-    if request.mimetype not in PDF_TYPES:
-        raise GatewayError(
-            "UNSUPPORTED_MEDIA_TYPE", "Fel innehållstyp",
-            "Skicka svaret som PDF med Content-Type: application/pdf.", status=415,
-        )
-    if request.content_length is not None and request.content_length > MAX_PDF_BYTES:
-        abort(413)
-    request.max_content_length = MAX_PDF_BYTES + 1
-    try:
-        data = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        abort(413)
-    if len(data) > MAX_PDF_BYTES:
-        abort(413)
-    return data
+    return _body(PDF_TYPES, MAX_PDF_BYTES,
+                 "Skicka svaret som PDF med Content-Type: application/pdf.")
 
 
 def _json_object() -> dict[str, Any]:
