@@ -72,6 +72,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TRUST_ROOTS", _path_list, None, "PEM files trusted for answer signatures, ':'-separated"
     ),
+    Setting(
+        "CRLS", _path_list, None,
+        "CRL files for offline revocation checks of answer signers, ':'-separated; "
+        "default the development CA's",
+    ),
     Setting("SMTP_RELAY", _host_port, None, "host:port of the relay for outgoing mail"),
     Setting(
         "SMTP_RELAY_CA", str, None,

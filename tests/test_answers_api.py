@@ -258,3 +258,28 @@ def test_the_openapi_document_describes_the_answer_operations(world: World) -> N
     assert {"post", "get"} <= set(paths["/api/v1/inquiries/{id}/answer"])
     for path in ("registered", "close", "reroute"):
         assert "post" in paths[f"/api/v1/inquiries/{{id}}/{path}"]
+
+
+def test_a_configured_crl_revoking_the_reko_refuses_the_answer(
+    make_app: AppMaker, instance: Path, tmp_path: Path  # noqa: F811
+) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from signing.certificates import load_ca, load_certificates, make_crl
+    from signing.devpki import PkiLayout
+
+    layout = PkiLayout.for_instance(instance)
+    ca = load_ca(layout.ca_cert, layout.ca_key)
+    anna = load_certificates(layout.reko_pem(ANNA.hsa_id))[0]
+    crl_path = tmp_path / "revoked.crl"
+    crl_path.write_bytes(make_crl(ca, revoked=[anna]).public_bytes(Encoding.PEM))
+    app = make_app(CRLS=[str(crl_path)])
+    client = app.test_client()
+    with app.app_context():
+        tokens = parties()
+        inquiry_id = submit_api(client, tokens.sender)
+        response = post_answer(client, tokens.reko, inquiry_id,
+                               signed_answer(TestPki(layout), inquiry_id))
+        assert response.status_code == 422, response.get_data(as_text=True)
+        assert "P3" in {issue["typeCode"] for issue in response.get_json()["eventIssues"]}
+        assert "answered" not in leg_kinds(inquiry_id)

@@ -102,9 +102,11 @@ def withdrawals_for(session: Session, inquiry: Inquiry) -> list[dt.date]:
 
 
 def trust_store() -> TrustStore:
-    """Return the trust roots (TRUST_ROOTS) with the development CA's CRL when present."""
-    layout = PkiLayout.for_instance(current_app.instance_path)
-    crls = [layout.crl] if layout.crl.exists() else []
+    """Return the trust roots (TRUST_ROOTS) with the CRLs (CRLS, else the development CA's)."""
+    crls = current_app.config.get("CRLS") or []
+    if not crls:
+        layout = PkiLayout.for_instance(current_app.instance_path)
+        crls = [layout.crl] if layout.crl.exists() else []
     try:
         return load_trust_store(current_app.config["TRUST_ROOTS"], crls)
     except TrustError as error:
