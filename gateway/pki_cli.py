@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -12,8 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.clitools import echo_json, fail, with_app
 from gateway.db import database, get_session
-from gateway.directory.models import Coordinator
+from gateway.directory.models import Coordinator, Organisation
 from signing.devpki import (
+    DEMO_ORGANISATIONS,
     DEMO_PASSPHRASE,
     Person,
     PkiError,
@@ -58,17 +60,32 @@ def _parse_people(
     "--physician", "physicians", multiple=True, metavar="HSA_ID:NAME", callback=_parse_people,
     help="A co-signing physician's certificate (repeatable).",
 )
+@click.option(
+    "--encryption-certificates/--no-encryption-certificates", default=True, show_default=True,
+    help="An encryption certificate per organisation besides its function certificate.",
+)
 @click.option("--force", is_flag=True, help="Make everything anew, the CA included.")
 @with_app
 def init_command(
-    passphrase_stdin: bool, rekos: list[Person], physicians: list[Person], force: bool
+    passphrase_stdin: bool,
+    rekos: list[Person],
+    physicians: list[Person],
+    encryption_certificates: bool,
+    force: bool,
 ) -> None:
     passphrase = _read_passphrase() if passphrase_stdin else DEMO_PASSPHRASE
-    people = _directory_rekos() + rekos  # --reko last: its name wins for a repeated HSA-id
+    rows = _directory_rows()
+    people = rows.rekos + rekos  # --reko last: its name wins for a repeated HSA-id
     layout = PkiLayout.for_instance(current_app.instance_path)
     try:
         result = init_pki(
-            layout.root, passphrase=passphrase, rekos=people, physicians=physicians, force=force
+            layout.root,
+            passphrase=passphrase,
+            rekos=people,
+            physicians=physicians,
+            organisations=rows.organisations or DEMO_ORGANISATIONS,
+            encryption_certificates=encryption_certificates,
+            force=force,
         )
     except (PkiError, OSError) as exc:  # OSError: e.g. an instance folder we may not write
         fail(str(exc))
@@ -120,18 +137,28 @@ def _read_passphrase() -> str:
     return passphrase
 
 
-def _directory_rekos() -> list[Person]:
-    """Return every REKO in the directory; a missing schema only warns (pki init may come first)."""
+@dataclass(frozen=True)
+class _DirectoryRows:
+    rekos: list[Person]
+    organisations: dict[str, str]
+
+
+def _directory_rows() -> _DirectoryRows:
+    """Return the directory's REKOs and the organisations served here (those without an
+    endpoint); a missing schema only warns (pki init may come first)."""
     session = get_session()
     try:
         rows = session.execute(select(Coordinator.hsa_id, Coordinator.name)).all()
+        served = session.execute(
+            select(Organisation.id, Organisation.name).where(Organisation.endpoint.is_(None))
+        ).all()
     except SQLAlchemyError:
         click.echo(
-            "warning: could not read REKOs from the database (run 'gateway db upgrade'); "
-            "only --reko certificates are made",
+            "warning: could not read the directory from the database (run 'gateway db "
+            "upgrade'); only --reko certificates and the demo organisations' are made",
             err=True,
         )
-        return []
+        return _DirectoryRows([], {})
     finally:
         # The command needs the database only here: close its connections now rather than
         # leave them to the garbage collector (a ResourceWarning under tests).
@@ -143,7 +170,7 @@ def _directory_rekos() -> list[Person]:
             people.append(Person(hsa_id, name))
         except PkiError as exc:
             fail(f"directory REKO {hsa_id!r}: {exc}")
-    return people
+    return _DirectoryRows(people, {org_id: name for org_id, name in served})
 
 
 def _print_result(result: PkiResult, passphrase_from_stdin: bool) -> None:

@@ -46,7 +46,12 @@ KEY_USAGE_NAMES = frozenset(
 )
 # A natural person's signing certificate (REKO, physician): what pyhanko requires by default.
 PERSON_KEY_USAGE = frozenset({"digital_signature", "non_repudiation"})
+# An organisation's function certificate signs (XMLDSig, CMS receipts), authenticates it as a
+# TLS client, and, where the organisation has no encryption certificate, takes XML Encryption.
 FUNCTION_KEY_USAGE = frozenset({"digital_signature", "key_encipherment", "non_repudiation"})
+FUNCTION_EXTENDED_USAGE = (ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION)
+# An encryption certificate only receives session keys (rsa-oaep key transport).
+ENCRYPTION_KEY_USAGE = frozenset({"key_encipherment"})
 
 
 class PkiError(ValueError):
@@ -269,6 +274,7 @@ def issue_function_certificate(
     organisation: str,
     common_name: str | None = None,
     key_usage: Iterable[str] = FUNCTION_KEY_USAGE,
+    extended_usage: Sequence[ObjectIdentifier] = FUNCTION_EXTENDED_USAGE,
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
 ) -> IssuedCertificate:
@@ -294,9 +300,24 @@ def issue_function_certificate(
         ca,
         subject,
         key_usage=key_usage,
-        extended_usage=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION],
+        extended_usage=extended_usage,
         not_before=not_before,
         not_after=not_after,
+    )
+
+
+def issue_encryption_certificate(
+    ca: CertificateAuthority, *, org_id: str, organisation: str
+) -> IssuedCertificate:
+    """Return an organisation's encryption certificate: the same subject as its function
+    certificate, keyEncipherment only (XML Encryption's rsa-oaep key transport)."""
+    return issue_function_certificate(
+        ca,
+        org_id=org_id,
+        organisation=organisation,
+        common_name=f"{validate_name(organisation, 'organisation')} krypteringscertifikat",
+        key_usage=ENCRYPTION_KEY_USAGE,
+        extended_usage=(),
     )
 
 

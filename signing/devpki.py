@@ -5,13 +5,16 @@ Layout of the folder (`<instance>/pki/`):
     ca.pem, ca-key.pem (0600)   the root CA
     ca.crl                      an empty CRL signed by the CA, PEM
     org/<org id>.pem, .key.pem, .p12   organisation function certificates ("0203:malmo.se"
-                                       is stored as "0203_malmo.se")
+                                       is stored as "0203_malmo.se"): XMLDSig, TLS client
+    org/<org id>.enc.pem, .enc.key.pem organisation encryption certificates (XML Encryption),
+                                       where asked for; absent, the function certificate serves
+    ap/tls.pem, tls.key.pem     the access point's TLS server certificate (localhost, 127.0.0.1)
     smtp/tls.pem, tls.key.pem   the SMTP listener's STARTTLS certificate (localhost, 127.0.0.1, ::1)
     tsa/tsa.pem, tsa.key.pem    the RFC 3161 time-stamping certificate (RSA, EKU timeStamping)
     reko/<HSA-id>.p12, .pem     a REKO's signing certificate; the .pem holds it and the CA
     physician/<HSA-id>.p12, .pem   a co-signing physician's, the same shape
 
-Certificate .pem files of org, smtp and tsa hold the leaf only. Keys and PKCS#12 files are 0600.
+Certificate .pem files of org, ap, smtp and tsa hold the leaf only. Keys and PKCS#12 files are 0600.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from signing.certificates import (
     create_ca,
     fingerprint,
     is_issued_by,
+    issue_encryption_certificate,
     issue_function_certificate,
     issue_person_certificate,
     issue_tls_certificate,
@@ -68,6 +72,7 @@ __all__ = [
     "fingerprint",
     "init_pki",
     "is_issued_by",
+    "issue_encryption_certificate",
     "issue_function_certificate",
     "issue_person_certificate",
     "issue_tls_certificate",
@@ -91,7 +96,9 @@ PHYSICIAN_TITLE = "Läkare"
 DEMO_PASSPHRASE = "demo"  # noqa: S105 - the documented demo passphrase, printed by the CLI
 # A CRL this close to its next update is renewed, so verifiers never meet a stale one.
 CRL_RENEW_BEFORE = dt.timedelta(days=30)
-SUBFOLDERS = ("org", "smtp", "tsa", "reko", "physician")
+SUBFOLDERS = ("org", "ap", "smtp", "tsa", "reko", "physician")
+# The access point's TLS server certificate names what a peer on this machine dials.
+AP_HOSTS = ("localhost", "127.0.0.1")
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,14 @@ class PkiLayout:
         return self.root / "smtp" / "tls.key.pem"
 
     @property
+    def ap_tls_cert(self) -> Path:
+        return self.root / "ap" / "tls.pem"
+
+    @property
+    def ap_tls_key(self) -> Path:
+        return self.root / "ap" / "tls.key.pem"
+
+    @property
     def tsa_cert(self) -> Path:
         return self.root / "tsa" / "tsa.pem"
 
@@ -152,6 +167,12 @@ class PkiLayout:
 
     def org_pkcs12(self, org_id: str) -> Path:
         return self.root / "org" / f"{safe_filename(org_id)}.p12"
+
+    def org_enc_cert(self, org_id: str) -> Path:
+        return self.root / "org" / f"{safe_filename(org_id)}.enc.pem"
+
+    def org_enc_key(self, org_id: str) -> Path:
+        return self.root / "org" / f"{safe_filename(org_id)}.enc.key.pem"
 
     def reko_pkcs12(self, hsa_id: str) -> Path:
         return self.root / "reko" / f"{validate_hsa_id(hsa_id)}.p12"
@@ -207,19 +228,25 @@ def init_pki(
     physicians: Iterable[Person] = (),
     organisations: Mapping[str, str] = DEMO_ORGANISATIONS,
     care_organisation: str = CARE_ORGANISATION,
+    encryption_certificates: bool = False,
     force: bool = False,
 ) -> PkiResult:
     """Make the development PKI in root (the pki folder), adding only what is missing.
 
-    An existing CA and every file still issued by it and unexpired are kept; with force
-    everything is made anew. Raises PkiError for bad input or a CA that cannot be reused.
+    Each organisation gets a function certificate, and with encryption_certificates an
+    encryption certificate besides. An existing CA and every file still issued by it and
+    unexpired are kept; with force everything is made anew. Raises PkiError for bad input or
+    a CA that cannot be reused.
     """
     if not passphrase:
         raise PkiError("the PKCS#12 passphrase must not be empty")
     validate_name(care_organisation, "organisation")
     layout = PkiLayout(Path(root))
     # Every name is checked here, before the first file is touched.
-    items = _items(layout, passphrase, rekos, physicians, organisations, care_organisation)
+    items = _items(
+        layout, passphrase, rekos, physicians, organisations, care_organisation,
+        encryption_certificates,
+    )
     removed = _clear(layout) if force else ()
     created: list[Path] = []
     kept: list[Path] = []
@@ -334,20 +361,16 @@ def _items(
     physicians: Iterable[Person],
     organisations: Mapping[str, str],
     care_organisation: str,
+    encryption_certificates: bool,
 ) -> list[_Item]:
     items = [_org_item(layout, org_id, name, passphrase) for org_id, name in organisations.items()]
-    items.append(_Item(
-        layout.smtp_cert,
-        (layout.smtp_cert, layout.smtp_key),
-        issue_tls_certificate,
-        lambda issued: {layout.smtp_key: issued.key_pem(), layout.smtp_cert: issued.cert_pem()},
+    if encryption_certificates:
+        items += [_encryption_item(layout, org_id, name) for org_id, name in organisations.items()]
+    items.append(_pem_item(
+        layout.ap_tls_cert, layout.ap_tls_key, lambda ca: issue_tls_certificate(ca, hosts=AP_HOSTS)
     ))
-    items.append(_Item(
-        layout.tsa_cert,
-        (layout.tsa_cert, layout.tsa_key),
-        issue_tsa_certificate,
-        lambda issued: {layout.tsa_key: issued.key_pem(), layout.tsa_cert: issued.cert_pem()},
-    ))
+    items.append(_pem_item(layout.smtp_cert, layout.smtp_key, issue_tls_certificate))
+    items.append(_pem_item(layout.tsa_cert, layout.tsa_key, issue_tsa_certificate))
     for person in _unique(rekos):
         items.append(_person_item(
             layout.reko_pkcs12(person.hsa_id), layout.reko_pem(person.hsa_id),
@@ -376,6 +399,22 @@ def _org_item(layout: PkiLayout, org_id: str, name: str, passphrase: str) -> _It
             key: issued.key_pem(), p12: issued.to_pkcs12(passphrase), pem: issued.cert_pem()
         },
     )
+
+
+def _pem_item(
+    pem: Path, key: Path, issue: Callable[[CertificateAuthority], IssuedCertificate]
+) -> _Item:
+    """A certificate stored as a leaf PEM beside its private key."""
+    return _Item(
+        pem, (pem, key), issue, lambda issued: {key: issued.key_pem(), pem: issued.cert_pem()}
+    )
+
+
+def _encryption_item(layout: PkiLayout, org_id: str, name: str) -> _Item:
+    def issue(ca: CertificateAuthority) -> IssuedCertificate:
+        return issue_encryption_certificate(ca, org_id=org_id, organisation=name)
+
+    return _pem_item(layout.org_enc_cert(org_id), layout.org_enc_key(org_id), issue)
 
 
 def _person_item(

@@ -33,7 +33,7 @@ from pyhanko.sign.validation.pdf_embedded import PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
 from gateway.db import database
-from gateway.directory.models import Coordinator
+from gateway.directory.models import Coordinator, Organisation
 from gateway.pki_cli import pki_group
 from signing.certificates import (
     IssuedCertificate,
@@ -65,7 +65,8 @@ needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl is not insta
 def pki(tmp_path_factory: pytest.TempPathFactory) -> PkiLayout:
     """One development PKI for the module: RSA key generation is the slow part."""
     root = tmp_path_factory.mktemp("instance") / "pki"
-    init_pki(root, passphrase=PASSPHRASE, rekos=[REKO], physicians=[PHYSICIAN])
+    init_pki(root, passphrase=PASSPHRASE, rekos=[REKO], physicians=[PHYSICIAN],
+             encryption_certificates=True)
     return PkiLayout(root)
 
 
@@ -197,16 +198,21 @@ def test_signing_is_a_library_without_flask_or_the_database() -> None:
 def test_layout_and_private_files(pki: PkiLayout) -> None:
     expected = [
         pki.ca_cert, pki.ca_key, pki.crl, pki.smtp_cert, pki.smtp_key, pki.tsa_cert, pki.tsa_key,
+        pki.ap_tls_cert, pki.ap_tls_key,
         pki.reko_pkcs12(REKO.hsa_id), pki.reko_pem(REKO.hsa_id),
         pki.physician_pkcs12(PHYSICIAN.hsa_id), pki.physician_pem(PHYSICIAN.hsa_id),
     ]
     for org in ("0203:malmo.se", "0203:skane.se"):
-        expected += [pki.org_cert(org), pki.org_key(org), pki.org_pkcs12(org)]
+        expected += [pki.org_cert(org), pki.org_key(org), pki.org_pkcs12(org),
+                     pki.org_enc_cert(org), pki.org_enc_key(org)]
     for path in expected:
         assert path.is_file(), path
     assert pki.org_cert("0203:malmo.se").name == "0203_malmo.se.pem"
+    assert pki.org_enc_key("0203:malmo.se").name == "0203_malmo.se.enc.key.pem"
+    assert pki.ap_tls_cert.relative_to(pki.root) == Path("ap/tls.pem")
     for secret in (pki.ca_key, pki.smtp_key, pki.tsa_key, pki.reko_pkcs12(REKO.hsa_id),
-                   pki.org_key("0203:skane.se"), pki.org_pkcs12("0203:skane.se")):
+                   pki.org_key("0203:skane.se"), pki.org_pkcs12("0203:skane.se"),
+                   pki.org_enc_key("0203:skane.se"), pki.ap_tls_key):
         assert secret.stat().st_mode & 0o777 == 0o600, secret
 
 
@@ -224,7 +230,8 @@ def test_ca_is_a_ten_year_root(ca: CertificateAuthority) -> None:
 
 def test_every_leaf_chains_to_the_ca(pki: PkiLayout, ca: CertificateAuthority) -> None:
     leaves = [_leaf(pki.smtp_cert), _leaf(pki.tsa_cert), _leaf(pki.reko_pem(REKO.hsa_id)),
-              _leaf(pki.physician_pem(PHYSICIAN.hsa_id)), _leaf(pki.org_cert("0203:malmo.se"))]
+              _leaf(pki.physician_pem(PHYSICIAN.hsa_id)), _leaf(pki.org_cert("0203:malmo.se")),
+              _leaf(pki.org_enc_cert("0203:malmo.se")), _leaf(pki.ap_tls_cert)]
     for leaf in leaves:
         leaf.verify_directly_issued_by(ca.cert)
         lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
@@ -408,6 +415,37 @@ def test_smtp_certificate_serves_tls_for_loopback(pki: PkiLayout) -> None:
         _handshake(server, client, "mail.example.org")
 
 
+def test_encryption_certificates_only_take_session_keys(pki: PkiLayout) -> None:
+    for org_id, name in (("0203:malmo.se", "Malmö stad"), ("0203:skane.se", "Region Skåne")):
+        cert = _leaf(pki.org_enc_cert(org_id))
+        assert _attr(cert.subject, NameOID.ORGANIZATION_IDENTIFIER) == org_id
+        assert _attr(cert.subject, NameOID.COMMON_NAME) == f"{name} krypteringscertifikat"
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        assert usage.key_encipherment
+        assert not (usage.digital_signature or usage.content_commitment)
+        assert cert.public_key() != _leaf(pki.org_cert(org_id)).public_key()
+        load_key_pair(pki.org_enc_cert(org_id), pki.org_enc_key(org_id))  # the pair matches
+
+
+def test_access_point_serves_tls_to_a_peer_presenting_its_function_certificate(
+    pki: PkiLayout,
+) -> None:
+    """DESIGN 7.4: the AP's server certificate and an organisation's certificate as client."""
+    ap = _leaf(pki.ap_tls_cert)
+    eku = ap.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    assert _attr(ap.subject, NameOID.COMMON_NAME) == "localhost"
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(pki.ap_tls_cert, pki.ap_tls_key)
+    server.load_verify_locations(cafile=str(pki.ca_cert))
+    server.verify_mode = ssl.CERT_REQUIRED
+    client = ssl.create_default_context(cafile=str(pki.ca_cert))
+    client.load_cert_chain(pki.org_cert("0203:malmo.se"), pki.org_key("0203:malmo.se"))
+    for host in ("localhost", "127.0.0.1"):
+        peer = _handshake(server, client, host)
+        assert peer["subjectAltName"] == (("DNS", "localhost"), ("IP Address", "127.0.0.1"))
+
+
 # --- idempotence ----------------------------------------------------------------------------
 
 
@@ -522,6 +560,25 @@ def test_cli_init_uses_the_directory_and_show_lists_it(
     assert shown.exit_code == 0, shown.output
     ca_fingerprint = load_ca(layout.ca_cert, layout.ca_key).fingerprint
     assert ca_fingerprint in shown.output and "serialNumber=SE2321000255-P002" in shown.output
+
+
+def test_cli_init_makes_keys_for_the_organisations_served_here(
+    committing_app: Flask, instance: Path
+) -> None:
+    with database(committing_app).transaction() as session:
+        session.add(Organisation(id="0203:malmo.se", name="Malmö stad"))
+        session.add(Organisation(id="0203:skane.se", name="Region Skåne",
+                                 endpoint="https://ap.skane.example/ap/v1/envelopes"))
+
+    made = _run(committing_app, instance, ["init"])
+
+    assert made.exit_code == 0, made.output
+    layout = PkiLayout.for_instance(instance)
+    for path in (layout.org_cert("0203:malmo.se"), layout.org_key("0203:malmo.se"),
+                 layout.org_enc_cert("0203:malmo.se"), layout.org_enc_key("0203:malmo.se"),
+                 layout.ap_tls_cert, layout.ap_tls_key):
+        assert path.is_file(), path
+    assert not layout.org_cert("0203:skane.se").exists()  # the peer gateway makes its own
 
 
 def test_cli_show_without_a_pki_fails_clearly(committing_app: Flask, instance: Path) -> None:
