@@ -1,0 +1,1 @@
+"""SDK documents: the message (messagePayload), the XHE envelope and the Meddelandekvittens."""
