@@ -15,6 +15,7 @@ import base64
 import binascii
 import copy
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 
 import xmlsec
@@ -197,8 +198,7 @@ def encrypt_payload(root: etree._Element, recipient: x509.Certificate) -> None:
     xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
     certificate_info = xmlsec.template.encrypted_data_ensure_key_info(encrypted_key)
     xmlsec.template.x509_data_add_certificate(xmlsec.template.add_x509_data(certificate_info))
-    manager = xmlsec.KeysManager()
-    manager.add_key(xmlsec.Key.from_memory(_pem(recipient), xmlsec.constants.KeyDataFormatCertPem))
+    manager = _keys_manager(_pem(recipient), xmlsec.constants.KeyDataFormatCertPem)
     context = xmlsec.EncryptionContext(manager)
     context.key = xmlsec.Key.generate(
         xmlsec.constants.KeyDataAes, 256, xmlsec.constants.KeyDataTypeSession
@@ -285,8 +285,7 @@ def decrypt_payload(envelope: VerifiedEnvelope, recipient: IssuedCertificate) ->
     # Without its Type the plaintext comes back as bytes and the envelope stays as it was.
     detached = copy.deepcopy(encrypted)
     del detached.attrib["Type"]
-    manager = xmlsec.KeysManager()
-    manager.add_key(xmlsec.Key.from_memory(recipient.key_pem(), xmlsec.constants.KeyDataFormatPem))
+    manager = _keys_manager(recipient.key_pem(), xmlsec.constants.KeyDataFormatPem)
     try:
         plaintext = xmlsec.EncryptionContext(manager).decrypt(detached)
     except xmlsec.Error:
@@ -476,6 +475,24 @@ def _indicator(root: etree._Element) -> bool | None:
                       f"{{{NS_XHB}}}InstanceEncryptionIndicator")
     value = (found.text or "").strip() if found is not None else ""
     return {"true": True, "1": True, "false": False, "0": False}.get(value)
+
+
+# A KeysManager loads the system's CA store when made (~0.1 s): keep one per key and thread.
+_MANAGERS_PER_THREAD = 8
+_local = threading.local()
+
+
+def _keys_manager(key: bytes, key_format: int) -> xmlsec.KeysManager:
+    """Return this thread's keys manager holding only key (a certificate or a private key)."""
+    managers: dict[bytes, xmlsec.KeysManager] = _local.__dict__.setdefault("managers", {})
+    manager = managers.get(key)
+    if manager is None:
+        if len(managers) >= _MANAGERS_PER_THREAD:
+            managers.pop(next(iter(managers)))
+        manager = xmlsec.KeysManager()
+        manager.add_key(xmlsec.Key.from_memory(key, key_format))
+        managers[key] = manager
+    return manager
 
 
 def _pem(certificate: x509.Certificate) -> bytes:
