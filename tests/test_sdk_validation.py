@@ -12,11 +12,12 @@ from lxml import etree
 
 from forms.errors import FormError
 from forms.sdk.receipt import parse_receipt, validate_receipt
-from forms.sdk.validation import MAX_PROBLEMS, SCHEMA, Text, valid_lexical
+from forms.sdk.validation import MAX_PROBLEMS, SCHEMA, Text, ValidationReport, valid_lexical
 from forms.sdk.xhe import parse_xhe, validate_xhe
 from tests.support.digg import (
     RECEIPT_EXAMPLES,
     XHE_EXAMPLES,
+    DiggVerdict,
     digg_receipt,
     digg_xhe,
     needs_xmllint,
@@ -196,43 +197,6 @@ def test_digg_receipt_examples_pass_both(relative: str) -> None:
     parse_receipt(root)
 
 
-@pytest.mark.parametrize("case", XHE_CASES)
-def test_xhe_verdicts_agree_with_digg(case: str) -> None:
-    relative, mutate, rule = XHE_CASES[case]
-    root = _load(relative)
-    mutate(root)
-    ours, digg = validate_xhe(root), digg_xhe(_bytes(root))
-    assert ours.valid == digg.valid, (ours.problems, digg)
-    if rule is not None:
-        assert rule in ours.rules, ours.problems
-        assert all(p.path.startswith("/") for p in ours.problems)
-        if rule != SCHEMA:
-            assert rule in digg.failed_asserts
-
-
-# The profile text (C3.2.2) is stricter than DIGG's published rules here; we follow the text.
-XHE_STRICTER: dict[str, tuple[Mutation, str]] = {
-    # R11-XHE in DIGG's schematron checks FromParty a second time (sdk/README.md).
-    "to-party-scheme": (set_attribute(TO_ID, "schemeID", "0203"), "R11-XHE"),
-    # R1: only elements named in the syntax mapping; DIGG's R1 list misses these four.
-    "header-uuid": (insert(HEADER, 1, "<xhb:UUID>u</xhb:UUID>"), "R1-XHE"),
-    "payload-id": (insert(PAYLOAD, 0, "<xhb:ID>p</xhb:ID>"), "R1-XHE"),
-    # BusinessScopeCriterion is 5..5 in the syntax mapping (R14).
-    "sixth-criterion": (duplicate(f"{CRITERION}[5]"), "R14-XHE"),
-    # R2 says empty attributes too; DIGG's schematron looks at elements only.
-    "blank-attribute": (set_attribute(f"{HEADER}/xhb:ID", "schemeName", " "), "R2-XHE"),
-}
-
-
-@pytest.mark.parametrize("case", XHE_STRICTER)
-def test_where_the_profile_text_is_stricter_than_digg_we_follow_the_text(case: str) -> None:
-    mutate, rule = XHE_STRICTER[case]
-    root = _load(PLAIN)
-    mutate(root)
-    assert digg_xhe(_bytes(root)).valid  # if DIGG fixes its rules, this case moves up
-    assert rule in validate_xhe(root).rules
-
-
 LINE = "/*/cac:DocumentResponse/cac:LineResponse"
 RECEIPT_CASES: dict[str, tuple[str, Mutation, str | None]] = {
     "customization-id": (ACCEPTED, set_text("/*/cbc:CustomizationID", "x"), "R3-APP"),
@@ -269,17 +233,53 @@ RECEIPT_CASES: dict[str, tuple[str, Mutation, str | None]] = {
 }
 
 
-@pytest.mark.parametrize("case", RECEIPT_CASES)
-def test_receipt_verdicts_agree_with_digg(case: str) -> None:
-    relative, mutate, rule = RECEIPT_CASES[case]
+Check = tuple[Callable[[etree._Element], ValidationReport], Callable[[bytes], DiggVerdict],
+              dict[str, tuple[str, Mutation, str | None]]]
+CHECKS: dict[str, Check] = {
+    "xhe": (validate_xhe, digg_xhe, XHE_CASES),
+    "receipt": (validate_receipt, digg_receipt, RECEIPT_CASES),
+}
+
+
+@pytest.mark.parametrize(
+    ("document", "case"),
+    [(document, case) for document, check in CHECKS.items() for case in check[2]],
+)
+def test_verdicts_agree_with_digg(document: str, case: str) -> None:
+    ours_check, digg_check, cases = CHECKS[document]
+    relative, mutate, rule = cases[case]
     root = _load(relative)
     mutate(root)
-    ours, digg = validate_receipt(root), digg_receipt(_bytes(root))
+    ours, digg = ours_check(root), digg_check(_bytes(root))
     assert ours.valid == digg.valid, (ours.problems, digg)
     if rule is not None:
         assert rule in ours.rules, ours.problems
+        assert all(p.path.startswith("/") for p in ours.problems)
         if rule != SCHEMA:
             assert rule in digg.failed_asserts
+
+
+# The profile text (C3.2.2) is stricter than DIGG's published rules here; we follow the text.
+XHE_STRICTER: dict[str, tuple[Mutation, str]] = {
+    # R11-XHE in DIGG's schematron checks FromParty a second time (sdk/README.md).
+    "to-party-scheme": (set_attribute(TO_ID, "schemeID", "0203"), "R11-XHE"),
+    # R1: only elements named in the syntax mapping; DIGG's R1 list misses these four.
+    "header-uuid": (insert(HEADER, 1, "<xhb:UUID>u</xhb:UUID>"), "R1-XHE"),
+    "payload-id": (insert(PAYLOAD, 0, "<xhb:ID>p</xhb:ID>"), "R1-XHE"),
+    # BusinessScopeCriterion is 5..5 in the syntax mapping (R14).
+    "sixth-criterion": (duplicate(f"{CRITERION}[5]"), "R14-XHE"),
+    # R2 says empty attributes too; DIGG's schematron looks at elements only.
+    "blank-attribute": (set_attribute(f"{HEADER}/xhb:ID", "schemeName", " "), "R2-XHE"),
+}
+
+
+@pytest.mark.parametrize("case", XHE_STRICTER)
+def test_where_the_profile_text_is_stricter_than_digg_we_follow_the_text(case: str) -> None:
+    mutate, rule = XHE_STRICTER[case]
+    root = _load(PLAIN)
+    mutate(root)
+    assert digg_xhe(_bytes(root)).valid  # if DIGG fixes its rules, this case moves up
+    assert rule in validate_xhe(root).rules
 
 
 def test_parse_names_every_problem_with_its_path() -> None:
