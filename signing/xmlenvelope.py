@@ -122,8 +122,10 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> etree
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
+        # Comments are outside the signature (c14n without comments); processing
+        # instructions are inside it, so they stay.
         remove_comments=True,
-        remove_pis=True,
+        remove_pis=False,
         collect_ids=False,
         # A payload of SDK's largest size is one text node above libxml2's 10 MB default;
         # the size is bounded above and the depth and element count below.

@@ -251,6 +251,16 @@ def test_tampering_is_refused(parties: Parties, sealed: bytes, old: bytes, new: 
     assert "changed" in error.detail
 
 
+def test_processing_instructions_are_signed_content(parties: Parties) -> None:
+    root = _xhe()
+    root.insert(0, etree.ProcessingInstruction("routing", "hint"))
+    sealed = seal_envelope(root, parties.malmo, recipient=parties.skane_encryption.cert)
+
+    verify_envelope(sealed, parties.malmo.cert)
+    _refused("SIGNATURE_INVALID", sealed.replace(b"<?routing hint?>", b"<?routing evil?>"),
+             parties.malmo.cert)
+
+
 def test_a_signature_by_another_key_is_refused_even_with_a_valid_certificate_inside(
     parties: Parties,
 ) -> None:
