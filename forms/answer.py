@@ -4,7 +4,6 @@ that it answers exactly the questions the hälsoförfrågan asked."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -12,15 +11,19 @@ from lxml import etree
 
 from forms.errors import FormError, FormIssue
 from forms.halsoforfragan import Fraga, FragaKod
-from forms.schemas import HALSOFORFRAGAN_SVAR_XSD, load_schema
-from forms.xmlsafe import DEFAULT_LIMITS, Limits, element_path, parse_xml
+from forms.schemas import (
+    HALSOFORFRAGAN_SVAR_XSD,
+    load_schema,
+    redact_schema_message,
+    schema_errors,
+)
+from forms.xmlsafe import DEFAULT_LIMITS, NOT_XML_CHARACTER, Limits, element_path, parse_xml
 
 NS = "urn:kryddgarden:halsoforfragan-svar:1"
 VERSION = "1.0"
 _Q = f"{{{NS}}}"
 # XML 1.0 allows tab, newline and carriage return below U+0020, and nothing in the
 # surrogate range or U+FFFE/U+FFFF.
-_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 # Swedish titles of the codes this module uses (forms.errors holds the hälsoförfrågan's).
 TITLES = {
@@ -191,32 +194,17 @@ def _character_issues(answer: StructuredAnswer) -> Iterator[FormIssue]:
     if answer.i_samrad_med is not None:
         texts.append(("/halsoforfraganSvar/iSamradMed/namn", answer.i_samrad_med.namn))
     for path, text in texts:
-        if _NOT_XML.search(text):
+        if NOT_XML_CHARACTER.search(text):
             yield _issue("SVAR_TECKEN", "Texten innehåller styrtecken som inte kan sparas.", path)
 
 
 def _validate(root: etree._Element) -> None:
-    schema = load_schema(HALSOFORFRAGAN_SVAR_XSD)
-    if schema.validate(root.getroottree()):
-        return
-    issues = []
-    for entry in schema.error_log:
-        path = ""
-        nodes = root.getroottree().xpath(entry.path) if entry.path else []
-        if isinstance(nodes, list) and nodes and isinstance(nodes[0], etree._Element):
-            path = element_path(nodes[0])
-        issues.append(_issue("SVAR_XSD", _redact(entry.message), path, entry.line or None))
-    raise FormError(issues)
-
-
-def _redact(message: str) -> str:
-    """Return libxml2's message without our namespace and without the offending value, which
-    may be health data."""
-    message = message.replace(_Q, "")
-    message = re.sub(
-        r"The value '.*?' (?=is not|does not|has a length)", "The value ", message, flags=re.S
-    )
-    return re.sub(r": '.*?' (?=is not a valid value)", ": The value ", message, flags=re.S)
+    issues = [
+        _issue("SVAR_XSD", redact_schema_message(entry.message, NS), path, entry.line or None)
+        for entry, path in schema_errors(load_schema(HALSOFORFRAGAN_SVAR_XSD), root)
+    ]
+    if issues:
+        raise FormError(issues)
 
 
 def _text(parent: etree._Element, name: str) -> str:

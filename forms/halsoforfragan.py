@@ -21,7 +21,14 @@ from forms.identifiers import (
     check_organisation_id,
     parse_personnummer,
 )
-from forms.schemas import HALSOFORFRAGAN_XSD, load_schema
+from forms.schemas import (
+    HALSOFORFRAGAN_XSD,
+    XSD_DEFAULT_TITLE,
+    XSD_TITLES,
+    load_schema,
+    redact_schema_message,
+    schema_errors,
+)
 from forms.xmlsafe import DEFAULT_LIMITS, Limits, element_path, parse_xml
 
 NS = "urn:kryddgarden:halsoforfragan:1"
@@ -200,26 +207,11 @@ def _check_root(root: etree._Element) -> None:
 
 # --- XSD and identifiers -------------------------------------------------------------------
 
-_XSD_TITLES = {
-    "SCHEMAV_ELEMENT_CONTENT": "Ett element saknas eller står på fel plats",
-    "SCHEMAV_CVC_PATTERN_VALID": "Värdet har fel format",
-    "SCHEMAV_CVC_ENUMERATION_VALID": "Värdet är inte ett av de tillåtna",
-    "SCHEMAV_CVC_MAXLENGTH_VALID": "Värdet är för långt",
-    "SCHEMAV_CVC_MINLENGTH_VALID": "Värdet saknas eller är för kort",
-    "SCHEMAV_CVC_COMPLEX_TYPE_4": "Ett obligatoriskt attribut saknas",
-    "SCHEMAV_CVC_COMPLEX_TYPE_3_2_1": "Attributet är inte tillåtet här",
-    "SCHEMAV_CVC_COMPLEX_TYPE_3_2_2": "Attributet är inte tillåtet här",
-}
-_ATTRIBUTE = re.compile(r"attribute '([^']+)'")
-
-
 def _validate(root: etree._Element) -> None:
     identifier_issues = dict(_field_issues(root))
-    schema = load_schema(HALSOFORFRAGAN_XSD)
-    schema.validate(root.getroottree())
     problems: list[FormIssue] = []
-    for entry in schema.error_log:
-        found = _xsd_issue(root, entry)
+    for entry, path in schema_errors(load_schema(HALSOFORFRAGAN_XSD), root):
+        found = _xsd_issue(entry, path)
         # The identifier check names the same fault more precisely; report that one only.
         if found.path not in identifier_issues:
             problems.append(found)
@@ -229,30 +221,10 @@ def _validate(root: etree._Element) -> None:
         raise FormError(problems)
 
 
-def _xsd_issue(root: etree._Element, entry: etree._LogEntry) -> FormIssue:
-    path = ""
-    try:
-        nodes = root.getroottree().xpath(entry.path) if entry.path else []
-    except etree.XPathError:
-        nodes = []
-    if isinstance(nodes, list) and nodes and isinstance(nodes[0], etree._Element):
-        path = element_path(nodes[0])
-    attribute = _ATTRIBUTE.search(entry.message)
-    if path and attribute:
-        path += f"/@{attribute.group(1)}"
-    title = _XSD_TITLES.get(entry.type_name, "Värdet är inte giltigt enligt schemat")
-    return FormIssue("XSD", title, _redact(entry.message), entry.line or None, path)
-
-
-def _redact(message: str) -> str:
-    """Return libxml2's message without our namespace and without the offending value,
-    which may be personal data (a personnummer, a name)."""
-    message = message.replace(_Q, "")
-    message = re.sub(
-        r"The value '.*?' (?=is not|does not|has a length)", "The value ", message, flags=re.S
-    )
-    message = re.sub(r": '.*?' (?=is not a valid value)", ": The value ", message, flags=re.S)
-    return message
+def _xsd_issue(entry: etree._LogEntry, path: str) -> FormIssue:
+    title = XSD_TITLES.get(entry.type_name, XSD_DEFAULT_TITLE)
+    detail = redact_schema_message(entry.message, NS)
+    return FormIssue("XSD", title, detail, entry.line or None, path)
 
 
 _IdentifierCheck = Callable[[str], object]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from lxml import etree
+
+from forms.xmlsafe import element_path
 
 # The canonical XSDs live in `schemas/` beside this package; the project is installed from
 # its checkout (`pip install -e .`, as the Makefile, CI and deploy do), so they are found here.
@@ -13,6 +17,21 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 HALSOFORFRAGAN_XSD = "halsoforfragan-1.xsd"
 HALSOFORFRAGAN_SVAR_XSD = "halsoforfragan-svar-1.xsd"
+SDK_MESSAGE_XSD = "sdk-message-3.xsd"
+
+# Swedish titles for libxml2's most common XSD errors, by the log entry's type name.
+XSD_TITLES = {
+    "SCHEMAV_ELEMENT_CONTENT": "Ett element saknas eller står på fel plats",
+    "SCHEMAV_CVC_PATTERN_VALID": "Värdet har fel format",
+    "SCHEMAV_CVC_ENUMERATION_VALID": "Värdet är inte ett av de tillåtna",
+    "SCHEMAV_CVC_MAXLENGTH_VALID": "Värdet är för långt",
+    "SCHEMAV_CVC_MINLENGTH_VALID": "Värdet saknas eller är för kort",
+    "SCHEMAV_CVC_COMPLEX_TYPE_4": "Ett obligatoriskt attribut saknas",
+    "SCHEMAV_CVC_COMPLEX_TYPE_3_2_1": "Attributet är inte tillåtet här",
+    "SCHEMAV_CVC_COMPLEX_TYPE_3_2_2": "Attributet är inte tillåtet här",
+}
+XSD_DEFAULT_TITLE = "Värdet är inte giltigt enligt schemat"
+_ATTRIBUTE = re.compile(r"attribute '([^']+)'")
 
 # An XMLSchema keeps its error_log on the instance, so concurrent validations in one process
 # (threaded web workers) each need their own instance.
@@ -36,3 +55,45 @@ def load_schema(name: str) -> etree.XMLSchema:
         schema = etree.XMLSchema(etree.parse(str(schema_path(name)), parser))
         cache[name] = schema
     return schema
+
+
+def schema_errors(
+    schema: etree.XMLSchema, root: etree._Element
+) -> Iterator[tuple[etree._LogEntry, str]]:
+    """Validate the tree of `root` and yield each XSD error with the element path
+    (forms.xmlsafe.element_path) of the node it names, "/@name" added for an attribute
+    error; the path is "" where the node cannot be found."""
+    if schema.validate(root.getroottree()):
+        return
+    # libxml2's paths use the document's own prefixes, e.g. /ns2:messagePayload/ns2:message.
+    prefixes: dict[str, str] = {}
+    for element in root.iter(etree.Element):
+        for prefix, uri in element.nsmap.items():
+            if prefix:
+                prefixes.setdefault(prefix, uri)
+    for entry in schema.error_log:
+        yield entry, _error_path(root, entry, prefixes)
+
+
+def _error_path(root: etree._Element, entry: etree._LogEntry, prefixes: dict[str, str]) -> str:
+    if not entry.path:
+        return ""
+    try:
+        nodes = root.getroottree().xpath(entry.path, namespaces=prefixes)
+    except etree.XPathError:
+        return ""
+    if not (isinstance(nodes, list) and nodes and isinstance(nodes[0], etree._Element)):
+        return ""
+    path = element_path(nodes[0])
+    attribute = _ATTRIBUTE.search(entry.message)
+    return path + f"/@{attribute.group(1)}" if attribute else path
+
+
+def redact_schema_message(message: str, namespace: str) -> str:
+    """Return libxml2's message without `namespace` and without the offending value, which
+    may be personal or health data (a personnummer, a name, a label)."""
+    message = message.replace(f"{{{namespace}}}", "")
+    message = re.sub(
+        r"The value '.*?' (?=is not|does not|has a length)", "The value ", message, flags=re.S
+    )
+    return re.sub(r": '.*?' (?=is not a valid value)", ": The value ", message, flags=re.S)

@@ -23,6 +23,9 @@ _DECLARED_ENCODING = re.compile(
     re.DOTALL,
 )
 _FOREIGN_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+# A character that XML 1.0 cannot carry (control characters, lone surrogates, U+FFFE/U+FFFF):
+# lxml refuses to put one into a tree, so builders check text with this first.
+NOT_XML_CHARACTER = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
