@@ -15,6 +15,9 @@ MIB = 1024 * 1024
 # libxml2 refuses a text node above 10,000,000 bytes unless huge_tree is on, which we keep
 # off; so no valid document is much larger than that and 12 MiB is a safe default ceiling.
 DEFAULT_MAX_BYTES = 12 * MIB
+# Bytes fed to the incremental parser at a time (Limits.huge_text): small enough that a document
+# of many tiny elements is stopped within a few thousand elements of max_elements.
+_CHUNK = 64 * 1024
 
 _BLANK = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\Z")
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
@@ -35,6 +38,12 @@ class Limits:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_depth: int = 16
     max_elements: int = 5000
+    # Allow text nodes above libxml2's 10 MB (huge_tree), for documents that carry large base64
+    # files (the SDK message, up to 30 MB). Safe only together with the other bounds: the DOCTYPE
+    # is refused before parsing (so no entity can expand), max_bytes bounds every text and name,
+    # and depth and element count are enforced while parsing, chunk by chunk, so that a document
+    # of millions of tiny elements is stopped early instead of being built whole.
+    huge_text: bool = False
 
 
 DEFAULT_LIMITS = Limits()
@@ -49,7 +58,7 @@ def parse_xml(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element
     if not isinstance(data, bytes):
         raise TypeError("parse_xml takes bytes")
     _check_bytes(data, limits)
-    root = _parse(data)
+    root = _parse_incrementally(data, limits) if limits.huge_text else _parse(data)
     _check_tree(root, limits)
     return root
 
@@ -132,26 +141,48 @@ def _check_encoding(data: bytes) -> None:
         ) from None
 
 
+_PARSER_OPTIONS: dict[str, bool] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "attribute_defaults": False,
+    # Kept so that they can be refused below rather than silently dropped.
+    "remove_pis": False,
+    "remove_comments": True,
+    "strip_cdata": True,
+    "collect_ids": False,
+}
+
+
 def _parser() -> etree.XMLParser:
     # A new parser per document: lxml parsers are not safe to share between threads.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        attribute_defaults=False,
-        huge_tree=False,
-        # Kept so that they can be refused below rather than silently dropped.
-        remove_pis=False,
-        remove_comments=True,
-        strip_cdata=True,
-        collect_ids=False,
-    )
+    return etree.XMLParser(huge_tree=False, **_PARSER_OPTIONS)
 
 
 def _parse(data: bytes) -> etree._Element:
     try:
         return etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise FormError([_syntax_issue(exc)]) from None
+
+
+def _parse_incrementally(data: bytes, limits: Limits) -> etree._Element:
+    """Parse with huge text nodes allowed, refusing too deep or too many elements as soon as
+    a chunk shows them (see Limits.huge_text)."""
+    parser = etree.XMLPullParser(events=("start", "end"), huge_tree=True, **_PARSER_OPTIONS)
+    depth = count = 0
+    try:
+        for offset in range(0, len(data), _CHUNK):
+            parser.feed(data[offset : offset + _CHUNK])
+            for event, element in parser.read_events():
+                if event == "end":
+                    depth -= 1
+                    continue
+                depth += 1
+                count += 1
+                _check_counts(element, depth, count, limits)
+        return parser.close()
     except etree.XMLSyntaxError as exc:
         raise FormError([_syntax_issue(exc)]) from None
 
@@ -194,24 +225,28 @@ def _check_shape(root: etree._Element, limits: Limits) -> None:
             continue
         depth += 1
         count += 1
-        if depth > limits.max_depth:
-            raise FormError(
-                [
-                    issue(
-                        "XML_TOO_DEEP",
-                        f"Elementen är nästlade i mer än {limits.max_depth} nivåer.",
-                        line=element.sourceline,
-                        path=element_path(element),
-                    )
-                ]
-            )
-        if count > limits.max_elements:
-            raise FormError(
-                [
-                    issue(
-                        "XML_TOO_MANY_ELEMENTS",
-                        f"Dokumentet har fler än {limits.max_elements} element.",
-                        line=element.sourceline,
-                    )
-                ]
-            )
+        _check_counts(element, depth, count, limits)
+
+
+def _check_counts(element: etree._Element, depth: int, count: int, limits: Limits) -> None:
+    if depth > limits.max_depth:
+        raise FormError(
+            [
+                issue(
+                    "XML_TOO_DEEP",
+                    f"Elementen är nästlade i mer än {limits.max_depth} nivåer.",
+                    line=element.sourceline,
+                    path=element_path(element),
+                )
+            ]
+        )
+    if count > limits.max_elements:
+        raise FormError(
+            [
+                issue(
+                    "XML_TOO_MANY_ELEMENTS",
+                    f"Dokumentet har fler än {limits.max_elements} element.",
+                    line=element.sourceline,
+                )
+            ]
+        )
