@@ -63,6 +63,21 @@ def schema_errors(
     """Validate the tree of `root` and yield each XSD error with the element path
     (forms.xmlsafe.element_path) of the node it names, "/@name" added for an attribute
     error; the path is "" where the node cannot be found."""
+    for entry, element in schema_error_elements(schema, root):
+        yield entry, element_path(element) + attribute_step(entry) if element is not None else ""
+
+
+def attribute_step(entry: etree._LogEntry) -> str:
+    """Return "/@name" when the XSD error is about attribute `name`, else ""."""
+    attribute = _ATTRIBUTE.search(entry.message)
+    return f"/@{attribute.group(1)}" if attribute else ""
+
+
+def schema_error_elements(
+    schema: etree.XMLSchema, root: etree._Element, *, limit: int | None = None
+) -> Iterator[tuple[etree._LogEntry, etree._Element | None]]:
+    """Validate the tree of `root` and yield each XSD error with the element it names (None
+    where it cannot be found, and after the first `limit` errors: finding one walks the tree)."""
     if schema.validate(root.getroottree()):
         return
     # libxml2's paths use the document's own prefixes, e.g. /ns2:messagePayload/ns2:message.
@@ -71,22 +86,23 @@ def schema_errors(
         for prefix, uri in element.nsmap.items():
             if prefix:
                 prefixes.setdefault(prefix, uri)
-    for entry in schema.error_log:
-        yield entry, _error_path(root, entry, prefixes)
+    for n, entry in enumerate(schema.error_log):
+        found = _error_element(root, entry, prefixes) if limit is None or n < limit else None
+        yield entry, found
 
 
-def _error_path(root: etree._Element, entry: etree._LogEntry, prefixes: dict[str, str]) -> str:
+def _error_element(
+    root: etree._Element, entry: etree._LogEntry, prefixes: dict[str, str]
+) -> etree._Element | None:
     if not entry.path:
-        return ""
+        return None
     try:
         nodes = root.getroottree().xpath(entry.path, namespaces=prefixes)
     except etree.XPathError:
-        return ""
-    if not (isinstance(nodes, list) and nodes and isinstance(nodes[0], etree._Element)):
-        return ""
-    path = element_path(nodes[0])
-    attribute = _ATTRIBUTE.search(entry.message)
-    return path + f"/@{attribute.group(1)}" if attribute else path
+        return None
+    if isinstance(nodes, list) and nodes and isinstance(nodes[0], etree._Element):
+        return nodes[0]
+    return None
 
 
 def redact_schema_message(message: str, namespace: str) -> str:

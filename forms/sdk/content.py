@@ -1,0 +1,264 @@
+"""The SDK messages of the hälsoförfrågan exchange: building them from a form (its XML and the
+signed consent form) or an answer (the signed PDF), and reading those files back out.
+
+    message = inquiry_message(form_xml, sender=malmo, recipient=kryddgarden, message_id=…,
+                              created=now, consent_pdf=pdf)
+    content = inquiry_content(parse_message(data))     # .form.content, .consent
+    answer = answer_message(pdf, sender=kryddgarden, recipient=malmo, message_id=…,
+                            ref_to_message_id=inquiry_message_id, conversation_id=…, created=now)
+
+Both carry one document; a hälsoförfrågan's files are the form's XML and, where given, the
+consent PDF; an answer's are the signed PDF and, where given, the structured answer XML. A
+message from elsewhere may spread its files over several documents: the readers look at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from forms.sdk.message import (
+    Attention,
+    ContentFile,
+    Document,
+    Header,
+    Identifier,
+    Message,
+    Person,
+    Recipient,
+    Reference,
+    Sender,
+    SubOrganization,
+    functional_address_id,
+    organisation_id,
+)
+from forms.sdk.message_rules import Finding, MessageError, make_report, rule_issue
+
+INQUIRY_LABEL = "Hälsoförfrågan"
+ANSWER_LABEL = "Svar på hälsoförfrågan"
+INQUIRY_DOCUMENT_ID = "halsoforfragan"
+ANSWER_DOCUMENT_ID = "svar"
+XML_TYPE = "application/xml"
+PDF_TYPE = "application/pdf"
+XML_TYPES = frozenset({XML_TYPE, "text/xml"})
+PDF_TYPES = frozenset({PDF_TYPE})
+_BODY = "/messagePayload/message/messageBody"
+
+
+@dataclass(frozen=True)
+class Party:
+    """One end of a message as the directory knows it: the organisation and its function."""
+
+    organisation_id: str
+    functional_address: str
+    organisation_name: str | None = None
+    function_name: str | None = None
+
+    def attention(
+        self, persons: Sequence[Person] = (), references: Sequence[Reference] = ()
+    ) -> Attention:
+        return Attention(
+            SubOrganization(functional_address_id(self.functional_address), self.function_name),
+            tuple(persons),
+            tuple(references),
+        )
+
+
+def new_message(
+    *,
+    sender: Party,
+    recipient: Party,
+    documents: Sequence[Document],
+    message_id: str,
+    created: dt.datetime,
+    conversation_id: str | None = None,
+    ref_to_message_id: str | None = None,
+    label: str | None = None,
+    confidentiality: bool = True,
+    generating_system: Identifier | None = None,
+    sender_persons: Sequence[Person] = (),
+    sender_references: Sequence[Reference] = (),
+) -> Message:
+    """Return a message between two parties; a new conversation (conversation_id None) takes
+    the message's own id, as B1.3.3 suggests."""
+    return Message(
+        Header(
+            creation_date_time=created,
+            message_id=message_id,
+            conversation_id=conversation_id or message_id,
+            confidentiality=confidentiality,
+            recipient=Recipient(
+                organisation_id(recipient.organisation_id),
+                recipient.attention(),
+                recipient.organisation_name,
+            ),
+            sender=Sender(
+                organisation_id(sender.organisation_id),
+                sender.attention(sender_persons, sender_references),
+                sender.organisation_name,
+            ),
+            ref_to_message_id=ref_to_message_id,
+            label=label,
+            generating_system=generating_system,
+        ),
+        tuple(documents),
+    )
+
+
+def inquiry_message(
+    form_xml: bytes,
+    *,
+    sender: Party,
+    recipient: Party,
+    message_id: str,
+    created: dt.datetime,
+    conversation_id: str | None = None,
+    consent_pdf: bytes | None = None,
+    form_file_name: str = "halsoforfragan.xml",
+    consent_file_name: str = "samtycke.pdf",
+    label: str = INQUIRY_LABEL,
+    text: str | None = None,
+    generating_system: Identifier | None = None,
+) -> Message:
+    """Return the SDK message of a hälsoförfrågan: its XML as a file and, where given, the signed
+    consent form as a second one (and `text` as the document's text)."""
+    files = [ContentFile(form_file_name, XML_TYPE, form_xml)]
+    if consent_pdf is not None:
+        files.append(ContentFile(consent_file_name, PDF_TYPE, consent_pdf))
+    document = Document(
+        INQUIRY_DOCUMENT_ID, label, "1", tuple(files), (text,) if text is not None else ()
+    )
+    return new_message(
+        sender=sender, recipient=recipient, documents=[document], message_id=message_id,
+        created=created, conversation_id=conversation_id, label=label,
+        generating_system=generating_system,
+    )
+
+
+def answer_message(
+    pdf: bytes,
+    *,
+    sender: Party,
+    recipient: Party,
+    message_id: str,
+    ref_to_message_id: str,
+    conversation_id: str,
+    created: dt.datetime,
+    structured_xml: bytes | None = None,
+    pdf_file_name: str = "svar.pdf",
+    structured_file_name: str = "svar.xml",
+    label: str = ANSWER_LABEL,
+    text: str | None = None,
+    generating_system: Identifier | None = None,
+) -> Message:
+    """Return the SDK message of an answer: the signed PDF (and the structured answer XML, where
+    given), refToMessageId the inquiry's message id, in the inquiry's conversation."""
+    files = [ContentFile(pdf_file_name, PDF_TYPE, pdf)]
+    if structured_xml is not None:
+        files.append(ContentFile(structured_file_name, XML_TYPE, structured_xml))
+    document = Document(
+        ANSWER_DOCUMENT_ID, label, "1", tuple(files), (text,) if text is not None else ()
+    )
+    return new_message(
+        sender=sender, recipient=recipient, documents=[document], message_id=message_id,
+        created=created, conversation_id=conversation_id, ref_to_message_id=ref_to_message_id,
+        label=label, generating_system=generating_system,
+    )
+
+
+@dataclass(frozen=True)
+class InquiryContent:
+    """The files of a hälsoförfrågan message: the form's XML and the consent PDF, if any."""
+
+    form: ContentFile
+    consent: ContentFile | None = None
+
+
+@dataclass(frozen=True)
+class AnswerContent:
+    """The files of an answer message: the signed PDF and the structured answer, if any."""
+
+    pdf: ContentFile
+    structured: ContentFile | None = None
+
+
+def media_type(content_type: str) -> str:
+    """Return the media type, lower-case, without parameters ("Text/XML; q=1": text/xml)."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def inquiry_content(message: Message) -> InquiryContent:
+    """Return the form and the consent form of a hälsoförfrågan message; raise MessageError
+    (SDK_FORM_FILE, SDK_CONSENT_FILE, SDK_FILE_TYPE) naming every file that does not fit."""
+    xml, pdf, issues = _sort_files(message, XML_TYPES, PDF_TYPES)
+    if len(xml) != 1:
+        issues.append(_count_issue("SDK_FORM_FILE", xml, "en fil med hälsoförfrågan som XML"))
+    if len(pdf) > 1:
+        issues.append(_count_issue("SDK_CONSENT_FILE", pdf, "högst en samtyckesblankett (PDF)"))
+    if issues:
+        raise MessageError(make_report(issues))
+    return InquiryContent(xml[0][1], pdf[0][1] if pdf else None)
+
+
+def answer_content(message: Message) -> AnswerContent:
+    """Return the signed PDF and the structured answer of an answer message; raise MessageError
+    (SDK_REF_MISSING, SDK_ANSWER_FILE, SDK_STRUCTURED_FILE, SDK_FILE_TYPE) for what does not fit."""
+    pdf, xml, issues = _sort_files(message, PDF_TYPES, XML_TYPES)
+    if message.header.ref_to_message_id is None:
+        issues.append(rule_issue(
+            "SDK_REF_MISSING", "Ett svar ska ange refToMessageId: förfrågans messageId.",
+            path="/messagePayload/message/messageHeader",
+        ))
+    if len(pdf) != 1:
+        issues.append(_count_issue("SDK_ANSWER_FILE", pdf, "en signerad PDF"))
+    if len(xml) > 1:
+        issues.append(_count_issue("SDK_STRUCTURED_FILE", xml, "högst ett strukturerat svar (XML)"))
+    if issues:
+        raise MessageError(make_report(issues))
+    return AnswerContent(pdf[0][1], xml[0][1] if xml else None)
+
+
+_Found = list[tuple[str, ContentFile]]
+
+
+def _sort_files(
+    message: Message, main: frozenset[str], extra: frozenset[str]
+) -> tuple[_Found, _Found, list[Finding]]:
+    """Return the files of type `main` and of type `extra` with their paths, and an issue for
+    each file of any other type."""
+    mains: _Found = []
+    extras: _Found = []
+    issues: list[Finding] = []
+    for path, file in file_paths(message):
+        kind = media_type(file.content_type)
+        if kind in main:
+            mains.append((path, file))
+        elif kind in extra:
+            extras.append((path, file))
+        else:
+            issues.append(rule_issue(
+                "SDK_FILE_TYPE",
+                f"Filtypen tas inte emot här; tillåtna är {', '.join(sorted(main | extra))}.",
+                path=f"{path}/contentType",
+            ))
+    return mains, extras, issues
+
+
+def _count_issue(code: str, found: _Found, expected: str) -> Finding:
+    """An issue for the wrong number of files of a kind, at the second one if there are more."""
+    detail = f"Meddelandet ska ha {expected}; det har {len(found)}."
+    return rule_issue(code, detail, path=found[1][0] if len(found) > 1 else _BODY)
+
+
+def file_paths(message: Message) -> list[tuple[str, ContentFile]]:
+    """Return each content file with the element path it has in the built message (as
+    forms.xmlsafe.element_path writes it: an index only where siblings share the name)."""
+    found = []
+    several = len(message.documents) > 1
+    for d, document in enumerate(message.documents):
+        doc = f"{_BODY}/documents" + (f"[{d + 1}]" if several else "")
+        files = document.content_files
+        for f, file in enumerate(files):
+            found.append((f"{doc}/ContentFiles" + (f"[{f + 1}]" if len(files) > 1 else ""), file))
+    return found
