@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -73,6 +74,7 @@ _SUB_ORGANIZATION = frozenset({"root", "extension", "label"})
 _LABELLED = frozenset({"root", "extension", "label"})
 _DOCUMENT = frozenset({"documentId", "documentName", "index", "contentTextBody", "contentFiles"})
 _FILE = frozenset({"fileName", "contentType", "content"})
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -106,9 +108,18 @@ def read_create_message(
     the messageId.
     """
     reader = _Reader()
+    if not isinstance(body, dict):
+        reader.problem("JSON_TYPE", "body", "Kroppen ska vara ett JSON-objekt med data.")
+        raise MessageError(make_report(reader.issues))
     data = reader.object(reader.member(body, "", "data", _TOP), "data")
-    attributes = reader.object(reader.member(data, "data", "attributes", _DATA), ATTRIBUTES)
+    given = data.get("attributes")
+    attributes = reader.object(  # not said again where data itself is missing or wrong
+        reader.member(data, "data", "attributes", _DATA), ATTRIBUTES,
+        required=isinstance(body.get("data"), dict),
+    )
     resource_id = reader.resource_id(data)
+    if not isinstance(given, dict):  # nothing to read: what is wrong is said above
+        raise MessageError(make_report(reader.issues))
     root = etree.Element(f"{{{NS}}}messagePayload")
     defaulted = reader.payload(root, attributes, now, new_id, conversation_id)
     found = reader.issues + reader.tree.findings + tree_findings(root)
@@ -150,7 +161,7 @@ class _Reader:
         if isinstance(value, dict):
             return value
         if value is not None:
-            self.problem("JSON_TYPE", path, f"{path or 'Kroppen'} ska vara ett objekt.")
+            self.problem("JSON_TYPE", path, f"{path} ska vara ett objekt.")
         elif required:
             self.problem("JSON_REQUIRED", path, f"{path} saknas.")
         return {}
@@ -354,7 +365,11 @@ def _given(value: str | None, stand_in: str) -> str:
 
 
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    """Return the JSON path of member `key` under `path`: data.attributes.label, or with
+    brackets for a key that is not a plain name: data["a.b"]."""
+    if _NAME.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
 
 
 # --- XML paths to JSON paths ----------------------------------------------------------------

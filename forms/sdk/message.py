@@ -385,7 +385,8 @@ def serialize(root: etree._Element) -> bytes:
 
 class TreeBuilder:
     """Builds the messagePayload tree of a model; a text that XML cannot carry is noted in
-    `findings` (SDK_CHARACTERS, at its element) and written without the offending characters."""
+    `findings` (SDK_CHARACTERS, at its element) and written with U+FFFD in place of each
+    offending character (so that it is not also found empty)."""
 
     def __init__(self) -> None:
         self.findings: list[Finding] = []
@@ -397,13 +398,13 @@ class TreeBuilder:
         written here) is not searched for characters XML cannot carry."""
         element = etree.SubElement(parent, _T + name)
         if text is not None:
-            if not ascii and NOT_XML_CHARACTER.search(text):
+            if not ascii and _not_xml(text):
                 self.findings.append(rule_issue(
                     "SDK_CHARACTERS",
                     "Styrtecken och liknande kan inte skickas i ett SDK-meddelande.",
                     element,
                 ))
-                text = NOT_XML_CHARACTER.sub("", text)
+                text = NOT_XML_CHARACTER.sub("\ufffd", text)
             element.text = text
         return element
 
@@ -469,6 +470,18 @@ class TreeBuilder:
             self.element(file_el, "content", base64_text(file.content), ascii=True)
         for text in document.content_texts:
             self.element(self.element(el, "ContentText"), "characterSequence", text)
+
+
+# The ASCII characters XML 1.0 can carry; for ASCII text (base64 from JSON), deleting these
+# and finding anything left runs at memory speed, where a regular expression takes seconds.
+_XML_ASCII = bytes([9, 10, 13, *range(0x20, 0x80)])
+
+
+def _not_xml(text: str) -> bool:
+    """True when `text` has a character XML 1.0 cannot carry."""
+    if text.isascii():
+        return bool(text.encode("ascii").translate(None, _XML_ASCII))
+    return NOT_XML_CHARACTER.search(text) is not None
 
 
 def base64_text(content: bytes) -> str:
