@@ -4,6 +4,7 @@ bounded size, depth and element count; every refusal a FormError naming the line
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -171,17 +172,11 @@ def _parse_incrementally(data: bytes, limits: Limits) -> etree._Element:
     """Parse with huge text nodes allowed, refusing too deep or too many elements as soon as
     a chunk shows them (see Limits.huge_text)."""
     parser = etree.XMLPullParser(events=("start", "end"), huge_tree=True, **_PARSER_OPTIONS)
-    depth = count = 0
+    shape = _Shape(limits)
     try:
         for offset in range(0, len(data), _CHUNK):
             parser.feed(data[offset : offset + _CHUNK])
-            for event, element in parser.read_events():
-                if event == "end":
-                    depth -= 1
-                    continue
-                depth += 1
-                count += 1
-                _check_counts(element, depth, count, limits)
+            shape.see(parser.read_events())
         return parser.close()
     except etree.XMLSyntaxError as exc:
         raise FormError([_syntax_issue(exc)]) from None
@@ -217,15 +212,25 @@ def _check_tree(root: etree._Element, limits: Limits) -> None:
 
 
 def _check_shape(root: etree._Element, limits: Limits) -> None:
-    depth = 0
-    count = 0
-    for event, element in etree.iterwalk(root, events=("start", "end")):
-        if event == "end":
-            depth -= 1
-            continue
-        depth += 1
-        count += 1
-        _check_counts(element, depth, count, limits)
+    _Shape(limits).see(etree.iterwalk(root, events=("start", "end")))
+
+
+class _Shape:
+    """Depth and element count over start and end events; a FormError past the limits."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.depth = 0
+        self.count = 0
+
+    def see(self, events: Iterable[tuple[str, etree._Element]]) -> None:
+        for event, element in events:
+            if event == "end":
+                self.depth -= 1
+                continue
+            self.depth += 1
+            self.count += 1
+            _check_counts(element, self.depth, self.count, self.limits)
 
 
 def _check_counts(element: etree._Element, depth: int, count: int, limits: Limits) -> None:

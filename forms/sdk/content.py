@@ -126,9 +126,7 @@ def inquiry_message(
     files = [ContentFile(form_file_name, XML_TYPE, form_xml)]
     if consent_pdf is not None:
         files.append(ContentFile(consent_file_name, PDF_TYPE, consent_pdf))
-    document = Document(
-        INQUIRY_DOCUMENT_ID, label, "1", tuple(files), (text,) if text is not None else ()
-    )
+    document = _document(INQUIRY_DOCUMENT_ID, label, files, text)
     return new_message(
         sender=sender, recipient=recipient, documents=[document], message_id=message_id,
         created=created, conversation_id=conversation_id, label=label,
@@ -157,14 +155,19 @@ def answer_message(
     files = [ContentFile(pdf_file_name, PDF_TYPE, pdf)]
     if structured_xml is not None:
         files.append(ContentFile(structured_file_name, XML_TYPE, structured_xml))
-    document = Document(
-        ANSWER_DOCUMENT_ID, label, "1", tuple(files), (text,) if text is not None else ()
-    )
+    document = _document(ANSWER_DOCUMENT_ID, label, files, text)
     return new_message(
         sender=sender, recipient=recipient, documents=[document], message_id=message_id,
         created=created, conversation_id=conversation_id, ref_to_message_id=ref_to_message_id,
         label=label, generating_system=generating_system,
     )
+
+
+def _document(
+    document_id: str, name: str, files: Sequence[ContentFile], text: str | None
+) -> Document:
+    """The one document of a message the gateway builds: its files, and a text if given."""
+    return Document(document_id, name, "1", tuple(files), (text,) if text is not None else ())
 
 
 @dataclass(frozen=True)
