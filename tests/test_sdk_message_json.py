@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from forms.sdk.jsonapi import json_path, message_attributes, read_create_message
 from forms.sdk.message import Message, build_message, check_message, parse_message
-from forms.sdk.validation import MAX_REPORTED, MessageError
+from forms.sdk.message_rules import MAX_REPORTED, MessageError
 from tests.support import sdk_material as digg
 from tests.support.sdk_messages import CREATED, full_message, messages, small_message
 
