@@ -38,15 +38,10 @@ from forms.sdk.message import (
     parse_timestamp,
     timestamp_text,
 )
-from forms.sdk.message_rules import (
-    MAX_MESSAGE_BYTES,
-    MAX_REPORTED,
-    RULES,
-    SCHEMATRON_CODES,
-    MessageError,
-    Reason,
-)
-from tests.support import sdk_material as digg
+from forms.sdk.message_rules import MAX_MESSAGE_BYTES, RULES, SCHEMATRON_CODES, MessageError
+from forms.sdk.receipt import DetailCode, ReasonCode
+from forms.sdk.validation import MAX_PROBLEMS
+from tests.support import digg
 from tests.support.forms import EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, SKANE, halsoforfragan
 from tests.support.sdk_messages import CREATED, PDF, full_message, small_message
 
@@ -141,7 +136,7 @@ def test_a_report_lists_the_first_fifty_problems_and_counts_them_all() -> None:
         build_message(Message(header, small_message().documents))
     report = refused.value.report
     assert report.total == 120  # each blank person and its blank label
-    assert len(report.issues) == MAX_REPORTED and report.truncated and not report.valid
+    assert len(report.issues) == MAX_PROBLEMS and report.truncated and not report.valid
 
 
 def test_a_refusal_survives_pickling_with_its_report() -> None:
@@ -157,10 +152,11 @@ def test_every_rule_has_a_receipt_reason_and_the_schematron_its_eleven_patterns(
         "creationDateTime", "MessageId", "conversationId", "refToMessageId", "subjectlabel",
         "contentFiles", "subOrgRoot",
     )
-    assert {r.reason for r in RULES.values()} == {Reason.SV, Reason.BV}
-    assert RULES["SDK_SIZE"].detail_code == "too-long"
-    assert RULES["SDK_FILE_TYPE"].detail_code == "not-supported"
-    assert all(RULES[c].reason is Reason.BV and RULES[c].detail_code in ("invariant", "structure")
+    assert {r.reason for r in RULES.values()} == {ReasonCode.SV, ReasonCode.BV}
+    assert RULES["SDK_SIZE"].detail_code is DetailCode.TOO_LONG
+    assert RULES["SDK_FILE_TYPE"].detail_code is DetailCode.NOT_SUPPORTED
+    assert all(RULES[c].reason is ReasonCode.BV
+               and RULES[c].detail_code in (DetailCode.INVARIANT, DetailCode.STRUCTURE)
                for c in SCHEMATRON_CODES)
 
 
@@ -213,7 +209,7 @@ def test_a_message_over_30_mb_is_refused_before_it_is_parsed() -> None:
     assert _refused(_with_file(23 * 1024 * 1024)) == [("SDK_SIZE", "/messagePayload")]
     report = check_message(b"<" * (MAX_MESSAGE_BYTES + 1))
     assert report.codes == ("SDK_SIZE",)
-    assert report.receipt_reasons()[0].detail_code == "too-long"
+    assert report.receipt_reasons()[0].detail == DetailCode.TOO_LONG
 
 
 @pytest.mark.parametrize(
@@ -230,7 +226,7 @@ def test_a_message_over_30_mb_is_refused_before_it_is_parsed() -> None:
 def test_unsafe_or_broken_xml_is_refused_with_a_code(data: bytes, code: str) -> None:
     report = check_message(data)
     assert report.codes == (code,)
-    assert report.receipt_reasons()[0].reason is Reason.SV
+    assert report.receipt_reasons()[0].code is ReasonCode.SV
 
 
 def test_a_flood_of_tiny_elements_is_stopped_while_parsing() -> None:
@@ -302,8 +298,8 @@ def test_what_the_gateway_builds_digg_accepts(tmp_path: Path) -> None:
     for name, data in built.items():
         paths[tmp_path / f"{name}.xml"] = name
         (tmp_path / f"{name}.xml").write_bytes(data)
-    lint = digg.xmllint(paths)
-    failures = digg.schematron().failures_of(paths)
+    lint = digg.lint_messages(paths)
+    failures = digg.message_schematron().failures_of(paths)
     assert all(r.valid for r in lint.values()), [r.output for r in lint.values()]
     assert not any(failures.values())
 
@@ -343,7 +339,7 @@ def test_an_answer_message_must_refer_and_carry_one_pdf() -> None:
     with pytest.raises(MessageError) as refused:
         answer_content(_files(no_ref, XML))
     assert refused.value.codes == ("SDK_REF_MISSING", "SDK_ANSWER_FILE")
-    assert RULES["SDK_FILE_TYPE"].reason is Reason.BV
+    assert RULES["SDK_FILE_TYPE"].reason is ReasonCode.BV
 
 
 def test_files_spread_over_documents_are_all_read() -> None:
@@ -379,7 +375,7 @@ def test_thousands_of_faults_cost_no_more_than_listing_fifty() -> None:
     elapsed = time.monotonic() - started
     # Each empty person and its label (schematron); each long label (XSD).
     assert report.total == 3000 * 2 + 3000
-    assert len(report.issues) == MAX_REPORTED
+    assert len(report.issues) == MAX_PROBLEMS
     assert report.issues[0].path == f"{HEADER}/recipient/attention/person[1]"
     assert report.issues[1].path == f"{HEADER}/recipient/attention/person[1]/label"
     assert elapsed < 10  # a bound against quadratic work, not a benchmark

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from forms.sdk.jsonapi import json_path, message_attributes, read_create_message
 from forms.sdk.message import Message, build_message, check_message, parse_message
-from forms.sdk.message_rules import MAX_REPORTED, MessageError
-from tests.support import sdk_material as digg
+from forms.sdk.message_rules import MessageError
+from forms.sdk.validation import MAX_PROBLEMS
+from tests.support import digg
 from tests.support.sdk_messages import CREATED, full_message, messages, small_message
 
 NOW = dt.datetime(2024, 9, 2, 12, 0, 0, 250000, tzinfo=dt.UTC)
@@ -74,7 +75,7 @@ def _example(schema: dict[str, Any], components: dict[str, Any], name: str = "")
 
 
 def _openapi_body() -> dict[str, Any]:
-    spec = yaml.safe_load(digg.openapi().read_text(encoding="utf-8"))
+    spec = yaml.safe_load(digg.sdk_path(digg.OPENAPI).read_text(encoding="utf-8"))
     components = spec["components"]["schemas"]
     attributes = _example(components["messageCreateAttributesDef"], components)
     # B1.4.2: the client sets no status; events are the service's.
@@ -101,8 +102,8 @@ def test_digg_openapi_examples_make_a_valid_message(tmp_path: Path) -> None:
     assert parse_message(created.xml) == created.message
     path = tmp_path / "openapi.xml"
     path.write_bytes(created.xml)
-    assert digg.xmllint([path])[path].valid
-    assert not digg.schematron().failures(path)
+    assert digg.lint_messages([path])[path].valid
+    assert not digg.message_schematron().failures(path)
     # And back: the message's JSON is DIGG's example, with the status and events left out and
     # the time written as SDK writes it (the same instant, to the millisecond).
     assert message_attributes(created.message) == {
@@ -164,7 +165,7 @@ def test_a_resource_id_is_kept_apart_from_the_message() -> None:
 
 def _tf_2_4_1_body() -> dict[str, Any]:
     """DIGG's TF2.4.1 as a createMessage body: min.xml's message with TF2.4.1's two faults."""
-    [minimal] = [p for p in digg.testdata() if p.name == "min.xml"]
+    [minimal] = [p for p in digg.message_testdata() if p.name == "min.xml"]
     attributes = message_attributes(parse_message(minimal.read_bytes()))
     attributes["creationDateTime"] = "3 Sept. 2019"
     attributes["conversationId"] = "232cd54e-5aab-4518-b35c-d81bb053a590Ö"
@@ -274,7 +275,7 @@ def test_a_body_with_thousands_of_problems_lists_fifty_and_counts_all() -> None:
     with pytest.raises(MessageError) as refused:
         _read(_body(attributes))
     report = refused.value.report
-    assert report.total == 2000 and len(report.issues) == MAX_REPORTED
+    assert report.total == 2000 and len(report.issues) == MAX_PROBLEMS
     assert report.issues[0].path == f"{A}.digitalDocument[0].documentId"
 
 

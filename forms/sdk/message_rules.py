@@ -21,7 +21,6 @@ Details never quote values: labels, names and references may be personal data.
 from __future__ import annotations
 
 import binascii
-import enum
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,8 @@ from forms.schemas import (
     redact_schema_message,
     schema_error_elements,
 )
+from forms.sdk.receipt import NOT_APPLICABLE, DetailCode, Reason, ReasonCode
+from forms.sdk.validation import MAX_PROBLEMS
 from forms.xmlsafe import MIB, Limits, element_path, parse_xml
 
 NS = "urn:riv:infrastructure:messaging:MessageWithAttachments:3"
@@ -47,8 +48,6 @@ FUNCTIONAL_ADDRESS_ROOT = "urn:riv:infrastructure:messaging:functionalAddress"
 # B1.3.3 4.3.3.3: "Meddelandet inklusive bifogade filer får ej överstiga 30 MB".
 MAX_MESSAGE_BYTES = 30 * MIB
 MAX_LABEL = 256
-# A report lists this many issues and counts the rest.
-MAX_REPORTED = 50
 # The deepest element of the format is at level 8 (…/attention/person/personId/root); the rest
 # leaves room for other namespaces' extension elements. Base64 files need huge text nodes.
 MESSAGE_LIMITS = Limits(
@@ -70,94 +69,88 @@ _UUID = re.compile(
 _BASE64_START = re.compile(r"[a-zA-Z0-9+/]")
 
 
-class Reason(enum.StrEnum):
-    """Orsakskod of a Meddelandekvittens (C3.2.4, 4.2)."""
-
-    SV = "SV"  # the payload breaks the message specification's XML schema
-    BV = "BV"  # the payload breaks a further validation rule (the schematron, B1.3.3)
-
-
 @dataclass(frozen=True)
 class Rule:
-    """One validation rule: its code, the receipt's reason and B1.3.3's detail code
-    (structure, invariant, too-long, security), a Swedish title and where it is written."""
+    """One validation rule: its code, the receipt's reason (Orsakskod) and B1.3.3's detail code
+    (Detaljkod), a Swedish title and where the rule is written."""
 
     code: str
-    reason: Reason
-    detail_code: str
+    reason: ReasonCode
+    detail_code: DetailCode
     title: str
     source: str
 
 
 _SCHEMATRON = "DIGG MessageConstraints.xml"
+_SV, _BV, _D = ReasonCode.SV, ReasonCode.BV, DetailCode
 _RULES = (
-    Rule("SV", Reason.SV, "structure", "Meddelandet följer inte schemat för SDK-meddelanden",
+    Rule("SV", _SV, _D.STRUCTURE, "Meddelandet följer inte schemat för SDK-meddelanden",
          "DIGG infrastructure_messaging_MessageWithAttachments_3.0.xsd"),
     *(
-        Rule(code, Reason.SV, "structure", TITLES[code], "forms.xmlsafe")
+        Rule(code, _SV, _D.STRUCTURE, TITLES[code], "forms.xmlsafe")
         for code in ("XML_EMPTY", "XML_SYNTAX", "XML_DTD", "XML_PI", "XML_ENCODING",
                      "XML_TOO_LARGE", "XML_TOO_DEEP", "XML_TOO_MANY_ELEMENTS")
     ),
-    Rule("verifyNonEmptyElements", Reason.BV, "invariant", "Ett element är tomt", _SCHEMATRON),
-    Rule("conversationIdMustExist", Reason.BV, "invariant",
+    Rule("verifyNonEmptyElements", _BV, _D.INVARIANT, "Ett element är tomt", _SCHEMATRON),
+    Rule("conversationIdMustExist", _BV, _D.INVARIANT,
          "conversationId ska finnas exakt en gång", _SCHEMATRON),
-    Rule("recipientIdvalue", Reason.BV, "invariant",
+    Rule("recipientIdvalue", _BV, _D.INVARIANT,
          f"Mottagarens organisations-id ska ha root {ORGANISATION_ROOT}", _SCHEMATRON),
-    Rule("senderIdvalue", Reason.BV, "invariant",
+    Rule("senderIdvalue", _BV, _D.INVARIANT,
          f"Avsändarens organisations-id ska ha root {ORGANISATION_ROOT}", _SCHEMATRON),
-    Rule("creationDateTime", Reason.BV, "invariant",
+    Rule("creationDateTime", _BV, _D.INVARIANT,
          "Tidsstämpeln ska vara i UTC med bråkdelar av sekund (ÅÅÅÅ-MM-DDThh:mm:ss.sssZ)",
          _SCHEMATRON),
-    Rule("MessageId", Reason.BV, "invariant", "messageId är inte ett UUID", _SCHEMATRON),
-    Rule("conversationId", Reason.BV, "invariant", "conversationId är inte ett UUID",
+    Rule("MessageId", _BV, _D.INVARIANT, "messageId är inte ett UUID", _SCHEMATRON),
+    Rule("conversationId", _BV, _D.INVARIANT, "conversationId är inte ett UUID",
          _SCHEMATRON),
-    Rule("refToMessageId", Reason.BV, "invariant", "refToMessageId är inte ett UUID",
+    Rule("refToMessageId", _BV, _D.INVARIANT, "refToMessageId är inte ett UUID",
          _SCHEMATRON),
     # B1.3.3 4.3.2 gives this one the detail code structure.
-    Rule("subjectlabel", Reason.BV, "structure",
+    Rule("subjectlabel", _BV, _D.STRUCTURE,
          f"Meddelandets rubrik är längre än {MAX_LABEL} tecken", _SCHEMATRON),
-    Rule("contentFiles", Reason.BV, "invariant", "Filens innehåll är inte base64", _SCHEMATRON),
-    Rule("subOrgRoot", Reason.BV, "invariant",
+    Rule("contentFiles", _BV, _D.INVARIANT, "Filens innehåll är inte base64", _SCHEMATRON),
+    Rule("subOrgRoot", _BV, _D.INVARIANT,
          f"Funktionsadressen ska ha root {FUNCTIONAL_ADDRESS_ROOT}", _SCHEMATRON),
-    Rule("SDK_CHARACTERS", Reason.SV, "structure",
+    Rule("SDK_CHARACTERS", _SV, _D.STRUCTURE,
          "Texten innehåller tecken som inte kan skrivas i XML", "XML 1.0 (building a message)"),
-    Rule("SDK_SIZE", Reason.BV, "too-long", "Meddelandet är större än 30 MB",
+    Rule("SDK_SIZE", _BV, _D.TOO_LONG, "Meddelandet är större än 30 MB",
          "B1.3.3 4.3.3.3 and 5.3"),
-    Rule("SDK_ORGANISATION_ID", Reason.BV, "invariant",
+    Rule("SDK_ORGANISATION_ID", _BV, _D.INVARIANT,
          "Organisations-id ska vara 0203:<domän> eller 0007:<organisationsnummer>",
          "B1.3.3 4.3.2.1 and 4.3.2.2 (checked programmatically)"),
-    Rule("SDK_DOCUMENT_EMPTY", Reason.BV, "invariant",
+    Rule("SDK_DOCUMENT_EMPTY", _BV, _D.INVARIANT,
          "Dokumentet har varken text eller fil", "B1.3.3 4.3.3.1"),
-    Rule("SDK_BASE64", Reason.BV, "invariant",
+    Rule("SDK_BASE64", _BV, _D.INVARIANT,
          "Filens innehåll är inte giltig base64 (RFC 4648)", "B1.3.3 4.3.3.3"),
-    Rule("SDK_FORM_FILE", Reason.BV, "invariant",
+    Rule("SDK_FORM_FILE", _BV, _D.INVARIANT,
          "Meddelandet ska ha exakt en hälsoförfrågan (XML)", "DESIGN 5.4 and 7.2"),
-    Rule("SDK_CONSENT_FILE", Reason.BV, "invariant",
+    Rule("SDK_CONSENT_FILE", _BV, _D.INVARIANT,
          "Meddelandet har mer än en samtyckesblankett (PDF)", "DESIGN 7.2"),
-    Rule("SDK_ANSWER_FILE", Reason.BV, "invariant",
+    Rule("SDK_ANSWER_FILE", _BV, _D.INVARIANT,
          "Svaret ska ha exakt en signerad PDF", "DESIGN 5.3 and 5.4"),
-    Rule("SDK_STRUCTURED_FILE", Reason.BV, "invariant",
+    Rule("SDK_STRUCTURED_FILE", _BV, _D.INVARIANT,
          "Svaret har mer än ett strukturerat svar (XML)", "DESIGN 5.3"),
-    Rule("SDK_REF_MISSING", Reason.BV, "invariant",
+    Rule("SDK_REF_MISSING", _BV, _D.INVARIANT,
          "Svaret anger inte vilket meddelande det besvarar (refToMessageId)", "DESIGN 5.4"),
     # B1.3.3 5.3 row 8: a file type the recipient does not take is REJECTED BV not-supported.
-    Rule("SDK_FILE_TYPE", Reason.BV, "not-supported", "Filtypen tas inte emot",
+    Rule("SDK_FILE_TYPE", _BV, _D.NOT_SUPPORTED, "Filtypen tas inte emot",
          "B1.3.3 4.3.3.3 and 5.3"),
-    Rule("JSON_TYPE", Reason.SV, "structure", "Fel typ av värde", "DIGG sdk-api-restful.yml"),
-    Rule("JSON_REQUIRED", Reason.SV, "structure", "Obligatoriskt fält saknas",
+    Rule("JSON_TYPE", _SV, _D.STRUCTURE, "Fel typ av värde", "DIGG sdk-api-restful.yml"),
+    Rule("JSON_REQUIRED", _SV, _D.STRUCTURE, "Obligatoriskt fält saknas",
          "DIGG sdk-api-restful.yml and the XSD"),
-    Rule("JSON_UNKNOWN", Reason.SV, "structure",
+    Rule("JSON_UNKNOWN", _SV, _D.STRUCTURE,
          "Fältet finns inte i SDK-meddelandet och kan inte föras vidare",
          "DIGG sdk-api-restful.yml and the XSD"),
-    Rule("JSON_READ_ONLY", Reason.SV, "structure",
+    Rule("JSON_READ_ONLY", _SV, _D.STRUCTURE,
          "Fältet sätts av meddelandetjänsten, inte av klienten", "B1.4.2 Informationsobjekt"),
-    Rule("SDK_XHE_ID", Reason.BV, "invariant",
+    Rule("SDK_XHE_ID", _BV, _D.INVARIANT,
          "messageId är inte samma som kuvertets ID", "B1.3.3 4.3.2"),
-    Rule("SDK_XHE_SENDER", Reason.BV, "security",
+    Rule("SDK_XHE_SENDER", _BV, _D.SECURITY,
          "Avsändarens organisations-id är inte samma som kuvertets FromParty", "B1.3.3 4.3.2.2"),
-    Rule("SDK_XHE_RECIPIENT", Reason.BV, "security",
+    Rule("SDK_XHE_RECIPIENT", _BV, _D.SECURITY,
          "Mottagarens organisations-id är inte samma som kuvertets ToParty", "B1.3.3 4.3.2.1"),
-    Rule("SDK_XHE_HANDLING_SERVICE", Reason.BV, "security",
+    Rule("SDK_XHE_HANDLING_SERVICE", _BV, _D.SECURITY,
          "Mottagarens funktionsadress är inte samma som kuvertets HandlingServiceID",
          "B1.3.3 3.2 and 4.3.2.3"),
 )
@@ -167,20 +160,8 @@ SCHEMATRON_CODES = tuple(r.code for r in _RULES if r.source == _SCHEMATRON)
 
 
 @dataclass(frozen=True)
-class ReceiptReason:
-    """One LineResponse of a Meddelandekvittens (C3.2.4): the place (LineID), the reason
-    (SV/BV), B1.3.3's detail code, the rule that failed and a text (StatusReason)."""
-
-    line_id: str
-    reason: Reason
-    detail_code: str
-    rule: str
-    text: str
-
-
-@dataclass(frozen=True)
 class MessageReport:
-    """Every problem found in a message, the first MAX_REPORTED of them listed; the verdict
+    """Every problem found in a message, the first MAX_PROBLEMS of them listed; the verdict
     is derived: a message is valid when nothing was found."""
 
     issues: tuple[FormIssue, ...] = ()
@@ -199,14 +180,16 @@ class MessageReport:
     def codes(self) -> tuple[str, ...]:
         return tuple(i.code for i in self.issues)
 
-    def receipt_reasons(self) -> tuple[ReceiptReason, ...]:
-        """Return one receipt reason per listed issue (LineID "NA" where there is no path)."""
+    def receipt_reasons(self) -> tuple[Reason, ...]:
+        """Return one LineResponse of a Meddelandekvittens per listed issue: its rule's reason
+        and detail code, a text that starts with the rule's code, and the element's path (NA
+        where there is none)."""
         reasons = []
         for found in self.issues:
             rule = RULES.get(found.code, RULES["SV"])
             text = f"{found.code}: {found.title}" + (f". {found.detail}" if found.detail else "")
             reasons.append(
-                ReceiptReason(found.path or "NA", rule.reason, rule.detail_code, found.code, text)
+                Reason(rule.reason, text, rule.detail_code, found.path or NOT_APPLICABLE)
             )
         return tuple(reasons)
 
@@ -254,7 +237,7 @@ def rule_issue(
 
 def make_report(found: Iterable[Finding | FormIssue]) -> MessageReport:
     """Return the report of the findings in document order (by line where the document was
-    parsed, by position in the tree where it was built), the first MAX_REPORTED listed."""
+    parsed, by position in the tree where it was built), the first MAX_PROBLEMS listed."""
     findings = [
         f if isinstance(f, Finding) else Finding(f.code, f.detail, None, f.path, f.line, f.title)
         for f in found
@@ -271,7 +254,7 @@ def make_report(found: Iterable[Finding | FormIssue]) -> MessageReport:
         f.line or 0,
         positions[f.element] if f.element is not None else (last if f.line else -1),
     ))
-    return MessageReport(tuple(f.issue() for f in findings[:MAX_REPORTED]), len(findings))
+    return MessageReport(tuple(f.issue() for f in findings[:MAX_PROBLEMS]), len(findings))
 
 
 def size_issues(size: int) -> list[Finding]:
@@ -308,10 +291,10 @@ def tree_findings(root: etree._Element) -> list[Finding]:
 
 
 def _schema_issues(root: etree._Element) -> Iterator[Finding]:
-    # libxml2 reports in document order, so an error past the first MAX_REPORTED is never
+    # libxml2 reports in document order, so an error past the first MAX_PROBLEMS is never
     # listed and its element need not be found.
     schema = load_schema(SDK_MESSAGE_XSD)
-    for entry, element in schema_error_elements(schema, root, limit=MAX_REPORTED):
+    for entry, element in schema_error_elements(schema, root, limit=MAX_PROBLEMS):
         yield Finding(
             "SV",
             redact_schema_message(entry.message, NS),
