@@ -6,7 +6,8 @@ import logging
 import uuid
 from typing import Any
 
-from flask import Flask, Response, abort, json, render_template, request
+from flask import Flask, Response, abort, current_app, g, json, render_template, request
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from gateway.errors import GatewayError, Issue
@@ -27,6 +28,11 @@ HTTP_TITLES = {
     422: "Innehållet kunde inte godtas",
     429: "För många försök",
 }
+
+# How long a client is asked to wait while the database is out of reach: about as long as a
+# restart or a failover takes.
+RETRY_AFTER_SECONDS = 30
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 
 
 def wants_problem_json() -> bool:
@@ -49,11 +55,34 @@ def render_error(error: GatewayError) -> Response:
     headers = {}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
+    if error.status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if wants_problem_json():
         return problem_response(error.problem(request.path), error.status, headers)
     error_id = uuid.uuid4().hex[:12]
+    if error.code == DATABASE_UNAVAILABLE:
+        _render_as_visitor()
     html = render_template("error.html", error=error, error_id=error_id)
     return Response(html, status=error.status, headers=headers)
+
+
+def _render_as_visitor() -> None:
+    # The page header shows the logged-in user, whom flask-login loads (or refreshes) from the
+    # database that has just failed: show this one page as to a visitor instead.
+    manager = getattr(current_app, "login_manager", None)
+    if manager is not None:
+        g._login_user = manager.anonymous_user()
+
+
+def database_unavailable(**extra: Any) -> GatewayError:
+    """Return the 503 for a database out of reach (stopped, restarting, network down)."""
+    return GatewayError(
+        DATABASE_UNAVAILABLE,
+        "Tjänsten är tillfälligt otillgänglig",
+        "Tjänsten når inte sin databas just nu. Försök igen om en liten stund.",
+        status=503,
+        extra=extra,
+    )
 
 
 def _handle_gateway_error(error: GatewayError) -> Response:
@@ -71,6 +100,14 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
+
+
+def _handle_database_error(exc: OperationalError | InterfaceError) -> Response:
+    # Only the class is logged: the driver's text names hosts, ports and SQL.
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.path, type(exc).__name__
+    )
+    return render_error(database_unavailable())
 
 
 def _handle_unexpected(exc: Exception) -> Response:
@@ -113,5 +150,8 @@ def init_app(app: Flask) -> None:
     app.before_request(_refuse_oversize_early)
     app.register_error_handler(GatewayError, _handle_gateway_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    # SQLAlchemy's wrappers of the driver's (psycopg's, sqlite3's) connection-level errors.
+    app.register_error_handler(OperationalError, _handle_database_error)
+    app.register_error_handler(InterfaceError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)
     app.after_request(_security_headers)

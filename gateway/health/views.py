@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from gateway.health.service import readiness
+from gateway.http import database_unavailable
 
 bp = Blueprint("health", __name__)
 
@@ -20,4 +21,7 @@ def healthz() -> ResponseReturnValue:
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
     report: dict[str, Any] = readiness()
+    if not report["checks"]["database"]["ok"]:
+        # The same 503 as every endpoint while the database is out of reach, with the checks.
+        raise database_unavailable(checks=report["checks"])
     return jsonify(report), 200 if report["status"] == "ok" else 503
