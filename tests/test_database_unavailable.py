@@ -7,7 +7,6 @@ stops a real server under load.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,19 +16,12 @@ from gateway import create_app
 from tests.conftest import test_config
 from tests.support.forms import halsoforfragan
 from tests.support.intake import bearer
-
-
-def closed_port() -> int:
-    """A loopback port where nothing listens (bound, read, released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+from tests.support.servers import free_port
 
 
 @pytest.fixture
 def unreachable_app(instance: Path) -> Flask:
-    url = f"postgresql+psycopg://gateway@127.0.0.1:{closed_port()}/gateway?connect_timeout=2"
+    url = f"postgresql+psycopg://gateway@127.0.0.1:{free_port()}/gateway?connect_timeout=2"
     app = create_app(test_config(instance, url))
     # As in production: an unexpected exception is handled, not raised into the test.
     app.testing = False
