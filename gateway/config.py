@@ -108,6 +108,16 @@ SETTINGS: tuple[Setting, ...] = (
         "PROXY_HOPS", int, 0, "reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust"
     ),
     Setting("JOB_BACKLOG_LIMIT", _positive_int, 1000, "due jobs above which /readyz fails"),
+    Setting(
+        "CERT_LOGIN_HEADER", str, None,
+        "header in which nginx passes a verified client certificate's HSA-id; unset: "
+        "certificate login off",
+    ),
+    Setting(
+        "CERT_LOGIN_SECRET", str, None,
+        "secret nginx sends in X-Gateway-Proxy-Secret, so the HSA-id header is believed only "
+        "from nginx",
+    ),
 )
 
 

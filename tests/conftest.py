@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +103,11 @@ def instance(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def app(migrated_url: str, instance: Path) -> Iterator[Flask]:
-    """An app whose every session joins one transaction, rolled back after the test."""
-    application = create_app(test_config(instance, migrated_url))
+@contextmanager
+def rolled_back_app(config: dict[str, Any]) -> Iterator[Flask]:
+    """Yield an app (in its app context) whose every session joins one transaction, rolled
+    back at the end: for tests whose app needs settings of its own."""
+    application = create_app(config)
     db = database(application)
     connection = db.engine.connect()
     transaction = connection.begin()
@@ -115,6 +117,13 @@ def app(migrated_url: str, instance: Path) -> Iterator[Flask]:
     transaction.rollback()
     connection.close()
     db.engine.dispose()
+
+
+@pytest.fixture
+def app(migrated_url: str, instance: Path) -> Iterator[Flask]:
+    """An app whose every session joins one transaction, rolled back after the test."""
+    with rolled_back_app(test_config(instance, migrated_url)) as application:
+        yield application
 
 
 @pytest.fixture

@@ -133,6 +133,9 @@ def _deny(user: User) -> None:
 
 def init_app(app: Flask) -> None:
     """Set up flask-login, CSRF protection, the idle timeout and the login blueprint."""
+    from gateway.auth.certlogin import check_config
+
+    check_config(app)
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_LIFETIME)
     # Checked by _csrf_protect below, which skips the bearer-token APIs.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False

@@ -256,6 +256,13 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == name)).first()
 
 
+def find_user_by_hsa_id(session: Session, hsa_id: str) -> User | None:
+    """Return the one user with this HSA-id (certificate login); None when there is none or
+    more than one, since a certificate must name exactly one account."""
+    found = session.scalars(select(User).where(User.hsa_id == hsa_id).limit(2)).all()
+    return found[0] if len(found) == 1 else None
+
+
 # --- TOTP -----------------------------------------------------------------------------------
 
 

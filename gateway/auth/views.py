@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -24,7 +25,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import or_, select
 
 from gateway.audit.service import record, record_denied
-from gateway.auth import users
+from gateway.auth import certlogin, users
 from gateway.auth.login import role_required, safe_next, start_session
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
@@ -42,6 +43,18 @@ BAD_CODE = (
     "Vänta på nästa kod i appen och försök igen."
 )
 INACTIVE = "Kontot är avstängt. Kontakta din administratör."
+CERTIFICATE_REFUSALS = {
+    "untrusted_proxy": "Inloggningen med certifikat kom inte via tjänstens egen server.",
+    "no_certificate": (
+        "Inget giltigt certifikat visades upp. Kontrollera att SITHS-kortet sitter i läsaren "
+        "och välj certifikatet när webbläsaren frågar."
+    ),
+    "bad_hsa_id": "Certifikatet saknar ett giltigt HSA-id.",
+    "unknown_hsa_id": (
+        "Inget konto hör till certifikatets HSA-id. Kontakta din administratör."
+    ),
+    "inactive": INACTIVE,
+}
 
 
 def _remote_addr() -> str:
@@ -160,13 +173,40 @@ def otp() -> ResponseReturnValue:
     return _finish_login(user)
 
 
-def _finish_login(user: User) -> ResponseReturnValue:
+@bp.post("/login/certifikat")
+def certificate_login() -> ResponseReturnValue:
+    """Log in with the client certificate nginx verified (SITHS): no password, no TOTP, since
+    the card and its PIN are the two factors."""
+    if not certlogin.enabled():
+        abort(404)
+    next_url = safe_next(request.form.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("auth.home"))
+    claim = certlogin.claim_from(request)
+    user = users.find_user_by_hsa_id(get_session(), claim.hsa_id) if claim.hsa_id else None
+    reason = claim.reason or ("unknown_hsa_id" if user is None else "")
+    if user is not None and not user.active:
+        reason = "inactive"
+    if reason or user is None:
+        actor = f"user:{user.username}" if user is not None else f"anonymous:{_remote_addr()}"
+        record_denied(
+            actor=actor, action="login", object_type="user",
+            detail={"step": "certificate", "reason": reason, "remote_addr": _remote_addr()},
+        )
+        message = CERTIFICATE_REFUSALS[reason or "unknown_hsa_id"]
+        return _page("auth/login.html", 403, error=message, next=next_url, username="")
+    return _finish_login(user, next_url, method="certificate")
+
+
+def _finish_login(
+    user: User, next_url: str | None = None, method: str = "password"
+) -> ResponseReturnValue:
     db = get_session()
-    next_url = safe_next(session.get(PENDING_KEY, {}).get("next"))
+    next_url = next_url or safe_next(session.get(PENDING_KEY, {}).get("next"))
     users.record_attempt(db, user.username, _remote_addr(), success=True)
     record(
         db, actor=f"user:{user.username}", action="login", object_type="user",
-        detail={"remote_addr": _remote_addr()},
+        detail={"remote_addr": _remote_addr(), "method": method},
     )
     db.commit()
     # A fresh session: nothing set before login (a planted cookie, the old CSRF token) survives.
