@@ -16,7 +16,6 @@ import os
 import secrets
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from flask import Flask
 from sqlalchemy import Column, LargeBinary, MetaData, String, Table, create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from bench._forms import SENDER as FORM_SENDER
+from bench._forms import halsoforfragan
 from forms import parse_halsoforfragan
 from gateway import create_app
 from gateway.db import database, utcnow
@@ -34,7 +35,6 @@ from gateway.inquiries.intake import Submitter, submit
 from gateway.migrate import upgrade
 from gateway.vault.service import get_vault
 from signing.devpki import init_pki
-from tests.support.forms import EBB_OSTER, MALMO, halsoforfragan, nth_personnummer
 
 DEFAULT_COUNT = 300
 WARM_UP = 10
@@ -72,7 +72,7 @@ class Result:
 def _forms(count: int, offset: int) -> list[bytes]:
     """Distinct valid forms (own id and person), built before any timing starts."""
     return [
-        halsoforfragan(id=str(uuid.uuid4()), personnummer=nth_personnummer(offset + n))
+        halsoforfragan(offset + n)
         for n in range(count)
     ]
 
@@ -112,7 +112,8 @@ def _app(folder: Path, url: str) -> Flask:
 
 
 def _service_step(app: Flask) -> Callable[[bytes], None]:
-    submitter = Submitter("cli:bench", MALMO, frozenset({EBB_OSTER}))
+    submitter = Submitter("cli:bench", FORM_SENDER.organisation,
+                          frozenset({FORM_SENDER.funktionsadress}))
     db = database(app)
 
     def step(data: bytes) -> None:

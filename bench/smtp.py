@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,13 +37,14 @@ from typing import Any
 
 from flask import Flask
 
+from bench._forms import SENDER as FORM_SENDER
+from bench._forms import halsoforfragan
 from gateway import create_app
 from gateway.auth.clients import create_client
 from gateway.db import database
 from gateway.directory.demo import load_demo_directory
 from gateway.migrate import upgrade
 from signing.devpki import PkiLayout, init_pki
-from tests.support.forms import EBB_OSTER, MALMO, halsoforfragan, nth_personnummer
 
 SENDER = "ebb.oster@malmo.example"
 INTAKE = "halsoforfragan@localhost"
@@ -77,8 +77,9 @@ def _app(folder: Path) -> tuple[Flask, str, str]:
     with database(app).transaction() as session:
         load_demo_directory(session, actor="cli:bench")
     with database(app).transaction() as session:
-        client, secret = create_client(session, organisation=MALMO,
-                                       functional_addresses=[EBB_OSTER], actor="cli:bench")
+        client, secret = create_client(session, organisation=FORM_SENDER.organisation,
+                                       functional_addresses=[FORM_SENDER.funktionsadress],
+                                       actor="cli:bench")
         client_id = client.client_id
     return app, client_id, secret
 
@@ -89,7 +90,7 @@ def _mail(n: int, megabytes: float) -> bytes:
     message["To"] = INTAKE
     message["Subject"] = f"Hälsoförfrågan {n}"
     message.set_content("Se bifogad hälsoförfrågan.")
-    xml = halsoforfragan(id=str(uuid.uuid4()), personnummer=nth_personnummer(n))
+    xml = halsoforfragan(n)
     message.add_attachment(xml, maintype="application", subtype="xml",
                            filename="halsoforfragan.xml")
     # Base64 grows it by a third: this many raw bytes make about `megabytes` on the wire.

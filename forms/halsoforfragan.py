@@ -162,6 +162,12 @@ class Halsoforfragan:
         return lines.get(path) or lines.get(f"{path}[1]")
 
 
+def default_svar_senast(skapad: dt.datetime) -> dt.date:
+    """Return the answer date when the form gives none: 30 days after the Swedish date of
+    `skapad`."""
+    return local_date(skapad) + dt.timedelta(days=DEFAULT_ANSWER_DAYS)
+
+
 def parse_halsoforfragan(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Halsoforfragan:
     """Return the hälsoförfrågan in `data`; raise FormError listing every problem found.
 
@@ -304,9 +310,7 @@ def _build(root: etree._Element) -> Halsoforfragan:
     svar_senast_el = _opt(root, "svarSenast")
     skapad = dt.datetime.fromisoformat(_token(_el(root, "skapad")))
     svar_senast = (
-        _date(svar_senast_el)
-        if svar_senast_el is not None
-        else local_date(skapad) + dt.timedelta(days=DEFAULT_ANSWER_DAYS)
+        _date(svar_senast_el) if svar_senast_el is not None else default_svar_senast(skapad)
     )
     return Halsoforfragan(
         id=_token(_el(root, "id")).lower(),

@@ -80,6 +80,14 @@ def parse_personnummer(value: str) -> Personnummer:
     return Personnummer(value, birth_date, samordning)
 
 
+def make_personnummer(born: dt.date, serial: int, *, samordningsnummer: bool = False) -> str:
+    """Return the valid personnummer of someone born on `born` with serial number `serial`
+    (its last three digits), or the samordningsnummer (day + 60): for demo and test data."""
+    day = born.day + (SAMORDNINGSNUMMER_DAY_OFFSET if samordningsnummer else 0)
+    body = f"{born:%Y%m}{day:02d}{serial % 1000:03d}"
+    return body + str(luhn_check_digit(body[2:]))
+
+
 def check_hsa_id(value: str) -> str:
     """Return the HSA-id unchanged; raise IdentifierError (code HSA_ID) if malformed.
 

@@ -16,14 +16,25 @@ import uuid
 from dataclasses import dataclass, field
 
 from flask import Flask
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forms.answer import Besvarare, Lakare, StructuredAnswer, Svar, build_answer_xml
 from forms.dates import local_date
-from forms.halsoforfragan import FragaKod
+from forms.halsoforfragan import (
+    Fraga,
+    FragaKod,
+    Halsoforfragan,
+    Mottagare,
+    Mottagarkategori,
+    Person,
+    Samtycke,
+    SamtyckeForm,
+    Syfte,
+    default_svar_senast,
+)
 from forms.render import SIGNATURE_FIELD_PHYSICIAN, SIGNATURE_FIELD_REKO, render_answer_pdf
+from forms.writer import write_halsoforfragan
 from gateway.audit.service import record
 from gateway.auth.models import User
 from gateway.db import database
@@ -38,7 +49,7 @@ from gateway.inquiries.answers import (
 from gateway.inquiries.closing import CloseReason, close_inquiry
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry, LegKind
-from gateway.inquiries.webform import NS, SYFTE, Sender
+from gateway.inquiries.webform import Sender
 from gateway.inquiries.workflow import Status, add_leg
 from signing.devpki import DEMO_PASSPHRASE, PkiLayout
 from signing.pdfsign import sign_answer
@@ -210,67 +221,57 @@ def _open(session: Session, inquiry: Inquiry, at: dt.datetime) -> None:
 # --- the hälsoförfrågan --------------------------------------------------------------------
 
 
-def _sub(parent: etree._Element, name: str, text: str | None = None,
-         **attributes: str) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{NS}}}{name}", **attributes)
-    if text is not None:
-        element.text = text
-    return element
-
-
 def inquiry_xml(session: Session, sample: DemoInquiry, user: User,
                 received: dt.datetime) -> bytes:
     """Return the sample's hälsoförfrågan (DESIGN 5.1) as the web form would build it."""
     assert user.sender_unit is not None  # checked by _user
-    sender = Sender.of(user, user.sender_unit)
     care_unit = care_unit_by_hsa_id(session, sample.care_unit)
     if care_unit is None:
         raise RuntimeError(f"the demo directory must hold {sample.care_unit}")
     # The case worker pressed "send" a few minutes before the gateway took it in.
     skapad = (received - dt.timedelta(minutes=4)).replace(microsecond=0)
-    root = etree.Element(f"{{{NS}}}halsoforfragan", nsmap={None: NS}, version="1.0")
-    _sub(root, "id", sample.id)
-    _sub(root, "skapad", skapad.isoformat())
-    _avsandare(root, sender, sample.sender)
-    _sub(_sub(root, "mottagare"), "vardcentral", care_unit.name, hsaId=care_unit.hsa_id)
-    person = _sub(root, "person")
-    _sub(person, "personnummer", sample.person.personnummer)
-    _sub(person, "namn", sample.person.namn)
-    _samtycke(root, sender, sample, local_date(skapad), user.sender_unit.kind.value)
-    _sub(root, "bakgrund", "Påhittad demoförfrågan. Personen har ekonomiskt bistånd och vi "
-         "planerar insatser mot arbete eller studier.")
-    _sub(root, "planeradeInsatser", "Arbetsträning 50 procent.")
-    fragor = _sub(root, "fragor")
-    for code, text in sample.questions:
-        _sub(fragor, "fraga", text, kod=code)
-    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-    return xml
+    form = demo_halsoforfragan(
+        sample.id, skapad, Sender.of(user, user.sender_unit),
+        Mottagarkategori(user.sender_unit.kind.value), (care_unit.hsa_id, care_unit.name),
+        sample.person, sample.questions,
+        telefon=CASE_WORKER_PHONE.get(sample.sender, "040-34 10 00"),
+        epost=CASE_WORKER_EMAIL.get(sample.sender, "handlaggare@example.org"),
+    )
+    return write_halsoforfragan(form)
 
 
-def _avsandare(root: etree._Element, sender: Sender, username: str) -> None:
-    avsandare = _sub(root, "avsandare")
-    _sub(avsandare, "organisation", sender.organisation)
-    _sub(avsandare, "enhet", sender.enhet)
-    _sub(avsandare, "funktionsadress", sender.funktionsadress)
-    handlaggare = _sub(avsandare, "handlaggare")
-    _sub(handlaggare, "namn", sender.namn)
-    _sub(handlaggare, "titel", sender.titel)
-    _sub(handlaggare, "telefon", CASE_WORKER_PHONE.get(username, "040-34 10 00"))
-    _sub(handlaggare, "epost", CASE_WORKER_EMAIL.get(username, "handlaggare@example.org"))
-
-
-def _samtycke(root: etree._Element, sender: Sender, sample: DemoInquiry, sent_on: dt.date,
-              sender_kind: str) -> None:
-    # Given a week before sending and valid half a year: C1-C3 hold, and still at answer time.
-    given = sent_on - dt.timedelta(days=7)
-    samtycke = _sub(root, "samtycke")
-    _sub(samtycke, "givet", given.isoformat())
-    _sub(samtycke, "giltigtTill", (given + dt.timedelta(days=180)).isoformat())
-    _sub(samtycke, "form", "skriftligt")
-    _sub(samtycke, "uppgiftslamnare", hsaId=sample.care_unit)
-    _sub(samtycke, "mottagare", sender_kind)
-    _sub(samtycke, "syfte", SYFTE)
-    _sub(samtycke, "dokumenteratAv", sender.namn)
+def demo_halsoforfragan(
+    form_id: str, skapad: dt.datetime, sender: Sender, sender_kind: Mottagarkategori,
+    care_unit: tuple[str, str], person: DemoPerson,
+    questions: tuple[tuple[str, str | None], ...] = QUESTIONS_WORK,
+    *, telefon: str = "040-34 10 00", epost: str = "handlaggare@example.org",
+) -> Halsoforfragan:
+    """Return a valid demo hälsoförfrågan from `sender` to `care_unit` (HSA-id, name) about
+    `person`: consent given a week before `skapad`, valid half a year (C1-C3 hold, and still
+    when the REKO answers), for the sender's kind of unit (C5)."""
+    given = local_date(skapad) - dt.timedelta(days=7)
+    hsa_id, name = care_unit
+    return Halsoforfragan(
+        id=form_id,
+        skapad=skapad,
+        avsandare=sender.avsandare(telefon, epost),
+        mottagare=Mottagare(hsa_id, name),
+        person=Person(person.personnummer, person.namn),
+        samtycke=Samtycke(
+            givet=given,
+            giltigt_till=given + dt.timedelta(days=180),
+            form=SamtyckeForm.SKRIFTLIGT,
+            uppgiftslamnare_hsa_id=hsa_id,
+            mottagare=(sender_kind,),
+            syfte=Syfte.PLANERING_ARBETE_STUDIER,
+            dokumenterat_av=sender.namn,
+        ),
+        bakgrund="Påhittad demoförfrågan. Personen har ekonomiskt bistånd och vi planerar "
+                 "insatser mot arbete eller studier.",
+        planerade_insatser="Arbetsträning 50 procent.",
+        fragor=tuple(Fraga(FragaKod(code), text) for code, text in questions),
+        svar_senast=default_svar_senast(skapad),
+    )
 
 
 # --- the answer ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The case worker's web form for a new hälsoförfrågan (flask-wtf, Swedish) and the builder that
-turns it, with the sender taken from the user's unit, into the XML of DESIGN 5.1 (lxml).
+turns it, with the sender taken from the user's unit, into the XML of DESIGN 5.1 (forms.writer).
 
 The form checks only what a person can get wrong while typing; the intake then checks the XML
 as it does on every channel, and its findings come back on the field they name
@@ -8,7 +8,6 @@ as it does on every channel, and its findings come back on the field they name
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField
-from lxml import etree
 from wtforms import (
     BooleanField,
     DateField,
@@ -29,13 +27,27 @@ from wtforms import (
 from wtforms.i18n import get_translations
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
-from forms.halsoforfragan import FragaKod
+from forms.halsoforfragan import (
+    Avsandare,
+    Bilaga,
+    Fraga,
+    FragaKod,
+    Halsoforfragan,
+    Handlaggare,
+    Mottagare,
+    Mottagarkategori,
+    Person,
+    Samtycke,
+    SamtyckeForm,
+    Syfte,
+    Titel,
+    default_svar_senast,
+)
+from forms.writer import write_halsoforfragan
 from gateway.auth.models import User
 from gateway.directory.models import SenderKind, SenderUnit
 from gateway.errors import GatewayError
 
-NS = "urn:kryddgarden:halsoforfragan:1"
-SYFTE = "PLANERING_ARBETE_STUDIER"
 MAX_BAKGRUND = 4000
 MAX_CONSENT_PDF = 5 * 1024 * 1024
 
@@ -224,75 +236,57 @@ class Sender:
         return cls(unit.organisation_id, unit.name, unit.functional_address.address,
                    user.display_name or user.username, TITLES[unit.kind])
 
-
-def _sub(parent: etree._Element, name: str, text: str | None = None,
-         **attributes: str) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{NS}}}{name}", **attributes)
-    if text is not None:
-        element.text = text
-    return element
+    def avsandare(self, telefon: str, epost: str) -> Avsandare:
+        """Return the form's avsandare with the case worker's telephone and e-mail."""
+        return Avsandare(self.organisation, self.enhet, self.funktionsadress,
+                         Handlaggare(self.namn, Titel(self.titel), telefon, epost))
 
 
 def build_xml(form: InquiryForm, sender: Sender, *, care_unit: tuple[str, str],
               consent_pdf: tuple[str, bytes] | None, now: dt.datetime) -> bytes:
     """Return the hälsoförfrågan XML (DESIGN 5.1) of a validated form; `care_unit` is
     (HSA-id, name), `consent_pdf` (file name, bytes) or None."""
-    root = etree.Element(f"{{{NS}}}halsoforfragan", nsmap={None: NS}, version="1.0")
-    _sub(root, "id", form.form_id.data or str(uuid.uuid4()))
-    _sub(root, "skapad", now.replace(microsecond=0).isoformat())
-    avsandare = _sub(root, "avsandare")
-    _sub(avsandare, "organisation", sender.organisation)
-    _sub(avsandare, "enhet", sender.enhet)
-    _sub(avsandare, "funktionsadress", sender.funktionsadress)
-    handlaggare = _sub(avsandare, "handlaggare")
-    _sub(handlaggare, "namn", sender.namn)
-    _sub(handlaggare, "titel", sender.titel)
-    _sub(handlaggare, "telefon", form.handlaggare_telefon.data)
-    _sub(handlaggare, "epost", form.handlaggare_epost.data)
     hsa_id, name = care_unit
-    _sub(_sub(root, "mottagare"), "vardcentral", name, hsaId=hsa_id)
-    _person(root, form)
-    _samtycke(root, form, hsa_id, consent_pdf)
-    _sub(root, "bakgrund", form.bakgrund.data)
-    if form.planerade_insatser.data:
-        _sub(root, "planeradeInsatser", form.planerade_insatser.data)
-    fragor = _sub(root, "fragor")
-    for code in QUESTION_LABELS:
-        if form[question_field(code)].data:
-            text = form.ovrigt_text.data if code == FragaKod.OVRIGT.value else None
-            _sub(fragor, "fraga", text or None, kod=code)
-    if form.svar_senast.data:
-        _sub(root, "svarSenast", form.svar_senast.data.isoformat())
-    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-    return xml
+    skapad = now.replace(microsecond=0)
+    questions = tuple(
+        Fraga(FragaKod(code), (form.ovrigt_text.data or None) if code == "OVRIGT" else None)
+        for code in QUESTION_LABELS if form[question_field(code)].data
+    )
+    return write_halsoforfragan(Halsoforfragan(
+        id=form.form_id.data or str(uuid.uuid4()),
+        skapad=skapad,
+        avsandare=sender.avsandare(form.handlaggare_telefon.data or "",
+                                   form.handlaggare_epost.data or ""),
+        mottagare=Mottagare(hsa_id, name),
+        person=Person(
+            personnummer=(form.personnummer.data or "").replace("-", ""),
+            namn=form.person_namn.data or "",
+            telefon=form.person_telefon.data or None,
+            tolkbehov_sprak=form.tolkbehov.data or None,
+        ),
+        # C4: the consent lets the chosen vårdcentral disclose.
+        samtycke=_samtycke(form, hsa_id, consent_pdf),
+        bakgrund=form.bakgrund.data or "",
+        planerade_insatser=form.planerade_insatser.data or None,
+        fragor=questions,
+        svar_senast=form.svar_senast.data or default_svar_senast(skapad),
+        svar_senast_angiven=form.svar_senast.data is not None,
+    ))
 
 
-def _person(root: etree._Element, form: InquiryForm) -> None:
-    person = _sub(root, "person")
-    _sub(person, "personnummer", (form.personnummer.data or "").replace("-", ""))
-    _sub(person, "namn", form.person_namn.data)
-    if form.person_telefon.data:
-        _sub(person, "telefon", form.person_telefon.data)
-    if form.tolkbehov.data:
-        _sub(person, "tolkbehov", sprak=form.tolkbehov.data)
-
-
-def _samtycke(root: etree._Element, form: InquiryForm, hsa_id: str,
-              consent_pdf: tuple[str, bytes] | None) -> None:
-    samtycke = _sub(root, "samtycke")
-    _sub(samtycke, "givet", form.givet.data.isoformat() if form.givet.data else "")
-    _sub(samtycke, "giltigtTill",
-         form.giltigt_till.data.isoformat() if form.giltigt_till.data else "")
-    _sub(samtycke, "form", form.samtycke_form.data)
-    # C4: the consent lets the chosen vårdcentral disclose.
-    _sub(samtycke, "uppgiftslamnare", hsaId=hsa_id)
-    if form.mottagare_socialtjanst.data:
-        _sub(samtycke, "mottagare", "socialtjanst")
-    if form.mottagare_arbetsmarknad.data:
-        _sub(samtycke, "mottagare", "arbetsmarknad")
-    _sub(samtycke, "syfte", SYFTE)
-    if form.dokumenterat_av.data:
-        _sub(samtycke, "dokumenteratAv", form.dokumenterat_av.data)
-    if consent_pdf is not None:
-        filename, data = consent_pdf
-        _sub(samtycke, "bilaga", base64.b64encode(data).decode("ascii"), filnamn=filename)
+def _samtycke(form: InquiryForm, hsa_id: str,
+              consent_pdf: tuple[str, bytes] | None) -> Samtycke:
+    recipients = [kind for kind, chosen in ((Mottagarkategori.SOCIALTJANST,
+                                             form.mottagare_socialtjanst.data),
+                                            (Mottagarkategori.ARBETSMARKNAD,
+                                             form.mottagare_arbetsmarknad.data)) if chosen]
+    return Samtycke(
+        givet=form.givet.data,
+        giltigt_till=form.giltigt_till.data,
+        form=SamtyckeForm(form.samtycke_form.data),
+        uppgiftslamnare_hsa_id=hsa_id,
+        mottagare=tuple(recipients),
+        syfte=Syfte.PLANERING_ARBETE_STUDIER,
+        dokumenterat_av=form.dokumenterat_av.data or None,
+        bilaga=Bilaga(*consent_pdf) if consent_pdf is not None else None,
+    )

@@ -1,4 +1,4 @@
-"""A builder of hälsoförfrågan XML (DESIGN 5.1) for tests and benchmarks: valid by default
+"""A builder of hälsoförfrågan XML (DESIGN 5.1) for tests, through forms.writer: valid by default
 (against the demo directory, dates around today), any field overridable or left out.
 
     xml = halsoforfragan()                                  # a valid form, a fresh id
@@ -18,12 +18,11 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from lxml import etree
-
-NS = "urn:kryddgarden:halsoforfragan:1"
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
+from forms.dates import STOCKHOLM
+from forms.halsoforfragan import NS
+from forms.identifiers import luhn_check_digit, make_personnummer
+from forms.writer import HalsoforfraganText, write_halsoforfragan_text
 
 # The demo directory's parties (gateway/directory/demo_directory.json).
 MALMO = "0203:malmo.se"
@@ -56,18 +55,12 @@ OMIT: Any = _Omit()
 
 def luhn_digit(nine: str) -> str:
     """Return the check digit for the nine digits YYMMDDNNN."""
-    total = 0
-    for index, char in enumerate(nine):
-        product = int(char) * (2 if index % 2 == 0 else 1)
-        total += product // 10 + product % 10
-    return str((10 - total % 10) % 10)
+    return str(luhn_check_digit(nine))
 
 
 def personnummer(born: dt.date, serial: int = 239, *, samordning: bool = False) -> str:
     """Return a valid 12-digit personnummer (or samordningsnummer: day + 60)."""
-    day = born.day + (60 if samordning else 0)
-    body = f"{born:%y%m}{day:02d}{serial % 1000:03d}"
-    return f"{born:%Y%m}{day:02d}{serial % 1000:03d}{luhn_digit(body)}"
+    return make_personnummer(born, serial, samordningsnummer=samordning)
 
 
 def nth_personnummer(n: int) -> str:
@@ -117,87 +110,26 @@ class Form:
         return dataclasses.replace(self, **changes)
 
     def xml(self) -> bytes:
-        """Return the form as UTF-8 XML with a declaration."""
-        root = etree.Element(f"{{{self.namespace}}}halsoforfragan", nsmap={None: self.namespace})
-        if self.version is not OMIT and self.version is not None:
-            root.set("version", self.version)
-        self._text(root, "id", self.id)
-        self._text(root, "skapad", self.skapad)
-        self._avsandare(root)
-        if self.vardcentral_namn is not OMIT:
-            mottagare = self._el(root, "mottagare")
-            self._text(mottagare, "vardcentral", self.vardcentral_namn, hsaId=self.vardcentral)
-        self._person(root)
-        self._samtycke(root)
-        self._text(root, "bakgrund", self.bakgrund)
-        self._text(root, "planeradeInsatser", self.planerade_insatser)
-        if self.fragor is not OMIT:
-            fragor = self._el(root, "fragor")
-            for kod, text in self.fragor:
-                self._text(fragor, "fraga", text if text is not None else "", kod=kod)
-        self._text(root, "svarSenast", self.svar_senast)
-        xml: bytes = etree.tostring(
-            root, xml_declaration=True, encoding="UTF-8", pretty_print=True
-        )
-        return xml
+        """Return the form as UTF-8 XML with a declaration (through forms.writer)."""
+        return write_halsoforfragan_text(self.text())
 
-    def _el(self, parent: etree._Element, name: str) -> etree._Element:
-        return etree.SubElement(parent, f"{{{self.namespace}}}{name}")
-
-    def _text(self, parent: etree._Element, name: str, value: Any, **attributes: Any) -> None:
-        if value is OMIT or value is None:
-            return
-        element = self._el(parent, name)
-        element.text = str(value) if value != "" else None
-        for key, attribute in attributes.items():
-            if attribute is not OMIT and attribute is not None:
-                element.set(key, str(attribute))
-
-    def _avsandare(self, root: etree._Element) -> None:
-        if self.organisation is OMIT and self.funktionsadress is OMIT:
-            return
-        avsandare = self._el(root, "avsandare")
-        self._text(avsandare, "organisation", self.organisation)
-        self._text(avsandare, "enhet", self.enhet)
-        self._text(avsandare, "funktionsadress", self.funktionsadress)
-        if self.handlaggare_namn is OMIT and self.titel is OMIT:
-            return
-        handlaggare = self._el(avsandare, "handlaggare")
-        self._text(handlaggare, "namn", self.handlaggare_namn)
-        self._text(handlaggare, "titel", self.titel)
-        self._text(handlaggare, "telefon", self.handlaggare_telefon)
-        self._text(handlaggare, "epost", self.epost)
-
-    def _person(self, root: etree._Element) -> None:
-        if self.personnummer is OMIT and self.person_namn is OMIT:
-            return
-        person = self._el(root, "person")
-        self._text(person, "personnummer", self.personnummer)
-        self._text(person, "namn", self.person_namn)
-        self._text(person, "telefon", self.person_telefon)
-        if self.tolkbehov not in (None, OMIT):
-            self._el(person, "tolkbehov").set("sprak", self.tolkbehov)
-
-    def _samtycke(self, root: etree._Element) -> None:
-        if self.givet is OMIT and self.giltigt_till is OMIT:
-            return
-        samtycke = self._el(root, "samtycke")
-        self._text(samtycke, "givet", self.givet)
-        self._text(samtycke, "giltigtTill", self.giltigt_till)
-        self._text(samtycke, "form", self.samtycke_form)
-        if self.uppgiftslamnare is not OMIT:
-            self._el(samtycke, "uppgiftslamnare").set("hsaId", self.uppgiftslamnare)
-        if self.mottagare is not OMIT:
-            for mottagare in self.mottagare:
-                self._text(samtycke, "mottagare", mottagare)
-        self._text(samtycke, "syfte", self.syfte)
-        self._text(samtycke, "dokumenteratAv", self.dokumenterat_av)
-        if self.bilaga not in (None, OMIT):
-            content = (
-                base64.b64encode(self.bilaga).decode("ascii")
-                if isinstance(self.bilaga, bytes) else self.bilaga
+    def text(self) -> HalsoforfraganText:
+        """Return the fields as the writer's text: OMIT and None leave an element out."""
+        values = {f.name: _text(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        values["namespace"] = self.namespace
+        if isinstance(self.bilaga, bytes):
+            values["bilaga"] = base64.b64encode(self.bilaga).decode("ascii")
+        if self.mottagare not in (None, OMIT):
+            values["mottagare"] = tuple(str(m) for m in self.mottagare)
+        if self.fragor not in (None, OMIT):
+            values["fragor"] = tuple(
+                (str(kod), None if text is None else str(text)) for kod, text in self.fragor
             )
-            self._text(samtycke, "bilaga", content, filnamn=self.bilaga_filnamn)
+        return HalsoforfraganText(**values)
+
+
+def _text(value: Any) -> Any:
+    return None if value is OMIT or value is None else str(value)
 
 
 def valid_form(now: dt.datetime | None = None, **overrides: Any) -> Form:
