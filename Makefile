@@ -26,11 +26,11 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_MARKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check gateway forms signing tests bench
+	$(BIN)/ruff check gateway forms signing common tests bench
 	$(BIN)/mypy
 
 fmt: $(VENV)/.installed-dev
-	$(BIN)/ruff check --fix gateway forms signing tests bench
+	$(BIN)/ruff check --fix gateway forms signing common tests bench
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench

@@ -34,10 +34,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from common.answer_pdf import REFERENCE_INFO_KEY, reference_xmp
 from forms.answer import StructuredAnswer, check_answer, ordered_answers
 from forms.dates import STOCKHOLM
 from forms.halsoforfragan import Fraga, FragaKod
-from signing.pdfmeta import REFERENCE_INFO_KEY, reference_xmp
 
 SIGNATURE_FIELD_REKO = "reko"
 SIGNATURE_FIELD_PHYSICIAN = "lakare"

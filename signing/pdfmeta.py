@@ -1,9 +1,5 @@
-"""Where an answer PDF carries its inquiry reference: the Info key and XMP property both sides use.
-
-The renderer writes the reference to the document information dictionary under
-`/KryddgardenInquiry` and to XMP as `pdfx:KryddgardenInquiry` (the namespace Acrobat uses
-for custom Info keys, so the two stay in step when Acrobat re-saves a file). Rule P7 reads both.
-"""
+"""Reading an answer PDF's inquiry reference for rule P7, from the Info dictionary and from XMP
+(where the renderer writes it: common.answer_pdf)."""
 
 from __future__ import annotations
 
@@ -11,9 +7,8 @@ from lxml import etree
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.metadata import model
 
-REFERENCE_INFO_KEY = "/KryddgardenInquiry"
-PDFX_NS = "http://ns.adobe.com/pdfx/1.3/"
-REFERENCE_XMP_NAME = model.ExpandedName(ns=PDFX_NS, local_name="KryddgardenInquiry")
+from common.answer_pdf import PDFX_NS, REFERENCE_INFO_KEY, REFERENCE_XMP_NAME
+
 RDF_NS = model.NS["rdf"]
 # A reference is an id, not prose: anything longer is not ours.
 MAX_REFERENCE_LENGTH = 200
@@ -23,11 +18,6 @@ MAX_XMP_BYTES = 4 * 1024 * 1024
 
 class MetadataError(ValueError):
     """Metadata that cannot be read (malformed XMP, a reference of the wrong type)."""
-
-
-def reference_xmp(reference: str) -> model.XmpStructure:
-    """Return the XMP structure that carries reference (for DocumentMetadata.xmp_extra)."""
-    return model.XmpStructure.of((REFERENCE_XMP_NAME, model.XmpValue(reference)))
 
 
 def reference_from_info(info: object) -> str | None:

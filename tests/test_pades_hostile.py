@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import signing.pades
 import signing.pdfscan
+from common.answer_pdf import PDFX_NS
 from signing.answer_report import AnswerReport
-from signing.pdfmeta import PDFX_NS
 from tests.support.pdfs import (
     REFERENCE,
     TestPki,

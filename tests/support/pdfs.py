@@ -21,6 +21,7 @@ from pyhanko.pdf_utils.writer import PdfFileWriter
 from pyhanko.sign.fields import SigFieldSpec, append_signature_field
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
+from common.answer_pdf import REFERENCE_INFO_KEY
 from signing.certificates import (
     CertificateAuthority,
     IssuedCertificate,
@@ -32,7 +33,6 @@ from signing.certificates import (
 )
 from signing.devpki import Person, PkiLayout, init_pki
 from signing.pades import AnswerReport, apply_signer_rule, validate_answer
-from signing.pdfmeta import REFERENCE_INFO_KEY
 from signing.pdfsign import sign_answer, timestamper_from_files
 from signing.trust import TrustStore, load_trust_store
 
