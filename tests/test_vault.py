@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import LargeBinary, select, update
 from sqlalchemy.orm import Session
 
 from gateway.audit.models import AuditEntry
 from gateway.audit.service import verify
-from gateway.db import database, get_session
+from gateway.auth.users import create_user
+from gateway.db import Base, database, get_session
 from gateway.directory.models import (
     CareUnit,
     FunctionalAddress,
@@ -29,9 +30,20 @@ from gateway.directory.models import (
 )
 from gateway.inquiries.models import Answer, Inquiry
 from gateway.vault.cli import vault_group
+from gateway.vault.columns import sealed_columns
 from gateway.vault.keys import KeyStore, VaultError
 from gateway.vault.rotation import key_usage, rotate
 from gateway.vault.service import Vault, get_vault, parse_header
+from tests.support.reko import (
+    AppMaker,
+    make_app,  # noqa: F401 - fixture
+    parties,
+    pki_of,
+    post_answer,
+    reko_pki_template,  # noqa: F401 - fixture
+    signed_answer,
+    submit,
+)
 
 CONTEXT = "inquiries.content:3f1c7a52-0000-4000-8000-000000000001"
 PNR = "191212121212"
@@ -348,11 +360,11 @@ def test_unreadable_and_unsealed_values_are_counted_and_keep_their_keys(app: Fla
     session = get_session()
     ids = seed_inquiries(session, vault, 3)
     old_key = vault.keys().active
-    # One envelope whose wrapped key is damaged, and a receipt stored in clear.
+    # One envelope whose wrapped key is damaged, and a structured answer stored in clear.
     damaged = bytearray(session.get(Inquiry, ids[1]).content)  # type: ignore[union-attr, arg-type]
     damaged[parse_header(bytes(damaged)).size - 20] ^= 0xFF
     session.execute(update(Inquiry).where(Inquiry.id == ids[1]).values(content=bytes(damaged)))
-    session.execute(update(Inquiry).where(Inquiry.id == ids[2]).values(receipt=b"<kvittens/>"))
+    session.execute(update(Answer).where(Answer.inquiry_id == ids[0]).values(structured=b"<svar/>"))
     session.flush()
 
     report = rotate(database(), vault, retire_old=True, grace_seconds=0)
@@ -360,7 +372,7 @@ def test_unreadable_and_unsealed_values_are_counted_and_keep_their_keys(app: Fla
     counts = {t.column: t for t in report.columns}
     assert counts["inquiries.content"].unreadable == 1
     assert counts["inquiries.content"].rewrapped == 2
-    assert counts["inquiries.receipt"].not_sealed == 1
+    assert counts["answers.structured"].not_sealed == 1
     assert report.retired == [] and report.kept == [old_key]  # the damaged value still names it
     usage = {t.column: t.by_key for t in key_usage(database())}
     assert usage["inquiries.content"] == {old_key: 1, report.new_key: 2}
@@ -434,3 +446,42 @@ def test_cli_on_a_database_without_tables_fails_cleanly(tmp_path: Path, instance
         assert "gateway db upgrade" in result.stderr
     keys = json.loads((instance / "vault" / "keys.json").read_text())
     assert len(keys["keks"]) == 1  # the failed rotation added no key
+
+
+# --- which columns are sealed ----------------------------------------------------------------
+
+
+def _is_envelope(value: bytes) -> bool:
+    try:
+        parse_header(bytes(value))
+    except VaultError:
+        return False
+    return True
+
+
+def test_rotation_walks_exactly_the_columns_that_hold_envelopes(
+    make_app: AppMaker, instance: Path  # noqa: F811
+) -> None:
+    """After a send, an answer and a new user, every binary column holding envelopes is declared
+    sealed, and every declared column holds only envelopes: rotation cannot miss or invent one."""
+    app = make_app()
+    with app.app_context():
+        tokens = parties()
+        client = app.test_client()
+        inquiry_id = submit(client, tokens.sender)
+        answer = signed_answer(pki_of(instance), inquiry_id)
+        assert post_answer(client, tokens.reko, inquiry_id, answer).status_code == 201
+        session = get_session()
+        create_user(session, username="granskare", role="auditor", password="x" * 16)
+        declared = {f"{c.table.name}.{c.name}" for c in sealed_columns(Base.metadata)}
+        holding: dict[str, set[bool]] = {}
+        for table in Base.metadata.tables.values():
+            for column in table.columns:
+                if isinstance(column.type, LargeBinary):
+                    values = session.scalars(select(column).where(column.is_not(None))).all()
+                    holding[f"{table.name}.{column.name}"] = {_is_envelope(v) for v in values}
+    assert {"inquiries.content", "answers.pdf", "users.totp_secret"} <= declared
+    assert "inquiries.receipt" not in declared and holding["inquiries.receipt"] == {False}
+    for name, kinds in holding.items():
+        assert kinds <= ({True} if name in declared else {False}), name
+    assert [t.column for t in key_usage(database(app))] == sorted(declared)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gateway.db import Base
 from gateway.directory.models import Coordinator, FunctionalAddress, Organisation, SenderUnit
 from gateway.types import Created, HsaId, OrgId, enum_column
+from gateway.vault.columns import sealed_column
 
 
 class Role(enum.StrEnum):
@@ -41,7 +42,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(200))
     # Sealed by the vault (gateway.auth.users.totp_secret opens it).
-    totp_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    totp_secret: Mapped[bytes] = sealed_column()
     # The last TOTP time step accepted: a code is good once.
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)
     role: Mapped[Role] = enum_column(Role)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 from gateway.db import Base
 from gateway.directory.models import CareUnit, SenderUnit
 from gateway.types import Created, enum_column
+from gateway.vault.columns import sealed_column
 
 
 class LegKind(enum.StrEnum):
@@ -59,11 +60,12 @@ class Inquiry(Base):
     reply_to: Mapped[str] = mapped_column(String(200))
     # SHA-256 of the received bytes: the same id with other content is a conflict.
     content_digest: Mapped[str] = mapped_column(String(64))
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)
-    personnummer: Mapped[bytes | None] = mapped_column(LargeBinary)
+    content: Mapped[bytes | None] = sealed_column()
+    personnummer: Mapped[bytes | None] = sealed_column()
     person_hash: Mapped[str] = mapped_column(String(64), index=True)
     # The signed receipt exactly as issued (canonical JSON) and its detached CMS signature
     # (DER, carrying the signer's certificate): a repeat of the same send returns these bytes.
+    # Not sealed: it holds ids, times and digests, no personal data.
     receipt: Mapped[bytes | None] = mapped_column(LargeBinary)
     receipt_signature: Mapped[bytes | None] = mapped_column(LargeBinary)
     # How it arrived: "api", "sdk", "web", "smtp" (the intake always says).
@@ -107,9 +109,9 @@ class Answer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inquiry_id: Mapped[str] = mapped_column(ForeignKey("inquiries.id"), unique=True)
-    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pdf: Mapped[bytes | None] = sealed_column()
     pdf_digest: Mapped[str] = mapped_column(String(64))
-    structured: Mapped[bytes | None] = mapped_column(LargeBinary)
+    structured: Mapped[bytes | None] = sealed_column()
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     signed_at: Mapped[dt.datetime | None]
     accepted_at: Mapped[Created]

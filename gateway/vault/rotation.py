@@ -1,4 +1,4 @@
-"""Key rotation: the sealed columns, re-wrapping their data keys under a new KEK, key usage."""
+"""Key rotation: re-wrapping the sealed columns' data keys under a new KEK, and key usage."""
 
 from __future__ import annotations
 
@@ -10,28 +10,13 @@ from typing import Any, cast
 
 from sqlalchemy import Column, Table, func, select, update
 
-from gateway.db import Database
+from gateway.db import Base, Database
+from gateway.vault.columns import sealed_columns
 from gateway.vault.keys import KeyRing, VaultError
 from gateway.vault.service import HEADER_MAX, VERSION, Header, Vault, parse_header
 
 BATCH_SIZE = 200
 ROTATE_ACTOR = "cli:vault rotate"
-
-
-def sealed_columns() -> tuple[tuple[type[Any], str], ...]:
-    """Return every (model, column) that holds vault envelopes: the one list rotation walks."""
-    # Imported here: the vault is used by these domains and must not import them at load time.
-    from gateway.auth.models import User
-    from gateway.inquiries.models import Answer, Inquiry
-
-    return (
-        (User, "totp_secret"),
-        (Inquiry, "content"),
-        (Inquiry, "personnummer"),
-        (Inquiry, "receipt"),
-        (Answer, "pdf"),
-        (Answer, "structured"),
-    )
 
 
 @dataclass
@@ -67,11 +52,12 @@ class _Target:
 
 
 def _targets() -> list[_Target]:
+    """The sealed columns the domains declared (gateway.vault.columns), as core SQL."""
     targets = []
-    for model, name in sealed_columns():
-        table = cast(Table, model.__table__)
+    for column in sealed_columns(Base.metadata):
+        table = cast(Table, column.table)
         (pk,) = table.primary_key.columns
-        targets.append(_Target(f"{table.name}.{name}", table, pk, table.c[name]))
+        targets.append(_Target(f"{table.name}.{column.name}", table, pk, column))
     return targets
 
 
