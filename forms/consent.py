@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from common.rules import RuleReport, RuleResult, failed, passed
 from forms.dates import add_months, local_date
 from forms.errors import TITLES, FormError, FormIssue
 from forms.halsoforfragan import Halsoforfragan, Mottagarkategori, SamtyckeForm
@@ -24,47 +26,22 @@ _PATHS = {
 }
 
 
-@dataclass(frozen=True)
-class RuleResult:
-    """The verdict of one rule: its code, whether it passed, and a Swedish message."""
-
-    code: str
-    passed: bool
-    message: str
-    path: str = ""
-    line: int | None = None
-
-    def as_issue(self) -> FormIssue:
-        """Return this (failed) result as a FormIssue."""
-        title = TITLES.get(self.code, self.code)
-        return FormIssue(self.code, title, self.message, self.line, self.path)
+def as_issue(result: RuleResult) -> FormIssue:
+    """Return a (failed) rule result as a FormIssue with the rule's Swedish title."""
+    return FormIssue(result.code, TITLES.get(result.code, result.code), result.message,
+                     result.line, result.path)
 
 
 @dataclass(frozen=True)
-class ConsentReport:
+class ConsentReport(RuleReport):
     """One result per rule checked; `ok` is the verdict."""
 
     results: tuple[RuleResult, ...]
 
-    @property
-    def ok(self) -> bool:
-        return all(result.passed for result in self.results)
-
-    @property
-    def failed(self) -> tuple[RuleResult, ...]:
-        return tuple(result for result in self.results if not result.passed)
-
-    def result(self, code: str) -> RuleResult:
-        """Return the result of rule `code`; raise KeyError if it was not checked."""
-        for result in self.results:
-            if result.code == code:
-                return result
-        raise KeyError(code)
-
     def raise_for_failures(self) -> None:
         """Raise FormError listing every failed rule; return quietly if all passed."""
         if not self.ok:
-            raise FormError(result.as_issue() for result in self.failed)
+            raise FormError(as_issue(result) for result in self.failed)
 
 
 Withdrawal = dt.date | dt.datetime
@@ -122,76 +99,63 @@ def _sender_kind(value: str) -> Mottagarkategori:
 
 def _located(form: Halsoforfragan, result: RuleResult) -> RuleResult:
     path = _PATHS[result.code]
-    return RuleResult(result.code, result.passed, result.message, path, form.line(path))
+    return dataclasses.replace(result, path=path, line=form.line(path))
 
 
 def _c1(form: Halsoforfragan) -> RuleResult:
     givet, skapad = form.samtycke.givet, form.skapad_datum
     if givet > skapad:
-        return RuleResult(
-            "C1", False, f"Samtycket är givet {givet}, efter att förfrågan skapades {skapad}."
-        )
-    return RuleResult("C1", True, f"Samtycket är givet {givet}, senast den dag förfrågan skapades.")
+        return failed("C1", f"Samtycket är givet {givet}, efter att förfrågan skapades {skapad}.")
+    return passed("C1", f"Samtycket är givet {givet}, senast den dag förfrågan skapades.")
 
 
 def _c2(form: Halsoforfragan, reference: dt.date) -> RuleResult:
     giltigt = form.samtycke.giltigt_till
     if giltigt < reference:
-        return RuleResult("C2", False, f"Samtycket gällde till och med {giltigt} och har gått ut.")
-    return RuleResult("C2", True, f"Samtycket gäller till och med {giltigt}.")
+        return failed("C2", f"Samtycket gällde till och med {giltigt} och har gått ut.")
+    return passed("C2", f"Samtycket gäller till och med {giltigt}.")
 
 
 def _c3(form: Halsoforfragan, max_months: int) -> RuleResult:
     givet, giltigt = form.samtycke.givet, form.samtycke.giltigt_till
     latest = add_months(givet, max_months)
     if giltigt < givet:
-        return RuleResult("C3", False, "Samtyckets slutdatum ligger före dagen det gavs.")
+        return failed("C3", "Samtyckets slutdatum ligger före dagen det gavs.")
     if giltigt > latest:
-        return RuleResult(
-            "C3",
-            False,
-            f"Ett samtycke får gälla högst {max_months} månader: senast {latest}, "
-            f"inte till {giltigt}.",
-        )
-    return RuleResult("C3", True, f"Samtycket gäller högst {max_months} månader.")
+        return failed("C3", f"Ett samtycke får gälla högst {max_months} månader: senast {latest}, "
+                            f"inte till {giltigt}.")
+    return passed("C3", f"Samtycket gäller högst {max_months} månader.")
 
 
 def _c4(form: Halsoforfragan) -> RuleResult:
     lamnare, vardcentral = form.samtycke.uppgiftslamnare_hsa_id, form.mottagare.hsa_id
     if lamnare != vardcentral:
-        return RuleResult(
-            "C4",
-            False,
-            f"Samtycket gäller uppgifter från {lamnare}, men förfrågan går till {vardcentral}.",
-        )
-    return RuleResult("C4", True, f"Samtycket gäller uppgifter från {vardcentral}.")
+        return failed("C4", f"Samtycket gäller uppgifter från {lamnare}, men förfrågan går till "
+                            f"{vardcentral}.")
+    return passed("C4", f"Samtycket gäller uppgifter från {vardcentral}.")
 
 
 def _c5(form: Halsoforfragan, kind: Mottagarkategori) -> RuleResult:
     if kind not in form.samtycke.mottagare:
-        return RuleResult(
-            "C5", False, f"Samtycket tillåter inte att svaret lämnas till {kind.value}."
-        )
-    return RuleResult("C5", True, f"Samtycket tillåter att svaret lämnas till {kind.value}.")
+        return failed("C5", f"Samtycket tillåter inte att svaret lämnas till {kind.value}.")
+    return passed("C5", f"Samtycket tillåter att svaret lämnas till {kind.value}.")
 
 
 def _c6(form: Halsoforfragan) -> RuleResult:
     samtycke = form.samtycke
     if samtycke.form is SamtyckeForm.MUNTLIGT and not samtycke.dokumenterat_av:
-        return RuleResult("C6", False, "Ett muntligt samtycke måste ange vem som dokumenterat det.")
+        return failed("C6", "Ett muntligt samtycke måste ange vem som dokumenterat det.")
     if samtycke.form is SamtyckeForm.MUNTLIGT:
-        return RuleResult("C6", True, "Det muntliga samtycket anger vem som dokumenterat det.")
-    return RuleResult("C6", True, "Samtycket är skriftligt.")
+        return passed("C6", "Det muntliga samtycket anger vem som dokumenterat det.")
+    return passed("C6", "Samtycket är skriftligt.")
 
 
 def _c7(form: Halsoforfragan, withdrawals: Iterable[Withdrawal]) -> RuleResult:
     givet = form.samtycke.givet
     later = sorted(day for day in map(_as_date, withdrawals) if day > givet)
     if later:
-        return RuleResult(
-            "C7", False, f"Samtycket återkallades {later[-1]}, efter att det gavs {givet}."
-        )
-    return RuleResult("C7", True, "Samtycket har inte återkallats efter att det gavs.")
+        return failed("C7", f"Samtycket återkallades {later[-1]}, efter att det gavs {givet}.")
+    return passed("C7", "Samtycket har inte återkallats efter att det gavs.")
 
 
 def _as_date(value: Withdrawal) -> dt.date:

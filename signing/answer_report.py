@@ -11,6 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from common.rules import RuleReport, RuleResult, failed, not_evaluated, passed
+from common.rules import RuleStatus as RuleStatus  # re-exported: the results carry it
+
 REPORT_VERSION = 1
 # Rules validate_answer decides; P4 and P6 need the directory (apply_signer_rule).
 DOCUMENT_RULES = ("P1", "P2", "P3", "P5", "P7", "P8", "P9")
@@ -30,47 +33,6 @@ RULE_TITLES: Mapping[str, str] = {
     "P8": "Inget JavaScript, inga startkommandon och inga inbäddade filer",
     "P9": "Tidsstämpel och signeringstid är rimliga",
 }
-
-
-class RuleStatus(enum.StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    # Not checked because an earlier finding made it impossible (e.g. no PDF, no signature).
-    NOT_EVALUATED = "not_evaluated"
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    """The verdict on one rule: code, status, a Swedish message and a technical detail."""
-
-    code: str
-    status: RuleStatus
-    message: str
-    detail: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.status is RuleStatus.PASSED
-
-    @property
-    def failed(self) -> bool:
-        return self.status is RuleStatus.FAILED
-
-    @property
-    def title(self) -> str:
-        return RULE_TITLES.get(self.code, self.code)
-
-
-def passed(code: str, message: str, detail: str = "") -> RuleResult:
-    return RuleResult(code, RuleStatus.PASSED, message, detail)
-
-
-def failed(code: str, message: str, detail: str = "") -> RuleResult:
-    return RuleResult(code, RuleStatus.FAILED, message, detail)
-
-
-def not_evaluated(code: str, message: str, detail: str = "") -> RuleResult:
-    return RuleResult(code, RuleStatus.NOT_EVALUATED, message, detail)
 
 
 class SignerRole(enum.StrEnum):
@@ -133,7 +95,7 @@ class SignerIdentity:
 
 
 @dataclass(frozen=True)
-class AnswerReport:
+class AnswerReport(RuleReport):
     """The validation of one answer PDF. `ok` is the verdict and needs P4 and P6 applied."""
 
     results: tuple[RuleResult, ...]
@@ -164,15 +126,6 @@ class AnswerReport:
         return all(self.result(code).passed for code in DOCUMENT_RULES)
 
     @property
-    def failed(self) -> tuple[RuleResult, ...]:
-        return tuple(result for result in self.results if result.failed)
-
-    @property
-    def failed_codes(self) -> tuple[str, ...]:
-        """Codes of the rules that failed, in rule order, e.g. ("P2", "P8")."""
-        return tuple(result.code for result in self.failed)
-
-    @property
     def signer_identities(self) -> tuple[SignerIdentity, ...]:
         return tuple(
             SignerIdentity(s.field_name, s.hsa_id, s.fingerprint, s.signing_time)
@@ -187,17 +140,15 @@ class AnswerReport:
     def co_signers(self) -> tuple[SignerRecord, ...]:
         return tuple(s for s in self.signers if s.role is SignerRole.CO_SIGNER)
 
-    def result(self, code: str) -> RuleResult:
-        """Return the result of rule code; raise KeyError if it has none (P4/P6 before
-        apply_signer_rule)."""
-        for result in self.results:
-            if result.code == code:
-                return result
-        raise KeyError(code)
+    @staticmethod
+    def rule_title(code: str) -> str:
+        """Return what rule `code` asks, in Swedish."""
+        return RULE_TITLES.get(code, code)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data (datetimes as ISO 8601 strings)."""
         data = _jsonable(dataclasses.asdict(self))
+        data["results"] = [result.to_dict() for result in self.results]
         data["ok"] = self.ok
         data["failed_codes"] = list(self.failed_codes)
         return data
@@ -212,10 +163,7 @@ class AnswerReport:
             if data["version"] != REPORT_VERSION:
                 raise ValueError(f"unknown report version {data['version']!r}")
             return cls(
-                results=tuple(
-                    RuleResult(r["code"], RuleStatus(r["status"]), r["message"], r["detail"])
-                    for r in data["results"]
-                ),
+                results=tuple(RuleResult.from_dict(r) for r in data["results"]),
                 size=int(data["size"]),
                 sha256=str(data["sha256"]),
                 received_at=_time(data["received_at"]),

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from signing.errors import SigningError
+
 # RSA 2048: NSS/pdfsig, openssl, xmlsec and pyhanko's DummyTimeStamper all take it.
 KEY_SIZE = 2048
 CA_VALIDITY = dt.timedelta(days=3652)
@@ -54,8 +56,10 @@ FUNCTION_EXTENDED_USAGE = (ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.
 ENCRYPTION_KEY_USAGE = frozenset({"key_encipherment"})
 
 
-class PkiError(ValueError):
+class PkiError(SigningError, ValueError):
     """Input or files the PKI cannot use; the message says what and why."""
+
+    code = "PKI"
 
 
 def validate_hsa_id(value: str) -> str:

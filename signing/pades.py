@@ -31,17 +31,14 @@ from pyhanko.sign.validation.status import (
 )
 from pyhanko_certvalidator import ValidationContext
 
+from common.rules import RuleResult, failed, not_evaluated, passed
 from signing.aio import run_sync
 from signing.answer_report import (
     AnswerReport,
     DocumentTimestampRecord,
-    RuleResult,
     SignerIdentity,
     SignerRecord,
     apply_signer_rule,
-    failed,
-    not_evaluated,
-    passed,
 )
 from signing.pdfmeta import MetadataError
 from signing.pdfscan import (

@@ -8,6 +8,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.metadata import model
 
 from common.answer_pdf import PDFX_NS, REFERENCE_INFO_KEY, REFERENCE_XMP_NAME
+from signing.errors import SigningError
 
 RDF_NS = model.NS["rdf"]
 # A reference is an id, not prose: anything longer is not ours.
@@ -16,8 +17,10 @@ MAX_REFERENCE_LENGTH = 200
 MAX_XMP_BYTES = 4 * 1024 * 1024
 
 
-class MetadataError(ValueError):
+class MetadataError(SigningError, ValueError):
     """Metadata that cannot be read (malformed XMP, a reference of the wrong type)."""
+
+    code = "PDF_METADATA"
 
 
 def reference_from_info(info: object) -> str | None:

@@ -20,6 +20,7 @@ from pyhanko.pdf_utils.decode_limits import (
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.rw_common import PdfHandler
 
+from signing.errors import SigningError
 from signing.pdfmeta import MetadataError, reference_from_info, reference_from_xmp
 
 MIB = 1024 * 1024
@@ -59,8 +60,10 @@ MALFORMED = (
 )
 
 
-class PdfRefused(Exception):
+class PdfRefused(SigningError):
     """The file cannot be read within the bounds of P1; message in Swedish, detail technical."""
+
+    code = "P1"
 
     def __init__(self, message: str, detail: str) -> None:
         super().__init__(detail)

@@ -19,6 +19,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
 from signing.aio import run_sync
+from signing.errors import SigningError
 from signing.pdfscan import DECODE_LIMITS, MALFORMED
 
 SUBFILTERS = {
@@ -27,8 +28,10 @@ SUBFILTERS = {
 }
 
 
-class SigningError(ValueError):
+class SigningRefused(SigningError, ValueError):
     """Signing refused; the message is Swedish and says what to do."""
+
+    code = "SIGNING_REFUSED"
 
 
 def sign_answer(
@@ -44,7 +47,7 @@ def sign_answer(
     """Return pdf with a new signature in the empty field field_name (an incremental update).
 
     subfilter is "pades" (ETSI.CAdES.detached) or "adbe" (adbe.pkcs7.detached). Raises
-    SigningError for a wrong passphrase or damaged PKCS#12, a file that is not a readable PDF,
+    SigningRefused for a wrong passphrase or damaged PKCS#12, a file that is not a readable PDF,
     or a field that does not exist or is already signed.
     """
     if subfilter not in SUBFILTERS:
@@ -79,11 +82,11 @@ def timestamper_from_files(cert_path: Path, key_path: Path) -> DummyTimeStamper:
 def _signer(p12_bytes: bytes, passphrase: str | bytes) -> signers.SimpleSigner:
     secret = passphrase.encode() if isinstance(passphrase, str) else passphrase
     if not secret:
-        raise SigningError("Ange lösenordet till din e-legitimation (PKCS#12-filen).")
+        raise SigningRefused("Ange lösenordet till din e-legitimation (PKCS#12-filen).")
     try:
         return signers.SimpleSigner.load_pkcs12_data(p12_bytes, [], secret)
     except (ValueError, TypeError):
-        raise SigningError(
+        raise SigningRefused(
             "Fel lösenord, eller så är filen inte en giltig e-legitimation (PKCS#12)."
         ) from None
 
@@ -92,19 +95,19 @@ def _writer(pdf: bytes) -> IncrementalPdfFileWriter:
     try:
         return IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False, decode_limits=DECODE_LIMITS)
     except MALFORMED:
-        raise SigningError("Filen kan inte läsas som PDF och kan därför inte signeras.") from None
+        raise SigningRefused("Filen kan inte läsas som PDF och kan därför inte signeras.") from None
 
 
 def _check_field(writer: IncrementalPdfFileWriter, field_name: str) -> None:
     try:
         found = list(enumerate_sig_fields(writer.prev, with_name=field_name))
     except MALFORMED:
-        raise SigningError("Filens signaturfält kan inte läsas.") from None
+        raise SigningRefused("Filens signaturfält kan inte läsas.") from None
     if not found:
-        raise SigningError(f"Filen har inget signaturfält som heter {field_name}.")
+        raise SigningRefused(f"Filen har inget signaturfält som heter {field_name}.")
     _, value, _ = found[0]
     if value is not None:
-        raise SigningError(f"Signaturfältet {field_name} är redan underskrivet.")
+        raise SigningRefused(f"Signaturfältet {field_name} är redan underskrivet.")
 
 
 def _der(data: bytes) -> bytes:

@@ -21,9 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from signing.certificates import IssuedCertificate
+from signing.errors import SigningError
 
 
-class ReceiptError(Exception):
+class ReceiptError(SigningError):
     """A signature that cannot be made or does not verify; `code` says which check failed."""
 
     def __init__(self, code: str, detail: str) -> None:

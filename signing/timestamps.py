@@ -15,11 +15,14 @@ from pyhanko.sign.validation.status import TimestampSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
 from signing.aio import run_sync
+from signing.errors import SigningError
 from signing.pdfsign import timestamper_from_files
 
 
-class TimestampError(Exception):
+class TimestampError(SigningError):
     """The TSA could not be reached or gave no usable token."""
+
+    code = "TIMESTAMP"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from signing.errors import SigningError
+
 # A trust store is configuration: a few roots and CRLs. Bounding the file size keeps a wrong
 # path (a disk image, a log file) from being read into memory whole.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -24,8 +26,10 @@ CertificateLike: TypeAlias = x509.Certificate | asn1_x509.Certificate | bytes
 CrlLike: TypeAlias = x509.CertificateRevocationList | asn1_crl.CertificateList | bytes
 
 
-class TrustError(ValueError):
+class TrustError(SigningError, ValueError):
     """A trust root or CRL that cannot be used; the message names the file and the reason."""
+
+    code = "TRUST"
 
 
 @dataclass(frozen=True)

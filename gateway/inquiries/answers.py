@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from forms.consent import check_consent_at_answer
+from forms.consent import as_issue, check_consent_at_answer
 from forms.dates import local_date
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
@@ -178,7 +178,7 @@ def _check_consent(session: Session, inquiry: Inquiry, now: dt.datetime) -> None
     worker = form.avsandare.handlaggare
     call = (f"Lämna inte ut något. Kontakta handläggaren {worker.namn}, "
             f"{form.avsandare.enhet}, telefon {worker.telefon}.")
-    issues = [Issue(r.code, r.as_issue().title, f"{r.message} {call}", r.path)
+    issues = [Issue(r.code, as_issue(r).title, f"{r.message} {call}", r.path)
               for r in report.failed]
     detail = " ".join(r.message for r in report.failed) + " " + call
     raise GatewayError("CONSENT_BLOCKS_ANSWER", "Samtycket tillåter inte att svaret lämnas ut",

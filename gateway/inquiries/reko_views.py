@@ -49,7 +49,7 @@ from gateway.inquiries.closing import (
 from gateway.inquiries.models import Inquiry, LegKind
 from gateway.inquiries.workflow import Status, add_leg, legs_of
 from gateway.vault.service import get_vault
-from signing.pdfsign import SigningError, sign_answer
+from signing.pdfsign import SigningRefused, sign_answer
 
 bp = Blueprint("reko", __name__)
 
@@ -313,10 +313,10 @@ def compose_post(inquiry_id: str) -> ResponseReturnValue:
     p12_data = p12.read(MAX_P12 + 1) if p12 is not None else b""
     try:
         if not p12_data or len(p12_data) > MAX_P12:
-            raise SigningError("Välj din e-legitimation (PKCS#12-fil, .p12).")
+            raise SigningRefused("Välj din e-legitimation (PKCS#12-fil, .p12).")
         signed = sign_answer(pdf, p12_data, request.form.get("passphrase", ""),
                              SIGNATURE_FIELD_REKO)
-    except SigningError as exc:
+    except SigningRefused as exc:
         return _compose_page(inquiry, GatewayError("SIGNING_FAILED", "Underskriften misslyckades",
                                                    str(exc), status=422))
     finally:
