@@ -296,14 +296,18 @@ def track_sessions() -> None:
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The verdict on the chain: ok, entries checked, and the first broken entry and why."""
+    """The verdict on the chain: entries checked, and the first broken entry and why; `ok` is
+    derived from them."""
 
-    ok: bool
     checked: int
     first_broken: int | None = None
     reason: str = ""
     broken_at: dt.datetime | None = None
     broken_action: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_broken is None
 
     def describe(self) -> str:
         """Return one line for people: the count, or the broken entry and why."""
@@ -340,14 +344,14 @@ def _check_row(walk: _Walk, row: Row[Any]) -> ChainReport | None:
     """Check one entry against its predecessor; return the break, if any."""
 
     def broken(seq: int, reason: str) -> ChainReport:
-        return ChainReport(False, walk.checked, seq, reason, row.at, row.action)
+        return ChainReport(walk.checked, seq, reason, row.at, row.action)
 
     if row.seq < walk.expected_seq:
         return broken(row.seq, f"it is out of place: seq {row.seq} comes before the chain's start")
     if row.seq != walk.expected_seq:
         missing = walk.expected_seq
         return ChainReport(
-            False, walk.checked, missing,
+            walk.checked, missing,
             f"entry {missing} is missing (the next entry found is seq {row.seq})",
         )
     if row.prev_hash != walk.prev_hash:
@@ -372,20 +376,20 @@ def _check_head(session: Session, walk: _Walk) -> ChainReport | None:
     if head is None:
         if last == 0:
             return None
-        return ChainReport(False, walk.checked, last, "the chain head row is missing")
+        return ChainReport(walk.checked, last, "the chain head row is missing")
     if head.seq > last:
         return ChainReport(
-            False, walk.checked, last + 1,
+            walk.checked, last + 1,
             f"entries {last + 1}..{head.seq} are missing at the end (the head is at {head.seq})",
         )
     if head.seq < last:
         return ChainReport(
-            False, walk.checked, head.seq + 1,
+            walk.checked, head.seq + 1,
             f"entries after the head (seq {head.seq}) were added outside the log",
         )
     if head.entry_hash != walk.prev_hash:
         return ChainReport(
-            False, walk.checked, last, "the last entry's hash differs from the chain head's"
+            walk.checked, last, "the last entry's hash differs from the chain head's"
         )
     return None
 
@@ -405,7 +409,7 @@ def verify(session: Session, *, batch_size: int = VERIFY_BATCH) -> ChainReport:
             # A column altered into something its type cannot read (a bad time, bad JSON).
             seq = walk.expected_seq
             reason = f"an entry at or after seq {seq} cannot be read ({type(exc).__name__})"
-            return ChainReport(False, walk.checked, seq, reason)
+            return ChainReport(walk.checked, seq, reason)
         if rows is None:
             break
         for row in rows:
@@ -415,7 +419,7 @@ def verify(session: Session, *, batch_size: int = VERIFY_BATCH) -> ChainReport:
             walk.expected_seq = row.seq + 1
             walk.prev_hash = row.entry_hash
             walk.checked += 1
-    return _check_head(session, walk) or ChainReport(True, walk.checked)
+    return _check_head(session, walk) or ChainReport(walk.checked)
 
 
 # --- anchoring (the RFC 3161 timestamper arrives in a later issue) ---------------------------
