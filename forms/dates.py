@@ -1,4 +1,5 @@
-"""Calendar helpers for the forms: Swedish local dates and calendar-month arithmetic."""
+"""Swedish time, defined once for the whole project: the zone, local dates, today, and
+calendar-month arithmetic."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ def local_date(moment: dt.datetime) -> dt.date:
     if moment.tzinfo is None:
         raise ValueError("local_date needs an aware datetime")
     return moment.astimezone(STOCKHOLM).date()
+
+
+def stockholm_today() -> dt.date:
+    """Return today's date in Sweden, whatever the server's zone: the date rules, routing and
+    statistics use by default."""
+    return local_date(dt.datetime.now(dt.UTC))
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

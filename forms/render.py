@@ -37,22 +37,13 @@ from reportlab.platypus import (
 from common.answer_pdf import REFERENCE_INFO_KEY, reference_xmp
 from forms.answer import StructuredAnswer, check_answer, ordered_answers
 from forms.dates import STOCKHOLM
-from forms.halsoforfragan import Fraga, FragaKod
+from forms.halsoforfragan import Fraga
+from forms.labels import QUESTION_LABELS
 
 SIGNATURE_FIELD_REKO = "reko"
 SIGNATURE_FIELD_PHYSICIAN = "lakare"
 TITLE = "Svar på hälsoförfrågan"
 CREATOR = "Kryddgården Gateway"
-
-QUESTION_LABELS = {
-    FragaKod.AKTIVITETSFORMAGA: "Aktivitetsförmåga",
-    FragaKod.BEGRANSNINGAR: "Begränsningar",
-    FragaKod.BEHANDLING: "Behandling",
-    FragaKod.PROGNOS: "Prognos",
-    FragaKod.REKOMMENDATIONER: "Rekommendationer",
-    FragaKod.SIP: "Samordnad individuell plan (SIP)",
-    FragaKod.OVRIGT: "Övrigt",
-}
 
 # Bitstream Vera ships inside reportlab (so no system font is needed) and covers å ä ö.
 FONT_DIR = Path(reportlab.__file__).resolve().parent / "fonts"

@@ -6,7 +6,6 @@ import datetime as dt
 import math
 import time
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -24,6 +23,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import or_, select
 
+from forms.dates import stockholm_today
 from gateway.audit.service import record, record_denied
 from gateway.auth import certlogin, users
 from gateway.auth.login import role_required, safe_next, start_session
@@ -33,7 +33,6 @@ from gateway.directory.models import Assignment
 
 bp = Blueprint("auth", __name__)
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 PENDING_KEY = "login_pending"
 # How long the second step may wait after a correct password.
 PENDING_SECONDS = 300
@@ -265,7 +264,7 @@ def _care_unit_names(user: User) -> list[str]:
     if user.coordinator_id is None:
         return []
     # Assignments run by Swedish calendar dates, whatever the server's zone.
-    today = utcnow().astimezone(STOCKHOLM).date()
+    today = stockholm_today()
     rows = get_session().scalars(
         select(Assignment)
         .where(

@@ -15,6 +15,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
+from forms.dates import stockholm_today
 from gateway.auth.oauth import require_token
 from gateway.db import get_session
 from gateway.directory import identifiers as ids
@@ -24,7 +25,6 @@ from gateway.directory.service import (
     DirectoryError,
     Record,
     export_directory,
-    stockholm_today,
 )
 from gateway.errors import Issue
 

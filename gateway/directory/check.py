@@ -34,7 +34,6 @@ from gateway.directory.models import (
 ERROR = "error"
 WARNING = "warning"
 ENDING_WITHIN_DAYS = 14
-ROLE_SV = {AssignmentRole.PRIMARY: "primär REKO", AssignmentRole.DEPUTY: "ersättare"}
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def _ending(assignments: list[Assignment], on: dt.date) -> list[Finding]:
             f"{a.coordinator.hsa_id}/{a.care_unit.hsa_id}",
             f"{a.role.value} assignment of {a.coordinator.name} to {a.care_unit.name} "
             f"ends {a.valid_to.isoformat()}",
-            f"Uppdraget för {a.coordinator.name} som {ROLE_SV[a.role]} på {a.care_unit.name} "
+            f"Uppdraget för {a.coordinator.name} som {a.role.label} på {a.care_unit.name} "
             f"upphör {a.valid_to.isoformat()}",
         )
         for a in assignments

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import click
 
+from forms.dates import stockholm_today
 from gateway.clitools import DATE, echo_json, fail, read_input, with_app
 from gateway.db import get_session
 from gateway.directory.check import check_directory
 from gateway.directory.importexport import export_json, import_json
 from gateway.directory.routing import route, route_preview_json
-from gateway.directory.service import changed_fields, history, stockholm_today
+from gateway.directory.service import changed_fields, history
 from gateway.directory.validation import MAX_FILE_BYTES
 from gateway.errors import GatewayError
 

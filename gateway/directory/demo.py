@@ -8,9 +8,9 @@ from importlib import resources
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forms.dates import stockholm_today
 from gateway.directory.importexport import ImportResult, import_directory, import_json
 from gateway.directory.models import Absence, Coordinator
-from gateway.directory.service import stockholm_today
 
 DEMO_FILE = "demo_directory.json"
 # The REKO shown on leave around the demo's day, so the route preview shows a deputy covering.

@@ -35,10 +35,7 @@ from gateway.errors import Issue
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-ROLE_CHOICES = [
-    SelectChoice(AssignmentRole.PRIMARY.value, "Primär REKO"),
-    SelectChoice(AssignmentRole.DEPUTY.value, "Ersättare"),
-]
+ROLE_CHOICES = [SelectChoice(role.value, role.heading) for role in AssignmentRole]
 KIND_CHOICES = [
     SelectChoice(SenderKind.SOCIALTJANST.value, "Socialtjänst (EBB)"),
     SelectChoice(SenderKind.ARBETSMARKNAD.value, "Arbetsmarknad (AMA)"),

@@ -17,6 +17,22 @@ class AssignmentRole(enum.StrEnum):
     PRIMARY = "primary"
     DEPUTY = "deputy"
 
+    @property
+    def label(self) -> str:
+        """The role in Swedish running text: "… som primär REKO på …"."""
+        return ROLE_LABELS[self]
+
+    @property
+    def heading(self) -> str:
+        """The role as a heading or choice: "Primär REKO"."""
+        return self.label[:1].upper() + self.label[1:]
+
+
+ROLE_LABELS: dict[AssignmentRole, str] = {
+    AssignmentRole.PRIMARY: "primär REKO",
+    AssignmentRole.DEPUTY: "ersättare",
+}
+
 
 class SenderKind(enum.StrEnum):
     SOCIALTJANST = "socialtjanst"

@@ -37,9 +37,6 @@ DEPUTY_NO_PRIMARY = "DEPUTY_NO_PRIMARY"
 NO_ACTIVE_REKO_MANAGER = "NO_ACTIVE_REKO_MANAGER"
 FLAG_NO_ACTIVE_REKO = "NO_ACTIVE_REKO"
 
-ROLE_LABEL = {AssignmentRole.PRIMARY: "primär REKO", AssignmentRole.DEPUTY: "ersättare"}
-
-
 @dataclass(frozen=True)
 class RoutedCoordinator:
     """A REKO who receives the inquiry, and why."""
@@ -179,7 +176,7 @@ def route(session: Session, care_unit_hsa_id: str, on: dt.date) -> RouteDecision
         why_deputy = "ersättare, täcker för frånvarande primär REKO"
     else:
         why_deputy = "ersättare, ingen primär REKO tilldelad"
-    coordinators = [_routed(a, "primär REKO") for a in primaries]
+    coordinators = [_routed(a, AssignmentRole.PRIMARY.label) for a in primaries]
     coordinators += [_routed(a, why_deputy) for a in deputies]
     assert unit.functional_address is not None
     return RouteDecision(

@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+# Re-exported for the directory's callers (Swedish time lives in forms.dates).
+from forms.dates import STOCKHOLM as STOCKHOLM
+from forms.dates import stockholm_today as stockholm_today
 from gateway.audit.service import record as audit_record
 from gateway.directory.models import (
     Absence,
@@ -31,8 +33,6 @@ from gateway.directory.models import (
     SenderUnit,
 )
 from gateway.errors import GatewayError
-
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 Record = dict[str, Any]
 Key = tuple[str, ...]
@@ -80,11 +80,6 @@ OMIT_WHEN_EMPTY = {
 
 class DirectoryError(GatewayError):
     """A refusal by the directory: an invalid file, an unknown entry, an impossible change."""
-
-
-def stockholm_today() -> dt.date:
-    """Return today's date in Sweden, the date routing and checks use by default."""
-    return dt.datetime.now(STOCKHOLM).date()
 
 
 def key_of(section: str, record: Record) -> Key:

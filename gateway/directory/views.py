@@ -16,6 +16,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from forms.dates import STOCKHOLM, stockholm_today
 from gateway.auth.login import role_required
 from gateway.auth.models import Role
 from gateway.db import get_session
@@ -38,6 +39,7 @@ from gateway.directory.importexport import import_directory, remove_entry
 from gateway.directory.models import (
     Absence,
     Assignment,
+    AssignmentRole,
     CareUnit,
     Coordinator,
     DirectoryChange,
@@ -46,7 +48,6 @@ from gateway.directory.models import (
 )
 from gateway.directory.routing import FLAG_NO_ACTIVE_REKO, RouteDecision, route
 from gateway.directory.service import (
-    STOCKHOLM,
     DirectoryError,
     Record,
     absence_record,
@@ -61,7 +62,6 @@ from gateway.directory.service import (
     history_count,
     key_of,
     sender_unit_record,
-    stockholm_today,
 )
 from gateway.errors import not_found
 
@@ -79,7 +79,6 @@ ENTITY_LABELS = {
     "absence": "Frånvaro",
 }
 ACTION_LABELS = {"create": "Skapad", "update": "Ändrad", "delete": "Borttagen"}
-ROLE_LABELS = {"primary": "Primär REKO", "deputy": "Ersättare"}
 KIND_LABELS = {"socialtjanst": "Socialtjänst (EBB)", "arbetsmarknad": "Arbetsmarknad (AMA)"}
 
 
@@ -170,7 +169,8 @@ def local_time(value: dt.datetime) -> str:
 
 @bp.app_template_filter("role_label")
 def role_label(value: str) -> str:
-    return ROLE_LABELS.get(value, value)
+    roles = {role.value: role.heading for role in AssignmentRole}
+    return roles.get(value, value)
 
 
 # --- dashboard ------------------------------------------------------------------------------

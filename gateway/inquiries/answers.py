@@ -26,6 +26,7 @@ from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
 from gateway.audit.service import record
 from gateway.directory.service import active_assignments
 from gateway.errors import GatewayError, Issue, not_found
+from gateway.inquiries.labels import STATUS_TEXT
 from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, LegKind
 from gateway.inquiries.workflow import Status, add_leg, derive_status, legs_of
 from gateway.vault.service import get_vault
@@ -39,14 +40,6 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 ANSWERABLE = frozenset({Status.RECEIVED, Status.OPENED})
 ANSWERED = frozenset({Status.ANSWERED, Status.ANSWER_DELIVERED})
-STATUS_TEXT = {
-    Status.RECEIVED: "mottagen",
-    Status.OPENED: "öppnad",
-    Status.ANSWERED: "besvarad",
-    Status.ANSWER_DELIVERED: "besvarad och hämtad",
-    Status.REGISTERED: "registrerad",
-    Status.CLOSED: "avslutad",
-}
 
 
 @dataclass(frozen=True)

@@ -31,16 +31,6 @@ from gateway.jobs.service import enqueue
 MAX_TEXT = 500
 
 
-REASON_LABELS: dict[CloseReason, str] = {
-    CloseReason.RELISTED: "Personen är listad på en annan vårdcentral",
-    CloseReason.INFO_VIA_SIP: "Informationen lämnas via SIP",
-    CloseReason.CONSENT_WITHDRAWN: "Samtycket är återkallat",
-    CloseReason.WITHDRAWN_BY_SENDER: "Återkallad av avsändaren",
-    CloseReason.PERSON_MOVED: "Personen har flyttat",
-    CloseReason.PERSON_DECEASED: "Personen har avlidit",
-    CloseReason.DUPLICATE: "Dubblett",
-    CloseReason.OTHER: "Annan anledning (ange vilken)",
-}
 
 
 def parse_reason(reason: Any, text: Any) -> tuple[CloseReason, str | None]:

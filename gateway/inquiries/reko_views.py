@@ -13,14 +13,15 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from forms.labels import QUESTION_LABELS
 from sqlalchemy import or_, select
 
 from forms.answer import Besvarare, Lakare, StructuredAnswer, Svar, build_answer_xml
-from forms.dates import local_date
+from forms.dates import stockholm_today
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan
 from forms.identifiers import IdentifierError, parse_personnummer
-from forms.render import QUESTION_LABELS, SIGNATURE_FIELD_REKO, render_answer_pdf
+from forms.render import SIGNATURE_FIELD_REKO, render_answer_pdf
 from gateway.audit.service import record, record_denied
 from gateway.auth.login import role_required
 from gateway.auth.models import Role, User
@@ -29,7 +30,6 @@ from gateway.directory.models import Assignment, CareUnit
 from gateway.errors import GatewayError, Issue, not_found
 from gateway.inquiries.answers import (
     ANSWERABLE,
-    STATUS_TEXT,
     accept_answer,
     answer_for,
     deliver_answer,
@@ -39,13 +39,13 @@ from gateway.inquiries.answers import (
     status_of,
 )
 from gateway.inquiries.closing import (
-    REASON_LABELS,
     CloseReason,
     close_inquiry,
     parse_reason,
     reroute,
     withdraw_consent,
 )
+from gateway.inquiries.labels import REASON_LABELS, STATUS_TEXT
 from gateway.inquiries.models import Inquiry, LegKind
 from gateway.inquiries.workflow import Status, add_leg, legs_of
 from gateway.vault.service import get_vault
@@ -65,10 +65,6 @@ def _user() -> User:
 
 def _actor() -> str:
     return f"user:{_user().username}"
-
-
-def _today() -> dt.date:
-    return local_date(utcnow())
 
 
 # --- scope -----------------------------------------------------------------------------------
@@ -92,7 +88,7 @@ def my_units(user: User, today: dt.date) -> list[CareUnit]:
 def _reko_inquiry(inquiry_id: str, action: str) -> Inquiry:
     """Return the inquiry when it is routed to one of the REKO's units; else 404, audited."""
     inquiry = _lookup(inquiry_id)
-    if inquiry.care_unit_id not in {unit.id for unit in my_units(_user(), _today())}:
+    if inquiry.care_unit_id not in {unit.id for unit in my_units(_user(), stockholm_today())}:
         record_denied(actor=_actor(), action=action, object_type="inquiry",
                       object_id=inquiry.id, detail={"reason": "not_my_care_unit"})
         raise not_found("Hälsoförfrågan")
@@ -156,7 +152,7 @@ def inbox_rows(units: list[CareUnit], today: dt.date) -> list[InboxRow]:
 @bp.get("/inkorg")
 @role_required(Role.COORDINATOR)
 def inbox() -> ResponseReturnValue:
-    today = _today()
+    today = stockholm_today()
     units = my_units(_user(), today)
     rows = inbox_rows(units, today)
     return render_template("inquiries/inbox.html", rows=rows, units=units, today=today,
@@ -193,7 +189,7 @@ def _detail_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
         status=status, status_text=STATUS_TEXT, answerable=status in ANSWERABLE,
         stored=answer_for(session, inquiry.id), legs=legs_of(session, inquiry.id),
         labels=QUESTION_LABELS, reasons=REASON_LABELS, errors=errors or [],
-        days_left=(inquiry.deadline - _today()).days, near_days=NEAR_DAYS,
+        days_left=(inquiry.deadline - stockholm_today()).days, near_days=NEAR_DAYS,
     )
     return page, status_code
 
@@ -439,13 +435,14 @@ def consent_withdrawal() -> ResponseReturnValue:
     ))
     if request.method == "GET":
         return render_template("inquiries/reko_consent.html", units=units, values={},
-                               error=None, today=_today())
+                               error=None, today=stockholm_today())
     try:
         closed = _withdraw(session)
     except GatewayError as error:
         session.rollback()
-        return render_template("inquiries/reko_consent.html", units=units,
-                               values=request.form, error=error, today=_today()), error.status
+        page = render_template("inquiries/reko_consent.html", units=units,
+                               values=request.form, error=error, today=stockholm_today())
+        return page, error.status
     session.commit()
     flash(f"Återkallelsen är registrerad. {len(closed)} öppna förfrågningar avslutades och "
           "deras innehåll raderades.", "info")

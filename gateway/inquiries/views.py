@@ -26,7 +26,8 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from forms.dates import STOCKHOLM, local_date
+from forms.dates import STOCKHOLM, local_date, stockholm_today
+from forms.labels import QUESTION_CHOICES
 from gateway.audit.service import record, record_denied
 from gateway.auth.login import role_required
 from gateway.auth.models import Role, User
@@ -35,10 +36,10 @@ from gateway.directory.models import CareUnit, SenderUnit
 from gateway.errors import GatewayError, not_found
 from gateway.inquiries.answers import inquiry_form
 from gateway.inquiries.intake import Submitter, _earlier_inquiry, submit
-from gateway.inquiries.models import Inquiry, LegKind
+from gateway.inquiries.labels import LEG_LABELS, STATUS_LABELS, TURN_LABELS
+from gateway.inquiries.models import Inquiry
 from gateway.inquiries.webform import (
     MAX_CONSENT_PDF,
-    QUESTION_LABELS,
     InquiryForm,
     Sender,
     build_xml,
@@ -51,31 +52,6 @@ bp = Blueprint("inquiries", __name__, url_prefix="/arenden")
 CASE_WORKER = Role.CASE_WORKER
 SHOW_PERSONAL_KEY = "show_personal"
 
-STATUS_LABELS = {
-    Status.RECEIVED: "Mottagen",
-    Status.OPENED: "Öppnad av vårdcentralen",
-    Status.ANSWERED: "Besvarad",
-    Status.ANSWER_DELIVERED: "Svaret hämtat",
-    Status.REGISTERED: "Registrerad",
-    Status.CLOSED: "Avslutad",
-}
-TURN_LABELS = {Turn.CARE_UNIT: "Vårdcentralens tur", Turn.SENDER: "Er tur", Turn.NONE: "Klar"}
-LEG_LABELS = {
-    LegKind.SUBMITTED: "Skapad av handläggaren",
-    LegKind.RECEIVED: "Mottagen av gatewayen",
-    LegKind.ROUTED: "Skickad till vårdcentralen",
-    LegKind.NOTIFIED: "Vårdcentralen aviserad",
-    LegKind.OPENED: "Öppnad av vårdcentralen",
-    LegKind.ANSWERED: "Besvarad",
-    LegKind.ANSWER_DELIVERED: "Svaret hämtat",
-    LegKind.REGISTERED: "Registrerad",
-    LegKind.CLOSED: "Avslutad",
-    LegKind.REJECTED: "Avvisad",
-    LegKind.REROUTED: "Skickad vidare",
-    LegKind.REMINDED: "Påminnelse till vårdcentralen",
-    LegKind.ESCALATED: "Chefen på vårdcentralen meddelad",
-    LegKind.CONSENT_WITHDRAWN: "Samtycket återkallat",
-}
 # Column key → (heading, what it means); the table's sort keys.
 COLUMNS = {
     "sent": ("Skickad", "Datum då förfrågan togs emot."),
@@ -92,10 +68,6 @@ FILTER_TURNS = {"vardcentralen": Turn.CARE_UNIT, "er": Turn.SENDER, "klara": Tur
 
 def _unit(user: User) -> SenderUnit | None:
     return user.sender_unit
-
-
-def _now_local() -> dt.date:
-    return local_date(utcnow())
 
 
 @dataclass(frozen=True)
@@ -161,7 +133,7 @@ def mine() -> ResponseReturnValue:
         select(Inquiry).where(Inquiry.sender_unit_id == unit.id)
         .options(selectinload(Inquiry.care_unit))
     ).all()
-    today = _now_local()
+    today = stockholm_today()
     rows = []
     for inquiry in inquiries:
         sent = local_date(inquiry.created_at)
@@ -197,7 +169,7 @@ def _care_units(db: Session) -> list[CareUnit]:
 def _render_compose(form: InquiryForm, sender: Sender, *, repeat: dict[str, Any] | None = None,
                     status: int = 200) -> ResponseReturnValue:
     return render_template("inquiries/compose.html", form=form, sender=sender, repeat=repeat,
-                           questions=QUESTION_LABELS), status
+                           questions=QUESTION_CHOICES), status
 
 
 def _consent_pdf(form: InquiryForm) -> tuple[str, bytes] | None:
@@ -329,10 +301,10 @@ def detail(inquiry_id: str) -> ResponseReturnValue:
     if form is not None:
         _audit_reads(db, user, [inquiry.id], "handlaggning")
         db.commit()
-    today = _now_local()
+    today = stockholm_today()
     return render_template(
         "inquiries/detail.html", inquiry=inquiry, state=state, form=form, today=today,
         status_labels=STATUS_LABELS, turn_labels=TURN_LABELS, leg_labels=LEG_LABELS,
-        questions=QUESTION_LABELS, days_left=state.days_left(today),
+        questions=QUESTION_CHOICES, days_left=state.days_left(today),
         overdue=state.overdue(today), stockholm=STOCKHOLM,
     )

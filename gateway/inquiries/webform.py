@@ -43,27 +43,14 @@ from forms.halsoforfragan import (
     Titel,
     default_svar_senast,
 )
+from forms.labels import QUESTION_CHOICES, RECIPIENT_LABELS, TITLE_OF_KIND
 from forms.writer import write_halsoforfragan
 from gateway.auth.models import User
-from gateway.directory.models import SenderKind, SenderUnit
+from gateway.directory.models import SenderUnit
 from gateway.errors import GatewayError
 
 MAX_BAKGRUND = 4000
 MAX_CONSENT_PDF = 5 * 1024 * 1024
-
-QUESTION_LABELS: dict[str, str] = {
-    FragaKod.AKTIVITETSFORMAGA.value: "Aktivitetsförmåga",
-    FragaKod.BEGRANSNINGAR.value: "Begränsningar",
-    FragaKod.BEHANDLING.value: "Pågående eller planerad behandling",
-    FragaKod.PROGNOS.value: "Prognos",
-    FragaKod.REKOMMENDATIONER.value: "Rekommendationer",
-    FragaKod.SIP.value: "Behov av samordnad individuell plan (SIP)",
-    FragaKod.OVRIGT.value: "Övrigt (skriv frågan)",
-}
-TITLES = {SenderKind.SOCIALTJANST: "socialsekreterare",
-          SenderKind.ARBETSMARKNAD: "arbetsmarknadssekreterare"}
-RECIPIENT_LABELS = {SenderKind.SOCIALTJANST.value: "Socialtjänsten (EBB)",
-                    SenderKind.ARBETSMARKNAD.value: "Arbetsmarknadsavdelningen (AMA)"}
 
 REQUIRED = DataRequired("Fyll i fältet.")
 DATE_REQUIRED = InputRequired("Ange ett datum (ÅÅÅÅ-MM-DD).")
@@ -104,8 +91,8 @@ class InquiryForm(FlaskForm):
     samtycke_form = SelectField("Samtyckets form", choices=[
         SelectChoice("skriftligt", "Skriftligt"), SelectChoice("muntligt", "Muntligt"),
     ])
-    mottagare_socialtjanst = BooleanField(RECIPIENT_LABELS["socialtjanst"])
-    mottagare_arbetsmarknad = BooleanField(RECIPIENT_LABELS["arbetsmarknad"])
+    mottagare_socialtjanst = BooleanField(RECIPIENT_LABELS[Mottagarkategori.SOCIALTJANST])
+    mottagare_arbetsmarknad = BooleanField(RECIPIENT_LABELS[Mottagarkategori.ARBETSMARKNAD])
     dokumenterat_av = StringField("Dokumenterat av (krävs vid muntligt samtycke)",
                                   [Optional(), Length(max=200)], filters=[strip])
     bilaga = FileField("Underskrivet samtycke (PDF, frivilligt)", [
@@ -116,13 +103,13 @@ class InquiryForm(FlaskForm):
     planerade_insatser = TextAreaField("Planerade insatser (frivilligt)",
                                        [Optional(), Length(max=MAX_BAKGRUND)], filters=[strip])
     # Frågor
-    fraga_aktivitetsformaga = BooleanField(QUESTION_LABELS["AKTIVITETSFORMAGA"])
-    fraga_begransningar = BooleanField(QUESTION_LABELS["BEGRANSNINGAR"])
-    fraga_behandling = BooleanField(QUESTION_LABELS["BEHANDLING"])
-    fraga_prognos = BooleanField(QUESTION_LABELS["PROGNOS"])
-    fraga_rekommendationer = BooleanField(QUESTION_LABELS["REKOMMENDATIONER"])
-    fraga_sip = BooleanField(QUESTION_LABELS["SIP"])
-    fraga_ovrigt = BooleanField(QUESTION_LABELS["OVRIGT"])
+    fraga_aktivitetsformaga = BooleanField(QUESTION_CHOICES[FragaKod.AKTIVITETSFORMAGA])
+    fraga_begransningar = BooleanField(QUESTION_CHOICES[FragaKod.BEGRANSNINGAR])
+    fraga_behandling = BooleanField(QUESTION_CHOICES[FragaKod.BEHANDLING])
+    fraga_prognos = BooleanField(QUESTION_CHOICES[FragaKod.PROGNOS])
+    fraga_rekommendationer = BooleanField(QUESTION_CHOICES[FragaKod.REKOMMENDATIONER])
+    fraga_sip = BooleanField(QUESTION_CHOICES[FragaKod.SIP])
+    fraga_ovrigt = BooleanField(QUESTION_CHOICES[FragaKod.OVRIGT])
     ovrigt_text = TextAreaField("Fråga under Övrigt", [Optional(), Length(max=2000)],
                                 filters=[strip])
     # Mottagare
@@ -143,7 +130,7 @@ class InquiryForm(FlaskForm):
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
         self.form_errors = []
-        if not any(self[question_field(code)].data for code in QUESTION_LABELS):
+        if not any(self[question_field(code)].data for code in QUESTION_CHOICES):
             self.fraga_aktivitetsformaga.errors = [
                 *self.fraga_aktivitetsformaga.errors, "Välj minst en fråga."]
             ok = False
@@ -234,7 +221,8 @@ class Sender:
     @classmethod
     def of(cls, user: User, unit: SenderUnit) -> Sender:
         return cls(unit.organisation_id, unit.name, unit.functional_address.address,
-                   user.display_name or user.username, TITLES[unit.kind])
+                   user.display_name or user.username,
+                   TITLE_OF_KIND[Mottagarkategori(unit.kind.value)].value)
 
     def avsandare(self, telefon: str, epost: str) -> Avsandare:
         """Return the form's avsandare with the case worker's telephone and e-mail."""
@@ -250,7 +238,7 @@ def build_xml(form: InquiryForm, sender: Sender, *, care_unit: tuple[str, str],
     skapad = now.replace(microsecond=0)
     questions = tuple(
         Fraga(FragaKod(code), (form.ovrigt_text.data or None) if code == "OVRIGT" else None)
-        for code in QUESTION_LABELS if form[question_field(code)].data
+        for code in QUESTION_CHOICES if form[question_field(code)].data
     )
     return write_halsoforfragan(Halsoforfragan(
         id=form.form_id.data or str(uuid.uuid4()),

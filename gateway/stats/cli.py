@@ -7,12 +7,13 @@ import sys
 
 import click
 
+from forms.dates import stockholm_today
 from gateway.clitools import DATE, echo_json, fail, read_input, with_app
 from gateway.db import get_session
 from gateway.stats import export
 from gateway.stats.engine import response_times
 from gateway.stats.history import MAX_FILE_BYTES, import_history_csv
-from gateway.stats.period import StatsError, make_period, stockholm_today
+from gateway.stats.period import StatsError, make_period
 
 IMPORT_ACTOR = "cli:stats-import"
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from forms.dates import stockholm_today
 from gateway.inquiries.models import CloseReason
 from gateway.stats.history import HistoryRow, ImportSummary, import_history
-from gateway.stats.period import stockholm_today
 
 PROJECT_MEASUREMENT = dt.date(2024, 4, 30)
 # Days to an answer drawn for each answered bucket (a same-day answer now and then).

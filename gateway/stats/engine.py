@@ -22,13 +22,14 @@ from typing import Any
 from sqlalchemy import String, and_, case, func, literal_column, not_, select, union_all
 from sqlalchemy.orm import Session
 
+from forms.dates import STOCKHOLM
 from gateway.directory.models import CareUnit, SenderUnit
 from gateway.inquiries.models import Inquiry, Leg, LegKind
 from gateway.stats import extras
 from gateway.stats.models import HistoryInquiry
 from gateway.stats.period import MONTH_NAMES, Period
 from gateway.stats.shares import Cell, largest_remainder, published_row, suppress
-from gateway.stats.sqltime import STOCKHOLM, Expr, SqlTime
+from gateway.stats.sqltime import Expr, SqlTime
 
 BUCKETS = ("1-39", "40-59", "60+", "closed_ok", "ongoing")
 BUCKET_LABELS = {

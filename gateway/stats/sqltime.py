@@ -11,15 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Date, Integer, case, cast, extract, func, literal
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
+from forms.dates import STOCKHOLM as STOCKHOLM  # re-exported: the statistics' time zone
 from gateway.db import UTCDateTime
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 # Offsets change at most twice a year, months apart: a week's step cannot jump over two changes.
 _STEP = dt.timedelta(days=7)
 
