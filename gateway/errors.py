@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
+
+from gateway.codes import FORBIDDEN, UNAUTHORIZED, Code
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,26 @@ class GatewayError(Exception):
 
     def __post_init__(self) -> None:
         super().__init__(self.code, self.detail or self.title)
+
+    @classmethod
+    def at(
+        cls,
+        code: Code,
+        detail: str = "",
+        location: str | None = None,
+        *,
+        status: int = 400,
+        issues: list[Issue] | None = None,
+        extra: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> Self:
+        """Return the refusal `code` with its registered Swedish title (gateway.codes).
+
+        `location` names where in the input the fault is (one eventIssue, SDK's `in`).
+        """
+        if issues is None:
+            issues = [] if location is None else [Issue(code.code, code.title, detail, location)]
+        return cls(code.code, code.title, detail, status, issues, extra or {}, **fields)
 
     def __str__(self) -> str:
         text = f"{self.code}: {self.title}"
@@ -70,8 +92,8 @@ def not_found(what: str, detail: str = "") -> GatewayError:
 
 
 def forbidden(detail: str = "") -> GatewayError:
-    return GatewayError("FORBIDDEN", "Behörighet saknas", detail, status=403)
+    return GatewayError.at(FORBIDDEN, detail, status=403)
 
 
 def unauthorized(detail: str = "") -> GatewayError:
-    return GatewayError("UNAUTHORIZED", "Inloggning krävs", detail, status=401)
+    return GatewayError.at(UNAUTHORIZED, detail, status=401)

@@ -10,6 +10,7 @@ from flask import Flask, Response, abort, current_app, g, json, render_template,
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from gateway import codes
 from gateway.errors import GatewayError, Issue
 
 log = logging.getLogger(__name__)
@@ -114,12 +115,10 @@ def _handle_unexpected(exc: Exception) -> Response:
     error_id = uuid.uuid4().hex[:12]
     # The traceback goes to the server log under the error id, never to the client.
     log.exception("unexpected error %s on %s %s", error_id, request.method, request.path)
-    error = GatewayError(
-        "INTERNAL",
-        "Ett oväntat fel inträffade",
+    error = GatewayError.at(
+        codes.INTERNAL,
         f"Felid {error_id}. Kontakta i första hand din lokala IT-support och ange felid.",
-        status=500,
-        issues=[Issue("INTERNAL", "Ett oväntat fel inträffade", f"Felid {error_id}")],
+        status=500, issues=[Issue(codes.INTERNAL.code, codes.INTERNAL.title, f"Felid {error_id}")],
     )
     return render_error(error)
 
