@@ -43,7 +43,9 @@ TOKEN_MISSING = Code("TOKEN_MISSING", "Åtkomsttoken saknas")
 TOKEN_REVOKED = Code("TOKEN_REVOKED", "Åtkomsttoken är spärrad")
 UNIT_NOT_ALLOWED = Code("UNIT_NOT_ALLOWED", "Bara handläggare hör till en avsändande enhet")
 UNIT_REQUIRED = Code("UNIT_REQUIRED", "En handläggare måste höra till en enhet")
-UNKNOWN_COORDINATOR = Code("UNKNOWN_COORDINATOR", "Rehabkoordinatorn finns inte i katalogen")
+UNKNOWN_COORDINATOR = Code(
+    "UNKNOWN_COORDINATOR", "Ingen rehabkoordinator med det HSA-id:t finns i katalogen"
+)
 UNKNOWN_UNIT = Code("UNKNOWN_UNIT", "Enheten finns inte i katalogen")
 UNKNOWN_USER = Code("UNKNOWN_USER", "Användaren finns inte")
 USER_EXISTS = Code("USER_EXISTS", "Användarnamnet är upptaget")

@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from gateway import codes
 from gateway.audit.service import record
 from gateway.auth.models import ApiClient, ApiToken
 from gateway.directory.identifiers import check_functional_address, check_org_id
@@ -33,20 +34,13 @@ _ADDRESS = re.compile(r"^[!-~]{1,200}$")
 _hasher = PasswordHasher()
 
 
-def invalid(code: str, title: str, detail: str = "", location: str = "") -> GatewayError:
-    """Return a 400 refusal with one issue naming where the bad value was."""
-    issue = Issue(code, title, detail, location)
-    return GatewayError(code, title, detail, status=400, issues=[issue])
-
-
 def normalise_organisation_id(raw: str) -> str:
     """Return the SDK organisation id in lower case; raise GatewayError if malformed."""
     # Domain names are case-insensitive; the directory keeps them in lower case.
     value = raw.strip().lower()
     if check_org_id(value) is not None:
-        raise invalid(
-            "INVALID_ORGANISATION_ID",
-            "Ogiltigt organisations-id",
+        raise GatewayError.at(
+            codes.INVALID_ORGANISATION_ID,
             f"{raw!r} har fel form; väntat 0203:<domän> (t.ex. 0203:malmo.se) "
             "eller 0007:<organisationsnummer, 10 siffror>",
             "organisation",
@@ -58,11 +52,9 @@ def normalise_address(raw: str) -> str:
     """Return a functional address stripped of surrounding space; raise GatewayError if unusable."""
     value = raw.strip()
     if not _ADDRESS.match(value):
-        raise invalid(
-            "INVALID_FUNCTIONAL_ADDRESS",
-            "Ogiltig funktionsadress",
-            f"{raw!r}: 1–200 synliga ASCII-tecken utan mellanslag",
-            "functional_address",
+        raise GatewayError.at(
+            codes.INVALID_FUNCTIONAL_ADDRESS,
+            f"{raw!r}: 1–200 synliga ASCII-tecken utan mellanslag", "functional_address",
         )
     return value
 
@@ -72,11 +64,10 @@ def normalise_scopes(scopes: Iterable[str] | None) -> list[str]:
     wanted = {s.strip() for s in scopes or () if s.strip()}
     unknown = sorted(wanted - set(SDK_SCOPES))
     if unknown:
-        title = "Okänd behörighet (scope)"
-        raise GatewayError(
-            "INVALID_SCOPE", title,
-            f"Okänd: {', '.join(unknown)}. Tillåtna: {', '.join(SDK_SCOPES)}",
-            issues=[Issue("INVALID_SCOPE", title, s, "scope") for s in unknown],
+        code = codes.INVALID_SCOPE
+        raise GatewayError.at(
+            code, f"Okänd: {', '.join(unknown)}. Tillåtna: {', '.join(SDK_SCOPES)}",
+            issues=[Issue(code.code, code.title, s, "scope") for s in unknown],
         )
     return [s for s in SDK_SCOPES if s in wanted] if wanted else list(SDK_SCOPES)
 
@@ -96,11 +87,8 @@ def find_organisation(
         return organisation
     name = (create_with_name or "").strip()
     if not name:
-        raise GatewayError(
-            "ORGANISATION_NOT_FOUND",
-            "Organisationen finns inte",
-            f"{org_id} finns inte i katalogen",
-            status=404,
+        raise GatewayError.at(
+            codes.ORGANISATION_NOT_FOUND, f"{org_id} finns inte i katalogen", status=404,
         )
     organisation = Organisation(id=org_id, name=name[:200])
     session.add(organisation)
@@ -128,16 +116,14 @@ def find_addresses(
         row = session.scalar(select(FunctionalAddress).where(FunctionalAddress.address == address))
         if row is None:
             if not create:
-                raise GatewayError(
-                    "ADDRESS_NOT_FOUND",
-                    "Funktionsadressen finns inte",
-                    f"{address} finns inte i katalogen",
-                    status=404,
+                raise GatewayError.at(
+                    codes.ADDRESS_NOT_FOUND, f"{address} finns inte i katalogen", status=404,
                 )
             problem = check_functional_address(address, organisation.id)
             if problem is not None:
-                raise invalid("INVALID_FUNCTIONAL_ADDRESS", "Ogiltig funktionsadress", problem,
-                              "functional_address")
+                raise GatewayError.at(
+                    codes.INVALID_FUNCTIONAL_ADDRESS, problem, "functional_address",
+                )
             row = FunctionalAddress(address=address, organisation_id=organisation.id)
             session.add(row)
             session.flush()
@@ -150,22 +136,20 @@ def find_addresses(
 
 def _check_addresses(organisation: Organisation, addresses: Sequence[FunctionalAddress]) -> None:
     if not addresses:
-        raise invalid(
-            "ADDRESS_REQUIRED",
-            "Funktionsadress saknas",
-            "En klient behöver minst en funktionsadress",
+        raise GatewayError.at(
+            codes.ADDRESS_REQUIRED, "En klient behöver minst en funktionsadress",
             "functional_address",
         )
     foreign = [a for a in addresses if a.organisation_id != organisation.id]
     if foreign:
-        code = "ADDRESS_OF_OTHER_ORGANISATION"
-        title = "Funktionsadressen tillhör en annan organisation"
-        raise GatewayError(
-            code, title,
+        code = codes.ADDRESS_OF_OTHER_ORGANISATION
+        raise GatewayError.at(
+            code,
             f"En klient för {organisation.id} får bara ha den organisationens funktionsadresser: "
             + "; ".join(f"{a.address} tillhör {a.organisation_id}" for a in foreign),
             issues=[
-                Issue(code, title, f"{a.address} tillhör {a.organisation_id}", "functional_address")
+                Issue(code.code, code.title, f"{a.address} tillhör {a.organisation_id}",
+                      "functional_address")
                 for a in foreign
             ],
         )
@@ -242,8 +226,7 @@ def revoke_client(session: Session, client_id: str, *, actor: str) -> tuple[ApiC
     """
     client = get_client(session, client_id.strip())
     if client is None:
-        raise GatewayError("CLIENT_NOT_FOUND", "Klienten finns inte", f"{client_id!r} finns inte",
-                           status=404)
+        raise GatewayError.at(codes.CLIENT_NOT_FOUND, f"{client_id!r} finns inte", status=404)
     if not client.active:
         return client, False
     client.active = False

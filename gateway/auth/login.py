@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from gateway import codes
 from gateway.audit.service import record_denied
 from gateway.auth.models import Role, User
 from gateway.db import get_session
@@ -54,9 +55,8 @@ def _csrf_protect() -> None:
 
 def _csrf_failed(_error: CSRFError) -> ResponseReturnValue:
     return render_error(
-        GatewayError(
-            "CSRF",
-            "Formuläret kunde inte skickas",
+        GatewayError.at(
+            codes.CSRF,
             "Sidan saknade en giltig säkerhetskod, kanske för att den varit öppen länge. "
             "Ladda om sidan och försök igen.",
             status=400,

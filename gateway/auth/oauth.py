@@ -27,6 +27,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import (
     client_holds_address,
@@ -36,6 +37,7 @@ from gateway.auth.clients import (
     verify_secret,
 )
 from gateway.auth.models import ApiClient, ApiToken
+from gateway.codes import Code
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError, Issue
 from gateway.http import render_error
@@ -284,10 +286,10 @@ class BearerTokenError(GatewayError):
     client_id: str = ""
 
 
-def _token_error(code: str, title: str, detail: str, client_id: str = "") -> BearerTokenError:
-    return BearerTokenError(
-        code, title, detail, status=401, client_id=client_id,
-        challenge=f'Bearer realm="gateway", error="invalid_token", error_description="{code}"',
+def _token_error(code: Code, detail: str, client_id: str = "") -> BearerTokenError:
+    return BearerTokenError.at(
+        code, detail, status=401, client_id=client_id,
+        challenge=f'Bearer realm="gateway", error="invalid_token", error_description="{code.code}"',
     )
 
 
@@ -301,27 +303,27 @@ def authenticate_bearer(header: str | None) -> ApiToken:
     unknown, expired, revoked, or its client deactivated.
     """
     if not header:
-        raise BearerTokenError(
-            "TOKEN_MISSING", "Åtkomsttoken saknas",
-            "Skicka huvudet Authorization: Bearer <token>. " + _TOKEN_HINT, status=401,
+        raise BearerTokenError.at(
+            codes.TOKEN_MISSING, "Skicka huvudet Authorization: Bearer <token>. " + _TOKEN_HINT,
+            status=401,
         )
     match = _BEARER.match(header)
     if match is None:
-        raise _token_error("TOKEN_MALFORMED", "Felaktig åtkomsttoken",
-                           "Huvudet Authorization ska ha formen 'Bearer <token>'.")
+        raise _token_error(
+            codes.TOKEN_MALFORMED, "Huvudet Authorization ska ha formen 'Bearer <token>'.",
+        )
     found = get_session().scalar(
         select(ApiToken)
         .where(ApiToken.token_digest == token_digest(match.group(1)))
         .options(selectinload(ApiToken.client).selectinload(ApiClient.functional_addresses))
     )
     if found is None:
-        raise _token_error("TOKEN_INVALID", "Ogiltig åtkomsttoken", "Okänd token. " + _TOKEN_HINT)
+        raise _token_error(codes.TOKEN_INVALID, "Okänd token. " + _TOKEN_HINT)
     client_id = found.client.client_id
     if found.revoked or not found.client.active:
-        raise _token_error("TOKEN_REVOKED", "Åtkomsttoken är spärrad",
-                           "Token eller klienten har spärrats.", client_id)
+        raise _token_error(codes.TOKEN_REVOKED, "Token eller klienten har spärrats.", client_id)
     if found.expires_at <= utcnow():
-        raise _token_error("TOKEN_EXPIRED", "Åtkomsttoken har gått ut", _TOKEN_HINT, client_id)
+        raise _token_error(codes.TOKEN_EXPIRED, _TOKEN_HINT, client_id)
     return found
 
 
@@ -331,11 +333,11 @@ def _check_scopes(found: ApiToken, required: tuple[str, ...]) -> frozenset[str]:
     missing = [s for s in required if s not in granted]
     wanted = " ".join(required)
     if missing:
-        raise BearerTokenError(
-            "INSUFFICIENT_SCOPE", "Behörighet saknas",
-            f"Token saknar behörigheten {', '.join(missing)}.",
+        raise BearerTokenError.at(
+            codes.INSUFFICIENT_SCOPE, f"Token saknar behörigheten {', '.join(missing)}.",
             status=403,
-            issues=[Issue("INSUFFICIENT_SCOPE", "Behörighet saknas", s, "scope") for s in missing],
+            issues=[Issue(codes.INSUFFICIENT_SCOPE.code, codes.INSUFFICIENT_SCOPE.title, s, "scope")
+                    for s in missing],
             challenge=f'Bearer realm="gateway", error="insufficient_scope", scope="{wanted}"',
             client_id=found.client.client_id,
         )

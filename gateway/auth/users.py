@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway import codes
 from gateway.audit.service import record
 from gateway.auth.models import LoginAttempt, Role, User
 from gateway.db import utcnow
@@ -52,10 +53,6 @@ ROLE_ALIASES: dict[str, Role] = {
 _hasher = PasswordHasher()
 
 
-def _invalid(code: str, title: str, detail: str = "", status: int = 422) -> GatewayError:
-    return GatewayError(code, title, detail, status=status)
-
-
 def parse_role(value: str | Role) -> Role:
     """Return the Role for a role value or Swedish alias; raise GatewayError BAD_ROLE otherwise."""
     if isinstance(value, Role):
@@ -68,7 +65,7 @@ def parse_role(value: str | Role) -> Role:
     if key in ROLE_ALIASES:
         return ROLE_ALIASES[key]
     choices = ", ".join(r.value for r in Role)
-    raise _invalid("BAD_ROLE", f"Okänd roll {value!r}", f"Välj en av: {choices}")
+    raise GatewayError.at(codes.BAD_ROLE, f"{value!r}: välj en av {choices}", status=422)
 
 
 def normalize_username(raw: str) -> str:
@@ -82,16 +79,14 @@ def normalize_username(raw: str) -> str:
 def check_password_rules(password: str) -> None:
     """Raise GatewayError when a new password is too short or too long."""
     if len(password) < PASSWORD_MIN_LENGTH:
-        raise _invalid(
-            "PASSWORD_TOO_SHORT",
-            "Lösenordet är för kort",
-            f"Ett lösenord måste ha minst {PASSWORD_MIN_LENGTH} tecken.",
+        raise GatewayError.at(
+            codes.PASSWORD_TOO_SHORT, f"Ett lösenord måste ha minst {PASSWORD_MIN_LENGTH} tecken.",
+            status=422,
         )
     if len(password) > PASSWORD_MAX_LENGTH:
-        raise _invalid(
-            "PASSWORD_TOO_LONG",
-            "Lösenordet är för långt",
-            f"Ett lösenord får ha högst {PASSWORD_MAX_LENGTH} tecken.",
+        raise GatewayError.at(
+            codes.PASSWORD_TOO_LONG, f"Ett lösenord får ha högst {PASSWORD_MAX_LENGTH} tecken.",
+            status=422,
         )
 
 
@@ -150,10 +145,10 @@ def _find_sender_unit(session: Session, unit: str) -> SenderUnit:
         .where(or_(SenderUnit.name == unit.strip(), FunctionalAddress.address == unit.strip()))
     ).first()
     if found is None:
-        raise _invalid(
-            "UNKNOWN_UNIT",
-            f"Enheten {unit!r} finns inte i katalogen",
-            "Ange namnet eller funktionsadressen för en avsändande enhet i katalogen.",
+        raise GatewayError.at(
+            codes.UNKNOWN_UNIT,
+            f"{unit!r}: ange namnet eller funktionsadressen för en avsändande enhet i katalogen.",
+            status=422,
         )
     return found
 
@@ -162,10 +157,9 @@ def _find_coordinator(session: Session, hsa_id: str) -> Coordinator:
     query = select(Coordinator).where(Coordinator.hsa_id == hsa_id.strip())
     found = None if CONTROL_RE.search(hsa_id) else session.scalars(query).first()
     if found is None:
-        raise _invalid(
-            "UNKNOWN_COORDINATOR",
-            f"Ingen rehabkoordinator med HSA-id {hsa_id!r} finns i katalogen",
-            "Lägg in koordinatorn i katalogen först.",
+        raise GatewayError.at(
+            codes.UNKNOWN_COORDINATOR,
+            f"{hsa_id!r}: lägg in koordinatorn i katalogen först.", status=422,
         )
     return found
 
@@ -174,33 +168,29 @@ def _bind(session: Session, user: User, unit: str | None, hsa_id: str | None) ->
     """Bind user to what their role needs: a sender unit or a coordinator."""
     if user.role == Role.CASE_WORKER:
         if not unit or not unit.strip():
-            raise _invalid(
-                "UNIT_REQUIRED", "En handläggare måste höra till en enhet", "Ange --unit."
-            )
+            raise GatewayError.at(codes.UNIT_REQUIRED, "Ange --unit.", status=422)
         user.sender_unit = _find_sender_unit(session, unit)
     elif unit:
-        raise _invalid("UNIT_NOT_ALLOWED", "Bara handläggare hör till en avsändande enhet")
+        raise GatewayError.at(codes.UNIT_NOT_ALLOWED, status=422)
     if user.role == Role.COORDINATOR:
         if not hsa_id or not hsa_id.strip():
-            raise _invalid(
-                "HSA_ID_REQUIRED", "En rehabkoordinator måste ha ett HSA-id", "Ange --hsa-id."
-            )
+            raise GatewayError.at(codes.HSA_ID_REQUIRED, "Ange --hsa-id.", status=422)
         user.coordinator = _find_coordinator(session, hsa_id)
         user.hsa_id = user.coordinator.hsa_id
     elif hsa_id:
         if len(hsa_id.strip()) > 31 or CONTROL_RE.search(hsa_id):
-            raise _invalid("BAD_HSA_ID", "Ogiltigt HSA-id", "Högst 31 tecken, inga styrtecken.")
+            raise GatewayError.at(codes.BAD_HSA_ID, "Högst 31 tecken, inga styrtecken.", status=422)
         user.hsa_id = hsa_id.strip()
 
 
 def _check_username(username: str) -> str:
     name = username.strip().lower()
     if not USERNAME_RE.fullmatch(name):
-        raise _invalid(
-            "BAD_USERNAME",
-            f"Ogiltigt användarnamn {username!r}",
-            "2–100 tecken: a–z, 0–9, punkt, bindestreck, understreck eller @, "
+        raise GatewayError.at(
+            codes.BAD_USERNAME,
+            f"{username!r}: 2–100 tecken: a–z, 0–9, punkt, bindestreck, understreck eller @, "
             "och första tecknet en bokstav eller siffra.",
+            status=422,
         )
     return name
 
@@ -223,7 +213,7 @@ def create_user(
     """
     name = _check_username(username)
     if CONTROL_RE.search(display_name):
-        raise _invalid("BAD_DISPLAY_NAME", "Namnet får inte innehålla styrtecken")
+        raise GatewayError.at(codes.BAD_DISPLAY_NAME, status=422)
     secret = pyotp.random_base32()
     user = User(
         username=name,
@@ -241,9 +231,7 @@ def create_user(
             session.add(user)
             session.flush()
     except IntegrityError:
-        raise _invalid(
-            "USER_EXISTS", f"Användarnamnet {name!r} är upptaget", status=409
-        ) from None
+        raise GatewayError.at(codes.USER_EXISTS, f"{name!r}", status=409) from None
     record(
         session, actor=actor, action="user.create", object_type="user", object_id=name,
         detail={"role": user.role.value},

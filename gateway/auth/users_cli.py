@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from gateway import codes
 from gateway.auth import users
 from gateway.auth.models import Role, User
 from gateway.clitools import app, echo_json, fail, with_app
@@ -53,8 +54,9 @@ def read_password(stream: Any) -> str:
     line: str = stream.readline()
     password = line.rstrip("\r\n")
     if not password:
-        raise GatewayError("PASSWORD_MISSING", "Inget lösenord på standard in",
-                           "Skicka lösenordet som första rad, t.ex. via en pipe.")
+        raise GatewayError.at(
+            codes.PASSWORD_MISSING, "Skicka lösenordet som första rad, t.ex. via en pipe.",
+        )
     return password
 
 
@@ -69,7 +71,7 @@ def _need_stdin(flag: bool) -> None:
 def _get_user(session: Session, username: str) -> User:
     user = users.find_user(session, username)
     if user is None:
-        raise GatewayError("UNKNOWN_USER", f"Användaren {username!r} finns inte", status=404)
+        raise GatewayError.at(codes.UNKNOWN_USER, f"{username!r}", status=404)
     return user
 
 
