@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from forms.dates import stockholm_today
+from gateway import codes
 from gateway.auth.oauth import require_token
 from gateway.db import get_session
 from gateway.directory import identifiers as ids
@@ -26,19 +27,11 @@ from gateway.directory.service import (
     Record,
     export_directory,
 )
-from gateway.errors import Issue
 
 bp = Blueprint("directory_api", __name__, url_prefix="/api/v1/directory")
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 ROUTE_PARAMETERS = ("care_unit", "date")
-
-
-def bad_parameter(name: str, code: str, title: str, detail: str) -> DirectoryError:
-    """A 400 naming the parameter (in `eventIssues[].in`, as SDK's API does)."""
-    return DirectoryError(
-        code, title, detail, status=400, issues=[Issue(code, title, detail, location=name)]
-    )
 
 
 def _shown(value: str) -> str:
@@ -48,12 +41,11 @@ def _shown(value: str) -> str:
 def checked_hsa_id(value: str, name: str) -> str:
     """Return value when it is an HSA-id; raise a 400 naming the parameter otherwise."""
     if ids.check_hsa_id(value) is not None:
-        raise bad_parameter(
-            name,
-            "INVALID_HSA_ID",
-            "Ogiltigt HSA-id",
+        raise DirectoryError.at(
+            codes.INVALID_HSA_ID,
             f"Parametern {name} är inte ett HSA-id ({_shown(value)}); "
             "exempel: SE2321000255-K001.",
+            name,
         )
     return value
 
@@ -61,9 +53,8 @@ def checked_hsa_id(value: str, name: str) -> str:
 def _single(args: MultiDict[str, str], name: str) -> str | None:
     values = args.getlist(name)
     if len(values) > 1:
-        raise bad_parameter(
-            name, "REPEATED_PARAMETER", "Parametern anges flera gånger",
-            f"Parametern {name} får anges en gång.",
+        raise DirectoryError.at(
+            codes.REPEATED_PARAMETER, f"Parametern {name} får anges en gång.", name,
         )
     return values[0] if values else None
 
@@ -76,15 +67,15 @@ def route_parameters(args: MultiDict[str, str]) -> tuple[str, dt.date]:
     """
     for name in args:
         if name not in ROUTE_PARAMETERS:
-            raise bad_parameter(
-                name[:40], "UNKNOWN_PARAMETER", "Okänd parameter",
-                f"Parametern {_shown(name)} finns inte; tillåtna: care_unit, date.",
+            raise DirectoryError.at(
+                codes.UNKNOWN_PARAMETER,
+                f"Parametern {_shown(name)} finns inte; tillåtna: care_unit, date.", name[:40],
             )
     care_unit = _single(args, "care_unit")
     if not care_unit:
-        raise bad_parameter(
-            "care_unit", "MISSING_PARAMETER", "Parameter saknas",
-            "Parametern care_unit (vårdcentralens HSA-id) krävs.",
+        raise DirectoryError.at(
+            codes.MISSING_PARAMETER, "Parametern care_unit (vårdcentralens HSA-id) krävs.",
+            "care_unit",
         )
     raw_date = _single(args, "date")
     return checked_hsa_id(care_unit, "care_unit"), _parse_date(raw_date)
@@ -98,9 +89,9 @@ def _parse_date(raw: str | None) -> dt.date:
             raise ValueError(raw)
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise bad_parameter(
-            "date", "INVALID_DATE", "Ogiltigt datum",
-            f"Parametern date ska vara ett datum som ÅÅÅÅ-MM-DD ({_shown(raw)}).",
+        raise DirectoryError.at(
+            codes.INVALID_DATE,
+            f"Parametern date ska vara ett datum som ÅÅÅÅ-MM-DD ({_shown(raw)}).", "date",
         ) from None
 
 
@@ -199,10 +190,8 @@ def care_unit(hsa_id: str) -> ResponseReturnValue:
     directory = export_directory(get_session())
     found = next((u for u in directory["care_units"] if u["hsa_id"] == hsa_id), None)
     if found is None:
-        raise DirectoryError(
-            "UNKNOWN_CARE_UNIT",
-            "Vårdcentralen finns inte i katalogen",
-            f"Ingen vårdcentral med HSA-id {hsa_id} finns i katalogen.",
+        raise DirectoryError.at(
+            codes.UNKNOWN_CARE_UNIT, f"Ingen vårdcentral med HSA-id {hsa_id} finns i katalogen.",
             status=404,
         )
     body = public_care_unit(found)

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway import codes
 from gateway.directory import identifiers as ids
 from gateway.directory.models import (
     Absence,
@@ -105,12 +106,9 @@ class ImportResult:
 
 
 def invalid_file(issues: list[Issue], source: str) -> DirectoryError:
-    return DirectoryError(
-        code="INVALID_DIRECTORY",
-        title="Katalogfilen innehåller fel",
-        detail=f"{len(issues)} fel i {source}; ingenting ändrades",
-        status=422,
-        issues=issues,
+    return DirectoryError.at(
+        codes.INVALID_DIRECTORY, f"{len(issues)} fel i {source}; ingenting ändrades",
+        status=422, issues=issues,
     )
 
 
@@ -379,12 +377,10 @@ class Applier:
                     continue
                 self._note(section, key, before, None)
         if problems:
-            raise DirectoryError(
-                code="DIRECTORY_ENTRY_IN_USE",
-                title="Katalogposter används och kan inte tas bort",
-                detail=f"{len(problems.issues)} poster används; ingenting ändrades",
-                status=409,
-                issues=problems.issues,
+            raise DirectoryError.at(
+                codes.DIRECTORY_ENTRIES_IN_USE,
+                f"{len(problems.issues)} poster används; ingenting ändrades",
+                status=409, issues=problems.issues,
             )
 
     def _release_fingerprints(self) -> None:
@@ -486,11 +482,9 @@ def import_directory(
         with session.begin_nested():
             applier.run()
     except IntegrityError:
-        raise DirectoryError(
-            code="DIRECTORY_CONFLICT",
-            title="Katalogen ändrades under importen",
-            detail="Någon annan ändrade katalogen samtidigt; kör importen igen.",
-            status=409,
+        raise DirectoryError.at(
+            codes.DIRECTORY_CONFLICT,
+            "Någon annan ändrade katalogen samtidigt; kör importen igen.", status=409,
         ) from None
     return ImportResult(tuple(applier.changes))
 
@@ -521,19 +515,15 @@ def remove_entry(session: Session, *, actor: str, section: str, key: Key) -> Non
     state = load_state(session)
     row = state.rows.get(section, {}).get(key)
     if row is None:
-        raise DirectoryError(
-            "NOT_FOUND", "Posten finns inte i katalogen", key_text(key), status=404
-        )
+        raise DirectoryError.at(codes.DIRECTORY_ENTRY_NOT_FOUND, key_text(key), status=404)
     try:
         with session.begin_nested():
             session.delete(row)
             session.flush()
     except IntegrityError:
-        raise DirectoryError(
-            code="DIRECTORY_ENTRY_IN_USE",
-            title="Posten används och kan inte tas bort",
-            detail=f"{ENTITY[section]} {key_text(key)} används av andra poster.",
-            status=409,
+        raise DirectoryError.at(
+            codes.DIRECTORY_ENTRY_IN_USE,
+            f"{ENTITY[section]} {key_text(key)} används av andra poster.", status=409,
         ) from None
     record_change(
         session,

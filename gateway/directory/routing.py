@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gateway import codes
 from gateway.directory.identifiers import check_hsa_id
 from gateway.directory.models import Absence, Assignment, AssignmentRole, CareUnit
 from gateway.directory.service import (
@@ -97,15 +98,13 @@ def _span(absence: Absence) -> str:
 
 def _unit_or_refuse(session: Session, hsa_id: str) -> CareUnit:
     if check_hsa_id(hsa_id) is not None:
-        raise DirectoryError(
-            "INVALID_HSA_ID", "Ogiltigt HSA-id", f"{hsa_id[:40]!r} är inte ett HSA-id.", status=400
+        raise DirectoryError.at(
+            codes.INVALID_HSA_ID, f"{hsa_id[:40]!r} är inte ett HSA-id.", status=400,
         )
     unit = care_unit_by_hsa_id(session, hsa_id)
     if unit is None:
-        raise DirectoryError(
-            "UNKNOWN_CARE_UNIT",
-            "Vårdcentralen finns inte i katalogen",
-            f"Ingen vårdcentral med HSA-id {hsa_id} finns i katalogen.",
+        raise DirectoryError.at(
+            codes.UNKNOWN_CARE_UNIT, f"Ingen vårdcentral med HSA-id {hsa_id} finns i katalogen.",
             status=404,
         )
     if not unit.connected or unit.functional_address is None:
@@ -116,9 +115,8 @@ def _unit_or_refuse(session: Session, hsa_id: str) -> CareUnit:
 def not_connected(unit: CareUnit) -> DirectoryError:
     """The refusal for a unit outside the model, carrying how to reach it instead."""
     contact = unit.contact or unit.manager_email or "kontaktuppgifter saknas i katalogen"
-    return DirectoryError(
-        "CARE_UNIT_NOT_CONNECTED",
-        "Vårdcentralen är inte ansluten",
+    return DirectoryError.at(
+        codes.CARE_UNIT_NOT_CONNECTED,
         f"{unit.name} ({unit.hsa_id}) tar inte emot hälsoförfrågningar digitalt. "
         f"Kontakta vårdcentralen på annat sätt: {contact}",
         status=422,

@@ -12,12 +12,13 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
+from gateway import codes
 from gateway.audit.service import record_denied
 from gateway.auth.models import Role
 from gateway.db import get_session
 from gateway.errors import forbidden, unauthorized
 from gateway.stats.engine import response_times
-from gateway.stats.period import Period, bad_parameter, period_from_text
+from gateway.stats.period import Period, StatsError, period_from_text
 
 bp = Blueprint("stats_api", __name__, url_prefix="/api/v1/stats")
 
@@ -44,10 +45,7 @@ def require_statistician() -> None:
 def _single(args: MultiDict[str, str], name: str) -> str | None:
     values = args.getlist(name)
     if len(values) > 1:
-        raise bad_parameter(
-            name, "REPEATED_PARAMETER", "Parametern anges flera gånger",
-            f"Parametern {name} får anges en gång.",
-        )
+        raise StatsError.at(codes.REPEATED_PARAMETER, f"Parametern {name} får anges en gång.", name)
     return values[0] if values else None
 
 
@@ -55,9 +53,9 @@ def query_period(args: MultiDict[str, str]) -> Period:
     """The period asked for; an unknown, repeated or malformed parameter is a 400."""
     for name in args:
         if name not in PARAMETERS:
-            raise bad_parameter(
-                name[:40], "UNKNOWN_PARAMETER", "Okänd parameter",
-                f"Parametern {name[:40]!r} finns inte; tillåtna: year, as_of.",
+            raise StatsError.at(
+                codes.UNKNOWN_PARAMETER,
+                f"Parametern {name[:40]!r} finns inte; tillåtna: year, as_of.", name[:40],
             )
     return period_from_text(_single(args, "year"), _single(args, "as_of"))
 

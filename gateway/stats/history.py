@@ -20,12 +20,14 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from forms.dates import stockholm_today
+from gateway import codes
 from gateway.audit.service import record
 from gateway.directory.identifiers import check_hsa_id
 from gateway.errors import Issue
 from gateway.inquiries.models import CloseReason
 from gateway.stats.models import HistoryInquiry
-from gateway.stats.period import FIRST_YEAR, ISO_DATE, StatsError, stockholm_today
+from gateway.stats.period import FIRST_YEAR, ISO_DATE, StatsError
 
 COLUMNS = (
     "reference", "care_unit", "sender_unit", "sent_on",
@@ -70,9 +72,9 @@ def _bad_row(line: int, reason: str) -> Issue:
 def _refuse(source: str, issues: list[Issue]) -> StatsError:
     count = len(issues)
     noun = "problem" if count == 1 else "problems"
-    return StatsError(
-        "INVALID_HISTORY", "The history file cannot be imported",
-        f"{source}: {count} {noun}; nothing imported", status=422, issues=issues,
+    return StatsError.at(
+        codes.INVALID_HISTORY, f"{source}: {count} {noun}; nothing imported", status=422,
+        issues=issues,
     )
 
 
@@ -265,9 +267,8 @@ def import_history(
             created, updated = created + added, updated + changed
     except IntegrityError:
         session.rollback()
-        raise StatsError(
-            "CONCURRENT_IMPORT", "Another import ran at the same time",
-            "Nothing was imported; run the import again.", status=409,
+        raise StatsError.at(
+            codes.CONCURRENT_IMPORT, "Nothing was imported; run the import again.", status=409,
         ) from None
     summary = ImportSummary(created, updated, len(rows) - created - updated)
     record(

@@ -13,8 +13,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from gateway.errors import GatewayError, Issue
-from gateway.stats.sqltime import STOCKHOLM, start_of_day_utc
+from forms.dates import stockholm_today
+from gateway import codes
+from gateway.errors import GatewayError
+from gateway.stats.sqltime import start_of_day_utc
 
 FIRST_YEAR = 2000
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -30,17 +32,6 @@ MONTH_ABBREVIATIONS = (
 
 class StatsError(GatewayError):
     """A statistics request or history file that cannot be used; says which part and why."""
-
-
-def stockholm_today() -> dt.date:
-    return dt.datetime.now(STOCKHOLM).date()
-
-
-def bad_parameter(name: str, code: str, title: str, detail: str) -> StatsError:
-    """A 400 naming the parameter (in `eventIssues[].in`, as SDK's API does)."""
-    return StatsError(
-        code, title, detail, status=400, issues=[Issue(code, title, detail, location=name)]
-    )
 
 
 @dataclass(frozen=True)
@@ -97,14 +88,16 @@ def make_period(year: int, as_of: dt.date, today: dt.date | None = None) -> Peri
     """Return the period; raise StatsError (400) for a year or date that cannot be measured."""
     today = today or stockholm_today()
     if as_of > today:
-        raise bad_parameter(
-            "as_of", "FUTURE_DATE", "Mätdatumet ligger i framtiden",
+        raise StatsError.at(
+            codes.FUTURE_DATE,
             f"Mätdatumet {as_of.isoformat()} har inte kommit än; senast {today.isoformat()}.",
+            "as_of",
         )
     if not FIRST_YEAR <= year <= as_of.year:
-        raise bad_parameter(
-            "year", "YEAR_OUT_OF_RANGE", "Året kan inte mätas",
+        raise StatsError.at(
+            codes.YEAR_OUT_OF_RANGE,
             f"Året ska vara mellan {FIRST_YEAR} och mätdatumets år {as_of.year}; fick {year}.",
+            "year",
         )
     return Period(year, as_of)
 
@@ -120,17 +113,17 @@ def parse_date(raw: str, name: str = "as_of") -> dt.date:
             raise ValueError(raw)
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise bad_parameter(
-            name, "INVALID_DATE", "Ogiltigt datum",
-            f"Parametern {name} ska vara ett datum som ÅÅÅÅ-MM-DD ({_shown(raw)}).",
+        raise StatsError.at(
+            codes.INVALID_DATE,
+            f"Parametern {name} ska vara ett datum som ÅÅÅÅ-MM-DD ({_shown(raw)}).", name,
         ) from None
 
 
 def parse_year(raw: str) -> int:
     if not YEAR.fullmatch(raw):
-        raise bad_parameter(
-            "year", "INVALID_YEAR", "Ogiltigt år",
-            f"Parametern year ska vara ett år med fyra siffror ({_shown(raw)}).",
+        raise StatsError.at(
+            codes.INVALID_YEAR,
+            f"Parametern year ska vara ett år med fyra siffror ({_shown(raw)}).", "year",
         )
     return int(raw)
 
