@@ -23,6 +23,7 @@ from forms.consent import as_issue, check_consent_at_answer
 from forms.dates import local_date
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from gateway import codes
 from gateway.audit.service import record
 from gateway.directory.service import active_assignments
 from gateway.errors import GatewayError, Issue, not_found
@@ -70,17 +71,17 @@ def status_of(session: Session, inquiry: Inquiry) -> Status:
 def inquiry_form(inquiry: Inquiry) -> Halsoforfragan:
     """Return the stored form, opened from the vault; 410 when its content has been purged."""
     if inquiry.content is None:
-        raise GatewayError(
-            "CONTENT_PURGED", "Innehållet är raderat",
+        raise GatewayError.at(
+            codes.CONTENT_PURGED,
             "Förfrågans innehåll har raderats (återkallat samtycke eller gallring).", status=410,
         )
     data = get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}")
     try:
         return parse_halsoforfragan(data)
     except FormError:  # it was valid when stored; a schema change must not crash a page
-        raise GatewayError(
-            "CONTENT_UNREADABLE", "Förfrågan kan inte visas",
-            "Den lagrade förfrågan kan inte läsas med nuvarande schema.", status=500,
+        raise GatewayError.at(
+            codes.CONTENT_UNREADABLE, "Den lagrade förfrågan kan inte läsas med nuvarande schema.",
+            status=500,
         ) from None
 
 
@@ -104,8 +105,8 @@ def trust_store() -> TrustStore:
         return load_trust_store(current_app.config["TRUST_ROOTS"], crls)
     except TrustError as error:
         log.error("answers: trust roots unusable: %s", error)
-        raise GatewayError(
-            "TRUST_ROOTS_MISSING", "Svar kan inte kontrolleras just nu",
+        raise GatewayError.at(
+            codes.TRUST_ROOTS_MISSING,
             "Gatewayens betrodda utfärdare är inte konfigurerade; kontakta förvaltningen.",
             status=503,
         ) from None
@@ -148,15 +149,14 @@ def refusal(report: AnswerReport) -> GatewayError:
     failed = report.failed
     issues = [Issue(r.code, RULE_TITLES.get(r.code, r.code), r.message) for r in failed]
     detail = "; ".join(f"{r.code}: {r.message}" for r in failed)
-    return GatewayError("ANSWER_REFUSED", "Svaret godtas inte", detail, status=422,
-                        issues=issues)
+    return GatewayError.at(codes.ANSWER_REFUSED, detail, status=422, issues=issues)
 
 
 def _check_answerable(session: Session, inquiry: Inquiry) -> None:
     status = status_of(session, inquiry)
     if status not in ANSWERABLE:
-        raise GatewayError(
-            "NOT_AWAITING_ANSWER", "Förfrågan väntar inte på svar",
+        raise GatewayError.at(
+            codes.NOT_AWAITING_ANSWER,
             f"Förfrågan är {STATUS_TEXT[status]} och kan inte besvaras igen.", status=409,
         )
 
@@ -174,8 +174,7 @@ def _check_consent(session: Session, inquiry: Inquiry, now: dt.datetime) -> None
     issues = [Issue(r.code, as_issue(r).title, f"{r.message} {call}", r.path)
               for r in report.failed]
     detail = " ".join(r.message for r in report.failed) + " " + call
-    raise GatewayError("CONSENT_BLOCKS_ANSWER", "Samtycket tillåter inte att svaret lämnas ut",
-                       detail, status=422, issues=issues)
+    raise GatewayError.at(codes.CONSENT_BLOCKS_ANSWER, detail, status=422, issues=issues)
 
 
 def _validated(
@@ -232,9 +231,8 @@ def _store(
         with session.begin_nested():
             session.add(answer)
     except IntegrityError:
-        raise GatewayError(
-            "NOT_AWAITING_ANSWER", "Förfrågan väntar inte på svar",
-            "Förfrågan har redan besvarats.", status=409,
+        raise GatewayError.at(
+            codes.NOT_AWAITING_ANSWER, "Förfrågan har redan besvarats.", status=409,
         ) from None
     add_leg(session, inquiry.id, LegKind.ANSWERED, at=now, actor=submitter,
             detail={"channel": channel, "co_signers": len(report.co_signers)})
@@ -296,17 +294,17 @@ def mark_registered(
     if status is Status.REGISTERED:
         return False
     if status not in ANSWERED:
-        raise GatewayError(
-            "NOT_ANSWERED", "Det finns inget svar att registrera",
-            f"Förfrågan är {STATUS_TEXT[status]}.", status=409,
+        raise GatewayError.at(
+            codes.NOT_ANSWERED, f"Förfrågan är {STATUS_TEXT[status]}.", status=409,
         )
     at = registered_at or now
     answered = next(leg.at for leg in legs if leg.kind == LegKind.ANSWERED)
     if at.tzinfo is None or at > now + CLOCK_SKEW or at < answered.replace(microsecond=0):
-        raise GatewayError(
-            "REGISTERED_AT_INVALID", "Orimlig registreringstid",
+        raise GatewayError.at(
+            codes.REGISTERED_AT_INVALID,
             "registered_at ska vara en tid med tidszon, efter att svaret kom och inte i "
-            "framtiden.", status=422,
+            "framtiden.",
+            status=422,
         )
     add_leg(session, inquiry.id, LegKind.REGISTERED, at=at, actor=actor,
             detail={"recorded_at": now.isoformat()} if registered_at else None)

@@ -9,12 +9,13 @@ from flask import Blueprint, Response, abort, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from forms.xmlsafe import DEFAULT_MAX_BYTES
+from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import client_holds_address
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
 from gateway.db import get_session, utcnow
-from gateway.errors import GatewayError, Issue, not_found
+from gateway.errors import GatewayError, not_found
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry
 from gateway.inquiries.receipts import utc_text
@@ -33,7 +34,7 @@ bp = Blueprint("inquiries_api", __name__)
 def _body(types: Any, limit: int, hint: str) -> bytes:
     """Return the request body; raise 415 for another content type and 413 above limit bytes."""
     if request.mimetype not in types:
-        raise GatewayError("UNSUPPORTED_MEDIA_TYPE", "Fel innehållstyp", hint, status=415)
+        raise GatewayError.at(codes.UNSUPPORTED_MEDIA_TYPE, hint, status=415)
     if request.content_length is not None and request.content_length > limit:
         abort(413)
     # A streamed body (no Content-Length) is cut at the limit without an error on the first
@@ -272,10 +273,9 @@ def _party_inquiry(inquiry_id: str, client: ApiClient, *, sender: bool, care_uni
     if not allowed:
         record_denied(actor=f"client:{client.client_id}", action=action, object_type="inquiry",
                       object_id=inquiry.id, detail={"reason": "not_party"})
-        raise GatewayError(
-            "NOT_PARTY", "Behörighet saknas",
-            "Klienten har inte den funktionsadress som får göra detta med förfrågan.",
-            status=403,
+        raise GatewayError.at(
+            codes.NOT_PARTY,
+            "Klienten har inte den funktionsadress som får göra detta med förfrågan.", status=403,
         )
     return inquiry
 
@@ -291,9 +291,10 @@ def _json_object() -> dict[str, Any]:
         return {}
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise GatewayError("JSON_INVALID", "Ogiltig JSON",
-                           "Skicka ett JSON-objekt med Content-Type: application/json.",
-                           status=400)
+        raise GatewayError.at(
+            codes.JSON_INVALID, "Skicka ett JSON-objekt med Content-Type: application/json.",
+            status=400,
+        )
     return body
 
 
@@ -348,9 +349,9 @@ def _aware_time(value: Any, field_name: str) -> Any:
         parsed = None
     if not isinstance(value, str) or parsed is None or parsed.tzinfo is None:
         detail = f"{field_name} ska vara en tid enligt ISO 8601 med tidszon."
-        raise GatewayError("TIME_INVALID", "Ogiltig tid", detail, status=422,
-                           issues=[Issue("TIME_INVALID", "Ogiltig tid", detail,
-                                         f"/{field_name}")])
+        raise GatewayError.at(
+            codes.TIME_INVALID, detail, f"/{field_name}", status=422
+        )
     return parsed
 
 
@@ -404,9 +405,9 @@ def post_reroute(inquiry_id: str) -> Response:
     target = _json_object().get("care_unit")
     if not isinstance(target, str) or not target.strip():
         detail = "Ange vårdcentralens HSA-id i care_unit."
-        raise GatewayError("CARE_UNIT_REQUIRED", "Vårdcentral saknas", detail, status=422,
-                           issues=[Issue("CARE_UNIT_REQUIRED", "Vårdcentral saknas", detail,
-                                         "/care_unit")])
+        raise GatewayError.at(
+            codes.CARE_UNIT_REQUIRED, detail, "/care_unit", status=422
+        )
     session = get_session()
     reroute(session, inquiry, care_unit_hsa_id=target, actor=f"client:{client.client_id}",
             now=utcnow())

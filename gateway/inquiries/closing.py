@@ -17,13 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forms.dates import local_date
+from gateway import codes
 from gateway.audit.service import record
 from gateway.directory.models import CareUnit
 from gateway.directory.routing import route
 from gateway.directory.service import DirectoryError
-from gateway.errors import GatewayError, Issue
-from gateway.inquiries.answers import ANSWERABLE, STATUS_TEXT, status_of
+from gateway.errors import GatewayError
+from gateway.inquiries.answers import ANSWERABLE, status_of
 from gateway.inquiries.intake import NOTIFY_JOB
+from gateway.inquiries.labels import STATUS_TEXT
 from gateway.inquiries.models import Answer, CloseReason, ConsentWithdrawal, Inquiry, LegKind
 from gateway.inquiries.workflow import add_leg, legs_of
 from gateway.jobs.service import enqueue
@@ -41,24 +43,27 @@ def parse_reason(reason: Any, text: Any) -> tuple[CloseReason, str | None]:
     except ValueError:
         code = None
     if code is None:
-        codes = ", ".join(r.value for r in CloseReason)
-        raise _invalid("CLOSE_REASON_INVALID", "Okänd anledning",
-                       f"Ange en av anledningarna {codes}.", "/reason")
+        choices = ", ".join(r.value for r in CloseReason)
+        raise GatewayError.at(
+            codes.CLOSE_REASON_INVALID, f"Ange en av anledningarna {choices}.", "/reason",
+            status=422,
+        )
     if text is not None and not isinstance(text, str):
-        raise _invalid("CLOSE_TEXT_INVALID", "Texten ska vara text", "Ange texten som text.",
-                       "/text")
+        raise GatewayError.at(
+            codes.CLOSE_TEXT_INVALID, "Ange texten som text.", "/text", status=422,
+        )
     cleaned = " ".join((text or "").split()) or None
     if cleaned is not None and len(cleaned) > MAX_TEXT:
-        raise _invalid("CLOSE_TEXT_INVALID", "För lång text",
-                       f"Texten får vara högst {MAX_TEXT} tecken.", "/text")
+        raise GatewayError.at(
+            codes.CLOSE_TEXT_TOO_LONG, f"Texten får vara högst {MAX_TEXT} tecken.", "/text",
+            status=422,
+        )
     if code is CloseReason.OTHER and cleaned is None:
-        raise _invalid("CLOSE_TEXT_REQUIRED", "Ange anledningen",
-                       "Anledningen OTHER kräver en text som förklarar varför.", "/text")
+        raise GatewayError.at(
+            codes.CLOSE_TEXT_REQUIRED, "Anledningen OTHER kräver en text som förklarar varför.",
+            "/text", status=422,
+        )
     return code, cleaned
-
-
-def _invalid(code: str, title: str, detail: str, where: str) -> GatewayError:
-    return GatewayError(code, title, detail, status=422, issues=[Issue(code, title, detail, where)])
 
 
 def close_inquiry(
@@ -73,10 +78,11 @@ def close_inquiry(
     """Close an inquiry still waiting for its answer (leg `closed`); 409 when it is not."""
     status = status_of(session, inquiry)
     if status not in ANSWERABLE:
-        raise GatewayError(
-            "NOT_OPEN", "Förfrågan kan inte avslutas",
+        raise GatewayError.at(
+            codes.NOT_OPEN,
             f"Förfrågan är {STATUS_TEXT[status]}; bara obesvarade förfrågningar kan avslutas "
-            "utan svar.", status=409,
+            "utan svar.",
+            status=409,
         )
     add_leg(session, inquiry.id, LegKind.CLOSED, at=now, actor=actor, reason=reason.value,
             detail={"text": text} if text else None)
@@ -100,9 +106,11 @@ def withdraw_consent(
     """Register a withdrawal, close and purge the person's open inquiries to the VC; return
     their ids. 422 for a withdrawal dated in the future."""
     if withdrawn_on > local_date(now):
-        raise _invalid("WITHDRAWN_ON_INVALID", "Datumet ligger i framtiden",
-                       "Ange dagen samtycket återkallades (i dag eller tidigare).",
-                       "/withdrawn_on")
+        raise GatewayError.at(
+            codes.WITHDRAWN_ON_IN_FUTURE,
+            "Ange dagen samtycket återkallades (i dag eller tidigare).", "/withdrawn_on",
+            status=422,
+        )
     session.add(ConsentWithdrawal(
         person_hash=person_hash, care_unit_id=care_unit.id, withdrawn_on=withdrawn_on,
         registered_by=actor, registered_at=now, note=note,
@@ -148,9 +156,8 @@ def reroute(
     """
     status = status_of(session, inquiry)
     if status not in ANSWERABLE:
-        raise GatewayError(
-            "NOT_OPEN", "Förfrågan kan inte skickas vidare",
-            f"Förfrågan är {STATUS_TEXT[status]}.", status=409,
+        raise GatewayError.at(
+            codes.NOT_OPEN_FOR_REROUTE, f"Förfrågan är {STATUS_TEXT[status]}.", status=409,
         )
     try:
         decision = route(session, care_unit_hsa_id.strip(), local_date(now))
@@ -158,8 +165,10 @@ def reroute(
         raise GatewayError(error.code, error.title, error.detail, status=error.status,
                            extra=error.extra) from None
     if decision.care_unit_hsa_id == inquiry.care_unit.hsa_id:
-        raise _invalid("REROUTE_SAME_UNIT", "Samma vårdcentral",
-                       "Förfrågan går redan till den vårdcentralen.", "/care_unit")
+        raise GatewayError.at(
+            codes.REROUTE_SAME_UNIT, "Förfrågan går redan till den vårdcentralen.", "/care_unit",
+            status=422,
+        )
     unit = session.scalars(
         select(CareUnit).where(CareUnit.hsa_id == decision.care_unit_hsa_id)
     ).one()

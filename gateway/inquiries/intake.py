@@ -24,6 +24,7 @@ from forms.consent import check_consent
 from forms.dates import local_date
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import client_may_send_as
 from gateway.auth.models import ApiClient, User
@@ -81,8 +82,8 @@ class Submitter:
         """
         unit = user.sender_unit
         if unit is None:
-            raise GatewayError(
-                "NO_SENDER_UNIT", "Ingen avsändande enhet",
+            raise GatewayError.at(
+                codes.NO_SENDER_UNIT,
                 "Ditt konto är inte kopplat till någon enhet som får skicka hälsoförfrågningar.",
                 status=403,
             )
@@ -201,18 +202,14 @@ def _sender_unit(session: Session, form: Halsoforfragan, submitter: Submitter) -
             f"Avsändaren {sender.organisation}, {sender.funktionsadress} är inte din: du får "
             f"skicka som {submitter.organisation} från {', '.join(sorted(submitter.addresses))}."
         )
-        raise GatewayError(
-            "SENDER_NOT_ALLOWED", "Avsändaren får inte användas", detail, status=403,
-            issues=[Issue("SENDER_NOT_ALLOWED", "Avsändaren får inte användas", detail,
-                          _SENDER_PATH)],
+        raise GatewayError.at(
+            codes.SENDER_NOT_ALLOWED, detail, _SENDER_PATH, status=403
         )
     unit = sender_unit_by_address(session, sender.funktionsadress)
     if unit is None:
         detail = f"{sender.funktionsadress} är ingen avsändande enhet i katalogen."
-        raise GatewayError(
-            "SENDER_UNIT_UNKNOWN", "Avsändande enhet saknas i katalogen", detail, status=422,
-            issues=[Issue("SENDER_UNIT_UNKNOWN", "Avsändande enhet saknas i katalogen", detail,
-                          _SENDER_PATH)],
+        raise GatewayError.at(
+            codes.SENDER_UNIT_UNKNOWN, detail, _SENDER_PATH, status=422
         )
     return unit
 
@@ -297,9 +294,8 @@ def _resend(stored: Inquiry, digest: str) -> IntakeResult:
             f"En hälsoförfrågan med id {stored.id} har redan tagits emot med annat innehåll. "
             "Ge en ny förfrågan ett nytt id."
         )
-        raise GatewayError(
-            "ID_CONFLICT", "Id:t används redan", detail, status=409,
-            issues=[Issue("ID_CONFLICT", "Id:t används redan", detail, "/halsoforfragan/id")],
+        raise GatewayError.at(
+            codes.ID_CONFLICT, detail, "/halsoforfragan/id", status=409
         )
     return IntakeResult(stored, created=False)
 

@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from flask import Flask, current_app
 
+from gateway import codes
 from gateway.errors import GatewayError
 from gateway.inquiries.models import Inquiry
 from signing.certificates import IssuedCertificate, PkiError
@@ -56,11 +57,9 @@ def receipt_fields(
 
 
 def key_missing(detail: str) -> GatewayError:
-    return GatewayError(
-        "RECEIPT_KEY_MISSING",
-        "Kvittensnyckeln saknas",
-        f"Gatewayen kan inte signera kvittenser: {detail}. Kör 'gateway pki init'.",
-        status=503,
+    return GatewayError.at(
+        codes.RECEIPT_KEY_MISSING,
+        f"Gatewayen kan inte signera kvittenser: {detail}. Kör 'gateway pki init'.", status=503,
     )
 
 
@@ -118,13 +117,13 @@ def receipt_body(inquiry: Inquiry) -> dict[str, Any]:
     """Return the response to an accepted send, from the stored receipt alone: a repeat of the
     same send gets the same bytes back."""
     if inquiry.receipt is None or inquiry.receipt_signature is None:
-        raise GatewayError("RECEIPT_MISSING", "Kvittensen saknas", status=500)
+        raise GatewayError.at(codes.RECEIPT_MISSING, status=500)
     receipt = json.loads(inquiry.receipt)
     signature = bytes(inquiry.receipt_signature)
     try:
         cert = signer_certificate(signature)
     except ReceiptError:
-        raise GatewayError("RECEIPT_MISSING", "Kvittensen är skadad", status=500) from None
+        raise GatewayError.at(codes.RECEIPT_DAMAGED, status=500) from None
     return {
         "id": inquiry.id,
         "status": INTAKE_STATUS,

@@ -13,7 +13,6 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from forms.labels import QUESTION_LABELS
 from sqlalchemy import or_, select
 
 from forms.answer import Besvarare, Lakare, StructuredAnswer, Svar, build_answer_xml
@@ -21,7 +20,9 @@ from forms.dates import stockholm_today
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan
 from forms.identifiers import IdentifierError, parse_personnummer
+from forms.labels import QUESTION_LABELS
 from forms.render import SIGNATURE_FIELD_REKO, render_answer_pdf
+from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.login import role_required
 from gateway.auth.models import Role, User
@@ -216,8 +217,10 @@ def upload(inquiry_id: str) -> ResponseReturnValue:
     file = request.files.get("pdf")
     data = file.read(MAX_UPLOAD + 1) if file is not None else b""
     if not data:
-        return _refused(inquiry, GatewayError("PDF_REQUIRED", "Välj en PDF-fil",
-                                              "Välj den signerade svarsfilen (PDF).", 400))
+        return _refused(
+            inquiry,
+            GatewayError.at(codes.PDF_REQUIRED, "Välj den signerade svarsfilen (PDF).", status=400),
+        )
     return _accept(inquiry, data, "web")
 
 
@@ -242,13 +245,16 @@ def _composed(inquiry: Inquiry, form: Halsoforfragan) -> StructuredAnswer:
     user = _user()
     coordinator = user.coordinator
     if coordinator is None:
-        raise GatewayError("NO_COORDINATOR", "Kontot är inte kopplat till en REKO",
-                           "Be katalogadministratören koppla ditt konto till din HSA-id.", 403)
+        raise GatewayError.at(
+            codes.NO_COORDINATOR, "Be katalogadministratören koppla ditt konto till din HSA-id.",
+            status=403,
+        )
     missing = [QUESTION_LABELS[q.kod] for q in form.fragor
                if not request.form.get(f"svar_{q.kod.value}", "").strip()]
     if missing:
-        raise GatewayError("ANSWER_INCOMPLETE", "Alla frågor behöver ett svar",
-                           "Svar saknas för: " + ", ".join(missing) + ".", status=422)
+        raise GatewayError.at(
+            codes.ANSWER_INCOMPLETE, "Svar saknas för: " + ", ".join(missing) + ".", status=422,
+        )
     physician = request.form.get("lakare_namn", "").strip()
     return StructuredAnswer(
         forfragan_id=inquiry.id,
@@ -269,8 +275,9 @@ def _rendered(inquiry: Inquiry, form: Halsoforfragan) -> tuple[bytes, bytes]:
         return (render_answer_pdf(answer, inquiry.id, form.fragor, details=details),
                 build_answer_xml(answer))
     except FormError as error:
-        raise GatewayError("ANSWER_INVALID", "Svaret kan inte skapas",
-                           "; ".join(i.detail for i in error.issues), status=422) from None
+        raise GatewayError.at(
+            codes.ANSWER_INVALID, "; ".join(i.detail for i in error.issues), status=422,
+        ) from None
 
 
 @bp.get("/inkorg/<inquiry_id>/svara")
@@ -313,8 +320,7 @@ def compose_post(inquiry_id: str) -> ResponseReturnValue:
         signed = sign_answer(pdf, p12_data, request.form.get("passphrase", ""),
                              SIGNATURE_FIELD_REKO)
     except SigningRefused as exc:
-        return _compose_page(inquiry, GatewayError("SIGNING_FAILED", "Underskriften misslyckades",
-                                                   str(exc), status=422))
+        return _compose_page(inquiry, GatewayError.at(codes.SIGNING_FAILED, str(exc), status=422))
     finally:
         del p12_data
     return _accept(inquiry, signed, "web-composer", structured=xml)
@@ -454,19 +460,20 @@ def _withdraw(session: Any) -> list[str]:
     try:
         parse_personnummer(number)
     except IdentifierError as exc:
-        raise GatewayError("PERSONNUMMER_INVALID", "Ogiltigt personnummer", exc.detail,
-                           status=422) from None
+        raise GatewayError.at(codes.PERSONNUMMER_INVALID, exc.detail, status=422) from None
     unit = session.scalars(
         select(CareUnit).where(CareUnit.hsa_id == request.form.get("care_unit", ""))
     ).one_or_none()
     if unit is None:
-        raise GatewayError("CARE_UNIT_REQUIRED", "Välj vårdcentral",
-                           "Välj den vårdcentral samtycket gällde.", status=422)
+        raise GatewayError.at(
+            codes.CARE_UNIT_NOT_CHOSEN, "Välj den vårdcentral samtycket gällde.", status=422,
+        )
     try:
         withdrawn_on = dt.date.fromisoformat(request.form.get("withdrawn_on", ""))
     except ValueError:
-        raise GatewayError("WITHDRAWN_ON_INVALID", "Ogiltigt datum",
-                           "Ange datumet som ÅÅÅÅ-MM-DD.", status=422) from None
+        raise GatewayError.at(
+            codes.WITHDRAWN_ON_INVALID, "Ange datumet som ÅÅÅÅ-MM-DD.", status=422,
+        ) from None
     return withdraw_consent(
         session, person_hash=get_vault().keyed_hash(number), care_unit=unit,
         withdrawn_on=withdrawn_on, actor=_actor(), now=utcnow(),
