@@ -16,10 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway import codes
 from gateway.audit.service import record_denied
 from gateway.auth.clients import client_holds_address
 from gateway.auth.models import ApiClient
-from gateway.errors import GatewayError, Issue
+from gateway.errors import GatewayError
 from gateway.inquiries.answers import accept_answer
 from gateway.inquiries.models import Answer, Inquiry
 from gateway.sdkapi.envelope import SDK_BAD_REQUEST, Envelope, bad_request
@@ -89,11 +90,9 @@ def _refusal(error: GatewayError) -> GatewayError:
 
 
 def _conflict(detail: str) -> GatewayError:
-    return GatewayError(
-        "MESSAGE_ID_CONFLICT", "messageId används redan", detail, status=409,
-        issues=[Issue("MESSAGE_ID_CONFLICT", "messageId används redan", detail,
-                      f"{PATH}.messageId")],
-        extra={"type": SDK_BAD_REQUEST, "code": "MESSAGE_ID_CONFLICT"},
+    return GatewayError.at(
+        codes.MESSAGE_ID_CONFLICT, detail, f"{PATH}.messageId", status=409,
+        extra={"type": SDK_BAD_REQUEST, "code": codes.MESSAGE_ID_CONFLICT.code},
     )
 
 
@@ -101,9 +100,12 @@ def _referenced_inquiry(session: Session, envelope: Envelope) -> Inquiry:
     ref = envelope.ref_to_message_id or ""
     inquiry = session.get(Inquiry, ref)
     if inquiry is None:
-        raise bad_request("REF_UNKNOWN", "Meddelandet som besvaras finns inte",
-                          f"refToMessageId {ref} är inte en hälsoförfrågan i gatewayen; ange "
-                          "förfrågans messageId.", f"{PATH}.refToMessageId")
+        raise bad_request(
+            codes.REF_UNKNOWN,
+            f"refToMessageId {ref} är inte en hälsoförfrågan i gatewayen; ange "
+            "förfrågans messageId.",
+            f"{PATH}.refToMessageId",
+        )
     return inquiry
 
 
@@ -114,9 +116,9 @@ def _check_party(client: ApiClient, inquiry: Inquiry) -> None:
     record_denied(actor=f"client:{client.client_id}", action="answer.submit",
                   object_type="inquiry", object_id=inquiry.id,
                   detail={"reason": "not_party", "channel": CHANNEL})
-    raise GatewayError(
-        "NOT_PARTY", "Behörighet saknas",
-        "Bara klienten med vårdcentralens funktionsadress får besvara förfrågan.", status=403,
+    raise GatewayError.at(
+        codes.NOT_PARTY, "Bara klienten med vårdcentralens funktionsadress får besvara förfrågan.",
+        status=403,
     )
 
 
@@ -132,28 +134,41 @@ def _check_envelope(session: Session, envelope: Envelope, inquiry: Inquiry) -> s
     from the care unit's address to the sender's, in the inquiry's conversation (returned)."""
     care_unit, sender_unit = inquiry.care_unit, inquiry.sender_unit
     if envelope.sender.lower() != care_unit.organisation_id:
-        raise bad_request("SENDER_MISMATCH", "Avsändaren skiljer sig från vårdcentralens",
-                          f"sender är {envelope.sender} men vårdcentralen hör till "
-                          f"{care_unit.organisation_id}.", f"{PATH}.sender")
+        raise bad_request(
+            codes.SENDER_MISMATCH,
+            f"sender är {envelope.sender} men vårdcentralen hör till "
+            f"{care_unit.organisation_id}.",
+            f"{PATH}.sender",
+        )
     if envelope.sender_address != inquiry.routed_to:
-        raise bad_request("SENDER_MISMATCH", "Avsändaren skiljer sig från vårdcentralens",
-                          f"senderAttention är {envelope.sender_address} men förfrågan gick till "
-                          f"{inquiry.routed_to}.",
-                          f"{PATH}.senderAttention.subOrganization.extension")
+        raise bad_request(
+            codes.SENDER_MISMATCH,
+            f"senderAttention är {envelope.sender_address} men förfrågan gick till "
+            f"{inquiry.routed_to}.",
+            f"{PATH}.senderAttention.subOrganization.extension",
+        )
     if envelope.recipient.lower() != sender_unit.organisation_id:
-        raise bad_request("RECIPIENT_MISMATCH", "Mottagaren är inte förfrågans avsändare",
-                          f"recipient är {envelope.recipient} men förfrågan kom från "
-                          f"{sender_unit.organisation_id}.", f"{PATH}.recipient")
+        raise bad_request(
+            codes.RECIPIENT_MISMATCH,
+            f"recipient är {envelope.recipient} men förfrågan kom från "
+            f"{sender_unit.organisation_id}.",
+            f"{PATH}.recipient",
+        )
     if envelope.recipient_address is not None and envelope.recipient_address != inquiry.reply_to:
-        raise bad_request("RECIPIENT_MISMATCH", "Mottagaren är inte förfrågans avsändare",
-                          f"recipientAttention är {envelope.recipient_address} men svaret ska "
-                          f"till {inquiry.reply_to}.",
-                          f"{PATH}.recipientAttention.subOrganization.extension")
+        raise bad_request(
+            codes.RECIPIENT_MISMATCH,
+            f"recipientAttention är {envelope.recipient_address} men svaret ska "
+            f"till {inquiry.reply_to}.",
+            f"{PATH}.recipientAttention.subOrganization.extension",
+        )
     expected = _conversation(session, inquiry)
     if envelope.conversation_id is not None and envelope.conversation_id != expected:
-        raise bad_request("CONVERSATION_MISMATCH", "Svaret hör till en annan konversation",
-                          f"conversationId är {envelope.conversation_id} men förfrågans "
-                          f"konversation är {expected}.", f"{PATH}.conversationId")
+        raise bad_request(
+            codes.CONVERSATION_MISMATCH,
+            f"conversationId är {envelope.conversation_id} men förfrågans "
+            f"konversation är {expected}.",
+            f"{PATH}.conversationId",
+        )
     return expected
 
 
@@ -161,9 +176,12 @@ def _chosen_id(envelope: Envelope, inquiry_id: str) -> str:
     """Return the answer's messageId: the client's (messageId and data.id must agree), else the
     derived one."""
     if envelope.message_id and envelope.resource_id and envelope.message_id != envelope.resource_id:
-        raise bad_request("MESSAGE_ID_MISMATCH", "messageId och data.id skiljer sig",
-                          f"data.id är {envelope.resource_id} men messageId är "
-                          f"{envelope.message_id}; de ska vara samma.", "data.id")
+        raise bad_request(
+            codes.MESSAGE_ID_MISMATCH,
+            f"data.id är {envelope.resource_id} men messageId är "
+            f"{envelope.message_id}; de ska vara samma.",
+            "data.id",
+        )
     return envelope.message_id or envelope.resource_id or answer_message_id(inquiry_id)
 
 

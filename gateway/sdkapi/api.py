@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
+from gateway import codes
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
 from gateway.db import get_session, utcnow
@@ -31,13 +32,16 @@ def _document(data: Any, self_link: str, **meta: Any) -> Response:
 
 def _json_body() -> Any:
     if request.mimetype not in ("application/json", "application/vnd.api+json"):
-        raise bad_request("UNSUPPORTED_MEDIA_TYPE", "Fel innehållstyp",
-                          "Skicka meddelandet som JSON (Content-Type: application/json).",
-                          "Content-Type")
+        raise bad_request(
+            codes.UNSUPPORTED_MEDIA_TYPE,
+            "Skicka meddelandet som JSON (Content-Type: application/json).", "Content-Type",
+        )
     body = request.get_json(silent=True)
     if body is None:
-        raise bad_request("JSON_INVALID", "Kroppen är inte JSON",
-                          "Meddelandet ska vara ett JSON-objekt enligt createMessage.", "body")
+        raise bad_request(
+            codes.JSON_INVALID_BODY, "Meddelandet ska vara ett JSON-objekt enligt createMessage.",
+            "body",
+        )
     return body
 
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from forms.xmlsafe import DEFAULT_MAX_BYTES
-from gateway.errors import GatewayError, Issue
+from gateway import codes
+from gateway.codes import Code
+from gateway.errors import GatewayError
 
 SDK_BAD_REQUEST = "urn:problem-type:sdk:badRequest"
 XML_CONTENT_TYPES = frozenset({"application/xml", "text/xml"})
@@ -26,11 +28,10 @@ MAX_PDF_BYTES = 30 * 1024 * 1024
 MAX_PDF_BASE64 = MAX_PDF_BYTES * 4 // 3 + 1024
 
 
-def bad_request(code: str, title: str, detail: str, location: str = "") -> GatewayError:
+def bad_request(code: Code, detail: str, location: str = "") -> GatewayError:
     """Return a 400 in SDK's problem type, with one eventIssue naming where."""
-    return GatewayError(code, title, detail, status=400,
-                        issues=[Issue(code, title, detail, location)],
-                        extra={"type": SDK_BAD_REQUEST, "code": code})
+    return GatewayError.at(code, detail, location,
+                           extra={"type": SDK_BAD_REQUEST, "code": code.code})
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,7 @@ class Envelope:
 
 def _object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise bad_request("SDK_STRUCTURE", "Fel struktur i meddelandet",
-                          f"{path} ska vara ett objekt.", path)
+        raise bad_request(codes.SDK_STRUCTURE, f"{path} ska vara ett objekt.", path)
     return value
 
 
@@ -67,12 +67,12 @@ def _string(attrs: dict[str, Any], key: str, path: str, *, required: bool,
     where = f"{path}.{key}"
     if value is None:
         if required:
-            raise bad_request("SDK_REQUIRED", "Obligatoriskt fält saknas",
-                              f"{where} saknas.", where)
+            raise bad_request(codes.SDK_REQUIRED, f"{where} saknas.", where)
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > max_length:
-        raise bad_request("SDK_INVALID", "Ogiltigt värde",
-                          f"{where} ska vara en text med 1–{max_length} tecken.", where)
+        raise bad_request(
+            codes.SDK_INVALID, f"{where} ska vara en text med 1–{max_length} tecken.", where,
+        )
     return value.strip()
 
 
@@ -80,7 +80,7 @@ def _uuid(attrs: dict[str, Any], key: str, path: str) -> str | None:
     value = _string(attrs, key, path, required=False, max_length=36)
     if value is not None and not UUID.match(value):
         where = f"{path}.{key}"
-        raise bad_request("SDK_INVALID", "Ogiltigt värde", f"{where} ska vara ett UUID.", where)
+        raise bad_request(codes.SDK_INVALID, f"{where} ska vara ett UUID.", where)
     return value.lower() if value else None
 
 
@@ -102,7 +102,7 @@ class _FileRule:
     missing: str  # the refusal's detail when there is no file
     count: str  # the detail when there is not exactly one; {n} is how many there are
     wrong_type: str  # the detail when the type is wrong; {given} is the type given
-    too_large: tuple[str, str]  # code and detail when it is too large
+    too_large: tuple[Code, str]  # the refusal and its detail when it is too large
 
 
 FORM_FILE = _FileRule(
@@ -111,7 +111,7 @@ FORM_FILE = _FileRule(
     "base64).",
     "Meddelandet ska ha exakt en fil, hälsoförfrågan som XML; det har {n}.",
     "contentType ska vara application/xml, inte {given}.",
-    ("XML_TOO_LARGE", f"Hälsoförfrågan får vara högst {DEFAULT_MAX_BYTES} byte."),
+    (codes.FORM_FILE_TOO_LARGE, f"Hälsoförfrågan får vara högst {DEFAULT_MAX_BYTES} byte."),
 )
 ANSWER_FILE = _FileRule(
     PDF_CONTENT_TYPES, MAX_PDF_BASE64,
@@ -119,7 +119,7 @@ ANSWER_FILE = _FileRule(
     "application/pdf, base64).",
     "Svaret ska ha exakt en fil, den signerade PDF:en; det har {n}.",
     "contentType ska vara application/pdf, inte {given}.",
-    ("P1", f"Svarets PDF får vara högst {MAX_PDF_BYTES} byte."),
+    (codes.ANSWER_FILE_TOO_LARGE, f"Svarets PDF får vara högst {MAX_PDF_BYTES} byte."),
 )
 
 
@@ -128,44 +128,43 @@ def _content_file(attrs: dict[str, Any], path: str, rule: _FileRule) -> bytes:
     where = f"{path}.digitalDocument"
     documents = attrs.get("digitalDocument")
     if not isinstance(documents, list) or not documents:
-        title = "Svaret saknas" if rule is ANSWER_FILE else "Hälsoförfrågan saknas"
-        raise bad_request("SDK_NO_FORM", title, rule.missing, where)
+        missing = codes.SDK_NO_ANSWER if rule is ANSWER_FILE else codes.SDK_NO_FORM
+        raise bad_request(missing, rule.missing, where)
     files: list[tuple[str, dict[str, Any]]] = []
     for d, document in enumerate(documents):
         doc = _object(document, f"{where}[{d}]")
         listed = doc.get("contentFiles") or []
         if not isinstance(listed, list):
-            raise bad_request("SDK_STRUCTURE", "Fel struktur i meddelandet",
-                              f"{where}[{d}].contentFiles ska vara en lista.",
-                              f"{where}[{d}].contentFiles")
+            raise bad_request(
+                codes.SDK_STRUCTURE, f"{where}[{d}].contentFiles ska vara en lista.",
+                f"{where}[{d}].contentFiles",
+            )
         for f, item in enumerate(listed):
             place = f"{where}[{d}].contentFiles[{f}]"
             files.append((place, _object(item, place)))
     if len(files) != 1:
-        raise bad_request("SDK_FILE_COUNT", "En fil väntades", rule.count.format(n=len(files)),
-                          where)
+        raise bad_request(codes.SDK_FILE_COUNT, rule.count.format(n=len(files)), where)
     file_path, file = files[0]
     content_type = _string(file, "contentType", file_path, required=True) or ""
     if content_type.split(";")[0].strip().lower() not in rule.types:
-        title = "Filen är inte PDF" if rule is ANSWER_FILE else "Filen är inte XML"
-        raise bad_request("SDK_CONTENT_TYPE", title,
-                          rule.wrong_type.format(given=repr(content_type[:60])),
+        wrong = codes.SDK_CONTENT_NOT_PDF if rule is ANSWER_FILE else codes.SDK_CONTENT_TYPE
+        raise bad_request(wrong, rule.wrong_type.format(given=repr(content_type[:60])),
                           f"{file_path}.contentType")
     return _decode(file.get("content"), f"{file_path}.content", rule)
 
 
 def _decode(content: Any, where: str, rule: _FileRule) -> bytes:
     if not isinstance(content, str) or not content:
-        raise bad_request("SDK_REQUIRED", "Filinnehåll saknas",
-                          "content ska vara filen i base64.", where)
+        raise bad_request(
+            codes.SDK_FILE_CONTENT_REQUIRED, "content ska vara filen i base64.", where,
+        )
     if len(content) > rule.max_base64:
         code, detail = rule.too_large
-        raise bad_request(code, "Dokumentet är för stort", detail, where)
+        raise bad_request(code, detail, where)
     try:
         return base64.b64decode("".join(content.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise bad_request("SDK_BASE64", "Filen är inte giltig base64",
-                          "content ska vara base64 (RFC 4648).", where) from None
+        raise bad_request(codes.SDK_BASE64, "content ska vara base64 (RFC 4648).", where) from None
 
 
 def read_envelope(body: Any) -> Envelope:
@@ -173,21 +172,22 @@ def read_envelope(body: Any) -> Envelope:
     data = _object(_object(body, "body").get("data"), "data")
     kind = data.get("type")
     if kind is not None and kind != "messages":
-        raise bad_request("SDK_INVALID", "Ogiltigt värde", "data.type ska vara \"messages\".",
-                          "data.type")
+        raise bad_request(codes.SDK_INVALID, "data.type ska vara \"messages\".", "data.type")
     attrs = _object(data.get("attributes"), "data.attributes")
     path = "data.attributes"
     if attrs.get("messageStatus") is not None:
-        raise bad_request("SDK_INVALID", "Ogiltigt värde",
-                          "messageStatus sätts av meddelandetjänsten, inte av klienten.",
-                          f"{path}.messageStatus")
+        raise bad_request(
+            codes.SDK_INVALID, "messageStatus sätts av meddelandetjänsten, inte av klienten.",
+            f"{path}.messageStatus",
+        )
     if not isinstance(attrs.get("confidentiality"), bool):
-        raise bad_request("SDK_REQUIRED", "Obligatoriskt fält saknas",
-                          f"{path}.confidentiality ska vara true eller false.",
-                          f"{path}.confidentiality")
+        raise bad_request(
+            codes.SDK_REQUIRED, f"{path}.confidentiality ska vara true eller false.",
+            f"{path}.confidentiality",
+        )
     resource_id = data.get("id")
     if resource_id is not None and not (isinstance(resource_id, str) and UUID.match(resource_id)):
-        raise bad_request("SDK_INVALID", "Ogiltigt värde", "data.id ska vara ett UUID.", "data.id")
+        raise bad_request(codes.SDK_INVALID, "data.id ska vara ett UUID.", "data.id")
     # An answer names the message it answers (B1.4.2: refToMessageId, set by the sender).
     ref_to = _uuid(attrs, "refToMessageId", path)
     return Envelope(

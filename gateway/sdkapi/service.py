@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from gateway import codes
 from gateway.audit.service import record
 from gateway.auth.models import ApiClient
 from gateway.errors import GatewayError, Issue, not_found
@@ -55,29 +56,33 @@ def sdk_refusal(error: GatewayError) -> GatewayError:
                         extra={**error.extra, "type": SDK_BAD_REQUEST, "code": error.code})
 
 
-def _mismatch(code: str, title: str, detail: str, location: str) -> GatewayError:
-    return bad_request(code, title, detail, location)
-
-
 def _check_against_form(envelope: Envelope, form: Halsoforfragan) -> None:
     """Refuse an envelope that says something else than the form it carries."""
     path = "data.attributes"
     for given, where in ((envelope.message_id, f"{path}.messageId"),
                          (envelope.resource_id, "data.id")):
         if given is not None and given != form.id.lower():
-            raise _mismatch("MESSAGE_ID_MISMATCH", "messageId och formulärets id skiljer sig",
-                            f"{where} är {given} men hälsoförfrågans id är {form.id}; de ska "
-                            "vara samma (meddelandet är förfrågan).", where)
+            raise bad_request(
+                codes.MESSAGE_ID_NOT_FORM_ID,
+                f"{where} är {given} men hälsoförfrågans id är {form.id}; de ska "
+                "vara samma (meddelandet är förfrågan).",
+                where,
+            )
     sender = form.avsandare
     if envelope.sender.lower() != sender.organisation.strip().lower():
-        raise _mismatch("SENDER_MISMATCH", "Avsändaren skiljer sig från formulärets",
-                        f"sender är {envelope.sender} men formulärets organisation är "
-                        f"{sender.organisation}.", f"{path}.sender")
+        raise bad_request(
+            codes.SENDER_NOT_FORM_SENDER,
+            f"sender är {envelope.sender} men formulärets organisation är "
+            f"{sender.organisation}.",
+            f"{path}.sender",
+        )
     if envelope.sender_address != sender.funktionsadress:
-        raise _mismatch("SENDER_MISMATCH", "Avsändaren skiljer sig från formulärets",
-                        f"senderAttention är {envelope.sender_address} men formulärets "
-                        f"funktionsadress är {sender.funktionsadress}.",
-                        f"{path}.senderAttention.subOrganization.extension")
+        raise bad_request(
+            codes.SENDER_NOT_FORM_SENDER,
+            f"senderAttention är {envelope.sender_address} men formulärets "
+            f"funktionsadress är {sender.funktionsadress}.",
+            f"{path}.senderAttention.subOrganization.extension",
+        )
 
 
 def _check_against_route(envelope: Envelope, result: IntakeResult) -> None:
@@ -85,15 +90,19 @@ def _check_against_route(envelope: Envelope, result: IntakeResult) -> None:
     inquiry = result.inquiry
     path = "data.attributes"
     if envelope.recipient.lower() != inquiry.care_unit.organisation_id:
-        raise _mismatch("RECIPIENT_MISMATCH", "Mottagaren skiljer sig från vårdcentralens",
-                        f"recipient är {envelope.recipient} men vårdcentralen "
-                        f"{inquiry.care_unit.hsa_id} hör till {inquiry.care_unit.organisation_id}.",
-                        f"{path}.recipient")
+        raise bad_request(
+            codes.RECIPIENT_NOT_CARE_UNIT,
+            f"recipient är {envelope.recipient} men vårdcentralen "
+            f"{inquiry.care_unit.hsa_id} hör till {inquiry.care_unit.organisation_id}.",
+            f"{path}.recipient",
+        )
     if envelope.recipient_address is not None and envelope.recipient_address != inquiry.routed_to:
-        raise _mismatch("RECIPIENT_MISMATCH", "Mottagaren skiljer sig från vårdcentralens",
-                        f"recipientAttention är {envelope.recipient_address} men förfrågan "
-                        f"till {inquiry.care_unit.hsa_id} går till {inquiry.routed_to}.",
-                        f"{path}.recipientAttention.subOrganization.extension")
+        raise bad_request(
+            codes.RECIPIENT_NOT_CARE_UNIT,
+            f"recipientAttention är {envelope.recipient_address} men förfrågan "
+            f"till {inquiry.care_unit.hsa_id} går till {inquiry.routed_to}.",
+            f"{path}.recipientAttention.subOrganization.extension",
+        )
 
 
 def send(session: Session, envelope: Envelope, *, client: ApiClient,
@@ -168,17 +177,22 @@ def filter_values(args: Mapping[str, list[str]], allowed: tuple[str, ...]) -> di
     found: dict[str, str] = {}
     for key, values in args.items():
         if not (key.startswith("filter[") and key.endswith("]")):
-            raise bad_request("FILTER_UNKNOWN", "Okänd parameter",
-                              f"{key[:60]!r}: filtrera med filter[attribut]=värde, där attribut "
-                              f"är {', '.join(allowed)}.", key[:60])
+            raise bad_request(
+                codes.FILTER_UNKNOWN,
+                f"{key[:60]!r}: filtrera med filter[attribut]=värde, där attribut "
+                f"är {', '.join(allowed)}.",
+                key[:60],
+            )
         name = key[len("filter["):-1]
         if name not in allowed:
-            raise bad_request("FILTER_UNKNOWN", "Okänt filter",
-                              f"{name[:60]!r} går inte att filtrera på; tillåtna: "
-                              f"{', '.join(allowed)}.", key[:60])
+            raise bad_request(
+                codes.FILTER_UNKNOWN_FILTER,
+                f"{name[:60]!r} går inte att filtrera på; tillåtna: "
+                f"{', '.join(allowed)}.",
+                key[:60],
+            )
         if len(values) != 1:
-            raise bad_request("FILTER_REPEATED", "Filtret anges flera gånger",
-                              f"{key} får anges en gång.", key)
+            raise bad_request(codes.FILTER_REPEATED, f"{key} får anges en gång.", key)
         found[name] = values[0]
     return found
 
@@ -189,12 +203,14 @@ def _timestamp(value: str, name: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        raise bad_request("FILTER_INVALID", "Ogiltig tidpunkt",
-                          f"{name} ska vara en tidpunkt enligt ISO 8601 i UTC, t.ex. "
-                          "2024-05-01T00:00:00Z.", where) from None
+        raise bad_request(
+            codes.FILTER_INVALID_TIME,
+            f"{name} ska vara en tidpunkt enligt ISO 8601 i UTC, t.ex. "
+            "2024-05-01T00:00:00Z.",
+            where,
+        ) from None
     if moment.utcoffset() != dt.timedelta(0):
-        raise bad_request("FILTER_INVALID", "Tidpunkten ska vara i UTC",
-                          f"{name} ska ha tidszonen UTC (Z).", where)
+        raise bad_request(codes.FILTER_TIME_NOT_UTC, f"{name} ska ha tidszonen UTC (Z).", where)
     return moment.astimezone(dt.UTC)
 
 
@@ -202,9 +218,12 @@ def _statuses(value: str) -> frozenset[MessageStatus]:
     wanted = [part.strip() for part in value.split(",")]
     unknown = [w for w in wanted if w not in MessageStatus.__members__]
     if unknown:
-        raise bad_request("FILTER_INVALID", "Okänd meddelandestatus",
-                          f"{', '.join(u[:40] for u in unknown)}: tillåtna är "
-                          f"{', '.join(MessageStatus)}.", f"filter[{FILTER_STATUS}]")
+        raise bad_request(
+            codes.FILTER_UNKNOWN_STATUS,
+            f"{', '.join(u[:40] for u in unknown)}: tillåtna är "
+            f"{', '.join(MessageStatus)}.",
+            f"filter[{FILTER_STATUS}]",
+        )
     return frozenset(MessageStatus(w) for w in wanted)
 
 
@@ -214,9 +233,10 @@ def list_filter(args: Mapping[str, list[str]]) -> ListFilter:
     start = _timestamp(values[FILTER_START], FILTER_START) if FILTER_START in values else None
     stop = _timestamp(values[FILTER_STOP], FILTER_STOP) if FILTER_STOP in values else None
     if start and stop and stop < start:
-        raise bad_request("FILTER_INVALID", "Tidsintervallet är tomt",
-                          "creationDateTimeStop är före creationDateTimeStart.",
-                          f"filter[{FILTER_STOP}]")
+        raise bad_request(
+            codes.FILTER_EMPTY_INTERVAL, "creationDateTimeStop är före creationDateTimeStart.",
+            f"filter[{FILTER_STOP}]",
+        )
     return ListFilter(
         statuses=_statuses(values[FILTER_STATUS]) if FILTER_STATUS in values else None,
         recipient=values.get(FILTER_RECIPIENT),
@@ -235,8 +255,9 @@ def flag(value: str, name: str) -> bool:
     """Return a true/false filter value; raise 400 for anything else."""
     lowered = value.strip().lower()
     if lowered not in ("true", "false"):
-        raise bad_request("FILTER_INVALID", "Ogiltigt värde",
-                          f"filter[{name}] ska vara true eller false.", f"filter[{name}]")
+        raise bad_request(
+            codes.FILTER_INVALID, f"filter[{name}] ska vara true eller false.", f"filter[{name}]",
+        )
     return lowered == "true"
 
 
@@ -286,8 +307,8 @@ def delete_message(session: Session, client: ApiClient, message_id: str,
     """
     message = get_message(session, client, message_id)
     if not may_delete(message.status):
-        raise GatewayError(
-            "MESSAGE_NOT_FINAL", "Meddelandet kan inte raderas ännu",
+        raise GatewayError.at(
+            codes.MESSAGE_NOT_FINAL,
             f"Bara meddelanden med slutlig status kan raderas; detta har {message.status}.",
             status=400,
             issues=[Issue(message.status.value, "Status är inte slutlig", "", "messageStatus")],

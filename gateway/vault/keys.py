@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from gateway import codes
 from gateway.errors import GatewayError
 
 KEY_BYTES = 32  # AES-256 and HMAC-SHA256
@@ -30,7 +31,7 @@ class VaultError(GatewayError):
 
 def keys_error(detail: str) -> VaultError:
     # Never key material in the text: only the file's path and what is wrong with it.
-    return VaultError("VAULT_KEYS", "Krypteringsnycklarna kan inte användas", detail, status=503)
+    return VaultError.at(codes.VAULT_KEYS, detail, status=503)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from flask import Flask, current_app
 
+from gateway import codes
 from gateway.vault.keys import KEK_ID, KEY_BYTES, KeyRing, KeyStore, VaultError
 
 VERSION = 1
@@ -31,7 +32,7 @@ READINESS_CONTEXT = "vault.readiness"
 
 
 def _malformed(detail: str) -> VaultError:
-    return VaultError("VAULT_MALFORMED", "Krypterat innehåll är skadat", detail, status=500)
+    return VaultError.at(codes.VAULT_MALFORMED, detail, status=500)
 
 
 @dataclass(frozen=True)
@@ -151,10 +152,8 @@ class Vault:
             ring = self.keys(reload=True)
         kek = ring.keks.get(header.kek_id)
         if kek is None:
-            raise VaultError(
-                "VAULT_UNKNOWN_KEY",
-                "Krypterat innehåll kan inte öppnas",
-                f"the key {header.kek_id} is not in {self.path}",
+            raise VaultError.at(
+                codes.VAULT_UNKNOWN_KEY, f"the key {header.kek_id} is not in {self.path}",
                 status=500,
             )
         try:
@@ -164,11 +163,8 @@ class Vault:
 
 
 def _integrity() -> VaultError:
-    return VaultError(
-        "VAULT_INTEGRITY",
-        "Krypterat innehåll kunde inte öppnas",
-        "wrong context, or the envelope was altered",
-        status=500,
+    return VaultError.at(
+        codes.VAULT_INTEGRITY, "wrong context, or the envelope was altered", status=500,
     )
 
 
