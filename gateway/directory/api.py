@@ -8,7 +8,6 @@ work contact details; absences and the units' manager addresses are not shown.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -27,15 +26,12 @@ from gateway.directory.service import (
     Record,
     export_directory,
 )
+from gateway.params import date_parameter
+from gateway.params import shown as _shown
 
 bp = Blueprint("directory_api", __name__, url_prefix="/api/v1/directory")
 
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 ROUTE_PARAMETERS = ("care_unit", "date")
-
-
-def _shown(value: str) -> str:
-    return repr(value if len(value) <= 40 else value[:39] + "…")
 
 
 def checked_hsa_id(value: str, name: str) -> str:
@@ -84,15 +80,7 @@ def route_parameters(args: MultiDict[str, str]) -> tuple[str, dt.date]:
 def _parse_date(raw: str | None) -> dt.date:
     if raw is None:
         return stockholm_today()
-    try:
-        if not ISO_DATE.fullmatch(raw):
-            raise ValueError(raw)
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise DirectoryError.at(
-            codes.INVALID_DATE,
-            f"Parametern date ska vara ett datum som ÅÅÅÅ-MM-DD ({_shown(raw)}).", "date",
-        ) from None
+    return date_parameter(raw, "date", DirectoryError)
 
 
 def _current(record: Record, on: dt.date) -> bool:

@@ -26,8 +26,9 @@ from gateway.audit.service import record
 from gateway.directory.identifiers import check_hsa_id
 from gateway.errors import Issue
 from gateway.inquiries.models import CloseReason
+from gateway.params import ISO_DATE
 from gateway.stats.models import HistoryInquiry
-from gateway.stats.period import FIRST_YEAR, ISO_DATE, StatsError
+from gateway.stats.period import FIRST_YEAR, StatsError
 
 COLUMNS = (
     "reference", "care_unit", "sender_unit", "sent_on",

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from forms.dates import stockholm_today
 from gateway import codes
 from gateway.errors import GatewayError
+from gateway.params import date_parameter
+from gateway.params import shown as _shown
 from gateway.stats.sqltime import start_of_day_utc
 
 FIRST_YEAR = 2000
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 YEAR = re.compile(r"[0-9]{4}")
 MONTH_NAMES = (
     "januari", "februari", "mars", "april", "maj", "juni",
@@ -102,21 +103,9 @@ def make_period(year: int, as_of: dt.date, today: dt.date | None = None) -> Peri
     return Period(year, as_of)
 
 
-def _shown(value: str) -> str:
-    return repr(value if len(value) <= 40 else value[:39] + "…")
-
-
 def parse_date(raw: str, name: str = "as_of") -> dt.date:
     """Return an ISO date (YYYY-MM-DD); raise a 400 naming the parameter otherwise."""
-    try:
-        if not ISO_DATE.fullmatch(raw):
-            raise ValueError(raw)
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise StatsError.at(
-            codes.INVALID_DATE,
-            f"Parametern {name} ska vara ett datum som ÅÅÅÅ-MM-DD ({_shown(raw)}).", name,
-        ) from None
+    return date_parameter(raw, name, StatsError)
 
 
 def parse_year(raw: str) -> int:
