@@ -6,6 +6,7 @@ A pure library: no Flask, no database, nothing from `gateway`.
 from forms.consent import ConsentReport, RuleResult, check_consent, check_consent_at_answer
 from forms.errors import FormError, FormIssue
 from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from forms.writer import write_halsoforfragan
 from forms.xmlsafe import Limits
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "check_consent",
     "check_consent_at_answer",
     "parse_halsoforfragan",
+    "write_halsoforfragan",
 ]
