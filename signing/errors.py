@@ -9,3 +9,14 @@ class SigningError(Exception):
     and the message what and why, for people. Each kind below sets its own code."""
 
     code: str = "SIGNING"
+
+
+class CheckFailed(SigningError):
+    """A check that failed, named per instance: `code` says which check, `detail` how."""
+
+    code = "CHECK"
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail

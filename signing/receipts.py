@@ -21,16 +21,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from signing.certificates import IssuedCertificate
-from signing.errors import SigningError
+from signing.errors import CheckFailed
 
 
-class ReceiptError(SigningError):
+class ReceiptError(CheckFailed):
     """A signature that cannot be made or does not verify; `code` says which check failed."""
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
+    code = "RECEIPT"
 
 
 def canonical_json(value: Any) -> bytes:

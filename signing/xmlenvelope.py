@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
 from signing.certificates import IssuedCertificate, fingerprint, subject_text
+from signing.errors import CheckFailed
 
 # The envelope's namespaces (forms.sdk.xhe owns the XHE; signing may not import forms).
 NS_X = "http://docs.oasis-open.org/bdxr/ns/XHE/1/ExchangeHeaderEnvelope"
@@ -75,13 +76,10 @@ ERRORS: dict[str, str] = {
 }
 
 
-class EnvelopeSecurityError(Exception):
+class EnvelopeSecurityError(CheckFailed):
     """An envelope that cannot be sealed or opened; `code` (a key of ERRORS) says which check."""
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
+    code = "ENVELOPE"
 
 
 _VERIFIED = object()
