@@ -71,6 +71,7 @@ FORBIDDEN = Code("FORBIDDEN", "Behörighet saknas")
 UNAUTHORIZED = Code("UNAUTHORIZED", "Inloggning krävs")
 
 # --- http ----------------------------------------------------------------------------------------
+DATABASE_UNAVAILABLE = Code("DATABASE_UNAVAILABLE", "Tjänsten är tillfälligt otillgänglig")
 INTERNAL = Code("INTERNAL", "Ett oväntat fel inträffade")
 
 # --- inquiries -----------------------------------------------------------------------------------

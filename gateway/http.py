@@ -33,7 +33,7 @@ HTTP_TITLES = {
 # How long a client is asked to wait while the database is out of reach: about as long as a
 # restart or a failover takes.
 RETRY_AFTER_SECONDS = 30
-DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+DATABASE_UNAVAILABLE = codes.DATABASE_UNAVAILABLE.code
 
 
 def wants_problem_json() -> bool:
@@ -77,9 +77,8 @@ def _render_as_visitor() -> None:
 
 def database_unavailable(**extra: Any) -> GatewayError:
     """Return the 503 for a database out of reach (stopped, restarting, network down)."""
-    return GatewayError(
-        DATABASE_UNAVAILABLE,
-        "Tjänsten är tillfälligt otillgänglig",
+    return GatewayError.at(
+        codes.DATABASE_UNAVAILABLE,
         "Tjänsten når inte sin databas just nu. Försök igen om en liten stund.",
         status=503,
         extra=extra,
