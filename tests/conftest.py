@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,9 @@ from gateway.migrate import upgrade
 
 PG_URL_VAR = "GATEWAY_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgresql"]
+
+# Fixtures shared by many modules, registered here so that tests name them without imports.
+pytest_plugins = ["tests.support.pgcluster", "tests.support.pki"]
 
 
 def pg_server_url() -> str | None:
@@ -103,26 +105,40 @@ def instance(tmp_path: Path) -> Path:
     return path
 
 
-@contextmanager
-def rolled_back_app(config: dict[str, Any]) -> Iterator[Flask]:
-    """Yield an app (in its app context) whose every session joins one transaction, rolled
-    back at the end: for tests whose app needs settings of its own."""
-    application = create_app(config)
-    db = database(application)
-    connection = db.engine.connect()
-    transaction = connection.begin()
-    db.bind_to(connection)
-    with application.app_context():
-        yield application
-    transaction.rollback()
-    connection.close()
-    db.engine.dispose()
+AppMaker = Callable[..., Flask]
 
 
 @pytest.fixture
-def app(migrated_url: str, instance: Path) -> Iterator[Flask]:
-    """An app whose every session joins one transaction, rolled back after the test."""
-    with rolled_back_app(test_config(instance, migrated_url)) as application:
+def make_app(migrated_url: str, instance: Path) -> Iterator[AppMaker]:
+    """Build apps on the test's instance with extra config (e.g. SMTP_RELAY=...), each app's
+    sessions joining one transaction that is rolled back after the test."""
+    rollbacks: list[Callable[[], None]] = []
+
+    def build(**extra: Any) -> Flask:
+        application = create_app(test_config(instance, migrated_url, **extra))
+        db = database(application)
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        db.bind_to(connection)
+
+        def rollback() -> None:
+            transaction.rollback()
+            connection.close()
+            db.engine.dispose()
+
+        rollbacks.append(rollback)
+        return application
+
+    yield build
+    for rollback in reversed(rollbacks):
+        rollback()
+
+
+@pytest.fixture
+def app(make_app: AppMaker) -> Iterator[Flask]:
+    """An app in an app context whose writes are rolled back after the test."""
+    application = make_app()
+    with application.app_context():
         yield application
 
 

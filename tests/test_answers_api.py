@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from gateway.db import get_session
 from gateway.inquiries.intake import Submitter, submit
+from tests.conftest import AppMaker
 from tests.support.forms import EBB_OSTER, MALMO, halsoforfragan
 from tests.support.intake import bearer
 from tests.support.pdfs import (
@@ -31,14 +32,10 @@ from tests.support.pdfs import (
 from tests.support.reko import (
     ANNA,
     CECILIA,
-    AppMaker,
     Parties,
     leg_kinds,
-    make_app,  # noqa: F401 - fixture
     parties,
-    pki_of,
     post_answer,
-    reko_pki_template,  # noqa: F401 - fixture
     signed_answer,
 )
 from tests.support.reko import submit as submit_api
@@ -55,11 +52,11 @@ class World:
 
 
 @pytest.fixture
-def world(make_app: AppMaker, instance: Path) -> World:  # noqa: F811
+def world(make_app: AppMaker, installed_pki: TestPki) -> World:
     app = make_app()
     with app.app_context():
         tokens = parties()
-    return World(app, app.test_client(), tokens, pki_of(instance))
+    return World(app, app.test_client(), tokens, installed_pki)
 
 
 Make = Callable[[TestPki, str], bytes]
@@ -261,25 +258,23 @@ def test_the_openapi_document_describes_the_answer_operations(world: World) -> N
 
 
 def test_a_configured_crl_revoking_the_reko_refuses_the_answer(
-    make_app: AppMaker, instance: Path, tmp_path: Path  # noqa: F811
+    make_app: AppMaker, installed_pki: TestPki, tmp_path: Path
 ) -> None:
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from signing.certificates import load_ca, load_certificates, make_crl
-    from signing.devpki import PkiLayout
+    from signing.certificates import load_certificates, make_crl
 
-    layout = PkiLayout.for_instance(instance)
-    ca = load_ca(layout.ca_cert, layout.ca_key)
+    layout = installed_pki.layout
     anna = load_certificates(layout.reko_pem(ANNA.hsa_id))[0]
     crl_path = tmp_path / "revoked.crl"
-    crl_path.write_bytes(make_crl(ca, revoked=[anna]).public_bytes(Encoding.PEM))
+    crl_path.write_bytes(make_crl(installed_pki.ca, revoked=[anna]).public_bytes(Encoding.PEM))
     app = make_app(CRLS=[str(crl_path)])
     client = app.test_client()
     with app.app_context():
         tokens = parties()
         inquiry_id = submit_api(client, tokens.sender)
         response = post_answer(client, tokens.reko, inquiry_id,
-                               signed_answer(TestPki(layout), inquiry_id))
+                               signed_answer(installed_pki, inquiry_id))
         assert response.status_code == 422, response.get_data(as_text=True)
         assert "P3" in {issue["typeCode"] for issue in response.get_json()["eventIssues"]}
         assert "answered" not in leg_kinds(inquiry_id)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import smtplib
 import ssl
 from collections.abc import Iterator
@@ -22,14 +21,12 @@ from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry, Leg
 from gateway.inquiries.notify import reply_address
 from gateway.mail.listener import SmtpListener
-from signing.devpki import PkiLayout
 from tests.support.forms import EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, halsoforfragan
 from tests.support.intake import load_directory
 from tests.support.pdfs import TestPki
 from tests.support.reko import (
     CECILIA,
     HUSIE_ADDRESS,
-    reko_pki_template,  # noqa: F401 - fixture
     signed_answer,
 )
 
@@ -78,9 +75,7 @@ class World:
 
 
 @pytest.fixture
-def world(committing_app: Flask, instance: Path,
-          reko_pki_template: Path) -> Iterator[World]:  # noqa: F811
-    shutil.copytree(reko_pki_template, instance / "pki")
+def world(committing_app: Flask, installed_pki: TestPki) -> Iterator[World]:
     clients = {}
     with database(committing_app).transaction() as session:
         load_directory(session)
@@ -92,8 +87,7 @@ def world(committing_app: Flask, instance: Path,
     listener = SmtpListener(committing_app, "127.0.0.1", 0)
     port = listener.start()
     try:
-        yield World(committing_app, port, clients, TestPki(PkiLayout.for_instance(instance)),
-                    PkiLayout.for_instance(instance).ca_cert)
+        yield World(committing_app, port, clients, installed_pki, installed_pki.layout.ca_cert)
     finally:
         listener.stop()
 

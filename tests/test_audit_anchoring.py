@@ -18,11 +18,7 @@ from gateway.audit.service import record
 from gateway.db import database, get_session
 from gateway.jobs.models import Job
 from gateway.jobs.worker import Worker
-from signing.devpki import PkiLayout, init_pki
-
-
-def make_pki(app: Flask) -> None:
-    init_pki(PkiLayout.for_instance(app.instance_path).root, passphrase="test")
+from signing.devpki import PkiLayout
 
 
 def add_entries(n: int = 3) -> None:
@@ -32,8 +28,8 @@ def add_entries(n: int = 3) -> None:
     session.commit()
 
 
+@pytest.mark.usefixtures("installed_pki")
 def test_anchor_verifies_against_the_trust_roots(app: Flask) -> None:
-    make_pki(app)
     add_entries()
     session = get_session()
     anchored = anchor_now(session, app)
@@ -45,8 +41,8 @@ def test_anchor_verifies_against_the_trust_roots(app: Flask) -> None:
     assert report.latest is not None
 
 
+@pytest.mark.usefixtures("installed_pki")
 def test_rewritten_anchored_entry_is_found(app: Flask) -> None:
-    make_pki(app)
     add_entries()
     session = get_session()
     anchored = anchor_now(session, app)
@@ -61,8 +57,8 @@ def test_rewritten_anchored_entry_is_found(app: Flask) -> None:
     assert f"seq {anchored.seq}" in report.problem
 
 
+@pytest.mark.usefixtures("installed_pki")
 def test_forged_token_is_refused(app: Flask) -> None:
-    make_pki(app)
     add_entries()
     session = get_session()
     anchored = anchor_now(session, app)
@@ -81,8 +77,8 @@ def test_without_a_tsa_nothing_is_anchored(app: Flask) -> None:
     assert anchor_now(get_session(), app) is None
 
 
+@pytest.mark.usefixtures("installed_pki")
 def test_worker_anchors_once_per_slot(app: Flask) -> None:
-    make_pki(app)
     add_entries()
     now = dt.datetime(2026, 11, 23, 10, 15, tzinfo=dt.UTC)
     worker = Worker(app, "test-worker", clock=lambda: now)
@@ -97,8 +93,8 @@ def test_worker_anchors_once_per_slot(app: Flask) -> None:
     assert get_session().scalar(select(func.count()).select_from(AuditAnchor)) == 1
 
 
+@pytest.mark.usefixtures("installed_pki")
 def test_cli_anchor_and_verify(committing_app: Flask) -> None:
-    make_pki(committing_app)
     with database(committing_app).transaction() as session:
         record(session, actor="cli:test", action="test.entry")
     env = {

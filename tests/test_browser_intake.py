@@ -5,58 +5,35 @@ violations on the compose and Mina ärenden pages."""
 
 from __future__ import annotations
 
-import shutil
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from gateway.auth.models import Role
-from gateway.auth.users import create_user
 from gateway.db import get_session
 from gateway.directory.service import stockholm_today
 from gateway.inquiries.models import Inquiry
+from tests.support.chromium import chromium_page, log_in
 from tests.support.forms import KRYDDGARDEN, halsoforfragan
-from tests.support.intake import bearer, install_pki, load_directory, make_pki, new_client
+from tests.support.intake import bearer, load_directory, new_client
+from tests.support.pdfs import TestPki
 from tests.support.sdk import MESSAGES, message_body
-from tests.support.web import PASSWORD
+from tests.support.web import add_user, live_server
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-if not shutil.which(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 
 
 @pytest.fixture
-def live(committing_app: Flask, instance: Path, tmp_path: Path) -> Iterator[str]:
-    """The app served on a loopback port from a thread; yields its base URL."""
-    install_pki(instance, make_pki(tmp_path))
+def live(committing_app: Flask, installed_pki: TestPki) -> Iterator[str]:
+    """The app with the demo directory, served on a loopback port; yields its base URL."""
     load_directory(get_session())
-    server = make_server("127.0.0.1", 0, committing_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-def _user() -> str:
-    session = get_session()
-    _, secret = create_user(session, username="asa", role=Role.CASE_WORKER, password=PASSWORD,
-                            display_name="Åsa Lindqvist", unit="EBB Öster")
-    session.commit()
-    return secret
+    with live_server(committing_app) as base_url:
+        yield base_url
 
 
 def _axe(page: Any) -> list[str]:
@@ -84,7 +61,7 @@ def _fill_form(page: Any) -> None:
 
 
 def test_three_channels_and_accessibility(committing_app: Flask, live: str) -> None:
-    secret = _user()
+    secret = add_user("asa", Role.CASE_WORKER, display_name="Åsa Lindqvist", unit="EBB Öster")
     token = new_client(get_session())
     http = committing_app.test_client()
     over_api = http.post("/api/v1/inquiries", data=halsoforfragan(), headers=bearer(token),
@@ -93,33 +70,23 @@ def test_three_channels_and_accessibility(committing_app: Flask, live: str) -> N
     over_sdk = http.post(MESSAGES, json=message_body(halsoforfragan()), headers=bearer(token))
     assert over_sdk.status_code == 201, over_sdk.get_json()
 
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            page = browser.new_page(locale="sv-SE")
-            page.goto(f"{live}/login")
-            page.fill("#username", "asa")
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
-            page.fill("#code", pyotp.TOTP(secret).now())
-            page.click("form button[type=submit]")
-            page.goto(f"{live}/arenden/ny")
-            assert page.locator("h1").inner_text() == "Ny hälsoförfrågan"
-            compose_violations = _axe(page)
-            _fill_form(page)
-            page.click("form[enctype] button[type=submit]")
-            # The API and SDK sends were about the same person to the same VC.
-            warning = page.locator("#repeat-warning")
-            assert "Det finns redan en förfrågan" in warning.inner_text()
-            warning_violations = _axe(page)
-            page.check("#confirm_repeat")
-            page.click("form[enctype] button[type=submit]")
-            assert "Hälsoförfrågan är skickad" in page.content()
-            page.goto(f"{live}/arenden")
-            assert "Visar 3 av 3 förfrågningar" in page.content()
-            mine_violations = _axe(page)
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        log_in(page, live, "asa", secret)
+        page.goto(f"{live}/arenden/ny")
+        assert page.locator("h1").inner_text() == "Ny hälsoförfrågan"
+        compose_violations = _axe(page)
+        _fill_form(page)
+        page.click("form[enctype] button[type=submit]")
+        # The API and SDK sends were about the same person to the same VC.
+        warning = page.locator("#repeat-warning")
+        assert "Det finns redan en förfrågan" in warning.inner_text()
+        warning_violations = _axe(page)
+        page.check("#confirm_repeat")
+        page.click("form[enctype] button[type=submit]")
+        assert "Hälsoförfrågan är skickad" in page.content()
+        page.goto(f"{live}/arenden")
+        assert "Visar 3 av 3 förfrågningar" in page.content()
+        mine_violations = _axe(page)
 
     channels = sorted(get_session().scalars(select(Inquiry.channel)))
     assert channels == ["api", "sdk", "web"]

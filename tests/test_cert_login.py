@@ -18,7 +18,7 @@ from gateway.auth.certlogin import PROXY_SECRET_HEADER
 from gateway.auth.models import Role, User
 from gateway.db import get_session
 from gateway.errors import ConfigError
-from tests.conftest import rolled_back_app, test_config
+from tests.conftest import AppMaker, test_config
 from tests.support.web import Browser, add_user
 
 HEADER = "X-Client-Hsa-Id"
@@ -29,8 +29,9 @@ UNKNOWN_HSA_ID = "SE2321000255-S999"
 
 
 @pytest.fixture
-def cert_app(migrated_url: str, instance: Path) -> Iterator[Flask]:
-    with rolled_back_app(test_config(instance, migrated_url, **CERT_CONFIG)) as application:
+def cert_app(make_app: AppMaker) -> Iterator[Flask]:
+    application = make_app(**CERT_CONFIG)
+    with application.app_context():
         yield application
 
 

@@ -4,8 +4,8 @@ manager on day 30, each once; nothing for answered or closed inquiries."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -16,16 +16,16 @@ from gateway.inquiries.models import Leg, LegKind
 from gateway.inquiries.workflow import add_leg
 from gateway.jobs.models import Job
 from gateway.jobs.worker import Worker
+from tests.conftest import AppMaker
 from tests.support.forms import EBB_OSTER, MALMO, halsoforfragan
 from tests.support.reko import (
     ANNA_EMAIL,
     MANAGER_EMAIL,
-    AppMaker,
-    make_app,  # noqa: F401 - fixture
     parties,
-    reko_pki_template,  # noqa: F401 - fixture
 )
 
+# Intake signs a receipt with the PKI's organisation certificate.
+pytestmark = pytest.mark.usefixtures("installed_pki")
 UTC = dt.UTC
 SUBMITTER = Submitter("client:test", MALMO, frozenset({EBB_OSTER}))
 # Noon in Sweden, so that day numbers do not depend on the hour the test runs.
@@ -57,7 +57,7 @@ def run_worker_on_day(app: Flask, day: int, hour: int = 0) -> None:
 
 
 def test_reminders_and_escalation_each_once_on_their_days(
-    make_app: AppMaker, instance: Path  # noqa: F811
+    make_app: AppMaker
 ) -> None:
     app = make_app()
     with app.app_context():
@@ -82,7 +82,7 @@ def test_reminders_and_escalation_each_once_on_their_days(
 
 
 def test_a_scan_that_missed_days_reminds_once_for_the_latest_day(
-    make_app: AppMaker, instance: Path  # noqa: F811
+    make_app: AppMaker
 ) -> None:
     app = make_app()
     with app.app_context():
@@ -95,7 +95,7 @@ def test_a_scan_that_missed_days_reminds_once_for_the_latest_day(
 
 
 def test_answered_or_closed_inquiries_get_no_reminders(
-    make_app: AppMaker, instance: Path  # noqa: F811
+    make_app: AppMaker
 ) -> None:
     app = make_app()
     with app.app_context():

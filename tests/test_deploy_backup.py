@@ -17,7 +17,8 @@ from gateway.vault.service import get_vault
 from tests.conftest import create_pg_database, drop_pg_database, test_config
 from tests.support.deploy import GATEWAY_BIN, require_pg_server, require_tools, run_script
 from tests.support.forms import TOLVAN, halsoforfragan
-from tests.support.intake import bearer, install_pki, load_directory, make_pki, new_client
+from tests.support.intake import bearer, load_directory, new_client
+from tests.support.pki import install_pki
 
 PASSPHRASE = "a passphrase kept in the safe, not with the backups"
 
@@ -36,11 +37,6 @@ def new_database(databases: list[str]) -> str:
     url = create_pg_database()
     databases.append(url)
     return url
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def gateway_with_one_inquiry(url: str, instance: Path, pki: Path) -> tuple[Flask, str, bytes]:

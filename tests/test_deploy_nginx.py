@@ -34,7 +34,8 @@ from signing.devpki import PkiLayout
 from tests.conftest import test_config
 from tests.support.deploy import DEPLOY, require_tools
 from tests.support.forms import EBB_OSTER, MALMO, halsoforfragan
-from tests.support.intake import install_pki, load_directory, make_pki
+from tests.support.intake import load_directory
+from tests.support.pki import install_pki
 from tests.support.servers import ServerProcess, free_port, gateway_env
 
 pytestmark = pytest.mark.slow
@@ -84,12 +85,12 @@ class Site:
 # --- building the site ------------------------------------------------------------------------
 
 
-def prepare_gateway(instance: Path, url: str) -> tuple[str, str]:
+def prepare_gateway(instance: Path, url: str, pki: Path) -> tuple[str, str]:
     """Migrate, install a PKI, the demo directory, an API client and a user with an HSA-id."""
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    install_pki(instance, make_pki(instance.parent / "pki-template"))
+    install_pki(instance, pki)
     app = create_app(test_config(instance, url))
     with app.app_context(), database(app).transaction() as session:
         load_directory(session)
@@ -189,14 +190,14 @@ def as_unprivileged(folder: Path) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, pki_template: Path) -> Iterator[Site]:
     require_tools("nginx")
     nginx = shutil.which("nginx") or "nginx"
     work = tmp_path_factory.mktemp("site")
     instance = work / "instance"
     instance.mkdir()
     url = f"sqlite:///{work / 'gateway.sqlite'}"
-    client_id, client_secret = prepare_gateway(instance, url)
+    client_id, client_secret = prepare_gateway(instance, url, pki_template)
     # Not under pytest's tmp_path (private to root): nginx runs as nobody.
     folder = Path(tempfile.mkdtemp(prefix="gw-nginx-"))
     copy_certificates(instance, folder)

@@ -4,7 +4,6 @@ inquiry, and the application role can neither change nor remove an audit entry."
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,10 +20,9 @@ from gateway.migrate import upgrade
 from tests.conftest import test_config
 from tests.support.deploy import DEPLOY, psql, require_pg_server, require_tools, with_user
 from tests.support.intake import bearer
+from tests.support.pdfs import TestPki
 from tests.support.reko import (
-    make_reko_pki,
     parties,
-    pki_of,
     post_answer,
     run_jobs,
     signed_answer,
@@ -64,11 +62,6 @@ def roles() -> Iterator[Roles]:
         admin.dispose()
 
 
-@pytest.fixture(scope="module")
-def reko_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_reko_pki(tmp_path_factory.mktemp("rekopki") / "pki")
-
-
 def refused(url: str, statement: str) -> bool:
     """Whether the database refuses statement for lack of privilege."""
     engine = create_engine(url)
@@ -83,9 +76,8 @@ def refused(url: str, statement: str) -> bool:
 
 
 def test_the_app_role_runs_a_journey_and_cannot_rewrite_the_audit_log(
-    roles: Roles, instance: Path, reko_pki: Path
+    roles: Roles, instance: Path, installed_pki: TestPki
 ) -> None:
-    shutil.copytree(reko_pki, instance / "pki")
     with MailSink() as sink:
         app = create_app(test_config(instance, roles.app_url,
                                      SMTP_RELAY=f"127.0.0.1:{sink.port}"))
@@ -95,7 +87,7 @@ def test_the_app_role_runs_a_journey_and_cannot_rewrite_the_audit_log(
             inquiry_id = submit(client, tokens.sender)
             assert run_jobs(app) == 1
             assert sink.messages
-            pdf = signed_answer(pki_of(instance), inquiry_id)
+            pdf = signed_answer(installed_pki, inquiry_id)
             accepted = post_answer(client, tokens.reko, inquiry_id, pdf)
             assert accepted.status_code == 201, accepted.get_data(as_text=True)
             fetched = client.get(f"/api/v1/inquiries/{inquiry_id}/answer",

@@ -25,8 +25,9 @@ from gateway.jobs.models import Job
 from gateway.migrate import upgrade
 from tests.conftest import test_config
 from tests.support.forms import valid_form
-from tests.support.intake import bearer, install_pki, load_directory, make_pki, new_client
-from tests.support.pgcluster import PgCluster, pg_cluster  # noqa: F401 - fixture
+from tests.support.intake import bearer, load_directory, new_client
+from tests.support.pgcluster import PgCluster
+from tests.support.pki import install_pki
 from tests.support.servers import ServerProcess, free_port, gateway_env
 
 pytestmark = pytest.mark.slow
@@ -45,11 +46,6 @@ class Sent:
     status: int
     retry_after: str | None
     problem_code: str | None
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 class Load:
@@ -125,7 +121,7 @@ def prepared_app(cluster: PgCluster, instance: Path, pki_template: Path) -> tupl
 
 
 def test_database_stopped_under_load_gives_201_or_503_and_nothing_half_written(
-    pg_cluster: PgCluster, instance: Path, pki_template: Path, tmp_path: Path  # noqa: F811
+    pg_cluster: PgCluster, instance: Path, pki_template: Path, tmp_path: Path
 ) -> None:
     app, token = prepared_app(pg_cluster, instance, pki_template)
     port = free_port()

@@ -7,21 +7,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
 from gateway.audit.models import AuditEntry
 from gateway.db import database
 from tests.support.forms import halsoforfragan
-from tests.support.intake import counts, install_pki, load_directory, make_pki, new_client
+from tests.support.intake import counts, load_directory, new_client
+from tests.support.pki import install_pki
 
 SENDERS = 16
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_concurrent_sends_of_one_id_make_one_inquiry(

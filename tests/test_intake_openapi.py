@@ -19,18 +19,14 @@ from tests.support.forms import (
     UNKNOWN_CARE_UNIT,
     halsoforfragan,
 )
-from tests.support.intake import GET, bearer, install_pki, load_directory, make_pki, new_client
+from tests.support.intake import GET, bearer, load_directory, new_client
+from tests.support.pki import install_pki
 
 SECURED = [
     ("/api/v1/inquiries", "post"),
     ("/api/v1/inquiries/{id}", "get"),
     ("/api/v1/whoami", "get"),
 ]
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from lxml import etree
 
 from gateway.db import get_session
 from tests.support.forms import NS, halsoforfragan, nth_personnummer
-from tests.support.intake import counts, install_pki, load_directory, make_pki, new_client
+from tests.support.intake import counts, load_directory, new_client
+from tests.support.pki import install_pki
 
 BASE = halsoforfragan()
 NAMES = sorted({etree.QName(e).localname for e in etree.fromstring(BASE).iter(etree.Element)})
@@ -43,11 +44,6 @@ SETTINGS = settings(
         HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large,
     ],
 )
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -38,24 +38,18 @@ from tests.support.intake import (
     GET,
     SEND,
     counts,
-    install_pki,
     issue_token,
     load_directory,
-    make_pki,
     new_client,
     post_xml,
 )
+from tests.support.pki import install_pki
 
 TODAY = stockholm_today()
 DAY = dt.timedelta(days=1)
 MIB = 1024 * 1024
 UNLISTED_ADDRESS = "sdk:ebb-test:0203:malmo.se"
 FIXED_ID = "0b7c9a52-3f0e-4b8e-9a51-6f2d1c0e8a11"
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @dataclass

@@ -52,20 +52,14 @@ from tests.support.intake import (
     SEND,
     bearer,
     counts,
-    install_pki,
     load_directory,
-    make_pki,
     new_client,
     post_xml,
 )
+from tests.support.pki import install_pki
 
 UTC = dt.UTC
 EBB_SUBMITTER = Submitter("client:test", MALMO, frozenset({EBB_OSTER}))
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

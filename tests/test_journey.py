@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from gateway.auth.models import Role
 from gateway.mail.sink import MailSink
+from tests.conftest import AppMaker
 from tests.support.intake import bearer
+from tests.support.pdfs import TestPki
 from tests.support.reko import (
     ANNA,
     ANNA_EMAIL,
     DEPUTY_EMAIL,
-    AppMaker,
-    make_app,  # noqa: F401 - fixture
     parties,
-    pki_of,
     post_answer,
-    reko_pki_template,  # noqa: F401 - fixture
     run_jobs,
     signed_answer,
     submit,
@@ -37,7 +34,7 @@ def sink() -> Iterator[MailSink]:
 
 
 def test_the_full_journey_over_http(
-    make_app: AppMaker, sink: MailSink, instance: Path  # noqa: F811
+    make_app: AppMaker, sink: MailSink, installed_pki: TestPki
 ) -> None:
     app = make_app(SMTP_RELAY=f"127.0.0.1:{sink.port}")
     with app.app_context():
@@ -61,7 +58,7 @@ def test_the_full_journey_over_http(
         assert "Tolvan Tolvansson" in page.get_data(as_text=True)
 
         # answered: Kryddgården's system posts Anna's signed PDF
-        pdf = signed_answer(pki_of(instance), inquiry_id)
+        pdf = signed_answer(installed_pki, inquiry_id)
         accepted = post_answer(client, tokens.reko, inquiry_id, pdf)
         assert accepted.status_code == 201, accepted.get_data(as_text=True)
         assert accepted.get_json()["report"]["ok"] is True

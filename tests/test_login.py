@@ -6,9 +6,7 @@ import datetime as dt
 import json
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -18,12 +16,10 @@ from flask import Flask
 from flask_login import login_required
 from sqlalchemy import select
 
-from gateway import create_app
 from gateway.audit.models import AuditEntry
 from gateway.auth.login import role_required
 from gateway.auth.models import LoginAttempt, Role, User
-from gateway.auth.users import create_user
-from gateway.db import database, get_session
+from gateway.db import get_session
 from gateway.directory.models import (
     Assignment,
     AssignmentRole,
@@ -34,54 +30,8 @@ from gateway.directory.models import (
     SenderKind,
     SenderUnit,
 )
-from tests.conftest import test_config
-
-PASSWORD = "korrekt häst batteri"
-TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class Browser:
-    """A test client that behaves as a browser: reads the CSRF token from the form it posts.
-
-    Each request runs in an app context of its own, so the request's database session is
-    closed (uncommitted work rolled back) at its end, as in production.
-    """
-
-    def __init__(self, app: Flask, **client_kwargs: Any) -> None:
-        self.app = app
-        self.client = app.test_client(**client_kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        with self.app.app_context():
-            return self.client.get(path, **kwargs)
-
-    def post(self, path: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:
-        with self.app.app_context():
-            return self.client.post(path, data=data or {}, **kwargs)
-
-    def token(self, form_page: str) -> str:
-        page = self.get(form_page).get_data(as_text=True)
-        found = TOKEN_RE.search(page)
-        assert found, f"no CSRF token on {form_page}"
-        return found.group(1)
-
-    def submit(self, form_page: str, action: str, data: dict[str, str], **kwargs: Any) -> Any:
-        """Fetch form_page, then post data with its token to action."""
-        return self.post(action, {"csrf_token": self.token(form_page), **data}, **kwargs)
-
-    def password_step(self, username: str, password: str, next_url: str = "") -> Any:
-        data = {"username": username, "password": password}
-        if next_url:
-            data["next"] = next_url
-        return self.submit("/login", "/login", data)
-
-    def code_step(self, code: str) -> Any:
-        return self.submit("/login/otp", "/login/otp", {"code": code})
-
-    def login(self, username: str, secret: str, password: str = PASSWORD) -> Any:
-        first = self.password_step(username, password)
-        assert first.status_code == 302, first.get_data(as_text=True)
-        return self.code_step(pyotp.TOTP(secret).now())
+from tests.conftest import AppMaker
+from tests.support.web import PASSWORD, TOKEN_RE, Browser, add_user
 
 
 @dataclass
@@ -119,14 +69,6 @@ def directory(app: Flask) -> Directory:
     session.add_all([malmo, skane, ebb, reko, unit, care_unit, coordinator, assignment])
     session.commit()
     return Directory(unit, coordinator, care_unit)
-
-
-def add_user(username: str, role: Role, **kwargs: Any) -> str:
-    """Create a user with PASSWORD, commit, and return its TOTP secret."""
-    session = get_session()
-    _, secret = create_user(session, username=username, role=role, password=PASSWORD, **kwargs)
-    session.commit()
-    return secret
 
 
 @pytest.fixture
@@ -565,17 +507,9 @@ def test_session_cookie_flags(browser: Browser) -> None:
 
 
 @pytest.fixture
-def secure_app(migrated_url: str, instance: Path) -> Iterator[Flask]:
+def secure_app(make_app: AppMaker) -> Flask:
     """An app with COOKIE_SECURE on, its writes rolled back like the `app` fixture's."""
-    application = create_app(test_config(instance, migrated_url, COOKIE_SECURE=True))
-    db = database(application)
-    connection = db.engine.connect()
-    transaction = connection.begin()
-    db.bind_to(connection)
-    yield application
-    transaction.rollback()
-    connection.close()
-    db.engine.dispose()
+    return make_app(COOKIE_SECURE=True)
 
 
 def test_session_cookie_is_secure_when_configured(secure_app: Flask) -> None:

@@ -15,18 +15,12 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
-import pytest
 from flask import Flask
 
 from signing.devpki import PkiLayout
-from tests.support.intake import install_pki, make_pki
+from tests.support.pki import install_pki
 
 STARTUP_SECONDS = 60
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @contextmanager

@@ -35,21 +35,15 @@ from signing.devpki import PkiLayout
 from tests.support.forms import AMA, halsoforfragan
 from tests.support.intake import (
     bearer,
-    install_pki,
     issue_token,
     load_directory,
-    make_pki,
 )
+from tests.support.pki import install_pki
 
 SENDER = "ebb.oster@malmo.example"
 INTAKE = "halsoforfragan@localhost"
 MIB = 1024 * 1024
 DAY = dt.timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,9 +23,8 @@ from gateway.jobs.worker import Worker
 from gateway.mail.jobs import send_mail
 from gateway.mail.mailer import SEND_JOB, MailRefused, looks_like_personnummer, queue_mail
 from gateway.mail.sink import MailSink
-from signing.devpki import PkiLayout
-from tests.conftest import test_config
-from tests.support.intake import make_pki
+from tests.conftest import AppMaker, test_config
+from tests.support.pdfs import TestPki
 
 RECIPIENT = "reko.kryddgarden@example.org"
 BODY = "En ny hälsoförfrågan väntar på dig: http://localhost/inkorg\n"
@@ -50,40 +49,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> PkiLayout:
-    """A development PKI; its SMTP certificate serves as the relay's."""
-    return PkiLayout(make_pki(tmp_path_factory.mktemp("relay-pki")))
-
-
-AppMaker = Callable[..., Flask]
-
-
-@pytest.fixture
-def make_app(migrated_url: str, instance: Path) -> Iterator[AppMaker]:
-    """Build apps with extra config whose writes are rolled back like the `app` fixture's."""
-    cleanups: list[Callable[[], None]] = []
-
-    def build(**extra: Any) -> Flask:
-        application = create_app(test_config(instance, migrated_url, **extra))
-        db = database(application)
-        connection = db.engine.connect()
-        transaction = connection.begin()
-        db.bind_to(connection)
-
-        def cleanup() -> None:
-            transaction.rollback()
-            connection.close()
-            db.engine.dispose()
-
-        cleanups.append(cleanup)
-        return application
-
-    yield build
-    for cleanup in reversed(cleanups):
-        cleanup()
 
 
 @contextmanager
@@ -299,19 +264,19 @@ def test_the_relay_refusing_the_recipient_for_good_ends_the_job(make_app: AppMak
     assert RECIPIENT not in (row.last_error or "")
 
 
-def _relay_tls(pki: PkiLayout) -> ssl.SSLContext:
+def _relay_tls(pki: TestPki) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(pki.smtp_cert, pki.smtp_key)
+    context.load_cert_chain(pki.layout.smtp_cert, pki.layout.smtp_key)
     return context
 
 
 def test_starttls_is_used_and_verified_with_the_configured_ca_then_auth(
-    make_app: AppMaker, pki: PkiLayout
+    make_app: AppMaker, pki: TestPki
 ) -> None:
     credentials = ("gateway", "relay-secret")
     with MailSink(tls_context=_relay_tls(pki), credentials=credentials) as sink:
         application = make_app(
-            SMTP_RELAY=f"localhost:{sink.port}", SMTP_RELAY_CA=str(pki.ca_cert),
+            SMTP_RELAY=f"localhost:{sink.port}", SMTP_RELAY_CA=str(pki.layout.ca_cert),
             SMTP_RELAY_USERNAME=credentials[0], SMTP_RELAY_PASSWORD=credentials[1],
         )
         job_id = queue(application)
@@ -321,7 +286,7 @@ def test_starttls_is_used_and_verified_with_the_configured_ca_then_auth(
 
 
 def test_a_relay_certificate_the_gateway_cannot_verify_keeps_the_mail_waiting(
-    make_app: AppMaker, pki: PkiLayout
+    make_app: AppMaker, pki: TestPki
 ) -> None:
     with MailSink(tls_context=_relay_tls(pki)) as sink:
         # No SMTP_RELAY_CA: the system trust store does not know the development CA.

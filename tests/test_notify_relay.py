@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-from pathlib import Path
 
+import pytest
 from sqlalchemy import delete, select
 
 from gateway.db import get_session
@@ -15,20 +15,20 @@ from gateway.inquiries.models import Inquiry
 from gateway.inquiries.notify import inquiry_by_reply_token, reply_token
 from gateway.jobs.models import Job, JobState
 from gateway.mail.sink import MailSink
+from tests.conftest import AppMaker
 from tests.support.forms import KRYDDGARDEN
 from tests.support.reko import (
     ANNA_EMAIL,
     DEPUTY_EMAIL,
     MANAGER_EMAIL,
-    AppMaker,
     leg_kinds,
-    make_app,  # noqa: F401 - fixture
     parties,
-    reko_pki_template,  # noqa: F401 - fixture
     run_jobs,
     submit,
 )
 
+# Intake signs a receipt with the PKI's organisation certificate.
+pytestmark = pytest.mark.usefixtures("installed_pki")
 UTC = dt.UTC
 
 
@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 def test_relay_down_then_up_delivers_each_notification_once(
-    make_app: AppMaker, instance: Path  # noqa: F811
+    make_app: AppMaker
 ) -> None:
     port = free_port()
     app = make_app(SMTP_RELAY=f"127.0.0.1:{port}")
@@ -68,7 +68,7 @@ def test_relay_down_then_up_delivers_each_notification_once(
 
 
 def test_the_manager_is_told_when_the_unit_has_no_reko(
-    make_app: AppMaker, instance: Path  # noqa: F811
+    make_app: AppMaker
 ) -> None:
     with MailSink() as sink:
         app = make_app(SMTP_RELAY=f"127.0.0.1:{sink.port}")
@@ -85,7 +85,7 @@ def test_the_manager_is_told_when_the_unit_has_no_reko(
 
 
 def test_the_mail_has_no_personal_data_and_a_reply_address_that_finds_the_inquiry(
-    make_app: AppMaker, instance: Path  # noqa: F811
+    make_app: AppMaker
 ) -> None:
     with MailSink() as sink:
         app = make_app(SMTP_RELAY=f"127.0.0.1:{sink.port}")

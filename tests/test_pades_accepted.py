@@ -24,7 +24,6 @@ from tests.support.pdfs import (
     REKO,
     TestPki,
     co_signed,
-    make_pki,
     nss_db,
     pdfsig_sign,
     pdfsig_tools,
@@ -37,11 +36,6 @@ from tests.support.pdfs import (
 
 UTC = dt.UTC
 ALLOWED = [REKO.hsa_id]
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def assert_accepted(report: AnswerReport) -> None:

@@ -21,7 +21,6 @@ from tests.support.pdfs import (
     deep_pdf,
     encrypted_pdf,
     loop_pdf,
-    make_pki,
     minimal_objects,
     raw_pdf,
     signed_by_reko,
@@ -29,11 +28,6 @@ from tests.support.pdfs import (
 )
 
 UTC = dt.UTC
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def xmp_packet(body: str) -> bytes:

@@ -21,7 +21,6 @@ from tests.support.pdfs import (
     foreign_timestamper,
     javascript_catalog,
     launch_catalog,
-    make_pki,
     nss_db,
     pdfsig_sign,
     pdfsig_tools,
@@ -37,11 +36,6 @@ from tests.support.pdfs import (
 
 UTC = dt.UTC
 ALLOWED = [REKO.hsa_id]
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def signed_plain(catalog: dict) -> Callable[[TestPki], bytes]:

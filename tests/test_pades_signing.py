@@ -12,16 +12,10 @@ from tests.support.pdfs import (
     PASSPHRASE,
     REKO,
     TestPki,
-    make_pki,
     plain_pdf,
     signed_by_reko,
     validate,
 )
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.mark.parametrize(

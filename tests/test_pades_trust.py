@@ -10,14 +10,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from signing.certificates import create_ca, make_crl
 from signing.trust import TrustError, TrustStore, load_trust_store, stale_crls
-from tests.support.pdfs import REKO, TestPki, make_pki, signed_by_reko, validate
+from tests.support.pdfs import REKO, TestPki, signed_by_reko, validate
 
 UTC = dt.UTC
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

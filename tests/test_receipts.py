@@ -26,17 +26,14 @@ from signing.receipts import (
     signer_certificate,
     verify_detached,
 )
+from tests.conftest import AppMaker
 from tests.support.forms import halsoforfragan
-from tests.support.intake import install_pki, load_directory, make_pki, new_client, post_xml
+from tests.support.intake import load_directory, new_client, post_xml
+from tests.support.pki import install_pki
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed")
 SKANE = "0203:skane.se"
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")
@@ -224,14 +221,10 @@ def test_readiness_reports_the_receipt_key(
 
 
 def test_the_receipt_organisation_is_configurable(
-    app: Flask, instance: Path, pki_template: Path
+    make_app: AppMaker, instance: Path, pki_template: Path
 ) -> None:
-    from gateway import create_app
-    from tests.conftest import test_config
-
     install_pki(instance, pki_template)
-    other = create_app(test_config(instance, app.config["DATABASE_URL"],
-                                   RECEIPT_ORGANISATION="0203:malmo.se"))
+    other = make_app(RECEIPT_ORGANISATION="0203:malmo.se")
     with other.app_context():
         from gateway.inquiries.receipts import receipt_signer
 

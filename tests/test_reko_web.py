@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -21,6 +20,7 @@ from gateway.db import get_session
 from gateway.errors import GatewayError
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry
+from tests.conftest import AppMaker
 from tests.support.forms import (
     EBB_OSTER,
     KRYDDGARDEN,
@@ -33,13 +33,9 @@ from tests.support.pdfs import PASSPHRASE, TestPki
 from tests.support.reko import (
     ANNA,
     CECILIA,
-    AppMaker,
     Parties,
     leg_kinds,
-    make_app,  # noqa: F401 - fixture
     parties,
-    pki_of,
-    reko_pki_template,  # noqa: F401 - fixture
     signed_answer,
 )
 from tests.support.reko import submit as submit_api
@@ -59,12 +55,12 @@ class World:
 
 
 @pytest.fixture
-def world(make_app: AppMaker, instance: Path) -> World:  # noqa: F811
+def world(make_app: AppMaker, installed_pki: TestPki) -> World:
     app = make_app()
     with app.app_context():
         tokens = parties()
         anna = logged_in_browser(app, "anna", Role.COORDINATOR, hsa_id=ANNA.hsa_id)
-    return World(app, app.test_client(), tokens, pki_of(instance), anna)
+    return World(app, app.test_client(), tokens, installed_pki, anna)
 
 
 def received_days_ago(days: int, **overrides: str) -> str:

@@ -26,7 +26,6 @@ from tests.support.pdfs import (
     PHYSICIAN,
     REKO,
     TestPki,
-    make_pki,
     nss_db,
     pdfsig_sign,
     pdfsig_tools,
@@ -57,11 +56,6 @@ DETAILS = [("Vårdcentral", "Vårdcentralen Kryddgården"), ("Avsändare", "EBB 
 @pytest.fixture(scope="module")
 def pdf() -> bytes:
     return render_answer_pdf(ANSWER, REFERENCE, QUESTIONS, details=DETAILS)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def pdftotext(pdf: bytes, tmp_path: Path) -> str:

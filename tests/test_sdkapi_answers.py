@@ -9,7 +9,6 @@ import datetime as dt
 import hashlib
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from gateway.audit.models import AuditEntry
 from gateway.db import get_session
 from gateway.sdkapi.messages import answer_message_id
 from gateway.sdkapi.models import SdkEnvelope
+from tests.conftest import AppMaker
 from tests.support.forms import (
     EBB_NORR,
     EBB_OSTER,
@@ -33,12 +33,8 @@ from tests.support.intake import bearer, load_directory, new_client
 from tests.support.pdfs import TestPki, plain_pdf
 from tests.support.reko import (
     HUSIE_ADDRESS,
-    AppMaker,
     leg_kinds,
-    make_app,  # noqa: F401 - fixture
-    pki_of,
     post_answer,
-    reko_pki_template,  # noqa: F401 - fixture
     signed_answer,
 )
 from tests.support.sdk import (
@@ -88,7 +84,7 @@ class World:
 
 
 @pytest.fixture
-def world(make_app: AppMaker, instance: Path) -> World:  # noqa: F811
+def world(make_app: AppMaker, installed_pki: TestPki) -> World:
     app = make_app()
     with app.app_context():
         session = get_session()
@@ -96,7 +92,7 @@ def world(make_app: AppMaker, instance: Path) -> World:  # noqa: F811
         ebb = new_client(session)
         vc = new_client(session, organisation=SKANE, addresses=(KRYDDGARDEN_ADDRESS,))
         husie = new_client(session, organisation=SKANE, addresses=(HUSIE_ADDRESS,))
-    return World(app, app.test_client(), ebb, vc, husie, pki_of(instance))
+    return World(app, app.test_client(), ebb, vc, husie, installed_pki)
 
 
 def assert_problem(response: Any, status: int, code: str, where: str | None = None) -> None:

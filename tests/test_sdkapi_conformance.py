@@ -7,7 +7,6 @@ Disagreements with DIGG's contract are excluded check by check, each with its re
 from __future__ import annotations
 
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from hypothesis import HealthCheck, settings
-from werkzeug.serving import make_server
 
 from gateway.db import get_session
-from tests.support.intake import bearer, install_pki, load_directory, make_pki, new_client
+from tests.support.intake import bearer, load_directory, new_client
+from tests.support.pdfs import TestPki
+from tests.support.web import live_server
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed")
 from schemathesis.checks import not_a_server_error  # noqa: E402
@@ -49,17 +49,12 @@ def _pdf(_ctx: Any, value: Any) -> bytes:
 
 
 @pytest.fixture
-def live(committing_app: Flask, instance: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
+def live(committing_app: Flask, installed_pki: TestPki) -> Iterator[tuple[str, str]]:
     """The app on a loopback port; yields (base URL, bearer token with every SDK scope)."""
-    install_pki(instance, make_pki(tmp_path))
     load_directory(get_session())
     token = new_client(get_session())
-    server = make_server("127.0.0.1", 0, committing_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", token
-    server.shutdown()
-    thread.join(timeout=10)
+    with live_server(committing_app) as base:
+        yield base, token
 
 
 # DIGG documents its 400s as application/json (the Events schema); DESIGN 5.4 makes every

@@ -39,20 +39,14 @@ from tests.support.intake import (
     SEND,
     bearer,
     counts,
-    install_pki,
     load_directory,
-    make_pki,
     new_client,
     post_xml,
 )
+from tests.support.pki import install_pki
 from tests.support.sdk import MESSAGES, attention, form_id, message_body
 
 OTHER_ID = "0b7c9a52-3f0e-4b8e-9a51-6f2d1c0e8a11"
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @dataclass

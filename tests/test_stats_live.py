@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -13,12 +12,8 @@ from gateway.directory.service import stockholm_today
 from gateway.stats.engine import response_times
 from gateway.stats.period import Period
 from tests.support.forms import halsoforfragan, nth_personnummer
-from tests.support.intake import install_pki, load_directory, make_pki, new_client, post_xml
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
+from tests.support.intake import load_directory, new_client, post_xml
+from tests.support.pki import install_pki
 
 
 def test_inquiries_sent_over_the_api_are_ongoing_in_this_years_report(

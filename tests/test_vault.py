@@ -34,13 +34,11 @@ from gateway.vault.columns import sealed_columns
 from gateway.vault.keys import KeyStore, VaultError
 from gateway.vault.rotation import key_usage, rotate
 from gateway.vault.service import Vault, get_vault, parse_header
+from tests.conftest import AppMaker
+from tests.support.pdfs import TestPki
 from tests.support.reko import (
-    AppMaker,
-    make_app,  # noqa: F401 - fixture
     parties,
-    pki_of,
     post_answer,
-    reko_pki_template,  # noqa: F401 - fixture
     signed_answer,
     submit,
 )
@@ -460,7 +458,7 @@ def _is_envelope(value: bytes) -> bool:
 
 
 def test_rotation_walks_exactly_the_columns_that_hold_envelopes(
-    make_app: AppMaker, instance: Path  # noqa: F811
+    make_app: AppMaker, installed_pki: TestPki
 ) -> None:
     """After a send, an answer and a new user, every binary column holding envelopes is declared
     sealed, and every declared column holds only envelopes: rotation cannot miss or invent one."""
@@ -469,7 +467,7 @@ def test_rotation_walks_exactly_the_columns_that_hold_envelopes(
         tokens = parties()
         client = app.test_client()
         inquiry_id = submit(client, tokens.sender)
-        answer = signed_answer(pki_of(instance), inquiry_id)
+        answer = signed_answer(installed_pki, inquiry_id)
         assert post_answer(client, tokens.reko, inquiry_id, answer).status_code == 201
         session = get_session()
         create_user(session, username="granskare", role="auditor", password="x" * 16)

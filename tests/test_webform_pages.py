@@ -24,17 +24,13 @@ from gateway.inquiries.models import Inquiry
 from gateway.inquiries.webform import issue_field
 from gateway.vault.service import get_vault
 from tests.support.forms import CONSENT_PDF, KRYDDGARDEN, ROSENGARD, TOLVAN, nth_personnummer
-from tests.support.intake import install_pki, load_directory, make_pki
+from tests.support.intake import load_directory
+from tests.support.pki import install_pki
 from tests.support.web import Browser, logged_in_browser
 
 TODAY = stockholm_today()
 DAY = dt.timedelta(days=1)
 ID_RE = re.compile(r'name="form_id"[^>]*value="([^"]+)"')
-
-
-@pytest.fixture(scope="module")
-def pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -1,13 +1,11 @@
-"""Test helpers for the intake: the demo directory, API clients with bearer tokens, the
-development PKI copied into an instance, and counts of what the intake writes."""
+"""Test helpers for the intake: the demo directory, API clients with bearer tokens, and counts
+of what the intake writes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -21,23 +19,9 @@ from gateway.db import utcnow
 from gateway.directory.demo import load_demo_directory
 from gateway.inquiries.models import Inquiry, IntakeRejection, Leg
 from gateway.jobs.models import Job
-from signing.devpki import init_pki
 from tests.support.forms import EBB_OSTER, MALMO
 
 SEND, GET, FILTER, DELETE = SDK_SCOPES
-RECEIPT_ORGANISATIONS = {"0203:skane.se": "Region Skåne", "0203:malmo.se": "Malmö stad"}
-
-
-def make_pki(folder: Path) -> Path:
-    """Make a development PKI (CA and organisation certificates) in folder/pki; return it."""
-    root = folder / "pki"
-    init_pki(root, passphrase="test", organisations=RECEIPT_ORGANISATIONS)
-    return root
-
-
-def install_pki(instance: Path, template: Path) -> None:
-    """Copy a PKI made by make_pki into the instance folder (key generation is the slow part)."""
-    shutil.copytree(template, instance / "pki")
 
 
 def load_directory(session: Session) -> None:

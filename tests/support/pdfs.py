@@ -31,7 +31,7 @@ from signing.certificates import (
     load_ca,
     make_crl,
 )
-from signing.devpki import Person, PkiLayout, init_pki
+from signing.devpki import Person, PkiLayout
 from signing.pades import AnswerReport, apply_signer_rule, validate_answer
 from signing.pdfsign import sign_answer, timestamper_from_files
 from signing.trust import TrustStore, load_trust_store
@@ -106,14 +106,6 @@ class TestPki:
         if kind == "revoked":
             return issue_person_certificate(self.ca, **common)
         raise ValueError(kind)
-
-
-def make_pki(root: Path) -> TestPki:
-    """Return a fresh development PKI in root with two REKOs and a physician."""
-    init_pki(
-        root, passphrase=PASSPHRASE, rekos=[REKO, REKO_OTHER_VC], physicians=[PHYSICIAN]
-    )
-    return TestPki(PkiLayout(root))
 
 
 # --- plain PDFs ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ server command runs as the `postgres` user, since PostgreSQL refuses to run as r
         pg_cluster.restart()
         pg_cluster.kill()          # immediate shutdown, as a crash: recovery on the next start
 
-Import the fixture into a test module with `from tests.support.pgcluster import pg_cluster`.
+A pytest plugin (`pytest_plugins` in tests/conftest.py): tests name `pg_cluster` without imports.
 """
 
 from __future__ import annotations

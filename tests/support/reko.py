@@ -1,29 +1,23 @@
-"""Test helpers for the REKO's side: a PKI whose REKOs are the demo directory's, apps that send
-mail to a sink on loopback, API clients of each party, submitting and answering inquiries."""
+"""Test helpers for the REKO's side: the demo directory's REKOs, API clients of each party,
+submitting and answering inquiries, running the worker's due jobs."""
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from gateway import create_app
-from gateway.db import database, get_session
+from gateway.db import get_session
 from gateway.inquiries.models import Leg
 from gateway.jobs.worker import Worker
-from signing.devpki import DEMO_ORGANISATIONS, Person, PkiLayout, init_pki
-from tests.conftest import test_config
+from signing.devpki import Person
 from tests.support.forms import EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, SKANE, halsoforfragan
 from tests.support.intake import GET, SEND, bearer, load_directory, new_client
-from tests.support.pdfs import PASSPHRASE, TestPki, plain_pdf, sign
+from tests.support.pdfs import TestPki, plain_pdf, sign
 
 # The demo directory's REKOs: Anna is primary at Kryddgården; Cecilia works at Husie only.
 ANNA = Person("SE2321000255-P001", "Anna Rekosson")
@@ -34,52 +28,6 @@ HUSIE = "SE2321000255-K005"
 ANNA_EMAIL = "anna.rekosson@example.org"
 DEPUTY_EMAIL = "bertil.exempelsson@example.org"
 MANAGER_EMAIL = "chef.kryddgarden@example.org"
-
-
-def make_reko_pki(root: Path) -> Path:
-    """A development PKI with the demo REKOs, a physician and the receipt organisations."""
-    init_pki(root, passphrase=PASSPHRASE, rekos=[ANNA, CECILIA], physicians=[JOHAN],
-             organisations=DEMO_ORGANISATIONS)
-    return root
-
-
-def pki_of(instance: Path) -> TestPki:
-    return TestPki(PkiLayout.for_instance(instance))
-
-
-@pytest.fixture(scope="module")
-def reko_pki_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_reko_pki(tmp_path_factory.mktemp("rekopki") / "pki")
-
-
-AppMaker = Callable[..., Flask]
-
-
-@pytest.fixture
-def make_app(migrated_url: str, instance: Path, reko_pki_template: Path) -> Iterator[AppMaker]:
-    """Build an app with extra config (e.g. SMTP_RELAY) whose writes are rolled back, with the
-    PKI installed; use it in place of `app` when the config depends on a running server."""
-    shutil.copytree(reko_pki_template, instance / "pki")
-    cleanups: list[Callable[[], None]] = []
-
-    def build(**extra: Any) -> Flask:
-        application = create_app(test_config(instance, migrated_url, **extra))
-        db = database(application)
-        connection = db.engine.connect()
-        transaction = connection.begin()
-        db.bind_to(connection)
-
-        def cleanup() -> None:
-            transaction.rollback()
-            connection.close()
-            db.engine.dispose()
-
-        cleanups.append(cleanup)
-        return application
-
-    yield build
-    for cleanup in reversed(cleanups):
-        cleanup()
 
 
 @dataclass

@@ -9,10 +9,14 @@ browser does (the token read from the page first).
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pyotp
 from flask import Flask
+from werkzeug.serving import make_server
 
 from gateway.auth.models import Role
 from gateway.auth.users import create_user
@@ -51,12 +55,22 @@ class Browser:
         """Fetch form_page, then post data with its token to action."""
         return self.post(action, {"csrf_token": self.token(form_page), **data}, **kwargs)
 
+    def password_step(self, username: str, password: str, next_url: str = "") -> Any:
+        """Post the login form (username, password and, if given, where to go next)."""
+        data = {"username": username, "password": password}
+        if next_url:
+            data["next"] = next_url
+        return self.submit("/login", "/login", data)
+
+    def code_step(self, code: str) -> Any:
+        """Post the one-time code form."""
+        return self.submit("/login/otp", "/login/otp", {"code": code})
+
     def login(self, username: str, secret: str, password: str = PASSWORD) -> Any:
         """Log in with password, then the current TOTP code; returns the last response."""
-        first = self.submit("/login", "/login", {"username": username, "password": password})
+        first = self.password_step(username, password)
         assert first.status_code == 302, first.get_data(as_text=True)
-        code = pyotp.TOTP(secret).now()
-        done = self.submit("/login/otp", "/login/otp", {"code": code})
+        done = self.code_step(pyotp.TOTP(secret).now())
         assert done.status_code == 302, done.get_data(as_text=True)
         return done
 
@@ -75,3 +89,16 @@ def logged_in_browser(app: Flask, username: str, role: Role, **kwargs: Any) -> B
     browser = Browser(app)
     browser.login(username, secret)
     return browser
+
+
+@contextmanager
+def live_server(app: Flask) -> Iterator[str]:
+    """Serve app on a loopback port from a thread; yield its base URL, stop it afterwards."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
