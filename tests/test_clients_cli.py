@@ -16,8 +16,9 @@ from gateway.audit.models import AuditEntry
 from gateway.auth.clients import SDK_SCOPES
 from gateway.auth.clients_cli import clients_group
 from gateway.auth.models import ApiClient
-from gateway.db import database
+from gateway.db import database, get_session
 from gateway.directory.models import FunctionalAddress, Organisation
+from tests.support.factories import FunctionalAddressFactory, OrganisationFactory
 
 MALMO = "0203:malmo.se"
 EBB = "sdk:ebb-oster:0203:malmo.se"
@@ -65,16 +66,10 @@ def gateway(committing_app: Flask, instance: Path) -> Gateway:
 
 @pytest.fixture
 def malmo(gateway: Gateway) -> None:
-    with database(gateway.app).transaction() as session:
-        session.add_all([
-            Organisation(id=MALMO, name="Malmö stad"),
-            Organisation(id="0203:skane.se", name="Region Skåne"),
-        ])
-        session.flush()
-        session.add_all([
-            FunctionalAddress(address=EBB, organisation_id=MALMO),
-            FunctionalAddress(address=SKANE_REKO, organisation_id="0203:skane.se"),
-        ])
+    FunctionalAddressFactory(address=EBB, organisation=OrganisationFactory(id=MALMO,
+                                                                            name="Malmö stad"))
+    FunctionalAddressFactory(address=SKANE_REKO)
+    get_session().commit()
 
 
 def http(app: Flask, method: str, path: str, **kwargs: Any) -> Any:

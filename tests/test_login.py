@@ -20,17 +20,9 @@ from gateway.audit.models import AuditEntry
 from gateway.auth.login import role_required
 from gateway.auth.models import LoginAttempt, Role, User
 from gateway.db import get_session
-from gateway.directory.models import (
-    Assignment,
-    AssignmentRole,
-    CareUnit,
-    Coordinator,
-    FunctionalAddress,
-    Organisation,
-    SenderKind,
-    SenderUnit,
-)
+from gateway.directory.models import CareUnit, Coordinator, SenderUnit
 from tests.conftest import AppMaker
+from tests.support.factories import AssignmentFactory, SenderUnitFactory
 from tests.support.web import PASSWORD, TOKEN_RE, Browser, add_user
 
 
@@ -43,32 +35,14 @@ class Directory:
 
 @pytest.fixture
 def directory(app: Flask) -> Directory:
-    session = get_session()
-    malmo = Organisation(id="0203:malmo.se", name="Malmö stad")
-    skane = Organisation(id="0203:skane.se", name="Region Skåne")
-    ebb = FunctionalAddress(address="sdk:ebb-oster:0203:malmo.se", organisation=malmo)
-    reko = FunctionalAddress(address="sdk:reko-kryddgarden:0203:skane.se", organisation=skane)
-    unit = SenderUnit(
-        name="EBB Öster", organisation=malmo, kind=SenderKind.SOCIALTJANST, functional_address=ebb
+    """EBB Öster, and Anna as primary REKO of Vårdcentralen Kryddgården."""
+    assignment = AssignmentFactory(
+        coordinator__hsa_id="SE2321000255-P001", coordinator__name="Anna Rekosson",
+        care_unit__hsa_id="SE2321000255-K001", care_unit__name="Vårdcentralen Kryddgården",
     )
-    care_unit = CareUnit(
-        hsa_id="SE2321000255-K001",
-        name="Vårdcentralen Kryddgården",
-        organisation=skane,
-        functional_address=reko,
-    )
-    coordinator = Coordinator(
-        hsa_id="SE2321000255-P001", name="Anna Rekosson", email="anna.rekosson@example.org"
-    )
-    assignment = Assignment(
-        coordinator=coordinator,
-        care_unit=care_unit,
-        role=AssignmentRole.PRIMARY,
-        valid_from=dt.date(2024, 9, 1),
-    )
-    session.add_all([malmo, skane, ebb, reko, unit, care_unit, coordinator, assignment])
-    session.commit()
-    return Directory(unit, coordinator, care_unit)
+    sender_unit = SenderUnitFactory()
+    get_session().commit()
+    return Directory(sender_unit, assignment.coordinator, assignment.care_unit)
 
 
 @pytest.fixture

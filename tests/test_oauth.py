@@ -23,7 +23,7 @@ from gateway.auth.clients import (
 from gateway.auth.models import ApiClient, ApiToken
 from gateway.auth.oauth import require_token, token_digest
 from gateway.db import get_session, utcnow
-from gateway.directory.models import FunctionalAddress, Organisation
+from tests.support.factories import FunctionalAddressFactory, OrganisationFactory
 
 MALMO = "0203:malmo.se"
 EBB = "sdk:ebb-oster:0203:malmo.se"
@@ -50,15 +50,11 @@ def bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture
 def directory(app: Flask) -> None:
-    session = get_session()
-    session.add_all([
-        Organisation(id=MALMO, name="Malmö stad"),
-        Organisation(id="0203:skane.se", name="Region Skåne"),
-        FunctionalAddress(address=EBB, organisation_id=MALMO),
-        FunctionalAddress(address=AMA, organisation_id=MALMO),
-        FunctionalAddress(address=SKANE_REKO, organisation_id="0203:skane.se"),
-    ])
-    session.commit()
+    malmo = OrganisationFactory(id=MALMO, name="Malmö stad")
+    FunctionalAddressFactory(address=EBB, organisation=malmo)
+    FunctionalAddressFactory(address=AMA, organisation=malmo)
+    FunctionalAddressFactory(address=SKANE_REKO)
+    get_session().commit()
 
 
 def register(

@@ -11,8 +11,9 @@ from gateway.db import get_session
 from gateway.directory.service import stockholm_today
 from gateway.stats.engine import response_times
 from gateway.stats.period import Period
-from tests.support.forms import halsoforfragan, nth_personnummer
-from tests.support.intake import load_directory, new_client, post_xml
+from tests.support.factories import CareUnitFactory, SenderUnitFactory
+from tests.support.forms import KRYDDGARDEN, halsoforfragan, nth_personnummer
+from tests.support.intake import new_client, post_xml
 from tests.support.pki import install_pki
 
 
@@ -20,8 +21,9 @@ def test_inquiries_sent_over_the_api_are_ongoing_in_this_years_report(
     app: Flask, client: FlaskClient, instance: Path, pki_template: Path
 ) -> None:
     install_pki(instance, pki_template)
+    SenderUnitFactory()
+    CareUnitFactory(hsa_id=KRYDDGARDEN, name="Vårdcentralen Kryddgården", with_reko=True)
     session = get_session()
-    load_directory(session)
     token = new_client(session)
     session.commit()
     for n in range(3):

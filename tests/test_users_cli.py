@@ -19,14 +19,8 @@ from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role, User
 from gateway.auth.users import totp_secret
 from gateway.cli import _register, cli
-from gateway.db import database
-from gateway.directory.models import (
-    Coordinator,
-    FunctionalAddress,
-    Organisation,
-    SenderKind,
-    SenderUnit,
-)
+from gateway.db import database, get_session
+from tests.support.factories import CoordinatorFactory, SenderUnitFactory
 
 PASSWORD = "ett långt lösenord"
 
@@ -34,26 +28,9 @@ PASSWORD = "ett långt lösenord"
 @pytest.fixture
 def env(committing_app: Flask, instance: Path) -> dict[str, str]:
     """The environment a `gateway` command reads, pointing at committing_app's database."""
-    with database(committing_app).transaction() as session:
-        malmo = Organisation(id="0203:malmo.se", name="Malmö stad")
-        ebb = FunctionalAddress(address="sdk:ebb-oster:0203:malmo.se", organisation=malmo)
-        session.add_all(
-            [
-                malmo,
-                ebb,
-                SenderUnit(
-                    name="EBB Öster",
-                    organisation=malmo,
-                    kind=SenderKind.SOCIALTJANST,
-                    functional_address=ebb,
-                ),
-                Coordinator(
-                    hsa_id="SE2321000255-P001",
-                    name="Anna Rekosson",
-                    email="anna.rekosson@example.org",
-                ),
-            ]
-        )
+    SenderUnitFactory()
+    CoordinatorFactory(hsa_id="SE2321000255-P001", name="Anna Rekosson")
+    get_session().commit()
     return {
         "GATEWAY_DATABASE_URL": committing_app.config["DATABASE_URL"],
         "GATEWAY_INSTANCE_PATH": str(instance),

@@ -21,13 +21,6 @@ from gateway.audit.models import AuditEntry
 from gateway.audit.service import verify
 from gateway.auth.users import create_user
 from gateway.db import Base, database, get_session
-from gateway.directory.models import (
-    CareUnit,
-    FunctionalAddress,
-    Organisation,
-    SenderKind,
-    SenderUnit,
-)
 from gateway.inquiries.models import Answer, Inquiry
 from gateway.vault.cli import vault_group
 from gateway.vault.columns import sealed_columns
@@ -35,6 +28,7 @@ from gateway.vault.keys import KeyStore, VaultError
 from gateway.vault.rotation import key_usage, rotate
 from gateway.vault.service import Vault, get_vault, parse_header
 from tests.conftest import AppMaker
+from tests.support.factories import CareUnitFactory, SenderUnitFactory
 from tests.support.pdfs import TestPki
 from tests.support.reko import (
     parties,
@@ -246,24 +240,8 @@ def test_readiness_reports_the_keys(client: Any, app: Flask) -> None:
 # --- rotation --------------------------------------------------------------------------------
 
 
-def seed_directory(session: Session) -> tuple[SenderUnit, CareUnit]:
-    session.add_all([Organisation(id="0203:malmo.se", name="Malmö stad"),
-                     Organisation(id="0203:skane.se", name="Region Skåne")])
-    sender_fa = FunctionalAddress(address="sdk:ebb-oster:0203:malmo.se",
-                                  organisation_id="0203:malmo.se")
-    care_fa = FunctionalAddress(address="sdk:reko-kryddgarden:0203:skane.se",
-                                organisation_id="0203:skane.se")
-    sender = SenderUnit(name="EBB Öster", organisation_id="0203:malmo.se",
-                        kind=SenderKind.SOCIALTJANST, functional_address=sender_fa)
-    care = CareUnit(hsa_id="SE2321000255-K001", name="Vårdcentralen Kryddgården",
-                    organisation_id="0203:skane.se", functional_address=care_fa)
-    session.add_all([sender_fa, care_fa, sender, care])
-    session.flush()
-    return sender, care
-
-
 def seed_inquiries(session: Session, vault: Vault, n: int) -> list[str]:
-    sender, care = seed_directory(session)
+    sender, care = SenderUnitFactory(), CareUnitFactory()
     ids = []
     for i in range(n):
         inquiry_id = str(uuid.uuid4())
