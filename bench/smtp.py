@@ -1,4 +1,4 @@
-"""SMTP listener benchmark (DESIGN 8, issue 7): 50 concurrent sessions each sending a 5 MB
+"""SMTP listener benchmark (DESIGN 8): 50 concurrent sessions each sending a 5 MB
 mail (a valid hälsoförfrågan plus a 5 MB attachment) through STARTTLS and AUTH to the
 listener, while a 51st connection sends NOOP every 100 ms: its reply times show whether the
 event loop stalls under the load.

@@ -27,21 +27,13 @@ def db_upgrade() -> None:
     click.echo(f"database at revision {migrate.current_revision(database.engine)}")
 
 
-def _later(name: str, issue: str, help_text: str) -> click.Command:
-    @click.command(name, help=help_text, context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args: tuple[str, ...]) -> None:
-        raise click.ClickException(f"'gateway {name}' arrives with {issue}; not available yet")
-
-    return command
-
-
 def _register() -> None:
     from gateway.audit.cli import audit_group
     from gateway.auth.cli import clients_group, users_group
-    from gateway.demo import demo_command, serve_command
+    from gateway.demo import demo_command
     from gateway.jobs.cli import worker_command
     from gateway.pki_cli import pki_group
+    from gateway.serve import serve_command
     from gateway.vault.cli import vault_group
 
     for command in (

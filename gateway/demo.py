@@ -1,4 +1,4 @@
-"""`gateway demo` (a whole gateway on loopback with demo data) and `gateway serve` (web)."""
+"""`gateway demo`: a whole gateway on loopback with demo data, users and sample inquiries."""
 
 from __future__ import annotations
 
@@ -22,14 +22,12 @@ from gateway import create_app
 from gateway.auth.clients import create_client
 from gateway.auth.models import ApiClient, Role, User
 from gateway.auth.users import create_user
-from gateway.clitools import app, with_app
 from gateway.db import database, utcnow
 from gateway.demo_inquiries import load_demo_inquiries
 from gateway.directory.demo import load_demo_directory
 from gateway.directory.models import Coordinator
 from gateway.errors import ConfigError
 from gateway.migrate import upgrade
-from gateway.serve import serve
 from gateway.stats.demo import load_demo_history
 from signing.devpki import DEMO_PASSPHRASE, Person, PkiLayout, init_pki
 
@@ -267,12 +265,3 @@ def demo_command(host: str, port: int, smtp_port: int, setup_only: bool) -> None
         _print_logins(smtp_port, env["GATEWAY_BASE_URL"], logins, flask_app.instance_path)
         return
     _run_processes(env, host, port, smtp_port)
-
-
-@click.command("serve", help="Run the web process (gunicorn).")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@with_app
-def serve_command(host: str, port: int, workers: int) -> None:
-    serve(app(), host, port, workers=workers)

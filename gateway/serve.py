@@ -1,11 +1,15 @@
-"""The web process: gunicorn running the app factory (the same app the worker and SMTP use)."""
+"""The web process (`gateway serve`): gunicorn running the app factory (the same app the worker
+and SMTP use)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+
+from gateway import clitools
 
 
 class GatewayServer(BaseApplication):
@@ -49,3 +53,12 @@ def serve(app: Flask, host: str, port: int, workers: int = 2, threads: int = 4) 
             "post_fork": lambda server, worker: _post_fork(server, worker, app),
         },
     ).run()
+
+
+@click.command("serve", help="Run the web process (gunicorn).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@clitools.with_app
+def serve_command(host: str, port: int, workers: int) -> None:
+    serve(clitools.app(), host, port, workers=workers)

@@ -20,7 +20,7 @@ def init_app(app: Flask) -> None:
 
 
 def _init_reko_side(app: Flask) -> None:
-    """The REKO's side (issue 5): job handlers, the inbox blueprint, the answer operations."""
+    """The REKO's side: job handlers, the inbox blueprint, the answer operations."""
     from gateway import openapi
     from gateway.inquiries import api, deadlines, notify, reko_views  # noqa: F401 - handlers
 

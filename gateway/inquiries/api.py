@@ -252,7 +252,7 @@ def openapi_paths() -> dict[str, Any]:
     }
 
 
-# --- answers, registration, closing and re-routing (issue 5) ---------------------------------
+# --- answers, registration, closing and re-routing ------------------------------------------
 
 ANSWER_PATH = "/api/v1/inquiries/<inquiry_id>/answer"
 PDF_TYPES = ("application/pdf",)
