@@ -25,7 +25,7 @@ PG_URL_VAR = "GATEWAY_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgresql"]
 
 # Fixtures shared by many modules, registered here so that tests name them without imports.
-pytest_plugins = ["tests.support.pgcluster", "tests.support.pki"]
+pytest_plugins = ["tests.support.clock", "tests.support.pgcluster", "tests.support.pki"]
 
 
 def pg_server_url() -> str | None:

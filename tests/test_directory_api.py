@@ -16,8 +16,11 @@ from gateway.auth.clients import create_client
 from gateway.db import get_session
 from gateway.directory.importexport import import_directory
 from gateway.directory.service import stockholm_today
+from tests.support.clock import FROZEN_TODAY
 
-TODAY = stockholm_today()
+# Dates are the frozen clock's, so that no test sees a day change under it.
+pytestmark = pytest.mark.usefixtures("frozen_clock")
+TODAY = FROZEN_TODAY
 YESTERDAY = TODAY - dt.timedelta(days=1)
 SKANE, MALMO, PRIVATE_ORG = "0203:skane.se", "0203:malmo.se", "0007:5561234567"
 K001, K002, PRIVATE = "SE2321000255-K001", "SE2321000255-K002", "SE5561234567-V001"

@@ -95,6 +95,7 @@ def at_service(data: bytes, now: dt.datetime, submitter: Submitter = EBB_SUBMITT
 # --- the happy path over HTTP ------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("frozen_clock")  # the deadline is counted from today
 def test_an_accepted_inquiry_answers_201_with_location_and_receipt(
     client: FlaskClient, ebb: str
 ) -> None:

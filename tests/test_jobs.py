@@ -20,6 +20,7 @@ from gateway.jobs.models import Job, JobState
 from gateway.jobs.registry import JobError, PermanentJobError, job_handler
 from gateway.jobs.service import backlog, backoff, describe_error, enqueue
 from gateway.jobs.worker import Outcome, Worker
+from tests.support.clock import Clock
 
 LEASE = 60
 PERSONAL = "191212121212"
@@ -55,24 +56,6 @@ def cli_handler(session: Session, payload: dict[str, Any], job: Job) -> None:
 @job_handler("test.stopper")
 def stopper_handler(session: Session, payload: dict[str, Any], job: Job) -> None:
     STOPPING[-1].stop()
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

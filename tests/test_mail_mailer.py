@@ -3,7 +3,6 @@ each mail exactly once when it is back (STARTTLS and AUTH when the relay asks fo
 
 from __future__ import annotations
 
-import datetime as dt
 import socket
 import ssl
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from gateway import create_app
-from gateway.db import database, get_session, utcnow
+from gateway.db import database, get_session
 from gateway.errors import ConfigError
 from gateway.jobs.models import Job, JobState
 from gateway.jobs.worker import Worker
@@ -24,23 +23,11 @@ from gateway.mail.jobs import send_mail
 from gateway.mail.mailer import SEND_JOB, MailRefused, looks_like_personnummer, queue_mail
 from gateway.mail.sink import MailSink
 from tests.conftest import AppMaker, test_config
+from tests.support.clock import Clock
 from tests.support.pdfs import TestPki
 
 RECIPIENT = "reko.kryddgarden@example.org"
 BODY = "En ny hälsoförfrågan väntar på dig: http://localhost/inkorg\n"
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 def free_port() -> int:

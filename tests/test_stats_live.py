@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -17,6 +18,7 @@ from tests.support.intake import new_client, post_xml
 from tests.support.pki import install_pki
 
 
+@pytest.mark.usefixtures("frozen_clock")  # "this year" must not change while it runs
 def test_inquiries_sent_over_the_api_are_ongoing_in_this_years_report(
     app: Flask, client: FlaskClient, instance: Path, pki_template: Path
 ) -> None:

@@ -19,16 +19,18 @@ from forms.halsoforfragan import parse_halsoforfragan
 from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
 from gateway.db import get_session
-from gateway.directory.service import stockholm_today
 from gateway.inquiries.models import Inquiry
 from gateway.inquiries.webform import issue_field
 from gateway.vault.service import get_vault
+from tests.support.clock import FROZEN_TODAY
 from tests.support.forms import CONSENT_PDF, KRYDDGARDEN, ROSENGARD, TOLVAN, nth_personnummer
 from tests.support.intake import load_directory
 from tests.support.pki import install_pki
 from tests.support.web import Browser, logged_in_browser
 
-TODAY = stockholm_today()
+# Dates are the frozen clock's, so that no test sees a day change under it.
+pytestmark = pytest.mark.usefixtures("frozen_clock")
+TODAY = FROZEN_TODAY
 DAY = dt.timedelta(days=1)
 ID_RE = re.compile(r'name="form_id"[^>]*value="([^"]+)"')
 
