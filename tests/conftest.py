@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -26,6 +27,28 @@ BACKENDS = ["sqlite", "postgresql"]
 
 # Fixtures shared by many modules, registered here so that tests name them without imports.
 pytest_plugins = ["tests.support.clock", "tests.support.pgcluster", "tests.support.pki"]
+
+
+# argon2id as production sets it costs 64 MiB and about half a second a hash: waste in tests
+# that make users and API clients by the dozen. The tests hash with real argon2id all the same,
+# cheaply; a test about the production parameters asks for `production_argon2`.
+TEST_ARGON2 = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+ARGON2_HASHERS = ("gateway.auth.users._hasher", "gateway.auth.clients._hasher")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_argon2() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for hasher in ARGON2_HASHERS:
+            patch.setattr(hasher, TEST_ARGON2)  # raises if the hasher has moved
+        yield
+
+
+@pytest.fixture
+def production_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password and client-secret hashers with production parameters, for this test."""
+    for hasher in ARGON2_HASHERS:
+        monkeypatch.setattr(hasher, PasswordHasher())
 
 
 def pg_server_url() -> str | None:

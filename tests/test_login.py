@@ -317,6 +317,7 @@ def test_login_starts_a_fresh_session(browser: Browser, case_worker: str) -> Non
         assert current.permanent
 
 
+@pytest.mark.usefixtures("production_argon2")
 def test_password_is_rehashed_when_parameters_change(browser: Browser, case_worker: str) -> None:
     session = get_session()
     user = session.scalars(select(User).where(User.username == "anna")).one()
