@@ -28,7 +28,7 @@ from signing.certificates import (
     issue_person_certificate,
     load_key_pair,
 )
-from signing.devpki import PkiLayout, init_pki
+from signing.devpki import PkiLayout
 from signing.xmlenvelope import (
     ERRORS,
     EnvelopeSecurityError,
@@ -72,10 +72,8 @@ class Parties:
 
 
 @pytest.fixture(scope="module")
-def parties(tmp_path_factory: pytest.TempPathFactory) -> Parties:
-    root = tmp_path_factory.mktemp("pki") / "pki"
-    init_pki(root, passphrase="test", encryption_certificates=True)
-    layout = PkiLayout(root)
+def parties(pki_template: Path) -> Parties:
+    layout = PkiLayout(pki_template)
 
     def pair(org: str, encryption: bool = False) -> IssuedCertificate:
         if encryption:

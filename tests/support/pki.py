@@ -21,10 +21,11 @@ PHYSICIANS = (PHYSICIAN,)
 
 
 def make_dev_pki(root: Path) -> Path:
-    """Make a development PKI in root (CA, CRL, SMTP, TSA, the demo organisations and REKOS,
-    PHYSICIANS with PKCS#12 files under PASSPHRASE); return root."""
+    """Make a development PKI in root (CA, CRL, SMTP, TSA, access point, the demo organisations
+    with encryption certificates, REKOS and PHYSICIANS with PKCS#12 files under PASSPHRASE);
+    return root."""
     init_pki(root, passphrase=PASSPHRASE, rekos=REKOS, physicians=PHYSICIANS,
-             organisations=DEMO_ORGANISATIONS)
+             organisations=DEMO_ORGANISATIONS, encryption_certificates=True)
     return root
 
 
