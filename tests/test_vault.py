@@ -241,7 +241,10 @@ def test_readiness_reports_the_keys(client: Any, app: Flask) -> None:
 
 
 def seed_inquiries(session: Session, vault: Vault, n: int) -> list[str]:
-    sender, care = SenderUnitFactory(), CareUnitFactory()
+    # Built, then added to the caller's session (a committing test passes one of its own).
+    sender, care = SenderUnitFactory.build(), CareUnitFactory.build()
+    session.add_all([sender, care])
+    session.flush()
     ids = []
     for i in range(n):
         inquiry_id = str(uuid.uuid4())
