@@ -57,6 +57,7 @@ DIRECTORY_ENTRIES_IN_USE = Code(
     "DIRECTORY_ENTRY_IN_USE", "Katalogposter används och kan inte tas bort"
 )
 DIRECTORY_ENTRY_IN_USE = Code("DIRECTORY_ENTRY_IN_USE", "Posten används och kan inte tas bort")
+DIRECTORY_ENTRY_EXISTS = Code("DIRECTORY_ENTRY_EXISTS", "Posten finns redan i katalogen")
 DIRECTORY_ENTRY_NOT_FOUND = Code("NOT_FOUND", "Posten finns inte i katalogen")
 INVALID_DATE = Code("INVALID_DATE", "Ogiltigt datum")
 INVALID_DIRECTORY = Code("INVALID_DIRECTORY", "Katalogfilen innehåller fel")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
@@ -23,6 +24,7 @@ from gateway.directory.models import (
     DirectoryChange,
     SenderUnit,
 )
+from gateway.directory.service import DirectoryError
 from tests.support.clock import FROZEN_TODAY
 from tests.support.web import Browser, logged_in_browser
 
@@ -385,6 +387,58 @@ def test_an_absence_can_be_removed(admin: Browser) -> None:
     session.expire_all()
     assert session.scalars(select(Absence)).all() == []
     assert [c.action for c in changes_by(ADMIN_ACTOR)] == ["create", "delete"]
+
+
+def test_a_second_absence_from_the_same_day_is_refused_and_the_first_kept(
+    admin: Browser,
+) -> None:
+    first = {"coordinator": ANNA, "starts_on": TODAY.isoformat(),
+             "ends_on": TODAY.isoformat(), "note": "kurs"}
+    assert admin.submit("/katalog/franvaro", "/katalog/franvaro", first).status_code == 302
+    again = admin.submit("/katalog/franvaro", "/katalog/franvaro",
+                         {**first, "ends_on": (TODAY + dt.timedelta(days=3)).isoformat()})
+    assert again.status_code == 422
+    assert "Rehabkoordinatorn har redan en frånvaro som börjar den dagen." in text(again)
+    session = get_session()
+    session.expire_all()
+    [row] = session.scalars(select(Absence)).all()
+    assert (row.ends_on, row.note) == (TODAY, "kurs")
+    assert [c.action for c in changes_by(ADMIN_ACTOR)] == ["create"]
+
+
+ADDS = [
+    ("care_units", care_unit(K002, "dubblett")),
+    ("coordinators", {"hsa_id": ANNA, "name": "Anna Dubblett", "email": "d@example.org"}),
+    ("sender_units", {"name": "EBB Öster", "organisation": MALMO, "kind": "arbetsmarknad",
+                      "functional_address": EBB}),
+    ("assignments", DOCUMENT["assignments"][0]),
+]
+
+
+@pytest.mark.parametrize(("section", "record"), ADDS, ids=[s for s, _ in ADDS])
+def test_an_add_of_a_taken_key_is_refused_by_the_database_and_writes_nothing(
+    app: Flask, ids: Ids, section: str, record: dict[str, Any]
+) -> None:
+    # No check before the insert: the unique constraint refuses it, so two admins adding the
+    # same entry at once cannot both win, and the refusal names the entry.
+    session = get_session()
+    before = session.scalars(select(DirectoryChange)).all()
+    with pytest.raises(DirectoryError) as refused:
+        import_directory(session, {section: [record]}, actor=ADMIN_ACTOR, create=True)
+    assert (refused.value.code, refused.value.status) == ("DIRECTORY_ENTRY_EXISTS", 409)
+    assert f"{section}[0]" in refused.value.detail
+    assert session.scalars(select(DirectoryChange)).all() == before
+
+
+def test_two_absences_of_one_reko_cannot_start_the_same_day(app: Flask, ids: Ids) -> None:
+    session = get_session()
+    anna = session.scalar(select(Coordinator).where(Coordinator.hsa_id == ANNA))
+    assert anna is not None
+    session.add(Absence(coordinator=anna, starts_on=TODAY, ends_on=TODAY))
+    session.flush()
+    with pytest.raises(IntegrityError), session.begin_nested():
+        session.add(Absence(coordinator=anna, starts_on=TODAY, ends_on=TODAY, note="igen"))
+        session.flush()
 
 
 def test_a_sender_unit_can_be_edited(admin: Browser, ids: Ids) -> None:

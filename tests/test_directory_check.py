@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import select
 
 from gateway.db import get_session
 from gateway.directory.check import CheckReport, check_directory
 from gateway.directory.importexport import import_directory, import_json
+from gateway.directory.models import Assignment, Coordinator
+from gateway.directory.service import assignments_on, covered_units
 
 DEMO = Path(__file__).parents[1] / "gateway" / "directory" / "demo_directory.json"
 DAY = dt.date(2025, 3, 10)
@@ -142,3 +145,24 @@ def test_the_demo_directory_passes_without_findings(app: Flask) -> None:
     import_json(session, DEMO.read_bytes(), actor=ACTOR)
     report = check_directory(session, DAY)
     assert report.ok and report.findings == ()
+
+
+# --- one rule for "in force on a date": the row, the query and the REKO's units agree --------
+
+
+def test_an_assignment_is_in_force_from_its_first_to_its_last_day_in_rows_and_queries(
+    app: Flask,
+) -> None:
+    session = get_session()
+    ending = {"coordinator": BERTIL, "care_unit": K001, "role": "deputy",
+              "valid_from": "2025-03-01", "valid_to": "2025-03-10"}
+    import_directory(session, base(assignments=[ending]), actor=ACTOR)
+    bertil = session.scalars(select(Coordinator).where(Coordinator.hsa_id == BERTIL)).one()
+    [row] = session.scalars(select(Assignment)).all()
+    for day, expected in [(dt.date(2025, 2, 28), False), (dt.date(2025, 3, 1), True),
+                          (dt.date(2025, 3, 10), True), (dt.date(2025, 3, 11), False)]:
+        assert row.active_on(day) is expected, day
+        assert (assignments_on(session, day) == [row]) is expected, day
+        names = [u.hsa_id for u in covered_units(session, bertil.id, day)]
+        assert names == ([K001] if expected else []), day
+    assert covered_units(session, None, DAY) == []

@@ -21,7 +21,6 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import or_, select
 
 from forms.dates import stockholm_today
 from gateway.audit.service import record, record_denied
@@ -29,7 +28,7 @@ from gateway.auth import certlogin, users
 from gateway.auth.login import role_required, safe_next, start_session
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
-from gateway.directory.models import Assignment
+from gateway.directory.service import covered_units
 
 bp = Blueprint("auth", __name__)
 
@@ -261,19 +260,9 @@ SECTIONS: dict[Role, list[Section]] = {
 
 def _care_unit_names(user: User) -> list[str]:
     """Return the names of the care units user's coordinator covers today."""
-    if user.coordinator_id is None:
-        return []
     # Assignments run by Swedish calendar dates, whatever the server's zone.
-    today = stockholm_today()
-    rows = get_session().scalars(
-        select(Assignment)
-        .where(
-            Assignment.coordinator_id == user.coordinator_id,
-            Assignment.valid_from <= today,
-            or_(Assignment.valid_to.is_(None), Assignment.valid_to >= today),
-        )
-    )
-    return sorted({a.care_unit.name for a in rows})
+    return [unit.name for unit in covered_units(get_session(), user.coordinator_id,
+                                                stockholm_today())]
 
 
 @bp.get("/")

@@ -71,10 +71,6 @@ class CheckReport:
         return not self.errors
 
 
-def _active(a: Assignment, on: dt.date) -> bool:
-    return a.valid_from <= on and (a.valid_to is None or a.valid_to >= on)
-
-
 def _absent(absences: list[Absence], on: dt.date) -> bool:
     return any(x.starts_on <= on <= x.ends_on for x in absences)
 
@@ -89,7 +85,7 @@ def _coverage(
     for unit in units:
         if not unit.connected:
             continue
-        active = [a for a in by_unit.get(unit.id, []) if _active(a, on)]
+        active = [a for a in by_unit.get(unit.id, []) if a.active_on(on)]
         present = [a for a in active if not _absent(absences.get(a.coordinator_id, []), on)]
         if not present:
             why = "every assigned REKO is absent" if active else "no REKO is assigned"

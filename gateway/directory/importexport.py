@@ -460,17 +460,30 @@ class Applier:
 
 
 def import_directory(
-    session: Session, document: Any, *, actor: str, replace: bool = False, source: str = "the file"
+    session: Session,
+    document: Any,
+    *,
+    actor: str,
+    replace: bool = False,
+    source: str = "the file",
+    create: bool = False,
 ) -> ImportResult:
     """Validate `document` (parsed JSON) fully, then apply it in the caller's transaction.
 
-    Raises DirectoryError (422 INVALID_DIRECTORY) naming every problem, or 409 when an entry to
+    With `create` every entry of the document is new (an admin form's "add"): it is inserted,
+    never merged into an entry with the same key, and such an entry is refused by the
+    database's unique constraint, so two concurrent adds cannot both win.
+
+    Raises DirectoryError (422 INVALID_DIRECTORY) naming every problem, 409
+    DIRECTORY_ENTRY_EXISTS when `create` finds an entry's key taken, or 409 when an entry to
     remove is in use or the directory changed meanwhile; the session is then as it was before.
     The caller commits (or, for a dry run, rolls back).
     """
     problems = Problems()
     entries = read_document(document, problems)
     state = load_state(session)
+    if create:
+        state = _without(state, entries)
     plan = Plan(state, entries, replace)
     plan.build(problems)
     for check in CHECKS:
@@ -482,11 +495,34 @@ def import_directory(
         with session.begin_nested():
             applier.run()
     except IntegrityError:
+        taken = _taken(session, entries) if create else []
+        if taken:
+            raise DirectoryError.at(
+                codes.DIRECTORY_ENTRY_EXISTS,
+                ", ".join(f"{e.path}: {key_text(e.key or ())}" for e in taken), status=409,
+            ) from None
         raise DirectoryError.at(
             codes.DIRECTORY_CONFLICT,
             "Någon annan ändrade katalogen samtidigt; kör importen igen.", status=409,
         ) from None
     return ImportResult(tuple(applier.changes))
+
+
+def _without(state: DirectoryState, entries: list[Entry]) -> DirectoryState:
+    """Return the state as if the entries' keys were free, so that the entries are inserted."""
+    keys = {(e.section, e.key) for e in entries if e.key is not None}
+    return DirectoryState(
+        {s: {k: v for k, v in rows.items() if (s, k) not in keys}
+         for s, rows in state.rows.items()},
+        {s: {k: v for k, v in records.items() if (s, k) not in keys}
+         for s, records in state.records.items()},
+    )
+
+
+def _taken(session: Session, entries: list[Entry]) -> list[Entry]:
+    """Return the entries whose key the directory holds (read after a refused insert)."""
+    records = load_state(session).records
+    return [e for e in entries if e.key is not None and e.key in records[e.section]]
 
 
 def import_json(

@@ -6,7 +6,18 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    or_,
+)
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gateway.db import Base
@@ -128,11 +139,24 @@ class Assignment(Base):
     coordinator: Mapped[Coordinator] = relationship()
     care_unit: Mapped[CareUnit] = relationship()
 
+    def _in_force(self, on: dt.date) -> bool:
+        return self.valid_from <= on and (self.valid_to is None or self.valid_to >= on)
+
+    @classmethod
+    def _in_force_sql(cls, on: dt.date) -> ColumnElement[bool]:
+        return and_(cls.valid_from <= on, or_(cls.valid_to.is_(None), cls.valid_to >= on))
+
+    # Whether the assignment is in force on a date (both ends inclusive): `a.active_on(day)` on
+    # a row, `Assignment.active_on(day)` in a query. The one place this rule is written.
+    active_on = hybrid_method(_in_force, _in_force_sql)
+
 
 class Absence(Base):
     """A period a REKO is away; deputies cover their units."""
 
     __tablename__ = "absences"
+    # The natural key of the directory's import and admin forms.
+    __table_args__ = (UniqueConstraint("coordinator_id", "starts_on"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     coordinator_id: Mapped[int] = mapped_column(ForeignKey("coordinators.id"))

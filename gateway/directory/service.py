@@ -289,11 +289,6 @@ def history(
     return list(session.scalars(query))
 
 
-def entry_exists(session: Session, section: str, record: Record) -> bool:
-    """Whether the directory holds an entry with `record`'s natural key (a form's "add")."""
-    return key_of(section, record) in load_state(session).records[section]
-
-
 def history_count(session: Session, *, entity: str | None = None) -> int:
     """Return how many changes `history` could show (for "Visar X av Y")."""
     query = select(func.count()).select_from(DirectoryChange)
@@ -320,15 +315,39 @@ def active_assignments(session: Session, unit: CareUnit, on: dt.date) -> list[As
     query = (
         select(Assignment)
         .options(selectinload(Assignment.coordinator))
-        .where(
-            Assignment.care_unit_id == unit.id,
-            Assignment.valid_from <= on,
-            (Assignment.valid_to.is_(None)) | (Assignment.valid_to >= on),
-        )
+        .where(Assignment.care_unit_id == unit.id, Assignment.active_on(on))
     )
     rows = list(session.scalars(query))
     rows.sort(key=lambda a: (a.role != AssignmentRole.PRIMARY, a.valid_from, a.coordinator.hsa_id))
     return rows
+
+
+def assignments_on(
+    session: Session, on: dt.date, *, coordinator_id: int | None = None
+) -> list[Assignment]:
+    """Return the assignments in force on `on` (of one REKO, when `coordinator_id` is given),
+    with their REKO and care unit loaded, in the export's order (by unit, primaries first)."""
+    query = (
+        select(Assignment)
+        .options(selectinload(Assignment.coordinator), selectinload(Assignment.care_unit))
+        .where(Assignment.active_on(on))
+    )
+    if coordinator_id is not None:
+        query = query.where(Assignment.coordinator_id == coordinator_id)
+    rows = list(session.scalars(query))
+    rows.sort(key=lambda a: (a.care_unit.hsa_id, a.role != AssignmentRole.PRIMARY, a.valid_from,
+                             a.coordinator.hsa_id))
+    return rows
+
+
+def covered_units(session: Session, coordinator_id: int | None, on: dt.date) -> list[CareUnit]:
+    """Return the care units a REKO covers on `on` (as primary or deputy), by name; none for a
+    user who is no REKO (`coordinator_id` None)."""
+    if coordinator_id is None:
+        return []
+    units = {a.care_unit.id: a.care_unit
+             for a in assignments_on(session, on, coordinator_id=coordinator_id)}
+    return sorted(units.values(), key=lambda unit: unit.name)
 
 
 def absences_on(session: Session, coordinator_ids: list[int], on: dt.date) -> dict[int, Absence]:

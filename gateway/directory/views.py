@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from forms.dates import STOCKHOLM, stockholm_today
+from gateway import codes
 from gateway.auth.login import role_required
 from gateway.auth.models import Role
 from gateway.db import get_session
@@ -52,11 +53,11 @@ from gateway.directory.service import (
     Record,
     absence_record,
     assignment_record,
+    assignments_on,
     care_unit_by_hsa_id,
     care_unit_record,
     changed_fields,
     coordinator_record,
-    entry_exists,
     export_directory,
     history,
     history_count,
@@ -111,21 +112,22 @@ def _save(
 ) -> bool:
     """Import one entry as the logged-in admin; on refusal put the findings on the form.
 
-    With `new`, an entry with the same key is refused instead of updated (an import is an
-    upsert; a form that says "add" must not overwrite). Returns True when saved and committed.
+    With `new`, the entry is inserted and one with the same key is refused by the database
+    instead of updated (an import is an upsert; a form that says "add" must not overwrite,
+    and checking first would race another admin's add). Returns True when saved and committed.
     """
     session = get_session()
-    if new and entry_exists(session, section, record):
-        name, message = ALREADY_THERE[section]
-        form[name].errors = [*form[name].errors, message]
-        return False
     try:
         result = import_directory(
-            session, {section: [record]}, actor=_actor(), source="formuläret"
+            session, {section: [record]}, actor=_actor(), source="formuläret", create=new
         )
     except DirectoryError as error:
         session.rollback()
-        form.add_service_errors(error)
+        if error.code == codes.DIRECTORY_ENTRY_EXISTS.code:
+            name, message = ALREADY_THERE[section]
+            form[name].errors = [*form[name].errors, message]
+        else:
+            form.add_service_errors(error)
         return False
     session.commit()
     flash(done if result.changed else "Inga ändringar att spara.", "info")
@@ -255,24 +257,20 @@ def edit_care_unit(hsa_id: str) -> ResponseReturnValue:
 @role_required(ADMIN)
 def coordinators() -> ResponseReturnValue:
     search = _filter_form()
-    directory = export_directory(get_session())
-    everything = directory["coordinators"]
+    everything = export_directory(get_session())["coordinators"]
     shown = [c for c in everything if _matches(search.q.data or "", c["name"], c["hsa_id"])]
     return _page(
         "directory/coordinators.html", coordinators=shown, total=len(everything), search=search,
-        covers=_covers(directory, stockholm_today()),
+        covers=_covers(stockholm_today()),
     )
 
 
-def _covers(directory: dict[str, list[Record]], on: dt.date) -> dict[str, list[str]]:
+def _covers(on: dt.date) -> dict[str, list[str]]:
     """Per REKO, the units they cover on `on` with their role, for the list."""
-    names = {u["hsa_id"]: u["name"] for u in directory["care_units"]}
     covers: dict[str, list[str]] = {}
-    day = on.isoformat()
-    for a in directory["assignments"]:
-        if a["valid_from"] <= day and (a["valid_to"] is None or a["valid_to"] >= day):
-            text = f"{names[a['care_unit']]} ({role_label(a['role']).lower()})"
-            covers.setdefault(a["coordinator"], []).append(text)
+    for a in assignments_on(get_session(), on):
+        text = f"{a.care_unit.name} ({role_label(a.role.value).lower()})"
+        covers.setdefault(a.coordinator.hsa_id, []).append(text)
     return covers
 
 
