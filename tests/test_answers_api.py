@@ -120,14 +120,16 @@ def test_consent_expired_before_the_answer_blocks_it_and_says_whom_to_call(world
         assert "answered" not in leg_kinds(inquiry_id)
 
 
-@pytest.mark.parametrize("who", ["sender", "other_vc"])
-def test_only_the_care_units_client_may_answer(world: World, who: str) -> None:
+# The sender's client knows the inquiry (403); another VC's client cannot see it at all and
+# gets the 404 an unknown id gets (the access service's rule).
+@pytest.mark.parametrize(("who", "status"), [("sender", 403), ("other_vc", 404)])
+def test_only_the_care_units_client_may_answer(world: World, who: str, status: int) -> None:
     with world.app.app_context():
         inquiry_id = submit_api(world.client, world.tokens.sender)
         token = getattr(world.tokens, who)
         response = post_answer(world.client, token, inquiry_id,
                                signed_answer(world.pki, inquiry_id))
-        assert response.status_code == 403
+        assert response.status_code == status
         assert "answered" not in leg_kinds(inquiry_id)
 
 
@@ -166,7 +168,9 @@ def test_only_the_sender_fetches_and_registers_and_not_before_an_answer(world: W
         post_answer(world.client, world.tokens.reko, inquiry_id,
                     signed_answer(world.pki, inquiry_id))
         assert world.client.get(url + "/answer",
-                                headers=bearer(world.tokens.other_vc)).status_code == 403
+                                headers=bearer(world.tokens.other_vc)).status_code == 404
+        assert world.client.get(url + "/answer",
+                                headers=bearer(world.tokens.reko)).status_code == 403
         bad_time = world.client.post(url + "/registered", headers=bearer(world.tokens.sender),
                                      json={"registered_at": "2001-01-01T00:00:00Z"})
         assert bad_time.status_code == 422
@@ -204,7 +208,7 @@ def test_either_party_closes_with_a_reason_and_then_no_answer_is_taken(
         inquiry_id = submit_api(world.client, world.tokens.sender)
         url = f"/api/v1/inquiries/{inquiry_id}"
         assert world.client.post(url + "/close", json={"reason": "DUPLICATE"},
-                                 headers=bearer(world.tokens.other_vc)).status_code == 403
+                                 headers=bearer(world.tokens.other_vc)).status_code == 404
         closed = world.client.post(url + "/close", json={"reason": "DUPLICATE"},
                                    headers=bearer(getattr(world.tokens, who)))
         assert closed.status_code == 200
@@ -226,9 +230,9 @@ def test_reroute_moves_the_inquiry_to_the_new_vc(world: World) -> None:
         assert moved.status_code == 200, moved.get_data(as_text=True)
         assert moved.get_json()["routed_to"] == "sdk:reko-husie:0203:skane.se"
         assert leg_kinds(inquiry_id)[-1] == "rerouted"
-        # Kryddgården no longer holds it; Husie's REKO (Cecilia) now answers.
+        # Kryddgården no longer holds it (no party now: 404); Husie's REKO (Cecilia) answers.
         assert post_answer(world.client, world.tokens.reko, inquiry_id,
-                           signed_answer(world.pki, inquiry_id)).status_code == 403
+                           signed_answer(world.pki, inquiry_id)).status_code == 404
         answered = post_answer(world.client, world.tokens.other_vc, inquiry_id,
                                signed_answer(world.pki, inquiry_id, CECILIA))
         assert answered.status_code == 201, answered.get_data(as_text=True)

@@ -185,13 +185,18 @@ def test_unsigned_answer_is_refused_naming_p2(world: World) -> None:
         assert world.listed() == {inquiry_id: "ACCEPTED"}
 
 
-@pytest.mark.parametrize("who", ["husie", "ebb"])
-def test_only_the_client_holding_the_vcs_address_may_answer(world: World, who: str) -> None:
+# The sender's client knows the inquiry (403); another VC's client cannot see it and gets what
+# an unknown refToMessageId gets (the access service's rule).
+@pytest.mark.parametrize(("who", "status", "code"),
+                         [("husie", 400, "REF_UNKNOWN"), ("ebb", 403, "NOT_PARTY")])
+def test_only_the_client_holding_the_vcs_address_may_answer(
+    world: World, who: str, status: int, code: str
+) -> None:
     with world.app.app_context():
         inquiry_id = world.inquiry()
         response = world.answer(inquiry_id, signed_answer(world.pki, inquiry_id),
                                 token=getattr(world, who), message_id=str(uuid.uuid4()))
-        assert_problem(response, 403, "NOT_PARTY")
+        assert_problem(response, status, code)
         assert "answered" not in leg_kinds(inquiry_id)
         assert audits("answer.submit", inquiry_id, outcome="denied") == 1
         assert answer_envelopes() == 0

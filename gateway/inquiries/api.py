@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify, request
@@ -10,12 +9,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from forms.xmlsafe import DEFAULT_MAX_BYTES
 from gateway import codes
-from gateway.audit.service import record, record_denied
-from gateway.auth.clients import client_holds_address
+from gateway.audit.service import record
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
 from gateway.db import get_session, utcnow
-from gateway.errors import GatewayError, not_found
+from gateway.errors import GatewayError
+from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry
 from gateway.inquiries.receipts import utc_text
@@ -26,7 +25,6 @@ GET_SCOPE = "urn:sdk.api:getMessage"
 # The forms library refuses anything larger; refusing it here spares reading it.
 MAX_BODY_BYTES = DEFAULT_MAX_BYTES
 XML_TYPES = ("application/xml",)
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 bp = Blueprint("inquiries_api", __name__)
 
@@ -71,21 +69,10 @@ def create_inquiry() -> Response:
     return response
 
 
-def _visible_inquiry(inquiry_id: str, client: ApiClient) -> Inquiry:
-    """Return the inquiry if the client sent it or receives it; else 404 (audited as denied
-    when it exists, so that probing shows in the log)."""
-    inquiry = get_session().get(Inquiry, inquiry_id.lower()) if _UUID.match(inquiry_id) else None
-    if inquiry is None:
-        raise not_found("Hälsoförfrågan")
-    if not (
-        client_holds_address(client, inquiry.reply_to)
-        or client_holds_address(client, inquiry.routed_to)
-    ):
-        record_denied(actor=f"client:{client.client_id}", action="inquiry.read",
-                      object_type="inquiry", object_id=inquiry.id,
-                      detail={"reason": "not_party"})
-        raise not_found("Hälsoförfrågan")
-    return inquiry
+def _inquiry(inquiry_id: str, client: ApiClient, act: Act) -> Inquiry:
+    """Return the inquiry when the client may do the act on it (the access service decides:
+    404 when unknown or not the client's, 403 when the act is the other side's; audited)."""
+    return require(get_session(), Party.client(client), inquiry_id, act, channel="api")
 
 
 def status_body(inquiry: Inquiry) -> dict[str, Any]:
@@ -109,7 +96,7 @@ def status_body(inquiry: Inquiry) -> dict[str, Any]:
 def get_inquiry(inquiry_id: str) -> Response:
     """Return the inquiry's status, whose turn it is, its deadline and legs."""
     client: ApiClient = g.api_client
-    inquiry = _visible_inquiry(inquiry_id, client)
+    inquiry = _inquiry(inquiry_id, client, Act.READ)
     body = status_body(inquiry)
     session = get_session()
     record(session, actor=f"client:{client.client_id}", action="inquiry.read",
@@ -260,26 +247,6 @@ PDF_TYPES = ("application/pdf",)
 MAX_PDF_BYTES = 30 * 1024 * 1024
 
 
-def _party_inquiry(inquiry_id: str, client: ApiClient, *, sender: bool, care_unit: bool,
-                   action: str) -> Inquiry:
-    """Return the inquiry when the client holds the side's address (the sender's `reply_to`,
-    the care unit's `routed_to`); 404 when there is no such inquiry, 403 (audited) otherwise."""
-    inquiry = get_session().get(Inquiry, inquiry_id.lower()) if _UUID.match(inquiry_id) else None
-    if inquiry is None:
-        raise not_found("Hälsoförfrågan")
-    allowed = (sender and client_holds_address(client, inquiry.reply_to)) or (
-        care_unit and client_holds_address(client, inquiry.routed_to)
-    )
-    if not allowed:
-        record_denied(actor=f"client:{client.client_id}", action=action, object_type="inquiry",
-                      object_id=inquiry.id, detail={"reason": "not_party"})
-        raise GatewayError.at(
-            codes.NOT_PARTY,
-            "Klienten har inte den funktionsadress som får göra detta med förfrågan.", status=403,
-        )
-    return inquiry
-
-
 def _pdf_body() -> bytes:
     return _body(PDF_TYPES, MAX_PDF_BYTES,
                  "Skicka svaret som PDF med Content-Type: application/pdf.")
@@ -305,8 +272,7 @@ def post_answer(inquiry_id: str) -> Response:
     from gateway.inquiries.answers import accept_answer
 
     client: ApiClient = g.api_client
-    inquiry = _party_inquiry(inquiry_id, client, sender=False, care_unit=True,
-                             action="answer.submit")
+    inquiry = _inquiry(inquiry_id, client, Act.ANSWER)
     pdf = _pdf_body()
     session = get_session()
     answer = accept_answer(session, inquiry.id, pdf, submitter=f"client:{client.client_id}",
@@ -327,8 +293,7 @@ def get_answer(inquiry_id: str) -> Response:
     from gateway.inquiries.answers import deliver_answer
 
     client: ApiClient = g.api_client
-    inquiry = _party_inquiry(inquiry_id, client, sender=True, care_unit=False,
-                             action="answer.read")
+    inquiry = _inquiry(inquiry_id, client, Act.READ_ANSWER)
     session = get_session()
     stored = deliver_answer(session, inquiry, actor=f"client:{client.client_id}", channel="api",
                             now=utcnow())
@@ -362,8 +327,7 @@ def post_registered(inquiry_id: str) -> Response:
     from gateway.inquiries.answers import mark_registered
 
     client: ApiClient = g.api_client
-    inquiry = _party_inquiry(inquiry_id, client, sender=True, care_unit=False,
-                             action="answer.registered")
+    inquiry = _inquiry(inquiry_id, client, Act.REGISTER)
     body = _json_object()
     at = body.get("registered_at")
     registered_at = _aware_time(at, "registered_at") if at is not None else None
@@ -382,8 +346,7 @@ def post_close(inquiry_id: str) -> Response:
     from gateway.inquiries.closing import close_inquiry, parse_reason
 
     client: ApiClient = g.api_client
-    inquiry = _party_inquiry(inquiry_id, client, sender=True, care_unit=True,
-                             action="inquiry.close")
+    inquiry = _inquiry(inquiry_id, client, Act.CLOSE)
     body = _json_object()
     reason, text = parse_reason(body.get("reason"), body.get("text"))
     session = get_session()
@@ -400,8 +363,7 @@ def post_reroute(inquiry_id: str) -> Response:
     from gateway.inquiries.closing import reroute
 
     client: ApiClient = g.api_client
-    inquiry = _party_inquiry(inquiry_id, client, sender=True, care_unit=True,
-                             action="inquiry.reroute")
+    inquiry = _inquiry(inquiry_id, client, Act.REROUTE)
     target = _json_object().get("care_unit")
     if not isinstance(target, str) or not target.strip():
         detail = "Ange vårdcentralens HSA-id i care_unit."
@@ -423,7 +385,8 @@ def answer_openapi_paths() -> dict[str, Any]:
               "description": "hälsoförfrågans id (UUID från XML:en)",
               "schema": {"type": "string"}}]
     status = json_response("Hälsoförfrågans läge", {"$ref": "#/components/schemas/InquiryStatus"})
-    common = {**AUTH_RESPONSES, "404": problem("Förfrågan finns inte")}
+    common = {**AUTH_RESPONSES,
+              "404": problem("Förfrågan finns inte, eller klienten är ingen part i den")}
     json_body = {"required": False, "content": {"application/json": {"schema": {
         "type": "object"}}}}
     return {
@@ -437,7 +400,7 @@ def answer_openapi_paths() -> dict[str, Any]:
                 "responses": {
                     "201": json_response("Svaret är godkänt och sparat", {"type": "object"}),
                     **common,
-                    "403": problem("Klienten har inte vårdcentralens funktionsadress"),
+                    "403": problem("Klienten är avsändarens; bara vårdcentralens klient svarar"),
                     "409": problem("Förfrågan väntar inte på svar"),
                     "413": problem("Större än 30 MB"),
                     "415": problem("Content-Type är inte application/pdf"),
@@ -453,7 +416,7 @@ def answer_openapi_paths() -> dict[str, Any]:
                     "200": {"description": "Svaret", "content": {"application/pdf": {
                         "schema": {"type": "string", "format": "binary"}}}},
                     **common,
-                    "403": problem("Klienten är inte avsändarens"),
+                    "403": problem("Klienten är vårdcentralens; bara avsändarens klient hämtar"),
                 },
             },
         },
@@ -461,7 +424,8 @@ def answer_openapi_paths() -> dict[str, Any]:
             "operationId": "postRegistered",
             "summary": "Svaret är registrerat i verksamhetssystemet (valfritt registered_at)",
             "security": secured(SEND_SCOPE), "parameters": param, "requestBody": json_body,
-            "responses": {"200": status, **common, "403": problem("Inte avsändarens klient"),
+            "responses": {"200": status, **common,
+                          "403": problem("Vårdcentralens klient, inte avsändarens"),
                           "409": problem("Inget svar att registrera"),
                           "422": problem("Orimlig registreringstid")},
         }},
@@ -471,16 +435,14 @@ def answer_openapi_paths() -> dict[str, Any]:
                        "CONSENT_WITHDRAWN, WITHDRAWN_BY_SENDER, PERSON_MOVED, "
                        "PERSON_DECEASED, DUPLICATE, OTHER med text)",
             "security": secured(SEND_SCOPE), "parameters": param, "requestBody": json_body,
-            "responses": {"200": status, **common, "403": problem("Inte en part i ärendet"),
-                          "409": problem("Förfrågan är inte öppen"),
+            "responses": {"200": status, **common, "409": problem("Förfrågan är inte öppen"),
                           "422": problem("Okänd anledning eller text saknas")},
         }},
         "/api/v1/inquiries/{id}/reroute": {"post": {
             "operationId": "rerouteInquiry",
             "summary": "Skicka förfrågan vidare till vårdcentralen där personen nu är listad",
             "security": secured(SEND_SCOPE), "parameters": param, "requestBody": json_body,
-            "responses": {"200": status, **common, "403": problem("Inte en part i ärendet"),
-                          "409": problem("Förfrågan är inte öppen"),
+            "responses": {"200": status, **common, "409": problem("Förfrågan är inte öppen"),
                           "422": problem("Samma eller ej ansluten vårdcentral")},
         }},
     }

@@ -370,6 +370,17 @@ def _new_inquiry(session: Session, accepted: _Accepted) -> Inquiry:
     )
 
 
+def find_earlier_inquiry(
+    session: Session, personnummer: str, care_unit_id: int, now: dt.datetime
+) -> Inquiry | None:
+    """Return the earlier inquiry a new one about the person to the care unit would be flagged
+    as a repeat of (DESIGN 6: received within REPEAT_DAYS, or still open), or None; what the
+    web form warns about before sending."""
+    found = _earlier_inquiry(session, get_vault().keyed_hash(personnummer), care_unit_id, now,
+                             current_app.config["REPEAT_DAYS"])
+    return session.get(Inquiry, found) if found is not None else None
+
+
 def _earlier_inquiry(
     session: Session, person_hash: str, care_unit_id: int, now: dt.datetime, repeat_days: int
 ) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from forms.answer import Besvarare, Lakare, StructuredAnswer, Svar, build_answer_xml
 from forms.dates import stockholm_today
@@ -23,18 +23,19 @@ from forms.identifiers import IdentifierError, parse_personnummer
 from forms.labels import QUESTION_LABELS
 from forms.render import SIGNATURE_FIELD_REKO, render_answer_pdf
 from gateway import codes
-from gateway.audit.service import record, record_denied
+from gateway.audit.service import record
 from gateway.auth.login import role_required
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
-from gateway.directory.models import Assignment, CareUnit
-from gateway.errors import GatewayError, Issue, not_found
+from gateway.directory.models import CareUnit
+from gateway.directory.service import covered_units
+from gateway.errors import GatewayError, Issue
+from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.answers import (
     ANSWERABLE,
     accept_answer,
     answer_for,
     deliver_answer,
-    get_inquiry,
     inquiry_form,
     mark_registered,
     status_of,
@@ -73,44 +74,15 @@ def _actor() -> str:
 
 def my_units(user: User, today: dt.date) -> list[CareUnit]:
     """Return the care units the REKO covers today (primary or deputy), by name."""
-    if user.coordinator_id is None:
-        return []
-    rows = get_session().scalars(
-        select(Assignment).where(
-            Assignment.coordinator_id == user.coordinator_id,
-            Assignment.valid_from <= today,
-            or_(Assignment.valid_to.is_(None), Assignment.valid_to >= today),
-        )
-    )
-    units = {a.care_unit.id: a.care_unit for a in rows}
-    return sorted(units.values(), key=lambda unit: unit.name)
+    return covered_units(get_session(), user.coordinator_id, today)
 
 
-def _reko_inquiry(inquiry_id: str, action: str) -> Inquiry:
-    """Return the inquiry when it is routed to one of the REKO's units; else 404, audited."""
-    inquiry = _lookup(inquiry_id)
-    if inquiry.care_unit_id not in {unit.id for unit in my_units(_user(), stockholm_today())}:
-        record_denied(actor=_actor(), action=action, object_type="inquiry",
-                      object_id=inquiry.id, detail={"reason": "not_my_care_unit"})
-        raise not_found("Hälsoförfrågan")
-    return inquiry
-
-
-def _sender_inquiry(inquiry_id: str, action: str) -> Inquiry:
-    """Return the inquiry when the case worker's unit sent it; else 404, audited."""
-    inquiry = _lookup(inquiry_id)
-    unit = _user().sender_unit
-    if unit is None or unit.functional_address.address != inquiry.reply_to:
-        record_denied(actor=_actor(), action=action, object_type="inquiry",
-                      object_id=inquiry.id, detail={"reason": "not_my_unit"})
-        raise not_found("Hälsoförfrågan")
-    return inquiry
-
-
-def _lookup(inquiry_id: str) -> Inquiry:
-    if len(inquiry_id) != 36:
-        raise not_found("Hälsoförfrågan")
-    return get_inquiry(get_session(), inquiry_id)
+def _allowed(inquiry_id: str, act: Act) -> Inquiry:
+    """Return the inquiry when the logged-in user may do the act on it; 404 (audited) when it
+    is not their unit's (see the access service)."""
+    session = get_session()
+    return require(session, Party.user(session, _user(), stockholm_today()), inquiry_id, act,
+                   channel="web")
 
 
 # --- the inbox -------------------------------------------------------------------------------
@@ -198,7 +170,7 @@ def _detail_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
 @bp.get("/inkorg/<inquiry_id>")
 @role_required(Role.COORDINATOR)
 def show(inquiry_id: str) -> ResponseReturnValue:
-    inquiry = _reko_inquiry(inquiry_id, "inquiry.read")
+    inquiry = _allowed(inquiry_id, Act.READ)
     _record_opened(inquiry)
     return _detail_page(inquiry)
 
@@ -213,7 +185,7 @@ def _refused(inquiry: Inquiry, error: GatewayError) -> ResponseReturnValue:
 @role_required(Role.COORDINATOR)
 def upload(inquiry_id: str) -> ResponseReturnValue:
     """Take an answer PDF signed elsewhere (Acrobat, pdfsig, ...)."""
-    inquiry = _reko_inquiry(inquiry_id, "answer.submit")
+    inquiry = _allowed(inquiry_id, Act.ANSWER)
     file = request.files.get("pdf")
     data = file.read(MAX_UPLOAD + 1) if file is not None else b""
     if not data:
@@ -283,7 +255,7 @@ def _rendered(inquiry: Inquiry, form: Halsoforfragan) -> tuple[bytes, bytes]:
 @bp.get("/inkorg/<inquiry_id>/svara")
 @role_required(Role.COORDINATOR)
 def compose(inquiry_id: str) -> ResponseReturnValue:
-    inquiry = _reko_inquiry(inquiry_id, "answer.compose")
+    inquiry = _allowed(inquiry_id, Act.COMPOSE)
     return _compose_page(inquiry)
 
 
@@ -302,7 +274,7 @@ def compose_post(inquiry_id: str) -> ResponseReturnValue:
 
     The PKCS#12 and its passphrase are used for this one signature and never stored or logged.
     """
-    inquiry = _reko_inquiry(inquiry_id, "answer.compose")
+    inquiry = _allowed(inquiry_id, Act.COMPOSE)
     form = inquiry_form(inquiry)
     try:
         pdf, xml = _rendered(inquiry, form)
@@ -332,7 +304,7 @@ def compose_post(inquiry_id: str) -> ResponseReturnValue:
 @bp.post("/inkorg/<inquiry_id>/avsluta")
 @role_required(Role.COORDINATOR)
 def reko_close(inquiry_id: str) -> ResponseReturnValue:
-    inquiry = _reko_inquiry(inquiry_id, "inquiry.close")
+    inquiry = _allowed(inquiry_id, Act.CLOSE)
     return _close(inquiry, lambda: redirect(url_for("reko.inbox")),
                   lambda error: _refused(inquiry, error))
 
@@ -340,7 +312,7 @@ def reko_close(inquiry_id: str) -> ResponseReturnValue:
 @bp.post("/inkorg/<inquiry_id>/omdirigera")
 @role_required(Role.COORDINATOR)
 def reko_reroute(inquiry_id: str) -> ResponseReturnValue:
-    inquiry = _reko_inquiry(inquiry_id, "inquiry.reroute")
+    inquiry = _allowed(inquiry_id, Act.REROUTE)
     session = get_session()
     try:
         reroute(session, inquiry, care_unit_hsa_id=request.form.get("care_unit", ""),
@@ -392,7 +364,7 @@ def answer_panel(inquiry: Inquiry) -> AnswerPanel:
 @role_required(Role.CASE_WORKER)
 def answer_pdf(inquiry_id: str) -> ResponseReturnValue:
     """The signed answer as it was accepted; leg `answer_delivered` the first time."""
-    inquiry = _sender_inquiry(inquiry_id, "answer.read")
+    inquiry = _allowed(inquiry_id, Act.READ_ANSWER)
     session = get_session()
     stored = deliver_answer(session, inquiry, actor=_actor(), channel="web", now=utcnow())
     session.commit()
@@ -412,7 +384,7 @@ def _back(inquiry: Inquiry) -> ResponseReturnValue:
 @bp.post("/arende/<inquiry_id>/registrerad")
 @role_required(Role.CASE_WORKER)
 def registered(inquiry_id: str) -> ResponseReturnValue:
-    inquiry = _sender_inquiry(inquiry_id, "answer.registered")
+    inquiry = _allowed(inquiry_id, Act.REGISTER)
     session = get_session()
     if mark_registered(session, inquiry, actor=_actor(), now=utcnow()):
         flash("Svaret är markerat som registrerat.", "info")
@@ -423,7 +395,7 @@ def registered(inquiry_id: str) -> ResponseReturnValue:
 @bp.post("/arende/<inquiry_id>/avsluta")
 @role_required(Role.CASE_WORKER)
 def sender_close(inquiry_id: str) -> ResponseReturnValue:
-    inquiry = _sender_inquiry(inquiry_id, "inquiry.close")
+    inquiry = _allowed(inquiry_id, Act.CLOSE)
 
     def refused(error: GatewayError) -> ResponseReturnValue:
         raise error

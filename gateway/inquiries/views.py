@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -28,14 +27,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from forms.dates import STOCKHOLM, local_date, stockholm_today
 from forms.labels import QUESTION_CHOICES
-from gateway.audit.service import record, record_denied
+from gateway.audit.service import record
 from gateway.auth.login import role_required
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
 from gateway.directory.models import CareUnit, SenderUnit
-from gateway.errors import GatewayError, not_found
+from gateway.errors import GatewayError
+from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.answers import inquiry_form
-from gateway.inquiries.intake import Submitter, _earlier_inquiry, submit
+from gateway.inquiries.intake import Submitter, find_earlier_inquiry, submit
 from gateway.inquiries.labels import LEG_LABELS, STATUS_LABELS, TURN_LABELS
 from gateway.inquiries.models import Inquiry
 from gateway.inquiries.webform import (
@@ -45,7 +45,6 @@ from gateway.inquiries.webform import (
     build_xml,
 )
 from gateway.inquiries.workflow import Progress, Status, Turn, progress
-from gateway.vault.service import get_vault
 
 bp = Blueprint("inquiries", __name__, url_prefix="/arenden")
 
@@ -187,13 +186,10 @@ def _consent_pdf(form: InquiryForm) -> tuple[str, bytes] | None:
 
 def _repeat_of(db: Session, personnummer: str, care_unit: CareUnit) -> dict[str, Any] | None:
     """Return the earlier inquiry about the person to the care unit (the intake's repeat rule)."""
-    person_hash = get_vault().keyed_hash(personnummer)
-    earlier = _earlier_inquiry(db, person_hash, care_unit.id, utcnow(),
-                               current_app.config["REPEAT_DAYS"])
+    earlier = find_earlier_inquiry(db, personnummer, care_unit.id, utcnow())
     if earlier is None:
         return None
-    found = db.get(Inquiry, earlier)
-    return {"id": earlier, "date": local_date(found.created_at) if found else None}
+    return {"id": earlier.id, "date": local_date(earlier.created_at)}
 
 
 @bp.route("/ny", methods=["GET", "POST"])
@@ -271,26 +267,13 @@ def _send(db: Session, form: InquiryForm, sender: Sender, submitter: Submitter,
 # --- one inquiry ------------------------------------------------------------------------------
 
 
-def _own_inquiry(db: Session, user: User, inquiry_id: str) -> Inquiry:
-    """Return the inquiry if it is the user's unit's; else 404 (audited when it exists)."""
-    inquiry = db.get(Inquiry, inquiry_id.strip().lower()) if len(inquiry_id) <= 36 else None
-    if inquiry is None:
-        raise not_found("Hälsoförfrågan")
-    if user.sender_unit_id is None or inquiry.sender_unit_id != user.sender_unit_id:
-        record_denied(actor=f"user:{user.username}", action="inquiry.read",
-                      object_type="inquiry", object_id=inquiry.id,
-                      detail={"reason": "other_unit"})
-        raise not_found("Hälsoförfrågan")
-    return inquiry
-
-
 @bp.get("/<inquiry_id>")
 @role_required(CASE_WORKER)
 def detail(inquiry_id: str) -> ResponseReturnValue:
     """One inquiry: where it stands, its legs and flags, the form and (later) the answer."""
     user: User = current_user
     db = get_session()
-    inquiry = _own_inquiry(db, user, inquiry_id)
+    inquiry = require(db, Party.user(db, user), inquiry_id, Act.READ, channel="web")
     state = progress(db, inquiry)
     form = None
     if inquiry.content is not None:

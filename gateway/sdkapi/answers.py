@@ -17,18 +17,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import codes
-from gateway.audit.service import record_denied
-from gateway.auth.clients import client_holds_address
 from gateway.auth.models import ApiClient
 from gateway.errors import GatewayError
+from gateway.inquiries.access import Act, Party, Verdict, decide, find_inquiry, refusal
 from gateway.inquiries.answers import accept_answer
 from gateway.inquiries.models import Answer, Inquiry
 from gateway.sdkapi.envelope import SDK_BAD_REQUEST, Envelope, bad_request
 from gateway.sdkapi.messages import ANSWER_KIND, INQUIRY_KIND, answer_message_id, conversation_of
 from gateway.sdkapi.models import SdkEnvelope
+from gateway.sdkapi.service import sdk_refusal
 
 CHANNEL = "sdk"
-# Refusals that keep their own HTTP status: 401, 403 (not the care unit's client), 409 (the
+# Refusals that keep their own HTTP status: 401, 403 (the sender's own client), 409 (the
 # messageId names another message, or the inquiry no longer waits for an answer), 413; 5xx
 # (trust roots missing) too. Every other 4xx of the answer service is DIGG's 400, with its code
 # and one eventIssue per failed rule (P1–P9, C2, C7).
@@ -51,13 +51,13 @@ def send_answer(session: Session, envelope: Envelope, *, client: ApiClient,
     """Accept the answer message, or return the earlier result of the same message; the caller
     commits.
 
-    Raises GatewayError: 400 for an unknown refToMessageId, an envelope that disagrees with the
-    inquiry, or a refused answer (one eventIssue per failed rule); 403 for a client that does not
-    hold the address the inquiry was routed to (audited); 409 for a messageId already used by
-    another message or other bytes, or an inquiry no longer waiting for an answer.
+    Raises GatewayError: 400 for a refToMessageId that names no inquiry the client is party to
+    (unknown, or not its: the same answer, audited when it exists), an envelope that disagrees
+    with the inquiry, or a refused answer (one eventIssue per failed rule); 403 for the sender's
+    own client (audited); 409 for a messageId already used by another message or other bytes,
+    or an inquiry no longer waiting for an answer.
     """
-    inquiry = _referenced_inquiry(session, envelope)
-    _check_party(client, inquiry)
+    inquiry = _answerable_inquiry(session, envelope, client)
     conversation = _check_envelope(session, envelope, inquiry)
     inquiry_id = inquiry.id
     message_id = _chosen_id(envelope, inquiry_id)
@@ -76,17 +76,9 @@ def send_answer(session: Session, envelope: Envelope, *, client: ApiClient,
             earlier = _earlier(session, message_id, inquiry_id, digest)
             if earlier is not None:
                 return earlier
-        raise _refusal(error) from None
+        raise sdk_refusal(error, KEEP_STATUS) from None
     _keep_envelope(session, message_id, inquiry_id, conversation, envelope.label)
     return SentAnswer(message_id, answer, repeated=False)
-
-
-def _refusal(error: GatewayError) -> GatewayError:
-    """Return the answer service's refusal as the SDK API gives it (see KEEP_STATUS)."""
-    if error.status in KEEP_STATUS or not 400 <= error.status < 500:
-        return error
-    return GatewayError(error.code, error.title, error.detail, status=400, issues=error.issues,
-                        extra={**error.extra, "type": SDK_BAD_REQUEST, "code": error.code})
 
 
 def _conflict(detail: str) -> GatewayError:
@@ -96,30 +88,22 @@ def _conflict(detail: str) -> GatewayError:
     )
 
 
-def _referenced_inquiry(session: Session, envelope: Envelope) -> Inquiry:
+def _answerable_inquiry(session: Session, envelope: Envelope, client: ApiClient) -> Inquiry:
+    """Return the inquiry refToMessageId names when the client may answer it (the access
+    service decides; see KEEP_STATUS for the 403)."""
     ref = envelope.ref_to_message_id or ""
-    inquiry = session.get(Inquiry, ref)
-    if inquiry is None:
+    decision = decide(Party.client(client), find_inquiry(session, ref), Act.ANSWER,
+                      channel=CHANNEL)
+    if decision.verdict is Verdict.FORBIDDEN:
+        raise refusal(decision, Act.ANSWER)
+    if decision.inquiry is None or not decision.allowed:
         raise bad_request(
             codes.REF_UNKNOWN,
             f"refToMessageId {ref} är inte en hälsoförfrågan i gatewayen; ange "
             "förfrågans messageId.",
             f"{PATH}.refToMessageId",
         )
-    return inquiry
-
-
-def _check_party(client: ApiClient, inquiry: Inquiry) -> None:
-    """Only a client holding the functional address the inquiry was routed to may answer."""
-    if client_holds_address(client, inquiry.routed_to):
-        return
-    record_denied(actor=f"client:{client.client_id}", action="answer.submit",
-                  object_type="inquiry", object_id=inquiry.id,
-                  detail={"reason": "not_party", "channel": CHANNEL})
-    raise GatewayError.at(
-        codes.NOT_PARTY, "Bara klienten med vårdcentralens funktionsadress får besvara förfrågan.",
-        status=403,
-    )
+    return decision.inquiry
 
 
 def _conversation(session: Session, inquiry: Inquiry) -> str:

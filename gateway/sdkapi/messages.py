@@ -44,10 +44,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.auth.models import ApiClient
+from gateway.inquiries.access import Party, Side
 from gateway.inquiries.answers import StoredAnswer
 from gateway.inquiries.models import Answer, Inquiry, Leg, LegKind
 from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
@@ -185,25 +186,20 @@ def conversation_of(inquiry: Inquiry, envelope: SdkEnvelope | None) -> str:
     return envelope.conversation_id if envelope is not None else inquiry.id
 
 
-def client_addresses(client: ApiClient) -> frozenset[str]:
-    """Return the functional addresses the client holds."""
-    return frozenset(a.address for a in client.functional_addresses)
-
-
-def _direction(inquiry: Inquiry, addresses: frozenset[str]) -> Direction | None:
+def _direction(sides: frozenset[Side]) -> Direction | None:
     # A client holding both ends sees its own inquiry as the sender.
-    if inquiry.reply_to in addresses:
+    if Side.SENDER in sides:
         return Direction.OUTGOING
-    if inquiry.routed_to in addresses:
+    if Side.CARE_UNIT in sides:
         return Direction.INCOMING
     return None
 
 
-def _answer_direction(inquiry: Inquiry, addresses: frozenset[str]) -> Direction | None:
+def _answer_direction(sides: frozenset[Side]) -> Direction | None:
     # The answer goes the other way; a client holding both ends sees it as the recipient.
-    if inquiry.reply_to in addresses:
+    if Side.SENDER in sides:
         return Direction.INCOMING
-    if inquiry.routed_to in addresses:
+    if Side.CARE_UNIT in sides:
         return Direction.OUTGOING
     return None
 
@@ -241,19 +237,21 @@ def _delivered(session: Session, ids: Sequence[str]) -> set[str]:
 
 
 def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry]) -> list[Message]:
-    """Return the inquiries' messages the client sees: each inquiry and its answer, if any."""
-    addresses = client_addresses(client)
-    seen = [(i, d) for i in inquiries if (d := _direction(i, addresses)) is not None]
-    ids = [i.id for i, _ in seen]
+    """Return the inquiries' messages the client sees (the access service says which sides of
+    each it is on): each inquiry and its answer, if any."""
+    party = Party.client(client)
+    sided = [(i, party.sides(i)) for i in inquiries]
+    seen = [(i, d, sides) for i, sides in sided if (d := _direction(sides)) is not None]
+    ids = [i.id for i, _, _ in seen]
     envelopes = _envelopes(session, ids)
     answers = _answers(session, ids)
     delivered = _delivered(session, list(answers))
     found: list[Message] = []
-    for inquiry, inquiry_direction in seen:
+    for inquiry, inquiry_direction, sides in seen:
         own = envelopes.get((inquiry.id, INQUIRY_KIND))
         found.append(Message(inquiry, inquiry_direction, own))
         answer = answers.get(inquiry.id)
-        direction = _answer_direction(inquiry, addresses)
+        direction = _answer_direction(sides)
         if answer is not None and direction is not None:
             found.append(Message(inquiry, direction, envelopes.get((inquiry.id, ANSWER_KIND)),
                                  answer=answer, delivered=inquiry.id in delivered,
@@ -265,12 +263,12 @@ def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry])
 def visible_messages(session: Session, client: ApiClient) -> list[Message]:
     """Return every message the client sees (inquiries sent from or routed to its addresses and
     their answers, not deleted by it), oldest first."""
-    addresses = sorted(client_addresses(client))
-    if not addresses:
+    party = Party.client(client)
+    if not party.addresses:
         return []
     inquiries = session.scalars(
         select(Inquiry)
-        .where(or_(Inquiry.reply_to.in_(addresses), Inquiry.routed_to.in_(addresses)))
+        .where(party.visible())
         .options(selectinload(Inquiry.sender_unit), selectinload(Inquiry.care_unit))
         .order_by(Inquiry.created_at, Inquiry.id)
     )
@@ -278,19 +276,26 @@ def visible_messages(session: Session, client: ApiClient) -> list[Message]:
     return sorted(found, key=lambda m: (m.created, m.id))
 
 
-def visible_message(session: Session, client: ApiClient, message_id: str) -> Message | None:
-    """Return the message if the client sees it, else None.
-
-    The id is an inquiry's, an answer's chosen over the SDK API, or an answer's derived one.
-    """
+def message_inquiry(session: Session, message_id: str) -> Inquiry | None:
+    """Return the inquiry a message id belongs to, or None: the id is an inquiry's, an answer's
+    chosen over the SDK API, or an answer's derived one."""
     wanted = message_id.lower()
-    inquiry = session.get(Inquiry, wanted)
-    if inquiry is None:
-        inquiry = _answered_inquiry(session, wanted)
-    if inquiry is None:
-        return None
+    return session.get(Inquiry, wanted) or _answered_inquiry(session, wanted)
+
+
+def inquiry_message(session: Session, client: ApiClient, inquiry: Inquiry,
+                    message_id: str) -> Message | None:
+    """Return the inquiry's message with that id as the client sees it, or None (not the
+    client's, no such answer, or deleted from its view)."""
+    wanted = message_id.lower()
     found = [m for m in _messages(session, client, [inquiry]) if m.id == wanted]
     return found[0] if found else None
+
+
+def visible_message(session: Session, client: ApiClient, message_id: str) -> Message | None:
+    """Return the message if the client sees it, else None (see `message_inquiry`)."""
+    inquiry = message_inquiry(session, message_id)
+    return inquiry_message(session, client, inquiry, message_id) if inquiry else None
 
 
 def _answered_inquiry(session: Session, message_id: str) -> Inquiry | None:

@@ -19,6 +19,7 @@ from gateway import codes
 from gateway.audit.service import record
 from gateway.auth.models import ApiClient
 from gateway.errors import GatewayError, Issue, not_found
+from gateway.inquiries.access import Act, Party, decide
 from gateway.inquiries.answers import StoredAnswer, answer_for, deliver_answer
 from gateway.inquiries.intake import IntakeResult, Submitter, submit
 from gateway.sdkapi.envelope import SDK_BAD_REQUEST, UUID, Envelope, bad_request
@@ -27,8 +28,9 @@ from gateway.sdkapi.messages import (
     Direction,
     Message,
     MessageStatus,
+    inquiry_message,
     may_delete,
-    visible_message,
+    message_inquiry,
 )
 from gateway.sdkapi.messages import visible_messages as _visible
 from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
@@ -48,9 +50,10 @@ LIST_FILTERS = (FILTER_STATUS, FILTER_RECIPIENT, FILTER_SENDER, FILTER_START, FI
 GET_FILTERS = ("contentBodyText", "contentFiles")
 
 
-def sdk_refusal(error: GatewayError) -> GatewayError:
-    """Return the intake's refusal as the SDK API gives it (see KEEP_STATUS)."""
-    if error.status in KEEP_STATUS or not 400 <= error.status < 500:
+def sdk_refusal(error: GatewayError, keep: frozenset[int] = KEEP_STATUS) -> GatewayError:
+    """Return a service's refusal as the SDK API gives it: DIGG's 400 with the code and issues
+    kept, but for the statuses in `keep` and 5xx."""
+    if error.status in keep or not 400 <= error.status < 500:
         return error
     return GatewayError(error.code, error.title, error.detail, status=400, issues=error.issues,
                         extra={**error.extra, "type": SDK_BAD_REQUEST, "code": error.code})
@@ -261,9 +264,14 @@ def flag(value: str, name: str) -> bool:
     return lowered == "true"
 
 
-def get_message(session: Session, client: ApiClient, message_id: str) -> Message:
-    """Return the message or raise 404 (also for one the client does not see)."""
-    message = visible_message(session, client, message_id) if _plausible(message_id) else None
+def get_message(session: Session, client: ApiClient, message_id: str,
+                act: Act = Act.READ) -> Message:
+    """Return the message or raise 404, the same for one the client does not see (the access
+    service decides and audits that attempt) as for an unknown id."""
+    inquiry = message_inquiry(session, message_id) if _plausible(message_id) else None
+    decision = decide(Party.client(client), inquiry, act, channel=CHANNEL)
+    message = (inquiry_message(session, client, decision.inquiry, message_id)
+               if decision.inquiry is not None and decision.allowed else None)
     if message is None:
         raise not_found("Meddelandet", "Inget meddelande med det id:t som klienten får se.")
     return message
@@ -305,7 +313,7 @@ def delete_message(session: Session, client: ApiClient, message_id: str,
     Raises 404 for a message the client does not see (or already deleted) and 400 for one
     whose status is not final. Legs, statistics and the other party's view stay.
     """
-    message = get_message(session, client, message_id)
+    message = get_message(session, client, message_id, Act.DELETE_MESSAGE)
     if not may_delete(message.status):
         raise GatewayError.at(
             codes.MESSAGE_NOT_FINAL,

@@ -39,11 +39,11 @@ class Parties:
     other_vc: str
 
 
-def parties() -> Parties:
-    """Load the demo directory and make one client per party (call inside an app context)."""
+def parties(scopes: tuple[str, ...] = (SEND, GET)) -> Parties:
+    """Load the demo directory and make one client per party with tokens for `scopes` (call
+    inside an app context)."""
     session = get_session()
     load_directory(session)
-    scopes = (SEND, GET)
     return Parties(
         sender=new_client(session, organisation=MALMO, addresses=(EBB_OSTER,), scopes=scopes),
         reko=new_client(session, organisation=SKANE, addresses=(KRYDDGARDEN_ADDRESS,),
