@@ -1,4 +1,4 @@
-"""Reading submitted mail: which recipients the gateway serves, and the one XML attachment."""
+"""Reading submitted mail: the recipients the gateway serves, the one XML or PDF attachment."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from gateway.mail.parsing import (
     MailContentError,
     RecipientKind,
     classify_recipient,
+    pdf_attachment,
     xml_attachment,
 )
 
@@ -184,3 +185,43 @@ def test_a_single_part_xml_message_is_its_own_attachment() -> None:
         + base64.encodebytes(XML).replace(b"\n", b"\r\n")
     )
     assert xml_attachment(data) == XML
+
+
+# --- the answer's PDF: the same walk, its own words -------------------------------------------
+
+
+def _pdf_refusal(data: bytes) -> MailContentError:
+    with pytest.raises(MailContentError) as caught:
+        pdf_attachment(data)
+    return caught.value
+
+
+def test_the_one_pdf_attachment_is_found_beside_an_xml_file() -> None:
+    pdf = b"%PDF-1.7\nsvar\n"
+    message = mail((XML, "application", "xml", "kopia.xml"),
+                   (pdf, "application", "octet-stream", "SVAR.PDF"))
+    assert pdf_attachment(raw(message)) == pdf
+
+
+def test_pdf_refusals_name_the_pdf_not_the_xml() -> None:
+    # Before the one walk, an empty or badly encoded answer PDF was refused as "XML-bilagan".
+    empty = _pdf_refusal(raw(mail((b"", "application", "pdf", "svar.pdf"))))
+    assert (empty.code, empty.reason) == ("MAIL_PDF_EMPTY", "PDF-bilagan är tom.")
+    data = (
+        b"From: a@b.example\r\nTo: svar+" + TOKEN.encode() + b"@localhost\r\nSubject: x\r\n"
+        b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: x-rot13\r\n\r\n"
+        b"%PDF-1.7\r\n"
+    )
+    encoding = _pdf_refusal(data)
+    assert encoding.code == "MAIL_ENCODING" and encoding.reason.startswith("PDF-bilagan")
+
+
+@pytest.mark.parametrize(("count", "code"), [(0, "MAIL_NO_PDF"), (2, "MAIL_SEVERAL_PDF")])
+def test_an_answer_mail_carries_exactly_one_pdf(count: int, code: str) -> None:
+    message = mail(*[(b"%PDF-1.7\n", "application", "pdf", f"{i}.pdf") for i in range(count)])
+    assert _pdf_refusal(raw(message)).code == code
+
+
+def test_too_many_parts_are_refused_for_answers_too() -> None:
+    message = mail(*[(b"x", "text", "plain", f"{i}.txt") for i in range(MAX_PARTS + 1)])
+    assert _pdf_refusal(raw(message)).code == "MAIL_TOO_MANY_PARTS"

@@ -67,6 +67,23 @@ def test_relay_down_then_up_delivers_each_notification_once(
         assert leg_kinds(inquiry_id).count("notified") == 1
 
 
+def test_the_relay_refusing_a_reko_for_good_ends_the_notify_job_as_it_ends_a_mail_job(
+    make_app: AppMaker, instance: Path  # noqa: F811
+) -> None:
+    # One delivery function for every job: a 5xx is final here too, and says no address.
+    with MailSink(refuse=frozenset({ANNA_EMAIL})) as sink:
+        app = make_app(SMTP_RELAY=f"127.0.0.1:{sink.port}")
+        with app.app_context():
+            inquiry_id = submit(app.test_client(), parties().sender)
+            assert run_jobs(app) == 1
+            job = get_session().scalars(select(Job).where(Job.kind == "inquiry.notify")).one()
+            get_session().refresh(job)
+            assert job.state == JobState.DEAD
+            assert "550" in (job.last_error or "")
+            assert ANNA_EMAIL not in (job.last_error or "")
+            assert "notified" not in leg_kinds(inquiry_id)
+
+
 def test_the_manager_is_told_when_the_unit_has_no_reko(
     make_app: AppMaker
 ) -> None:

@@ -1,10 +1,11 @@
 """Notifying the care unit that an inquiry waits: the `inquiry.notify` job, reply addresses.
 
 The mail carries no personal data: that an inquiry waits, its deadline, a link to it and the
-per-inquiry reply address for answers by mail. It is handed to the relay inside the job, so
-the `notified` leg is committed together with the job's completion; a relay that is away
-raises JobError and the worker retries with backoff. The Message-ID and the body depend only
-on the job and the inquiry, so a retry after a half-finished attempt is the same message.
+per-inquiry reply address for answers by mail. It is handed to the relay inside the job
+(`gateway.mail.jobs.deliver`), so the `notified` leg is committed together with the job's
+completion; a relay that is away raises JobError and the worker retries with backoff. The
+Message-ID and the body depend only on the job and the inquiry, so a retry after a
+half-finished attempt is the same message.
 """
 
 from __future__ import annotations
@@ -28,16 +29,9 @@ from gateway.inquiries.intake import NOTIFY_JOB
 from gateway.inquiries.models import Inquiry, LegKind
 from gateway.inquiries.workflow import add_leg, derive_status, is_open, legs_of
 from gateway.jobs.models import Job
-from gateway.jobs.registry import JobError, PermanentJobError, job_handler
-from gateway.mail.mailer import (
-    MailPermanentError,
-    MailRefused,
-    MailTemporaryError,
-    build_message,
-    message_id,
-    sender_address,
-    transport,
-)
+from gateway.jobs.registry import PermanentJobError, job_handler
+from gateway.mail.jobs import deliver
+from gateway.mail.mailer import message_id, sender_address
 from gateway.mail.parsing import REPLY_LOCAL_PREFIX
 from gateway.vault.service import get_vault
 
@@ -128,27 +122,6 @@ def notification_text(inquiry: Inquiry, base_url: str, reply_to: str) -> tuple[s
     return f"Ny hälsoförfrågan till {inquiry.care_unit.name}", body
 
 
-def send_now(
-    *, to: str, subject: str, body: str, kind: str, key: str, date: dt.datetime
-) -> None:
-    """Hand one message to the relay; JobError while it is away, PermanentJobError if refused."""
-    config = current_app.config
-    sender = sender_address(config)
-    try:
-        message = build_message(
-            sender=sender, to=to, subject=subject, body=body, kind=kind,
-            msg_id=message_id(key, sender.rpartition("@")[2]), date=date,
-        )
-    except MailRefused as exc:
-        raise PermanentJobError(f"unusable notification ({type(exc).__name__})") from None
-    try:
-        transport().send(message)
-    except MailTemporaryError as exc:
-        raise JobError(str(exc)) from None
-    except MailPermanentError as exc:
-        raise PermanentJobError(str(exc)) from None
-
-
 @job_handler(NOTIFY_JOB)
 def notify_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     """Tell the care unit's REKOs (or its manager) that the inquiry waits; leg `notified`."""
@@ -167,9 +140,10 @@ def notify_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     config = current_app.config
     subject, body = notification_text(inquiry, config["BASE_URL"], reply_address(inquiry, config))
     key = job.dedupe_key or f"job:{job.id}"
+    domain = sender_address(config).rpartition("@")[2]
     for address in recipients.addresses:
-        send_now(to=address, subject=subject, body=body, kind="inquiry.notify",
-                 key=f"{key}:{address}", date=job.created_at)
+        deliver(to=address, subject=subject, body=body, kind="inquiry.notify",
+                msg_id=message_id(f"{key}:{address}", domain), date=job.created_at)
     add_leg(session, inquiry.id, LegKind.NOTIFIED, at=utcnow(), actor=WORKER_ACTOR,
             detail={"to": recipients.kind, "count": len(recipients.addresses),
                     "coordinators": list(recipients.hsa_ids)})

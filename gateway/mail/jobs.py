@@ -1,7 +1,9 @@
-"""The `mail.send` job: hand one queued mail to the relay; a relay that is away means a retry."""
+"""Handing mail to the relay inside a job: `deliver` (the one place relay errors become job
+errors) and the `mail.send` job that delivers the outbox."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -23,6 +25,27 @@ from gateway.mail.mailer import (
 log = logging.getLogger(__name__)
 
 
+def deliver(
+    *, to: str, subject: str, body: str, kind: str, msg_id: str, date: dt.datetime
+) -> None:
+    """Build the message and hand it to the relay.
+
+    Raises JobError (the worker retries with backoff) while the relay is away or answers 4xx,
+    PermanentJobError when it refuses for good (5xx) or no mail may carry these fields.
+    """
+    try:
+        message = build_message(sender=sender_address(current_app.config), to=to,
+                                subject=subject, body=body, kind=kind, msg_id=msg_id, date=date)
+    except MailRefused as exc:
+        raise PermanentJobError(f"unusable mail ({type(exc).__name__})") from None
+    try:
+        transport().send(message)
+    except MailTemporaryError as exc:
+        raise JobError(str(exc)) from None
+    except MailPermanentError as exc:
+        raise PermanentJobError(str(exc)) from None
+
+
 @job_handler(SEND_JOB)
 def send_mail(session: Session, payload: dict[str, Any], job: Job) -> None:
     """Send the queued mail; raise JobError (retried with backoff) while the relay is away.
@@ -32,21 +55,9 @@ def send_mail(session: Session, payload: dict[str, Any], job: Job) -> None:
     recognise as a duplicate.
     """
     try:
-        message = build_message(
-            sender=sender_address(current_app.config),
-            to=str(payload["to"]),
-            subject=str(payload["subject"]),
-            body=str(payload["body"]),
-            kind=str(payload["kind"]),
-            msg_id=str(payload["message_id"]),
-            date=job.created_at,
-        )
-    except (KeyError, MailRefused) as exc:
+        fields = {name: str(payload[name]) for name in ("to", "subject", "body", "kind")}
+        msg_id = str(payload["message_id"])
+    except KeyError as exc:
         raise PermanentJobError(f"unusable mail payload ({type(exc).__name__})") from None
-    try:
-        transport().send(message)
-    except MailTemporaryError as exc:
-        raise JobError(str(exc)) from None
-    except MailPermanentError as exc:
-        raise PermanentJobError(str(exc)) from None
-    log.info("mail job %s (%s) handed to the relay", job.id, payload["kind"])
+    deliver(**fields, msg_id=msg_id, date=job.created_at)
+    log.info("mail job %s (%s) handed to the relay", job.id, fields["kind"])

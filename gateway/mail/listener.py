@@ -21,6 +21,13 @@ Replies: 250 after the inquiry is stored (with its id); a refusal is 5xx at DATA
 the intake's codes and Swedish texts, one line per code, as the API's problem+json has them;
 trouble on our side (the database away, the receipt key missing) is 451, so that the
 client's mail server tries again later. Replies are UTF-8 (the texts are Swedish).
+
+Answers by mail go to the per-inquiry reply address (svar+<token>@domain). Whether the
+logged-in client may answer that inquiry is decided at RCPT, before any data is sent, by the
+access service (`gateway.inquiries.access`): an unknown token and an inquiry that is not the
+client's read the same (550 5.1.1), the sender's own client gets 550 5.7.1. The lookup runs
+in the credential pool, off the loop. The decision is taken again at DATA, since the inquiry
+may have been re-routed meanwhile.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import logging
 import re
 import ssl
 from base64 import b64decode
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +49,14 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.service import record_denied
-from gateway.auth.clients import client_holds_address, get_client, verify_secret
+from gateway.auth.clients import get_client, verify_secret
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError, Issue
+from gateway.inquiries.access import Act, Party, Verdict, decide
+from gateway.inquiries.answers import accept_answer
 from gateway.inquiries.intake import IntakeResult, Submitter, submit
+from gateway.inquiries.models import Inquiry
+from gateway.inquiries.notify import inquiry_by_reply_token
 from gateway.jobs.service import describe_error
 from gateway.mail.mailer import MailRefused, check_address, queue_mail
 from gateway.mail.parsing import (
@@ -78,8 +90,35 @@ MAX_ISSUE_LINES = 20
 _PLAUSIBLE_CLIENT_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
+# --- replies, by name (RFC 5321 codes with RFC 3463 enhanced codes) ---------------------------
+SENDER_OK = "250 2.1.0 OK"
+RECIPIENT_OK = "250 2.1.5 OK"
 TEMPORARY = "451 4.3.0 Tillfälligt fel i gatewayen; försök igen senare."
+ONE_ANSWER_ONE_RECIPIENT = (
+    "452 4.5.3 Ett svar skickas till en svarsadress i taget, utan andra mottagare."
+)
+TOO_MANY_RECIPIENTS = "452 4.5.3 För många mottagare."
+AUTH_UNSPLITTABLE = "501 5.5.2 Can't split auth value"
+AUTH_NOT_BASE64 = "501 5.5.2 Can't decode base64"
+AUTH_REQUIRED = "530 5.7.0 Authentication required"
+UNKNOWN_RECIPIENT = "550 5.1.1 Okänd mottagare; hälsoförfrågningar tas emot på {intake}."
+UNKNOWN_REPLY_ADDRESS = "550 5.1.1 Okänd svarsadress."
+NOT_THE_CARE_UNITS_CLIENT = (
+    "550 5.7.1 Bara vårdcentralens klient får svara på förfrågan; klienten är avsändarens."
+)
+RETURN_PATH_REFUSED = (
+    "553 5.1.7 Avsändaradressen kan inte ta emot kvittensen; ange en vanlig adress."
+)
 CLIENT_GONE = "554 5.7.1 API-klienten är inte längre aktiv."
+ANSWER_ACCEPTED = "250 2.0.0 Svaret är godkänt: hälsoförfrågan {inquiry}"
+# Codes of the multi-line replies (`multiline`): a content, size or rule refusal, trouble here.
+CONTENT_REFUSED = (550, "5.6.0")
+TOO_LARGE = (552, "5.3.4")
+RULE_REFUSED = 554
+TRY_AGAIN = (451, "4.3.0")
+NOT_AUTHORISED = "5.7.1"  # delivery not authorised: not this client's sender
+POLICY_REFUSED = "5.7.0"  # a policy (consent) refusal
+NOT_ACCEPTABLE = "5.6.0"  # the content is not an acceptable hälsoförfrågan
 
 
 class ListenerError(Exception):
@@ -146,7 +185,7 @@ def _issue_line(issue: Issue) -> str:
 def refusal_reply(error: GatewayError) -> str:
     """Return the SMTP reply for an intake refusal: the API's codes and texts, a line each."""
     if error.status >= 500:
-        return multiline(451, "4.3.0", [f"{error.code}: {error.title}; försök igen senare."])
+        return multiline(*TRY_AGAIN, [f"{error.code}: {error.title}; försök igen senare."])
     lines = [f"{error.code}: {error.title}"]
     if error.detail and not error.issues:
         lines[0] += f" – {error.detail}"
@@ -155,17 +194,17 @@ def refusal_reply(error: GatewayError) -> str:
     if len(error.issues) > len(shown):
         lines.append(f"och {len(error.issues) - len(shown)} fel till")
     if error.status == 413:
-        return multiline(552, "5.3.4", lines)
-    return multiline(554, _enhanced_code(error), lines)
+        return multiline(*TOO_LARGE, lines)
+    return multiline(RULE_REFUSED, _enhanced_code(error), lines)
 
 
 def _enhanced_code(error: GatewayError) -> str:
     codes = {error.code} | {issue.code for issue in error.issues}
     if error.status in (401, 403):
-        return "5.7.1"  # delivery not authorised: not this client's sender
+        return NOT_AUTHORISED
     if error.code == "CONSENT_INVALID" or any(re.fullmatch(r"C\d+", c) for c in codes):
-        return "5.7.0"  # a policy (consent) refusal
-    return "5.6.0"  # the content is not an acceptable hälsoförfrågan
+        return POLICY_REFUSED
+    return NOT_ACCEPTABLE
 
 
 def accepted_reply(result: IntakeResult) -> str:
@@ -240,7 +279,7 @@ class IntakeHandler:
             return AuthResult(success=False, handled=True)
         parts = blob.split(b"\x00")
         if len(parts) != 3:
-            await server.push("501 5.5.2 Can't split auth value")
+            await server.push(AUTH_UNSPLITTABLE)
             return AuthResult(success=False, handled=True)
         return await self._verify(server, "PLAIN", parts[1], parts[2])
 
@@ -263,7 +302,7 @@ class IntakeHandler:
             return answer if isinstance(answer, bytes) else None
         decoded = _b64(args[1])
         if decoded is None:
-            await server.push("501 5.5.2 Can't decode base64")
+            await server.push(AUTH_NOT_BASE64)
         return decoded
 
     async def _verify(
@@ -322,10 +361,10 @@ class IntakeHandler:
         try:
             check_address(address)
         except MailRefused:
-            return "553 5.1.7 Avsändaradressen kan inte ta emot kvittensen; ange en vanlig adress."
+            return RETURN_PATH_REFUSED
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        return "250 2.1.0 OK"
+        return SENDER_OK
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -333,27 +372,35 @@ class IntakeHandler:
     ) -> str:
         recipient = classify_recipient(address, self.domains)
         if recipient is None:
-            return (
-                "550 5.1.1 Okänd mottagare; hälsoförfrågningar tas emot på "
-                f"{INTAKE_LOCAL_PART}@{self.domains[0]}."
-            )
+            return UNKNOWN_RECIPIENT.format(intake=f"{INTAKE_LOCAL_PART}@{self.domains[0]}")
         replies = [r for r in envelope.rcpt_tos
                    if (c := classify_recipient(r, self.domains)) and c.kind is RecipientKind.REPLY]
         if envelope.rcpt_tos and (recipient.kind is RecipientKind.REPLY or replies):
             # One answer is one message to one inquiry's reply address, nothing else.
-            return "452 4.5.3 Ett svar skickas till en svarsadress i taget, utan andra mottagare."
+            return ONE_ANSWER_ONE_RECIPIENT
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
-            return "452 4.5.3 För många mottagare."
+            return TOO_MANY_RECIPIENTS
+        if recipient.token is not None:
+            # Refused now, not after up to 30 MB of DATA.
+            who = session.auth_data
+            if not isinstance(who, AuthenticatedClient):
+                return AUTH_REQUIRED
+            loop = asyncio.get_running_loop()
+            reply: str = await loop.run_in_executor(
+                self.credential_pool, self.reply_address_reply, who.client_id, recipient.token
+            )
+            if reply != RECIPIENT_OK:
+                return reply
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
-        return "250 2.1.5 OK"
+        return RECIPIENT_OK
 
     # -- DATA ----------------------------------------------------------------------------------
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         who = session.auth_data
         if not isinstance(who, AuthenticatedClient):
-            return "530 5.7.0 Authentication required"
+            return AUTH_REQUIRED
         loop = asyncio.get_running_loop()
         reply: str = await loop.run_in_executor(
             self.intake_pool, self.take_in, who.client_id, envelope.mail_from or "",
@@ -364,26 +411,32 @@ class IntakeHandler:
     def take_in(
         self, client_id: str, mail_from: str, raw: bytes, rcpt_tos: tuple[str, ...] = ()
     ) -> str:
-        """Parse the mail, run the intake on its attachment and queue the receipt; return the
-        SMTP reply. Runs in the intake pool. Never raises: every outcome is a reply.
+        """Parse the mail, run the intake on its attachment and queue the receipt, or take the
+        answer sent to a reply address; return the SMTP reply. Runs in the intake pool. Never
+        raises: every outcome is a reply.
         """
-        reply = self._reply_token(rcpt_tos)
-        if reply is not None:
-            return self._take_answer(client_id, reply, raw)
+        token = self._reply_token(rcpt_tos)
         try:
+            if token is not None:
+                pdf = pdf_attachment(raw)
+                return self._in_app("answer", self._answer, client_id, token, pdf)
             xml = xml_attachment(raw)
         except MailContentError as error:
-            log.info("smtp intake refused: %s", error.code)
-            return multiline(550, "5.6.0", [f"{error.code}: {error.reason}"])
+            log.info("smtp mail refused: %s", error.code)
+            return multiline(*CONTENT_REFUSED, [f"{error.code}: {error.reason}"])
+        return self._in_app("intake", self._intake, client_id, mail_from, xml)
+
+    def _in_app(self, what: str, work: Callable[..., str], *args: Any) -> str:
+        """Return work(*args) run in an app context; TEMPORARY when it fails on our side."""
         try:
             with self.app.app_context():
-                return self._intake(client_id, mail_from, xml)
+                return work(*args)
         except SQLAlchemyError as exc:
-            log.warning("smtp intake: database unavailable (%s)", type(exc).__name__)
+            log.warning("smtp %s: database unavailable (%s)", what, type(exc).__name__)
             return TEMPORARY
         except Exception as exc:  # noqa: BLE001 - a reply, never a traceback to the client
             # describe_error gives the class and place only: messages may quote the content.
-            log.error("smtp intake failed: %s", describe_error(exc))
+            log.error("smtp %s failed: %s", what, describe_error(exc))
             return TEMPORARY
 
     def _intake(self, client_id: str, mail_from: str, xml: bytes) -> str:
@@ -414,39 +467,37 @@ class IntakeHandler:
                 return recipient.token
         return None
 
-    def _take_answer(self, client_id: str, token: str, raw: bytes) -> str:
-        """Take the one PDF attachment as the answer to the reply address's inquiry; return
-        the reply (250 accepted, 5xx naming the P or C codes). Runs in the intake pool."""
-        try:
-            pdf = pdf_attachment(raw)
-        except MailContentError as error:
-            return multiline(550, "5.6.0", [f"{error.code}: {error.reason}"])
-        try:
-            with self.app.app_context():
-                return self._answer(client_id, token, pdf)
-        except SQLAlchemyError as exc:
-            log.warning("smtp answer: database unavailable (%s)", type(exc).__name__)
-            return TEMPORARY
-        except Exception as exc:  # noqa: BLE001 - a reply, never a traceback to the client
-            log.error("smtp answer failed: %s", describe_error(exc))
-            return TEMPORARY
+    def reply_address_reply(self, client_id: str, token: str) -> str:
+        """Return RECIPIENT_OK when the client may answer to the reply address, else the RCPT
+        refusal. Runs in the credential pool (a database lookup, off the event loop)."""
+        return self._in_app("recipient check", self._reply_address_reply, client_id, token)
 
-    def _answer(self, client_id: str, token: str, pdf: bytes) -> str:
-        from gateway.inquiries.answers import accept_answer
-        from gateway.inquiries.notify import inquiry_by_reply_token
+    def _reply_address_reply(self, client_id: str, token: str) -> str:
+        found = self._answerable(client_id, token)
+        return found if isinstance(found, str) else RECIPIENT_OK
 
+    def _answerable(self, client_id: str, token: str) -> Inquiry | str:
+        """Return the inquiry of the reply address when the client may answer it, else the
+        refusal (the access service decides; a denial is audited)."""
         session = get_session()
         client = get_client(session, client_id)
         if client is None or not client.active:
             return CLIENT_GONE
-        inquiry = inquiry_by_reply_token(session, token)
-        if inquiry is None:
-            return "550 5.1.1 Okänd svarsadress."
-        if not client_holds_address(client, inquiry.routed_to):
-            record_denied(actor=f"client:{client_id}", action="answer.submit",
-                          object_type="inquiry", object_id=inquiry.id,
-                          detail={"reason": "not_party", "channel": CHANNEL})
-            return "550 5.7.1 Klienten får inte svara för den vårdcentral förfrågan gäller."
+        decision = decide(Party.client(client), inquiry_by_reply_token(session, token),
+                          Act.ANSWER, channel=CHANNEL)
+        if decision.inquiry is not None and decision.allowed:
+            return decision.inquiry
+        if decision.verdict is Verdict.FORBIDDEN:
+            return NOT_THE_CARE_UNITS_CLIENT
+        return UNKNOWN_REPLY_ADDRESS
+
+    def _answer(self, client_id: str, token: str, pdf: bytes) -> str:
+        """Take the PDF as the answer to the reply address's inquiry; return the reply (250
+        accepted, 5xx naming the P or C codes)."""
+        inquiry = self._answerable(client_id, token)
+        if isinstance(inquiry, str):
+            return inquiry
+        session = get_session()
         try:
             accept_answer(session, inquiry.id, pdf, submitter=f"client:{client_id}",
                           channel=CHANNEL, now=utcnow())
@@ -455,7 +506,7 @@ class IntakeHandler:
             return refusal_reply(error)
         session.commit()
         log.info("smtp answer accepted for inquiry %s", inquiry.id)
-        return f"250 2.0.0 Svaret är godkänt: hälsoförfrågan {inquiry.id}"
+        return ANSWER_ACCEPTED.format(inquiry=inquiry.id)
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd's default puts the exception's text in the reply; ours says nothing of it.

@@ -1,4 +1,4 @@
-"""Reading a submitted mail: the recipient's kind, and the one XML attachment it must carry."""
+"""Reading a submitted mail: the recipient's kind, and the one XML or PDF attachment it carries."""
 
 from __future__ import annotations
 
@@ -91,37 +91,59 @@ def _leaves(message: Message, depth: int = 0) -> Iterator[Message]:
             yield from _leaves(part, depth + 1)
 
 
-def _is_xml(part: Message) -> bool:
-    filename = part.get_filename() or ""
-    return part.get_content_type() in XML_TYPES or filename.lower().endswith(".xml")
+@dataclass(frozen=True)
+class Attachment:
+    """A kind of attachment a mail must carry exactly one of: how its part is recognised (a
+    content type, or a file name ending), and what a refusal says."""
+
+    label: str
+    content_types: frozenset[str]
+    suffix: str
+    # (code, reason) of the refusals; `several`'s reason may name the {count}.
+    missing: tuple[str, str]
+    several: tuple[str, str]
+
+    def matches(self, part: Message) -> bool:
+        filename = (part.get_filename() or "").lower()
+        return part.get_content_type() in self.content_types or filename.endswith(self.suffix)
 
 
-def _decoded(part: Message) -> bytes:
-    encoding = str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower()
-    if encoding not in TRANSFER_ENCODINGS:
-        raise MailContentError(
-            "MAIL_ENCODING",
-            f"XML-bilagan har en okänd överföringskodning ({encoding[:40]}); "
-            "använd base64 eller quoted-printable.",
-        )
-    data = part.get_payload(decode=True)
-    bad_base64 = (InvalidBase64CharactersDefect, InvalidBase64PaddingDefect)
-    if any(isinstance(defect, bad_base64) for defect in part.defects):
-        raise MailContentError("MAIL_ENCODING", "XML-bilagans base64-kodning är trasig.")
-    if not isinstance(data, bytes) or not data.strip():
-        raise MailContentError("MAIL_XML_EMPTY", "XML-bilagan är tom.")
-    return data
+XML = Attachment(
+    "XML", XML_TYPES, ".xml",
+    missing=("MAIL_NO_XML", "Meddelandet saknar XML-bilaga: bifoga hälsoförfrågan som en fil "
+                            "av typen application/xml (filnamn *.xml)."),
+    several=("MAIL_SEVERAL_XML", "Meddelandet har {count} XML-bilagor: skicka exakt en "
+                                 "hälsoförfrågan per meddelande."),
+)
+_ONE_PDF = "Bifoga exakt en signerad svarsfil (PDF, application/pdf) per meddelande."
+PDF = Attachment("PDF", frozenset({"application/pdf"}), ".pdf",
+                 missing=("MAIL_NO_PDF", _ONE_PDF), several=("MAIL_SEVERAL_PDF", _ONE_PDF))
 
 
 def xml_attachment(raw: bytes) -> bytes:
-    """Return the decoded bytes of the message's one XML attachment.
+    """Return the decoded bytes of the message's one XML attachment (a hälsoförfrågan).
 
     An XML part is one typed application/xml or text/xml, or named *.xml; base64 and
     quoted-printable are decoded. Raises MailContentError when there is none, more than
     one, or it cannot be decoded.
     """
+    return one_attachment(raw, XML)
+
+
+def pdf_attachment(raw: bytes) -> bytes:
+    """Return the decoded bytes of the message's one PDF attachment (an answer by mail).
+
+    A PDF part is typed application/pdf or named *.pdf. Raises MailContentError when there is
+    none, more than one, or it cannot be decoded.
+    """
+    return one_attachment(raw, PDF)
+
+
+def one_attachment(raw: bytes, kind: Attachment) -> bytes:
+    """Return the decoded bytes of the message's one attachment of `kind`; raise
+    MailContentError naming why when there is none, more than one, or it cannot be read."""
     try:
-        return _xml_attachment(raw)
+        return _decoded(_the_part(parse_message(raw), kind), kind)
     except MailContentError:
         raise
     except (MessageError, ValueError, LookupError, TypeError, AttributeError):
@@ -131,60 +153,35 @@ def xml_attachment(raw: bytes) -> bytes:
         ) from None
 
 
-def _xml_attachment(raw: bytes) -> bytes:
-    message = parse_message(raw)
+def _the_part(message: Message, kind: Attachment) -> Message:
     found = []
     for count, part in enumerate(_leaves(message), start=1):
         if count > MAX_PARTS:
             raise MailContentError(
                 "MAIL_TOO_MANY_PARTS", f"Meddelandet har fler än {MAX_PARTS} MIME-delar."
             )
-        if _is_xml(part):
+        if kind.matches(part):
             found.append(part)
     if not found:
-        raise MailContentError(
-            "MAIL_NO_XML",
-            "Meddelandet saknar XML-bilaga: bifoga hälsoförfrågan som en fil av typen "
-            "application/xml (filnamn *.xml).",
-        )
+        raise MailContentError(*kind.missing)
     if len(found) > 1:
+        code, reason = kind.several
+        raise MailContentError(code, reason.format(count=len(found)))
+    return found[0]
+
+
+def _decoded(part: Message, kind: Attachment) -> bytes:
+    encoding = str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower()
+    if encoding not in TRANSFER_ENCODINGS:
         raise MailContentError(
-            "MAIL_SEVERAL_XML",
-            f"Meddelandet har {len(found)} XML-bilagor: skicka exakt en hälsoförfrågan per "
-            "meddelande.",
+            "MAIL_ENCODING",
+            f"{kind.label}-bilagan har en okänd överföringskodning ({encoding[:40]}); "
+            "använd base64 eller quoted-printable.",
         )
-    return _decoded(found[0])
-
-
-def pdf_attachment(raw: bytes) -> bytes:
-    """Return the decoded bytes of the message's one PDF attachment (an answer by mail).
-
-    A PDF part is typed application/pdf or named *.pdf. Raises MailContentError when there is
-    none, more than one, or it cannot be decoded.
-    """
-    try:
-        message = parse_message(raw)
-        found = []
-        for count, part in enumerate(_leaves(message), start=1):
-            if count > MAX_PARTS:
-                raise MailContentError(
-                    "MAIL_TOO_MANY_PARTS", f"Meddelandet har fler än {MAX_PARTS} MIME-delar."
-                )
-            filename = (part.get_filename() or "").lower()
-            if part.get_content_type() == "application/pdf" or filename.endswith(".pdf"):
-                found.append(part)
-    except MailContentError:
-        raise
-    except (MessageError, ValueError, LookupError, TypeError, AttributeError):
-        raise MailContentError(
-            "MAIL_UNREADABLE", "Meddelandet kunde inte läsas som e-post (MIME)."
-        ) from None
-    if len(found) != 1:
-        raise MailContentError(
-            "MAIL_NO_PDF" if not found else "MAIL_SEVERAL_PDF",
-            "Bifoga exakt en signerad svarsfil (PDF, application/pdf) per meddelande.",
-        )
-    data = _decoded(found[0])
-    if data.strip() == b"":
-        raise MailContentError("MAIL_PDF_EMPTY", "PDF-bilagan är tom.")
+    data = part.get_payload(decode=True)
+    bad_base64 = (InvalidBase64CharactersDefect, InvalidBase64PaddingDefect)
+    if any(isinstance(defect, bad_base64) for defect in part.defects):
+        raise MailContentError("MAIL_ENCODING", f"{kind.label}-bilagans base64-kodning är trasig.")
+    if not isinstance(data, bytes) or not data.strip():
+        raise MailContentError(f"MAIL_{kind.label}_EMPTY", f"{kind.label}-bilagan är tom.")
     return data
