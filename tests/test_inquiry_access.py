@@ -22,14 +22,10 @@ from gateway.audit.models import AuditEntry
 from gateway.auth.clients import SDK_SCOPES
 from gateway.auth.models import Role
 from gateway.db import get_session
+from tests.conftest import AppMaker
 from tests.support.intake import bearer
-from tests.support.reko import (
-    CECILIA,
-    AppMaker,
-    make_app,  # noqa: F401 - fixture
-    parties,
-    reko_pki_template,  # noqa: F401 - fixture
-)
+from tests.support.pdfs import TestPki
+from tests.support.reko import CECILIA, parties
 from tests.support.reko import submit as submit_api
 from tests.support.sdk import MESSAGES, answer_body
 from tests.support.web import Browser, logged_in_browser
@@ -52,7 +48,7 @@ class World:
 
 
 @pytest.fixture
-def world(make_app: AppMaker) -> World:  # noqa: F811
+def world(make_app: AppMaker, installed_pki: TestPki) -> World:
     app = make_app()
     with app.app_context():
         tokens = parties(tuple(SDK_SCOPES))

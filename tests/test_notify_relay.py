@@ -68,7 +68,7 @@ def test_relay_down_then_up_delivers_each_notification_once(
 
 
 def test_the_relay_refusing_a_reko_for_good_ends_the_notify_job_as_it_ends_a_mail_job(
-    make_app: AppMaker, instance: Path  # noqa: F811
+    make_app: AppMaker,
 ) -> None:
     # One delivery function for every job: a 5xx is final here too, and says no address.
     with MailSink(refuse=frozenset({ANNA_EMAIL})) as sink:
