@@ -11,6 +11,9 @@ from typing import Any
 
 from gateway.errors import ConfigError
 
+# B1.4.2: "Access token lifetime: Max 30 min".
+MAX_TOKEN_LIFETIME = 1800
+
 
 def _positive_int(raw: str) -> int:
     try:
@@ -19,6 +22,16 @@ def _positive_int(raw: str) -> int:
         raise ValueError(f"expected a whole number, got {raw!r}") from None
     if value <= 0:
         raise ValueError(f"expected a number above 0, got {raw!r}")
+    return value
+
+
+def _token_lifetime(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > MAX_TOKEN_LIFETIME:
+        raise ValueError(
+            f"at most {MAX_TOKEN_LIFETIME} seconds (B1.4.2: an access token lives at most "
+            f"30 minutes), got {raw!r}"
+        )
     return value
 
 
@@ -102,7 +115,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SESSION_IDLE_MINUTES", _positive_int, 30, "log out after this much inactivity"),
     Setting("LOGIN_MAX_FAILURES", _positive_int, 5, "failed logins before throttling"),
     Setting("LOGIN_WINDOW_MINUTES", _positive_int, 15, "window for counting failed logins"),
-    Setting("TOKEN_LIFETIME", _positive_int, 3600, "seconds an OAuth access token lives"),
+    Setting(
+        "TOKEN_LIFETIME", _token_lifetime, MAX_TOKEN_LIFETIME,
+        "seconds an OAuth access token lives (at most 1800: B1.4.2)",
+    ),
     Setting("JOB_LEASE_SECONDS", _positive_int, 300, "seconds a worker's claim on a job lasts"),
     Setting(
         "PROXY_HOPS", int, 0, "reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust"

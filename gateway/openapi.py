@@ -19,6 +19,7 @@ SECURITY_SCHEME = "oauth2"
 
 SDK_SCOPES = {
     "urn:sdk.api:sendMessage": "skicka meddelanden och hälsoförfrågningar",
+    "urn:sdk.api:sendMessages": "samma behörighet, stavad som i B1.4.2",
     "urn:sdk.api:getMessage": "hämta ett meddelande eller en hälsoförfrågan",
     "urn:sdk.api:getMessageByFilter": "söka meddelanden",
     "urn:sdk.api:deleteMessage": "ta bort meddelanden",

@@ -110,7 +110,7 @@ def test_unknown_organisation_needs_a_name(gateway: Gateway) -> None:
     assert gateway.count(Organisation) == 0
 
 
-@pytest.mark.parametrize("scope", ["urn:sdk.api:sendMessages", "admin", "urn:sdk.api:"])
+@pytest.mark.parametrize("scope", ["urn:sdk.api:sendMessagez", "admin", "urn:sdk.api:"])
 def test_bad_scope_is_refused_and_leaves_nothing(gateway: Gateway, malmo: None, scope: str) -> None:
     result = gateway("add", "--organisation", MALMO, "--functional-address", EBB,
                      "--scope", "urn:sdk.api:getMessage", "--scope", scope)

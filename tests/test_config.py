@@ -24,6 +24,7 @@ from gateway.errors import ConfigError
         ("GATEWAY_SMTP_RELAY", "relay:99999", "expected host:port"),
         ("GATEWAY_COOKIE_SECURE", "maybe", "true or false"),
         ("GATEWAY_DATABASE_URL", "mysql://x", "sqlite:/// or postgresql://"),
+        ("GATEWAY_TOKEN_LIFETIME", "3600", "at most 1800"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str, expected: str) -> None:

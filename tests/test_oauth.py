@@ -310,6 +310,30 @@ def test_token_lifetime_follows_configuration(
     assert get_token(client, registered)["expires_in"] == 120
 
 
+def test_default_lifetime_is_b142s_thirty_minutes(
+    app: Flask, client: FlaskClient, registered: Registered
+) -> None:
+    assert get_token(client, registered)["expires_in"] == 1800
+
+
+@pytest.mark.parametrize("spelling", ["urn:sdk.api:sendMessages", "urn:sdk.api:sendMessage"])
+def test_send_scope_in_either_spelling_may_send(
+    client: FlaskClient, registered: Registered, spelling: str
+) -> None:
+    # B1.4.2 spells it sendMessages, DIGG's OpenAPI file sendMessage: one permission.
+    body = get_token(client, registered, scope=spelling)
+    assert body["scope"] == spelling
+    response = client.post("/v1/sdk/messages", json={"data": None},
+                           headers=bearer(body["access_token"]))
+    # Past the scope check: the body is what is refused, not the token.
+    assert response.status_code == 400, response.get_json()
+
+
+def test_client_registered_with_b142s_spelling_holds_the_send_scope(directory: None) -> None:
+    registered = register(scopes=("urn:sdk.api:sendMessages",))
+    assert registered.model.scopes == SEND
+
+
 def test_requested_subset_of_scopes_is_granted(client: FlaskClient, registered: Registered) -> None:
     body = get_token(client, registered, scope=f"{GET} {SEND}")
     assert body["scope"].split() == [SEND, GET]

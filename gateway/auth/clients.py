@@ -26,6 +26,10 @@ SDK_SCOPES: tuple[str, ...] = (
     "urn:sdk.api:getMessageByFilter",
     "urn:sdk.api:deleteMessage",
 )
+# B1.4.2 spells the send scope `sendMessages`, DIGG's OpenAPI file `sendMessage`: both name one
+# permission. Clients are stored with the spellings above; a client may ask for either and a
+# token holding either may send.
+SCOPE_SPELLINGS = {"urn:sdk.api:sendMessages": "urn:sdk.api:sendMessage"}
 CLIENT_ID_PREFIX = "gw-"
 
 # Looking up an existing address needs only a sane string; new ones must have the directory's form.
@@ -61,7 +65,7 @@ def normalise_address(raw: str) -> str:
 
 def normalise_scopes(scopes: Iterable[str] | None) -> list[str]:
     """Return the scopes in SDK order without repeats; none given means all; raise on unknown."""
-    wanted = {s.strip() for s in scopes or () if s.strip()}
+    wanted = {canonical_scope(s.strip()) for s in scopes or () if s.strip()}
     unknown = sorted(wanted - set(SDK_SCOPES))
     if unknown:
         code = codes.INVALID_SCOPE
@@ -70,6 +74,11 @@ def normalise_scopes(scopes: Iterable[str] | None) -> list[str]:
             issues=[Issue(code.code, code.title, s, "scope") for s in unknown],
         )
     return [s for s in SDK_SCOPES if s in wanted] if wanted else list(SDK_SCOPES)
+
+
+def canonical_scope(scope: str) -> str:
+    """Return the scope as clients are stored with it (one spelling per permission)."""
+    return SCOPE_SPELLINGS.get(scope, scope)
 
 
 def client_scopes(client: ApiClient) -> list[str]:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import selectinload
 from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import (
+    canonical_scope,
     client_holds_address,
     client_may_send_as,
     client_scopes,
@@ -106,10 +107,11 @@ class _OAuthClient(ClientMixin):
         own = client_scopes(self.model)
         if not scope:
             return " ".join(own)
-        asked = scope.split()
+        # The token carries the spellings the client asked for (B1.4.2's or the OpenAPI file's).
+        asked = {canonical_scope(s): s for s in scope.split()}
         if not set(asked) <= set(own):
             return None
-        return " ".join(s for s in own if s in asked)
+        return " ".join(asked[s] for s in own if s in asked)
 
 
 class _MalformedCredentials(Exception):
@@ -329,7 +331,7 @@ def authenticate_bearer(header: str | None) -> ApiToken:
 
 def _check_scopes(found: ApiToken, required: tuple[str, ...]) -> frozenset[str]:
     """Return the token's scopes; raise BearerTokenError 403 naming each required one it lacks."""
-    granted = frozenset(found.scope.split())
+    granted = frozenset(canonical_scope(s) for s in found.scope.split())
     missing = [s for s in required if s not in granted]
     wanted = " ".join(required)
     if missing:
