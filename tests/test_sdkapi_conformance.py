@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,16 +27,17 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
+from tests.support.digg import MISSING, SDK  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-DIGG_API = SHARED / "sdk" / "api" / "sdk-api-restful.yml"
 EXAMPLES = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow, HealthCheck.filter_too_much])
 
-if not DIGG_API.exists():
-    pytest.skip(f"DIGG's SDK material is missing: {DIGG_API}", allow_module_level=True)
+if SDK is None:
+    pytest.skip(MISSING, allow_module_level=True)
+DIGG_API = SDK / "api" / "sdk-api-restful.yml"
 
 digg = schemathesis.openapi.from_path(DIGG_API)
 

@@ -237,11 +237,12 @@ def test_send_goes_through_the_intake_and_messageid_is_the_form_id(world: World)
     assert post_xml(world.http, xml, world.ebb).status_code == 200
 
 
-def test_same_id_other_content_is_a_bad_request(world: World) -> None:
+def test_same_id_other_content_is_a_conflict_as_on_the_gateway_api(world: World) -> None:
     xml = halsoforfragan()
     assert world.send(xml).status_code == 201
     other = halsoforfragan(id=form_id(xml), bakgrund="Något helt annat.")
-    assert_problem(world.send(other), 400, "ID_CONFLICT")
+    assert_problem(world.send(other), 409, "ID_CONFLICT")
+    assert post_xml(world.http, other, world.ebb).status_code == 409
 
 
 def test_get_by_id_returns_the_form_and_is_audited(world: World) -> None:
@@ -355,6 +356,8 @@ def test_delete_hides_the_message_from_that_client_only(world: World) -> None:
     legs_before = session.scalar(select(func.count()).select_from(Leg))
     response = world.http.delete(f"{MESSAGES}/{first}", headers=bearer(world.ebb))
     assert response.status_code == 202
+    assert response.data == b""
+    assert "Content-Type" not in response.headers
     assert world.listed() == [second]
     assert_problem(world.get(f"{MESSAGES}/{first}"), 404, "NOT_FOUND")
     assert_problem(world.http.delete(f"{MESSAGES}/{first}", headers=bearer(world.ebb)),
@@ -370,6 +373,18 @@ def test_delete_hides_the_message_from_that_client_only(world: World) -> None:
     # The care unit may delete its incoming copy (NEW is final) too.
     assert world.http.delete(f"{MESSAGES}/{first}", headers=bearer(world.vc)).status_code == 202
     assert world.listed(world.vc) == []
+
+
+def test_repeat_after_delete_is_a_conflict_not_a_dead_link(world: World) -> None:
+    xml = halsoforfragan()
+    assert world.send(xml).status_code == 201
+    message_id = form_id(xml)
+    assert world.http.delete(f"{MESSAGES}/{message_id}",
+                             headers=bearer(world.ebb)).status_code == 202
+    again = world.send(xml)
+    assert_problem(again, 409, "MESSAGE_DELETED")
+    assert "Location" not in again.headers
+    assert get_session().scalar(select(func.count()).select_from(Inquiry)) == 1
 
 
 def test_delete_refusals(world: World) -> None:

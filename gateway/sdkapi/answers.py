@@ -25,6 +25,7 @@ from gateway.inquiries.models import Answer, Inquiry
 from gateway.sdkapi.envelope import SDK_BAD_REQUEST, Envelope, bad_request
 from gateway.sdkapi.messages import ANSWER_KIND, INQUIRY_KIND, answer_message_id, conversation_of
 from gateway.sdkapi.models import SdkEnvelope
+from gateway.sdkapi.service import KEEP_STATUS as SDK_KEEP_STATUS
 from gateway.sdkapi.service import sdk_refusal
 
 CHANNEL = "sdk"
@@ -32,7 +33,7 @@ CHANNEL = "sdk"
 # messageId names another message, or the inquiry no longer waits for an answer), 413; 5xx
 # (trust roots missing) too. Every other 4xx of the answer service is DIGG's 400, with its code
 # and one eventIssue per failed rule (P1–P9, C2, C7).
-KEEP_STATUS = frozenset({401, 403, 409, 413})
+KEEP_STATUS = SDK_KEEP_STATUS | {403}
 PATH = "data.attributes"
 
 

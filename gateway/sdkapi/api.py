@@ -10,8 +10,9 @@ from gateway import codes
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
 from gateway.db import get_session, utcnow
+from gateway.errors import GatewayError
 from gateway.sdkapi import answers, service
-from gateway.sdkapi.envelope import bad_request, read_envelope
+from gateway.sdkapi.envelope import SDK_BAD_REQUEST, bad_request, read_envelope
 from gateway.sdkapi.messages import API_VERSION, resource, visible_message
 
 SEND = "urn:sdk.api:sendMessage"
@@ -65,9 +66,17 @@ def send_message() -> Response:
         meta = {"receipt": result.body()}
     session.commit()
     message = visible_message(session, client, message_id)
+    if message is None:
+        # A repeat of a message this client has deleted: it exists, but no longer for the client.
+        raise GatewayError.at(
+            codes.MESSAGE_DELETED,
+            f"Meddelandet {message_id} har redan tagits emot och sedan raderats av er; skicka "
+            "det som ett nytt meddelande med ett nytt id.",
+            "data.attributes.messageId", status=409,
+            extra={"type": SDK_BAD_REQUEST, "code": codes.MESSAGE_DELETED.code},
+        )
     link = url_for("sdkapi.get_message", message_id=message_id, _external=True)
-    data = resource(message, documents=False) if message else None
-    response = _document(data, link, **meta)
+    response = _document(resource(message, documents=False), link, **meta)
     response.status_code = 201
     response.headers["Location"] = link
     return response
@@ -108,4 +117,7 @@ def delete_message(message_id: str) -> Response:
     session = get_session()
     service.delete_message(session, g.api_client, message_id, utcnow())
     session.commit()
-    return Response(status=202)
+    accepted = Response(status=202)
+    # No body, so no media type (Flask would otherwise say text/html).
+    del accepted.headers["Content-Type"]
+    return accepted

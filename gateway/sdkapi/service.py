@@ -36,9 +36,10 @@ from gateway.sdkapi.messages import visible_messages as _visible
 from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
 
 CHANNEL = "sdk"
-# Refusals that keep their own HTTP status on the SDK API; every other 4xx of the intake is
+# Refusals that keep their own HTTP status on the SDK API (409 for an id conflict, as on
+# /api/v1); every other 4xx of the intake is
 # DIGG's 400 ("Tekniskt fel (schema, avsändare, mottagare etc)"), its code and issues kept.
-KEEP_STATUS = frozenset({401, 413})
+KEEP_STATUS = frozenset({401, 409, 413})
 
 FILTER_STATUS = "messageStatus"
 FILTER_RECIPIENT = "recipientAttention.subOrganization.extension"
