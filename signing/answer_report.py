@@ -30,7 +30,8 @@ RULE_TITLES: Mapping[str, str] = {
     "P5": "Den sista underskriften omfattar hela filen",
     "P6": "Medundertecknare registreras",
     "P7": "Filens förfrågningsreferens gäller denna förfrågan",
-    "P8": "Inget JavaScript, inga startkommandon och inga inbäddade filer",
+    "P8": "Inget JavaScript, inga startkommandon, inga utåtriktade åtgärder och inga inbäddade "
+          "filer",
     "P9": "Tidsstämpel och signeringstid är rimliga",
 }
 

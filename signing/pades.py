@@ -75,6 +75,12 @@ ACTIVE_CONTENT_NAMES = {
     "launch": "startkommandon (Launch)",
     "embedded_file": "inbäddade filer",
     "xfa": "XFA-formulär (som kan innehålla skript)",
+    "goto_remote": "hopp till andra filer (GoToR)",
+    "goto_embedded": "hopp till inbäddade filer (GoToE)",
+    "submit_form": "formulär som skickar data (SubmitForm)",
+    "import_data": "import av data (ImportData)",
+    "uri": "länkar till webben eller nätverket (URI)",
+    "media": "uppspelning av media (Rendition, Sound, Movie)",
 }
 
 
@@ -555,8 +561,8 @@ def _reference_rule(
 
 def _p8(scan: DocumentScan) -> RuleResult:
     if not scan.active_content:
-        return passed("P8", "Filen innehåller inget JavaScript, inga startkommandon och inga "
-                            "inbäddade filer.")
+        return passed("P8", "Filen innehåller inget JavaScript, inga startkommandon, inga "
+                            "åtgärder som lämnar dokumentet och inga inbäddade filer.")
     kinds = sorted({item.kind for item in scan.active_content})
     names = ", ".join(ACTIVE_CONTENT_NAMES[kind] for kind in kinds)
     return failed(

@@ -75,7 +75,7 @@ class PdfRefused(SigningError):
 class ActiveContent:
     """Something P8 refuses: its kind and the object it was found in."""
 
-    kind: str  # "javascript" | "launch" | "embedded_file" | "xfa"
+    kind: str  # "javascript" | "launch" | "embedded_file" | "xfa" | an OUTWARD_ACTIONS kind
     where: str
 
 
@@ -240,12 +240,30 @@ def _decode(stream: generic.StreamObject) -> None:
         pass
 
 
+# Actions that leave the document (other files, the network, a form's submission, imported
+# data) or play media; JavaScript and Launch have kinds of their own. The walk reaches every
+# object, so these are found wherever they sit: open actions, additional actions (/AA),
+# annotations and the name tree.
+OUTWARD_ACTIONS = {
+    "/GoToR": "goto_remote",
+    "/GoToE": "goto_embedded",
+    "/SubmitForm": "submit_form",
+    "/ImportData": "import_data",
+    "/URI": "uri",
+    "/Rendition": "media",
+    "/Sound": "media",
+    "/Movie": "media",
+}
+
+
 def _active_kinds(d: generic.DictionaryObject) -> Iterator[str]:
     action = _name(d, "/S")
     if "/JS" in d or action == "/JavaScript" or "/JavaScript" in d:
         yield "javascript"
     if action == "/Launch":
         yield "launch"
+    if action in OUTWARD_ACTIONS:
+        yield OUTWARD_ACTIONS[action]
     if (
         "/EmbeddedFiles" in d
         or "/EF" in d

@@ -15,12 +15,14 @@ from tests.support.pdfs import (
     REKO,
     REKO_OTHER_VC,
     TestPki,
+    action_catalog,
     altered,
     bomb_pdf,
     embedded_file_catalog,
     foreign_timestamper,
     javascript_catalog,
     launch_catalog,
+    link_annotation,
     nss_db,
     pdfsig_sign,
     pdfsig_tools,
@@ -117,6 +119,30 @@ def test_refused_by_the_rule_that_names_the_fault(
     for code in codes:
         result = report.result(code)
         assert result.message and result.message[0].isupper()
+
+
+OUTWARD = ["/GoToR", "/GoToE", "/SubmitForm", "/ImportData", "/URI", "/Rendition", "/Sound",
+           "/Movie"]
+
+
+@pytest.mark.parametrize("placement", ["open", "additional", "names", "annotation"])
+@pytest.mark.parametrize("kind", OUTWARD)
+def test_actions_that_leave_the_document_are_refused_by_p8(
+    pki: TestPki, kind: str, placement: str
+) -> None:
+    if placement == "annotation":
+        pdf = plain_pdf(annotations=[link_annotation(kind)])
+    else:
+        pdf = plain_pdf(extra_catalog=action_catalog(kind, placement))
+    report = validate(sign(pdf, pki.reko_p12()), pki, allowed_hsa_ids=ALLOWED)
+    assert report.result("P8").status is RuleStatus.FAILED
+    # The refusal names the action, so the REKO knows what to remove.
+    assert kind.strip("/") in report.result("P8").message
+
+
+def test_a_plain_link_free_answer_passes_p8(pki: TestPki) -> None:
+    report = validate(sign(plain_pdf(), pki.reko_p12()), pki, allowed_hsa_ids=ALLOWED)
+    assert report.result("P8").status is RuleStatus.PASSED
 
 
 def test_a_file_that_is_not_a_pdf_leaves_every_other_rule_unevaluated(pki: TestPki) -> None:

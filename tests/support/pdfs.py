@@ -117,10 +117,15 @@ def plain_pdf(
     fields: Sequence[str] = FIELDS,
     text: str = "Svar på hälsoförfrågan",
     extra_catalog: dict[str, generic.PdfObject] | None = None,
+    annotations: Sequence[generic.DictionaryObject] = (),
 ) -> bytes:
-    """A one-page PDF with the reference in Info (if given) and empty signature fields."""
+    """A one-page PDF with the reference in Info (if given), empty signature fields and the
+    given annotations on its page."""
     writer = PdfFileWriter(stream_xrefs=False)
-    writer.insert_page(_page(writer, text))
+    page = _page(writer, text)
+    if annotations:
+        page[pdf_name("/Annots")] = generic.ArrayObject(writer.add_object(a) for a in annotations)
+    writer.insert_page(page)
     if reference is not None:
         info = generic.DictionaryObject(
             {pdf_name(REFERENCE_INFO_KEY): generic.TextStringObject(reference)}
@@ -172,6 +177,47 @@ def launch_catalog() -> dict[str, generic.PdfObject]:
         pdf_name("/F"): generic.TextStringObject("calc.exe"),
     })
     return {"/OpenAction": action}
+
+
+def outward_action(kind: str) -> generic.DictionaryObject:
+    """An action dictionary of type `kind` (e.g. "/URI") pointing out of the document."""
+    target: dict[str, generic.PdfObject] = {
+        "/URI": generic.TextStringObject("https://example.org/hamta"),
+        "/GoToR": generic.TextStringObject("\\\\server\\share\\svar.pdf"),
+        "/GoToE": generic.NameObject("/bilaga"),
+        "/SubmitForm": generic.TextStringObject("https://example.org/ta-emot"),
+        "/ImportData": generic.TextStringObject("data.fdf"),
+    }
+    action = generic.DictionaryObject({pdf_name("/S"): pdf_name(kind)})
+    key = "/URI" if kind == "/URI" else "/F"
+    if kind in target:
+        action[pdf_name(key)] = target[kind]
+    return action
+
+
+def action_catalog(kind: str, placement: str) -> dict[str, generic.PdfObject]:
+    """Catalog entries holding an action of type `kind` as the open action ("open"), as a
+    document additional action ("additional") or in the name tree ("names")."""
+    action = outward_action(kind)
+    if placement == "open":
+        return {"/OpenAction": action}
+    if placement == "additional":
+        return {"/AA": generic.DictionaryObject({pdf_name("/WC"): action})}
+    if placement == "names":
+        tree = generic.DictionaryObject({pdf_name("/Names"): generic.ArrayObject(
+            [generic.TextStringObject("start"), action])})
+        return {"/Names": generic.DictionaryObject({pdf_name("/JavaScript"): tree})}
+    raise ValueError(placement)
+
+
+def link_annotation(kind: str) -> generic.DictionaryObject:
+    """A link annotation on the page whose action is of type `kind`."""
+    return generic.DictionaryObject({
+        pdf_name("/Type"): pdf_name("/Annot"),
+        pdf_name("/Subtype"): pdf_name("/Link"),
+        pdf_name("/Rect"): generic.ArrayObject(map(generic.NumberObject, (72, 700, 300, 720))),
+        pdf_name("/A"): outward_action(kind),
+    })
 
 
 def embedded_file_catalog() -> dict[str, generic.PdfObject]:
