@@ -199,12 +199,13 @@ def _character_issues(answer: StructuredAnswer) -> Iterator[FormIssue]:
 
 
 def _validate(root: etree._Element) -> None:
+    schema = load_schema(HALSOFORFRAGAN_SVAR_XSD)
     issues = [
         _issue("SVAR_XSD", redact_schema_message(entry.message, NS), path, entry.line or None)
-        for entry, path in schema_errors(load_schema(HALSOFORFRAGAN_SVAR_XSD), root)
+        for entry, path in schema_errors(schema, root)
     ]
     if issues:
-        raise FormError(issues)
+        raise FormError(issues, total=len(schema.error_log))
 
 
 def _text(parent: etree._Element, name: str) -> str:

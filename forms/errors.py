@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# Reports are bounded: a hostile document must not make a problem of a million lines (or the
+# work of finding each). The first MAX_ISSUES are listed; `FormError.total` counts them all.
+MAX_ISSUES = 50
+
 # Swedish, user-facing titles per code; the detail says what exactly was wrong.
 TITLES: dict[str, str] = {
     "XML_EMPTY": "Dokumentet är tomt",
@@ -62,17 +66,20 @@ def issue(code: str, detail: str = "", *, line: int | None = None, path: str = "
 
 
 class FormError(Exception):
-    """Raised when a form cannot be accepted; `issues` lists every reason (at least one)."""
+    """Raised when a form cannot be accepted; `issues` lists the reasons (at least one, at most
+    MAX_ISSUES) and `total` how many were found (more where the caller stopped listing)."""
 
-    def __init__(self, issues: Iterable[FormIssue]) -> None:
-        self.issues: tuple[FormIssue, ...] = tuple(issues)
-        if not self.issues:
+    def __init__(self, issues: Iterable[FormIssue], total: int | None = None) -> None:
+        found = tuple(issues)
+        if not found:
             raise ValueError("FormError needs at least one issue")
+        self.issues: tuple[FormIssue, ...] = found[:MAX_ISSUES]
+        self.total = max(total or 0, len(found))
         super().__init__("; ".join(f"{i.code}: {i.title}" for i in self.issues))
 
-    def __reduce__(self) -> tuple[type[FormError], tuple[tuple[FormIssue, ...]]]:
+    def __reduce__(self) -> tuple[type[FormError], tuple[tuple[FormIssue, ...], int]]:
         # Exception pickling re-calls __init__ with self.args; ours takes the issues.
-        return (FormError, (self.issues,))
+        return (FormError, (self.issues, self.total))
 
     @property
     def codes(self) -> tuple[str, ...]:

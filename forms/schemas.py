@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from forms.errors import MAX_ISSUES
 from forms.xmlsafe import element_path
 
 # The canonical XSDs live in `schemas/` beside this package; the project is installed from
@@ -58,12 +60,13 @@ def load_schema(name: str) -> etree.XMLSchema:
 
 
 def schema_errors(
-    schema: etree.XMLSchema, root: etree._Element
+    schema: etree.XMLSchema, root: etree._Element, *, limit: int = MAX_ISSUES
 ) -> Iterator[tuple[etree._LogEntry, str]]:
-    """Validate the tree of `root` and yield each XSD error with the element path
-    (forms.xmlsafe.element_path) of the node it names, "/@name" added for an attribute
-    error; the path is "" where the node cannot be found."""
-    for entry, element in schema_error_elements(schema, root):
+    """Validate the tree of `root` and yield the first `limit` XSD errors, each with the element
+    path (forms.xmlsafe.element_path) of the node it names, "/@name" added for an attribute
+    error; the path is "" where the node cannot be found. `len(schema.error_log)` then counts
+    them all."""
+    for entry, element in itertools.islice(schema_error_elements(schema, root), limit):
         yield entry, element_path(element) + attribute_step(entry) if element is not None else ""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from forms.errors import MAX_ISSUES
 from gateway.codes import FORBIDDEN, UNAUTHORIZED, Code
 
 
@@ -34,6 +35,8 @@ class GatewayError(Exception):
     status: int = 400
     issues: list[Issue] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # How many faults were found, where more than `issues` lists (a bounded report).
+    issue_count: int | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.code, self.detail or self.title)
@@ -69,16 +72,20 @@ class GatewayError(Exception):
         return text
 
     def problem(self, instance: str) -> dict[str, Any]:
-        """Return the RFC 7807 body for this error."""
+        """Return the RFC 7807 body for this error: at most MAX_ISSUES eventIssues, and
+        `eventIssueCount` when more were found than are listed."""
         body: dict[str, Any] = {
             "type": f"urn:kryddgarden:problem:{self.code}",
             "title": self.title,
             "status": self.status,
             "detail": self.detail or self.title,
             "instance": instance,
-            "eventIssues": [i.as_event_issue() for i in self.issues]
+            "eventIssues": [i.as_event_issue() for i in self.issues[:MAX_ISSUES]]
             or [Issue(self.code, self.title, self.detail).as_event_issue()],
         }
+        found = max(self.issue_count or 0, len(self.issues))
+        if found > len(body["eventIssues"]):
+            body["eventIssueCount"] = found
         body.update(self.extra)
         return body
 

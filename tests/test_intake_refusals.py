@@ -422,3 +422,17 @@ def test_a_receipt_key_missing_is_a_clear_503_and_stores_nothing(
     assert counts(get_session()).inquiries == 0
     ready = world.client.get("/readyz").get_json()
     assert ready["checks"]["receipts"]["ok"] is False
+
+
+def test_a_flood_of_faults_lists_the_first_fifty_and_counts_the_rest(world: World) -> None:
+    # 100,000 stray attributes once gave a 21 MB problem after 8 s.
+    stray = b"".join(b' x%d="1"' % n for n in range(100_000))
+    flooded = VALID.replace(b"<halsoforfragan ", b"<halsoforfragan" + stray + b" ", 1)
+    assert len(flooded) > len(VALID) + 100_000
+    response = post_xml(world.client, flooded, world.tokens["ebb"])
+    assert response.status_code == 422
+    body = response.get_json()
+    assert len(body["eventIssues"]) == 50
+    assert body["eventIssueCount"] == 100_000
+    assert len(response.get_data()) < 64 * 1024
+    assert "och 99995 fel till" in body["detail"]

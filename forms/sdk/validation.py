@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from forms.errors import FormError, FormIssue
+from forms.errors import MAX_ISSUES, FormError, FormIssue
 from forms.xmlsafe import element_path
 
 # The rule id of problems an XSD validator would report (order, datatypes, attributes).
 SCHEMA = "XSD"
 # Reports are bounded: a hostile document must not make a receipt of a million lines.
-MAX_PROBLEMS = 50
+MAX_PROBLEMS = MAX_ISSUES
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 # xsi attributes an XSD validator accepts on any element without changing its type.

@@ -184,14 +184,15 @@ def form_refusal(error: FormError) -> GatewayError:
     else:
         status, code, title = 422, "FORM_INVALID", "Hälsoförfrågan är inte giltig"
     issues = [Issue(i.code, i.title, i.detail, i.location) for i in error.issues]
-    return GatewayError(code, title, _summary(issues), status=status, issues=issues)
+    return GatewayError(code, title, _summary(issues, error.total), status=status, issues=issues,
+                        issue_count=error.total)
 
 
-def _summary(issues: list[Issue], shown: int = 5) -> str:
+def _summary(issues: list[Issue], total: int, shown: int = 5) -> str:
     parts = [f"{i.code}: {i.title}" + (f" ({i.location})" if i.location else "") for i in issues]
     text = "; ".join(parts[:shown])
-    if len(parts) > shown:
-        text += f"; och {len(parts) - shown} fel till"
+    if total > shown:
+        text += f"; och {total - shown} fel till"
     return text
 
 
