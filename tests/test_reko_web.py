@@ -188,6 +188,23 @@ def test_the_case_worker_downloads_and_registers_the_answer(world: World) -> Non
         assert world.anna.get(f"/arende/{inquiry_id}/svar.pdf").status_code == 403
 
 
+@pytest.mark.parametrize("target", ["/\\evil.example/", "//evil.example/", "https://evil.example/",
+                                    "/\t/evil.example/"])
+def test_the_answer_actions_never_redirect_off_site(world: World, target: str) -> None:
+    with world.app.app_context():
+        inquiry_id = submit_api(world.client, world.tokens.sender)
+        from tests.support.reko import post_answer
+
+        pdf = signed_answer(world.pki, inquiry_id)
+        assert post_answer(world.client, world.tokens.reko, inquiry_id, pdf).status_code == 201
+        worker = logged_in_browser(world.app, "asa", Role.CASE_WORKER, unit=EBB_OSTER)
+        token = worker.token("/samtycke/aterkallat")
+        done = worker.post(f"/arende/{inquiry_id}/registrerad",
+                           {"csrf_token": token, "next": target})
+        assert done.status_code == 302
+        assert "evil.example" not in done.headers["Location"]
+
+
 def test_consent_withdrawal_closes_purges_and_blocks_new_inquiries(world: World) -> None:
     with world.app.app_context():
         inquiry_id = received_days_ago(3)

@@ -24,7 +24,7 @@ from forms.labels import QUESTION_LABELS
 from forms.render import SIGNATURE_FIELD_REKO, render_answer_pdf
 from gateway import codes
 from gateway.audit.service import record
-from gateway.auth.login import role_required
+from gateway.auth.login import role_required, safe_next
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
 from gateway.directory.models import CareUnit
@@ -374,8 +374,8 @@ def answer_pdf(inquiry_id: str) -> ResponseReturnValue:
 
 
 def _back(inquiry: Inquiry) -> ResponseReturnValue:
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
+    target = safe_next(request.form.get("next"))
+    if target:
         return redirect(target)
     return redirect(url_for("reko.answer_pdf", inquiry_id=inquiry.id)
                     if answer_for(get_session(), inquiry.id) else url_for("auth.home"))
