@@ -181,7 +181,7 @@ def instance_secret(instance: Path, name: str, nbytes: int = 32) -> str:
     path = instance / name
     if path.exists():
         return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     value = secrets.token_hex(nbytes)
     # O_EXCL: when two processes start at once, one creates and the other reads.
     try:

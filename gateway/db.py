@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -55,9 +57,11 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Return an engine; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE."""
+    """Return an engine; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE, and
+    its file is private (see `_private_sqlite_file`)."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, **kwargs)
+    _private_sqlite_file(make_url(url).database)
     engine = create_engine(
         url, connect_args={"timeout": 30, "check_same_thread": False}, poolclass=NullPool, **kwargs
     )
@@ -79,6 +83,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _private_sqlite_file(database: str | None) -> None:
+    """Create the database file readable by its owner only (0600, in a 0700 folder when the
+    folder is new): it holds sealed content but also names, dates and routing. SQLite gives
+    the -wal and -shm files the database file's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
 
 class Database:

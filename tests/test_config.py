@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from gateway import create_app
 from gateway.config import settings_from_env
+from gateway.db import get_session
 from gateway.errors import ConfigError
 
 
@@ -75,6 +77,20 @@ def test_secret_key_generated_once_and_private(tmp_path: Path) -> None:
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
     assert len(first.config["SECRET_KEY"]) == 64
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_the_instance_folder_and_sqlite_files_are_private(tmp_path: Path) -> None:
+    instance = tmp_path / "inst"
+    app = create_app({"INSTANCE_PATH": str(instance)})
+    with app.app_context():
+        session = get_session()
+        session.execute(text("CREATE TABLE probe (n INTEGER)"))
+        session.commit()
+    assert stat.S_IMODE(instance.stat().st_mode) == 0o700
+    for name in ("gateway.sqlite", "gateway.sqlite-wal", "gateway.sqlite-shm"):
+        path = instance / name
+        if path.exists() or name == "gateway.sqlite":
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
 
 
 def test_bad_configuration_gives_a_message_not_a_traceback(tmp_path: Path) -> None:
