@@ -183,7 +183,9 @@ def test_add_prints_only_id_and_secret_and_the_secret_works(gateway: Gateway, ma
     with database(gateway.app).transaction() as session:
         stored = session.scalars(select(ApiClient)).one()
         assert created["client_secret"] not in stored.secret_hash
-        assert stored.secret_hash.startswith("$argon2id$")
+        # A keyed hash (HMAC-SHA-256 under the vault's key), not a password hash: 64 hex digits.
+        assert stored.secret_hash.startswith("hmac-sha256$")
+        assert len(stored.secret_hash) == len("hmac-sha256$") + 64
     assert gateway.audit()[0] == ("cli:clients add", "api_client.create", created["client_id"])
 
 

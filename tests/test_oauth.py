@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Blueprint, Flask, g, jsonify
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -332,6 +333,42 @@ def test_send_scope_in_either_spelling_may_send(
 def test_client_registered_with_b142s_spelling_holds_the_send_scope(directory: None) -> None:
     registered = register(scopes=("urn:sdk.api:sendMessages",))
     assert registered.model.scopes == SEND
+
+
+def test_failed_client_authentication_is_throttled_per_client_and_address(
+    app: Flask, client: FlaskClient, registered: Registered
+) -> None:
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(limit):
+        wrong = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                            headers=basic(registered.client_id, "fel-hemlighet"))
+        assert_oauth_error(wrong, 401, "invalid_client")
+    # Now even the right secret waits: the client id is throttled.
+    throttled = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                            headers=basic(registered.client_id, registered.secret))
+    assert_oauth_error(throttled, 429, "slow_down")
+    assert 0 < int(throttled.headers["Retry-After"]) <= 15 * 60
+    # So is any other client id tried from the same address (guessing ids).
+    other = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                        headers=basic("gw-gissat", "x"))
+    assert_oauth_error(other, 429, "slow_down")
+    assert [e.detail["reason"] for e in audit("oauth.token", "denied")][-2:] == [
+        "throttled", "throttled"]
+
+
+def test_a_secret_hashed_with_argon2_before_is_accepted_once_and_rehashed(
+    client: FlaskClient, registered: Registered
+) -> None:
+    session = get_session()
+    model = session.get(ApiClient, registered.model.id)
+    assert model is not None
+    model.secret_hash = PasswordHasher(memory_cost=1024, time_cost=1).hash(registered.secret)
+    session.commit()
+    assert get_token(client, registered)["token_type"] == "Bearer"
+    stored = get_session().scalar(
+        select(ApiClient.secret_hash).where(ApiClient.id == registered.model.id))
+    assert stored is not None and stored.startswith("hmac-sha256$")
+    assert get_token(client, registered)["token_type"] == "Bearer"
 
 
 def test_requested_subset_of_scopes_is_granted(client: FlaskClient, registered: Registered) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,6 +18,7 @@ from gateway.auth.models import ApiClient, ApiToken
 from gateway.directory.identifiers import check_functional_address, check_org_id
 from gateway.directory.models import FunctionalAddress, Organisation
 from gateway.errors import GatewayError, Issue
+from gateway.vault.service import get_vault
 
 # The SDK API's scopes (DESIGN 5.4); a new client gets all of them unless told otherwise.
 SDK_SCOPES: tuple[str, ...] = (
@@ -35,6 +36,12 @@ CLIENT_ID_PREFIX = "gw-"
 # Looking up an existing address needs only a sane string; new ones must have the directory's form.
 _ADDRESS = re.compile(r"^[!-~]{1,200}$")
 
+# Client secrets are 256-bit random values, not passwords: a keyed hash (HMAC-SHA-256 under the
+# vault's hash key) is as safe against a stolen database and costs microseconds, so failed
+# token requests cannot be used to exhaust memory and CPU. Secrets made before were hashed with
+# argon2id; they are still verified that way once and then re-hashed.
+SECRET_HASH_PREFIX = "hmac-sha256$"  # noqa: S105 - a format marker, no secret
+SECRET_PURPOSE = "api-client-secret"  # noqa: S105 - an HMAC purpose label, no secret
 _hasher = PasswordHasher()
 
 
@@ -192,7 +199,7 @@ def create_client(
     secret = secrets.token_hex(32)
     client = ApiClient(
         client_id=CLIENT_ID_PREFIX + secrets.token_urlsafe(16),
-        secret_hash=_hasher.hash(secret),
+        secret_hash=hash_secret(secret),
         organisation_id=organisation.id,
         scopes=" ".join(granted),
         active=True,
@@ -250,22 +257,29 @@ def revoke_client(session: Session, client_id: str, *, actor: str) -> tuple[ApiC
     return client, True
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return _hasher.hash(secrets.token_urlsafe(32))
+def hash_secret(secret: str) -> str:
+    """Return how a client secret is stored: its HMAC-SHA-256 under the vault's hash key."""
+    return SECRET_HASH_PREFIX + get_vault().keyed_hash(secret, SECRET_PURPOSE)
 
 
 def verify_secret(client: ApiClient | None, secret: str) -> bool:
-    """Return whether secret is the client's; an unknown client costs as much as a known one."""
-    try:
-        ok = _hasher.verify(client.secret_hash if client else _dummy_hash(), secret)
-    except (VerificationError, InvalidHashError):
-        return False
+    """Return whether secret is the client's; an unknown client costs as much as a known one.
+
+    A secret still stored with argon2id (made before keyed hashes) is verified that way and
+    re-hashed in the caller's transaction.
+    """
+    given = hash_secret(secret)
     if client is None:
         return False
-    if ok and _hasher.check_needs_rehash(client.secret_hash):
-        # Stronger parameters since the client was made: upgrade in the caller's transaction.
-        client.secret_hash = _hasher.hash(secret)
+    stored = client.secret_hash
+    if stored.startswith(SECRET_HASH_PREFIX):
+        return hmac.compare_digest(stored, given)
+    try:
+        ok = _hasher.verify(stored, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+    if ok:
+        client.secret_hash = given
     return ok
 
 

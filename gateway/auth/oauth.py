@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import functools
 import hashlib
+import math
 import re
 import secrets
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from gateway.auth.clients import (
     verify_secret,
 )
 from gateway.auth.models import ApiClient, ApiToken
+from gateway.auth.users import configured_throttle, record_attempt, throttled_until
 from gateway.codes import Code
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError, Issue
@@ -68,8 +70,12 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
+def _remote_addr() -> str:
+    return request.remote_addr or "unknown"
+
+
 def _remote_actor() -> str:
-    return f"anonymous:{request.remote_addr or 'unknown'}"
+    return f"anonymous:{_remote_addr()}"
 
 
 # --- the token endpoint -------------------------------------------------------------------
@@ -148,6 +154,38 @@ def _refuse_client(oauth_request: Any, reason: str, description: str) -> Invalid
 
 
 _FAILED = "Client authentication failed: wrong client_id or client_secret, or a revoked client."
+# Failed token requests are counted as login attempts under this name, per client id and address.
+_ATTEMPT_PREFIX = "client:"
+
+
+class _Throttled(OAuth2Error):
+    """Too many failed client authentications for this client id or from this address."""
+
+    error = "slow_down"
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(description=f"Too many failed attempts; try again in {retry_after} s.")
+        self.retry_after = retry_after
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
+
+
+def _check_throttle(oauth_request: Any, client_id: str) -> None:
+    """Raise _Throttled (429) while the client id or the address has too many recent failures."""
+    now = utcnow()
+    until = throttled_until(get_session(), _ATTEMPT_PREFIX + client_id, _remote_addr(),
+                            configured_throttle(current_app.config), now)
+    if until is not None:
+        oauth_request.denial = "throttled"
+        raise _Throttled(max(1, math.ceil((until - now).total_seconds())))
+
+
+def _count_attempt(client_id: str, *, success: bool) -> None:
+    session = get_session()
+    record_attempt(session, _ATTEMPT_PREFIX + client_id, _remote_addr(), success=success)
+    session.commit()
 
 
 def _authenticate_basic(_query_client: Any, oauth_request: Any) -> _OAuthClient:
@@ -165,13 +203,17 @@ def _authenticate_basic(_query_client: Any, oauth_request: Any) -> _OAuthClient:
                              "Authenticate with HTTP Basic (client_secret_basic).")
     client_id, secret = credentials
     oauth_request.claimed_client_id = client_id
+    _check_throttle(oauth_request, client_id)
     model = get_client(get_session(), client_id)
     # Verify even for unknown clients, so that timing does not tell which ids exist.
     if not verify_secret(model, secret) or model is None:
+        _count_attempt(client_id, success=False)
         reason = "unknown_client" if model is None else "wrong_secret"
         raise _refuse_client(oauth_request, reason, _FAILED)
     if not model.active:
+        _count_attempt(client_id, success=False)
         raise _refuse_client(oauth_request, "inactive_client", _FAILED)
+    _count_attempt(client_id, success=True)  # commits a legacy secret's re-hash too
     return _OAuthClient(model)
 
 

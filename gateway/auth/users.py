@@ -6,7 +6,9 @@ import datetime as dt
 import functools
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
@@ -315,6 +317,15 @@ class Throttle:
 
     max_failures: int
     window: dt.timedelta
+
+
+def configured_throttle(config: Mapping[str, Any]) -> Throttle:
+    """Return the limits GATEWAY_LOGIN_MAX_FAILURES and GATEWAY_LOGIN_WINDOW_MINUTES set; they
+    apply to web logins and to API clients' token requests alike."""
+    return Throttle(
+        max_failures=config["LOGIN_MAX_FAILURES"],
+        window=dt.timedelta(minutes=config["LOGIN_WINDOW_MINUTES"]),
+    )
 
 
 def record_attempt(session: Session, username: str, remote_addr: str, success: bool) -> None:

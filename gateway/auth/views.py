@@ -60,11 +60,7 @@ def _remote_addr() -> str:
 
 
 def _limit() -> users.Throttle:
-    config = current_app.config
-    return users.Throttle(
-        max_failures=config["LOGIN_MAX_FAILURES"],
-        window=dt.timedelta(minutes=config["LOGIN_WINDOW_MINUTES"]),
-    )
+    return users.configured_throttle(current_app.config)
 
 
 def _form_value(name: str, limit: int) -> str:
