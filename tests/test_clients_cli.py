@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
+from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
 
 from gateway.audit.models import AuditEntry
@@ -118,6 +119,25 @@ def test_bad_scope_is_refused_and_leaves_nothing(gateway: Gateway, malmo: None, 
     assert "INVALID_SCOPE" in result.stderr
     assert scope in result.stderr
     assert gateway.count(ApiClient) == 0
+
+
+def test_add_with_jwks_registers_public_keys_and_refuses_private_ones(
+    gateway: Gateway, malmo: None, tmp_path: Path
+) -> None:
+    key = RSAKey.generate_key(2048)
+    public = tmp_path / "public.jwks"
+    public.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+    private = tmp_path / "private.jwks"
+    private.write_text(json.dumps({"keys": [key.as_dict(private=True)]}))
+    refused = gateway("add", "--organisation", MALMO, "--functional-address", EBB,
+                      "--jwks", str(private))
+    assert refused.exit_code == 2
+    assert "INVALID_JWKS" in refused.stderr and "privat nyckelmaterial" in refused.stderr
+    assert gateway.count(ApiClient) == 0
+    created = gateway.add("--functional-address", EBB, "--jwks", str(public))
+    listed = json.loads(gateway("list", "--json").stdout)
+    assert [c["private_key_jwt"] for c in listed if c["client_id"] == created["client_id"]] == [
+        True]
 
 
 def test_address_of_another_organisation_is_refused(gateway: Gateway, malmo: None) -> None:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from authlib.oauth2.rfc7523 import private_key_jwt_sign
+from authlib.oauth2.rfc7523.client import ASSERTION_TYPE as JWT_BEARER
 from flask import Blueprint, Flask, g, jsonify
 from flask.testing import FlaskClient
+from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
 from gateway.audit.models import AuditEntry
@@ -24,6 +29,7 @@ from gateway.auth.clients import (
 from gateway.auth.models import ApiClient, ApiToken
 from gateway.auth.oauth import require_token, token_digest
 from gateway.db import get_session, utcnow
+from gateway.errors import GatewayError
 from tests.support.factories import FunctionalAddressFactory, OrganisationFactory
 
 MALMO = "0203:malmo.se"
@@ -59,12 +65,13 @@ def directory(app: Flask) -> None:
 
 
 def register(
-    scopes: tuple[str, ...] | None = None, addresses: tuple[str, ...] = (EBB,)
+    scopes: tuple[str, ...] | None = None, addresses: tuple[str, ...] = (EBB,),
+    jwks: str | None = None,
 ) -> Registered:
     session = get_session()
     model, secret = create_client(
         session, organisation=MALMO, functional_addresses=list(addresses), scopes=scopes,
-        actor="cli:test",
+        jwks=jwks, actor="cli:test",
     )
     session.commit()
     return Registered(model.client_id, secret, model)
@@ -369,6 +376,92 @@ def test_a_secret_hashed_with_argon2_before_is_accepted_once_and_rehashed(
         select(ApiClient.secret_hash).where(ApiClient.id == registered.model.id))
     assert stored is not None and stored.startswith("hmac-sha256$")
     assert get_token(client, registered)["token_type"] == "Bearer"
+
+
+# --- private_key_jwt (RFC 7523, B1.4.2) ---------------------------------------------------------
+
+TOKEN_URL = "http://localhost/oauth/token"
+
+
+def jwks_of(*keys: RSAKey) -> str:
+    return json.dumps({"keys": [k.as_dict(private=False) for k in keys]})
+
+
+def assertion(key: RSAKey, client_id: str, **claims: Any) -> str:
+    signed = private_key_jwt_sign(key, client_id, claims.pop("aud", TOKEN_URL), claims=claims)
+    return signed.decode() if isinstance(signed, bytes) else signed
+
+
+def jwt_token(client: FlaskClient, signed: str, **form: str) -> Any:
+    return client.post("/oauth/token", data={
+        "grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
+        "client_assertion": signed, **form})
+
+
+@pytest.fixture(scope="module")
+def client_key() -> RSAKey:
+    return RSAKey.generate_key(2048)
+
+
+def test_private_key_jwt_issues_a_token_once_per_assertion(
+    client: FlaskClient, directory: None, client_key: RSAKey
+) -> None:
+    registered = register(jwks=jwks_of(client_key))
+    signed = assertion(client_key, registered.client_id)
+    response = jwt_token(client, signed)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["expires_in"] <= 1800
+    whoami = client.get("/api/v1/whoami", headers=bearer(body["access_token"]))
+    assert whoami.status_code == 200
+    # The same assertion again (its jti) is a replay. RFC 6749 5.2: 400, as no Authorization
+    # header was tried.
+    assert_oauth_error(jwt_token(client, signed), 400, "invalid_client")
+    assert audit("oauth.token", "denied")[-1].detail["reason"] == "bad_client_assertion"
+
+
+@pytest.mark.parametrize("fault", ["other key", "other audience", "no jwks registered",
+                                   "lives a day", "basic too"])
+def test_private_key_jwt_refusals(
+    client: FlaskClient, directory: None, client_key: RSAKey, fault: str
+) -> None:
+    registered = register(jwks=None if fault == "no jwks registered" else jwks_of(client_key))
+    key = RSAKey.generate_key(2048) if fault == "other key" else client_key
+    claims: dict[str, Any] = {}
+    if fault == "other audience":
+        claims["aud"] = "https://annan.example/oauth/token"
+    if fault == "lives a day":
+        claims["exp"] = int(time.time()) + 86_400
+    signed = assertion(key, registered.client_id, **claims)
+    if fault == "basic too":
+        response = client.post("/oauth/token", data={
+            "grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
+            "client_assertion": signed}, headers=basic(registered.client_id, registered.secret))
+        assert_oauth_error(response, 400, "invalid_request")
+        return
+    assert_oauth_error(jwt_token(client, signed), 400, "invalid_client")
+    assert get_session().scalars(select(ApiToken)).all() == []
+
+
+@pytest.mark.parametrize(("jwks", "said"), [
+    ("not json", "inte JSON"),
+    ('{"keys": []}', "minst en publik nyckel"),
+    ('{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}', "RSA- eller EC-nyckel"),
+])
+def test_a_jwks_that_is_not_public_keys_is_refused(
+    directory: None, jwks: str, said: str
+) -> None:
+    with pytest.raises(GatewayError) as refused:
+        register(jwks=jwks)
+    assert refused.value.code == "INVALID_JWKS"
+    assert said in refused.value.detail
+
+
+def test_a_jwks_with_the_private_key_is_refused(directory: None, client_key: RSAKey) -> None:
+    private = json.dumps({"keys": [client_key.as_dict(private=True)]})
+    with pytest.raises(GatewayError) as refused:
+        register(jwks=private)
+    assert "privat nyckelmaterial" in refused.value.detail
 
 
 def test_requested_subset_of_scopes_is_granted(client: FlaskClient, registered: Registered) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Iterable, Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -177,6 +180,7 @@ def create_client(
     organisation: Organisation | str,
     functional_addresses: Sequence[FunctionalAddress | str],
     scopes: Iterable[str] | None = None,
+    jwks: str | None = None,
     actor: str = "system:gateway",
 ) -> tuple[ApiClient, str]:
     """Create an active client in the caller's transaction; return it and its secret (shown once).
@@ -202,6 +206,7 @@ def create_client(
         secret_hash=hash_secret(secret),
         organisation_id=organisation.id,
         scopes=" ".join(granted),
+        jwks=normalise_jwks(jwks) if jwks is not None else None,
         active=True,
     )
     client.organisation = organisation
@@ -211,8 +216,43 @@ def create_client(
     record(session, actor=actor, action="api_client.create", object_type="api_client",
            object_id=client.client_id,
            detail={"organisation": organisation.id,
-                   "functional_addresses": [a.address for a in addresses], "scopes": granted})
+                   "functional_addresses": [a.address for a in addresses], "scopes": granted,
+                   "private_key_jwt": client.jwks is not None})
     return client, secret
+
+
+# Members of a JWK that only a private key has (RFC 7518 6.2.2, 6.3.2, 6.4.1).
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_JWKS_KEY_TYPES = frozenset({"RSA", "EC"})
+
+
+def normalise_jwks(text: str) -> str:
+    """Return the client's public keys (a JWKS, RFC 7517 5) as compact JSON for private_key_jwt;
+    raise GatewayError INVALID_JWKS naming the fault. Private key material is refused: it must
+    never reach the server."""
+    def refuse(detail: str, where: str = "jwks") -> GatewayError:
+        return GatewayError.at(codes.INVALID_JWKS, detail, where)
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise refuse(f"inte JSON: {exc}") from None
+    keys = data.get("keys") if isinstance(data, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise refuse('väntat {"keys": [...]} med minst en publik nyckel')
+    for n, key in enumerate(keys):
+        where = f"keys[{n}]"
+        if not isinstance(key, dict) or key.get("kty") not in _JWKS_KEY_TYPES:
+            raise refuse("varje nyckel ska vara en RSA- eller EC-nyckel (kty)", where)
+        private = sorted(_PRIVATE_MEMBERS & set(key))
+        if private:
+            raise refuse(f"innehåller privat nyckelmaterial ({', '.join(private)}); lämna bara "
+                         "den publika nyckeln", where)
+    try:
+        KeySet.import_key_set(data)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise refuse(f"nyckeln kan inte läsas: {exc}") from None
+    return json.dumps({"keys": keys}, separators=(",", ":"), sort_keys=True)
 
 
 def get_client(session: Session, client_id: str) -> ApiClient | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -30,9 +31,20 @@ def _describe(client: ApiClient) -> dict[str, Any]:
         "organisation": client.organisation_id,
         "functional_addresses": sorted(a.address for a in client.functional_addresses),
         "scopes": service.client_scopes(client),
+        "private_key_jwt": client.jwks is not None,
         "active": client.active,
         "created_at": client.created_at.isoformat(timespec="seconds"),
     }
+
+
+def _read_jwks(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--jwks {path}: {exc}", code=2)
+        return None
 
 
 @click.group("clients", help="API clients (OAuth2 client credentials).")
@@ -51,12 +63,15 @@ def clients_group() -> None:
               help="Create functional addresses that do not exist yet, under the organisation.")
 @click.option("--scope", "scopes", multiple=True,
               help="An SDK scope (repeatable); default all four urn:sdk.api scopes.")
+@click.option("--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False),
+              help="The client's public keys (a JWKS JSON file) for private_key_jwt; "
+                   "private key material is refused.")
 @click.option("--json", "as_json", is_flag=True,
               help='Print only {"client_id": ..., "client_secret": ...}.')
 @with_app
 def add_command(
     organisation_id: str, organisation_name: str | None, addresses: tuple[str, ...],
-    create_address: bool, scopes: tuple[str, ...], as_json: bool,
+    create_address: bool, scopes: tuple[str, ...], jwks_file: str | None, as_json: bool,
 ) -> None:
     actor = "cli:clients add"
     try:
@@ -69,7 +84,7 @@ def add_command(
             )
             client, secret = service.create_client(
                 session, organisation=organisation, functional_addresses=found, scopes=scopes,
-                actor=actor,
+                jwks=_read_jwks(jwks_file), actor=actor,
             )
     except GatewayError as exc:
         _refuse(exc)

@@ -118,6 +118,16 @@ class ApiClient(Base):
     )
 
 
+class UsedAssertion(Base):
+    """A private_key_jwt assertion already used (RFC 7523 3: jti once), kept until it expires."""
+
+    __tablename__ = "used_assertions"
+
+    # SHA-256 of client_id and jti: the pair is what must not come again.
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
 class ApiToken(Base):
     """An issued bearer token; only its SHA-256 digest is stored."""
 

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import functools
 import hashlib
+import json
 import math
 import re
 import secrets
@@ -23,9 +24,15 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidScopeError,
 )
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7523.client import ASSERTION_TYPE
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from gateway import codes
@@ -38,7 +45,7 @@ from gateway.auth.clients import (
     get_client,
     verify_secret,
 )
-from gateway.auth.models import ApiClient, ApiToken
+from gateway.auth.models import ApiClient, ApiToken, UsedAssertion
 from gateway.auth.users import configured_throttle, record_attempt, throttled_until
 from gateway.codes import Code
 from gateway.db import get_session, utcnow
@@ -53,10 +60,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 bp = Blueprint("oauth", __name__)
 
-# Only HTTP Basic for now. private_key_jwt (SDK) plugs in here later: register authlib's
-# rfc7523 PrivateKeyJWT with the client's `jwks` column via register_client_auth_method,
-# add "private_key_jwt" to this list and let _OAuthClient accept it when jwks is set.
-AUTH_METHODS = ["client_secret_basic"]
+# B1.4.2: client_secret_basic, and private_key_jwt (RFC 7523) for clients with registered
+# public keys (`gateway clients add --jwks FILE`).
+BASIC = "client_secret_basic"
+PRIVATE_KEY_JWT = "private_key_jwt"
+AUTH_METHODS = [BASIC, PRIVATE_KEY_JWT]
+# An assertion may live at most this long (authlib's client signs for an hour): its jti is kept
+# until it expires.
+MAX_ASSERTION_LIFETIME = dt.timedelta(hours=1, minutes=1)
 
 # RFC 6750 b64token; ours are 43 characters, anything far longer is not one of ours.
 _BEARER = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]{1,512}=*) *\Z", re.IGNORECASE)
@@ -103,7 +114,7 @@ class _OAuthClient(ClientMixin):
         return grant_type == "client_credentials"
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method in AUTH_METHODS
+        return method == BASIC or (method == PRIVATE_KEY_JWT and self.model.jwks is not None)
 
     def check_client_secret(self, client_secret: str) -> bool:
         return verify_secret(self.model, client_secret)
@@ -188,7 +199,7 @@ def _count_attempt(client_id: str, *, success: bool) -> None:
     session.commit()
 
 
-def _authenticate_basic(_query_client: Any, oauth_request: Any) -> _OAuthClient:
+def _authenticate_basic(_query_client: Any, oauth_request: Any) -> _OAuthClient | None:
     """authlib's client_secret_basic, strict about the header; notes any refusal for the audit.
 
     Raises InvalidClientError (401) for every refusal; which one is told only to the audit log.
@@ -199,8 +210,11 @@ def _authenticate_basic(_query_client: Any, oauth_request: Any) -> _OAuthClient:
         raise _refuse_client(oauth_request, "malformed_authorization",
                              "The Authorization header is not valid HTTP Basic.") from None
     if credentials is None:
+        if oauth_request.form.get("client_assertion_type") == ASSERTION_TYPE:
+            return None  # private_key_jwt decides
         raise _refuse_client(oauth_request, "no_client_authentication",
-                             "Authenticate with HTTP Basic (client_secret_basic).")
+                             "Authenticate with HTTP Basic (client_secret_basic) or "
+                             "private_key_jwt.")
     client_id, secret = credentials
     oauth_request.claimed_client_id = client_id
     _check_throttle(oauth_request, client_id)
@@ -214,6 +228,77 @@ def _authenticate_basic(_query_client: Any, oauth_request: Any) -> _OAuthClient:
         _count_attempt(client_id, success=False)
         raise _refuse_client(oauth_request, "inactive_client", _FAILED)
     _count_attempt(client_id, success=True)  # commits a legacy secret's re-hash too
+    return _OAuthClient(model)
+
+
+class _PrivateKeyJWT(JWTBearerClientAssertion):
+    """private_key_jwt (RFC 7523 2.2): an assertion signed with a key of the client's JWKS,
+    its audience this token endpoint, its jti used once; throttled and audited like Basic."""
+
+    CLIENT_AUTH_METHOD = PRIVATE_KEY_JWT
+    ALGORITHMS = ["RS256", "PS256", "ES256"]
+
+    def __call__(self, _query_client: Any, oauth_request: Any) -> _OAuthClient | None:
+        if oauth_request.form.get("client_assertion_type") != ASSERTION_TYPE:
+            return None
+        claimed = _claimed_subject(oauth_request.form.get("client_assertion") or "")
+        oauth_request.claimed_client_id = claimed
+        _check_throttle(oauth_request, claimed)
+        try:
+            client: _OAuthClient = super().__call__(_query_jwt_client, oauth_request)
+        except InvalidClientError:
+            _count_attempt(claimed, success=False)
+            oauth_request.denial = "bad_client_assertion"
+            raise
+        _count_attempt(claimed, success=True)
+        return client
+
+    def get_audiences(self) -> list[str]:
+        return [url_for("oauth.token", _external=True)]
+
+    def resolve_client_public_key(self, client: _OAuthClient) -> KeySet:
+        return KeySet.import_key_set(json.loads(client.model.jwks or '{"keys": []}'))
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=self.ALGORITHMS)
+        except (JoseError, ValueError) as exc:
+            raise InvalidClientError(description="The client assertion does not verify.") from exc
+        self.verify_claims(token.claims)
+        return token.claims
+
+    def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
+        """Keep the (client, jti) pair until the assertion expires; False when seen before."""
+        now = utcnow()
+        expires = dt.datetime.fromtimestamp(claims["exp"], dt.UTC)
+        if expires > now + MAX_ASSERTION_LIFETIME:
+            raise InvalidClientError(description="The client assertion lives too long (exp).")
+        session = get_session()
+        session.execute(delete(UsedAssertion).where(UsedAssertion.expires_at < now))
+        digest = hashlib.sha256(f"{claims['sub']}\x00{jti}".encode()).hexdigest()
+        try:
+            with session.begin_nested():
+                session.add(UsedAssertion(digest=digest, expires_at=expires))
+        except IntegrityError:
+            return False
+        return True
+
+
+def _claimed_subject(assertion: str) -> str:
+    """Return the unverified `sub` of an assertion, for throttling and the audit only."""
+    try:
+        claims = json.loads(jws.extract_compact(assertion.encode()).payload)
+    except (JoseError, ValueError, UnicodeError):
+        return ""
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) and _PLAUSIBLE_ID.match(subject) else ""
+
+
+def _query_jwt_client(client_id: str) -> _OAuthClient | None:
+    """Return the client for an assertion: only an active one with registered public keys."""
+    model = get_client(get_session(), client_id)
+    if model is None or not model.active or model.jwks is None:
+        return None
     return _OAuthClient(model)
 
 
@@ -281,11 +366,19 @@ def _request_problem() -> OAuth2Error | None:
     """Return the RFC 6749 error for a request authlib would misread, or None."""
     if request.args:
         return InvalidRequestError("Token request parameters belong in the request body.")
-    if "client_secret" in request.form or "client_assertion" in request.form:
-        return InvalidRequestError("Authenticate with HTTP Basic (client_secret_basic).")
+    if "client_secret" in request.form:
+        return InvalidRequestError(
+            "Authenticate with HTTP Basic (client_secret_basic) or private_key_jwt.")
+    if "client_assertion" in request.form or "client_assertion_type" in request.form:
+        if request.form.get("client_assertion_type") != ASSERTION_TYPE:
+            return InvalidRequestError(f"client_assertion_type must be {ASSERTION_TYPE}.")
+        if request.headers.get("Authorization"):
+            # RFC 6749 2.3: a client uses one authentication method per request.
+            return InvalidRequestError("Use either HTTP Basic or a client assertion, not both.")
     if not request.form.get("grant_type"):
         return InvalidRequestError("Missing grant_type.")
-    repeated = [k for k in ("grant_type", "scope") if len(request.form.getlist(k)) > 1]
+    repeated = [k for k in ("grant_type", "scope", "client_assertion", "client_assertion_type")
+                if len(request.form.getlist(k)) > 1]
     if repeated:
         return InvalidRequestError("Each parameter may be sent only once.")
     return None
@@ -452,7 +545,8 @@ def init_app(app: Flask) -> None:
     server = _TokenServer()
     server.init_app(app, query_client=lambda client_id: None, save_token=_save_token)
     server.register_grant(_ClientCredentialsGrant)
-    server.register_client_auth_method("client_secret_basic", _authenticate_basic)
+    server.register_client_auth_method(BASIC, _authenticate_basic)
+    server.register_client_auth_method(PRIVATE_KEY_JWT, _PrivateKeyJWT())
     server.register_token_generator("default", _generate_token)
     app.extensions["gateway.oauth"] = server
     app.register_error_handler(BearerTokenError, _render_bearer_error)
