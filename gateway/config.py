@@ -113,6 +113,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("COOKIE_SECURE", _boolean, True, "send session cookies over HTTPS only"),
     Setting("SESSION_IDLE_MINUTES", _positive_int, 30, "log out after this much inactivity"),
+    Setting("SESSION_MAX_HOURS", _positive_int, 10, "log out this long after login, whatever"),
     Setting("LOGIN_MAX_FAILURES", _positive_int, 5, "failed logins before throttling"),
     Setting("LOGIN_WINDOW_MINUTES", _positive_int, 15, "window for counting failed logins"),
     Setting(

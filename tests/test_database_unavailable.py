@@ -75,7 +75,7 @@ def test_a_logged_in_web_user_gets_the_swedish_error_page(unreachable_app: Flask
     client = unreachable_app.test_client()
     # A session cookie of a logged-in user: loading that user needs the database.
     with client.session_transaction() as session:
-        session["_user_id"] = "1"
+        session["_user_id"] = "1.0"
         session["_fresh"] = True
     response = client.get("/")
     assert response.status_code == 503

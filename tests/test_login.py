@@ -19,6 +19,7 @@ from sqlalchemy import select
 from gateway.audit.models import AuditEntry
 from gateway.auth.login import role_required
 from gateway.auth.models import LoginAttempt, Role, User
+from gateway.auth.users import set_password
 from gateway.db import get_session
 from gateway.directory.models import CareUnit, Coordinator, SenderUnit
 from tests.conftest import AppMaker
@@ -435,6 +436,44 @@ def test_idle_session_is_logged_out(app: Flask, browser: Browser, case_worker: s
     assert response.status_code == 302
     page = text(browser.get(response.headers["Location"]))
     assert "Du har loggats ut efter en tids inaktivitet." in page
+    assert not logged_in(browser)
+
+
+def test_a_cookie_saved_before_logout_opens_nothing_after(
+    app: Flask, browser: Browser, case_worker: str
+) -> None:
+    browser.login("anna", case_worker)
+    saved = browser.client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert saved is not None
+    assert browser.submit("/", "/logout", {}).status_code == 302
+    browser.client.set_cookie(saved.key, saved.value)
+    assert not logged_in(browser)
+
+
+def test_a_new_password_ends_every_open_session(
+    app: Flask, browser: Browser, case_worker: str
+) -> None:
+    browser.login("anna", case_worker)
+    assert logged_in(browser)
+    session = get_session()
+    anna = session.scalars(select(User).where(User.username == "anna")).one()
+    set_password(session, anna, "ett helt nytt lösenord 2026", actor="cli:users password")
+    session.commit()
+    assert not logged_in(browser)
+
+
+def test_a_session_ends_after_its_absolute_lifetime(
+    app: Flask, browser: Browser, case_worker: str
+) -> None:
+    browser.login("anna", case_worker)
+    too_long = app.config["SESSION_MAX_HOURS"] * 3600 + 5
+    with app.app_context(), browser.client.session_transaction() as session:
+        session["started"] = time.time() - too_long
+        session["last_seen"] = time.time()  # active all along: still ended
+    response = browser.get("/")
+    assert response.status_code == 302
+    page = text(browser.get(response.headers["Location"]))
+    assert "Du har varit inloggad länge och har loggats ut." in page
     assert not logged_in(browser)
 
 

@@ -60,11 +60,11 @@ def log_in(client: FlaskClient, role: Role) -> None:
     )
     session.commit()
     # Read before the session transaction: its request context ends the database session.
-    user_id = user.id
+    session_id = user.get_id()
     with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
+        session["_user_id"] = session_id
         session["_fresh"] = True
-        session["last_seen"] = time.time()
+        session["started"] = session["last_seen"] = time.time()
 
 
 def get(client: FlaskClient, path: str, **kwargs: Any) -> Any:

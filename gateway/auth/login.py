@@ -24,21 +24,25 @@ from gateway.http import API_PREFIXES, render_error
 F = TypeVar("F", bound=Callable[..., Any])
 
 IDLE_MESSAGE = "Du har loggats ut efter en tids inaktivitet."
+MAX_AGE_MESSAGE = "Du har varit inloggad länge och har loggats ut. Logga in igen."
 LOGIN_MESSAGE = "Logga in för att se sidan."
-# The longest a signed session cookie lives at all; inactivity ends it much sooner.
-SESSION_LIFETIME = dt.timedelta(hours=12)
 LAST_SEEN_KEY = "last_seen"
+STARTED_KEY = "started"
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
 
-def _load_user(user_id: str) -> User | None:
-    """Return the logged-in user for flask-login; a deactivated user is logged out here."""
-    if not user_id.isdigit():
+def _load_user(session_id: str) -> User | None:
+    """Return the logged-in user for flask-login from the session's "<user id>.<version>"; a
+    deactivated user, or a session ended since (users.end_sessions), is logged out here."""
+    user_id, _, version = session_id.partition(".")
+    if not (user_id.isdigit() and version.isdigit()):
         return None
     user = get_session().get(User, int(user_id))
-    return user if user is not None and user.active else None
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
 
 
 def _is_web_request() -> bool:
@@ -65,24 +69,33 @@ def _csrf_failed(_error: CSRFError) -> ResponseReturnValue:
 
 
 def _enforce_idle_timeout() -> None:
-    """Log out a user idle longer than SESSION_IDLE_MINUTES; otherwise note that they were here."""
+    """Log out a user idle longer than SESSION_IDLE_MINUTES or logged in longer than
+    SESSION_MAX_HOURS; otherwise note that they were here."""
     if not _is_web_request() or not current_user.is_authenticated:
         return
     now = time.time()
     last_seen = session.get(LAST_SEEN_KEY)
+    started = session.get(STARTED_KEY)
     idle_limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
-    if not isinstance(last_seen, int | float) or now - last_seen > idle_limit:
-        logout_user()
-        session.clear()
-        flash(IDLE_MESSAGE, "info")
-        return
-    session[LAST_SEEN_KEY] = now
+    max_age = current_app.config["SESSION_MAX_HOURS"] * 3600
+    if not isinstance(started, int | float) or now - started > max_age:
+        _end_session(MAX_AGE_MESSAGE)
+    elif not isinstance(last_seen, int | float) or now - last_seen > idle_limit:
+        _end_session(IDLE_MESSAGE)
+    else:
+        session[LAST_SEEN_KEY] = now
+
+
+def _end_session(message: str) -> None:
+    logout_user()
+    session.clear()
+    flash(message, "info")
 
 
 def start_session() -> None:
-    """Mark the just-logged-in session permanent and active now."""
+    """Mark the just-logged-in session permanent, started and active now."""
     session.permanent = True
-    session[LAST_SEEN_KEY] = time.time()
+    session[STARTED_KEY] = session[LAST_SEEN_KEY] = time.time()
 
 
 def safe_next(target: str | None) -> str | None:
@@ -136,7 +149,10 @@ def init_app(app: Flask) -> None:
     from gateway.auth.certlogin import check_config
 
     check_config(app)
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_LIFETIME)
+    # The cookie lives no longer than a session may (SESSION_MAX_HOURS); the server checks too.
+    app.config.setdefault(
+        "PERMANENT_SESSION_LIFETIME", dt.timedelta(hours=app.config["SESSION_MAX_HOURS"])
+    )
     # Checked by _csrf_protect below, which skips the bearer-token APIs.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     # Strict mode demands a same-origin Referer over HTTPS, but our Referrer-Policy is

@@ -50,6 +50,9 @@ class User(Base):
     sender_unit_id: Mapped[int | None] = mapped_column(ForeignKey("sender_units.id"))
     coordinator_id: Mapped[int | None] = mapped_column(ForeignKey("coordinators.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Part of every session's id (get_id): raising it ends all of the user's sessions
+    # (logout, a new password, deactivation), cookies saved before included.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[Created]
 
     sender_unit: Mapped[SenderUnit | None] = relationship()
@@ -70,7 +73,7 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}.{self.session_version}"
 
     @property
     def role_label(self) -> str:

@@ -122,17 +122,27 @@ def verify_password(user: User | None, password: str) -> bool:
     return True
 
 
+def end_sessions(user: User) -> None:
+    """End every web session of user (their ids carry the version): logout, a new password,
+    deactivation. The caller commits."""
+    user.session_version = (user.session_version or 0) + 1
+
+
 def set_password(session: Session, user: User, password: str, *, actor: str) -> None:
-    """Give user a new password (rules checked) and audit the change in session's transaction."""
+    """Give user a new password (rules checked), end their sessions and audit the change in
+    session's transaction."""
     user.password_hash = hash_password(password)
+    end_sessions(user)
     record(
         session, actor=actor, action="user.password", object_type="user", object_id=user.username
     )
 
 
 def set_active(session: Session, user: User, active: bool, *, actor: str) -> None:
-    """Allow or stop user's logins and audit the change."""
+    """Allow or stop user's logins (stopping ends their sessions) and audit the change."""
     user.active = active
+    if not active:
+        end_sessions(user)
     action = "user.activate" if active else "user.deactivate"
     record(session, actor=actor, action=action, object_type="user", object_id=user.username)
 

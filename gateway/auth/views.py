@@ -214,6 +214,8 @@ def _finish_login(
 def logout() -> ResponseReturnValue:
     if current_user.is_authenticated:
         db = get_session()
+        # Every session of the user ends, including copies of this cookie kept elsewhere.
+        users.end_sessions(current_user)
         record(db, actor=f"user:{current_user.username}", action="logout", object_type="user")
         db.commit()
     logout_user()
