@@ -205,7 +205,7 @@ def test_repeat_warning_needs_confirmation(oster: Browser) -> None:
     warned = send(oster)
     page = warned.get_data(as_text=True)
     assert warned.status_code == 200
-    assert "Det finns redan en förfrågan för personen till denna vårdcentral från " \
+    assert "Er enhet har redan skickat en förfrågan för personen till denna vårdcentral " \
            f"{TODAY.isoformat()}" in page
     assert 'name="confirm_repeat"' in page
     assert inquiries() == 1
@@ -222,6 +222,25 @@ def test_repeat_warning_needs_confirmation(oster: Browser) -> None:
     assert confirmed.status_code == 302
     repeat = get_session().get(Inquiry, form_id.group(1))
     assert repeat is not None and repeat.repeat_of == first_id
+
+
+def test_repeat_warning_tells_another_unit_nothing_and_is_audited(
+    world: Flask, oster: Browser
+) -> None:
+    assert send(oster).status_code == 302
+    first_id = get_session().scalars(select(Inquiry.id)).one()
+    norr = logged_in_browser(world, "nils", Role.CASE_WORKER, unit="EBB Norr")
+    warned = send(norr)
+    page = warned.get_data(as_text=True)
+    assert warned.status_code == 200
+    assert "Vårdcentralen kan redan ha en förfrågan om personen." in page
+    # Neither the date nor that it was EBB Öster's.
+    assert TODAY.isoformat() not in page.split("repeat-warning")[1].split("</div>")[0]
+    assert "Öster" not in page
+    probes = get_session().scalars(select(AuditEntry).where(
+        AuditEntry.action == "inquiry.read", AuditEntry.object_id == first_id)).all()
+    assert [(p.actor, p.detail["purpose"]) for p in probes] == [
+        ("user:nils", "upprepningskontroll")]
 
 
 # --- Mina ärenden ------------------------------------------------------------------------------

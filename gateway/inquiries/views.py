@@ -184,12 +184,20 @@ def _consent_pdf(form: InquiryForm) -> tuple[str, bytes] | None:
     return name, data
 
 
-def _repeat_of(db: Session, personnummer: str, care_unit: CareUnit) -> dict[str, Any] | None:
-    """Return the earlier inquiry about the person to the care unit (the intake's repeat rule)."""
+def _repeat_of(db: Session, personnummer: str, care_unit: CareUnit,
+               user: User) -> dict[str, Any] | None:
+    """Return what the form may say about an earlier inquiry about the person to the care unit
+    (the intake's repeat rule): its date when the user's own unit sent it; for another unit's,
+    only that the care unit may already have one. The check is audited as a read either way:
+    it tells something about the person."""
     earlier = find_earlier_inquiry(db, personnummer, care_unit.id, utcnow())
     if earlier is None:
         return None
-    return {"id": earlier.id, "date": local_date(earlier.created_at)}
+    _audit_reads(db, user, [earlier.id], "upprepningskontroll")
+    db.commit()
+    if earlier.sender_unit_id != user.sender_unit_id:
+        return {"own": False}
+    return {"own": True, "date": local_date(earlier.created_at)}
 
 
 @bp.route("/ny", methods=["GET", "POST"])
@@ -221,7 +229,7 @@ def compose() -> ResponseReturnValue:
         return sent_before
     care_unit = units[form.vardcentral.data]
     personnummer = (form.personnummer.data or "").replace("-", "")
-    repeat = _repeat_of(db, personnummer, care_unit)
+    repeat = _repeat_of(db, personnummer, care_unit, user)
     if repeat is not None and not form.confirm_repeat.data:
         return _render_compose(form, sender, repeat=repeat)
     return _send(db, form, sender, submitter, care_unit, consent)
