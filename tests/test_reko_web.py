@@ -205,6 +205,27 @@ def test_the_answer_actions_never_redirect_off_site(world: World, target: str) -
         assert "evil.example" not in done.headers["Location"]
 
 
+def test_another_units_withdrawal_leaves_the_inquiry_alone_and_tells_nothing(
+    world: World,
+) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(3)
+        norr = logged_in_browser(world.app, "nils", Role.CASE_WORKER, unit="EBB Norr")
+        form = "/samtycke/aterkallat"
+        today = dt.datetime.now(UTC).date().isoformat()
+        done = norr.submit(form, form, {"personnummer": TOLVAN, "care_unit": KRYDDGARDEN,
+                                        "withdrawn_on": today, "confirm": "ja"})
+        assert done.status_code == 302
+        page = norr.get(done.headers["Location"]).get_data(as_text=True)
+        assert "0 öppna förfrågningar från er enhet" in page
+        assert "closed" not in leg_kinds(inquiry_id)
+        stored = get_session().get(Inquiry, inquiry_id)
+        assert stored is not None and stored.content is not None
+        # EBB Öster may still send about the person: the consent it holds is not withdrawn.
+        submit(get_session(), halsoforfragan(), submitter=SUBMITTER, channel="api",
+               now=dt.datetime.now(UTC))
+
+
 def test_consent_withdrawal_closes_purges_and_blocks_new_inquiries(world: World) -> None:
     with world.app.app_context():
         inquiry_id = received_days_ago(3)
@@ -215,9 +236,17 @@ def test_consent_withdrawal_closes_purges_and_blocks_new_inquiries(world: World)
                                          "care_unit": KRYDDGARDEN, "withdrawn_on": "2020-01-01"})
         assert bad.status_code == 422
         today = dt.datetime.now(UTC).date().isoformat()
-        ok = worker.submit(form, form, {"personnummer": TOLVAN, "care_unit": KRYDDGARDEN,
-                                        "withdrawn_on": today})
+        fields = {"personnummer": TOLVAN, "care_unit": KRYDDGARDEN, "withdrawn_on": today}
+        unconfirmed = worker.submit(form, form, fields)
+        assert unconfirmed.status_code == 422
+        assert "Bekräfta att personen har återkallat samtycket" in \
+            unconfirmed.get_data(as_text=True)
+        assert leg_kinds(inquiry_id)[-1] != "closed"
+        ok = worker.submit(form, form, {**fields, "confirm": "ja"})
         assert ok.status_code == 302
+        [entry] = get_session().scalars(select(AuditEntry).where(
+            AuditEntry.action == "consent.withdrawn")).all()
+        assert entry.detail["purpose"] == "registrera återkallat samtycke"
         assert leg_kinds(inquiry_id)[-2:] == ["consent_withdrawn", "closed"]
         stored = get_session().get(Inquiry, inquiry_id)
         assert stored is not None

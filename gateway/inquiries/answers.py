@@ -27,8 +27,9 @@ from gateway import codes
 from gateway.audit.service import record
 from gateway.directory.service import active_assignments
 from gateway.errors import GatewayError, Issue, not_found
+from gateway.inquiries.intake import withdrawal_dates
 from gateway.inquiries.labels import STATUS_TEXT
-from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, LegKind
+from gateway.inquiries.models import Answer, Inquiry, LegKind
 from gateway.inquiries.workflow import Status, add_leg, derive_status, legs_of
 from gateway.vault.service import get_vault
 from signing.answer_report import RULE_TITLES, AnswerReport, apply_signer_rule
@@ -86,13 +87,9 @@ def inquiry_form(inquiry: Inquiry) -> Halsoforfragan:
 
 
 def withdrawals_for(session: Session, inquiry: Inquiry) -> list[dt.date]:
-    """Return the dates of registered consent withdrawals for the inquiry's person and VC."""
-    return list(session.scalars(
-        select(ConsentWithdrawal.withdrawn_on).where(
-            ConsentWithdrawal.person_hash == inquiry.person_hash,
-            ConsentWithdrawal.care_unit_id == inquiry.care_unit_id,
-        )
-    ))
+    """Return the dates of registered consent withdrawals that block the inquiry (C7)."""
+    return withdrawal_dates(session, inquiry.person_hash, inquiry.care_unit_id,
+                            inquiry.sender_unit_id)
 
 
 def trust_store() -> TrustStore:

@@ -98,13 +98,15 @@ def withdraw_consent(
     *,
     person_hash: str,
     care_unit: CareUnit,
+    sender_unit_id: int,
     withdrawn_on: dt.date,
     actor: str,
     now: dt.datetime,
     note: str | None = None,
 ) -> list[str]:
-    """Register a withdrawal, close and purge the person's open inquiries to the VC; return
-    their ids. 422 for a withdrawal dated in the future."""
+    """Register a withdrawal of the consent the person gave the sender unit towards the VC;
+    close and purge that unit's open inquiries for the person to the VC (no other unit's: their
+    consents are their own); return their ids. 422 for a withdrawal dated in the future."""
     if withdrawn_on > local_date(now):
         raise GatewayError.at(
             codes.WITHDRAWN_ON_IN_FUTURE,
@@ -112,12 +114,13 @@ def withdraw_consent(
             status=422,
         )
     session.add(ConsentWithdrawal(
-        person_hash=person_hash, care_unit_id=care_unit.id, withdrawn_on=withdrawn_on,
-        registered_by=actor, registered_at=now, note=note,
+        person_hash=person_hash, care_unit_id=care_unit.id, sender_unit_id=sender_unit_id,
+        withdrawn_on=withdrawn_on, registered_by=actor, registered_at=now, note=note,
     ))
     closed: list[str] = []
     rows = session.scalars(select(Inquiry).where(
-        Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit.id
+        Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit.id,
+        Inquiry.sender_unit_id == sender_unit_id,
     ).order_by(Inquiry.created_at))
     for inquiry in rows:
         if status_of(session, inquiry) not in ANSWERABLE:
@@ -128,7 +131,8 @@ def withdraw_consent(
         purge(session, inquiry, now)
         closed.append(inquiry.id)
     record(session, actor=actor, action="consent.withdrawn", object_type="care_unit",
-           object_id=care_unit.hsa_id, detail={"closed": closed})
+           object_id=care_unit.hsa_id,
+           detail={"closed": closed, "purpose": "registrera återkallat samtycke"})
     return closed
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -225,12 +225,7 @@ def _check_consent(
 ) -> None:
     withdrawals: list[dt.date] = []
     if care_unit is not None:
-        withdrawals = list(session.scalars(
-            select(ConsentWithdrawal.withdrawn_on).where(
-                ConsentWithdrawal.person_hash == person_hash,
-                ConsentWithdrawal.care_unit_id == care_unit.id,
-            )
-        ))
+        withdrawals = withdrawal_dates(session, person_hash, care_unit.id, sender_unit.id)
     report = check_consent(
         form,
         sender_kind=sender_unit.kind.value,
@@ -369,6 +364,21 @@ def _new_inquiry(session: Session, accepted: _Accepted) -> Inquiry:
         submitted_by=accepted.submitter.actor,
         created_at=now,
     )
+
+
+def withdrawal_dates(
+    session: Session, person_hash: str, care_unit_id: int, sender_unit_id: int
+) -> list[dt.date]:
+    """Return the dates of the person's consent withdrawals towards the care unit that block the
+    sender unit's inquiries (rule C7): its own, and those registered without a unit."""
+    return list(session.scalars(
+        select(ConsentWithdrawal.withdrawn_on).where(
+            ConsentWithdrawal.person_hash == person_hash,
+            ConsentWithdrawal.care_unit_id == care_unit_id,
+            or_(ConsentWithdrawal.sender_unit_id == sender_unit_id,
+                ConsentWithdrawal.sender_unit_id.is_(None)),
+        )
+    ))
 
 
 def find_earlier_inquiry(

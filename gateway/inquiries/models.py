@@ -128,6 +128,10 @@ class ConsentWithdrawal(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_hash: Mapped[str] = mapped_column(String(64), index=True)
     care_unit_id: Mapped[int] = mapped_column(ForeignKey("care_units.id"))
+    # The unit whose consent was withdrawn: the person consented towards that unit, so the
+    # withdrawal blocks its inquiries only. None (registered before units were recorded) blocks
+    # every unit's.
+    sender_unit_id: Mapped[int | None] = mapped_column(ForeignKey("sender_units.id"))
     withdrawn_on: Mapped[dt.date]
     registered_by: Mapped[str] = mapped_column(String(200))
     registered_at: Mapped[Created]

@@ -422,12 +422,22 @@ def consent_withdrawal() -> ResponseReturnValue:
                                values=request.form, error=error, today=stockholm_today())
         return page, error.status
     session.commit()
-    flash(f"Återkallelsen är registrerad. {len(closed)} öppna förfrågningar avslutades och "
-          "deras innehåll raderades.", "info")
+    flash(f"Återkallelsen är registrerad. {len(closed)} öppna förfrågningar från er enhet "
+          "avslutades och deras innehåll raderades.", "info")
     return redirect(url_for("reko.consent_withdrawal"))
 
 
 def _withdraw(session: Any) -> list[str]:
+    user: User = current_user
+    if user.sender_unit_id is None:
+        raise GatewayError.at(codes.NO_SENDER_UNIT, "Ditt konto hör inte till någon enhet.",
+                              status=403)
+    if request.form.get("confirm") != "ja":
+        raise GatewayError.at(
+            codes.WITHDRAWAL_NOT_CONFIRMED,
+            "Bekräfta att personen har återkallat samtycket: enhetens öppna förfrågningar om "
+            "personen till vårdcentralen avslutas och deras innehåll raderas.", status=422,
+        )
     number = request.form.get("personnummer", "").replace("-", "").strip()
     try:
         parse_personnummer(number)
@@ -448,7 +458,8 @@ def _withdraw(session: Any) -> list[str]:
         ) from None
     return withdraw_consent(
         session, person_hash=get_vault().keyed_hash(number), care_unit=unit,
-        withdrawn_on=withdrawn_on, actor=_actor(), now=utcnow(),
+        sender_unit_id=user.sender_unit_id, withdrawn_on=withdrawn_on, actor=_actor(),
+        now=utcnow(),
         note=" ".join(request.form.get("note", "").split())[:500] or None,
     )
 
