@@ -82,11 +82,16 @@ def check_consent(
 
 
 def check_consent_at_answer(
-    form: Halsoforfragan, *, today: dt.date, withdrawals: Iterable[Withdrawal] = ()
+    form: Halsoforfragan,
+    *,
+    today: dt.date,
+    withdrawals: Iterable[Withdrawal] = (),
+    care_unit_hsa_id: str | None = None,
 ) -> ConsentReport:
-    """Return the report of C2 (not expired `today`) and C7 (not withdrawn) when the REKO
-    answers: either failing blocks disclosure."""
-    results = [_c2(form, today), _c7(form, withdrawals)]
+    """Return the report of C2 (not expired `today`), C4 (the consent covers the VC that
+    answers, `care_unit_hsa_id`, by default the form's) and C7 (not withdrawn) when the REKO
+    answers: any failing blocks disclosure."""
+    results = [_c2(form, today), _c4(form, care_unit_hsa_id), _c7(form, withdrawals)]
     return ConsentReport(tuple(_located(form, result) for result in results))
 
 
@@ -127,8 +132,14 @@ def _c3(form: Halsoforfragan, max_months: int) -> RuleResult:
     return passed("C3", f"Samtycket gäller högst {max_months} månader.")
 
 
-def _c4(form: Halsoforfragan) -> RuleResult:
-    lamnare, vardcentral = form.samtycke.uppgiftslamnare_hsa_id, form.mottagare.hsa_id
+def consent_covers(form: Halsoforfragan, care_unit_hsa_id: str) -> RuleResult:
+    """Return C4 for the care unit: whether the consent lets it disclose (a re-route's check)."""
+    return _located(form, _c4(form, care_unit_hsa_id))
+
+
+def _c4(form: Halsoforfragan, care_unit_hsa_id: str | None = None) -> RuleResult:
+    lamnare = form.samtycke.uppgiftslamnare_hsa_id
+    vardcentral = care_unit_hsa_id or form.mottagare.hsa_id
     if lamnare != vardcentral:
         return failed("C4", f"Samtycket gäller uppgifter från {lamnare}, men förfrågan går till "
                             f"{vardcentral}.")

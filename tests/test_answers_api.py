@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from gateway.db import get_session
+from gateway.directory.models import CareUnit
 from gateway.inquiries.intake import Submitter, submit
+from gateway.inquiries.models import Inquiry
 from tests.conftest import AppMaker
 from tests.support.forms import EBB_OSTER, MALMO, halsoforfragan
 from tests.support.intake import bearer
@@ -218,24 +221,41 @@ def test_either_party_closes_with_a_reason_and_then_no_answer_is_taken(
         assert late.status_code == 409
 
 
-def test_reroute_moves_the_inquiry_to_the_new_vc(world: World) -> None:
+def test_reroute_past_the_consent_is_refused_naming_c4(world: World) -> None:
     with world.app.app_context():
         inquiry_id = submit_api(world.client, world.tokens.sender)
         url = f"/api/v1/inquiries/{inquiry_id}"
         same = world.client.post(url + "/reroute", json={"care_unit": "SE2321000255-K001"},
                                  headers=bearer(world.tokens.reko))
         assert same.status_code == 422
+        # The consent lets Kryddgården disclose, not Husie: the data may not go there.
         moved = world.client.post(url + "/reroute", json={"care_unit": "SE2321000255-K005"},
                                   headers=bearer(world.tokens.reko))
-        assert moved.status_code == 200, moved.get_data(as_text=True)
-        assert moved.get_json()["routed_to"] == "sdk:reko-husie:0203:skane.se"
-        assert leg_kinds(inquiry_id)[-1] == "rerouted"
-        # Kryddgården no longer holds it (no party now: 404); Husie's REKO (Cecilia) answers.
+        assert moved.status_code == 422, moved.get_data(as_text=True)
+        body = moved.get_json()
+        assert [i["typeCode"] for i in body["eventIssues"]] == ["C4"]
+        assert "ny förfrågan med ett samtycke som gäller SE2321000255-K005" in body["detail"]
+        assert "rerouted" not in leg_kinds(inquiry_id)
         assert post_answer(world.client, world.tokens.reko, inquiry_id,
-                           signed_answer(world.pki, inquiry_id)).status_code == 404
+                           signed_answer(world.pki, inquiry_id)).status_code == 201
+
+
+def test_an_answer_from_a_vc_the_consent_does_not_name_is_refused_by_c4(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = submit_api(world.client, world.tokens.sender)
+        # Moved to Husie as a re-route did before C4 was checked on re-routes.
+        session = get_session()
+        inquiry = session.get(Inquiry, inquiry_id)
+        husie = session.scalars(select(CareUnit).where(
+            CareUnit.hsa_id == "SE2321000255-K005")).one()
+        assert inquiry is not None
+        inquiry.care_unit_id, inquiry.routed_to = husie.id, "sdk:reko-husie:0203:skane.se"
+        session.commit()
         answered = post_answer(world.client, world.tokens.other_vc, inquiry_id,
                                signed_answer(world.pki, inquiry_id, CECILIA))
-        assert answered.status_code == 201, answered.get_data(as_text=True)
+        assert answered.status_code == 422, answered.get_data(as_text=True)
+        assert "C4" in {i["typeCode"] for i in answered.get_json()["eventIssues"]}
+        assert "answered" not in leg_kinds(inquiry_id)
 
 
 def test_an_answer_signed_by_poppler_pdfsig_is_accepted(world: World, tmp_path: Path) -> None:

@@ -149,16 +149,20 @@ def test_c3_six_months_from_october_31_ends_april_30() -> None:
     assert "2024-04-30" in report.result("C3").message
 
 
-def test_at_answer_checks_expiry_and_withdrawal_only() -> None:
-    form = form_with(valid_to("2024-03-20"), OTHER_VC)  # C4 fails, but not at answer
+def test_at_answer_checks_expiry_the_answering_vc_and_withdrawal() -> None:
+    form = form_with(valid_to("2024-03-20"))
     assert check_consent_at_answer(form, today=dt.date(2024, 3, 20)).ok
     expired = check_consent_at_answer(form, today=dt.date(2024, 3, 21))
     assert [r.code for r in expired.failed] == ["C2"]
+    # A VC the consent does not name (a re-routed inquiry) may not disclose.
+    elsewhere = check_consent_at_answer(form, today=dt.date(2024, 3, 15),
+                                        care_unit_hsa_id="SE2321000255-K005")
+    assert [r.code for r in elsewhere.failed] == ["C4"]
     withdrawn = check_consent_at_answer(
         form, today=dt.date(2024, 3, 15), withdrawals=[dt.date(2024, 3, 14)]
     )
     assert [r.code for r in withdrawn.failed] == ["C7"]
-    assert [r.code for r in withdrawn.results] == ["C2", "C7"]
+    assert [r.code for r in withdrawn.results] == ["C2", "C4", "C7"]
 
 
 @pytest.mark.parametrize(

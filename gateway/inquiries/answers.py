@@ -161,7 +161,8 @@ def _check_answerable(session: Session, inquiry: Inquiry) -> None:
 def _check_consent(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
     form = inquiry_form(inquiry)
     report = check_consent_at_answer(
-        form, today=local_date(now), withdrawals=withdrawals_for(session, inquiry)
+        form, today=local_date(now), withdrawals=withdrawals_for(session, inquiry),
+        care_unit_hsa_id=inquiry.care_unit.hsa_id,
     )
     if report.ok:
         return

@@ -16,14 +16,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forms.consent import as_issue, consent_covers
 from forms.dates import local_date
 from gateway import codes
 from gateway.audit.service import record
 from gateway.directory.models import CareUnit
 from gateway.directory.routing import route
 from gateway.directory.service import DirectoryError
-from gateway.errors import GatewayError
-from gateway.inquiries.answers import ANSWERABLE, status_of
+from gateway.errors import GatewayError, Issue
+from gateway.inquiries.answers import ANSWERABLE, inquiry_form, status_of
 from gateway.inquiries.intake import NOTIFY_JOB
 from gateway.inquiries.labels import STATUS_TEXT
 from gateway.inquiries.models import Answer, CloseReason, ConsentWithdrawal, Inquiry, LegKind
@@ -150,6 +151,23 @@ def purge(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
 # --- re-routing -------------------------------------------------------------------------------
 
 
+def _check_consent_covers(inquiry: Inquiry, care_unit_hsa_id: str) -> None:
+    """Refuse (422, rule C4) a re-route to a VC the person's consent does not let disclose: the
+    person's data may go there only with a consent that names it, i.e. a new inquiry."""
+    form = inquiry_form(inquiry)
+    result = consent_covers(form, care_unit_hsa_id)
+    if result.passed:
+        return
+    worker = form.avsandare.handlaggare
+    detail = (f"{result.message} Förfrågan kan inte skickas vidare dit. Be handläggaren "
+              f"{worker.namn}, {form.avsandare.enhet}, skicka en ny förfrågan med ett samtycke "
+              f"som gäller {care_unit_hsa_id}.")
+    raise GatewayError.at(
+        codes.REROUTE_NOT_IN_CONSENT, detail, status=422,
+        issues=[Issue("C4", as_issue(result).title, detail, result.path)],
+    )
+
+
 def reroute(
     session: Session, inquiry: Inquiry, *, care_unit_hsa_id: str, actor: str, now: dt.datetime
 ) -> None:
@@ -173,6 +191,7 @@ def reroute(
             codes.REROUTE_SAME_UNIT, "Förfrågan går redan till den vårdcentralen.", "/care_unit",
             status=422,
         )
+    _check_consent_covers(inquiry, decision.care_unit_hsa_id)
     unit = session.scalars(
         select(CareUnit).where(CareUnit.hsa_id == decision.care_unit_hsa_id)
     ).one()
