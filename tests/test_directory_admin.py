@@ -250,12 +250,11 @@ def test_unknown_entries_are_404_pages(admin: Browser) -> None:
         # Only the service knows these: they come back from the import, in Swedish.
         ({"organisation": MALMO, "functional_address": EBB}, "functional_address",
          "används redan av en annan enhet"),
-        ({"connected": None, "contact": ""}, "contact", "Krävs när vårdcentralen inte är ansluten"),
         ({"manager_email": ""}, "manager_email", "Krävs när vårdcentralen är ansluten"),
     ],
     ids=[
         "bad-email", "empty-name", "control-character", "nul-in-email", "bad-address",
-        "other-organisations", "unknown-organisation", "address-taken", "contact-missing",
+        "other-organisations", "unknown-organisation", "address-taken",
         "manager-missing",
     ],
 )

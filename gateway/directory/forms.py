@@ -104,9 +104,6 @@ def address_matches_organisation(form: Any, field: Field) -> None:
 FIELD_MESSAGES: dict[tuple[str, str], str] = {
     ("functional_address", "MISSING"): "Krävs när vårdcentralen är ansluten.",
     ("manager_email", "MISSING"): "Krävs när vårdcentralen är ansluten.",
-    ("contact", "MISSING"): (
-        "Krävs när vårdcentralen inte är ansluten: hur handläggaren når den i stället."
-    ),
     ("functional_address", "DUPLICATE"): "Adressen används redan av en annan enhet.",
     ("hsa_id", "DUPLICATE"): "HSA-id:t används redan av en rehabkoordinator.",
     ("certificate_fingerprints", "DUPLICATE"): (

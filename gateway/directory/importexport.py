@@ -3,8 +3,9 @@
 The format is DESIGN 5.6 plus, so that export then import is lossless: a section
 `functional_addresses` (`address`, `organisation`, `label`), a section `absences`
 (`coordinator`, `starts_on`, `ends_on`, `note`: a deputy covers), and the keys
-`certificate_fingerprints` (SHA-256, hex) on coordinators and `contact` (how to reach a unit
-that is not connected) on care units. Export writes these extras only when they hold something.
+`certificate_fingerprints` (SHA-256, hex) on coordinators and the optional `contact` (how to
+reach a unit that is not connected, beside its `manager_email`) on care units. Export writes
+these extras only when they hold something.
 Addresses a unit names but the file does not list are created, owned by the organisation the
 address ends in, labelled with the unit's name; an address ending in another organisation's
 id than its unit's is an error.
@@ -226,12 +227,6 @@ def _check_care_units(plan: Plan, problems: Problems) -> None:
             for name in ("functional_address", "manager_email"):
                 if record.get(name) is None:
                     problems.add(entry.at(name), "required when connected is true", "MISSING")
-        elif not record.get("contact"):
-            problems.add(
-                entry.at("contact"),
-                "required when connected is false (how to reach the unit instead)",
-                "MISSING",
-            )
         _check_unit_address(plan, entry, record, problems)
         if plan.has("coordinators", record["hsa_id"]):
             problems.add(entry.at("hsa_id"), "the same HSA-id is a coordinator's", "DUPLICATE")

@@ -113,22 +113,24 @@ def _unit_or_refuse(session: Session, hsa_id: str) -> CareUnit:
 
 
 def not_connected(unit: CareUnit) -> DirectoryError:
-    """The refusal for a unit outside the model, carrying how to reach it instead."""
-    contact = unit.contact or unit.manager_email or "kontaktuppgifter saknas i katalogen"
+    """The refusal for a unit outside the model, carrying what the directory has to reach it by:
+    `manager_email`, and `contact` where the directory holds one."""
+    care_unit: dict[str, str | None] = {
+        "hsa_id": unit.hsa_id,
+        "name": unit.name,
+        "organisation": unit.organisation_id,
+        "manager_email": unit.manager_email,
+    }
+    if unit.contact:
+        care_unit["contact"] = unit.contact
+    reachable = [value for value in (unit.contact, unit.manager_email) if value]
+    contact = ", ".join(reachable) or "kontaktuppgifter saknas i katalogen"
     return DirectoryError.at(
         codes.CARE_UNIT_NOT_CONNECTED,
         f"{unit.name} ({unit.hsa_id}) tar inte emot hälsoförfrågningar digitalt. "
         f"Kontakta vårdcentralen på annat sätt: {contact}",
         status=422,
-        extra={
-            "care_unit": {
-                "hsa_id": unit.hsa_id,
-                "name": unit.name,
-                "organisation": unit.organisation_id,
-                "contact": unit.contact,
-                "manager_email": unit.manager_email,
-            }
-        },
+        extra={"care_unit": care_unit},
     )
 
 
