@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from gateway.db import database
 from gateway.stats.cli import stats_group
+from gateway.stats.demo import load_demo_history
 from gateway.stats.models import HistoryInquiry
 
 DATA = Path(__file__).parent / "data"
@@ -95,3 +96,15 @@ def test_import_twice_then_report_in_every_format(committing_app: Flask) -> None
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     overview = [r["percent"] for r in rows if r["section"] == "overview" and r["bucket"] != "total"]
     assert overview == ["43", "6", "30", "21", "0"]
+
+
+def test_the_volume_counts_the_month_the_measurement_date_ends(committing_app: Flask) -> None:
+    with database(committing_app).transaction() as session:
+        load_demo_history(session, actor="cli:test")
+    for as_of, label in (("2024-03-31", "jan–mars"), ("2024-04-10", "jan–mars"),
+                         ("2024-04-30", "jan–april")):
+        table = run(committing_app, "response-times", "--year", "2024", "--as-of", as_of)
+        assert f"2024: 21,0 st/månad ({label})" in table.stdout, table.output
+        as_json = json.loads(run(committing_app, "response-times", "--year", "2024",
+                                 "--as-of", as_of, "--format", "json").stdout)
+        assert (as_json["per_month"], as_json["volume"]["label"]) == (21.0, label)

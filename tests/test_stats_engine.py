@@ -167,7 +167,27 @@ def test_the_demo_history_has_the_projects_volumes_and_shares(app: Flask) -> Non
     assert percents(report(2023, APRIL_2024)) == [38, 15, 26, 14, 7]
     y2024 = report(2024, APRIL_2024)
     assert y2024["per_month"] == 21.0
-    assert y2024["volume"]["label"] == "jan–mars"
+    assert y2024["volume"]["label"] == "jan–april"
+
+
+@pytest.mark.parametrize(
+    ("as_of", "label"),
+    [
+        (dt.date(2024, 3, 31), "jan–mars"),
+        (dt.date(2024, 4, 15), "jan–mars"),
+        (dt.date(2024, 4, 30), "jan–april"),
+        (dt.date(2024, 2, 29), "jan–feb"),
+        (dt.date(2024, 12, 31), "jan–dec"),
+    ],
+    ids=["march-ends", "mid-april", "april-ends", "leap-february-ends", "year-ends"],
+)
+def test_the_seeds_volume_on_a_months_last_day_and_on_any_other_day(
+    app: Flask, as_of: dt.date, label: str
+) -> None:
+    load_demo_history(get_session(), actor="cli:demo")
+    get_session().commit()
+    y2024 = report(2024, as_of)
+    assert (y2024["per_month"], y2024["volume"]["label"]) == (21.0, label)
 
 
 # --- edges --------------------------------------------------------------------------------------
@@ -285,13 +305,17 @@ def test_old_and_new_sit_in_one_report(directory: Session) -> None:
 @pytest.mark.parametrize(
     ("as_of", "months", "label", "per_month"),
     [
-        (dt.date(2024, 4, 30), 3, "jan–mars", 2.0),
+        (dt.date(2024, 4, 30), 4, "jan–april", 2.0),
+        (dt.date(2024, 4, 29), 3, "jan–mars", 2.0),
         (dt.date(2024, 4, 1), 3, "jan–mars", 2.0),
+        (dt.date(2024, 3, 31), 3, "jan–mars", 2.0),
+        (dt.date(2024, 1, 31), 1, "jan", 2.0),
         (dt.date(2024, 1, 20), 1, "jan", 2.0),
+        (dt.date(2024, 12, 31), 12, "jan–dec", 0.7),
         (dt.date(2025, 2, 1), 12, "jan–dec", 0.7),
     ],
 )
-def test_volume_averages_over_the_complete_months_before_the_measurement(
+def test_volume_averages_over_the_whole_months_as_of_the_measurement(
     app: Flask, as_of: dt.date, months: int, label: str, per_month: float
 ) -> None:
     rows = [f"R{m}{n},{KRYDDGARDEN},AMA,2024-{m:02d}-0{n + 1},,," for m in (1, 2, 3, 4)

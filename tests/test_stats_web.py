@@ -188,11 +188,32 @@ def test_the_page_shows_the_years_side_by_side_as_the_project_did(
     assert '<th scope="col" class="num">2024</th>' in page
     row = page.split("Ej svar, ok anledning</th>")[1].split("</tr>")[0]
     assert [cell.split(" %")[0].split(">")[-1] for cell in row.split("</td>")[:2]] == ["21", "14"]
-    assert "2022: 11,0 st/månad, 2023: 23,0 st/månad, 2024: 21,0 st/månad (jan–mars)" in page
+    assert "2022: 11,0 st/månad, 2023: 23,0 st/månad, 2024: 21,0 st/månad (jan–april)" in page
     assert 'role="img"' in page and "<title id=" in page and "<desc id=" in page
     assert "Vårdcentralen Kryddgården" in page
     assert "&lt;5" in page
     assert 'href="/statistik/export.xlsx?year=2023&amp;as_of=2024-04-30"' in page
+
+
+def test_a_measurement_on_a_months_last_day_counts_that_month_everywhere(
+    client: FlaskClient, history: None
+) -> None:
+    log_in(client, Role.STATISTICIAN)
+    query = "year=2024&as_of=2024-03-31"
+    page = get(client, f"{PAGE}?{query}").get_data(as_text=True)
+    assert "2024: 21,0 st/månad (jan–mars)" in page
+    body = get(client, f"{API}?{query}").get_json()
+    assert (body["per_month"], body["volume"]["months"], body["volume"]["label"]) == (
+        21.0, 3, "jan–mars"
+    )
+    text = get(client, f"{PAGE}/export.csv?{query}").get_data(as_text=True)
+    volume = {r["bucket"]: r["count"] for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+              if r["section"] == "volume" and r["year"] == "2024"}
+    assert (volume["months"], volume["per_month"]) == ("3", "21.0")
+    book = load_workbook(io.BytesIO(get(client, f"{PAGE}/export.xlsx?{query}").get_data()))
+    rows = {row[0]: row[1:] for row in book["Översikt"].iter_rows(values_only=True)}
+    assert rows["Antal per månad"][-1] == 21.0
+    assert rows["Månader i snittet"][-1] == "jan–mars"
 
 
 def test_the_start_page_links_the_statistics(client: FlaskClient, directory: None) -> None:

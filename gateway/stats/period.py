@@ -1,10 +1,12 @@
 """The measurement: which year's inquiries, as of which date, and the months its volume covers.
 
-Everything is counted *as of* the measurement date: an inquiry sent, answered or closed after
-it does not exist yet. A measurement is made during its date, when that month is not over, so
-the volume ("21 st/månad (jan–mars)", measured in April 2024) averages over the months of the
-year before the measurement's month; a year that ended before the measurement averages over all
-twelve. Measured in January of the year itself, no month is complete and January so far is used.
+Everything is counted *as of* the measurement date (inclusive): an inquiry sent, answered or
+closed after it does not exist yet. The volume ("21 st/månad (jan–mars)") averages over the
+cohort's whole months, and `whole_months` alone decides which those are: a month counts when its
+last day is on or before the measurement date (so 2024-03-31 gives jan–mars, and so does
+2024-04-15); a year that ended before the measurement averages over all twelve. Measured before
+the end of January of the year itself, no month is whole and January so far is used. The page,
+the API, the CLI and the exports all take the months from here.
 """
 
 from __future__ import annotations
@@ -72,10 +74,8 @@ class Period:
 
     @property
     def volume_months(self) -> range:
-        """The months the volume averages over (see the module docstring)."""
-        if self.as_of.year > self.year:
-            return range(1, 13)
-        return range(1, max(self.as_of.month - 1, 1) + 1)
+        """The months the volume averages over: `whole_months` of the period."""
+        return whole_months(self.year, self.as_of)
 
     @property
     def volume_label(self) -> str:
@@ -83,6 +83,16 @@ class Period:
         months = self.volume_months
         first, last = MONTH_ABBREVIATIONS[months[0] - 1], MONTH_ABBREVIATIONS[months[-1] - 1]
         return first if len(months) == 1 else f"{first}–{last}"
+
+
+def whole_months(year: int, as_of: dt.date) -> range:
+    """Return the months (1-12) of `year` whose last day is on or before `as_of`; January alone
+    when none is (a measurement early in the year itself averages over January so far)."""
+    if as_of.year > year:
+        return range(1, 13)
+    next_day = as_of + dt.timedelta(days=1)
+    last_whole = as_of.month if next_day.month != as_of.month else as_of.month - 1
+    return range(1, max(last_whole, 1) + 1)
 
 
 def make_period(year: int, as_of: dt.date, today: dt.date | None = None) -> Period:
