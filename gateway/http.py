@@ -51,16 +51,35 @@ def problem_response(
     return response
 
 
-def render_error(error: GatewayError) -> Response:
-    """Render a domain error for whoever asked: problem+json for APIs, a page for people."""
+def new_error_id() -> str:
+    """Return a fresh error id: what a user quotes to support, and what the log is searched by."""
+    return uuid.uuid4().hex[:12]
+
+
+def log_error_id(error_id: str, error: GatewayError) -> None:
+    """Log the error id with the request line (method and path: never the query string, which
+    can carry personal data), so support finds the entry the user quotes."""
+    log.error(
+        "error id %s: %s %s -> %s %s", error_id, request.method, request.path, error.status,
+        error.code,
+    )
+
+
+def render_error(error: GatewayError, error_id: str | None = None) -> Response:
+    """Render a domain error for whoever asked: problem+json for APIs, a page for people.
+
+    Every error id shown (on a page, or in a 500's detail) is logged with the request line."""
     headers = {}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
     if error.status == 503:
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if wants_problem_json():
+        if error_id is not None:
+            log_error_id(error_id, error)
         return problem_response(error.problem(request.path), error.status, headers)
-    error_id = uuid.uuid4().hex[:12]
+    error_id = error_id or new_error_id()
+    log_error_id(error_id, error)
     if error.code == DATABASE_UNAVAILABLE:
         _render_as_visitor()
     html = render_template("error.html", error=error, error_id=error_id)
@@ -111,7 +130,7 @@ def _handle_database_error(exc: OperationalError | InterfaceError) -> Response:
 
 
 def _handle_unexpected(exc: Exception) -> Response:
-    error_id = uuid.uuid4().hex[:12]
+    error_id = new_error_id()
     # The traceback goes to the server log under the error id, never to the client.
     log.exception("unexpected error %s on %s %s", error_id, request.method, request.path)
     error = GatewayError.at(
@@ -119,7 +138,7 @@ def _handle_unexpected(exc: Exception) -> Response:
         f"Felid {error_id}. Kontakta i första hand din lokala IT-support och ange felid.",
         status=500, issues=[Issue(codes.INTERNAL.code, codes.INTERNAL.title, f"Felid {error_id}")],
     )
-    return render_error(error)
+    return render_error(error, error_id)
 
 
 def _security_headers(response: Response) -> Response:

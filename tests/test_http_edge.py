@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,35 @@ def test_unexpected_error_hides_details_and_gives_an_error_id(
     assert "Traceback" not in text
     assert "Felid" in text or "felid" in text
     assert any("unexpected error" in r.getMessage() for r in caplog.records)
+
+
+def _shown_error_ids(text: str) -> set[str]:
+    return set(re.findall(r"[Ff]elid\s+(?:<code[^>]*>)?([0-9a-f]{12})", text))
+
+
+@pytest.mark.parametrize("path", ["/explode", "/finns-inte?personnummer=191212121212"])
+def test_the_error_id_on_the_page_is_in_the_log_with_the_request_line(
+    migrated_url: str, instance: Path, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = _app_with_failing_route(migrated_url, instance)
+    with caplog.at_level(logging.ERROR, logger="gateway.http"):
+        response = app.test_client().get(path)
+    shown = _shown_error_ids(response.get_data(as_text=True))
+    assert len(shown) == 1, shown
+    error_id = shown.pop()
+    logged = [r.getMessage() for r in caplog.records
+              if error_id in r.getMessage() and r.levelno >= logging.ERROR]
+    assert logged, [r.getMessage() for r in caplog.records]
+    assert f"GET {path.split('?')[0]}" in logged[0]
+    assert all("191212121212" not in r.getMessage() for r in caplog.records)
+
+
+def test_the_error_id_of_an_api_500_is_in_the_log(
+    migrated_url: str, instance: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = _app_with_failing_route(migrated_url, instance)
+    with caplog.at_level(logging.ERROR, logger="gateway.http"):
+        body = app.test_client().get("/api/v1/explode").get_json()
+    [error_id] = _shown_error_ids(body["detail"])
+    assert any(error_id in r.getMessage() and "GET /api/v1/explode" in r.getMessage()
+               for r in caplog.records)
