@@ -17,6 +17,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from gateway.mail.sink import MailSink
 from signing.devpki import PkiLayout
 from tests.support.pki import install_pki
 
@@ -69,6 +70,23 @@ def test_the_sink_prints_and_keeps_each_mail(instance: Path, tmp_path: Path) -> 
     kept = list((instance / "mail-sink").glob("*.eml"))
     assert len(kept) == 1
     assert b"Logga in: http://localhost/inkorg" in kept[0].read_bytes()
+
+
+def test_a_restarted_sink_keeps_the_mail_it_kept_before(tmp_path: Path) -> None:
+    store = tmp_path / "mail-sink"
+    for subject in ("Kvitto 1", "Kvitto 2"):
+        with MailSink(store_dir=store) as sink:
+            message = EmailMessage()
+            message["From"], message["To"], message["Subject"] = (
+                "gateway@localhost", "reko@example.org", subject
+            )
+            message.set_content(subject)
+            with smtplib.SMTP("127.0.0.1", sink.port, timeout=30) as smtp:
+                smtp.send_message(message)
+    kept = sorted(store.glob("*.eml"))
+    assert len(kept) == 2
+    assert [b"Subject: Kvitto 1" in f.read_bytes() for f in kept].count(True) == 1
+    assert [b"Subject: Kvitto 2" in f.read_bytes() for f in kept].count(True) == 1
 
 
 def test_the_listener_process_offers_starttls_then_auth_and_stops_on_sigterm(

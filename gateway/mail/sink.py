@@ -7,8 +7,10 @@ require AUTH, as a real relay may.
 
 from __future__ import annotations
 
+import datetime as dt
 import ssl
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
@@ -53,6 +55,22 @@ def _received(envelope: Envelope) -> ReceivedMail:
     )
 
 
+def _keep(store_dir: Path, raw: bytes) -> Path:
+    """Write raw to a new file in store_dir and return it. The name (UTC time received, then a
+    random part) sorts by arrival and never reuses an earlier file's name, whichever sink process
+    wrote that one: a restarted sink keeps what the last one kept. Exclusive create makes sure."""
+    store_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        path = store_dir / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+        try:
+            with path.open("xb") as out:
+                out.write(raw)
+        except FileExistsError:
+            continue
+        return path
+
+
 class SinkHandler:
     """aiosmtpd handler: accept every message, keep it, tell `on_message` and store it."""
 
@@ -82,10 +100,8 @@ class SinkHandler:
         mail = _received(envelope)
         with self._lock:
             self.messages.append(mail)
-            number = len(self.messages)
         if self.store_dir is not None:
-            self.store_dir.mkdir(parents=True, exist_ok=True)
-            (self.store_dir / f"{number:05d}.eml").write_bytes(mail.raw)
+            _keep(self.store_dir, mail.raw)
         if self.on_message is not None:
             self.on_message(mail)
         return "250 2.0.0 OK (sink)"
