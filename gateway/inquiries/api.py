@@ -14,11 +14,11 @@ from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError
-from gateway.inquiries.access import Act, Party, require
+from gateway.inquiries.access import Act, Party, Side, require
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry
 from gateway.inquiries.receipts import utc_text
-from gateway.inquiries.workflow import progress
+from gateway.inquiries.workflow import progress, record_opened
 
 SEND_SCOPE = "urn:sdk.api:sendMessage"
 GET_SCOPE = "urn:sdk.api:getMessage"
@@ -94,12 +94,17 @@ def status_body(inquiry: Inquiry) -> dict[str, Any]:
 @bp.get("/api/v1/inquiries/<inquiry_id>")
 @require_token(GET_SCOPE)
 def get_inquiry(inquiry_id: str) -> Response:
-    """Return the inquiry's status, whose turn it is, its deadline and legs."""
+    """Return the inquiry's status, whose turn it is, its deadline and legs; the care unit's
+    first read records `opened` (as a REKO's first look at the web page does)."""
     client: ApiClient = g.api_client
     inquiry = _inquiry(inquiry_id, client, Act.READ)
-    body = status_body(inquiry)
     session = get_session()
-    record(session, actor=f"client:{client.client_id}", action="inquiry.read",
+    actor = f"client:{client.client_id}"
+    if Side.CARE_UNIT in Party.client(client).sides(inquiry):
+        record_opened(session, inquiry, actor=actor, at=utcnow())
+        session.flush()
+    body = status_body(inquiry)
+    record(session, actor=actor, action="inquiry.read",
            object_type="inquiry", object_id=inquiry.id, detail={"channel": "api"})
     session.commit()
     return jsonify(body)

@@ -48,8 +48,8 @@ from gateway.inquiries.closing import (
     withdraw_consent,
 )
 from gateway.inquiries.labels import REASON_LABELS, STATUS_TEXT
-from gateway.inquiries.models import Inquiry, LegKind
-from gateway.inquiries.workflow import Status, add_leg, legs_of
+from gateway.inquiries.models import Inquiry
+from gateway.inquiries.workflow import Status, legs_of, record_opened
 from gateway.vault.service import get_vault
 from signing.pdfsign import SigningRefused, sign_answer
 
@@ -138,11 +138,7 @@ def inbox() -> ResponseReturnValue:
 def _record_opened(inquiry: Inquiry) -> None:
     """Leg `opened` the first time a REKO of the current unit opens it; audit every time."""
     session = get_session()
-    since_route: list[LegKind] = []
-    for leg in legs_of(session, inquiry.id):
-        since_route = [] if leg.kind == LegKind.REROUTED else [*since_route, leg.kind]
-    if LegKind.OPENED not in since_route and status_of(session, inquiry) in ANSWERABLE:
-        add_leg(session, inquiry.id, LegKind.OPENED, at=utcnow(), actor=_actor())
+    record_opened(session, inquiry, actor=_actor(), at=utcnow())
     record(session, actor=_actor(), action="inquiry.read", object_type="inquiry",
            object_id=inquiry.id, detail={"channel": "web", "purpose": "besvara hälsoförfrågan"})
     session.commit()

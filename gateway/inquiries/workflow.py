@@ -28,6 +28,7 @@ __all__ = [
     "is_open",
     "legs_of",
     "progress",
+    "record_opened",
     "turn_for",
 ]
 
@@ -144,3 +145,23 @@ def progress(session: Session, inquiry: Inquiry) -> Progress:
     legs = tuple(legs_of(session, inquiry.id))
     status = derive_status(leg.kind for leg in legs)
     return Progress(status, turn_for(status), inquiry.deadline, legs)
+
+
+def record_opened(session: Session, inquiry: Inquiry, *, actor: str, at: dt.datetime) -> bool:
+    """Append the leg `opened` when this is the receiving side's first read of the inquiry at
+    its current care unit (none since it was received or last rerouted) and the answer is still
+    due; return whether it did. In the caller's transaction; the caller decides (through the
+    access service) that the reader is on the care unit's side, and audits the read.
+
+    The one way `opened` is written, whichever channel reads: the REKO's web page, the gateway
+    API's GET /api/v1/inquiries/{id}, the SDK API's GET /v1/sdk/messages/{id}.
+    """
+    kinds: list[LegKind] = []
+    since_route: list[LegKind] = []
+    for leg in legs_of(session, inquiry.id):
+        kinds.append(leg.kind)
+        since_route = [] if leg.kind == LegKind.REROUTED else [*since_route, leg.kind]
+    if LegKind.OPENED in since_route or not is_open(derive_status(kinds)):
+        return False
+    add_leg(session, inquiry.id, LegKind.OPENED, at=at, actor=actor)
+    return True

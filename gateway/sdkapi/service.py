@@ -19,9 +19,10 @@ from gateway import codes
 from gateway.audit.service import record
 from gateway.auth.models import ApiClient
 from gateway.errors import GatewayError, Issue, not_found
-from gateway.inquiries.access import Act, Party, decide
+from gateway.inquiries.access import Act, Party, Side, decide
 from gateway.inquiries.answers import StoredAnswer, answer_for, deliver_answer
 from gateway.inquiries.intake import IntakeResult, Submitter, submit
+from gateway.inquiries.workflow import record_opened
 from gateway.sdkapi.envelope import SDK_BAD_REQUEST, UUID, Envelope, bad_request
 from gateway.sdkapi.messages import (
     INQUIRY_KIND,
@@ -283,12 +284,15 @@ def read_content(session: Session, client: ApiClient, message: Message,
     """Record that the client read the message's files (personal data) and return the message as
     it stands after the read, with the answer's stored bytes for an answer; the caller commits.
 
-    The form's read is audited. The answer's first read by the sender's client records
+    The form's read is audited; the receiving side's first read records `opened`. The answer's
+    first read by the sender's client records
     `answer_delivered` (then the message is ACCEPTED); every read is audited. An answer whose
     content has been purged has no files and no read.
     """
     actor = f"client:{client.client_id}"
     if not message.is_answer:
+        if Side.CARE_UNIT in Party.client(client).sides(message.inquiry):
+            record_opened(session, message.inquiry, actor=actor, at=now)
         record(session, actor=actor, action="inquiry.read", object_type="inquiry",
                object_id=message.id,
                detail={"channel": CHANNEL, "purpose": "sdk.getMessage",
