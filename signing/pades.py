@@ -1,4 +1,5 @@
-"""Validation of answer PDFs (DESIGN 5.3, rules P1–P9) with pyHanko, offline and within bounds.
+"""Validation of answer PDFs (DESIGN 5.3, rules P1–P9) with pyHanko, within bounds (offline
+unless the trust store allows online revocation checks).
 
 `validate_answer` returns an AnswerReport; the gateway then decides P4 and P6 from the
 directory with `apply_signer_rule`. Exceptions mean "could not evaluate" (a bug of ours or a
@@ -8,6 +9,7 @@ caller passing naive datetimes); everything about the file is a rule result.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import functools
 import hashlib
 from collections.abc import Iterable
@@ -17,6 +19,7 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.fields import SigSeedSubFilter, enumerate_sig_fields
+from pyhanko.sign.signers.constants import DEFAULT_SIGNER_KEY_USAGE
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import (
     EmbeddedPdfSignature,
@@ -29,7 +32,21 @@ from pyhanko.sign.validation.status import (
     SignatureCoverageLevel,
     TimestampSignatureStatus,
 )
-from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import (
+    CertificateFetchError,
+    DisallowedAlgorithmError,
+    ExpiredError,
+    InsufficientRevinfoError,
+    InvalidCertificateError,
+    NotYetValidError,
+    PathBuildingError,
+    PathValidationError,
+    RevokedError,
+    StaleRevinfoError,
+    ValidationError,
+)
+from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from common.rules import RuleResult, failed, not_evaluated, passed
 from signing.aio import run_sync
@@ -196,23 +213,27 @@ class _Facts:
 def _store(roots: TrustStore | Iterable[CertificateLike], crls: Iterable[CrlLike]) -> TrustStore:
     if isinstance(roots, TrustStore):
         extra = TrustStore.of(roots.roots, crls)
-        return TrustStore(roots.roots, roots.crls + extra.crls)
+        return TrustStore(roots.roots, roots.crls + extra.crls, roots.online_timeout)
     return TrustStore.of(roots, crls)
 
 
 def _context(store: TrustStore, now: dt.datetime) -> ValidationContext:
-    """Return a fresh context (pyhanko's keep state): offline, our CRLs, validated at now.
+    """Return a fresh context (pyhanko's keep state): our CRLs, validated at now.
 
-    With CRLs configured every certificate below a root must be covered by one of them
-    ("require"): pyhanko's "hard-fail" never consults a CRL for a certificate that names no
-    distribution point, as the development CA's do. Without CRLs, "hard-fail" still refuses a
-    certificate that names a CRL or OCSP responder we cannot consult offline.
+    Every certificate below a root must have revocation information ("require"): pyhanko's
+    "hard-fail" never consults a CRL for a certificate that names no distribution point, as the
+    development CA's do, and would accept one nobody can revoke. Offline (the default, and in
+    tests) the CRLs given are the only source; with `store.online_timeout` the certificates'
+    CRL distribution points and OCSP responders are fetched too, each request bounded.
     """
+    online = store.online_timeout is not None
+    backend = RequestsFetcherBackend(per_request_timeout=store.online_timeout) if online else None
     return ValidationContext(
         trust_roots=list(store.roots),
         crls=list(store.crls),
-        allow_fetching=False,
-        revocation_mode="require" if store.crls else "hard-fail",
+        allow_fetching=online,
+        fetcher_backend=backend,
+        revocation_mode="require",
         moment=now,
     )
 
@@ -253,14 +274,36 @@ def _collect(reader: PdfFileReader) -> _Found:
 # --- validating each signature ---------------------------------------------------------------
 
 
+class TrustFailure(enum.Enum):
+    """Why a signer's certificate is not accepted (P3); the name goes in the rule's detail."""
+
+    REVOKED = "revoked"
+    NO_REVOCATION_INFO = "no_revocation_info"
+    STALE_REVOCATION_INFO = "stale_revocation_info"
+    UNTRUSTED = "untrusted"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    KEY_USAGE = "key_usage"
+    WEAK_ALGORITHM = "weak_algorithm"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class _Failure:
+    kind: TrustFailure
+    detail: str
+
+
 @dataclass(frozen=True)
 class _Checked:
-    """One signature and what pyhanko said about it (status), or why it could not say."""
+    """One signature and what pyhanko said about it (status), or why it could not say; for a
+    signer's certificate pyhanko did not accept, why (failure)."""
 
     sig: EmbeddedPdfSignature
     is_last: bool
     status: PdfSignatureStatus | DocumentTimestampStatus | None
     error: str | None
+    failure: _Failure | None = None
 
     @property
     def is_timestamp(self) -> bool:
@@ -387,7 +430,50 @@ async def _validate(
         return _Checked(sig, is_last, None, f"{type(exc).__name__}: {str(exc)[:300]}")
     finally:
         await context.aclose()
-    return _Checked(sig, is_last, status, None)
+    failure = None
+    if isinstance(status, PdfSignatureStatus) and status.intact and status.valid \
+            and not status.trusted:
+        failure = await _trust_failure(sig, status.signing_cert, store, now)
+    return _Checked(sig, is_last, status, None, failure)
+
+
+# pyhanko's status keeps only an AdES indication for a certificate it does not accept
+# (CERTIFICATE_CHAIN_GENERAL_FAILURE covers "no revocation information" and "untrusted" alike);
+# certvalidator's exception says which. Most specific first: StaleRevinfoError is an
+# InsufficientRevinfoError, and all but InvalidCertificateError are PathValidationErrors.
+_FAILURES: tuple[tuple[type[Exception], TrustFailure], ...] = (
+    (RevokedError, TrustFailure.REVOKED),
+    (StaleRevinfoError, TrustFailure.STALE_REVOCATION_INFO),
+    (InsufficientRevinfoError, TrustFailure.NO_REVOCATION_INFO),
+    (ExpiredError, TrustFailure.EXPIRED),
+    (NotYetValidError, TrustFailure.NOT_YET_VALID),
+    (DisallowedAlgorithmError, TrustFailure.WEAK_ALGORITHM),
+    (PathBuildingError, TrustFailure.UNTRUSTED),
+    (InvalidCertificateError, TrustFailure.KEY_USAGE),
+    (PathValidationError, TrustFailure.OTHER),
+    (ValidationError, TrustFailure.OTHER),
+)
+
+
+async def _trust_failure(
+    sig: EmbeddedPdfSignature, cert: asn1_x509.Certificate, store: TrustStore, now: dt.datetime
+) -> _Failure:
+    """Return why the signer's certificate is not accepted, from certvalidator's exception
+    (validated again with a fresh context, the key usage pyhanko requires of a signer)."""
+    context = _context(store, now)
+    try:
+        validator = CertificateValidator(
+            cert, intermediate_certs=sig.other_embedded_certs, validation_context=context
+        )
+        await validator.async_validate_usage(key_usage=set(DEFAULT_SIGNER_KEY_USAGE))
+    except (ValidationError, PathBuildingError) as exc:
+        kind = next(f for cls, f in _FAILURES if isinstance(exc, cls))
+        return _Failure(kind, f"{type(exc).__name__}: {str(exc)[:200]}")
+    except (*MALFORMED, CertificateFetchError) as exc:
+        return _Failure(TrustFailure.OTHER, f"{type(exc).__name__}: {str(exc)[:200]}")
+    finally:
+        await context.aclose()
+    return _Failure(TrustFailure.OTHER, "accepted when validated again")
 
 
 # --- the rules -------------------------------------------------------------------------------
@@ -442,7 +528,10 @@ def _p3(checked: list[_Checked]) -> RuleResult:
         if problem is not None:
             reasons.append(problem)
             status = c.status
-            details.append(f"{c.name}: {_enum_name(status.trust_problem_indic) if status else ''}")
+            indic = _enum_name(status.trust_problem_indic) if status else ""
+            failure = c.failure
+            details.append(f"{c.name}: {failure.kind.name} ({indic}): {failure.detail}"
+                           if failure else f"{c.name}: {indic}")
     if reasons:
         return failed("P3", _sentence("Certifikaten godtas inte", reasons), "; ".join(details))
     if len(evaluable) < len(signatures):
@@ -473,13 +562,29 @@ def _certificate_problem(c: _Checked) -> str | None:
     if not _within_validity(cert, status.validation_time or dt.datetime.now(dt.UTC)):
         return f"certifikatet för {who} är inte giltigt (utgånget eller ännu inte giltigt)"
     if status.revoked:
-        return f"certifikatet för {who} är spärrat"
-    indic = _enum_name(status.trust_problem_indic) or ""
-    if "CHAIN" in indic or indic == "GENERIC":
-        return f"certifikatet för {who} är inte utfärdat av en betrodd utfärdare"
-    if "REVOCATION" in indic or indic == "TRY_LATER":
-        return f"spärrstatus för certifikatet för {who} kunde inte kontrolleras"
-    return f"certifikatet för {who} godtas inte ({indic})"
+        return _REASONS[TrustFailure.REVOKED].format(who=who, issuer=c.facts.issuer)
+    kind = c.failure.kind if c.failure is not None else TrustFailure.OTHER
+    return _REASONS[kind].format(who=who, issuer=c.facts.issuer)
+
+
+# P3's reason for each trust failure, in Swedish ({who}: the signer, {issuer}: its issuer).
+_REASONS = {
+    TrustFailure.REVOKED: "certifikatet för {who} är spärrat",
+    TrustFailure.NO_REVOCATION_INFO: (
+        "spärrstatus för certifikatet för {who} kunde inte kontrolleras: gatewayen har ingen "
+        "spärrinformation från utfärdaren ({issuer})"
+    ),
+    TrustFailure.STALE_REVOCATION_INFO: (
+        "spärrstatus för certifikatet för {who} kunde inte kontrolleras: gatewayens "
+        "spärrlista från utfärdaren ({issuer}) är för gammal"
+    ),
+    TrustFailure.UNTRUSTED: "certifikatet för {who} är inte utfärdat av en betrodd utfärdare",
+    TrustFailure.EXPIRED: "certifikatet för {who} eller dess utfärdare har gått ut",
+    TrustFailure.NOT_YET_VALID: "certifikatet för {who} eller dess utfärdare är ännu inte giltigt",
+    TrustFailure.KEY_USAGE: "certifikatet för {who} får inte användas för underskrifter",
+    TrustFailure.WEAK_ALGORITHM: "certifikatet för {who} använder en otillåten algoritm",
+    TrustFailure.OTHER: "certifikatet för {who} godtas inte",
+}
 
 
 def _p5(checked: list[_Checked]) -> RuleResult:

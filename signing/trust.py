@@ -34,22 +34,49 @@ class TrustError(SigningError, ValueError):
 
 @dataclass(frozen=True)
 class TrustStore:
-    """The CA certificates answer signatures must chain to, and the CRLs known for them."""
+    """The CA certificates answer signatures must chain to, the CRLs known for them, and
+    whether revocation may also be checked online.
+
+    `online_timeout` None: offline, the CRLs given are the only revocation source (every
+    certificate below a root must be covered by one). A number: the certificates' own CRL
+    distribution points and OCSP responders are consulted too, each request given at most that
+    many seconds.
+    """
 
     roots: tuple[asn1_x509.Certificate, ...]
     crls: tuple[asn1_crl.CertificateList, ...] = ()
+    online_timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not self.roots:
             raise TrustError("a trust store needs at least one root certificate")
+        if self.online_timeout is not None and self.online_timeout <= 0:
+            raise TrustError("the timeout of online revocation checks must be above 0 seconds")
 
     @classmethod
-    def of(cls, roots: Iterable[CertificateLike], crls: Iterable[CrlLike] = ()) -> TrustStore:
+    def of(
+        cls,
+        roots: Iterable[CertificateLike],
+        crls: Iterable[CrlLike] = (),
+        *,
+        online_timeout: float | None = None,
+    ) -> TrustStore:
         """Return a store of roots and crls given as cryptography, asn1crypto or DER objects."""
         return cls(
             tuple(as_asn1_certificate(root) for root in roots),
             tuple(as_asn1_crl(item) for item in crls),
+            online_timeout,
         )
+
+    def roots_without_revocation(self) -> list[str]:
+        """Return the subjects of roots with no revocation source: offline, and no CRL issued
+        by the root. Every answer signed below such a root fails P3 for want of revocation
+        information, so start-up and readiness report them."""
+        if self.online_timeout is not None:
+            return []
+        issuers = {item.issuer.dump() for item in self.crls}
+        return [root.subject.human_friendly for root in self.roots
+                if root.subject.dump() not in issuers]
 
     def describe(self) -> list[dict[str, str]]:
         """Return subject, SHA-256 fingerprint and validity of each root, for display."""
@@ -66,6 +93,8 @@ class TrustStore:
 def load_trust_store(
     root_paths: Iterable[str | os.PathLike[str]],
     crl_paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    online_timeout: float | None = None,
 ) -> TrustStore:
     """Return the store made of every CA certificate in root_paths and every CRL in crl_paths.
 
@@ -78,7 +107,7 @@ def load_trust_store(
     crls = [load_crl_file(Path(path)) for path in crl_paths]
     if not roots:
         raise TrustError("no trust root configured (GATEWAY_TRUST_ROOTS is empty)")
-    return TrustStore(tuple(roots), tuple(crls))
+    return TrustStore(tuple(roots), tuple(crls), online_timeout)
 
 
 def load_root_certificates(path: Path) -> list[asn1_x509.Certificate]:

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from signing.certificates import create_ca, make_crl
+from signing.answer_report import AnswerReport
+from signing.certificates import (
+    CertificateAuthority,
+    IssuedCertificate,
+    create_ca,
+    issue_person_certificate,
+    load_crl,
+    make_crl,
+)
+from signing.pades import validate_answer
 from signing.trust import TrustError, TrustStore, load_trust_store, stale_crls
-from tests.support.pdfs import REKO, TestPki, signed_by_reko, validate
+from tests.support.pdfs import (
+    PASSPHRASE,
+    REKO,
+    TestPki,
+    plain_pdf,
+    sign,
+    signed_by_reko,
+    validate,
+)
 
 UTC = dt.UTC
 
@@ -90,9 +109,12 @@ def test_a_stale_crl_makes_revocation_unknown(pki: TestPki) -> None:
     assert report.failed_codes == ("P3",)
 
 
-def test_without_crls_certificates_naming_none_are_accepted(pki: TestPki) -> None:
+def test_without_crls_revocation_cannot_be_checked_and_p3_says_so(pki: TestPki) -> None:
     report = validate(signed_by_reko(pki), pki, crls=[])
-    assert report.document_ok
+    assert report.failed_codes == ("P3",)
+    message = report.result("P3").message
+    assert "spärrstatus" in message and "betrodd" not in message
+    assert "NO_REVOCATION_INFO" in report.result("P3").detail
 
 
 def test_another_root_does_not_trust_our_signers(pki: TestPki) -> None:
@@ -107,3 +129,76 @@ def test_another_root_does_not_trust_our_signers(pki: TestPki) -> None:
         expected_reference=None,
     )
     assert report.failed_codes == ("P3",)
+
+
+# --- a region's own CA: the trust configuration a production gateway has ----------------------
+
+
+@dataclass(frozen=True)
+class Region:
+    """A CA other than the development CA, its REKO's answer, and that REKO's certificate."""
+
+    ca: CertificateAuthority
+    signer: IssuedCertificate
+    pdf: bytes
+
+
+@pytest.fixture(scope="module")
+def region() -> Region:
+    ca = create_ca(common_name="Region Skåne test-CA", organisation="Region Skåne")
+    signer = issue_person_certificate(ca, hsa_id=REKO.hsa_id, name=REKO.name,
+                                      organisation="Region Skåne")
+    return Region(ca, signer, sign(plain_pdf(), signer.to_pkcs12(PASSPHRASE)))
+
+
+def validate_under(region: Region, roots: list[x509.Certificate],
+                   crls: list[x509.CertificateRevocationList]) -> AnswerReport:
+    now = dt.datetime.now(UTC)
+    return validate_answer(region.pdf, trust_roots=TrustStore.of(roots, crls),
+                           received_at=now - dt.timedelta(hours=1), now=now,
+                           expected_reference=None)
+
+
+def test_an_answer_under_a_custom_root_with_its_crl_is_accepted(region: Region) -> None:
+    report = validate_under(region, [region.ca.cert], [make_crl(region.ca)])
+    assert report.document_ok, report.failed_codes
+
+
+@pytest.mark.parametrize("crls", ["none", "the development CA's"])
+def test_a_custom_root_without_its_crl_is_refused_for_revocation_not_trust(
+    region: Region, pki: TestPki, crls: str
+) -> None:
+    configured = [] if crls == "none" else [load_crl(pki.layout.crl)]
+    report = validate_under(region, [region.ca.cert], configured)
+    assert report.failed_codes == ("P3",)
+    message = report.result("P3").message
+    assert "spärrstatus" in message and REKO.name in message
+    assert "betrodd utfärdare" not in message
+    assert "NO_REVOCATION_INFO" in report.result("P3").detail
+
+
+def test_a_revoked_signer_under_a_custom_root_is_refused_as_revoked(region: Region) -> None:
+    report = validate_under(region, [region.ca.cert],
+                            [make_crl(region.ca, revoked=[region.signer.cert])])
+    assert report.failed_codes == ("P3",)
+    assert "är spärrat" in report.result("P3").message
+    assert "REVOKED" in report.result("P3").detail
+
+
+def test_a_signer_of_an_untrusted_ca_is_refused_as_untrusted(
+    region: Region, pki: TestPki
+) -> None:
+    report = validate_under(region, [pki.ca.cert], [load_crl(pki.layout.crl)])
+    assert report.failed_codes == ("P3",)
+    assert "inte utfärdat av en betrodd utfärdare" in report.result("P3").message
+    assert "UNTRUSTED" in report.result("P3").detail
+
+
+def test_roots_without_a_revocation_source_are_named(region: Region, pki: TestPki) -> None:
+    dev_crl = load_crl(pki.layout.crl)
+    store = TrustStore.of([pki.ca.cert, region.ca.cert], [dev_crl])
+    [missing] = store.roots_without_revocation()
+    assert "Region Skåne test-CA" in missing
+    assert TrustStore.of([pki.ca.cert], [dev_crl]).roots_without_revocation() == []
+    online = TrustStore.of([region.ca.cert], [], online_timeout=5)
+    assert online.roots_without_revocation() == []
