@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,14 @@ def with_app(func: F) -> F:
 
 def app() -> Flask:
     return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging() -> None:
+    """Log INFO and above to stderr with time, level and logger: the processes' one format."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
 
 # ISO dates on the command line (2024-04-30), as everywhere in the gateway.

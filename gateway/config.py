@@ -87,8 +87,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "CRLS", _path_list, None,
-        "CRL files for offline revocation checks of answer signers, ':'-separated; "
-        "default the development CA's",
+        "CRL files for revocation checks of answer signers, ':'-separated; default the "
+        "development CA's when TRUST_ROOTS is the development CA, else none",
+    ),
+    Setting(
+        "REVOCATION_FETCH", _boolean, False,
+        "also check revocation online (the certificates' CRL distribution points and OCSP)",
+    ),
+    Setting(
+        "REVOCATION_TIMEOUT", _positive_int, 10,
+        "seconds each online revocation request may take (with REVOCATION_FETCH)",
     ),
     Setting("SMTP_RELAY", _host_port, None, "host:port of the relay for outgoing mail"),
     Setting(
@@ -170,8 +178,13 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
         config["DATABASE_URL"] = f"sqlite:///{instance / 'gateway.sqlite'}"
     else:
         config["DATABASE_URL"] = _database_url(config["DATABASE_URL"])
+    # The development CA's CRL is the default only with the development CA: beside a region's
+    # own root it covers none of its signers, and every answer would fail P3.
     if not config.get("TRUST_ROOTS"):
         config["TRUST_ROOTS"] = [str(instance / "pki" / "ca.pem")]
+        if not config.get("CRLS"):
+            config["CRLS"] = [str(instance / "pki" / "ca.crl")]
+    config["CRLS"] = list(config.get("CRLS") or [])
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = instance_secret(instance, "secret_key")
     return config

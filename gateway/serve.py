@@ -61,4 +61,9 @@ def serve(app: Flask, host: str, port: int, workers: int = 2, threads: int = 4) 
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @clitools.with_app
 def serve_command(host: str, port: int, workers: int) -> None:
-    serve(clitools.app(), host, port, workers=workers)
+    from gateway.health.service import log_startup_problems
+
+    clitools.configure_logging()
+    app = clitools.app()
+    log_startup_problems(app)
+    serve(app, host, port, workers=workers)

@@ -68,6 +68,42 @@ def test_defaults_live_in_the_instance_folder(
     instance = tmp_path / "instance"
     assert app.config["DATABASE_URL"] == f"sqlite:///{instance / 'gateway.sqlite'}"
     assert app.config["TRUST_ROOTS"] == [str(instance / "pki" / "ca.pem")]
+    assert app.config["CRLS"] == [str(instance / "pki" / "ca.crl")]
+    assert app.config["REVOCATION_FETCH"] is False
+
+
+@pytest.mark.parametrize(
+    ("env", "crls"),
+    [
+        ({"GATEWAY_TRUST_ROOTS": "/region/ca.pem"}, []),
+        ({"GATEWAY_TRUST_ROOTS": "/region/ca.pem", "GATEWAY_CRLS": "/region/ca.crl"},
+         ["/region/ca.crl"]),
+        ({"GATEWAY_CRLS": "/extra.crl"}, ["/extra.crl"]),
+    ],
+    ids=["own-root-no-crl", "own-root-own-crl", "dev-root-own-crl"],
+)
+def test_the_crl_default_follows_the_trust_root_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], crls: list[str]
+) -> None:
+    for key in list(os.environ):
+        if key.startswith("GATEWAY_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("GATEWAY_INSTANCE_PATH", str(tmp_path / "inst"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert create_app().config["CRLS"] == crls
+
+
+def test_online_revocation_checks_are_a_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_INSTANCE_PATH", str(tmp_path / "inst"))
+    monkeypatch.setenv("GATEWAY_REVOCATION_FETCH", "true")
+    monkeypatch.setenv("GATEWAY_REVOCATION_TIMEOUT", "5")
+    app = create_app()
+    assert (app.config["REVOCATION_FETCH"], app.config["REVOCATION_TIMEOUT"]) == (True, 5)
+    with pytest.raises(ConfigError, match="GATEWAY_REVOCATION_FETCH"):
+        settings_from_env({"GATEWAY_REVOCATION_FETCH": "kanske"})
 
 
 def test_secret_key_generated_once_and_private(tmp_path: Path) -> None:

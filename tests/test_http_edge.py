@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask
 
 from gateway import create_app
-from tests.conftest import test_config
+from signing.certificates import create_ca, make_crl
+from tests.conftest import AppMaker, test_config
+from tests.support.pdfs import TestPki
+from tests.support.servers import ServerProcess, free_port, gateway_env
 
 
 def test_healthz(client) -> None:
@@ -125,3 +130,63 @@ def test_the_error_id_of_an_api_500_is_in_the_log(
     [error_id] = _shown_error_ids(body["detail"])
     assert any(error_id in r.getMessage() and "GET /api/v1/explode" in r.getMessage()
                for r in caplog.records)
+
+
+# --- what cannot work is said at once: /readyz and the web process's start ---------------------
+
+
+def _region_root(folder: Path, *, with_crl: bool) -> dict[str, Any]:
+    """A region's own CA in folder (its certificate, and its CRL when with_crl) as settings."""
+    ca = create_ca(common_name="Region Skåne test-CA", organisation="Region Skåne")
+    (folder / "region-ca.pem").write_bytes(ca.cert_pem())
+    settings: dict[str, Any] = {"TRUST_ROOTS": [str(folder / "region-ca.pem")]}
+    if with_crl:
+        (folder / "region-ca.crl").write_bytes(make_crl(ca).public_bytes(Encoding.PEM))
+        settings["CRLS"] = [str(folder / "region-ca.crl")]
+    return settings
+
+
+def test_readyz_names_a_trusted_root_without_revocation_source(
+    make_app: AppMaker, installed_pki: TestPki, tmp_path: Path
+) -> None:
+    app = make_app(**_region_root(tmp_path, with_crl=False))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    trust = response.get_json()["checks"]["trust"]
+    assert trust["ok"] is False
+    assert "without revocation source" in trust["detail"]
+    assert "Region Skåne test-CA" in trust["detail"]
+
+
+def test_readyz_accepts_a_custom_root_with_its_crl(
+    make_app: AppMaker, installed_pki: TestPki, tmp_path: Path
+) -> None:
+    app = make_app(**_region_root(tmp_path, with_crl=True))
+    body = app.test_client().get("/readyz").get_json()
+    assert body["checks"]["trust"] == {"ok": True, "detail": "1 trust roots, 1 CRLs"}
+    assert body["checks"]["receipts"]["ok"] is True
+
+
+def test_readyz_says_the_receipt_key_is_missing(make_app: AppMaker) -> None:
+    body = make_app().test_client().get("/readyz").get_json()
+    receipts = body["checks"]["receipts"]
+    assert receipts["ok"] is False
+    assert "RECEIPT_KEY_MISSING" in receipts["detail"] and "0203:skane.se" in receipts["detail"]
+
+
+def test_gateway_serve_logs_what_cannot_work_at_start(
+    migrated_url: str, instance: Path, tmp_path: Path
+) -> None:
+    # No development PKI in the instance: no receipt key; a region's root and no CRL.
+    roots = _region_root(tmp_path, with_crl=False)["TRUST_ROOTS"]
+    port = free_port()
+    env = gateway_env(instance, migrated_url, TRUST_ROOTS=":".join(roots))
+    with ServerProcess.gateway("serve", "--port", str(port), "--workers", "1", env=env,
+                               log=tmp_path / "serve.log") as web:
+        web.wait_http(f"http://127.0.0.1:{port}/healthz")
+        output = web.output
+    lines = output.splitlines()
+    assert any("not ready: receipts" in line and "RECEIPT_KEY_MISSING" in line
+               for line in lines), output
+    assert any("not ready: trust" in line and "Region Skåne test-CA" in line
+               for line in lines), output

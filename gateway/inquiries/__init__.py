@@ -22,7 +22,9 @@ def init_app(app: Flask) -> None:
 def _init_reko_side(app: Flask) -> None:
     """The REKO's side: job handlers, the inbox blueprint, the answer operations."""
     from gateway import openapi
-    from gateway.inquiries import api, deadlines, notify, reko_views  # noqa: F401 - handlers
+    from gateway.health.service import register_check
+    from gateway.inquiries import answers, api, deadlines, notify, reko_views  # noqa: F401
 
+    register_check(app, "trust", answers.check_trust, at_startup=True)
     app.register_blueprint(reko_views.bp)
     openapi.register_paths(app, api.answer_openapi_paths())

@@ -2,8 +2,8 @@
 
 One service for every channel (web upload, composer, API, mail), so each rule is written once.
 `accept_answer` checks C2 and C7 again (a withdrawn or expired consent blocks disclosure),
-validates the PDF with a fresh pyHanko context against the configured trust roots and the
-development CA's CRL, decides P4/P6 from the directory (the REKOs assigned to the inquiry's
+validates the PDF with a fresh pyHanko context against the configured trust roots and CRLs
+(`load_configured_trust`), decides P4/P6 from the directory (the REKOs assigned to the inquiry's
 care unit on the signing date), and stores the exact bytes sealed with the report.
 """
 
@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -33,9 +35,8 @@ from gateway.inquiries.models import Answer, Inquiry, LegKind
 from gateway.inquiries.workflow import Status, add_leg, derive_status, legs_of
 from gateway.vault.service import get_vault
 from signing.answer_report import RULE_TITLES, AnswerReport, apply_signer_rule
-from signing.devpki import PkiLayout
 from signing.pades import validate_answer
-from signing.trust import TrustError, TrustStore, load_trust_store
+from signing.trust import TrustError, TrustStore, load_trust_store, stale_crls
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +93,39 @@ def withdrawals_for(session: Session, inquiry: Inquiry) -> list[dt.date]:
                             inquiry.sender_unit_id)
 
 
-def trust_store() -> TrustStore:
-    """Return the trust roots (TRUST_ROOTS) with the CRLs (CRLS, else the development CA's)."""
-    crls = current_app.config.get("CRLS") or []
-    if not crls:
-        layout = PkiLayout.for_instance(current_app.instance_path)
-        crls = [layout.crl] if layout.crl.exists() else []
+def load_configured_trust(config: Mapping[str, Any]) -> TrustStore:
+    """Return the trust store the settings describe: TRUST_ROOTS, CRLS (see gateway.config for
+    their defaults) and, with REVOCATION_FETCH, online revocation checks bounded by
+    REVOCATION_TIMEOUT. Raises TrustError for a file that cannot be used."""
+    timeout = config["REVOCATION_TIMEOUT"] if config.get("REVOCATION_FETCH") else None
+    return load_trust_store(config["TRUST_ROOTS"], config.get("CRLS") or [],
+                            online_timeout=timeout)
+
+
+def check_trust() -> tuple[bool, str]:
+    """Readiness: the trust roots and CRLs can be read, every root has a revocation source (a
+    CRL it issued, or online checks) and no CRL is past its next update. Otherwise every
+    genuine answer would fail P3."""
     try:
-        return load_trust_store(current_app.config["TRUST_ROOTS"], crls)
+        store = load_configured_trust(current_app.config)
+    except TrustError as error:
+        return False, f"{codes.TRUST_ROOTS_MISSING.code}: {error}"
+    problems = [f"trusted root without revocation source (no CRL of it in GATEWAY_CRLS, "
+                f"GATEWAY_REVOCATION_FETCH off): {root}"
+                for root in store.roots_without_revocation()]
+    problems += [f"CRL past its next update: {issuer}"
+                 for issuer in stale_crls(store, dt.datetime.now(dt.UTC))]
+    if problems:
+        return False, "; ".join(problems)
+    online = ", online revocation checks" if store.online_timeout is not None else ""
+    return True, f"{len(store.roots)} trust roots, {len(store.crls)} CRLs{online}"
+
+
+def trust_store() -> TrustStore:
+    """Return the configured trust store; GatewayError 503 TRUST_ROOTS_MISSING when a root or
+    CRL file cannot be used."""
+    try:
+        return load_configured_trust(current_app.config)
     except TrustError as error:
         log.error("answers: trust roots unusable: %s", error)
         raise GatewayError.at(

@@ -141,7 +141,9 @@ def check_receipts() -> tuple[bool, str]:
     try:
         signer.signer()
     except GatewayError as exc:
-        return False, f"{exc.code}: run gateway pki init"
+        return False, (f"{exc.code}: no key to sign intake receipts as {signer.organisation} "
+                       f"({signer.cert_path}); every inquiry is refused with 503 until "
+                       "'gateway pki init' or the organisation's certificate provides one")
     return True, f"signing as {signer.organisation}"
 
 
@@ -150,4 +152,4 @@ def init_app(app: Flask) -> None:
 
     layout = PkiLayout.for_instance(app.instance_path)
     app.extensions["gateway.receipts"] = ReceiptSigner(layout, app.config["RECEIPT_ORGANISATION"])
-    register_check(app, "receipts", check_receipts)
+    register_check(app, "receipts", check_receipts, at_startup=True)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.clitools import app, fail, with_app
+from gateway.clitools import app, configure_logging, fail, with_app
 from gateway.db import database
 from gateway.jobs.worker import Worker
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 HELP = """Run the background worker: claim due jobs, run them, retry failures with backoff.
 
@@ -51,7 +47,7 @@ workers only take turns.
 def worker_command(
     once: bool, max_jobs: int | None, idle_exit: float | None, poll: float, no_recurring: bool
 ) -> None:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    configure_logging()
     worker = Worker(app(), recurring=not no_recurring)
     try:
         ran = worker.run(once=once, max_jobs=max_jobs, idle_exit=idle_exit, poll=poll)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from pathlib import Path
@@ -10,11 +9,10 @@ from types import FrameType
 
 import click
 
-from gateway.clitools import app, fail, with_app
+from gateway.clitools import app, configure_logging, fail, with_app
 from gateway.mail.listener import DEFAULT_HOST, DEFAULT_PORT, ListenerError, SmtpListener
 from gateway.mail.sink import MailSink, ReceivedMail
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SINK_FOLDER = "mail-sink"
 
 HELP = f"""Run the SMTP listener: hälsoförfrågningar by mail, through the same intake as the API.
@@ -101,7 +99,7 @@ def _run_listener(host: str, port: int) -> None:
 )
 @with_app
 def smtp_command(host: str, port: int, sink: bool, sink_dir: Path | None) -> None:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    configure_logging()
     if sink:
         _run_sink(host, port, sink_dir or Path(app().instance_path) / SINK_FOLDER)
     else:
