@@ -203,10 +203,12 @@ def issue_certificate(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     key: PrivateKey | None = None,
+    crl_urls: Sequence[str] = (),
 ) -> IssuedCertificate:
     """Return a leaf certificate for subject signed by ca.
 
-    Defaults: valid from a few minutes ago for two years, but never beyond the CA. Raises
+    Defaults: valid from a few minutes ago for two years, but never beyond the CA, naming no
+    CRL distribution point (crl_urls: the URLs where its CA publishes its CRL). Raises
     PkiError for unknown key usages or an empty validity period.
     """
     start = not_before or utc_now() - CLOCK_SKEW
@@ -228,6 +230,10 @@ def issue_certificate(
         )
     if alt_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(list(alt_names)), False)
+    if crl_urls:
+        points = [x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)
+                  for url in crl_urls]
+        builder = builder.add_extension(x509.CRLDistributionPoints(points), critical=False)
     return IssuedCertificate(builder.sign(ca.key, hashes.SHA256()), leaf_key, (ca.cert,))
 
 
@@ -259,15 +265,18 @@ def issue_person_certificate(
     not_after: dt.datetime | None = None,
     key_usage: Iterable[str] = PERSON_KEY_USAGE,
     key: PrivateKey | None = None,
+    crl_urls: Sequence[str] = (),
 ) -> IssuedCertificate:
     """Return a signing certificate for a person (REKO, physician) identified by HSA-id.
 
     The defaults are what answer validation expects (digitalSignature + nonRepudiation);
-    pass other validity or key usages to make certificates it must refuse.
+    pass other validity or key usages to make certificates it must refuse, crl_urls to name
+    where its CA's CRL is published (for online revocation checks).
     """
     subject = person_name(hsa_id=hsa_id, name=name, organisation=organisation, title=title)
     return issue_certificate(
-        ca, subject, key_usage=key_usage, not_before=not_before, not_after=not_after, key=key
+        ca, subject, key_usage=key_usage, not_before=not_before, not_after=not_after, key=key,
+        crl_urls=crl_urls,
     )
 
 

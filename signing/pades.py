@@ -46,6 +46,7 @@ from pyhanko_certvalidator.errors import (
     StaleRevinfoError,
     ValidationError,
 )
+from pyhanko_certvalidator.fetchers.api import OwnedFetcherBackend
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from common.rules import RuleResult, failed, not_evaluated, passed
@@ -227,7 +228,9 @@ def _context(store: TrustStore, now: dt.datetime) -> ValidationContext:
     CRL distribution points and OCSP responders are fetched too, each request bounded.
     """
     online = store.online_timeout is not None
-    backend = RequestsFetcherBackend(per_request_timeout=store.online_timeout) if online else None
+    # Owned: the context releases the backend when it is closed (each validation has its own).
+    backend = (OwnedFetcherBackend(RequestsFetcherBackend(per_request_timeout=store.online_timeout))
+               if online else None)
     return ValidationContext(
         trust_roots=list(store.roots),
         crls=list(store.crls),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.server
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,3 +204,67 @@ def test_roots_without_a_revocation_source_are_named(region: Region, pki: TestPk
     assert TrustStore.of([pki.ca.cert], [dev_crl]).roots_without_revocation() == []
     online = TrustStore.of([region.ca.cert], [], online_timeout=5)
     assert online.roots_without_revocation() == []
+
+
+# --- online revocation checks (GATEWAY_REVOCATION_FETCH) ----------------------------------------
+
+
+class _CrlServer:
+    """A loopback HTTP server publishing one CRL at /region.crl (DER), as a CA's CDP does."""
+
+    def __init__(self) -> None:
+        self.crl = b""
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                body = owner.crl if self.path == "/region.crl" else b""
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "application/pkix-crl")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/region.crl"
+
+    def __enter__(self) -> _CrlServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_online_checks_fetch_the_crl_the_certificate_names() -> None:
+    ca = create_ca(common_name="Region Online test-CA", organisation="Region Skåne")
+    with _CrlServer() as published:
+        signer = issue_person_certificate(ca, hsa_id=REKO.hsa_id, name=REKO.name,
+                                          organisation="Region Skåne", crl_urls=[published.url])
+        pdf = sign(plain_pdf(), signer.to_pkcs12(PASSPHRASE))
+        now = dt.datetime.now(UTC)
+
+        def check(store: TrustStore) -> AnswerReport:
+            return validate_answer(pdf, trust_roots=store, received_at=now, now=now,
+                                   expected_reference=None)
+
+        published.crl = make_crl(ca).public_bytes(Encoding.DER)
+        offline = check(TrustStore.of([ca.cert]))
+        assert "NO_REVOCATION_INFO" in offline.result("P3").detail
+        assert check(TrustStore.of([ca.cert], online_timeout=5)).document_ok
+
+        published.crl = make_crl(ca, revoked=[signer.cert]).public_bytes(Encoding.DER)
+        revoked = check(TrustStore.of([ca.cert], online_timeout=5))
+        assert "är spärrat" in revoked.result("P3").message
+
+        published.crl = b""  # the distribution point answers 404: no revocation information
+        missing = check(TrustStore.of([ca.cert], online_timeout=5))
+        assert "spärrstatus" in missing.result("P3").message
