@@ -249,11 +249,14 @@ def test_online_checks_fetch_the_crl_the_certificate_names() -> None:
     with _CrlServer() as published:
         signer = issue_person_certificate(ca, hsa_id=REKO.hsa_id, name=REKO.name,
                                           organisation="Region Skåne", crl_urls=[published.url])
+        received = dt.datetime.now(UTC)
         pdf = sign(plain_pdf(), signer.to_pkcs12(PASSPHRASE))
-        now = dt.datetime.now(UTC)
 
         def check(store: TrustStore) -> AnswerReport:
-            return validate_answer(pdf, trust_roots=store, received_at=now, now=now,
+            # Validated after the CRL was published: a CRL issued after the validation time
+            # is not yet valid (a second boundary between the two made this test flaky).
+            now = dt.datetime.now(UTC) + dt.timedelta(seconds=1)
+            return validate_answer(pdf, trust_roots=store, received_at=received, now=now,
                                    expected_reference=None)
 
         published.crl = make_crl(ca).public_bytes(Encoding.DER)
