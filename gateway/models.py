@@ -18,6 +18,7 @@ from gateway.directory.models import (
 )
 from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, Leg, LegKind
 from gateway.jobs.models import Job, JobState
+from gateway.mail.models import OutboxMail
 from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
 from gateway.stats.models import HistoryInquiry
 
@@ -25,7 +26,6 @@ __all__ = [
     "Absence", "ApiClient", "ApiToken", "Answer", "Assignment", "AssignmentRole", "AuditAnchor",
     "AuditEntry", "AuditHead", "Base", "CareUnit", "ConsentWithdrawal", "Coordinator",
     "CoordinatorCertificate", "DirectoryChange", "FunctionalAddress", "HistoryInquiry", "Inquiry",
-    "Job",
-    "JobState", "Leg", "LegKind", "LoginAttempt", "Organisation", "Role", "SdkDeletion",
-    "SdkEnvelope", "SenderKind", "SenderUnit", "User",
+    "Job", "JobState", "Leg", "LegKind", "LoginAttempt", "Organisation", "OutboxMail", "Role",
+    "SdkDeletion", "SdkEnvelope", "SenderKind", "SenderUnit", "User",
 ]

@@ -14,8 +14,8 @@ from gateway.inquiries.deadlines import scan
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Leg, LegKind
 from gateway.inquiries.workflow import add_leg
-from gateway.jobs.models import Job
 from gateway.jobs.worker import Worker
+from gateway.mail.models import OutboxMail
 from tests.conftest import AppMaker
 from tests.support.forms import EBB_OSTER, MALMO, halsoforfragan
 from tests.support.reko import (
@@ -47,8 +47,11 @@ def legs(inquiry_id: str, kind: LegKind) -> list[Leg]:
 
 
 def mails_to(address: str) -> list[str]:
-    jobs = get_session().scalars(select(Job).where(Job.kind == "mail.send"))
-    return [job.payload["subject"] for job in jobs if job.payload["to"] == address]
+    """Subjects of the reminders and escalations queued to address (the notification aside)."""
+    rows = get_session().scalars(select(OutboxMail).where(
+        OutboxMail.recipient == address, OutboxMail.kind != "inquiry.notify"
+    ).order_by(OutboxMail.id))
+    return [row.subject for row in rows]
 
 
 def run_worker_on_day(app: Flask, day: int, hour: int = 0) -> None:

@@ -19,8 +19,9 @@ from gateway.db import database, get_session
 from gateway.errors import ConfigError
 from gateway.jobs.models import Job, JobState
 from gateway.jobs.worker import Worker
-from gateway.mail.jobs import send_mail
 from gateway.mail.mailer import SEND_JOB, MailRefused, looks_like_personnummer, queue_mail
+from gateway.mail.models import OutboxMail
+from gateway.mail.outbox import send_mail
 from gateway.mail.sink import MailSink
 from tests.conftest import AppMaker, test_config
 from tests.support.clock import Clock
@@ -221,22 +222,33 @@ def test_relay_down_then_back_delivers_each_mail_exactly_once(make_app: AppMaker
     assert received[0].message_id != received[1].message_id
 
 
-def test_a_resend_after_a_crash_is_recognisably_the_same_message(make_app: AppMaker) -> None:
-    # A worker that dies between the relay's 250 and marking the job done sends again.
+def test_a_mail_the_relay_accepted_is_not_sent_again_when_the_job_is_retried(
+    make_app: AppMaker,
+) -> None:
+    # The worker dies after the relay's 250 (recorded at once), before the job is done: the
+    # worker that takes the job over after the lease sends nothing more.
     with MailSink() as sink:
         application = make_app(SMTP_RELAY=f"127.0.0.1:{sink.port}")
         job_id = queue(application)
+        clock = Clock()
+        doomed = Worker(application, "test:doomed", clock, recurring=False)
+        claim = doomed.claim()
+        assert claim is not None and claim.job_id == job_id
         with application.app_context():
             session = get_session()
             job = session.get(Job, job_id)
             assert job is not None
             send_mail(session, dict(job.payload), job)
-            send_mail(session, dict(job.payload), job)
-            session.rollback()
-        first, second = sink.messages
-    assert first.message_id == second.message_id
-    assert first.message_id.endswith("@localhost>")
-    assert first.raw == second.raw
+            session.rollback()  # the "done" mark never comes
+        clock.advance(application.config["JOB_LEASE_SECONDS"] + 1)
+        assert run_worker(application, clock) == 1
+        [mail] = sink.messages
+    assert mail.message_id.endswith("@localhost>")
+    row = job_row(application, job_id)
+    assert row.state == JobState.DONE and row.attempts == 2
+    with database(application).transaction() as session:
+        [outbox] = session.scalars(select(OutboxMail))
+        assert outbox.message_id == mail.message_id and outbox.sent_at is not None
 
 
 def test_the_relay_refusing_the_recipient_for_good_ends_the_job(make_app: AppMaker) -> None:

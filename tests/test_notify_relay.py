@@ -14,6 +14,7 @@ from gateway.directory.models import Assignment, CareUnit
 from gateway.inquiries.models import Inquiry
 from gateway.inquiries.notify import inquiry_by_reply_token, reply_token
 from gateway.jobs.models import Job, JobState
+from gateway.mail.models import OutboxMail
 from gateway.mail.sink import MailSink
 from tests.conftest import AppMaker
 from tests.support.forms import KRYDDGARDEN
@@ -26,6 +27,7 @@ from tests.support.reko import (
     run_jobs,
     submit,
 )
+from tests.support.relays import RecordingRelay
 
 # Intake signs a receipt with the PKI's organisation certificate.
 pytestmark = pytest.mark.usefixtures("installed_pki")
@@ -121,3 +123,24 @@ def test_the_mail_has_no_personal_data_and_a_reply_address_that_finds_the_inquir
             assert inquiry_by_reply_token(get_session(), "x" * 32) is None
             stored = get_session().get(Inquiry, inquiry_id)
             assert stored is not None and stored.reply_token_hash != token
+
+
+def test_a_retry_sends_only_to_the_recipients_the_relay_has_not_accepted(
+    make_app: AppMaker,
+) -> None:
+    with RecordingRelay(busy_once=frozenset({DEPUTY_EMAIL})) as relay:
+        app = make_app(SMTP_RELAY=f"127.0.0.1:{relay.port}")
+        with app.app_context():
+            inquiry_id = submit(app.test_client(), parties().sender)
+            now = dt.datetime.now(UTC)
+            assert run_jobs(app, now) == 1  # Anna's mail is accepted, the deputy's is not
+            assert relay.ids_by_recipient().keys() == {ANNA_EMAIL}
+            assert "notified" not in leg_kinds(inquiry_id)
+            assert run_jobs(app, now + dt.timedelta(hours=2)) == 1
+            assert leg_kinds(inquiry_id).count("notified") == 1
+            sent = relay.ids_by_recipient()
+            rows = [(r.message_id, r.sent_at) for r in
+                    get_session().scalars(select(OutboxMail).order_by(OutboxMail.id))]
+    assert {rcpt: len(ids) for rcpt, ids in sent.items()} == {ANNA_EMAIL: 1, DEPUTY_EMAIL: 1}
+    assert [msg_id for msg_id, _ in rows] == [sent[ANNA_EMAIL][0], sent[DEPUTY_EMAIL][0]]
+    assert all(sent_at is not None for _, sent_at in rows)

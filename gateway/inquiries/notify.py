@@ -1,11 +1,11 @@
 """Notifying the care unit that an inquiry waits: the `inquiry.notify` job, reply addresses.
 
 The mail carries no personal data: that an inquiry waits, its deadline, a link to it and the
-per-inquiry reply address for answers by mail. It is handed to the relay inside the job
-(`gateway.mail.jobs.deliver`), so the `notified` leg is committed together with the job's
-completion; a relay that is away raises JobError and the worker retries with backoff. The
-Message-ID and the body depend only on the job and the inquiry, so a retry after a
-half-finished attempt is the same message.
+per-inquiry reply address for answers by mail. Each recipient's mail is a row of the mail
+outbox with its own Message-ID, handed to the relay inside the job (`gateway.mail.outbox.send`,
+through `gateway.mail.jobs.deliver`); each acceptance is committed at once, so a retry after a
+half-finished attempt (a relay away, a worker killed, a database restart) sends only what was
+not accepted. The `notified` leg is committed with the job's completion, after every mail.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from gateway.inquiries.models import Inquiry, LegKind
 from gateway.inquiries.workflow import add_leg, derive_status, is_open, legs_of
 from gateway.jobs.models import Job
 from gateway.jobs.registry import PermanentJobError, job_handler
-from gateway.mail.jobs import deliver
-from gateway.mail.mailer import message_id, sender_address
+from gateway.mail import outbox
 from gateway.mail.parsing import REPLY_LOCAL_PREFIX
 from gateway.vault.service import get_vault
 
@@ -140,10 +139,12 @@ def notify_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     config = current_app.config
     subject, body = notification_text(inquiry, config["BASE_URL"], reply_address(inquiry, config))
     key = job.dedupe_key or f"job:{job.id}"
-    domain = sender_address(config).rpartition("@")[2]
-    for address in recipients.addresses:
-        deliver(to=address, subject=subject, body=body, kind="inquiry.notify",
-                msg_id=message_id(f"{key}:{address}", domain), date=job.created_at)
+    rows = [
+        outbox.add(session, outbox.Mail(key=f"{key}:{address}", to=address, subject=subject,
+                                        body=body, kind="inquiry.notify"))
+        for address in recipients.addresses
+    ]
+    outbox.send(session, job, rows)
     add_leg(session, inquiry.id, LegKind.NOTIFIED, at=utcnow(), actor=WORKER_ACTOR,
             detail={"to": recipients.kind, "count": len(recipients.addresses),
                     "coordinators": list(recipients.hsa_ids)})

@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from gateway.jobs.models import Job
 
-# A handler does its work in `session` and must not commit: the worker commits its effects
-# together with the job's "done" mark, so that they happen exactly once.
+# A handler does its work in `session` and does not commit itself: the worker commits its
+# effects together with the job's "done" mark, so that they happen exactly once. Progress that
+# must survive a failed attempt (a mail the relay accepted) goes through
+# `gateway.jobs.service.checkpoint`, which commits only while the claim holds.
 Handler = Callable[[Session, dict[str, Any], Job], None]
 
 _HANDLERS: dict[str, Handler] = {}
@@ -24,6 +26,10 @@ class JobError(Exception):
 
 class PermanentJobError(JobError):
     """A failure retrying cannot mend (the thing is gone, a bad payload): the job dies now."""
+
+
+class LeaseLost(JobError):
+    """The job's claim is no longer this worker's (its lease ran out and another took it)."""
 
 
 class UnknownJobKind(PermanentJobError):

@@ -8,17 +8,17 @@ import random
 import traceback
 from collections.abc import Callable
 from pathlib import PurePath
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import and_, func, select
+from sqlalchemy import CursorResult, and_, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError
 from gateway.jobs.models import Job, JobState
-from gateway.jobs.registry import JobError
+from gateway.jobs.registry import JobError, LeaseLost
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
@@ -86,6 +86,32 @@ def _insert_once(session: Session, job: Job, dedupe_key: str) -> Job:
             raise
         return existing
     return job
+
+
+def checkpoint(session: Session, job: Job) -> None:
+    """Commit the handler's work so far, if `job`'s claim still holds; raise LeaseLost if not.
+
+    For progress a later attempt must see even if this one fails: what it commits has to be
+    safe to keep (an idempotent fact, such as "the relay accepted this mail"). The claim is
+    checked in the same transaction, so a worker whose job was taken over commits nothing.
+    Afterwards no transaction is open: on SQLite the write lock is free while the handler
+    waits on something outside the database.
+    """
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job.id,
+            Job.claimed_by == job.claimed_by,
+            Job.attempts == job.attempts,
+            Job.state == JobState.RUNNING,
+        )
+        .values(claimed_by=job.claimed_by)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        session.rollback()
+        raise LeaseLost(f"job {job.id}: the claim of attempt {job.attempts} was taken over")
+    session.commit()
 
 
 def backoff(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import smtplib
 import socket
@@ -86,12 +85,6 @@ def sender_address(config: Mapping[str, Any]) -> str:
     return f"gateway@{domains[0]}"
 
 
-def message_id(dedupe_key: str, domain: str) -> str:
-    """Return a Message-ID that depends only on the dedupe key: a resend is the same message."""
-    digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:40]
-    return f"<{digest}@{domain}>"
-
-
 def check_address(value: str) -> Address:
     """Return value as one mail address; raise MailRefused when it is not exactly one."""
     refused = MailRefused("the recipient is not one plain ASCII mail address")
@@ -149,25 +142,25 @@ def build_message(
 def queue_mail(
     session: Session, *, to: str, subject: str, body: str, kind: str, dedupe_key: str
 ) -> Job:
-    """Enqueue a `mail.send` job in the caller's transaction (the outbox) and return it.
+    """Add the mail to the outbox and a `mail.send` job for it, in the caller's transaction;
+    return the job.
 
     The mail exists only if the caller commits; the worker sends it through the relay and
-    retries with backoff while the relay is away. The same dedupe_key gives the same job
-    (and the same Message-ID), so a notification is queued once however often it is asked
-    for. The job's payload holds the recipient, subject and body: mail carries no personal
-    data, and this refuses (MailRefused) a subject or body that looks like it holds a
-    personnummer, a malformed recipient, or an unusable kind or key.
+    retries with backoff while the relay is away. The same dedupe_key gives the same row and
+    job (and the same Message-ID), so a mail is queued once however often it is asked for.
+    Mail carries no personal data: this refuses (MailRefused) a subject or body that looks
+    like it holds a personnummer, a malformed recipient, or an unusable kind or key.
     """
+    from gateway.mail.outbox import Mail, add  # the outbox module builds on this one
+
     if not isinstance(dedupe_key, str) or not 0 < len(dedupe_key) <= 200 - len(DEDUPE_PREFIX):
         raise MailRefused(f"a dedupe key is 1 to {200 - len(DEDUPE_PREFIX)} characters")
-    sender = sender_address(current_app.config)
-    msg_id = message_id(dedupe_key, sender.rpartition("@")[2])
-    # Built once now so that every refusal happens in the caller's transaction, not later
-    # in the worker where nobody sees it.
-    build_message(sender=sender, to=to, subject=subject, body=body, kind=kind, msg_id=msg_id,
-                  date=dt.datetime.now(dt.UTC))
-    payload = {"to": to, "subject": subject, "body": body, "kind": kind, "message_id": msg_id}
-    return enqueue(session, SEND_JOB, payload, dedupe_key=DEDUPE_PREFIX + dedupe_key)
+    # Checked now, so that every refusal happens in the caller's transaction, not later in
+    # the worker where nobody sees it.
+    row = add(session, Mail(key=DEDUPE_PREFIX + dedupe_key, to=to, subject=subject, body=body,
+                            kind=kind))
+    return enqueue(session, SEND_JOB, {"outbox_id": row.id},
+                   dedupe_key=DEDUPE_PREFIX + dedupe_key)
 
 
 # --- transports --------------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""mail_outbox: one row per mail and recipient, its Message-ID and when the relay accepted it
+
+Revision ID: 4e7a1c2b9d30
+Revises: 69d25fd1dacd
+Create Date: 2026-12-02 10:30:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import gateway.db
+
+revision = '4e7a1c2b9d30'
+down_revision = '69d25fd1dacd'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('mail_outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('message_id', sa.String(length=200), nullable=False),
+    sa.Column('recipient', sa.String(length=254), nullable=False),
+    sa.Column('subject', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('created_at', gateway.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', gateway.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mail_outbox')),
+    sa.UniqueConstraint('key', name=op.f('uq_mail_outbox_key'))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('mail_outbox')
