@@ -103,6 +103,14 @@ SETTINGS: tuple[Setting, ...] = (
         "SMTP_RELAY_CA", str, None,
         "PEM file of the CA that verifies the relay's STARTTLS certificate; default system store",
     ),
+    Setting(
+        "SMTP_RELAY_TIMEOUT", _positive_int, 10,
+        "seconds to wait for the relay to connect or answer one command",
+    ),
+    Setting(
+        "SMTP_RELAY_PAUSE_SECONDS", _positive_int, 60,
+        "seconds mail waits after the relay failed several times in a row (circuit breaker)",
+    ),
     Setting("SMTP_RELAY_USERNAME", str, None, "user name for AUTH at the relay (after STARTTLS)"),
     Setting("SMTP_RELAY_PASSWORD", str, None, "password for AUTH at the relay"),
     Setting("MAIL_FROM", str, None, "sender of outgoing mail; default gateway@<first SMTP domain>"),
@@ -128,7 +136,10 @@ SETTINGS: tuple[Setting, ...] = (
         "TOKEN_LIFETIME", _token_lifetime, MAX_TOKEN_LIFETIME,
         "seconds an OAuth access token lives (at most 1800: B1.4.2)",
     ),
-    Setting("JOB_LEASE_SECONDS", _positive_int, 300, "seconds a worker's claim on a job lasts"),
+    Setting(
+        "JOB_LEASE_SECONDS", _positive_int, 60,
+        "seconds a worker's claim on a job lasts unless renewed (a running job renews it)",
+    ),
     Setting(
         "PROXY_HOPS", int, 0, "reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust"
     ),

@@ -101,6 +101,8 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        # True in tests whose sessions all share one connection: no second thread may use it.
+        self.bound = False
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -113,6 +115,7 @@ class Database:
         self.sessionmaker = sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
+        self.bound = True
 
     def session(self) -> Session:
         return self.sessionmaker()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from gateway.audit.models import AuditAnchor, AuditEntry
 from gateway.audit.service import anchor
 from gateway.jobs.models import Job
-from gateway.jobs.registry import JobError, job_handler, recurring
+from gateway.jobs.registry import SCHEDULED_LANE, JobError, job_handler, recurring
 from signing.devpki import PkiLayout
 from signing.timestamps import Rfc3161Timestamper, TimestampError, verify_token
 
@@ -44,7 +44,7 @@ def anchor_now(session: Session, app: Flask) -> AuditAnchor | None:
     return anchor(session, timestamper)
 
 
-@job_handler(ANCHOR_JOB)
+@job_handler(ANCHOR_JOB, lane=SCHEDULED_LANE)
 def _anchor_job(session: Session, _payload: dict[str, Any], _job: Job) -> None:
     try:
         anchored = anchor_now(session, current_app)

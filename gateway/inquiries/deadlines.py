@@ -25,7 +25,7 @@ from gateway.directory.service import DirectoryError
 from gateway.inquiries.models import Inquiry, Leg, LegKind
 from gateway.inquiries.workflow import add_leg, derive_status, is_open
 from gateway.jobs.models import Job
-from gateway.jobs.registry import job_handler, recurring
+from gateway.jobs.registry import SCHEDULED_LANE, job_handler, recurring
 from gateway.mail.mailer import queue_mail
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def _body(inquiry: Inquiry, lead: str) -> str:
     ]) + "\n"
 
 
-@job_handler(SCAN_JOB)
+@job_handler(SCAN_JOB, lane=SCHEDULED_LANE)
 def scan_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     """The hourly scan; "now" is the slot the worker queued (its clock), else the time now."""
     slot = payload.get("slot")

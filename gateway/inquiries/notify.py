@@ -29,7 +29,7 @@ from gateway.inquiries.intake import NOTIFY_JOB
 from gateway.inquiries.models import Inquiry, LegKind
 from gateway.inquiries.workflow import add_leg, derive_status, is_open, legs_of
 from gateway.jobs.models import Job
-from gateway.jobs.registry import PermanentJobError, job_handler
+from gateway.jobs.registry import MAIL_LANE, PermanentJobError, job_handler
 from gateway.mail import outbox
 from gateway.mail.parsing import REPLY_LOCAL_PREFIX
 from gateway.vault.service import get_vault
@@ -121,7 +121,7 @@ def notification_text(inquiry: Inquiry, base_url: str, reply_to: str) -> tuple[s
     return f"Ny hälsoförfrågan till {inquiry.care_unit.name}", body
 
 
-@job_handler(NOTIFY_JOB)
+@job_handler(NOTIFY_JOB, lane=MAIL_LANE)
 def notify_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     """Tell the care unit's REKOs (or its manager) that the inquiry waits; leg `notified`."""
     inquiry_id = str(payload.get("inquiry_id", ""))

@@ -24,10 +24,15 @@ class Job(Base):
     """One unit of background work; a claim is a lease that expires when its worker dies."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_due", "state", "run_at"),)
+    __table_args__ = (
+        Index("ix_jobs_due", "state", "run_at"),
+        Index("ix_jobs_lane_due", "lane", "state", "run_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(60))
+    # Which lane's turn the job waits for (registry.LANES), from its kind's handler.
+    lane: Mapped[str] = mapped_column(String(20), default="default", server_default="default")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Enqueueing twice with one key makes one job.
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)

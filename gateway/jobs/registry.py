@@ -16,7 +16,17 @@ from gateway.jobs.models import Job
 # `gateway.jobs.service.checkpoint`, which commits only while the claim holds.
 Handler = Callable[[Session, dict[str, Any], Job], None]
 
+# Lanes: kinds that must not wait behind each other. A worker takes turns between lanes, so a
+# mail relay that hangs or a backlog of one kind never holds up the others; `gateway worker
+# --lane` runs workers for chosen lanes only.
+DEFAULT_LANE = "default"
+MAIL_LANE = "mail"
+PEER_LANE = "peer"
+SCHEDULED_LANE = "scheduled"
+LANES = (SCHEDULED_LANE, PEER_LANE, DEFAULT_LANE, MAIL_LANE)
+
 _HANDLERS: dict[str, Handler] = {}
+_LANES: dict[str, str] = {}
 _RECURRING: dict[str, dt.timedelta] = {}
 
 
@@ -28,6 +38,16 @@ class PermanentJobError(JobError):
     """A failure retrying cannot mend (the thing is gone, a bad payload): the job dies now."""
 
 
+class LaneBlocked(JobError):
+    """What every job of the lane needs is away until `until` (the mail relay's circuit is
+    open): the job waits without using an attempt, and the worker takes nothing more from the
+    lane until then."""
+
+    def __init__(self, message: str, until: dt.datetime) -> None:
+        super().__init__(message)
+        self.until = until
+
+
 class LeaseLost(JobError):
     """The job's claim is no longer this worker's (its lease ran out and another took it)."""
 
@@ -36,20 +56,24 @@ class UnknownJobKind(PermanentJobError):
     """No handler is registered for the job's kind in this process."""
 
 
-def job_handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of `kind`; raise ValueError on a clash.
+def job_handler(kind: str, *, lane: str = DEFAULT_LANE) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of `kind`, whose jobs run in `lane`;
+    raise ValueError on a clash or an unknown lane.
 
     Domains import their handler modules in their `init_app`, so that every process built by
     the factory (web, worker) knows the same kinds.
     """
     if not kind or len(kind) > 60:
         raise ValueError("a job kind is 1 to 60 characters")
+    if lane not in LANES:
+        raise ValueError(f"unknown lane {lane!r} (one of {', '.join(LANES)})")
 
     def register(func: Handler) -> Handler:
         existing = _HANDLERS.get(kind)
         if existing is not None and existing is not func:
             raise ValueError(f"job kind {kind!r} already has a handler ({existing.__qualname__})")
         _HANDLERS[kind] = func
+        _LANES[kind] = lane
         return func
 
     return register
@@ -61,6 +85,11 @@ def get_handler(kind: str) -> Handler:
         return _HANDLERS[kind]
     except KeyError:
         raise UnknownJobKind(f"no handler is registered for job kind {kind!r}") from None
+
+
+def lane_of(kind: str) -> str:
+    """Return the lane of `kind`'s jobs (the default lane for a kind with no handler here)."""
+    return _LANES.get(kind, DEFAULT_LANE)
 
 
 def registered_kinds() -> list[str]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError
 from gateway.jobs.models import Job, JobState
-from gateway.jobs.registry import JobError, LeaseLost
+from gateway.jobs.registry import JobError, LeaseLost, lane_of
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
@@ -41,7 +41,8 @@ def enqueue(
     never personal data. Raises ValueError for arguments no caller should pass.
     """
     _check_arguments(kind, payload, run_at, dedupe_key, max_attempts)
-    job = Job(kind=kind, payload=payload, run_at=run_at or utcnow(), dedupe_key=dedupe_key)
+    job = Job(kind=kind, lane=lane_of(kind), payload=payload, run_at=run_at or utcnow(),
+              dedupe_key=dedupe_key)
     if max_attempts is not None:
         job.max_attempts = max_attempts
     if dedupe_key is None:

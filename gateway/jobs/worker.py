@@ -1,12 +1,19 @@
 """The worker: claims due jobs under a lease, runs their handlers, retries with backoff.
 
-A claim is one short transaction that marks the job running with a lease. The handler then
-runs in a second transaction that also marks the job done, guarded by the claim; if the lease
-expired meanwhile and another worker took the job, the guard matches nothing and the whole
-transaction (the handler's effects included) is rolled back. So a job whose worker dies is
-taken again after its lease, and a job that succeeds has its effects committed exactly once.
-Effects outside the database (a mail handed to a relay) are at least once: a handler makes
-them idempotent (a stable Message-ID) and finishes well within JOB_LEASE_SECONDS.
+A claim is one short transaction that marks the job running with a lease, which a heartbeat
+thread renews while the handler runs; a job whose worker dies is taken again once the lease
+(JOB_LEASE_SECONDS) runs out. The handler runs in a second transaction that also marks the
+job done, guarded by the claim; if another worker took the job meanwhile, the guard matches
+nothing and the whole transaction (the handler's effects included) is rolled back, so a job
+that succeeds has its effects committed exactly once. Progress a retry must not repeat (a
+mail the relay accepted) is committed earlier with `service.checkpoint`, under the same guard.
+Effects outside the database are at least once: a handler makes them recognisable (a stable
+Message-ID).
+
+Jobs wait in lanes (registry.LANES); the worker takes turns between them, so that no kind
+waits behind another's backlog, and a lane whose dependency is away (LaneBlocked: the mail
+relay's breaker is open) is left alone until it is back, its jobs postponed without using an
+attempt.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -33,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db import database, get_session, utcnow
 from gateway.jobs.models import Job, JobState
-from gateway.jobs.registry import PermanentJobError, get_handler
+from gateway.jobs.registry import LANES, LaneBlocked, PermanentJobError, get_handler
 from gateway.jobs.service import backoff, describe_error, seed_recurring
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,8 @@ Clock = Callable[[], dt.datetime]
 MAX_BURIALS_PER_CLAIM = 10
 # How often (seconds) the loop makes sure each recurring job's current slot is queued.
 SEED_EVERY = 60.0
+# The heartbeat renews a running job's lease this many times per lease.
+HEARTBEATS_PER_LEASE = 3
 
 
 class Outcome(enum.StrEnum):
@@ -52,6 +61,8 @@ class Outcome(enum.StrEnum):
     DEAD = "dead"
     # The lease expired and another worker holds the job now; nothing of ours was kept.
     LOST = "lost"
+    # The lane is blocked (LaneBlocked): the job waits, its attempt given back.
+    POSTPONED = "postponed"
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class Claim:
 
     job_id: int
     kind: str
+    lane: str
     attempt: int
     max_attempts: int
     lease_until: dt.datetime
@@ -81,24 +93,54 @@ class Worker:
         *,
         lease_seconds: int | None = None,
         recurring: bool = True,
+        lanes: Sequence[str] | None = None,
+        heartbeat: bool | None = None,
     ) -> None:
+        """lanes: the lanes to take jobs from (default all); heartbeat: renew the lease while a
+        job runs (default on, except where the database is one shared test connection)."""
         self.app = app
         # Off in tests that count jobs: the recurring ones would be among them.
         self.recurring = recurring
         self.worker_id = (worker_id or make_worker_id())[:100]
         self.clock = clock
         self.lease = dt.timedelta(seconds=lease_seconds or app.config["JOB_LEASE_SECONDS"])
+        self.lanes = tuple(lanes or LANES)
+        unknown = set(self.lanes) - set(LANES)
+        if unknown:
+            raise ValueError(f"unknown lanes: {', '.join(sorted(unknown))}")
+        self.heartbeat = not database(app).bound if heartbeat is None else heartbeat
+        # A lane blocked until then (LaneBlocked) is not claimed from.
+        self.paused: dict[str, dt.datetime] = {}
+        self._next_lane = 0
         self._stopping = False
 
     # -- claiming ------------------------------------------------------------------------
 
     def claim(self) -> Claim | None:
-        """Claim the next due job (or a dead worker's job) in one short transaction, or None."""
+        """Claim the next due job (or a dead worker's job) in one short transaction, or None.
+
+        The lanes take turns: the search starts at the lane after the one last served, and
+        skips lanes that are paused.
+        """
+        now = self.clock()
+        open_lanes = [lane for lane in self._rotation() if self.paused.get(lane, now) <= now]
+        for lane in open_lanes:
+            self.paused.pop(lane, None)
+            claim = self._claim_in(lane)
+            if claim is not None:
+                self._next_lane = (self.lanes.index(lane) + 1) % len(self.lanes)
+                return claim
+        return None
+
+    def _rotation(self) -> list[str]:
+        return [*self.lanes[self._next_lane:], *self.lanes[:self._next_lane]]
+
+    def _claim_in(self, lane: str) -> Claim | None:
         db = database(self.app)
         for _ in range(MAX_BURIALS_PER_CLAIM):
             now = self.clock()
             with db.transaction() as session:
-                job = session.scalars(self._due_query(db.dialect, now)).first()
+                job = session.scalars(self._due_query(db.dialect, now, lane)).first()
                 if job is None:
                     return None
                 if job.state == JobState.RUNNING and job.attempts >= job.max_attempts:
@@ -109,14 +151,15 @@ class Worker:
                 return self._take(job, now)
         return None
 
-    def _due_query(self, dialect: str, now: dt.datetime) -> Any:
+    def _due_query(self, dialect: str, now: dt.datetime, lane: str) -> Any:
         query = (
             select(Job)
             .where(
+                Job.lane == lane,
                 or_(
                     and_(Job.state == JobState.PENDING, Job.run_at <= now),
                     and_(Job.state == JobState.RUNNING, Job.lease_until < now),
-                )
+                ),
             )
             .order_by(Job.run_at, Job.id)
             .limit(1)
@@ -136,7 +179,7 @@ class Worker:
         job.claimed_by = self.worker_id
         job.lease_until = now + self.lease
         job.attempts += 1
-        return Claim(job.id, job.kind, job.attempts, job.max_attempts, job.lease_until)
+        return Claim(job.id, job.kind, job.lane, job.attempts, job.max_attempts, job.lease_until)
 
     def _bury(self, job: Job, now: dt.datetime) -> None:
         log.error("job %s (%s): worker %s stopped on the last attempt; job is dead", job.id,
@@ -155,7 +198,8 @@ class Worker:
     def execute(self, claim: Claim) -> Outcome:
         """Run the claimed job's handler and record how it went; return the outcome."""
         started = time.monotonic()
-        outcome = self._execute(claim)
+        with self._heartbeat(claim):
+            outcome = self._execute(claim)
         log.info("job %s (%s) attempt %s: %s in %.0f ms", claim.job_id, claim.kind, claim.attempt,
                  outcome, (time.monotonic() - started) * 1000)
         return outcome
@@ -174,6 +218,9 @@ class Worker:
                     return Outcome.LOST
                 session.commit()
                 return Outcome.DONE
+            except LaneBlocked as blocked:
+                session.rollback()
+                return self._postpone(claim, blocked)
             except Exception as exc:  # noqa: BLE001 - any handler failure is recorded and retried
                 session.rollback()
                 return self._record_failure(claim, exc)
@@ -224,6 +271,54 @@ class Worker:
             return Outcome.LOST
         log.warning("job %s (%s) failed: %s", claim.job_id, claim.kind, error)
         return Outcome.DEAD if dead else Outcome.RETRY
+
+    def _postpone(self, claim: Claim, blocked: LaneBlocked) -> Outcome:
+        # Not a failure of this job: its attempt is given back, and the lane rests.
+        self.paused[claim.lane] = blocked.until
+        with database(self.app).transaction() as session:
+            result = session.execute(self._guarded(claim).values(
+                state=JobState.PENDING, run_at=blocked.until, attempts=claim.attempt - 1,
+                claimed_by=None, lease_until=None, last_error=f"postponed: {blocked}"[:500],
+            ))
+            changed = cast(CursorResult[Any], result).rowcount == 1
+        if not changed:
+            return Outcome.LOST
+        log.info("lane %s paused until %s: %s", claim.lane, blocked.until.isoformat(), blocked)
+        return Outcome.POSTPONED
+
+    @contextmanager
+    def _heartbeat(self, claim: Claim) -> Iterator[None]:
+        """Renew the claim's lease every lease/HEARTBEATS_PER_LEASE while the block runs."""
+        if not self.heartbeat:
+            yield
+            return
+        done = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(claim, done), daemon=True,
+                                name=f"heartbeat-{claim.job_id}")
+        beat.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beat.join(self.lease.total_seconds())
+
+    def _beat(self, claim: Claim, done: threading.Event) -> None:
+        every = self.lease.total_seconds() / HEARTBEATS_PER_LEASE
+        while not done.wait(every):
+            try:
+                with database(self.app).transaction() as session:
+                    result = session.execute(
+                        self._guarded(claim).values(lease_until=self.clock() + self.lease))
+                    renewed = cast(CursorResult[Any], result).rowcount == 1
+            except SQLAlchemyError as exc:
+                log.warning("job %s: could not renew the lease (%s)", claim.job_id,
+                            type(exc).__name__)
+                continue
+            if not renewed:
+                if not done.is_set():
+                    log.warning("job %s: the claim is gone; the lease is no longer renewed",
+                                claim.job_id)
+                return
 
     def _release(self, claim: Claim) -> None:
         try:

@@ -24,7 +24,7 @@ from gateway.jobs.service import enqueue
 
 SEND_JOB = "mail.send"
 DEDUPE_PREFIX = f"{SEND_JOB}:"
-RELAY_TIMEOUT_SECONDS = 30
+RELAY_TIMEOUT_SECONDS = 10
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
 _KIND = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
@@ -45,6 +45,11 @@ class MailRefused(ValueError):
 
 class MailTemporaryError(Exception):
     """The relay could not take the message now (down, 4xx, TLS trouble); try again later."""
+
+
+class RelayUnreachable(MailTemporaryError):
+    """The relay did not answer (refused, timed out, hung up, failed TLS, or said 421): it is
+    the relay that is away, not this one mail, so this counts towards the circuit breaker."""
 
 
 class MailPermanentError(Exception):
@@ -168,7 +173,11 @@ def queue_mail(
 
 @dataclass(frozen=True)
 class SmtpRelay:
-    """Sends through GATEWAY_SMTP_RELAY: EHLO, STARTTLS when offered (verified), AUTH if set."""
+    """Sends through GATEWAY_SMTP_RELAY: EHLO, STARTTLS when offered (verified), AUTH if set.
+
+    `timeout` bounds the connect and every single command (GATEWAY_SMTP_RELAY_TIMEOUT), so a
+    relay that hangs costs one job that many seconds, not the worker its lease.
+    """
 
     host: str
     port: int
@@ -197,7 +206,7 @@ class SmtpRelay:
             # The relay's text is left out: it may quote the recipient's address.
             raise _by_code(exc.smtp_code, f"answered {type(exc).__name__}") from None
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            raise MailTemporaryError(
+            raise RelayUnreachable(
                 f"relay {self.host}:{self.port} unreachable ({type(exc).__name__})"
             ) from None
 
@@ -216,6 +225,8 @@ class SmtpRelay:
 
 def _by_code(code: int, what: str) -> Exception:
     text = f"the relay {what} ({code})"
+    if code == 421:  # "service not available, closing the channel": the relay is away
+        return RelayUnreachable(text)
     return MailPermanentError(text) if 500 <= code < 600 else MailTemporaryError(text)
 
 
@@ -255,6 +266,7 @@ def make_transport(config: Mapping[str, Any]) -> MailTransport:
         ca_file=ca_file,
         username=config.get("SMTP_RELAY_USERNAME") or None,
         password=config.get("SMTP_RELAY_PASSWORD") or None,
+        timeout=float(config.get("SMTP_RELAY_TIMEOUT") or RELAY_TIMEOUT_SECONDS),
     )
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db import utcnow
 from gateway.jobs.models import Job
-from gateway.jobs.registry import PermanentJobError, job_handler
+from gateway.jobs.registry import MAIL_LANE, PermanentJobError, job_handler
 from gateway.jobs.service import checkpoint
 from gateway.mail.jobs import deliver
 from gateway.mail.mailer import SEND_JOB, build_message, sender_address
@@ -99,7 +99,7 @@ def send(session: Session, job: Job, rows: Sequence[OutboxMail]) -> int:
     return sent
 
 
-@job_handler(SEND_JOB)
+@job_handler(SEND_JOB, lane=MAIL_LANE)
 def send_mail(session: Session, payload: dict[str, Any], job: Job) -> None:
     """Send the job's outbox row unless the relay has accepted it already.
 

@@ -1,4 +1,5 @@
-"""mail_outbox: one row per mail and recipient, its Message-ID and when the relay accepted it
+"""mail_outbox: one row per mail and recipient, its Message-ID and when the relay accepted
+it; jobs.lane: kinds that do not wait behind each other
 
 Revision ID: 4e7a1c2b9d30
 Revises: 69d25fd1dacd
@@ -17,6 +18,11 @@ down_revision = '69d25fd1dacd'
 branch_labels = None
 depends_on = None
 
+LANE_KINDS = {
+    'mail': ['mail.send', 'inquiry.notify'],
+    'scheduled': ['deadline.scan', 'audit.anchor'],
+}
+
 
 def upgrade() -> None:
     op.create_table('mail_outbox',
@@ -32,7 +38,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mail_outbox')),
     sa.UniqueConstraint('key', name=op.f('uq_mail_outbox_key'))
     )
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('lane', sa.String(length=20), server_default='default',
+                                      nullable=False))
+        batch_op.create_index('ix_jobs_lane_due', ['lane', 'state', 'run_at'], unique=False)
+    # Jobs queued before lanes: the kinds this release puts in a lane of their own.
+    jobs = sa.table('jobs', sa.column('kind', sa.String), sa.column('lane', sa.String))
+    for lane, kinds in LANE_KINDS.items():
+        op.execute(jobs.update().where(jobs.c.kind.in_(kinds)).values(lane=lane))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_jobs_lane_due')
+        batch_op.drop_column('lane')
     op.drop_table('mail_outbox')
