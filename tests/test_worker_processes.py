@@ -125,7 +125,8 @@ def test_two_workers_do_1000_jobs_each_exactly_once(
     if database(committing_app).dialect != "postgresql":
         pytest.skip("workers side by side is the PostgreSQL setup; on SQLite one worker runs")
     create_effects(committing_app)
-    options = ("--poll", "0.05", "--idle-exit", "3")
+    # Idle long enough to outlast queueing 1,000 jobs on a busy machine (about 5 s at load 11).
+    options = ("--poll", "0.05", "--idle-exit", "10")
     first = start_worker(committing_app, *options, WORKER_CHILD_SLEEP="0.001")
     second = start_worker(committing_app, *options, WORKER_CHILD_SLEEP="0.001")
     first.wait_started()

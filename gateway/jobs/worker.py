@@ -124,8 +124,16 @@ class Worker:
         """
         now = self.clock()
         open_lanes = [lane for lane in self._rotation() if self.paused.get(lane, now) <= now]
+        if not open_lanes:
+            return None
         for lane in open_lanes:
             self.paused.pop(lane, None)
+        # One look for the lanes with anything due, so an idle worker asks once per poll.
+        with database(self.app).transaction() as session:
+            busy = set(session.scalars(
+                select(Job.lane).where(Job.lane.in_(open_lanes), self._due(now)).distinct()
+            ))
+        for lane in (lane for lane in open_lanes if lane in busy):
             claim = self._claim_in(lane)
             if claim is not None:
                 self._next_lane = (self.lanes.index(lane) + 1) % len(self.lanes)
@@ -151,16 +159,17 @@ class Worker:
                 return self._take(job, now)
         return None
 
+    @staticmethod
+    def _due(now: dt.datetime) -> Any:
+        return or_(
+            and_(Job.state == JobState.PENDING, Job.run_at <= now),
+            and_(Job.state == JobState.RUNNING, Job.lease_until < now),
+        )
+
     def _due_query(self, dialect: str, now: dt.datetime, lane: str) -> Any:
         query = (
             select(Job)
-            .where(
-                Job.lane == lane,
-                or_(
-                    and_(Job.state == JobState.PENDING, Job.run_at <= now),
-                    and_(Job.state == JobState.RUNNING, Job.lease_until < now),
-                ),
-            )
+            .where(Job.lane == lane, self._due(now))
             .order_by(Job.run_at, Job.id)
             .limit(1)
         )
