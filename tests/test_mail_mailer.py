@@ -18,6 +18,7 @@ from gateway import create_app
 from gateway.db import database, get_session
 from gateway.errors import ConfigError
 from gateway.jobs.models import Job, JobState
+from gateway.jobs.service import enqueue
 from gateway.jobs.worker import Worker
 from gateway.mail.mailer import SEND_JOB, MailRefused, looks_like_personnummer, queue_mail
 from gateway.mail.models import OutboxMail
@@ -308,3 +309,19 @@ def test_the_relay_password_is_never_sent_without_starttls(make_app: AppMaker) -
     row = job_row(application, job_id)
     assert row.state == JobState.PENDING
     assert "STARTTLS" in (row.last_error or "")
+
+
+def test_a_mail_job_queued_before_the_outbox_is_sent_with_its_own_message_id(
+    make_app: AppMaker,
+) -> None:
+    # Jobs queued by the previous release carry the mail itself; they still go out once.
+    with MailSink() as sink:
+        application = make_app(SMTP_RELAY=f"127.0.0.1:{sink.port}")
+        old = {"to": RECIPIENT, "subject": "Ny hälsoförfrågan", "body": BODY,
+               "kind": "inquiry.notify", "message_id": "<old-release@localhost>"}
+        with database(application).transaction() as session:
+            job_id = enqueue(session, SEND_JOB, old, dedupe_key="mail.send:old").id
+        assert run_worker(application, Clock()) == 1
+        [mail] = sink.messages
+    assert mail.message_id == "<old-release@localhost>"
+    assert job_row(application, job_id).state == JobState.DONE
