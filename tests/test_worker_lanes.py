@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +26,7 @@ from gateway.jobs.worker import Outcome, Worker
 from gateway.mail.jobs import BREAKER_FAILURES
 from gateway.mail.mailer import SEND_JOB, queue_mail
 from tests.conftest import AppMaker
+from tests.support.clock import Clock
 from tests.support.relays import HangingRelay
 from tests.support.servers import free_port
 
@@ -146,3 +147,58 @@ def test_the_heartbeat_keeps_a_long_jobs_lease_from_another_worker(
         assert taken is not None and taken.job_id == job_id
         assert outcome == [Outcome.LOST]
         assert (state, attempts, claimed_by) == (JobState.RUNNING, 2, "test:other")
+
+
+FENCED_JOB = "test.lanes.fenced"
+TAKE_OVER: list[Callable[[], None]] = []
+AFTER_TAKEOVER: list[str] = []
+
+
+@job_handler(FENCED_JOB)
+def fenced_job(session: Session, payload: dict[str, Any], job: Job) -> None:
+    checkpoint(session, job)  # progress while the claim holds
+    TAKE_OVER[-1]()  # meanwhile the lease runs out and another worker takes the job
+    checkpoint(session, job)  # must refuse: the claim is not ours any more
+    AFTER_TAKEOVER.append("ran")
+
+
+def test_a_worker_whose_job_was_taken_over_checkpoints_nothing(
+    make_app: AppMaker, clock: Clock
+) -> None:
+    app = make_app()
+    with database(app).transaction() as session:
+        job_id = enqueue(session, FENCED_JOB, {}, run_at=clock()).id
+    holder = Worker(app, "test:holder", clock, lease_seconds=60, recurring=False)
+    other = Worker(app, "test:other", clock, lease_seconds=60, recurring=False)
+    taken: list[Any] = []
+
+    def take_over() -> None:
+        clock.advance(61)
+        taken.append(other.claim())
+
+    TAKE_OVER.append(take_over)
+    AFTER_TAKEOVER.clear()
+    assert holder.run_one() == Outcome.LOST
+    assert AFTER_TAKEOVER == []
+    assert taken and taken[0] is not None and taken[0].job_id == job_id
+    with database(app).transaction() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        assert (job.state, job.claimed_by, job.attempts) == (JobState.RUNNING, "test:other", 2)
+
+
+def test_a_worker_for_some_lanes_leaves_the_others_alone(make_app: AppMaker, clock: Clock
+                                                        ) -> None:
+    app = make_app()
+    with app.app_context():
+        session = get_session()
+        queue_mail(session, to="reko@example.org", subject="Ny hälsoförfrågan",
+                   body="En förfrågan väntar.\n", kind="inquiry.notify", dedupe_key="lane:1")
+        enqueue(session, SCAN_JOB, {"slot": clock().isoformat()}, run_at=clock())
+        session.commit()
+        assert Worker(app, "test:sched", clock, lanes=[SCHEDULED_LANE],
+                      recurring=False).run(once=True) == 1
+        assert [(j.lane, j.state) for j in jobs_of(SCAN_JOB)] == [(SCHEDULED_LANE, JobState.DONE)]
+        assert [j.state for j in jobs_of(SEND_JOB)] == [JobState.PENDING]
+    with pytest.raises(ValueError, match="unknown lanes"):
+        Worker(app, "test:bad", clock, lanes=["express"])

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db import database, get_session, utcnow
 from gateway.jobs.models import Job, JobState
-from gateway.jobs.registry import LANES, LaneBlocked, PermanentJobError, get_handler
+from gateway.jobs.registry import LANES, LaneBlocked, LeaseLost, PermanentJobError, get_handler
 from gateway.jobs.service import backoff, describe_error, seed_recurring
 
 log = logging.getLogger(__name__)
@@ -244,6 +244,10 @@ class Worker:
         job = session.get(Job, claim.job_id)
         if job is None:
             raise PermanentJobError("the job row is gone")
+        if (job.claimed_by, job.attempts) != (self.worker_id, claim.attempt):
+            # Taken over before we began: `checkpoint` fences by the row's claim, so the
+            # handler must not run with someone else's.
+            raise LeaseLost(f"job {job.id}: taken over before attempt {claim.attempt} began")
         handler(session, dict(job.payload), job)
 
     def _guarded(self, claim: Claim) -> Any:
