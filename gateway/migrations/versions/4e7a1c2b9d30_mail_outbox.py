@@ -2,7 +2,7 @@
 it; jobs.lane: kinds that do not wait behind each other
 
 Revision ID: 4e7a1c2b9d30
-Revises: 3c1f2a9d7e41
+Revises: 5e7d9c1b2a33
 Create Date: 2026-12-02 10:30:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import gateway.db
 
 revision = '4e7a1c2b9d30'
-down_revision = '3c1f2a9d7e41'
+down_revision = '5e7d9c1b2a33'
 branch_labels = None
 depends_on = None
 
