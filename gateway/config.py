@@ -133,6 +133,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_MAX_FAILURES", _positive_int, 5, "failed logins before throttling"),
     Setting("LOGIN_WINDOW_MINUTES", _positive_int, 15, "window for counting failed logins"),
     Setting(
+        "LOGIN_ADDRESS_MAX_FAILURES", _positive_int, 50,
+        "failed logins from one address (any account) before throttling it",
+    ),
+    Setting(
         "TOKEN_LIFETIME", _token_lifetime, MAX_TOKEN_LIFETIME,
         "seconds an OAuth access token lives (at most 1800: B1.4.2)",
     ),

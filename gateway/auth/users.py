@@ -323,10 +323,16 @@ def _claim_step(session: Session, user: User, step: int) -> bool:
 
 @dataclass(frozen=True)
 class Throttle:
-    """Login limits: at most max_failures failed attempts within window."""
+    """Login limits within window: max_failures per account, address_max_failures per address
+    (higher: many people may share one address behind a NAT or proxy)."""
 
     max_failures: int
     window: dt.timedelta
+    address_max_failures: int | None = None
+
+    @property
+    def per_address(self) -> Throttle:
+        return Throttle(self.address_max_failures or self.max_failures, self.window)
 
 
 def configured_throttle(config: Mapping[str, Any]) -> Throttle:
@@ -335,6 +341,7 @@ def configured_throttle(config: Mapping[str, Any]) -> Throttle:
     return Throttle(
         max_failures=config["LOGIN_MAX_FAILURES"],
         window=dt.timedelta(minutes=config["LOGIN_WINDOW_MINUTES"]),
+        address_max_failures=config["LOGIN_ADDRESS_MAX_FAILURES"],
     )
 
 
@@ -382,7 +389,8 @@ def throttled_until(
     user_since = max(since, last_success) if last_success else since
     candidates = [
         _retry_at(_failures(session, user_since, LoginAttempt.username == name), limit),
-        _retry_at(_failures(session, since, LoginAttempt.remote_addr == remote_addr[:64]), limit),
+        _retry_at(_failures(session, since, LoginAttempt.remote_addr == remote_addr[:64]),
+                  limit.per_address),
     ]
     blocked = [at for at in candidates if at is not None and at > now]
     return max(blocked) if blocked else None
