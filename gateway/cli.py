@@ -50,6 +50,9 @@ def _register() -> None:
     from gateway.stats.cli import stats_group
 
     cli.add_command(stats_group)
+    from gateway.inquiries.retention import retention_group
+
+    cli.add_command(retention_group)
 
 
 def main() -> None:

@@ -128,6 +128,10 @@ SETTINGS: tuple[Setting, ...] = (
         "AUDIT_ANCHOR_MINUTES", _positive_int, 60, "minutes between timestamps of the audit chain"
     ),
     Setting("COOKIE_SECURE", _boolean, True, "send session cookies over HTTPS only"),
+    Setting(
+        "RETENTION_DAYS", _positive_int, 180,
+        "days after closure before an inquiry's personal content is purged",
+    ),
     Setting("SESSION_IDLE_MINUTES", _positive_int, 30, "log out after this much inactivity"),
     Setting("SESSION_MAX_HOURS", _positive_int, 10, "log out this long after login, whatever"),
     Setting("LOGIN_MAX_FAILURES", _positive_int, 5, "failed logins before throttling"),

@@ -23,7 +23,14 @@ def _init_reko_side(app: Flask) -> None:
     """The REKO's side: job handlers, the inbox blueprint, the answer operations."""
     from gateway import openapi
     from gateway.health.service import register_check
-    from gateway.inquiries import answers, api, deadlines, notify, reko_views  # noqa: F401
+    from gateway.inquiries import (  # noqa: F401
+        answers,
+        api,
+        deadlines,
+        notify,
+        reko_views,
+        retention,
+    )
 
     register_check(app, "trust", answers.check_trust, at_startup=True)
     app.register_blueprint(reko_views.bp)

@@ -1,0 +1,105 @@
+"""Retention (DESIGN 6): an inquiry's personal content is purged GATEWAY_RETENTION_DAYS after it
+was closed or its answer registered; its legs and statistics stay, without personal data.
+
+The worker runs `retention.run` daily; `gateway retention run` does the same at once. Each purge
+is audited; a purge is never undone and running twice purges nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import click
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from gateway.audit.service import record
+from gateway.clitools import app, echo_json, with_app
+from gateway.db import database, utcnow
+from gateway.inquiries.closing import purge
+from gateway.inquiries.models import ConsentWithdrawal, Inquiry, Leg, LegKind
+from gateway.inquiries.workflow import derive_status, is_open, legs_of
+from gateway.jobs.models import Job
+from gateway.jobs.registry import SCHEDULED_LANE, job_handler, recurring
+
+log = logging.getLogger(__name__)
+
+RETENTION_JOB = "retention.run"
+ACTOR = "system:retention"
+# The legs after which nothing more happens to an inquiry: its closure.
+CLOSING_LEGS = (LegKind.CLOSED, LegKind.REGISTERED)
+
+recurring(RETENTION_JOB, dt.timedelta(days=1))
+
+
+def purge_expired(session: Session, now: dt.datetime, days: int) -> list[str]:
+    """Purge the content of every inquiry closed more than `days` ago; return their ids. Free
+    text written at closing (in the closing leg) and consent-withdrawal notes of the same age go
+    too. The caller commits."""
+    cutoff = now - dt.timedelta(days=days)
+    closed_at = (
+        select(Leg.inquiry_id, func.max(Leg.at).label("at"))
+        .where(Leg.kind.in_(CLOSING_LEGS))
+        .group_by(Leg.inquiry_id)
+        .subquery()
+    )
+    candidates = session.scalars(
+        select(Inquiry)
+        .join(closed_at, closed_at.c.inquiry_id == Inquiry.id)
+        .where(Inquiry.purged_at.is_(None), closed_at.c.at < cutoff)
+        .order_by(closed_at.c.at)
+    )
+    purged: list[str] = []
+    for inquiry in candidates:
+        legs = legs_of(session, inquiry.id)
+        if is_open(derive_status(leg.kind for leg in legs)):
+            continue
+        purge(session, inquiry, now)
+        for leg in legs:
+            if leg.detail and "text" in leg.detail:
+                leg.detail = {k: v for k, v in leg.detail.items() if k != "text"}
+        record(session, actor=ACTOR, action="inquiry.purged", object_type="inquiry",
+               object_id=inquiry.id, detail={"reason": "retention", "days": days})
+        purged.append(inquiry.id)
+    session.execute(
+        update(ConsentWithdrawal)
+        .where(ConsentWithdrawal.registered_at < cutoff, ConsentWithdrawal.note.is_not(None))
+        .values(note=None)
+    )
+    return purged
+
+
+@job_handler(RETENTION_JOB, lane=SCHEDULED_LANE)
+def retention_job(session: Session, payload: dict[str, Any], job: Job) -> None:
+    """The daily run; "now" is the slot the worker queued (its clock), else the time now."""
+    slot = payload.get("slot")
+    now = dt.datetime.fromisoformat(str(slot)) if slot else utcnow()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.UTC)
+    purged = purge_expired(session, now, current_app.config["RETENTION_DAYS"])
+    if purged:
+        log.info("retention: purged the content of %d inquiries", len(purged))
+
+
+@click.group("retention", help="Purge personal content a set time after closure (DESIGN 6).")
+def retention_group() -> None:
+    pass
+
+
+@retention_group.command("run", help="Purge now what the daily job would purge.")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Days after closure; default GATEWAY_RETENTION_DAYS.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"purged": [ids]}.')
+@with_app
+def run_command(days: int | None, as_json: bool) -> None:
+    keep = days or app().config["RETENTION_DAYS"]
+    with database().transaction() as session:
+        purged = purge_expired(session, utcnow(), keep)
+    if as_json:
+        echo_json({"purged": purged, "days": keep})
+    else:
+        click.echo(f"purged the content of {len(purged)} inquiries closed more than {keep} "
+                   "days ago")
