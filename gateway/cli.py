@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gateway import db as dbmod
-from gateway import migrate
+from gateway import logs, migrate
 from gateway.clitools import app, run_cli, with_app
 
 
@@ -56,5 +56,7 @@ def _register() -> None:
 
 
 def main() -> None:
+    # Every process (web, worker, SMTP) logs the same way: JSON lines on stderr.
+    logs.configure()
     _register()
     run_cli(cli)

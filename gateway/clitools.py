@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,12 +45,11 @@ def app() -> Flask:
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
 def configure_logging() -> None:
-    """Log INFO and above to stderr with time, level and logger: the processes' one format."""
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    """Log as every process does: JSON lines on stderr (gateway/logs.py)."""
+    from gateway import logs
+
+    logs.configure()
 
 
 # ISO dates on the command line (2024-04-30), as everywhere in the gateway.

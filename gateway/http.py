@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -10,10 +11,12 @@ from flask import Flask, Response, abort, current_app, g, json, render_template,
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from gateway import codes
+from gateway import codes, logs
 from gateway.errors import GatewayError, Issue
 
 log = logging.getLogger(__name__)
+# One line per request, with its id, method, path, status and duration.
+access_log = logging.getLogger("gateway.access")
 
 API_PREFIXES = ("/api/", "/v1/", "/oauth/", "/healthz", "/readyz")
 
@@ -163,7 +166,36 @@ def _refuse_oversize_early() -> None:
         abort(413)
 
 
+def _begin_request() -> None:
+    g.request_id = logs.sane_request_id(request.headers.get(logs.REQUEST_ID_HEADER))
+    g.request_started = time.perf_counter()
+    g.request_log_token = logs.bind_request_id(g.request_id)
+
+
+def _log_request(response: Response) -> Response:
+    request_id = g.get("request_id")
+    if request_id is None:
+        return response
+    response.headers[logs.REQUEST_ID_HEADER] = request_id
+    duration = (time.perf_counter() - g.request_started) * 1000
+    # The path only: a query string could carry identifiers.
+    access_log.info(
+        "%s %s %s", request.method, request.path, response.status_code,
+        extra={"method": request.method, "path": request.path,
+               "status": response.status_code, "duration_ms": round(duration, 1)},
+    )
+    return response
+
+
+def _end_request(_exc: BaseException | None) -> None:
+    token = g.pop("request_log_token", None)
+    if token is not None:
+        logs.unbind(token)
+
+
 def init_app(app: Flask) -> None:
+    # First of all hooks, so that every line logged for the request carries its id.
+    app.before_request(_begin_request)
     app.before_request(_refuse_oversize_early)
     app.register_error_handler(GatewayError, _handle_gateway_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
@@ -172,3 +204,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(InterfaceError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)
     app.after_request(_security_headers)
+    app.after_request(_log_request)
+    app.teardown_request(_end_request)

@@ -48,6 +48,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway import logs
 from gateway.audit.service import record_denied
 from gateway.auth.clients import get_client, verify_secret
 from gateway.db import get_session, utcnow
@@ -415,6 +416,12 @@ class IntakeHandler:
         answer sent to a reply address; return the SMTP reply. Runs in the intake pool. Never
         raises: every outcome is a reply.
         """
+        with logs.request_context():
+            return self._take_in(client_id, mail_from, raw, rcpt_tos)
+
+    def _take_in(
+        self, client_id: str, mail_from: str, raw: bytes, rcpt_tos: tuple[str, ...]
+    ) -> str:
         token = self._reply_token(rcpt_tos)
         try:
             if token is not None:
