@@ -26,6 +26,7 @@ DOMAINS = (
     "gateway.inquiries",
     "gateway.sdkapi",
     "gateway.mail",
+    "gateway.metrics",
 )
 
 

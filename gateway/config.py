@@ -151,6 +151,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PROXY_HOPS", int, 0, "reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust"
     ),
+    Setting(
+        "METRICS_TOKEN", str, None,
+        "bearer token that lets a scraper read /metrics from elsewhere than loopback",
+    ),
     Setting("JOB_BACKLOG_LIMIT", _positive_int, 1000, "due jobs above which /readyz fails"),
     Setting(
         "CERT_LOGIN_HEADER", str, None,

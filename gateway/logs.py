@@ -125,19 +125,26 @@ def configure(level: str | int | None = None, stream: IO[str] | None = None) -> 
 
 
 def gunicorn_logconfig() -> dict[str, Any]:
-    """Return gunicorn's `logconfig_dict`: its own error log as JSON lines on stderr too (its
-    access log is off; the app logs every request with its id)."""
-    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    """Return gunicorn's `logconfig_dict`: its own log and ours as JSON lines on stderr, as
+    `configure` sets them up (gunicorn's access log is off: the app logs every request)."""
+    own = logging.getLevelName(_level(os.environ.get(LEVEL_VARIABLE)))
+
+    def handler() -> dict[str, Any]:
+        return {"class": "logging.StreamHandler", "formatter": "json",
+                "stream": "ext://sys.stderr"}
+
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
-        "handlers": {"error_console": handler, "console": handler},
+        "handlers": {"console": handler(), "error_console": handler()},
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["error_console"],
                                "propagate": False, "qualname": "gunicorn.error"},
-            "gunicorn.access": {"level": "INFO", "handlers": ["console"],
-                                "propagate": False, "qualname": "gunicorn.access"},
+            # Off: its lines would repeat the app's, with the query string.
+            "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False,
+                                "qualname": "gunicorn.access"},
+            **{name: {"level": own} for name in OWN_LOGGERS},
         },
         "root": {"level": "WARNING", "handlers": ["console"]},
     }

@@ -33,6 +33,7 @@ from gateway.inquiries.intake import withdrawal_dates
 from gateway.inquiries.labels import STATUS_TEXT
 from gateway.inquiries.models import Answer, Inquiry, LegKind
 from gateway.inquiries.workflow import Status, add_leg, derive_status, legs_of
+from gateway.metrics import counters
 from gateway.vault.service import get_vault
 from signing.answer_report import RULE_TITLES, AnswerReport, apply_signer_rule
 from signing.pades import validate_answer
@@ -158,13 +159,20 @@ def accept_answer(
         raise ValueError("accept_answer needs an aware `now`")
     inquiry = get_inquiry(session, inquiry_id)
     _check_answerable(session, inquiry)
-    _check_consent(session, inquiry, now)
+    try:
+        _check_consent(session, inquiry, now)
+    except GatewayError as error:
+        counters.answer_refused(channel, [issue.code for issue in error.issues])
+        raise
     report = _validated(session, inquiry, pdf, now)
     if not report.ok:
         log.info("answer refused: inquiry=%s channel=%s codes=%s", inquiry.id, channel,
                  ",".join(report.failed_codes))
+        counters.answer_refused(channel, report.failed_codes)
         raise refusal(report)
-    return _store(session, inquiry, pdf, report, submitter, channel, now, structured)
+    answer = _store(session, inquiry, pdf, report, submitter, channel, now, structured)
+    counters.answer_accepted(channel)
+    return answer
 
 
 def refusal(report: AnswerReport) -> GatewayError:

@@ -36,6 +36,7 @@ from gateway.inquiries.models import ConsentWithdrawal, Inquiry, IntakeRejection
 from gateway.inquiries.receipts import receipt_body, receipt_fields, receipt_signer
 from gateway.inquiries.workflow import add_leg, deadline_for, derive_status, is_open, legs_of
 from gateway.jobs.service import enqueue
+from gateway.metrics import counters
 from gateway.vault.service import get_vault
 
 log = logging.getLogger(__name__)
@@ -127,10 +128,13 @@ def submit(
     if now.tzinfo is None:
         raise ValueError("submit needs an aware `now`")
     try:
-        return _submit(session, data, submitter, channel, now)
+        result = _submit(session, data, submitter, channel, now)
     except GatewayError as error:
         _refused(session, error, submitter, channel, now)
         raise
+    if result.created:
+        counters.intake_accepted(channel)
+    return result
 
 
 def _submit(
@@ -255,9 +259,10 @@ def _refused(
 ) -> None:
     # Nothing of the refused send is kept; the rejection row is its own transaction.
     session.rollback()
+    codes = list(dict.fromkeys(i.code for i in error.issues)) or [error.code]
+    counters.intake_refused(channel, codes)
     if error.status >= 500:
         return
-    codes = list(dict.fromkeys(i.code for i in error.issues)) or [error.code]
     try:
         session.add(IntakeRejection(
             at=now, channel=channel, organisation=submitter.organisation, codes=codes,

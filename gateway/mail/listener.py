@@ -69,6 +69,7 @@ from gateway.mail.parsing import (
     xml_attachment,
 )
 from gateway.mail.server import PortController, quiet_aiosmtpd_log
+from gateway.metrics import counters
 from signing.devpki import PkiLayout
 
 log = logging.getLogger(__name__)
@@ -521,6 +522,23 @@ class IntakeHandler:
         return TEMPORARY
 
 
+class _CountingController(PortController):
+    """The controller, counting each connection (aiosmtpd makes one SMTP instance per
+    connection through factory()) but its own check at start that the port answers."""
+
+    counting = False
+
+    def _trigger_server(self) -> None:
+        super()._trigger_server()
+        self.counting = True
+
+    def factory(self) -> SMTP:
+        if self.counting:
+            counters.smtp_session()
+        made: SMTP = super().factory()
+        return made
+
+
 class SmtpListener:
     """The listener in a thread of its own (aiosmtpd's Controller); start() returns the port."""
 
@@ -530,7 +548,7 @@ class SmtpListener:
         context = tls_context(app.instance_path)
         self.handler = IntakeHandler(app)
         domains = self.handler.domains
-        self.controller = PortController(
+        self.controller = _CountingController(
             self.handler,
             hostname=host,
             port=port,
