@@ -76,6 +76,9 @@ UNAUTHORIZED = Code("UNAUTHORIZED", "Inloggning krävs")
 
 # --- http ----------------------------------------------------------------------------------------
 DATABASE_UNAVAILABLE = Code("DATABASE_UNAVAILABLE", "Tjänsten är tillfälligt otillgänglig")
+BUSY_WITH_LARGE_BODIES = Code(
+    "BUSY_WITH_LARGE_BODIES", "Tjänsten tar emot för många stora meddelanden"
+)
 INTERNAL = Code("INTERNAL", "Ett oväntat fel inträffade")
 
 # --- inquiries -----------------------------------------------------------------------------------

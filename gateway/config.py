@@ -155,6 +155,10 @@ SETTINGS: tuple[Setting, ...] = (
         "METRICS_TOKEN", str, None,
         "bearer token that lets a scraper read /metrics from elsewhere than loopback",
     ),
+    Setting(
+        "LARGE_BODIES_PER_PROCESS", _positive_int, 2,
+        "request bodies over 1 MiB one web process takes at a time; more get 503",
+    ),
     Setting("JOB_BACKLOG_LIMIT", _positive_int, 1000, "due jobs above which /readyz fails"),
     Setting(
         "CERT_LOGIN_HEADER", str, None,

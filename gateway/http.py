@@ -12,7 +12,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from gateway import codes, logs
+from gateway.bodies import LargeBodySlots
 from gateway.errors import GatewayError, Issue
+from gateway.metrics import counters
 
 log = logging.getLogger(__name__)
 # One line per request, with its id, method, path, status and duration.
@@ -164,6 +166,22 @@ def _refuse_oversize_early() -> None:
     limit = request.max_content_length
     if limit is not None and request.content_length is not None and request.content_length > limit:
         abort(413)
+    # Then take one of the process's slots for large bodies, or say to come back.
+    taken = current_app.extensions["gateway.large_bodies"].take(request.content_length)
+    if taken is False:
+        counters.large_body_refused()
+        raise GatewayError.at(
+            codes.BUSY_WITH_LARGE_BODIES,
+            "Tjänsten tar just nu emot så många stora meddelanden den kan. Försök igen om en "
+            "liten stund.",
+            status=503,
+        )
+    g.large_body_slot = bool(taken)
+
+
+def _give_back_large_body_slot(_exc: BaseException | None) -> None:
+    if g.pop("large_body_slot", False):
+        current_app.extensions["gateway.large_bodies"].give_back()
 
 
 def _begin_request() -> None:
@@ -194,6 +212,7 @@ def _end_request(_exc: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["gateway.large_bodies"] = LargeBodySlots(app.config["LARGE_BODIES_PER_PROCESS"])
     # First of all hooks, so that every line logged for the request carries its id.
     app.before_request(_begin_request)
     app.before_request(_refuse_oversize_early)
@@ -205,4 +224,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, _handle_unexpected)
     app.after_request(_security_headers)
     app.after_request(_log_request)
+    app.teardown_request(_give_back_large_body_slot)
     app.teardown_request(_end_request)

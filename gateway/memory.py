@@ -16,9 +16,14 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# mallopt's parameter number for the arena limit (glibc's malloc.h: M_ARENA_MAX -8).
+# mallopt's parameter numbers (glibc's malloc.h).
 _M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
 ARENAS = 2
+# Blocks at least this large get pages of their own (mmap) that go back to the system when
+# freed. Setting it also stops glibc from raising the threshold after each large free (up to
+# 32 MB), which is how the buffers of a 30 MB body end up kept in the heap.
+MMAP_THRESHOLD = 1024 * 1024
 
 
 @functools.cache
@@ -44,12 +49,15 @@ def trim() -> bool:
     return True
 
 
-def limit_arenas(arenas: int = ARENAS) -> bool:
-    """Cap glibc's malloc arenas for this process (as MALLOC_ARENA_MAX does); True when set."""
+def limit_arenas(arenas: int = ARENAS, mmap_threshold: int = MMAP_THRESHOLD) -> bool:
+    """Cap glibc's malloc arenas for this process (as MALLOC_ARENA_MAX does) and fix the size
+    from which blocks are mapped on their own; True when both were set."""
     libc = _libc()
     if libc is None:
         return False
-    return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    arenas_set = libc.mallopt(_M_ARENA_MAX, arenas)
+    threshold_set = libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
+    return bool(arenas_set and threshold_set)
 
 
 def resident_bytes(pid: int | str = "self") -> int:

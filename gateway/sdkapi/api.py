@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 from gateway import codes
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
+from gateway.bodies import read_json
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError
 from gateway.sdkapi import answers, service
@@ -37,7 +38,8 @@ def _json_body() -> Any:
             codes.UNSUPPORTED_MEDIA_TYPE,
             "Skicka meddelandet som JSON (Content-Type: application/json).", "Content-Type",
         )
-    body = request.get_json(silent=True)
+    # In pieces: the file's base64 goes to a spooled file, not into memory whole (bodies.py).
+    body = read_json(request.stream)
     if body is None:
         raise bad_request(
             codes.JSON_INVALID_BODY, "Meddelandet ska vara ett JSON-objekt enligt createMessage.",

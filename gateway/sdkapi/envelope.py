@@ -12,6 +12,7 @@ from typing import Any
 
 from forms.xmlsafe import DEFAULT_MAX_BYTES
 from gateway import codes
+from gateway.bodies import LargeText
 from gateway.codes import Code
 from gateway.errors import GatewayError
 
@@ -154,7 +155,7 @@ def _content_file(attrs: dict[str, Any], path: str, rule: _FileRule) -> bytes:
 
 
 def _decode(content: Any, where: str, rule: _FileRule) -> bytes:
-    if not isinstance(content, str) or not content:
+    if not isinstance(content, str | LargeText) or not content:
         raise bad_request(
             codes.SDK_FILE_CONTENT_REQUIRED, "content ska vara filen i base64.", where,
         )
@@ -162,6 +163,9 @@ def _decode(content: Any, where: str, rule: _FileRule) -> bytes:
         code, detail = rule.too_large
         raise bad_request(code, detail, where)
     try:
+        if isinstance(content, LargeText):
+            # Decoded in pieces from its spooled file (gateway/bodies.py).
+            return content.decode_base64()
         return base64.b64decode("".join(content.split()), validate=True)
     except (binascii.Error, ValueError):
         raise bad_request(codes.SDK_BASE64, "content ska vara base64 (RFC 4648).", where) from None

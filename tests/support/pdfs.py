@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import shutil
 import subprocess
 import zlib
@@ -118,9 +119,11 @@ def plain_pdf(
     text: str = "Svar på hälsoförfrågan",
     extra_catalog: dict[str, generic.PdfObject] | None = None,
     annotations: Sequence[generic.DictionaryObject] = (),
+    padding: int = 0,
 ) -> bytes:
     """A one-page PDF with the reference in Info (if given), empty signature fields and the
-    given annotations on its page."""
+    given annotations on its page; `padding` random bytes in an unused stream object make it
+    that much larger."""
     writer = PdfFileWriter(stream_xrefs=False)
     page = _page(writer, text)
     if annotations:
@@ -136,6 +139,9 @@ def plain_pdf(
         append_signature_field(writer, SigFieldSpec(name, box=box))
     for key, value in (extra_catalog or {}).items():
         writer.root[pdf_name(key)] = value
+    if padding:
+        stream = generic.StreamObject(stream_data=os.urandom(padding))
+        writer.root[pdf_name("/KryddPadding")] = writer.add_object(stream)
     writer.update_root()
     out = io.BytesIO()
     writer.write(out)

@@ -1,0 +1,224 @@
+"""Large request bodies without whole copies in memory, and at most a few of them per process.
+
+A 30 MB SDK message is JSON with the file as one base64 string. Read the usual way it is held
+three or four times over (the body, the decoded text, the parsed string, its whitespace-free
+copy, the decoded file), and glibc keeps most of that after the request. `read_json` reads the
+body in pieces instead: every string longer than LARGE_STRING goes into a spooled temporary
+file as it arrives (to disk beyond SPOOL_IN_MEMORY) and stands in the parsed value as a
+`LargeText`, which decodes its base64 in pieces. The rest of the document is parsed as usual.
+
+`large_body_slot` bounds how many large bodies one process takes at a time: past the bound a
+request gets 503 with Retry-After before its body is read. After a large body the process
+returns freed memory to the system (`gateway.memory.trim`).
+"""
+
+from __future__ import annotations
+
+import binascii
+import gc
+import io
+import json
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import IO, Any
+
+from gateway import memory
+
+# A string longer than this is kept in a file while the body is read.
+LARGE_STRING = 64 * 1024
+# A spooled file stays in memory up to this size, then moves to disk.
+SPOOL_IN_MEMORY = 1024 * 1024
+READ_CHUNK = 256 * 1024
+# A body this large takes a slot (see large_body_slot).
+LARGE_BODY = 1024 * 1024
+# Default number of large bodies one process takes at a time.
+LARGE_BODIES_PER_PROCESS = 2
+
+_SPECIAL = re.compile(rb'["\\]')
+_PLACEHOLDER = "\x00gateway-large-text:"
+_WHITESPACE = b" \t\r\n"
+# Escapes that can occur in a base64 string a JSON encoder wrote: "\/" and escaped line breaks.
+_BASE64_ESCAPES = ((b"\\/", b"/"), (b"\\n", b""), (b"\\r", b""), (b"\\t", b""))
+
+
+class NotBase64(ValueError):
+    """The text is not base64 (RFC 4648)."""
+
+
+class LargeText:
+    """A JSON string too long to hold in memory: its characters (whitespace left out) in a
+    spooled file. Only what a base64 string can contain is kept exactly; any other escape marks
+    it as not base64."""
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by close()
+        self.length = 0
+        self.plain = True
+
+    def write_raw(self, raw: bytes) -> None:
+        """Add raw JSON string characters (escapes as written; never split in two)."""
+        self.length += len(raw)
+        if b"\\" in raw:
+            for escape, meaning in _BASE64_ESCAPES:
+                raw = raw.replace(escape, meaning)
+            if b"\\" in raw:
+                self.plain = False
+                return
+        self.file.write(raw.translate(None, _WHITESPACE))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def chunks(self, size: int = READ_CHUNK) -> Iterator[bytes]:
+        self.file.seek(0)
+        while piece := self.file.read(size):
+            yield piece
+
+    def decode_base64(self) -> bytes:
+        """Return the decoded bytes; raise NotBase64 for anything that is not base64."""
+        if not self.plain:
+            raise NotBase64("an escape that base64 does not have")
+        out = io.BytesIO()
+        carry = b""
+        ended = False
+        for piece in self.chunks():
+            data = carry + piece
+            cut = len(data) - len(data) % 4
+            carry = data[cut:]
+            if not cut:
+                continue
+            if ended:
+                raise NotBase64("data after the padding")
+            block = data[:cut]
+            try:
+                out.write(binascii.a2b_base64(block, strict_mode=True))
+            except binascii.Error as exc:
+                raise NotBase64(str(exc)) from None
+            ended = block.endswith(b"=")
+        if carry:
+            raise NotBase64("a length that is not a multiple of 4")
+        return out.getvalue()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _Splitter:
+    """Copies a JSON document into a skeleton, with each large string replaced by a
+    placeholder string and kept in a LargeText."""
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.skeleton = bytearray()
+        self.larges: list[LargeText] = []
+        self.in_string = False
+        self.escape_pending = False
+        self.current = bytearray()
+        self.large: LargeText | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        pos, end = 0, len(chunk)
+        while pos < end:
+            if not self.in_string:
+                quote = chunk.find(b'"', pos)
+                if quote < 0:
+                    self.skeleton += chunk[pos:]
+                    return
+                self.skeleton += chunk[pos:quote + 1]
+                self.in_string, self.current, self.large = True, bytearray(), None
+                pos = quote + 1
+                continue
+            if self.escape_pending:
+                self.escape_pending = False
+                self._text(b"\\" + chunk[pos:pos + 1])
+                pos += 1
+                continue
+            found = _SPECIAL.search(chunk, pos)
+            if found is None:
+                self._text(chunk[pos:])
+                return
+            at = found.start()
+            self._text(chunk[pos:at])
+            if chunk[at] == 0x5C:  # a backslash: the escape and the character it escapes
+                if at + 1 < end:
+                    self._text(chunk[at:at + 2])
+                    pos = at + 2
+                else:
+                    self.escape_pending = True
+                    pos = at + 1
+                continue
+            self._close_string()
+            pos = at + 1
+
+    def _text(self, data: bytes) -> None:
+        if self.large is not None:
+            self.large.write_raw(data)
+            return
+        self.current += data
+        if len(self.current) > self.threshold:
+            self.large = LargeText()
+            self.large.write_raw(bytes(self.current))
+            self.current = bytearray()
+
+    def _close_string(self) -> None:
+        if self.large is not None:
+            self.skeleton += f"\\u0000{_PLACEHOLDER[1:]}{len(self.larges)}".encode()
+            self.larges.append(self.large)
+            self.large = None
+        else:
+            self.skeleton += self.current
+        self.skeleton += b'"'
+        self.in_string = False
+
+    def result(self) -> Any:
+        value = json.loads(bytes(self.skeleton))
+        return _restore(value, self.larges) if self.larges else value
+
+
+def _restore(value: Any, larges: list[LargeText]) -> Any:
+    if isinstance(value, dict):
+        return {key: _restore(item, larges) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_restore(item, larges) for item in value]
+    if isinstance(value, str) and value.startswith(_PLACEHOLDER):
+        index = value[len(_PLACEHOLDER):]
+        if index.isdigit() and int(index) < len(larges):
+            return larges[int(index)]
+    return value
+
+
+def read_json(stream: IO[bytes], threshold: int = LARGE_STRING) -> Any:
+    """Return the JSON document read from stream in pieces, strings longer than threshold as
+    LargeText; None when it is not JSON."""
+    splitter = _Splitter(threshold)
+    while chunk := stream.read(READ_CHUNK):
+        splitter.feed(chunk)
+    try:
+        return splitter.result()
+    except (ValueError, RecursionError):
+        for large in splitter.larges:
+            large.close()
+        return None
+
+
+class LargeBodySlots:
+    """At most `size` large bodies at a time in this process."""
+
+    def __init__(self, size: int) -> None:
+        self.semaphore = threading.BoundedSemaphore(size)
+
+    def take(self, content_length: int | None) -> bool | None:
+        """Return None for a small body (no slot needed), True when a slot was taken (give it
+        back with `give_back`), False when every slot is taken."""
+        if content_length is None or content_length < LARGE_BODY:
+            return None
+        return self.semaphore.acquire(blocking=False)
+
+    def give_back(self) -> None:
+        self.semaphore.release()
+        # The body's memory is free now, but for what cycles still hold (a PDF reader's
+        # objects refer to each other) and what glibc keeps unless asked to give it back.
+        gc.collect()
+        memory.trim()
