@@ -78,9 +78,26 @@ class LargeText:
 
     def decode_base64(self) -> bytes:
         """Return the decoded bytes; raise NotBase64 for anything that is not base64."""
+        out = io.BytesIO()
+        self.decode_base64_into(out)
+        return out.getvalue()
+
+    def decode_base64_file(self) -> IO[bytes]:
+        """Return the decoded bytes in a spooled file (on disk when large), at its start; raise
+        NotBase64 for anything that is not base64."""
+        out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - the caller's
+        try:
+            self.decode_base64_into(out)
+        except NotBase64:
+            out.close()
+            raise
+        out.seek(0)
+        return out
+
+    def decode_base64_into(self, out: IO[bytes]) -> None:
+        """Write the decoded bytes to out; raise NotBase64 for anything that is not base64."""
         if not self.plain:
             raise NotBase64("an escape that base64 does not have")
-        out = io.BytesIO()
         carry = b""
         ended = False
         for piece in self.chunks():
@@ -99,7 +116,6 @@ class LargeText:
             ended = block.endswith(b"=")
         if carry:
             raise NotBase64("a length that is not a multiple of 4")
-        return out.getvalue()
 
     def close(self) -> None:
         self.file.close()

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from gateway import codes, logs
 from gateway.bodies import LargeBodySlots
+from gateway.db import database
 from gateway.errors import GatewayError, Issue
 from gateway.metrics import counters
 
@@ -181,6 +182,9 @@ def _refuse_oversize_early() -> None:
 
 def _give_back_large_body_slot(_exc: BaseException | None) -> None:
     if g.pop("large_body_slot", False):
+        # libpq keeps a connection's buffers at the largest size they ever had: the pooled
+        # connections that carried the body are closed (the request's own when it is returned).
+        database(current_app).engine.dispose()
         current_app.extensions["gateway.large_bodies"].give_back()
 
 

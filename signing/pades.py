@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
+import gc
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -71,6 +72,9 @@ from signing.pdfscan import (
 )
 from signing.trust import CertificateLike, CrlLike, TrustStore
 
+# A file this large is worth a garbage collection after its validation (see validate_answer).
+_COLLECT_AFTER = 1024 * 1024
+
 __all__ = [
     "AnswerReport",
     "SignerIdentity",
@@ -117,7 +121,7 @@ def validate_answer(
     Safe to call from inside an event loop (it then runs in a worker thread). Raises only when
     the file could not be evaluated at all (naive datetimes, a bug of ours).
     """
-    return run_sync(
+    report = run_sync(
         lambda: async_validate_answer(
             pdf,
             trust_roots=trust_roots,
@@ -128,6 +132,11 @@ def validate_answer(
             max_bytes=max_bytes,
         )
     )
+    if len(pdf) >= _COLLECT_AFTER:
+        # The reader's objects refer to each other, and with them the streams read from a
+        # large file: free them now rather than whenever the collector next runs.
+        gc.collect()
+    return report
 
 
 async def async_validate_answer(

@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -142,7 +142,7 @@ def trust_store() -> TrustStore:
 def accept_answer(
     session: Session,
     inquiry_id: str,
-    pdf: bytes,
+    pdf: bytes | IO[bytes],
     *,
     submitter: str,
     channel: str,
@@ -157,6 +157,10 @@ def accept_answer(
     """
     if now.tzinfo is None:
         raise ValueError("accept_answer needs an aware `now`")
+    if not isinstance(pdf, bytes):
+        # Given a file, this frame holds the only copy of its bytes (see _store).
+        pdf.seek(0)
+        pdf = pdf.read()
     inquiry = get_inquiry(session, inquiry_id)
     _check_answerable(session, inquiry)
     try:
@@ -170,9 +174,27 @@ def accept_answer(
                  ",".join(report.failed_codes))
         counters.answer_refused(channel, report.failed_codes)
         raise refusal(report)
-    answer = _store(session, inquiry, pdf, report, submitter, channel, now, structured)
+    sealed = _Sealed.of(pdf, inquiry.id)
+    # The PDF is not needed any more: when the caller gave a file, its bytes go now, before
+    # the INSERT copies the sealed envelope (once more in the driver).
+    del pdf
+    answer = _store(session, inquiry, sealed, report, submitter, channel, now, structured)
     counters.answer_accepted(channel)
     return answer
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """An answer's PDF as stored: sealed, with its digest and size."""
+
+    envelope: bytes
+    sha256: str
+    size: int
+
+    @classmethod
+    def of(cls, pdf: bytes, inquiry_id: str) -> _Sealed:
+        return cls(get_vault().seal(pdf, f"answers.pdf:{inquiry_id}"),
+                   hashlib.sha256(pdf).hexdigest(), len(pdf))
 
 
 def refusal(report: AnswerReport) -> GatewayError:
@@ -238,7 +260,7 @@ def _assigned_identities(
 def _store(
     session: Session,
     inquiry: Inquiry,
-    pdf: bytes,
+    pdf: _Sealed,
     report: AnswerReport,
     submitter: str,
     channel: str,
@@ -249,8 +271,8 @@ def _store(
     reko = report.reko_signer
     answer = Answer(
         inquiry_id=inquiry.id,
-        pdf=vault.seal(pdf, f"answers.pdf:{inquiry.id}"),
-        pdf_digest=hashlib.sha256(pdf).hexdigest(),
+        pdf=pdf.envelope,
+        pdf_digest=pdf.sha256,
         structured=vault.seal(structured, f"answers.structured:{inquiry.id}")
         if structured else None,
         report=report.to_dict(),
@@ -270,7 +292,7 @@ def _store(
             detail={"channel": channel, "co_signers": len(report.co_signers)})
     record(session, actor=submitter, action="answer.accepted", object_type="inquiry",
            object_id=inquiry.id,
-           detail={"channel": channel, "sha256": answer.pdf_digest, "size": len(pdf)})
+           detail={"channel": channel, "sha256": answer.pdf_digest, "size": pdf.size})
     session.flush()
     return answer
 

@@ -109,7 +109,8 @@ class Answer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inquiry_id: Mapped[str] = mapped_column(ForeignKey("inquiries.id"), unique=True)
-    pdf: Mapped[bytes | None] = sealed_column()
+    # Up to 30 MB: loaded when read, not with every query of answers.
+    pdf: Mapped[bytes | None] = sealed_column(deferred=True)
     pdf_digest: Mapped[str] = mapped_column(String(64))
     structured: Mapped[bytes | None] = sealed_column()
     report: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from forms.xmlsafe import DEFAULT_MAX_BYTES
 from gateway import codes
-from gateway.bodies import LargeText
+from gateway.bodies import SPOOL_IN_MEMORY, LargeText, NotBase64
 from gateway.codes import Code
 from gateway.errors import GatewayError
 
@@ -48,8 +49,11 @@ class Envelope:
     recipient: str
     sender_address: str
     recipient_address: str | None
+    # The form's XML; empty for an answer, whose signed PDF is in `pdf`.
     content: bytes
     ref_to_message_id: str | None = None
+    # The answer's PDF in a spooled file (on disk when large): read once, by the answer service.
+    pdf: IO[bytes] | None = None
 
     @property
     def is_answer(self) -> bool:
@@ -124,8 +128,9 @@ ANSWER_FILE = _FileRule(
 )
 
 
-def _content_file(attrs: dict[str, Any], path: str, rule: _FileRule) -> bytes:
-    """Return the decoded bytes of the one content file; refuse anything else."""
+def _content_file(attrs: dict[str, Any], path: str, rule: _FileRule) -> tuple[Any, str]:
+    """Return the one content file's content (base64, not yet decoded) and its JSON path;
+    refuse anything else."""
     where = f"{path}.digitalDocument"
     documents = attrs.get("digitalDocument")
     if not isinstance(documents, list) or not documents:
@@ -151,7 +156,21 @@ def _content_file(attrs: dict[str, Any], path: str, rule: _FileRule) -> bytes:
         wrong = codes.SDK_CONTENT_NOT_PDF if rule is ANSWER_FILE else codes.SDK_CONTENT_TYPE
         raise bad_request(wrong, rule.wrong_type.format(given=repr(content_type[:60])),
                           f"{file_path}.contentType")
-    return _decode(file.get("content"), f"{file_path}.content", rule)
+    return file.get("content"), f"{file_path}.content"
+
+
+def _pdf_file(content: Any, where: str) -> IO[bytes]:
+    """Return the answer's PDF in a spooled file: decoded in pieces when the body was large."""
+    if isinstance(content, LargeText) and len(content) <= ANSWER_FILE.max_base64:
+        try:
+            return content.decode_base64_file()
+        except NotBase64:
+            raise bad_request(codes.SDK_BASE64, "content ska vara base64 (RFC 4648).",
+                              where) from None
+    file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - the envelope's
+    file.write(_decode(content, where, ANSWER_FILE))
+    file.seek(0)
+    return file
 
 
 def _decode(content: Any, where: str, rule: _FileRule) -> bytes:
@@ -194,6 +213,7 @@ def read_envelope(body: Any) -> Envelope:
         raise bad_request(codes.SDK_INVALID, "data.id ska vara ett UUID.", "data.id")
     # An answer names the message it answers (B1.4.2: refToMessageId, set by the sender).
     ref_to = _uuid(attrs, "refToMessageId", path)
+    content, where = _content_file(attrs, path, ANSWER_FILE if ref_to else FORM_FILE)
     return Envelope(
         resource_id=resource_id.lower() if resource_id else None,
         message_id=_uuid(attrs, "messageId", path),
@@ -203,6 +223,7 @@ def read_envelope(body: Any) -> Envelope:
         recipient=_string(attrs, "recipient", path, required=True) or "",
         sender_address=_address(attrs, "senderAttention", path, required=True) or "",
         recipient_address=_address(attrs, "recipientAttention", path, required=False),
-        content=_content_file(attrs, path, ANSWER_FILE if ref_to else FORM_FILE),
+        content=b"" if ref_to else _decode(content, where, FORM_FILE),
         ref_to_message_id=ref_to,
+        pdf=_pdf_file(content, where) if ref_to else None,
     )
