@@ -22,6 +22,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from gateway import memory
@@ -203,6 +204,28 @@ def _restore(value: Any, larges: list[LargeText]) -> Any:
         if index.isdigit() and int(index) < len(larges):
             return larges[int(index)]
     return value
+
+
+def release(value: Any) -> None:
+    """Close the files of every LargeText in a document read_json returned."""
+    if isinstance(value, LargeText):
+        value.close()
+    elif isinstance(value, dict):
+        for item in value.values():
+            release(item)
+    elif isinstance(value, list):
+        for item in value:
+            release(item)
+
+
+@contextmanager
+def json_document(stream: IO[bytes], threshold: int = LARGE_STRING) -> Iterator[Any]:
+    """Yield read_json(stream); its large strings' files are closed after the block."""
+    document = read_json(stream, threshold)
+    try:
+        yield document
+    finally:
+        release(document)
 
 
 def read_json(stream: IO[bytes], threshold: int = LARGE_STRING) -> Any:

@@ -39,6 +39,7 @@ class Served:
     inquiries: list[str]
     worker_pid: int
     pki: TestPki
+    backend: str
 
 
 def padded_answer(pki: TestPki, inquiry_id: str, size: int) -> bytes:
@@ -80,7 +81,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path, instance: Path,
                                log=tmp_path / "web.log") as web:
         web.wait_http(f"http://127.0.0.1:{port}/healthz")
         (worker,) = children(web.proc.pid)
-        yield Served(f"http://127.0.0.1:{port}", reko, inquiries, worker, installed_pki)
+        yield Served(f"http://127.0.0.1:{port}", reko, inquiries, worker, installed_pki,
+                     request.param)
     if request.param == "postgresql":
         drop_pg_database(url)
 
@@ -153,7 +155,10 @@ def test_a_28_mb_sdk_message_costs_at_most_twice_its_size_and_is_given_back(
     grown, kept = sampler.peak - baseline, after - baseline
     print(f"message {len(body) / MIB:.1f} MiB; worker RSS baseline {baseline / MIB:.1f} MiB, "
           f"peak +{grown / MIB:.1f} MiB, after +{kept / MIB:.1f} MiB")
-    assert grown <= 2 * len(body)
+    # SQLite (the development database) builds the stored value into its record once more
+    # before it reaches the pages; PostgreSQL's driver sends it from the bytes given.
+    allowed = 2 * len(body) + (PDF_BYTES if served.backend == "sqlite" else 0)
+    assert grown <= allowed
     assert after <= baseline * 1.2
     # Sanity check of the measurement: the sampler saw the body pass through.
     assert grown > 0

@@ -59,6 +59,11 @@ class Envelope:
     def is_answer(self) -> bool:
         return self.ref_to_message_id is not None
 
+    def close(self) -> None:
+        """Close the answer's spooled file (if any)."""
+        if self.pdf is not None:
+            self.pdf.close()
+
 
 def _object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
@@ -167,8 +172,9 @@ def _pdf_file(content: Any, where: str) -> IO[bytes]:
         except NotBase64:
             raise bad_request(codes.SDK_BASE64, "content ska vara base64 (RFC 4648).",
                               where) from None
+    decoded = _decode(content, where, ANSWER_FILE)
     file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - the envelope's
-    file.write(_decode(content, where, ANSWER_FILE))
+    file.write(decoded)
     file.seek(0)
     return file
 
