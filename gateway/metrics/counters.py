@@ -57,7 +57,11 @@ def _metrics() -> _Metrics:
     if _made is None:
         with _lock:
             if _made is None:
-                # Chosen now, in this process: memory, or files in PROMETHEUS_MULTIPROC_DIR.
+                # Chosen now, in this process: memory, or files in PROMETHEUS_MULTIPROC_DIR
+                # (made if missing: the worker or the SMTP listener may start before the web).
+                folder = multiprocess_dir()
+                if folder is not None:
+                    Path(folder).mkdir(parents=True, exist_ok=True)
                 values.ValueClass = values.get_value_class()
                 # The *_created series say when a process started counting: noise here.
                 disable_created_metrics()
