@@ -147,7 +147,8 @@ def get_session() -> Session:
     return session
 
 
-def _close_session(_exc: BaseException | None) -> None:
+def close_session(_exc: BaseException | None = None) -> None:
+    """End this request's or command's session (what it did not commit is rolled back)."""
     session = g.pop("db_session", None)
     if session is not None:
         # Whatever the view did not commit is not wanted: no half-written rows.
@@ -159,5 +160,5 @@ def init_app(app: Flask) -> None:
     app.extensions["gateway.db"] = Database(app.config["DATABASE_URL"])
     # A request ends its session even when an outer app context (a test, a CLI command)
     # stays pushed and would otherwise share it across requests.
-    app.teardown_request(_close_session)
-    app.teardown_appcontext(_close_session)
+    app.teardown_request(close_session)
+    app.teardown_appcontext(close_session)

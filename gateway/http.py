@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from gateway import codes, logs
 from gateway.bodies import LargeBodySlots
-from gateway.db import database
+from gateway.db import close_session, database
 from gateway.errors import GatewayError, Issue
 from gateway.metrics import counters
 
@@ -182,8 +182,9 @@ def _refuse_oversize_early() -> None:
 
 def _give_back_large_body_slot(_exc: BaseException | None) -> None:
     if g.pop("large_body_slot", False):
-        # libpq keeps a connection's buffers at the largest size they ever had: the pooled
-        # connections that carried the body are closed (the request's own when it is returned).
+        # libpq keeps a connection's buffers at the largest size they ever had: the request's
+        # session ends now (as it would just after), and the pooled connections are closed.
+        close_session()
         database(current_app).engine.dispose()
         current_app.extensions["gateway.large_bodies"].give_back()
 
