@@ -103,8 +103,10 @@ def _code(code: str) -> str:
     return clean.upper()
 
 
-def _distinct(codes: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(_code(c) for c in codes)) or ["OTHER"]
+def _count_codes(counter: Counter, channel: str, codes: Iterable[str]) -> None:
+    """Count one refusal once per distinct rule code (OTHER when it names none)."""
+    for code in dict.fromkeys(_code(c) for c in codes) or ["OTHER"]:
+        counter.labels(channel=channel, code=code).inc()
 
 
 def intake_accepted(channel: str) -> None:
@@ -112,9 +114,7 @@ def intake_accepted(channel: str) -> None:
 
 
 def intake_refused(channel: str, codes: Iterable[str]) -> None:
-    counter = _metrics().intake_refused
-    for code in _distinct(codes):
-        counter.labels(channel=channel, code=code).inc()
+    _count_codes(_metrics().intake_refused, channel, codes)
 
 
 def answer_accepted(channel: str) -> None:
@@ -122,9 +122,7 @@ def answer_accepted(channel: str) -> None:
 
 
 def answer_refused(channel: str, codes: Iterable[str]) -> None:
-    counter = _metrics().answer_refused
-    for code in _distinct(codes):
-        counter.labels(channel=channel, code=code).inc()
+    _count_codes(_metrics().answer_refused, channel, codes)
 
 
 def smtp_session() -> None:
