@@ -189,6 +189,10 @@ class _Splitter:
         self.skeleton += b'"'
         self.in_string = False
 
+    def close(self) -> None:
+        for large in [*self.larges, *([self.large] if self.large else [])]:
+            large.close()
+
     def result(self) -> Any:
         value = json.loads(bytes(self.skeleton))
         return _restore(value, self.larges) if self.larges else value
@@ -232,14 +236,16 @@ def read_json(stream: IO[bytes], threshold: int = LARGE_STRING) -> Any:
     """Return the JSON document read from stream in pieces, strings longer than threshold as
     LargeText; None when it is not JSON."""
     splitter = _Splitter(threshold)
-    while chunk := stream.read(READ_CHUNK):
-        splitter.feed(chunk)
     try:
+        while chunk := stream.read(READ_CHUNK):
+            splitter.feed(chunk)
         return splitter.result()
     except (ValueError, RecursionError):
-        for large in splitter.larges:
-            large.close()
+        splitter.close()
         return None
+    except BaseException:
+        splitter.close()  # e.g. the body was larger than the limit (413) or the client left
+        raise
 
 
 class LargeBodySlots:

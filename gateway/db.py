@@ -105,6 +105,8 @@ class Database:
         self.bound = False
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # True while sessions join one outside connection (tests): its pool is not ours.
+        self.joined = False
 
     @property
     def dialect(self) -> str:
@@ -112,6 +114,7 @@ class Database:
 
     def bind_to(self, connection: Connection) -> None:
         """Make every session join `connection`'s transaction through savepoints (tests)."""
+        self.joined = True
         self.sessionmaker = sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )

@@ -185,7 +185,9 @@ def _give_back_large_body_slot(_exc: BaseException | None) -> None:
         # libpq keeps a connection's buffers at the largest size they ever had: the request's
         # session ends now (as it would just after), and the pooled connections are closed.
         close_session()
-        database(current_app).engine.dispose()
+        db = database(current_app)
+        if not db.joined:
+            db.engine.dispose()
         current_app.extensions["gateway.large_bodies"].give_back()
 
 
