@@ -33,7 +33,7 @@ fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix gateway forms signing common tests bench
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

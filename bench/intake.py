@@ -16,17 +16,16 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import Column, LargeBinary, MetaData, String, Table, create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, LargeBinary, MetaData, String, Table, event, insert
 
 from bench._forms import SENDER as FORM_SENDER
 from bench._forms import halsoforfragan
+from bench._harness import Context, Row, at_most, fresh_database
 from forms import parse_halsoforfragan
 from gateway import create_app
 from gateway.db import database, utcnow
@@ -54,19 +53,26 @@ class Result:
     count: int
     service_per_second: float
     floor_per_second: float
+    statements: float  # SQL statements per inquiry through the service
 
     @property
     def ratio(self) -> float:
-        """The service's throughput as a share of the floor's."""
-        return self.service_per_second / self.floor_per_second
+        """The service's cost per inquiry over the floor's."""
+        return self.floor_per_second / self.service_per_second
 
     def describe(self) -> str:
         return (
             f"{self.backend:<10} {self.count} inquiries: service {self.service_per_second:7.1f}/s "
-            f"({1000 / self.service_per_second:6.1f} ms each), floor "
-            f"{self.floor_per_second:7.1f}/s ({1000 / self.floor_per_second:6.1f} ms each), "
-            f"service/floor {self.ratio:.2f}"
+            f"({1000 / self.service_per_second:6.1f} ms each, {self.statements:.1f} statements), "
+            f"floor {self.floor_per_second:7.1f}/s ({1000 / self.floor_per_second:6.1f} ms each), "
+            f"cost over the floor {self.ratio:.2f}"
         )
+
+    def row(self) -> Row:
+        row = Row("intake_service", self.backend, "ms per inquiry",
+                  1000 / self.service_per_second, 1000 / self.floor_per_second,
+                  detail={"inquiries": self.count, "statements_per_inquiry": self.statements})
+        return at_most(row, 3)
 
 
 def _forms(count: int, offset: int) -> list[bytes]:
@@ -75,26 +81,6 @@ def _forms(count: int, offset: int) -> list[bytes]:
         halsoforfragan(offset + n)
         for n in range(count)
     ]
-
-
-@contextmanager
-def _fresh_database(url: str | None, folder: Path) -> Iterator[str]:
-    """Yield the URL of an empty database: SQLite in folder, or a new one on the server."""
-    if url is None:
-        yield f"sqlite:///{folder / 'bench.sqlite'}"
-        return
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    name = f"gwbench_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _app(folder: Path, url: str) -> Flask:
@@ -148,19 +134,62 @@ def _rate(step: Callable[[bytes], None], forms: list[bytes]) -> float:
     return len(timed) / (time.perf_counter() - started)
 
 
+def _interleaved(service: Callable[[bytes], None], floor: Callable[[bytes], None],
+                 count: int, rounds: int = 5) -> tuple[float, float]:
+    """Rates of the service and the floor, measured in turns (a busy machine slows both)."""
+    spent = [0.0, 0.0]
+    done = [0, 0]
+    offsets = [0, 100_000]
+    per_round = max(1, count // rounds)
+    for step, forms in ((floor, _forms(WARM_UP, 200_000)), (service, _forms(WARM_UP, 300_000))):
+        for data in forms:
+            step(data)
+    for _ in range(rounds):
+        for index, step in enumerate((service, floor)):
+            forms = _forms(per_round, offsets[index])
+            offsets[index] += per_round
+            started = time.perf_counter()
+            for data in forms:
+                step(data)
+            spent[index] += time.perf_counter() - started
+            done[index] += per_round
+    return done[0] / spent[0], done[1] / spent[1]
+
+
 def run(backend: str, url: str | None, count: int) -> Result:
     """Measure one backend in a temporary instance and database, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
         folder = Path(tmp)
-        with _fresh_database(url, folder) as db_url:
+        with fresh_database(url, folder) as db_url:
             app = _app(folder, db_url)
+            engine = database(app).engine
             try:
                 with app.app_context():
-                    floor = _rate(_floor_step(app), _forms(count + WARM_UP, 0))
-                    service = _rate(_service_step(app), _forms(count + WARM_UP, 10_000))
+                    service_step = _service_step(app)
+                    statements = [0]
+
+                    def counted(*_args: object) -> None:
+                        statements[0] += 1
+
+                    event.listen(engine, "before_cursor_execute", counted)
+                    probes = _forms(5, 900_000)
+                    for data in probes:
+                        service_step(data)
+                    event.remove(engine, "before_cursor_execute", counted)
+                    service, floor = _interleaved(service_step, _floor_step(app), count)
             finally:
-                database(app).engine.dispose()
-    return Result(backend, count, service, floor)
+                engine.dispose()
+    return Result(backend, count, service, floor, statements[0] / len(probes))
+
+
+def measure(context: Context) -> list[Row]:
+    count = 20 if context.quick else DEFAULT_COUNT
+    rows = []
+    for backend, server in context.backends():
+        result = run(backend, server, count)
+        print(result.describe(), flush=True)
+        rows.append(result.row())
+    return rows
 
 
 def main(argv: list[str]) -> None:

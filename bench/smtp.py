@@ -39,6 +39,7 @@ from flask import Flask
 
 from bench._forms import SENDER as FORM_SENDER
 from bench._forms import halsoforfragan
+from bench._harness import Context, Row, at_most
 from gateway import create_app
 from gateway.auth.clients import create_client
 from gateway.db import database
@@ -111,8 +112,9 @@ def _connect(port: int, tls: ssl.SSLContext, login: tuple[str, str] | None) -> s
 
 
 def _session(port: int, tls: ssl.SSLContext, login: tuple[str, str], data: bytes,
-             start: threading.Barrier, replies: Counter[int]) -> None:
+             start: threading.Barrier, replies: Counter[int], durations: list[float]) -> None:
     start.wait()
+    began = time.perf_counter()
     try:
         with _connect(port, tls, login) as smtp:
             smtp.mail(SENDER)
@@ -120,6 +122,7 @@ def _session(port: int, tls: ssl.SSLContext, login: tuple[str, str], data: bytes
             code, _text = smtp.data(data)
     except (smtplib.SMTPException, OSError):
         code = 0
+    durations.append(time.perf_counter() - began)
     replies[code] += 1
 
 
@@ -146,14 +149,25 @@ def _probe(port: int, tls: ssl.SSLContext, stop: threading.Event, probe: Probe) 
         smtp.close()
 
 
-def run(sessions: int, megabytes: float) -> None:
+def run(sessions: int, megabytes: float) -> list[float]:
+    """Send the load; return each session's seconds (connect to the reply to DATA)."""
     with tempfile.TemporaryDirectory(prefix="gw-bench-smtp-") as tmp:
         folder = Path(tmp)
         app, client_id, secret = _app(folder)
         database(app).engine.dispose()
         ca_file = str(PkiLayout.for_instance(app.instance_path).ca_cert)
         with _listener_process(app, folder) as port:
-            _measure(port, ca_file, (client_id, secret), sessions, megabytes)
+            return _measure(port, ca_file, (client_id, secret), sessions, megabytes)
+
+
+def measure(context: Context) -> list[Row]:
+    sessions, megabytes = (5, 0.2) if context.quick else (50, 5.0)
+    durations = run(sessions, megabytes)
+    median = statistics.median(durations)
+    row = Row("smtp_concurrency", "sqlite", "longest session / median", max(durations) / median,
+              detail={"sessions": sessions, "megabytes": megabytes,
+                      "median_s": round(median, 2), "longest_s": round(max(durations), 2)})
+    return [at_most(row, 3, of="value")]
 
 
 @contextmanager
@@ -199,10 +213,12 @@ def _listening_port(process: subprocess.Popen[bytes], log_path: Path) -> int:
 
 def _measure(
     port: int, ca_file: str, login: tuple[str, str], sessions: int, megabytes: float
-) -> None:
+) -> list[float]:
     context = multiprocessing.get_context("spawn")
     ready, go = context.Event(), context.Event()
-    results: multiprocessing.Queue[tuple[float, dict[int, int], int]] = context.Queue()
+    results: multiprocessing.Queue[tuple[float, dict[int, int], int, list[float]]] = (
+        context.Queue()
+    )
     loader = context.Process(
         target=_load, args=(port, ca_file, login, sessions, megabytes, ready, go, results)
     )
@@ -215,11 +231,12 @@ def _measure(
     prober.start()
     time.sleep(0.5)  # a few samples of the idle listener first
     go.set()
-    elapsed, replies, total = results.get(timeout=SOCKET_TIMEOUT * 2)
+    elapsed, replies, total, durations = results.get(timeout=SOCKET_TIMEOUT * 2)
     stop.set()
     prober.join()
     loader.join()
     _report(sessions, total, elapsed, Counter(replies), probe)
+    return durations
 
 
 def _tls(ca_file: str) -> ssl.SSLContext:
@@ -234,9 +251,11 @@ def _load(
     mails = [_mail(n, megabytes) for n in range(sessions)]
     tls = _tls(ca_file)
     replies: Counter[int] = Counter()
+    durations: list[float] = []
     start = threading.Barrier(len(mails) + 1)
     workers = [
-        threading.Thread(target=_session, args=(port, tls, login, data, start, replies))
+        threading.Thread(target=_session,
+                         args=(port, tls, login, data, start, replies, durations))
         for data in mails
     ]
     for thread in workers:
@@ -247,7 +266,8 @@ def _load(
     start.wait()
     for thread in workers:
         thread.join()
-    results.put((time.perf_counter() - began, dict(replies), sum(len(m) for m in mails)))
+    results.put((time.perf_counter() - began, dict(replies), sum(len(m) for m in mails),
+                 durations))
 
 
 def _report(

@@ -1,0 +1,183 @@
+"""The benchmarks' common parts: result rows, fresh databases (SQLite in a folder, or a
+PostgreSQL database created and dropped on the server), peak memory, the printed table and
+`bench/out/results.json`.
+
+Every benchmark module has `measure(context) -> list[Row]`; `python -m bench` runs each in a
+process of its own (so its peak RSS is its own) and collects the rows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import multiprocessing
+import os
+import resource
+import secrets
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PG_ENV = "GATEWAY_TEST_DATABASE_URL"
+OUT = Path(__file__).parent / "out" / "results.json"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a run asks of the benchmarks: tiny sizes (`quick`) and which databases."""
+
+    quick: bool = False
+    postgresql: str | None = None
+
+    def backends(self) -> list[tuple[str, str | None]]:
+        """(name, server URL) per database: SQLite always, PostgreSQL where a server is set."""
+        found: list[tuple[str, str | None]] = [("sqlite", None)]
+        if self.postgresql:
+            found.append(("postgresql", self.postgresql))
+        return found
+
+
+def context_from_env(quick: bool) -> Context:
+    url = os.environ.get("GATEWAY_BENCH_DATABASE_URL") or os.environ.get(PG_ENV) or None
+    return Context(quick=quick, postgresql=url)
+
+
+@dataclass
+class Row:
+    """One measurement as results.json lists it; `detail` carries what a row reports beside."""
+
+    name: str
+    database: str | None
+    unit: str
+    value: float
+    floor: float | None = None
+    goal: str | None = None
+    met: bool | None = None
+    peak_rss_mb: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        """The gateway's cost per item over the floor's (1 is the floor); None without one."""
+        if self.floor is None or self.floor == 0:
+            return None
+        return self.value / self.floor
+
+    def to_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        ratio = self.ratio
+        body["ratio"] = round(ratio, 3) if ratio is not None else None
+        body["value"] = round(self.value, 3)
+        body["floor"] = round(self.floor, 3) if self.floor is not None else None
+        keys = ["name", "database", "unit", "value", "floor", "ratio", "goal", "met",
+                "peak_rss_mb", "detail"]
+        return {key: body[key] for key in keys}
+
+
+def at_most(row: Row, limit: float, *, of: str = "ratio") -> Row:
+    """Set the row's goal and whether it is met: `of` ("ratio" or "value") at most limit."""
+    measured = row.ratio if of == "ratio" else row.value
+    row.goal = f"{of} ≤ {limit:g}"
+    row.met = measured is not None and measured <= limit
+    return row
+
+
+def at_least(row: Row, limit: float) -> Row:
+    row.goal = f"value ≥ {limit:g}"
+    row.met = row.value >= limit
+    return row
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports kB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def sqlalchemy_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+@contextmanager
+def fresh_database(server: str | None, folder: Path) -> Iterator[str]:
+    """Yield the URL of an empty database: SQLite in folder when server is None, else a new
+    database on the PostgreSQL server, dropped afterwards."""
+    if server is None:
+        yield f"sqlite:///{folder / 'bench.sqlite'}"
+        return
+    url = sqlalchemy_url(server)
+    name = f"gwbench_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _cell(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a plain-text table (also the Markdown table of docs/performance.md)."""
+    head = ["name", "database", "unit", "value", "floor", "ratio", "goal", "met", "peak RSS MB"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row["name"], row["database"], row["unit"], row["value"], row["floor"],
+                 row["ratio"], row["goal"], row["met"], row["peak_rss_mb"]]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def write_results(rows: list[dict[str, Any]], path: Path = OUT) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _child(name: str, context: Context, queue: Any) -> None:
+    try:
+        module = importlib.import_module(f"bench.{name}")
+        rows = module.measure(context)
+        peak = own_peak_rss_mb()
+        found = []
+        for row in rows:
+            if row.peak_rss_mb is None:
+                row.peak_rss_mb = peak
+            found.append(row.to_json())
+        queue.put(("ok", found))
+    except BaseException:  # noqa: BLE001 - reported by the parent, which goes on
+        queue.put(("error", traceback.format_exc()))
+
+
+def run_one(name: str, context: Context) -> list[dict[str, Any]]:
+    """Run one benchmark module in a fresh process; return its rows (raises on its failure)."""
+    spawn = multiprocessing.get_context("spawn")
+    queue = spawn.Queue()
+    process = spawn.Process(target=_child, args=(name, context, queue))
+    process.start()
+    status, payload = queue.get()
+    process.join()
+    if status != "ok":
+        raise RuntimeError(f"benchmark {name} failed:\n{payload}")
+    rows: list[dict[str, Any]] = payload
+    return rows
+
+
