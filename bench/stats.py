@@ -24,7 +24,9 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench._harness import Context, Row, at_most, fresh_database
 from gateway.db import Database, make_engine
+from gateway.directory.demo import load_demo_directory
 from gateway.migrate import upgrade
 from gateway.stats.engine import response_times
 from gateway.stats.models import CloseReason
@@ -100,8 +102,92 @@ def fill_postgresql(url: str, count: int) -> None:
         engine.dispose()
 
 
+def fill_live(url: str, count: int) -> None:
+    """Add `count` live inquiries of YEAR with their legs, generated in SQL (one statement per
+    table and leg kind, one transaction): submitted and received; then answered and
+    registered (75 %), closed (17 %) or only opened (8 %)."""
+    engine = make_engine(url)
+    dialect = engine.dialect.name
+    with engine.begin() as connection:
+        care = [row[0] for row in connection.execute(text("SELECT id FROM care_units ORDER BY id"))]
+        senders = [
+            row[0] for row in connection.execute(text("SELECT id FROM sender_units ORDER BY id"))
+        ]
+        for statement in live_statements(dialect, count, care, senders):
+            connection.execute(text(statement))
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+def _pick(ids: list[int]) -> str:
+    """A SQL expression choosing one of ids by the row number n."""
+    cases = " ".join(f"WHEN {index} THEN {value}" for index, value in enumerate(ids))
+    return f"CASE n % {len(ids)} {cases} END"
+
+
+def live_statements(dialect: str, count: int, care: list[int], senders: list[int]) -> list[str]:
+    """The INSERT ... SELECT statements that fill inquiries and legs (SQLite or PostgreSQL)."""
+    if dialect == "postgresql":
+        numbers = f"WITH s(n) AS (SELECT generate_series(0, {count - 1}))"
+        ident = ("lpad(to_hex(n), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(n), 12, '0')")
+        digest = "md5(n::text) || md5(n::text)"
+
+        def moment(days: str, seconds: str) -> str:
+            return (f"(TIMESTAMPTZ '{YEAR}-01-01 08:00:00+00' + make_interval(days => {days}, "
+                    f"secs => {seconds}))")
+
+        def day(days: str) -> str:
+            return f"(DATE '{YEAR}-01-01' + ({days}))"
+    else:
+        numbers = ("WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s "
+                   f"WHERE n < {count - 1})")
+        ident = "printf('%08x-0000-4000-8000-%012x', n, n)"
+        digest = "printf('%064x', n)"
+
+        def moment(days: str, seconds: str) -> str:
+            return (f"strftime('%Y-%m-%d %H:%M:%S', '{YEAR}-01-01 08:00:00', '+' || ({days}) || "
+                    f"' days', '+' || ({seconds}) || ' seconds') || '.000000'")
+
+        def day(days: str) -> str:
+            return f"date('{YEAR}-01-01', '+' || ({days}) || ' days')"
+
+    sent_day = "(n * 7919) % 365"
+    sent_second = "(n % 28800)"
+    fate = "(n * 13) % 100"
+    answer_days = "((n * 31) % 90)"
+    close_days = "(n % 60)"
+    inquiries = f"""{numbers}
+        INSERT INTO inquiries (id, sender_unit_id, care_unit_id, routed_to, reply_to,
+            content_digest, person_hash, channel, flags, deadline, consent_valid_to,
+            submitted_by, created_at)
+        SELECT {ident}, {_pick(senders)}, {_pick(care)}, 'sdk:bench', 'sdk:bench', {digest},
+            {digest}, 'api', '[]', {day(sent_day + " + 30")}, {day(sent_day + " + 300")},
+            'client:bench', {moment(sent_day, sent_second + " + 1")}
+        FROM s"""
+    legs = [
+        ("submitted", "TRUE", moment(sent_day, sent_second)),
+        ("received", "TRUE", moment(sent_day, sent_second + " + 1")),
+        ("opened", f"{fate} >= 75", moment(sent_day + " + 1", sent_second)),
+        ("answered", f"{fate} < 75", moment(f"{sent_day} + {answer_days}", sent_second)),
+        ("registered", f"{fate} < 75",
+         moment(f"{sent_day} + {answer_days}", sent_second + " + 3600")),
+        ("closed", f"{fate} >= 75 AND {fate} < 92",
+         moment(f"{sent_day} + {close_days}", sent_second + " + 60")),
+    ]
+    truth = "TRUE" if dialect == "postgresql" else "1"
+    statements = [inquiries]
+    for kind, where, at in legs:
+        statements.append(f"""{numbers}
+            INSERT INTO legs (inquiry_id, kind, at, actor)
+            SELECT {ident}, '{kind}', {at}, 'client:bench' FROM s
+            WHERE {where.replace("TRUE", truth)}""")
+    return statements
+
+
 def time_report(url: str, runs: int) -> tuple[float, int]:
-    """Return the median seconds of `runs` reports, and the cohort's size."""
+    """Return the median seconds of `runs` reports (one where a report takes over 10 s), and
+    the cohort's size."""
     database = Database(url)
     seconds, total = [], 0
     try:
@@ -111,9 +197,69 @@ def time_report(url: str, runs: int) -> tuple[float, int]:
                 report = response_times(session, Period(YEAR, AS_OF))
                 seconds.append(time.perf_counter() - started)
                 total = report.total
+            if seconds[-1] > 10:
+                break
     finally:
         database.engine.dispose()
     return statistics.median(seconds), total
+
+
+def time_count(url: str, table: str, runs: int) -> float:
+    """The floor: median seconds of a COUNT(*) over the same rows."""
+    database = Database(url)
+    seconds = []
+    try:
+        for _ in range(runs):
+            with database.transaction() as session:
+                started = time.perf_counter()
+                session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()  # noqa: S608
+                seconds.append(time.perf_counter() - started)
+    finally:
+        database.engine.dispose()
+    return statistics.median(seconds)
+
+
+def _load_directory(url: str) -> None:
+    database = Database(url)
+    with database.transaction() as session:
+        load_demo_directory(session, actor="cli:bench")
+    database.engine.dispose()
+
+
+def measure_one(kind: str, backend: str, url: str, rows: int, runs: int) -> Row:
+    """One database of `rows` live inquiries or history rows; the report against COUNT(*)."""
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    started = time.perf_counter()
+    if kind == "live":
+        _load_directory(url)
+        fill_live(url, rows)
+    else:
+        (fill_postgresql if backend == "postgresql" else fill_sqlite)(url, rows)
+    filled = time.perf_counter() - started
+    seconds, total = time_report(url, runs)
+    floor = time_count(url, "inquiries" if kind == "live" else "history_inquiries", runs)
+    print(f"{kind:<8} {backend:<10} rows {rows:>9,}  fill {filled:6.1f} s  report {seconds:7.3f} s"
+          f"  count(*) {floor:7.4f} s  cohort {total:,}", flush=True)
+    row = Row(f"stats_{kind}", backend, "s per yearly report", seconds, floor,
+              detail={"rows": rows, "cohort": total, "fill_s": round(filled, 1)})
+    limit = 1.0 if backend == "postgresql" else 2.0
+    if kind == "history" and backend == "sqlite":
+        row.goal = "— (goal on PostgreSQL)"
+        return row
+    return at_most(row, limit, of="value")
+
+
+def measure(context: Context) -> list[Row]:
+    rows, runs = (2_000, 1) if context.quick else (1_000_000, 3)
+    found = []
+    for kind in ("live", "history"):
+        for backend, server in context.backends():
+            with tempfile.TemporaryDirectory(prefix="bench-stats-") as folder, \
+                    fresh_database(server, Path(folder)) as url:
+                found.append(measure_one(kind, backend, url, rows, runs))
+    return found
 
 
 def _server_url() -> str | None:
