@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 from bench._forms import KRYDDGARDEN
 from bench._forms import SENDER as FORM_SENDER
 from bench._harness import Context, Row, at_most, fresh_database
-from bench.stats import live_statements
+from bench.stats import bulk_fill, live_statements
 from gateway import create_app
 from gateway.auth.models import Role
 from gateway.auth.users import create_user
@@ -61,8 +61,7 @@ def _app(folder: Path, url: str, count: int) -> tuple[Flask, dict[str, str]]:
         )
     assert care is not None and sender is not None
     with engine.begin() as connection:
-        for statement in live_statements(engine.dialect.name, count, [care], [sender]):
-            connection.execute(text(statement))
+        bulk_fill(connection, live_statements(engine.dialect.name, count, [care], [sender]))
         connection.execute(text("ANALYZE"))
     return app, secrets_by_user
 

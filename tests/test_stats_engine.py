@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from gateway.db import UTCDateTime, get_session
 from gateway.directory.demo import load_demo_directory
 from gateway.directory.models import CareUnit, SenderUnit
-from gateway.inquiries.models import Inquiry, Leg, LegKind
+from gateway.inquiries.models import Inquiry, LegKind
+from gateway.inquiries.workflow import add_leg
 from gateway.stats import extras
 from gateway.stats.demo import load_demo_history
 from gateway.stats.engine import BUCKETS, response_times, sql_time
@@ -98,8 +99,7 @@ def live(
     session.flush()
     for kind, at in legs.items():
         reason = "DUPLICATE" if kind == "closed" else None
-        session.add(Leg(inquiry_id=inquiry.id, kind=LegKind(kind), at=at, actor="system:test",
-                        reason=reason))
+        add_leg(session, inquiry.id, LegKind(kind), at=at, actor="system:test", reason=reason)
     session.commit()
     return inquiry.id
 

@@ -102,6 +102,36 @@ class Leg(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class InquirySummary(Base):
+    """Per inquiry, kept as its legs are written (workflow.add_leg): the status the legs give,
+    and the first time of each kind the statistics read. Derived data: rebuildable from the
+    legs (workflow.rebuild_summaries) and always equal to what they give."""
+
+    __tablename__ = "inquiry_summaries"
+    __table_args__ = (
+        Index("ix_inquiry_summaries_status", "status"),
+        Index("ix_inquiry_summaries_started", "started"),
+    )
+
+    inquiry_id: Mapped[str] = mapped_column(
+        ForeignKey("inquiries.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The workflow's status after the legs in the order written (workflow.Status values).
+    status: Mapped[str] = mapped_column(String(40))
+    # The earliest leg of each kind (None: none yet).
+    submitted: Mapped[dt.datetime | None]
+    received: Mapped[dt.datetime | None]
+    opened: Mapped[dt.datetime | None]
+    answered: Mapped[dt.datetime | None]
+    answer_delivered: Mapped[dt.datetime | None]
+    registered: Mapped[dt.datetime | None]
+    closed: Mapped[dt.datetime | None]
+    # When the cohort counts it from: submitted, else received.
+    started: Mapped[dt.datetime | None]
+
+    inquiry: Mapped[Inquiry] = relationship()
+
+
 class Answer(Base):
     """An accepted answer: the exact signed PDF bytes (sealed) and its validation report."""
 

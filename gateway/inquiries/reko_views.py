@@ -13,7 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from forms.answer import Besvarare, Lakare, StructuredAnswer, Svar, build_answer_xml
 from forms.dates import stockholm_today
@@ -48,7 +49,8 @@ from gateway.inquiries.closing import (
     withdraw_consent,
 )
 from gateway.inquiries.labels import REASON_LABELS, STATUS_TEXT
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.models import Inquiry, InquirySummary
+from gateway.inquiries.paging import Page, page_number
 from gateway.inquiries.workflow import Status, legs_of, record_opened
 from gateway.vault.service import get_vault
 from signing.pdfsign import SigningRefused, sign_answer
@@ -104,22 +106,42 @@ class InboxRow:
         return "near" if self.days_left <= NEAR_DAYS else "ok"
 
 
-def inbox_rows(units: list[CareUnit], today: dt.date) -> list[InboxRow]:
-    """Return the units' inquiries waiting for an answer, soonest deadline first."""
+@dataclass(frozen=True)
+class InboxPage:
+    """One page of the inbox: its rows, how many wait in all, which page of how many."""
+
+    rows: list[InboxRow]
+    total: int
+    page: Page
+
+
+def inbox_rows(units: list[CareUnit], today: dt.date, page_number: int = 1) -> InboxPage:
+    """Return a page of the units' inquiries waiting for an answer, soonest deadline first.
+
+    The status comes from each inquiry's summary (kept as legs are written): one query for
+    the page, one for the count, whatever the number of inquiries.
+    """
     if not units:
-        return []
+        return InboxPage([], 0, Page.of(1, 0))
     session = get_session()
-    inquiries = session.scalars(
-        select(Inquiry).where(Inquiry.care_unit_id.in_([u.id for u in units]))
-        .order_by(Inquiry.deadline, Inquiry.created_at)
+    waiting = (
+        select(Inquiry, InquirySummary.status)
+        .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
+        .where(Inquiry.care_unit_id.in_([u.id for u in units]),
+               InquirySummary.status.in_([s.value for s in ANSWERABLE]))
+    )
+    total = session.scalar(select(func.count()).select_from(waiting.subquery())) or 0
+    page = Page.of(page_number, total)
+    found = session.execute(
+        waiting.options(selectinload(Inquiry.care_unit), selectinload(Inquiry.sender_unit))
+        .order_by(Inquiry.deadline, Inquiry.created_at, Inquiry.id)
+        .limit(page.size).offset(page.offset)
     )
     rows = []
-    for inquiry in inquiries:
-        status = status_of(session, inquiry)
-        if status in ANSWERABLE:
-            repeat = any(flag.get("code") == "REPEAT" for flag in inquiry.flags or [])
-            rows.append(InboxRow(inquiry, status, (inquiry.deadline - today).days, repeat))
-    return rows
+    for inquiry, status in found:
+        repeat = any(flag.get("code") == "REPEAT" for flag in inquiry.flags or [])
+        rows.append(InboxRow(inquiry, Status(status), (inquiry.deadline - today).days, repeat))
+    return InboxPage(rows, total, page)
 
 
 @bp.get("/inkorg")
@@ -127,9 +149,10 @@ def inbox_rows(units: list[CareUnit], today: dt.date) -> list[InboxRow]:
 def inbox() -> ResponseReturnValue:
     today = stockholm_today()
     units = my_units(_user(), today)
-    rows = inbox_rows(units, today)
-    return render_template("inquiries/inbox.html", rows=rows, units=units, today=today,
-                           near_days=NEAR_DAYS, status_text=STATUS_TEXT)
+    found = inbox_rows(units, today, page_number(request.args.get("sida")))
+    return render_template("inquiries/inbox.html", rows=found.rows, total=found.total,
+                           page=found.page, units=units, today=today, near_days=NEAR_DAYS,
+                           status_text=STATUS_TEXT)
 
 
 # --- one inquiry -----------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session, contains_eager
 
 from forms.dates import STOCKHOLM, local_date, stockholm_today
 from forms.labels import QUESTION_CHOICES
@@ -37,14 +37,15 @@ from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.answers import inquiry_form
 from gateway.inquiries.intake import Submitter, find_earlier_inquiry, submit
 from gateway.inquiries.labels import LEG_LABELS, STATUS_LABELS, TURN_LABELS
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.models import Inquiry, InquirySummary
+from gateway.inquiries.paging import Page, page_number
 from gateway.inquiries.webform import (
     MAX_CONSENT_PDF,
     InquiryForm,
     Sender,
     build_xml,
 )
-from gateway.inquiries.workflow import Progress, Status, Turn, progress
+from gateway.inquiries.workflow import Progress, Status, Turn, progress, turn_for
 
 bp = Blueprint("inquiries", __name__, url_prefix="/arenden")
 
@@ -79,15 +80,35 @@ class Row:
     days: int
     person: tuple[str, str] | None
 
-    def key(self, column: str) -> Any:
-        return {
-            "sent": (self.inquiry.created_at, self.inquiry.id),
-            "care_unit": self.inquiry.care_unit.name,
-            "status": list(Status).index(self.state.status),
-            "days": self.days,
-            "deadline": self.state.deadline,
-            "turn": list(Turn).index(self.state.turn),
-        }[column]
+
+def _rank(values: list[Any], column: Any) -> Any:
+    """A SQL expression giving column's position in values (for sorting by a defined order)."""
+    return case({value: index for index, value in enumerate(values)}, value=column, else_=0)
+
+
+def _statuses_of(turn: Turn) -> list[str]:
+    return [status.value for status in Status if turn_for(status) is turn]
+
+
+def _sort_key(column: str) -> tuple[Any, bool]:
+    """The ORDER BY expression of a table column, and whether it runs against the column."""
+    status = InquirySummary.status
+    turns = {status_.value: list(Turn).index(turn_for(status_)) for status_ in Status}
+    return {
+        "sent": (Inquiry.created_at, False),
+        "care_unit": (CareUnit.name, False),
+        "status": (_rank([s.value for s in Status], status), False),
+        # Days since sent: the earlier sent, the more days.
+        "days": (Inquiry.created_at, True),
+        "deadline": (Inquiry.deadline, False),
+        "turn": (case(turns, value=status, else_=0), False),
+    }[column]
+
+
+def _ordered(column: str, descending: bool) -> list[Any]:
+    key, against = _sort_key(column)
+    down = descending != against
+    return [key.desc() if down else key.asc(), Inquiry.id.desc() if down else Inquiry.id.asc()]
 
 
 def _person(inquiry: Inquiry) -> tuple[str, str] | None:
@@ -123,37 +144,55 @@ def mine() -> ResponseReturnValue:
     user: User = current_user
     unit = _unit(user)
     if unit is None:
-        return render_template("inquiries/mine.html", unit=None, rows=[], total=0,
+        return render_template("inquiries/mine.html", unit=None, rows=[], total=0, matching=0,
+                               page=Page.of(1, 0),
                                columns=COLUMNS, sort="sent", direction="desc",
                                filters=FILTERS, chosen="alla", show_personal=False)
     db = get_session()
     show = bool(session.get(SHOW_PERSONAL_KEY, False))
-    inquiries = db.scalars(
-        select(Inquiry).where(Inquiry.sender_unit_id == unit.id)
-        .options(selectinload(Inquiry.care_unit))
-    ).all()
-    today = stockholm_today()
-    rows = []
-    for inquiry in inquiries:
-        sent = local_date(inquiry.created_at)
-        rows.append(Row(inquiry, progress(db, inquiry), sent, (today - sent).days,
-                        _person(inquiry) if show else None))
-    total = len(rows)
     chosen = request.args.get("visa", "alla")
     chosen = chosen if chosen in FILTERS else "alla"
-    if chosen in FILTER_TURNS:
-        rows = [r for r in rows if r.state.turn is FILTER_TURNS[chosen]]
     sort = request.args.get("sort", "sent")
     sort = sort if sort in COLUMNS else "sent"
     direction = "asc" if request.args.get("dir") == "asc" else "desc"
-    rows.sort(key=lambda r: r.key(sort), reverse=direction == "desc")
+    # Status and turn from each inquiry's summary (kept as legs are written): the filter, the
+    # sort and the page are done by the database, in one query for the rows and two counts.
+    mine = (
+        select(Inquiry, InquirySummary.status)
+        .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
+        .join(CareUnit, CareUnit.id == Inquiry.care_unit_id)
+        .where(Inquiry.sender_unit_id == unit.id)
+    )
+    total = _count(db, mine)
+    if chosen in FILTER_TURNS:
+        mine = mine.where(InquirySummary.status.in_(_statuses_of(FILTER_TURNS[chosen])))
+    matching = _count(db, mine) if chosen in FILTER_TURNS else total
+    page = Page.of(page_number(request.args.get("sida")), matching)
+    found = db.execute(
+        mine.options(contains_eager(Inquiry.care_unit))
+        .order_by(*_ordered(sort, direction == "desc"))
+        .limit(page.size).offset(page.offset)
+    )
+    today = stockholm_today()
+    rows = []
+    for inquiry, status_value in found:
+        status = Status(status_value)
+        sent = local_date(inquiry.created_at)
+        state = Progress(status, turn_for(status), inquiry.deadline, ())
+        rows.append(Row(inquiry, state, sent, (today - sent).days,
+                        _person(inquiry) if show else None))
     if show and rows:
         _audit_reads(db, user, [r.inquiry.id for r in rows if r.person], "mina_arenden")
         db.commit()
     return render_template("inquiries/mine.html", unit=unit, rows=rows, total=total,
-                           columns=COLUMNS, sort=sort, direction=direction, filters=FILTERS,
-                           chosen=chosen, show_personal=show, status_labels=STATUS_LABELS,
+                           matching=matching, page=page, columns=COLUMNS, sort=sort,
+                           direction=direction, filters=FILTERS, chosen=chosen,
+                           show_personal=show, status_labels=STATUS_LABELS,
                            turn_labels=TURN_LABELS, today=today)
+
+
+def _count(db: Session, query: Any) -> int:
+    return db.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 # --- compose ----------------------------------------------------------------------------------

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM, local_date
-from gateway.inquiries.models import Inquiry, Leg, LegKind
+from gateway.inquiries.models import Inquiry, InquirySummary, Leg, LegKind
 
 __all__ = [
     "STOCKHOLM",
@@ -28,6 +28,7 @@ __all__ = [
     "is_open",
     "legs_of",
     "progress",
+    "rebuild_summaries",
     "record_opened",
     "turn_for",
 ]
@@ -82,8 +83,52 @@ def derive_status(kinds: Iterable[LegKind | str]) -> Status:
     for kind in kinds:
         if status in _FINAL:
             break
-        status = _MOVES.get(LegKind(kind), status)
+        status = _next_status(status, LegKind(kind))
     return status
+
+
+def _next_status(status: Status, kind: LegKind) -> Status:
+    """One step of derive_status: the status after a leg of `kind`."""
+    return status if status in _FINAL else _MOVES.get(kind, status)
+
+
+# The kinds whose first time the summary keeps (the statistics read these).
+SUMMARY_KINDS = (
+    LegKind.SUBMITTED, LegKind.RECEIVED, LegKind.OPENED, LegKind.ANSWERED,
+    LegKind.ANSWER_DELIVERED, LegKind.REGISTERED, LegKind.CLOSED,
+)
+_SUMMARIES_KEY = "gateway.inquiry_summaries"
+
+
+def _apply(summary: InquirySummary, kind: LegKind, at: dt.datetime) -> None:
+    """Fold one leg into the summary: the status step and the earliest time of its kind."""
+    summary.status = _next_status(Status(summary.status), kind).value
+    if kind in SUMMARY_KINDS:
+        current = getattr(summary, kind.value)
+        if current is None or at < current:
+            setattr(summary, kind.value, at)
+        summary.started = summary.submitted or summary.received
+
+
+def _summary_for(session: Session, inquiry_id: str) -> InquirySummary:
+    """The inquiry's summary, locked for this transaction (so legs of one inquiry are folded in
+    the order they are written), or a new one."""
+    # Known in this transaction (locked or added by it): no further round trip.
+    session.connection()  # begun, so the transaction below is this one
+    transaction = session.get_transaction()
+    known: tuple[object, dict[str, InquirySummary]] | None = session.info.get(_SUMMARIES_KEY)
+    if known is None or known[0] is not transaction:
+        known = (transaction, {})
+        session.info[_SUMMARIES_KEY] = known
+    summary = known[1].get(inquiry_id)
+    if summary is not None and summary in session:
+        return summary
+    summary = session.get(InquirySummary, inquiry_id, with_for_update=True)
+    if summary is None:
+        summary = InquirySummary(inquiry_id=inquiry_id, status=Status.RECEIVED.value)
+        session.add(summary)
+    known[1][inquiry_id] = summary
+    return summary
 
 
 def turn_for(status: Status) -> Turn:
@@ -111,7 +156,9 @@ def add_leg(
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> Leg:
-    """Append a leg in the caller's transaction and return it. Legs are never changed."""
+    """Append a leg in the caller's transaction and return it. Legs are never changed; the
+    inquiry's summary (status, first time of each kind) follows in the same transaction."""
+    _apply(_summary_for(session, inquiry_id), kind, at)
     leg = Leg(inquiry_id=inquiry_id, kind=kind, at=at, actor=actor, reason=reason, detail=detail)
     session.add(leg)
     return leg
@@ -120,6 +167,26 @@ def add_leg(
 def legs_of(session: Session, inquiry_id: str) -> list[Leg]:
     """Return the inquiry's legs in the order they were recorded."""
     return list(session.scalars(select(Leg).where(Leg.inquiry_id == inquiry_id).order_by(Leg.id)))
+
+
+def rebuild_summaries(session: Session) -> int:
+    """Replace every inquiry summary with one folded from the legs (in the order written), in
+    the caller's transaction; return how many. The summaries are derived data: this gives
+    exactly what add_leg keeps."""
+    session.execute(delete(InquirySummary))
+    session.info.pop(_SUMMARIES_KEY, None)
+    count = 0
+    current: InquirySummary | None = None
+    rows = session.execute(select(Leg.inquiry_id, Leg.kind, Leg.at).order_by(Leg.inquiry_id,
+                                                                               Leg.id))
+    for inquiry_id, kind, at in rows:
+        if current is None or current.inquiry_id != inquiry_id:
+            current = InquirySummary(inquiry_id=inquiry_id, status=Status.RECEIVED.value)
+            session.add(current)
+            count += 1
+        _apply(current, LegKind(kind), at)
+    session.flush()
+    return count
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM
 from gateway.directory.models import CareUnit, SenderUnit
-from gateway.inquiries.models import Inquiry, Leg, LegKind
+from gateway.inquiries.models import Inquiry, InquirySummary, Leg, LegKind
+from gateway.inquiries.workflow import SUMMARY_KINDS
 from gateway.stats import extras
 from gateway.stats.models import HistoryInquiry
 from gateway.stats.period import MONTH_NAMES, Period
@@ -40,11 +41,8 @@ BUCKET_LABELS = {
     "ongoing": "Pågående",
 }
 SOURCES = ("history", "live")
-# Legs read per live inquiry; the first of each kind counts.
-PIVOT_KINDS = (
-    LegKind.SUBMITTED, LegKind.RECEIVED, LegKind.OPENED, LegKind.ANSWERED,
-    LegKind.ANSWER_DELIVERED, LegKind.REGISTERED, LegKind.CLOSED,
-)
+# Legs read per live inquiry (from its summary); the first of each kind counts.
+PIVOT_KINDS = SUMMARY_KINDS
 
 Counts = dict[str, int]
 
@@ -80,17 +78,16 @@ def sql_time(session: Session, period: Period) -> SqlTime:
 
 
 def live_cohort(period: Period) -> Any:
-    """A CTE of the year's live inquiries as of the measurement: first time of each leg kind."""
+    """A CTE of the year's live inquiries as of the measurement: first time of each leg kind,
+    read from the inquiry summaries (kept as legs are written); a first time after the
+    measurement does not exist yet."""
+    summary = InquirySummary
     firsts = [
-        func.min(case((Leg.kind == kind, Leg.at), else_=None)).label(kind.value)
+        case((getattr(summary, kind.value) < period.cutoff_utc, getattr(summary, kind.value)),
+             else_=None).label(kind.value)
         for kind in PIVOT_KINDS
     ]
-    pivot = (
-        select(Leg.inquiry_id, *firsts)
-        .where(Leg.at < period.cutoff_utc)
-        .group_by(Leg.inquiry_id)
-        .subquery("legs_as_of")
-    )
+    pivot = select(summary.inquiry_id, *firsts).subquery("legs_as_of")
     start = func.coalesce(pivot.c.submitted, pivot.c.received)
     return (
         select(
