@@ -34,7 +34,14 @@ from gateway.directory.service import DirectoryError, care_unit_by_hsa_id, sende
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.models import ConsentWithdrawal, Inquiry, IntakeRejection, LegKind
 from gateway.inquiries.receipts import receipt_body, receipt_fields, receipt_signer
-from gateway.inquiries.workflow import add_leg, deadline_for, derive_status, is_open, legs_of
+from gateway.inquiries.workflow import (
+    add_leg,
+    deadline_for,
+    derive_status,
+    is_open,
+    legs_of,
+    start_summary,
+)
 from gateway.jobs.service import enqueue
 from gateway.metrics import counters
 from gateway.vault.service import get_vault
@@ -441,6 +448,7 @@ def _flags(
 def _record_journey(session: Session, inquiry: Inquiry, accepted: _Accepted) -> None:
     """Write the first legs, the notify job and (last: it locks the chain) the audit entry."""
     actor, now, decision = accepted.submitter.actor, accepted.now, accepted.decision
+    start_summary(session, inquiry.id)  # a new inquiry: no summary to look up
     add_leg(session, inquiry.id, LegKind.SUBMITTED, at=accepted.form.skapad, actor=actor)
     add_leg(session, inquiry.id, LegKind.RECEIVED, at=now, actor=actor,
             detail={"channel": accepted.channel})

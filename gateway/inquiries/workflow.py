@@ -30,6 +30,7 @@ __all__ = [
     "progress",
     "rebuild_summaries",
     "record_opened",
+    "start_summary",
     "turn_for",
 ]
 
@@ -110,24 +111,37 @@ def _apply(summary: InquirySummary, kind: LegKind, at: dt.datetime) -> None:
         summary.started = summary.submitted or summary.received
 
 
-def _summary_for(session: Session, inquiry_id: str) -> InquirySummary:
-    """The inquiry's summary, locked for this transaction (so legs of one inquiry are folded in
-    the order they are written), or a new one."""
-    # Known in this transaction (locked or added by it): no further round trip.
+def _known_summaries(session: Session) -> dict[str, InquirySummary]:
+    """The summaries this transaction has locked or added (a new transaction starts afresh)."""
     session.connection()  # begun, so the transaction below is this one
     transaction = session.get_transaction()
     known: tuple[object, dict[str, InquirySummary]] | None = session.info.get(_SUMMARIES_KEY)
     if known is None or known[0] is not transaction:
         known = (transaction, {})
         session.info[_SUMMARIES_KEY] = known
-    summary = known[1].get(inquiry_id)
+    return known[1]
+
+
+def start_summary(session: Session, inquiry_id: str) -> None:
+    """Add the summary of an inquiry created in this transaction (saves add_leg a lookup)."""
+    summary = InquirySummary(inquiry_id=inquiry_id, status=Status.RECEIVED.value)
+    session.add(summary)
+    _known_summaries(session)[inquiry_id] = summary
+
+
+def _summary_for(session: Session, inquiry_id: str) -> InquirySummary:
+    """The inquiry's summary, locked for this transaction (so legs of one inquiry are folded in
+    the order they are written), or a new one."""
+    # Known in this transaction (locked or added by it): no further round trip.
+    known = _known_summaries(session)
+    summary = known.get(inquiry_id)
     if summary is not None and summary in session:
         return summary
     summary = session.get(InquirySummary, inquiry_id, with_for_update=True)
     if summary is None:
         summary = InquirySummary(inquiry_id=inquiry_id, status=Status.RECEIVED.value)
         session.add(summary)
-    known[1][inquiry_id] = summary
+    known[inquiry_id] = summary
     return summary
 
 
