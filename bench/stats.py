@@ -128,7 +128,7 @@ def _pick(ids: list[int]) -> str:
 def live_statements(dialect: str, count: int, care: list[int], senders: list[int]) -> list[str]:
     """The INSERT ... SELECT statements that fill inquiries and legs (SQLite or PostgreSQL)."""
     if dialect == "postgresql":
-        numbers = f"WITH s(n) AS (SELECT generate_series(0, {count - 1}))"
+        numbers = f"WITH s(n) AS (SELECT generate_series(0, {count - 1})::bigint)"
         ident = ("lpad(to_hex(n), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(n), 12, '0')")
         digest = "md5(n::text) || md5(n::text)"
 
