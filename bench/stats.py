@@ -133,11 +133,11 @@ def live_statements(dialect: str, count: int, care: list[int], senders: list[int
         digest = "md5(n::text) || md5(n::text)"
 
         def moment(days: str, seconds: str) -> str:
-            return (f"(TIMESTAMPTZ '{YEAR}-01-01 08:00:00+00' + make_interval(days => {days}, "
-                    f"secs => {seconds}))")
+            return (f"(TIMESTAMPTZ '{YEAR}-01-01 08:00:00+00' + make_interval("
+                    f"days => ({days})::int, secs => ({seconds})::double precision))")
 
         def day(days: str) -> str:
-            return f"(DATE '{YEAR}-01-01' + ({days}))"
+            return f"(DATE '{YEAR}-01-01' + ({days})::int)"
     else:
         numbers = ("WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s "
                    f"WHERE n < {count - 1})")
