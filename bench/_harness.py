@@ -14,8 +14,10 @@ import multiprocessing
 import os
 import resource
 import secrets
+import statistics
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,6 +94,22 @@ def at_least(row: Row, limit: float) -> Row:
     row.goal = f"value ≥ {limit:g}"
     row.met = row.value >= limit
     return row
+
+
+def in_turns(ours: Callable[[], object], bare: Callable[[], object], runs: int,
+             warm_up: int = 3) -> tuple[float, float]:
+    """Median seconds of ours and of bare (the floor), timed in turns so that a busy shared
+    machine slows both alike."""
+    for _ in range(warm_up):
+        ours()
+        bare()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(runs):
+        for run, measured in zip((ours, bare), times, strict=True):
+            start = time.perf_counter()
+            run()
+            measured.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def own_peak_rss_mb() -> float:

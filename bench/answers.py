@@ -25,7 +25,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from bench._harness import Context, Row, at_most
+from bench._harness import Context, Row, at_most, in_turns
 from forms.answer import Besvarare, Lakare, StructuredAnswer, Svar
 from forms.halsoforfragan import Fraga, FragaKod
 from forms.render import render_answer_pdf
@@ -70,24 +70,10 @@ def measure(context: Context) -> list[Row]:
         init_pki(layout.root, passphrase=PASSPHRASE, rekos=[REKO], physicians=[PHYSICIAN])
         store = load_trust_store([layout.ca_cert], [layout.crl])
         pdf = _files(layout)["timestamped REKO + physician"]
-        ours, bare = _in_turns(lambda: _ours(pdf, store), lambda: _bare(pdf, store), runs)
-    row = Row("answer_validation", None, "ms per signed PDF", ours, bare,
+        ours, bare = in_turns(lambda: _ours(pdf, store), lambda: _bare(pdf, store), runs, WARM_UP)
+    row = Row("answer_validation", None, "ms per signed PDF", ours * 1000, bare * 1000,
               detail={"file": "timestamped REKO + physician", "bytes": len(pdf), "runs": runs})
     return [at_most(row, 1.2)]
-
-
-def _in_turns(ours: Callable[[], None], bare: Callable[[], None], runs: int) -> tuple[float, float]:
-    """Median ms of ours and bare, timed in turns so that a busy machine slows both alike."""
-    for _ in range(WARM_UP):
-        ours()
-        bare()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(runs):
-        for run, measured in zip((ours, bare), times, strict=True):
-            start = time.perf_counter()
-            run()
-            measured.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _files(layout: PkiLayout) -> dict[str, bytes]:

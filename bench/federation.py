@@ -16,10 +16,8 @@ import argparse
 import base64
 import copy
 import os
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import xmlsec
 from lxml import etree
 
-from bench._harness import Context, Row, at_most
+from bench._harness import Context, Row, at_most, in_turns
 from forms.sdk.xhe import MESSAGE_NS, build_xhe, message_header, parse_xhe
 from forms.xmlsafe import Limits, parse_xml
 from signing.certificates import IssuedCertificate, load_key_pair
@@ -58,11 +56,7 @@ def main(argv: list[str]) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     with tempfile.TemporaryDirectory(prefix="bench-federation-") as folder:
-        layout = PkiLayout(Path(folder) / "pki")
-        init_pki(layout.root, passphrase="bench", organisations={MALMO: "Malmö stad",
-                 SKANE: "Region Skåne"}, encryption_certificates=True)
-        keys = Keys(load_key_pair(layout.org_cert(MALMO), layout.org_key(MALMO)),
-                    load_key_pair(layout.org_enc_cert(SKANE), layout.org_enc_key(SKANE)))
+        keys = _keys(folder)
         floor = Floor(keys)
         print(f"{args.runs} runs per payload after {WARM_UP} warm-up runs; median envelopes/s")
         print(f"{'payload':<26}{'step':<7}{'ours':>9}{'bare xmlsec':>13}{'ratio':>8}")
@@ -84,11 +78,7 @@ def measure(context: Context) -> list[Row]:
     """A hälsoförfrågan-sized envelope built and opened: ours against bare xmlsec, in turns."""
     runs = 3 if context.quick else DEFAULT_RUNS * 2
     with tempfile.TemporaryDirectory(prefix="bench-federation-") as folder:
-        layout = PkiLayout(Path(folder) / "pki")
-        init_pki(layout.root, passphrase="bench", organisations={MALMO: "Malmö stad",
-                 SKANE: "Region Skåne"}, encryption_certificates=True)
-        keys = Keys(load_key_pair(layout.org_cert(MALMO), layout.org_key(MALMO)),
-                    load_key_pair(layout.org_enc_cert(SKANE), layout.org_enc_key(SKANE)))
+        keys = _keys(folder)
         floor = Floor(keys)
         payload = _payload(8_000)
         sealed = _build(payload, keys)
@@ -201,18 +191,18 @@ class Floor:
 def _per_second(
     ours: Callable[[], object], bare: Callable[[], object], runs: int
 ) -> tuple[float, float]:
-    """Return the median runs per second of ours and bare, timed in turns so that a busy
-    shared machine slows both alike."""
-    for _ in range(WARM_UP):
-        ours()
-        bare()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(runs):
-        for run, measured in zip((ours, bare), times, strict=True):
-            start = time.perf_counter()
-            run()
-            measured.append(time.perf_counter() - start)
-    return 1 / statistics.median(times[0]), 1 / statistics.median(times[1])
+    """Return the median runs per second of ours and bare, timed in turns."""
+    ours_s, bare_s = in_turns(ours, bare, runs, WARM_UP)
+    return 1 / ours_s, 1 / bare_s
+
+
+def _keys(folder: str) -> Keys:
+    """A temporary PKI with Malmö's signing and Region Skåne's encryption keys."""
+    layout = PkiLayout(Path(folder) / "pki")
+    init_pki(layout.root, passphrase="bench", organisations={MALMO: "Malmö stad",
+             SKANE: "Region Skåne"}, encryption_certificates=True)
+    return Keys(load_key_pair(layout.org_cert(MALMO), layout.org_key(MALMO)),
+                load_key_pair(layout.org_enc_cert(SKANE), layout.org_enc_key(SKANE)))
 
 
 if __name__ == "__main__":
