@@ -143,6 +143,37 @@ def fresh_database(server: str | None, folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
+def gateway_app(folder: Path, url: str) -> Any:
+    """A gateway app (instance in folder) on a migrated database with the demo directory and a
+    development PKI."""
+    from gateway import create_app
+    from gateway.db import database
+    from gateway.directory.demo import load_demo_directory
+    from gateway.migrate import upgrade
+    from signing.devpki import init_pki
+
+    instance = folder / "instance"
+    app = create_app({
+        "INSTANCE_PATH": str(instance), "DATABASE_URL": url,
+        "SECRET_KEY": secrets.token_hex(16), "COOKIE_SECURE": False,
+    })
+    upgrade(database(app).engine)
+    init_pki(instance / "pki", passphrase=secrets.token_hex(8))
+    with app.app_context(), database(app).transaction() as session:
+        load_demo_directory(session, actor="cli:bench")
+    return app
+
+
+def gateway_env(app: Any) -> dict[str, str]:
+    """The environment for a `gateway` command in its own process on app's instance."""
+    return {
+        **os.environ,
+        "GATEWAY_INSTANCE_PATH": app.instance_path,
+        "GATEWAY_DATABASE_URL": app.config["DATABASE_URL"],
+        "GATEWAY_SECRET_KEY": app.config["SECRET_KEY"],
+    }
+
+
 def _cell(value: Any, digits: int = 2) -> str:
     if value is None:
         return "—"

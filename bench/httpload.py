@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import re
 import resource
-import secrets
 import socket
 import statistics
 import subprocess
@@ -41,13 +40,17 @@ from typing import Any
 
 from bench._forms import SENDER as FORM_SENDER
 from bench._forms import halsoforfragan
-from bench._harness import Context, Row, at_least, at_most, fresh_database
-from gateway import create_app
+from bench._harness import (
+    Context,
+    Row,
+    at_least,
+    at_most,
+    fresh_database,
+    gateway_app,
+    gateway_env,
+)
 from gateway.auth.clients import create_client
 from gateway.db import database
-from gateway.directory.demo import load_demo_directory
-from gateway.migrate import upgrade
-from signing.devpki import init_pki
 
 CLIENTS = 16
 MIB = 1024 * 1024
@@ -82,15 +85,8 @@ def _free_port() -> int:
 
 def _prepare(folder: Path, url: str) -> tuple[dict[str, str], tuple[str, str], tuple[str, str]]:
     """A migrated database with the demo directory, a PKI and two API clients."""
-    instance = folder / "instance"
-    app = create_app({
-        "INSTANCE_PATH": str(instance), "DATABASE_URL": url,
-        "SECRET_KEY": secrets.token_hex(16), "COOKIE_SECURE": False,
-    })
-    upgrade(database(app).engine)
-    init_pki(instance / "pki", passphrase=secrets.token_hex(8))
-    with database(app).transaction() as session:
-        load_demo_directory(session, actor="cli:bench")
+    app = gateway_app(folder, url)
+    with app.app_context(), database(app).transaction() as session:
         ebb, ebb_secret = create_client(
             session, organisation=FORM_SENDER.organisation,
             functional_addresses=[FORM_SENDER.funktionsadress], actor="cli:bench")
@@ -99,13 +95,7 @@ def _prepare(folder: Path, url: str) -> tuple[dict[str, str], tuple[str, str], t
             actor="cli:bench")
         ids = (ebb.client_id, ebb_secret), (vc.client_id, vc_secret)
     database(app).engine.dispose()
-    env = {
-        **os.environ,
-        "GATEWAY_INSTANCE_PATH": str(instance),
-        "GATEWAY_DATABASE_URL": url,
-        "GATEWAY_SECRET_KEY": app.config["SECRET_KEY"],
-        "GATEWAY_COOKIE_SECURE": "0",
-    }
+    env = {**gateway_env(app), "GATEWAY_COOKIE_SECURE": "0"}
     return env, ids[0], ids[1]
 
 

@@ -8,7 +8,6 @@ password and TOTP steps.
 from __future__ import annotations
 
 import re
-import secrets
 import statistics
 import tempfile
 import time
@@ -21,15 +20,12 @@ from sqlalchemy import select, text
 
 from bench._forms import KRYDDGARDEN
 from bench._forms import SENDER as FORM_SENDER
-from bench._harness import Context, Row, at_most, fresh_database
+from bench._harness import Context, Row, at_most, fresh_database, gateway_app
 from bench.stats import bulk_fill, live_statements
-from gateway import create_app
 from gateway.auth.models import Role
 from gateway.auth.users import create_user
 from gateway.db import database
-from gateway.directory.demo import load_demo_directory
 from gateway.directory.models import CareUnit, FunctionalAddress, SenderUnit
-from gateway.migrate import upgrade
 
 REKO_HSA_ID = "SE2321000255-P001"  # Kryddgården's primary REKO in the demo directory
 PASSWORD = "bänkens lösenord är långt"
@@ -38,15 +34,10 @@ PAGES = {"reko_inbox": "/inkorg", "case_worker_list": "/arenden"}
 
 
 def _app(folder: Path, url: str, count: int) -> tuple[Flask, dict[str, str]]:
-    app = create_app({
-        "INSTANCE_PATH": str(folder / "instance"), "DATABASE_URL": url,
-        "SECRET_KEY": secrets.token_hex(16), "COOKIE_SECURE": False,
-    })
+    app: Flask = gateway_app(folder, url)
     engine = database(app).engine
-    upgrade(engine)
     secrets_by_user = {}
     with app.app_context(), database(app).transaction() as session:
-        load_demo_directory(session, actor="cli:bench")
         for username, role, extra in (
             ("rekobank", Role.COORDINATOR, {"hsa_id": REKO_HSA_ID}),
             ("handlaggare", Role.CASE_WORKER, {"unit": FORM_SENDER.funktionsadress}),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,15 +24,11 @@ from sqlalchemy import Column, LargeBinary, MetaData, String, Table, event, inse
 
 from bench._forms import SENDER as FORM_SENDER
 from bench._forms import halsoforfragan
-from bench._harness import Context, Row, at_most, fresh_database
+from bench._harness import Context, Row, at_most, fresh_database, gateway_app
 from forms import parse_halsoforfragan
-from gateway import create_app
 from gateway.db import database, utcnow
-from gateway.directory.demo import load_demo_directory
 from gateway.inquiries.intake import Submitter, submit
-from gateway.migrate import upgrade
 from gateway.vault.service import get_vault
-from signing.devpki import init_pki
 
 DEFAULT_COUNT = 300
 WARM_UP = 10
@@ -84,15 +79,7 @@ def _forms(count: int, offset: int) -> list[bytes]:
 
 
 def _app(folder: Path, url: str) -> Flask:
-    instance = folder / "instance"
-    app = create_app({
-        "INSTANCE_PATH": str(instance), "DATABASE_URL": url,
-        "SECRET_KEY": secrets.token_hex(16), "COOKIE_SECURE": False,
-    })
-    upgrade(database(app).engine)
-    init_pki(instance / "pki", passphrase=secrets.token_hex(8))
-    with database(app).transaction() as session:
-        load_demo_directory(session, actor="cli:bench")
+    app: Flask = gateway_app(folder, url)
     _FLOOR.create(database(app).engine)
     return app
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import re
 import secrets
 import smtplib
@@ -39,13 +38,10 @@ from flask import Flask
 
 from bench._forms import SENDER as FORM_SENDER
 from bench._forms import halsoforfragan
-from bench._harness import Context, Row, at_most
-from gateway import create_app
+from bench._harness import Context, Row, at_most, gateway_app, gateway_env
 from gateway.auth.clients import create_client
 from gateway.db import database
-from gateway.directory.demo import load_demo_directory
-from gateway.migrate import upgrade
-from signing.devpki import PkiLayout, init_pki
+from signing.devpki import PkiLayout
 
 SENDER = "ebb.oster@malmo.example"
 INTAKE = "halsoforfragan@localhost"
@@ -68,16 +64,8 @@ class Probe:
 
 
 def _app(folder: Path) -> tuple[Flask, str, str]:
-    instance = folder / "instance"
-    app = create_app({
-        "INSTANCE_PATH": str(instance), "DATABASE_URL": f"sqlite:///{folder / 'bench.sqlite'}",
-        "SECRET_KEY": secrets.token_hex(16), "COOKIE_SECURE": False,
-    })
-    upgrade(database(app).engine)
-    init_pki(instance / "pki", passphrase=secrets.token_hex(8))
-    with database(app).transaction() as session:
-        load_demo_directory(session, actor="cli:bench")
-    with database(app).transaction() as session:
+    app: Flask = gateway_app(folder, f"sqlite:///{folder / 'bench.sqlite'}")
+    with app.app_context(), database(app).transaction() as session:
         client, secret = create_client(session, organisation=FORM_SENDER.organisation,
                                        functional_addresses=[FORM_SENDER.funktionsadress],
                                        actor="cli:bench")
@@ -177,12 +165,7 @@ def _listener_process(app: Flask, folder: Path) -> Iterator[int]:
     The load and the probe run in other processes, so that neither the clients' threads nor
     the probe share the listener's interpreter (and its GIL).
     """
-    env = {
-        **os.environ,
-        "GATEWAY_INSTANCE_PATH": app.instance_path,
-        "GATEWAY_DATABASE_URL": app.config["DATABASE_URL"],
-        "GATEWAY_SECRET_KEY": app.config["SECRET_KEY"],
-    }
+    env = gateway_env(app)
     log_path = folder / "listener.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - our own command
