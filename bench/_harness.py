@@ -75,8 +75,8 @@ class Row:
         body = asdict(self)
         ratio = self.ratio
         body["ratio"] = round(ratio, 3) if ratio is not None else None
-        body["value"] = round(self.value, 3)
-        body["floor"] = round(self.floor, 3) if self.floor is not None else None
+        body["value"] = round(self.value, 6)
+        body["floor"] = round(self.floor, 6) if self.floor is not None else None
         keys = ["name", "database", "unit", "value", "floor", "ratio", "goal", "met",
                 "peak_rss_mb", "detail"]
         return {key: body[key] for key in keys}
