@@ -2,7 +2,7 @@
 are written (the lists and the statistics read it instead of every leg); filled from the legs
 
 Revision ID: b7e4c2a9d1f3
-Revises: 8a2e5b7c4d10
+Revises: 5e7d9c1b2a33
 Create Date: 2026-12-02 10:30:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from gateway.db import UTCDateTime
 
 revision = 'b7e4c2a9d1f3'
-down_revision = '8a2e5b7c4d10'
+down_revision = '5e7d9c1b2a33'
 branch_labels = None
 depends_on = None
 
