@@ -2,7 +2,7 @@
 are written (the lists and the statistics read it instead of every leg); filled from the legs
 
 Revision ID: b7e4c2a9d1f3
-Revises: 5e7d9c1b2a33
+Revises: 4e7a1c2b9d30
 Create Date: 2026-12-02 10:30:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from gateway.db import UTCDateTime
 
 revision = 'b7e4c2a9d1f3'
-down_revision = '5e7d9c1b2a33'
+down_revision = '4e7a1c2b9d30'
 branch_labels = None
 depends_on = None
 
