@@ -27,6 +27,7 @@ DOMAINS = (
     "gateway.sdkapi",
     "gateway.mail",
     "gateway.metrics",
+    "gateway.federation",
 )
 
 

@@ -159,6 +159,19 @@ SETTINGS: tuple[Setting, ...] = (
         "LARGE_BODIES_PER_PROCESS", _positive_int, 2,
         "request bodies over 1 MiB one web process takes at a time; more get 503",
     ),
+    Setting(
+        "FEDERATION_CA", _path_list, None,
+        "PEM files trusted for peers' TLS certificates and envelope signatures, ':'-separated; "
+        "default the development CA",
+    ),
+    Setting(
+        "PEER_GIVE_UP_HOURS", _positive_int, 24,
+        "hours after which an envelope a peer did not take is MESSAGE_EXCHANGE_ERROR",
+    ),
+    Setting(
+        "AP_MAX_BYTES", _positive_int, 48 * 1024 * 1024,
+        "largest envelope the access point takes (413 above)",
+    ),
     Setting("JOB_BACKLOG_LIMIT", _positive_int, 1000, "due jobs above which /readyz fails"),
     Setting(
         "CERT_LOGIN_HEADER", str, None,
@@ -212,6 +225,8 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
         if not config.get("CRLS"):
             config["CRLS"] = [str(instance / "pki" / "ca.crl")]
     config["CRLS"] = list(config.get("CRLS") or [])
+    if not config.get("FEDERATION_CA"):
+        config["FEDERATION_CA"] = [str(instance / "pki" / "ca.pem")]
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = instance_secret(instance, "secret_key")
     return config

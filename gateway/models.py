@@ -16,6 +16,7 @@ from gateway.directory.models import (
     SenderKind,
     SenderUnit,
 )
+from gateway.federation.models import FederationEnvelope
 from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, Leg, LegKind
 from gateway.jobs.models import Job, JobState
 from gateway.mail.models import OutboxMail
@@ -25,7 +26,8 @@ from gateway.stats.models import HistoryInquiry
 __all__ = [
     "Absence", "ApiClient", "ApiToken", "Answer", "Assignment", "AssignmentRole", "AuditAnchor",
     "AuditEntry", "AuditHead", "Base", "CareUnit", "ConsentWithdrawal", "Coordinator",
-    "CoordinatorCertificate", "DirectoryChange", "FunctionalAddress", "HistoryInquiry", "Inquiry",
-    "Job", "JobState", "Leg", "LegKind", "LoginAttempt", "Organisation", "OutboxMail", "Role",
-    "SdkDeletion", "SdkEnvelope", "SenderKind", "SenderUnit", "User",
+    "CoordinatorCertificate", "DirectoryChange", "FederationEnvelope", "FunctionalAddress",
+    "HistoryInquiry", "Inquiry", "Job", "JobState", "Leg", "LegKind", "LoginAttempt",
+    "Organisation", "OutboxMail", "Role", "SdkDeletion", "SdkEnvelope", "SenderKind",
+    "SenderUnit", "User",
 ]

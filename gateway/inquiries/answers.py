@@ -29,10 +29,11 @@ from gateway import codes
 from gateway.audit.service import record
 from gateway.directory.service import active_assignments
 from gateway.errors import GatewayError, Issue, not_found
-from gateway.inquiries.intake import withdrawal_dates
+from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_CHANNEL, withdrawal_dates
 from gateway.inquiries.labels import STATUS_TEXT
 from gateway.inquiries.models import Answer, Inquiry, LegKind
 from gateway.inquiries.workflow import Status, add_leg, derive_status, legs_of
+from gateway.jobs.service import enqueue
 from gateway.metrics import counters
 from gateway.vault.service import get_vault
 from signing.answer_report import RULE_TITLES, AnswerReport, apply_signer_rule
@@ -148,8 +149,12 @@ def accept_answer(
     channel: str,
     now: dt.datetime,
     structured: bytes | None = None,
+    reko_checked_by_peer: bool = False,
 ) -> Answer:
     """Validate and store a signed answer; return it (the caller commits).
+
+    `reko_checked_by_peer`: the answer comes from the peer gateway that serves the care unit
+    (DESIGN 7.2 step 6), which decided P4 from its directory; here the REKO is the first signer.
 
     Raises GatewayError: 404 unknown inquiry, 409 when it is not waiting for an answer (already
     answered, closed, registered), 422 CONSENT_BLOCKS_ANSWER (C2/C7, with whom to call) or
@@ -168,7 +173,7 @@ def accept_answer(
     except GatewayError as error:
         counters.answer_refused(channel, [issue.code for issue in error.issues])
         raise
-    report = _validated(session, inquiry, pdf, now)
+    report = _validated(session, inquiry, pdf, now, reko_checked_by_peer)
     if not report.ok:
         log.info("answer refused: inquiry=%s channel=%s codes=%s", inquiry.id, channel,
                  ",".join(report.failed_codes))
@@ -232,13 +237,17 @@ def _check_consent(session: Session, inquiry: Inquiry, now: dt.datetime) -> None
 
 
 def _validated(
-    session: Session, inquiry: Inquiry, pdf: bytes, now: dt.datetime
+    session: Session, inquiry: Inquiry, pdf: bytes, now: dt.datetime, peer_reko: bool = False
 ) -> AnswerReport:
     report = validate_answer(
         pdf, trust_roots=trust_store(), received_at=inquiry.created_at, now=now,
         expected_reference=inquiry.id,
     )
-    hsa_ids, fingerprints = _assigned_identities(session, inquiry, report, now)
+    if peer_reko:
+        first = report.signers[0].hsa_id if report.signers else None
+        hsa_ids, fingerprints = ({first} if first else set()), set[str]()
+    else:
+        hsa_ids, fingerprints = _assigned_identities(session, inquiry, report, now)
     return apply_signer_rule(report, allowed_hsa_ids=hsa_ids, allowed_fingerprints=fingerprints)
 
 
@@ -290,6 +299,10 @@ def _store(
         ) from None
     add_leg(session, inquiry.id, LegKind.ANSWERED, at=now, actor=submitter,
             detail={"channel": channel, "co_signers": len(report.co_signers)})
+    if inquiry.channel == PEER_CHANNEL:
+        # The inquiry came from a peer gateway: the answer travels back as an SDK message.
+        enqueue(session, PEER_ANSWER_JOB, {"inquiry_id": inquiry.id},
+                dedupe_key=f"{PEER_ANSWER_JOB}:{inquiry.id}")
     record(session, actor=submitter, action="answer.accepted", object_type="inquiry",
            object_id=inquiry.id,
            detail={"channel": channel, "sha256": answer.pdf_digest, "size": pdf.size})

@@ -49,6 +49,12 @@ from gateway.vault.service import get_vault
 log = logging.getLogger(__name__)
 
 NOTIFY_JOB = "inquiry.notify"
+# DESIGN 7: an inquiry that came from a peer gateway, and the jobs that carry an inquiry to a
+# peer's care unit and an answer back to a peer's sender (gateway.federation handles them).
+PEER_CHANNEL = "sdk-peer"
+PEER_SEND_JOB = "federation.send"
+PEER_ANSWER_JOB = "federation.answer"
+PEER_ROUTE = "PEER"
 GATEWAY_ACTOR = "system:gateway"
 FLAG_REPEAT = "REPEAT"
 
@@ -161,6 +167,8 @@ def _submit(
         return _resend(stored, digest)
     decision = _route(session, form.mottagare.hsa_id, today)
     assert care_unit is not None  # route() refuses a care unit that is not in the directory
+    if care_unit.organisation.endpoint:
+        decision = _peer_route(care_unit, decision)
     accepted = _Accepted(form, data, digest, person_hash, submitter, channel, now, sender_unit,
                          care_unit, decision)
     inquiry = _new_inquiry(session, accepted)
@@ -259,6 +267,20 @@ def _route(session: Session, hsa_id: str, today: dt.date) -> RouteDecision:
             error.code, error.title, error.detail, status=error.status, issues=[issue],
             extra=error.extra,
         ) from None
+
+
+def _peer_route(care_unit: CareUnit, decision: RouteDecision) -> RouteDecision:
+    """The decision for a care unit a peer gateway serves (DESIGN 7.1): to its functional
+    address there; its REKOs and assignments live in the peer's directory only."""
+    return RouteDecision(
+        care_unit_hsa_id=decision.care_unit_hsa_id,
+        care_unit_name=decision.care_unit_name,
+        functional_address=decision.functional_address,
+        on=decision.on,
+        coordinators=(),
+        code=PEER_ROUTE,
+        reason=f"Vårdcentralen nås via organisationen {care_unit.organisation_id}s gateway.",
+    )
 
 
 def _refused(
@@ -455,8 +477,9 @@ def _record_journey(session: Session, inquiry: Inquiry, accepted: _Accepted) -> 
     # The routing decision without its reason text, which names the REKOs.
     routed = {k: v for k, v in decision.leg_detail().items() if k != "reason"}
     add_leg(session, inquiry.id, LegKind.ROUTED, at=now, actor=GATEWAY_ACTOR, detail=routed)
-    enqueue(session, NOTIFY_JOB, {"inquiry_id": inquiry.id},
-            dedupe_key=f"{NOTIFY_JOB}:{inquiry.id}")
+    # To a peer's care unit the inquiry travels as an SDK message; the peer notifies.
+    job = PEER_SEND_JOB if decision.code == PEER_ROUTE else NOTIFY_JOB
+    enqueue(session, job, {"inquiry_id": inquiry.id}, dedupe_key=f"{job}:{inquiry.id}")
     record(
         session, actor=actor, action="inquiry.received", object_type="inquiry",
         object_id=inquiry.id,

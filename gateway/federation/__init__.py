@@ -1,0 +1,10 @@
+"""Federation: SDK envelopes between gateways (DESIGN 7), the sending and receiving sides."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    # The job handlers, so that every process built by the factory knows the kinds.
+    from gateway.federation import incoming, outgoing  # noqa: F401

@@ -1,0 +1,292 @@
+"""The sending side (DESIGN 7.2 steps 2, 3, 6): an inquiry to a peer's care unit, and an
+answer to a peer's inquiry, become signed, encrypted SDK envelopes that a job delivers.
+
+Every envelope is stored (sealed) before it is sent, so a resend is byte for byte the same.
+Deliveries that fail are retried first after at most 30 seconds, then with doubling waits
+capped at 15 minutes, as SCHEDULED_FOR_RESEND; after GATEWAY_PEER_GIVE_UP_HOURS the envelope
+is MESSAGE_EXCHANGE_ERROR.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from flask import current_app
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forms.sdk.content import Party, answer_message, inquiry_message
+from forms.sdk.message import build_message
+from forms.sdk.xhe import build_xhe, message_header, read_routing
+from gateway.db import utcnow
+from gateway.federation.models import (
+    FINAL_OUT,
+    Direction,
+    EnvelopeStatus,
+    FederationEnvelope,
+    Kind,
+    new_key,
+)
+from gateway.federation.peers import PeerError, peer, signing_key, signing_paths
+from gateway.federation.transport import (
+    ClientIdentity,
+    HttpsTransport,
+    Transport,
+    TransportError,
+)
+from gateway.inquiries.answers import answer_for, inquiry_form
+from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_SEND_JOB
+from gateway.inquiries.models import Inquiry
+from gateway.jobs.models import Job
+from gateway.jobs.registry import PermanentJobError, job_handler
+from gateway.jobs.service import enqueue
+from gateway.sdkapi.messages import answer_message_id
+from gateway.vault.service import get_vault
+from signing.xmlenvelope import EnvelopeSecurityError, parse_envelope, seal_envelope
+
+log = logging.getLogger(__name__)
+
+DELIVER_JOB = "federation.deliver"
+FIRST_RETRY_SECONDS = 30
+MAX_RETRY_SECONDS = 15 * 60
+TRANSPORT_EXTENSION = "federation_transport"
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """Return the wait after `attempts` failed deliveries: 30 s, 60 s, … capped at 15 min."""
+    exponent = min(max(attempts, 1) - 1, 16)
+    return dt.timedelta(seconds=min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2**exponent))
+
+
+def transport() -> Transport:
+    """Return the app's transport: HTTPS with mutual TLS unless another one is installed in
+    app.extensions (an AS4 access point)."""
+    installed: Transport | None = current_app.extensions.get(TRANSPORT_EXTENSION)
+    if installed is not None:
+        return installed
+    return HttpsTransport(list(current_app.config["FEDERATION_CA"]))
+
+
+# --- storing ---------------------------------------------------------------------------------
+
+
+def store_outgoing(
+    session: Session,
+    data: bytes,
+    *,
+    xhe_id: str,
+    kind: Kind,
+    peer_id: str,
+    message_id: str | None = None,
+    ref_id: str | None = None,
+    inquiry_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> FederationEnvelope:
+    """Store an outgoing envelope (SCHEDULED) and its delivery job in the caller's
+    transaction; the same XHE ID again returns the stored one."""
+    existing = outgoing_envelope(session, xhe_id)
+    if existing is not None:
+        return existing
+    row = FederationEnvelope(
+        key=new_key(), xhe_id=xhe_id, direction=Direction.OUT, kind=kind, peer=peer_id,
+        message_id=message_id, ref_id=ref_id, inquiry_id=inquiry_id,
+        status=EnvelopeStatus.SCHEDULED, attempts=0,
+        size=len(data), created=now or utcnow(),
+    )
+    row.content = get_vault().seal(data, row.vault_context)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        stored = outgoing_envelope(session, xhe_id)
+        if stored is None:
+            raise
+        return stored
+    schedule_delivery(session, row, run_at=row.created)
+    return row
+
+
+def outgoing_envelope(session: Session, xhe_id: str) -> FederationEnvelope | None:
+    return session.scalars(select(FederationEnvelope).where(
+        FederationEnvelope.direction == Direction.OUT, FederationEnvelope.xhe_id == xhe_id,
+    )).one_or_none()
+
+
+def schedule_delivery(session: Session, row: FederationEnvelope, *, run_at: dt.datetime) -> None:
+    enqueue(session, DELIVER_JOB, {"key": row.key}, run_at=run_at,
+            dedupe_key=f"{DELIVER_JOB}:{row.key}:{row.attempts}")
+
+
+def envelope_bytes(row: FederationEnvelope) -> bytes:
+    """Return exactly the bytes sent or received."""
+    if row.content is None:
+        raise PermanentJobError("the envelope's bytes are gone")
+    return get_vault().open(row.content, row.vault_context)
+
+
+def seal_message(
+    session: Session, payload: bytes, *, sender: str, recipient: str, functional_address: str,
+    xhe_id: str,
+) -> bytes:
+    """Return the SDK message `payload` wrapped in an XHE, encrypted to the recipient
+    organisation's encryption certificate and signed with the sender's signing key."""
+    try:
+        target = peer(session, recipient)
+        signer = signing_key(sender)
+    except PeerError as exc:
+        raise PermanentJobError(str(exc)) from None
+    header = message_header(sender=sender, recipient=recipient,
+                            functional_address=functional_address, envelope_id=xhe_id)
+    xhe = build_xhe(header, etree.fromstring(payload))
+    try:
+        return seal_envelope(xhe, signer, recipient=target.encryption_certificate)
+    except EnvelopeSecurityError as exc:
+        raise PermanentJobError(f"the envelope cannot be sealed ({exc.code})") from None
+
+
+# --- the inquiry and the answer ---------------------------------------------------------------
+
+
+def _inquiry(session: Session, payload: dict[str, Any]) -> Inquiry:
+    inquiry = session.get(Inquiry, str(payload.get("inquiry_id", "")))
+    if inquiry is None:
+        raise PermanentJobError("the inquiry is gone")
+    return inquiry
+
+
+@job_handler(PEER_SEND_JOB)
+def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> None:
+    """Build the SDK message of an inquiry to a peer's care unit and store it for delivery."""
+    inquiry = _inquiry(session, payload)
+    form_xml = get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}") \
+        if inquiry.content is not None else None
+    if form_xml is None:
+        raise PermanentJobError("the inquiry's content is purged")
+    inquiry_form(inquiry)  # it still reads with today's schema
+    sender_org = inquiry.sender_unit.organisation
+    recipient_org = inquiry.care_unit.organisation
+    message = inquiry_message(
+        form_xml,
+        sender=Party(sender_org.id, inquiry.reply_to, sender_org.name,
+                     inquiry.sender_unit.name),
+        recipient=Party(recipient_org.id, inquiry.routed_to, recipient_org.name,
+                        inquiry.care_unit.name),
+        message_id=inquiry.id,
+        created=inquiry.created_at,
+    )
+    data = seal_message(session, build_message(message), sender=sender_org.id,
+                        recipient=recipient_org.id, functional_address=inquiry.routed_to,
+                        xhe_id=inquiry.id)
+    store_outgoing(session, data, xhe_id=inquiry.id, kind=Kind.MESSAGE, peer_id=recipient_org.id,
+                   message_id=inquiry.id, inquiry_id=inquiry.id)
+    log.info("federation: inquiry %s sealed for %s", inquiry.id, recipient_org.id)
+
+
+@job_handler(PEER_ANSWER_JOB)
+def send_answer_job(session: Session, payload: dict[str, Any], job: Job) -> None:
+    """Build the SDK message of the answer to a peer's inquiry and store it for delivery."""
+    inquiry = _inquiry(session, payload)
+    stored = answer_for(session, inquiry.id)
+    if stored is None:
+        raise PermanentJobError("the answer is gone")
+    care_org = inquiry.care_unit.organisation
+    sender_org = inquiry.sender_unit.organisation
+    message_id = answer_message_id(inquiry.id)
+    message = answer_message(
+        stored.pdf,
+        sender=Party(care_org.id, inquiry.routed_to, care_org.name, inquiry.care_unit.name),
+        recipient=Party(sender_org.id, inquiry.reply_to, sender_org.name,
+                        inquiry.sender_unit.name),
+        message_id=message_id,
+        ref_to_message_id=inquiry.id,
+        conversation_id=inquiry.id,
+        created=stored.answer.accepted_at,
+        structured_xml=stored.structured,
+    )
+    data = seal_message(session, build_message(message), sender=care_org.id,
+                        recipient=sender_org.id, functional_address=inquiry.reply_to,
+                        xhe_id=message_id)
+    store_outgoing(session, data, xhe_id=message_id, kind=Kind.MESSAGE, peer_id=sender_org.id,
+                   message_id=message_id, inquiry_id=inquiry.id)
+    log.info("federation: answer to %s sealed for %s", inquiry.id, sender_org.id)
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+
+@job_handler(DELIVER_JOB)
+def deliver_job(session: Session, payload: dict[str, Any], job: Job) -> None:
+    """POST a stored envelope to its peer; on failure schedule the next try (or give up)."""
+    row = session.get(FederationEnvelope, str(payload.get("key", "")))
+    if row is None:
+        raise PermanentJobError("the envelope is gone")
+    if row.status in FINAL_OUT and not payload.get("again"):
+        return
+    deliver(session, row, utcnow())
+
+
+def deliver(session: Session, row: FederationEnvelope, now: dt.datetime) -> None:
+    """Try the envelope once and record the outcome on its row (the caller commits)."""
+    row.attempts += 1
+    row.updated = now
+    try:
+        target = peer(session, row.peer or "")
+        sender = _own_party(session, row)
+        certificate, key = signing_paths(sender)
+        transport().post(target.endpoint, envelope_bytes(row), ClientIdentity(certificate, key))
+    except (TransportError, PeerError) as exc:
+        permanent = isinstance(exc, PeerError) or exc.permanent
+        _failed(session, row, str(exc), now, permanent=permanent)
+        return
+    row.last_error = None
+    row.next_attempt_at = None
+    if row.kind == Kind.MESSAGE and row.status not in (EnvelopeStatus.ACCEPTED,
+                                                       EnvelopeStatus.REJECTED):
+        # The transport acknowledgement (ACKNOWLEDGE); the receipt comes on its own.
+        row.status = EnvelopeStatus.WAITING_FOR_RECEIPT
+    elif row.kind == Kind.RECEIPT:
+        row.status = EnvelopeStatus.ACKNOWLEDGE
+        _receipt_delivered(session, row)
+    log.info("federation: %s %s delivered to %s (attempt %s)", row.kind, row.xhe_id, row.peer,
+             row.attempts)
+
+
+def _own_party(session: Session, row: FederationEnvelope) -> str:
+    """Return the organisation this gateway sent the envelope as (its FromParty)."""
+    routing = read_routing(parse_envelope(envelope_bytes(row)))
+    if not routing.sender:
+        raise PermanentJobError("the stored envelope names no sender")
+    return routing.sender
+
+
+def _failed(
+    session: Session, row: FederationEnvelope, error: str, now: dt.datetime, *, permanent: bool
+) -> None:
+    row.last_error = error[:500]
+    give_up = dt.timedelta(hours=current_app.config["PEER_GIVE_UP_HOURS"])
+    if permanent or now - row.created >= give_up:
+        row.status = EnvelopeStatus.MESSAGE_EXCHANGE_ERROR
+        row.next_attempt_at = None
+        log.warning("federation: %s %s to %s: MESSAGE_EXCHANGE_ERROR (%s)", row.kind,
+                    row.xhe_id, row.peer, error)
+        return
+    row.status = EnvelopeStatus.SCHEDULED_FOR_RESEND
+    row.next_attempt_at = now + retry_delay(row.attempts)
+    schedule_delivery(session, row, run_at=row.next_attempt_at)
+    log.info("federation: %s %s to %s failed (%s); again at %s", row.kind, row.xhe_id, row.peer,
+             error, row.next_attempt_at.isoformat())
+
+
+def _receipt_delivered(session: Session, row: FederationEnvelope) -> None:
+    """The received envelope this receipt answers has had its receipt: RECEIPT_SENT → NEW."""
+    if row.ref_id is None:
+        return
+    received = session.scalars(select(FederationEnvelope).where(
+        FederationEnvelope.direction == Direction.IN, FederationEnvelope.xhe_id == row.ref_id,
+    )).one_or_none()
+    if received is not None and received.status == EnvelopeStatus.RECEIPT_SENT:
+        received.status = EnvelopeStatus.NEW
