@@ -53,6 +53,11 @@ def _register() -> None:
     from gateway.inquiries.retention import retention_group
 
     cli.add_command(retention_group)
+    from gateway.federation.ap import ap_command
+    from gateway.federation.cli import federation_group
+
+    cli.add_command(ap_command)
+    cli.add_command(federation_group)
 
 
 def main() -> None:

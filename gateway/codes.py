@@ -167,3 +167,7 @@ VAULT_INTEGRITY = Code("VAULT_INTEGRITY", "Krypterat innehåll kunde inte öppna
 VAULT_KEYS = Code("VAULT_KEYS", "Krypteringsnycklarna kan inte användas")
 VAULT_MALFORMED = Code("VAULT_MALFORMED", "Krypterat innehåll är skadat")
 VAULT_UNKNOWN_KEY = Code("VAULT_UNKNOWN_KEY", "Krypterat innehåll kan inte öppnas")
+
+# --- federation (the access point) ---------------------------------------------------------------
+ENVELOPE_NOT_XHE = Code("ENVELOPE_NOT_XHE", "Det mottagna är inget XHE-kuvert")
+ENVELOPE_TOO_LARGE = Code("ENVELOPE_TOO_LARGE", "Kuvertet är större än tillåtet")
