@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 # One line per request, with its id, method, path, status and duration.
 access_log = logging.getLogger("gateway.access")
 
-API_PREFIXES = ("/api/", "/v1/", "/oauth/", "/healthz", "/readyz")
+API_PREFIXES = ("/api/", "/v1/", "/oauth/", "/healthz", "/readyz", "/ap/")
 
 HTTP_TITLES = {
     400: "Felaktig begäran",

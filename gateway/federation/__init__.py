@@ -8,9 +8,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     # The job handlers, so that every process built by the factory knows the kinds.
     from gateway.federation import incoming, outgoing  # noqa: F401
-    from gateway.auth.login import csrf
     from gateway.federation.ap import bp
 
-    # Envelopes are signed documents from machines, not browser forms.
-    csrf.exempt(bp)
+    # /ap/ is among gateway.http's API_PREFIXES: problem JSON, no CSRF (machines, not forms).
     app.register_blueprint(bp)

@@ -130,7 +130,7 @@ def take_envelope(session: Session, data: bytes, now: dt.datetime) -> Federation
         root = parse_envelope(data, max_bytes=limit)
     except EnvelopeSecurityError as exc:
         status = 413 if len(data) > limit else 400
-        raise NotAnEnvelope(status, f"{exc.code}: {exc}") from None
+        raise NotAnEnvelope(status, str(exc)) from None
     routing = read_routing(root)
     if not routing.envelope_id or len(routing.envelope_id) > 100:
         raise NotAnEnvelope(400, "the XHE has no usable Header/ID")

@@ -1,0 +1,344 @@
+"""Federation between two gateways in one process (DESIGN 7): the municipality's gateway sends
+a hälsoförfrågan to a VC the region's gateway serves, and the signed answer travels back; every
+refusal gets a REJECTED receipt; a peer that is down gets the envelope later, once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+
+from gateway.db import get_session, utcnow
+from gateway.directory.models import FunctionalAddress, Organisation
+from gateway.federation.models import FederationEnvelope
+from gateway.federation.outgoing import envelope_bytes, seal_message
+from gateway.inquiries.models import Inquiry, Leg, LegKind
+from gateway.jobs.models import Job
+from signing.devpki import PkiLayout
+from tests.conftest import BACKENDS
+from tests.support.digg import digg_xhe, needs_sdk, needs_xmllint
+from tests.support.federation import SKANE_ENDPOINT, Pair, two_gateways
+from tests.support.forms import (
+    EBB_OSTER,
+    KRYDDGARDEN_ADDRESS,
+    MALMO,
+    SKANE,
+    halsoforfragan,
+)
+from tests.support.intake import bearer, new_client
+from tests.support.pdfs import TestPki
+from tests.support.reko import signed_answer
+
+XMLSEC1 = shutil.which("xmlsec1")
+
+
+@pytest.fixture(params=BACKENDS)
+def pair(request: pytest.FixtureRequest, tmp_path: Path, pki_template: Path) -> Iterator[Pair]:
+    yield from two_gateways(request.param, tmp_path, pki_template)
+
+
+def token(app: Flask, organisation: str, address: str) -> str:
+    with app.app_context():
+        return new_client(get_session(), organisation=organisation, addresses=(address,))
+
+
+def send_inquiry(pair: Pair, **overrides: Any) -> str:
+    """Submit a hälsoförfrågan to Kryddgården (the region's VC) at the municipality's gateway."""
+    response = pair.malmo.test_client().post(
+        "/api/v1/inquiries", data=halsoforfragan(**overrides), content_type="application/xml",
+        headers=bearer(token(pair.malmo, MALMO, EBB_OSTER)),
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return str(response.get_json()["id"])
+
+
+def legs(app: Flask, inquiry_id: str) -> list[Leg]:
+    with app.app_context():
+        session = get_session()
+        rows = list(session.scalars(select(Leg).where(Leg.inquiry_id == inquiry_id)
+                                    .order_by(Leg.id)))
+        session.expunge_all()
+        return rows
+
+
+def kinds(app: Flask, inquiry_id: str) -> list[str]:
+    return [leg.kind.value for leg in legs(app, inquiry_id)]
+
+
+def inquiry_at(app: Flask, inquiry_id: str) -> Inquiry | None:
+    with app.app_context():
+        session = get_session()
+        found = session.get(Inquiry, inquiry_id)
+        session.expunge_all()
+        return found
+
+
+def sent_bytes(app: Flask, xhe_id: str) -> bytes:
+    with app.app_context():
+        row = get_session().scalars(select(FederationEnvelope).where(
+            FederationEnvelope.xhe_id == xhe_id, FederationEnvelope.direction == "out"
+        )).one()
+        return envelope_bytes(row)
+
+
+def post_envelope(app: Flask, data: bytes) -> Any:
+    return app.test_client().post("/ap/v1/envelopes", data=data, content_type="application/xml")
+
+
+def only(rows: list[FederationEnvelope]) -> FederationEnvelope:
+    assert len(rows) == 1, [(r.direction, r.kind, r.status) for r in rows]
+    return rows[0]
+
+
+def held_back(pair: Pair) -> str:
+    """Send an inquiry while the region's access point is down; return the inquiry id."""
+    pair.transport.down.add(SKANE_ENDPOINT)
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    pair.transport.down.clear()
+    return inquiry_id
+
+
+def reasons(row: FederationEnvelope) -> list[tuple[str, str]]:
+    assert row.receipt is not None and row.receipt["code"] == "REJECTED", row.receipt
+    return [(r["code"], r["detail"]) for r in row.receipt["reasons"]]
+
+
+# --- the journey ------------------------------------------------------------------------------
+
+
+def test_inquiry_crosses_and_signed_answer_comes_back(pair: Pair, pki: TestPki) -> None:
+    inquiry_id = send_inquiry(pair)
+    # Not delivered locally: routed to the peer's functional address, no REKO notified here.
+    routed = legs(pair.malmo, inquiry_id)[-1]
+    assert routed.kind == LegKind.ROUTED and routed.detail is not None
+    assert routed.detail["code"] == "PEER"
+    assert routed.detail["functional_address"] == KRYDDGARDEN_ADDRESS
+
+    pair.run()
+
+    out = only(pair.envelopes(pair.malmo, direction="out", kind="message"))
+    assert (out.xhe_id, out.peer, out.status) == (inquiry_id, SKANE, "ACCEPTED")
+    assert out.receipt == {"code": "ACCEPTED", "reasons": []}
+    received = only(pair.envelopes(pair.skane, direction="in", kind="message"))
+    assert (received.xhe_id, received.peer, received.status) == (inquiry_id, MALMO, "NEW")
+    there = inquiry_at(pair.skane, inquiry_id)
+    assert there is not None and there.channel == "sdk-peer"
+    assert kinds(pair.skane, inquiry_id)[:3] == ["submitted", "received", "routed"]
+    assert legs(pair.skane, inquiry_id)[2].detail["code"] != "PEER"  # type: ignore[index]
+
+    # The REKO answers at the region's gateway; the answer travels back.
+    response = pair.skane.test_client().post(
+        f"/api/v1/inquiries/{inquiry_id}/answer", data=signed_answer(pki, inquiry_id),
+        content_type="application/pdf", headers=bearer(token(pair.skane, SKANE,
+                                                             KRYDDGARDEN_ADDRESS)),
+    )
+    assert response.status_code in (200, 201), response.get_data(as_text=True)
+    pair.run()
+
+    answer_out = only(pair.envelopes(pair.skane, direction="out", kind="message"))
+    assert answer_out.status == "ACCEPTED"
+    assert "answered" in kinds(pair.malmo, inquiry_id)
+    answered = [leg.at for app in (pair.malmo, pair.skane) for leg in legs(app, inquiry_id)
+                if leg.kind == LegKind.ANSWERED]
+    assert len(answered) == 2
+    # The same moment on both sides (the SDK message carries it to the millisecond).
+    assert abs(answered[0] - answered[1]) < dt.timedelta(milliseconds=1)
+    # The case worker fetches it at the municipality's gateway as any answer.
+    fetched = pair.malmo.test_client().get(
+        f"/api/v1/inquiries/{inquiry_id}/answer",
+        headers=bearer(token(pair.malmo, MALMO, EBB_OSTER)),
+    )
+    assert fetched.status_code == 200
+    assert fetched.data == signed_answer_bytes(pair.skane, inquiry_id)
+
+
+def signed_answer_bytes(app: Flask, inquiry_id: str) -> bytes:
+    from gateway.inquiries.answers import answer_for
+
+    with app.app_context():
+        stored = answer_for(get_session(), inquiry_id)
+        assert stored is not None
+        return stored.pdf
+
+
+@needs_sdk
+@needs_xmllint
+def test_what_the_gateway_sends_passes_digg_and_xmlsec1(pair: Pair) -> None:
+    inquiry_id = held_back(pair)
+    data = sent_bytes(pair.malmo, inquiry_id)
+    assert digg_xhe(data).valid, digg_xhe(data)
+    if XMLSEC1 is None:
+        pytest.skip("xmlsec1 is not installed")
+    layout = PkiLayout.for_instance(pair.skane.instance_path)
+    folder = Path(pair.skane.instance_path)
+    (folder / "env.xml").write_bytes(data)
+    verify = subprocess.run(
+        [XMLSEC1, "--verify", "--pubkey-cert-pem", str(layout.org_cert(MALMO)),
+         str(folder / "env.xml")], capture_output=True, text=True, check=False)
+    assert verify.returncode == 0, verify.stderr
+    decrypt = subprocess.run(
+        [XMLSEC1, "--decrypt", "--privkey-pem", str(layout.org_enc_key(SKANE)),
+         str(folder / "env.xml")], capture_output=True, check=False)
+    assert decrypt.returncode == 0, decrypt.stderr
+    assert b"messagePayload" in decrypt.stdout and inquiry_id.encode() in decrypt.stdout
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+def test_tampered_envelope_is_rejected_sig_and_nothing_is_decrypted(pair: Pair) -> None:
+    inquiry_id = held_back(pair)
+    data = sent_bytes(pair.malmo, inquiry_id)
+    tampered = data.replace(b"<xhb:ContentTypeCode>application/xml",
+                            b"<xhb:ContentTypeCode>application/XML", 1)
+    assert tampered != data
+    assert post_envelope(pair.skane, tampered).status_code == 202
+    pair.run()
+    row = only(pair.envelopes(pair.skane, direction="in", xhe_id=inquiry_id))
+    assert reasons(row) == [("SIG", "security")]
+    assert inquiry_at(pair.skane, inquiry_id) is None
+    # The sender hears it: its envelope is REJECTED, and the inquiry has a rejected leg.
+    out = only(pair.envelopes(pair.malmo, direction="out", kind="message"))
+    assert out.status == "REJECTED"
+    assert kinds(pair.malmo, inquiry_id)[-1] == "rejected"
+
+
+def test_envelope_encrypted_to_another_certificate_is_rejected(pair: Pair) -> None:
+    with pair.malmo.app_context():
+        session = get_session()
+        skane = session.get(Organisation, SKANE)
+        assert skane is not None
+        other = PkiLayout.for_instance(pair.malmo.instance_path).org_enc_cert(MALMO)
+        skane.encryption_certificate = other.read_text()
+        session.commit()
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    row = only(pair.envelopes(pair.skane, direction="in", xhe_id=inquiry_id))
+    assert reasons(row) == [("BV", "security")]
+    assert "NOT_FOR_RECIPIENT" in row.receipt["reasons"][0]["reason"]  # type: ignore[index]
+    assert inquiry_at(pair.skane, inquiry_id) is None
+
+
+def test_unknown_functional_address_is_rejected_not_found(pair: Pair) -> None:
+    with pair.skane.app_context():
+        session = get_session()
+        session.execute(update(FunctionalAddress).where(
+            FunctionalAddress.address == KRYDDGARDEN_ADDRESS
+        ).values(address="sdk:reko-ny:0203:skane.se"))
+        session.commit()
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    row = only(pair.envelopes(pair.skane, direction="in", xhe_id=inquiry_id))
+    assert reasons(row) == [("BV", "not-found")]
+    assert only(pair.envelopes(pair.malmo, direction="out", kind="message")).status == "REJECTED"
+
+
+def test_access_point_refuses_only_what_is_not_an_xhe(pair: Pair) -> None:
+    assert post_envelope(pair.skane, b"not xml").status_code == 400
+    wrong_root = post_envelope(pair.skane, b"<?xml version='1.0'?><a/>")
+    assert wrong_root.status_code == 400
+    assert wrong_root.get_json()["type"].endswith(":ENVELOPE_NOT_XHE")
+    pair.skane.config["AP_MAX_BYTES"] = 1000
+    assert post_envelope(pair.skane, b"<x>" + b" " * 2000 + b"</x>").status_code == 413
+    with pair.skane.app_context():
+        assert get_session().scalars(select(FederationEnvelope)).all() == []
+    # The web process serves no envelopes.
+    pair.skane.config["AP_LISTENER"] = False
+    assert post_envelope(pair.skane, b"<x/>").status_code == 404
+
+
+def test_same_envelope_twice_is_processed_once_and_gets_the_same_receipt(pair: Pair) -> None:
+    inquiry_id = held_back(pair)
+    data = sent_bytes(pair.malmo, inquiry_id)
+    assert post_envelope(pair.skane, data).status_code == 202
+    pair.run()
+    assert post_envelope(pair.skane, data).status_code == 202
+    pair.run()
+    receipts = [body for endpoint, body in pair.transport.posted
+                if endpoint != SKANE_ENDPOINT]
+    assert len(receipts) == 2 and receipts[0] == receipts[1]
+    assert only(pair.envelopes(pair.skane, direction="in", kind="message")).status == "NEW"
+    with pair.skane.app_context():
+        assert len(get_session().scalars(select(Inquiry)).all()) == 1
+
+
+def test_another_envelope_with_a_known_message_id_is_rejected_duplicate(pair: Pair) -> None:
+    inquiry_id = held_back(pair)
+    data = sent_bytes(pair.malmo, inquiry_id)
+    assert post_envelope(pair.skane, data).status_code == 202
+    pair.run()
+    # The same message in a new envelope: an XHE ID that is another string for the same UUID.
+    from forms.sdk.message import build_message
+    from signing.xmlenvelope import decrypt_payload, verify_envelope
+    from gateway.federation.peers import encryption_key
+
+    with pair.skane.app_context():
+        verified = verify_envelope(data, _cert(pair.skane, MALMO))
+        payload = decrypt_payload(verified, encryption_key(SKANE))
+    with pair.malmo.app_context():
+        again = seal_message(get_session(), payload, sender=MALMO, recipient=SKANE,
+                             functional_address=KRYDDGARDEN_ADDRESS,
+                             xhe_id=inquiry_id.upper())
+    assert build_message  # the payload is the message as built
+    assert post_envelope(pair.skane, again).status_code == 202
+    pair.run()
+    row = only(pair.envelopes(pair.skane, direction="in", xhe_id=inquiry_id.upper()))
+    assert reasons(row) == [("BV", "duplicate")]
+
+
+def _cert(app: Flask, org: str) -> Any:
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(
+        PkiLayout.for_instance(app.instance_path).org_cert(org).read_bytes()
+    )
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+def test_peer_down_is_resent_later_once_and_accepted(pair: Pair) -> None:
+    pair.transport.down.add(SKANE_ENDPOINT)
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    out = only(pair.envelopes(pair.malmo, direction="out"))
+    assert (out.status, out.attempts) == ("SCHEDULED_FOR_RESEND", 1)
+    assert out.next_attempt_at is not None
+    assert out.next_attempt_at - utcnow() <= dt.timedelta(seconds=30)
+    assert inquiry_at(pair.skane, inquiry_id) is None
+
+    pair.transport.down.clear()
+    pair.run()  # not due yet
+    assert only(pair.envelopes(pair.malmo, direction="out")).attempts == 1
+    pair.run(now=utcnow() + dt.timedelta(seconds=31))
+    pair.run()
+    out = only(pair.envelopes(pair.malmo, direction="out", kind="message"))
+    assert (out.status, out.attempts) == ("ACCEPTED", 2)
+    assert [e for e, _ in pair.transport.posted].count(SKANE_ENDPOINT) == 1
+    assert inquiry_at(pair.skane, inquiry_id) is not None
+
+
+def test_peer_unreachable_past_the_give_up_time_is_an_exchange_error(pair: Pair) -> None:
+    pair.transport.down.add(SKANE_ENDPOINT)
+    send_inquiry(pair)
+    pair.run()
+    with pair.malmo.app_context():
+        session = get_session()
+        session.execute(update(FederationEnvelope).values(
+            created=utcnow() - dt.timedelta(hours=25)))
+        session.commit()
+    pair.run(now=utcnow() + dt.timedelta(minutes=1))
+    out = only(pair.envelopes(pair.malmo, direction="out"))
+    assert (out.status, out.attempts) == ("MESSAGE_EXCHANGE_ERROR", 2)
+    with pair.malmo.app_context():
+        pending = get_session().scalars(select(Job).where(
+            Job.kind == "federation.deliver", Job.state == "pending")).all()
+        assert pending == []
