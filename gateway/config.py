@@ -169,7 +169,7 @@ SETTINGS: tuple[Setting, ...] = (
         "hours after which an envelope a peer did not take is MESSAGE_EXCHANGE_ERROR",
     ),
     Setting(
-        "AP_MAX_BYTES", _positive_int, 48 * 1024 * 1024,
+        "AP_MAX_BYTES", _positive_int, 42 * 1024 * 1024,
         "largest envelope the access point takes (413 above)",
     ),
     Setting("JOB_BACKLOG_LIMIT", _positive_int, 1000, "due jobs above which /readyz fails"),
