@@ -42,7 +42,7 @@ from gateway.inquiries.answers import answer_for, inquiry_form
 from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_SEND_JOB
 from gateway.inquiries.models import Inquiry
 from gateway.jobs.models import Job
-from gateway.jobs.registry import PermanentJobError, job_handler
+from gateway.jobs.registry import PermanentJobError, job_handler, recurring
 from gateway.jobs.service import enqueue
 from gateway.sdkapi.messages import answer_message_id
 from gateway.vault.service import get_vault
@@ -51,6 +51,7 @@ from signing.xmlenvelope import EnvelopeSecurityError, parse_envelope, seal_enve
 log = logging.getLogger(__name__)
 
 DELIVER_JOB = "federation.deliver"
+OVERDUE_JOB = "federation.overdue"
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 15 * 60
 TRANSPORT_EXTENSION = "federation_transport"
@@ -290,3 +291,29 @@ def _receipt_delivered(session: Session, row: FederationEnvelope) -> None:
     )).one_or_none()
     if received is not None and received.status == EnvelopeStatus.RECEIPT_SENT:
         received.status = EnvelopeStatus.NEW
+
+
+# --- receipts that do not come -------------------------------------------------------------
+
+
+@job_handler(OVERDUE_JOB)
+def overdue_job(session: Session, payload: dict[str, Any], job: Job) -> None:
+    """Messages the peer took but sent no receipt for within GATEWAY_PEER_GIVE_UP_HOURS:
+    MESSAGE_EXCHANGE_ERROR (DESIGN 7.3)."""
+    give_up = dt.timedelta(hours=current_app.config["PEER_GIVE_UP_HOURS"])
+    now = utcnow()
+    rows = session.scalars(select(FederationEnvelope).where(
+        FederationEnvelope.direction == Direction.OUT,
+        FederationEnvelope.kind == Kind.MESSAGE,
+        FederationEnvelope.status == EnvelopeStatus.WAITING_FOR_RECEIPT,
+        FederationEnvelope.created < now - give_up,
+    ))
+    for row in rows:
+        row.status = EnvelopeStatus.MESSAGE_EXCHANGE_ERROR
+        row.last_error = f"no receipt within {give_up.total_seconds() / 3600:g} hours"
+        row.updated = now
+        log.warning("federation: no receipt for %s from %s: MESSAGE_EXCHANGE_ERROR", row.xhe_id,
+                    row.peer)
+
+
+recurring(OVERDUE_JOB, dt.timedelta(minutes=15))

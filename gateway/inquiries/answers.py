@@ -276,6 +276,10 @@ def _store(
     now: dt.datetime,
     structured: bytes | None,
 ) -> Answer:
+    if inquiry.channel == PEER_CHANNEL:
+        # The answer travels back in an SDK message, whose times are in milliseconds: the
+        # answered time is then the same at both gateways (DESIGN 7.2 step 7).
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     vault = get_vault()
     reko = report.reko_signer
     answer = Answer(
