@@ -303,12 +303,21 @@ def _cert(app: Flask, org: str) -> Any:
 # --- delivery ---------------------------------------------------------------------------------
 
 
+def sdk_status(pair: Pair, message_id: str) -> str:
+    """The message's status on the sender's SDK message API (B1.4.2)."""
+    response = pair.malmo.test_client().get(
+        f"/v1/sdk/messages/{message_id}", headers=bearer(token(pair.malmo, MALMO, EBB_OSTER)))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return str(response.get_json()["data"]["attributes"]["messageStatus"])
+
+
 def test_peer_down_is_resent_later_once_and_accepted(pair: Pair) -> None:
     pair.transport.down.add(SKANE_ENDPOINT)
     inquiry_id = send_inquiry(pair)
     pair.run()
     out = only(pair.envelopes(pair.malmo, direction="out"))
     assert (out.status, out.attempts) == ("SCHEDULED_FOR_RESEND", 1)
+    assert sdk_status(pair, inquiry_id) == "SCHEDULED_FOR_RESEND"
     assert out.next_attempt_at is not None
     assert out.next_attempt_at - utcnow() <= dt.timedelta(seconds=30)
     assert inquiry_at(pair.skane, inquiry_id) is None
@@ -320,6 +329,7 @@ def test_peer_down_is_resent_later_once_and_accepted(pair: Pair) -> None:
     pair.run()
     out = only(pair.envelopes(pair.malmo, direction="out", kind="message"))
     assert (out.status, out.attempts) == ("ACCEPTED", 2)
+    assert sdk_status(pair, inquiry_id) == "ACCEPTED"
     assert [e for e, _ in pair.transport.posted].count(SKANE_ENDPOINT) == 1
     assert inquiry_at(pair.skane, inquiry_id) is not None
 

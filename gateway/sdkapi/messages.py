@@ -16,7 +16,9 @@ Status mapping (B1.4.2, "Meddelandestatus koder"):
 | outgoing | the hälsoförfrågan      | ACCEPTED | the intake validated, routed and stored it for  |
 |          |                         |          | the recipient function and signed a receipt:    |
 |          |                         |          | that is the meddelandekvittens; refused sends   |
-|          |                         |          | never exist                                     |
+|          |                         |          | never exist. To a peer gateway's VC (DESIGN 7)  |
+|          |                         |          | the status is its envelope's: SCHEDULED …       |
+|          |                         |          | ACCEPTED, REJECTED, MESSAGE_EXCHANGE_ERROR      |
 | incoming | the hälsoförfrågan      | NEW      | received, receipted, ready to be fetched        |
 | outgoing | the answer              | ACCEPTED | the gateway checked consent (C2, C7) and P1–P9  |
 |          |                         |          | and stored it for the sender's function; a      |
@@ -37,6 +39,7 @@ the rule is still checked here (`may_delete`) for the statuses that are not.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import enum
 import uuid
@@ -48,6 +51,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from gateway.auth.models import ApiClient
+from gateway.federation.models import FederationEnvelope
 from gateway.inquiries.access import Party, Side
 from gateway.inquiries.answers import StoredAnswer
 from gateway.inquiries.models import Answer, Inquiry, Leg, LegKind
@@ -133,6 +137,8 @@ class Message:
     delivered: bool = False
     # The inquiry's own envelope (for an answer's conversation).
     inquiry_envelope: SdkEnvelope | None = None
+    # The status of the XHE envelope that carries it to a peer gateway (DESIGN 7.3), if any.
+    exchange: str | None = None
 
     @property
     def is_answer(self) -> bool:
@@ -154,6 +160,8 @@ class Message:
 
     @property
     def status(self) -> MessageStatus:
+        if self.exchange is not None and self.direction is Direction.OUTGOING:
+            return MessageStatus(self.exchange)
         return status_for(self.direction, answer=self.is_answer, delivered=self.delivered)
 
     @property
@@ -228,6 +236,17 @@ def _answers(session: Session, ids: Sequence[str]) -> dict[str, Answer]:
     return {row.inquiry_id: row for row in rows}
 
 
+def _exchanges(session: Session, ids: Sequence[str]) -> dict[str, str]:
+    """Return the statuses of the envelopes that carry these messages to peer gateways."""
+    if not ids:
+        return {}
+    rows = session.execute(select(FederationEnvelope.message_id, FederationEnvelope.status).where(
+        FederationEnvelope.direction == "out", FederationEnvelope.kind == "message",
+        FederationEnvelope.message_id.in_(ids),
+    ))
+    return {str(message_id): str(status) for message_id, status in rows}
+
+
 def _delivered(session: Session, ids: Sequence[str]) -> set[str]:
     if not ids:
         return set()
@@ -257,7 +276,9 @@ def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry])
                                  answer=answer, delivered=inquiry.id in delivered,
                                  inquiry_envelope=own))
     hidden = _hidden(session, client, [m.id for m in found])
-    return [m for m in found if m.id not in hidden]
+    exchanges = _exchanges(session, [m.id for m in found])
+    return [dataclasses.replace(m, exchange=exchanges.get(m.id)) if m.id in exchanges else m
+            for m in found if m.id not in hidden]
 
 
 def visible_messages(session: Session, client: ApiClient) -> list[Message]:
