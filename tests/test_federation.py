@@ -366,3 +366,18 @@ def test_no_receipt_within_the_give_up_time_is_an_exchange_error(pair: Pair) -> 
     pair.run()
     out = only(pair.envelopes(pair.malmo, direction="out"))
     assert (out.status, out.receipt) == ("MESSAGE_EXCHANGE_ERROR", None)
+
+
+def test_directory_admin_sees_envelopes_without_content(pair: Pair) -> None:
+    from gateway.auth.models import Role
+    from tests.support.web import logged_in_browser
+
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    with pair.malmo.app_context():
+        browser = logged_in_browser(pair.malmo, "katalog", Role.DIRECTORY_ADMIN)
+        page = browser.get("/katalog/kuvert")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert inquiry_id in html and "Accepterat" in html and "Kvittens" in html
+    assert "Tolvan" not in html and "191212121212" not in html
