@@ -381,3 +381,27 @@ def test_directory_admin_sees_envelopes_without_content(pair: Pair) -> None:
     assert page.status_code == 200
     assert inquiry_id in html and "Accepterat" in html and "Kvittens" in html
     assert "Tolvan" not in html and "191212121212" not in html
+
+
+def test_inquiry_the_peer_intake_refuses_is_rejected_with_its_rule_codes(pair: Pair) -> None:
+    from gateway.inquiries.models import IntakeRejection
+
+    # The region's directory no longer knows the sender unit's address.
+    with pair.skane.app_context():
+        session = get_session()
+        session.execute(update(FunctionalAddress).where(
+            FunctionalAddress.address == EBB_OSTER
+        ).values(address="sdk:ebb-nedlagd:0203:malmo.se"))
+        session.commit()
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    row = only(pair.envelopes(pair.skane, direction="in", xhe_id=inquiry_id))
+    assert reasons(row) == [("BV", "invariant")]
+    assert row.receipt is not None
+    assert row.receipt["reasons"][0]["reason"].startswith("SENDER_NOT_ALLOWED")
+    assert inquiry_at(pair.skane, inquiry_id) is None
+    with pair.skane.app_context():
+        rejected = get_session().scalars(select(IntakeRejection)).all()
+        assert [(r.channel, r.codes) for r in rejected] == [("sdk-peer", ["SENDER_NOT_ALLOWED"])]
+    assert only(pair.envelopes(pair.malmo, direction="out", kind="message")).status == "REJECTED"
+    assert kinds(pair.malmo, inquiry_id)[-1] == "rejected"
