@@ -109,6 +109,21 @@ def held_back(pair: Pair) -> str:
     return inquiry_id
 
 
+def sent_and_received(pair: Pair) -> tuple[str, FederationEnvelope]:
+    """Send an inquiry across; return its id and the region's row for the envelope."""
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    return inquiry_id, only(pair.envelopes(pair.skane, direction="in", xhe_id=inquiry_id))
+
+
+def rename_address(app: Flask, old: str, new: str) -> None:
+    with app.app_context():
+        session = get_session()
+        session.execute(update(FunctionalAddress).where(FunctionalAddress.address == old)
+                        .values(address=new))
+        session.commit()
+
+
 def reasons(row: FederationEnvelope) -> list[tuple[str, str]]:
     assert row.receipt is not None and row.receipt["code"] == "REJECTED", row.receipt
     return [(r["code"], r["detail"]) for r in row.receipt["reasons"]]
@@ -222,24 +237,15 @@ def test_envelope_encrypted_to_another_certificate_is_rejected(pair: Pair) -> No
         other = PkiLayout.for_instance(pair.malmo.instance_path).org_enc_cert(MALMO)
         skane.encryption_certificate = other.read_text()
         session.commit()
-    inquiry_id = send_inquiry(pair)
-    pair.run()
-    row = only(pair.envelopes(pair.skane, direction="in", xhe_id=inquiry_id))
+    inquiry_id, row = sent_and_received(pair)
     assert reasons(row) == [("BV", "security")]
     assert "NOT_FOR_RECIPIENT" in row.receipt["reasons"][0]["reason"]  # type: ignore[index]
     assert inquiry_at(pair.skane, inquiry_id) is None
 
 
 def test_unknown_functional_address_is_rejected_not_found(pair: Pair) -> None:
-    with pair.skane.app_context():
-        session = get_session()
-        session.execute(update(FunctionalAddress).where(
-            FunctionalAddress.address == KRYDDGARDEN_ADDRESS
-        ).values(address="sdk:reko-ny:0203:skane.se"))
-        session.commit()
-    inquiry_id = send_inquiry(pair)
-    pair.run()
-    row = only(pair.envelopes(pair.skane, direction="in", xhe_id=inquiry_id))
+    rename_address(pair.skane, KRYDDGARDEN_ADDRESS, "sdk:reko-ny:0203:skane.se")
+    inquiry_id, row = sent_and_received(pair)
     assert reasons(row) == [("BV", "not-found")]
     assert only(pair.envelopes(pair.malmo, direction="out", kind="message")).status == "REJECTED"
 
@@ -387,15 +393,8 @@ def test_inquiry_the_peer_intake_refuses_is_rejected_with_its_rule_codes(pair: P
     from gateway.inquiries.models import IntakeRejection
 
     # The region's directory no longer knows the sender unit's address.
-    with pair.skane.app_context():
-        session = get_session()
-        session.execute(update(FunctionalAddress).where(
-            FunctionalAddress.address == EBB_OSTER
-        ).values(address="sdk:ebb-nedlagd:0203:malmo.se"))
-        session.commit()
-    inquiry_id = send_inquiry(pair)
-    pair.run()
-    row = only(pair.envelopes(pair.skane, direction="in", xhe_id=inquiry_id))
+    rename_address(pair.skane, EBB_OSTER, "sdk:ebb-nedlagd:0203:malmo.se")
+    inquiry_id, row = sent_and_received(pair)
     assert reasons(row) == [("BV", "invariant")]
     assert row.receipt is not None
     assert row.receipt["reasons"][0]["reason"].startswith("SENDER_NOT_ALLOWED")

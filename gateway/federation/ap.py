@@ -11,7 +11,6 @@ from __future__ import annotations
 import ssl
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import click
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
@@ -85,27 +84,33 @@ def ca_bundle(app: Flask) -> str:
 
 def serve_ap(app: Flask, host: str, port: int, workers: int = 1) -> None:
     """Serve the access point with gunicorn over HTTPS with required client certificates."""
-    from gateway.serve import GatewayServer, _post_fork
+    from gateway.serve import GatewayServer
+
+    class AccessPointServer(GatewayServer):
+        def load(self) -> Flask:
+            from gateway import create_app
+
+            return ap_app(create_app({"AP_LISTENER": True}))
 
     layout = PkiLayout.for_instance(app.instance_path)
     for needed in (layout.ap_tls_cert, layout.ap_tls_key):
         if not needed.exists():
             clitools.fail(f"{needed} is missing (run 'gateway pki init')")
-    options: dict[str, Any] = {
+    AccessPointServer({
         "bind": f"{host}:{port}",
         "workers": workers,
-        "threads": 4,
-        "worker_class": "gthread",
-        "accesslog": "-",
-        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
-        "timeout": 120,
         "certfile": str(layout.ap_tls_cert),
         "keyfile": str(layout.ap_tls_key),
         "ca_certs": ca_bundle(app),
         "cert_reqs": ssl.CERT_REQUIRED,
-        "post_fork": lambda server, worker: _post_fork(server, worker, app),
-    }
-    GatewayServer(app, options).run()
+    }).run()
+
+
+def ap_app(app: Flask) -> Flask:
+    """The app as the access point serves it: the route on, bodies up to AP_MAX_BYTES."""
+    app.config["AP_LISTENER"] = True
+    app.config["MAX_CONTENT_LENGTH"] = app.config["AP_MAX_BYTES"] + 1
+    return app
 
 
 @click.command("ap", help="Run the access point listener (HTTPS, client certificates required).")
@@ -114,7 +119,4 @@ def serve_ap(app: Flask, host: str, port: int, workers: int = 1) -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 16))
 @clitools.with_app
 def ap_command(host: str, port: int, workers: int) -> None:
-    app = clitools.app()
-    app.config["AP_LISTENER"] = True
-    app.config["MAX_CONTENT_LENGTH"] = app.config["AP_MAX_BYTES"] + 1
-    serve_ap(app, host, port, workers)
+    serve_ap(ap_app(clitools.app()), host, port, workers)
