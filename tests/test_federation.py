@@ -404,3 +404,22 @@ def test_inquiry_the_peer_intake_refuses_is_rejected_with_its_rule_codes(pair: P
         assert [(r.channel, r.codes) for r in rejected] == [("sdk-peer", ["SENDER_NOT_ALLOWED"])]
     assert only(pair.envelopes(pair.malmo, direction="out", kind="message")).status == "REJECTED"
     assert kinds(pair.malmo, inquiry_id)[-1] == "rejected"
+
+
+def test_tampered_receipt_is_refused_without_a_receipt_back(pair: Pair) -> None:
+    pair.transport.down.add(MALMO_ENDPOINT)  # the region's receipt waits
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    receipt = only(pair.envelopes(pair.skane, direction="out", kind="receipt"))
+    data = sent_bytes(pair.skane, receipt.xhe_id)
+    tampered = data.replace(b">ACCEPTED<", b">REJECTED<", 1)
+    assert tampered != data
+    posted = len(pair.transport.posted)
+    assert post_envelope(pair.malmo, tampered).status_code == 202
+    pair.run()
+    row = only(pair.envelopes(pair.malmo, direction="in"))
+    assert (row.kind, row.status) == ("receipt", "REJECTED")
+    assert reasons(row) == [("SIG", "security")]
+    assert [e for e, _ in pair.transport.posted[posted:]] == []
+    out = only(pair.envelopes(pair.malmo, direction="out"))
+    assert (out.xhe_id, out.status) == (inquiry_id, "WAITING_FOR_RECEIPT")

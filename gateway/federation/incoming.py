@@ -377,8 +377,10 @@ def _answer(
     row.receipt = receipt_json(receipt)
     row.status = EnvelopeStatus.REJECTED if reasons else EnvelopeStatus.RECEIPT_SENT
     row.updated = now
-    if sender is None:
-        log.warning("federation: envelope %s from an unknown sender: no receipt", row.xhe_id)
+    if sender is None or row.kind == Kind.RECEIPT:
+        # Nowhere to send it, or a receipt, which is never answered with a receipt.
+        log.warning("federation: %s %s from %s refused; no receipt sent", row.kind, row.xhe_id,
+                    row.peer)
         return
     envelope_id = new_envelope_id()
     try:
@@ -407,7 +409,7 @@ def _take_receipt(
     row.message_id = receipt.id
     row.receipt = receipt_json(receipt)
     row.status = EnvelopeStatus.NEW
-    sent = outgoing_envelope(session, receipt.reference)
+    sent = outgoing_envelope(session, receipt.reference, lock=True)
     if sent is None or sent.peer != sender.organisation_id:
         row.last_error = "the receipt refers to no envelope sent to this peer"
         return

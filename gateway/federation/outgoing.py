@@ -111,10 +111,14 @@ def store_outgoing(
     return row
 
 
-def outgoing_envelope(session: Session, xhe_id: str) -> FederationEnvelope | None:
-    return session.scalars(select(FederationEnvelope).where(
+def outgoing_envelope(
+    session: Session, xhe_id: str, *, lock: bool = False
+) -> FederationEnvelope | None:
+    """Return the envelope sent with this XHE ID; `lock` it (FOR UPDATE) to change its status."""
+    query = select(FederationEnvelope).where(
         FederationEnvelope.direction == Direction.OUT, FederationEnvelope.xhe_id == xhe_id,
-    )).one_or_none()
+    )
+    return session.scalars(query.with_for_update() if lock else query).one_or_none()
 
 
 def schedule_delivery(session: Session, row: FederationEnvelope, *, run_at: dt.datetime) -> None:
@@ -222,7 +226,10 @@ def send_answer_job(session: Session, payload: dict[str, Any], job: Job) -> None
 @job_handler(DELIVER_JOB)
 def deliver_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     """POST a stored envelope to its peer; on failure schedule the next try (or give up)."""
-    row = session.get(FederationEnvelope, str(payload.get("key", "")))
+    # Locked while it is sent: the peer's receipt may arrive before this job commits, and
+    # its ACCEPTED must not be overwritten by WAITING_FOR_RECEIPT (PostgreSQL; SQLite's
+    # transactions take turns anyway).
+    row = session.get(FederationEnvelope, str(payload.get("key", "")), with_for_update=True)
     if row is None:
         raise PermanentJobError("the envelope is gone")
     if row.status in FINAL_OUT and not payload.get("again"):
