@@ -423,3 +423,25 @@ def test_tampered_receipt_is_refused_without_a_receipt_back(pair: Pair) -> None:
     assert [e for e, _ in pair.transport.posted[posted:]] == []
     out = only(pair.envelopes(pair.malmo, direction="out"))
     assert (out.xhe_id, out.status) == (inquiry_id, "WAITING_FOR_RECEIPT")
+
+
+def test_sdk_api_send_keeps_its_conversation_and_label_across(pair: Pair) -> None:
+    import uuid
+
+    from tests.support.sdk import MESSAGES, message_body
+
+    conversation = str(uuid.uuid4())
+    xml = halsoforfragan()
+    sent = pair.malmo.test_client().post(
+        MESSAGES, json=message_body(xml, conversationId=conversation, label="Förfrågan 12"),
+        headers=bearer(token(pair.malmo, MALMO, EBB_OSTER)))
+    assert sent.status_code == 201, sent.get_data(as_text=True)
+    message_id = sent.get_json()["data"]["id"]
+    pair.run()
+    there = pair.skane.test_client().get(
+        f"{MESSAGES}/{message_id}",
+        headers=bearer(token(pair.skane, SKANE, KRYDDGARDEN_ADDRESS)))
+    assert there.status_code == 200, there.get_data(as_text=True)
+    attributes = there.get_json()["data"]["attributes"]
+    assert (attributes["conversationId"], attributes["label"]) == (conversation, "Förfrågan 12")
+    assert attributes["messageStatus"] == "NEW"

@@ -71,6 +71,8 @@ from gateway.inquiries.workflow import add_leg
 from gateway.jobs.models import Job
 from gateway.jobs.registry import PermanentJobError, job_handler
 from gateway.jobs.service import enqueue
+from gateway.sdkapi.messages import DEFAULT_LABEL, INQUIRY_KIND
+from gateway.sdkapi.models import SdkEnvelope
 from gateway.vault.service import get_vault
 from signing.xmlenvelope import (
     EnvelopeSecurityError,
@@ -331,6 +333,12 @@ def _take_inquiry(session: Session, message: Message, sender: Peer, now: dt.date
         raise refused(ReasonCode.BV, DetailCode.DUPLICATE,
                       f"messageId {message.message_id} har redan tagits emot.",
                       "/messagePayload/message/messageHeader/messageId")
+    # The sender's conversation and label, for the SDK message API here and the answer.
+    session.add(SdkEnvelope(
+        message_id=result.inquiry.id, inquiry_id=result.inquiry.id, kind=INQUIRY_KIND,
+        conversation_id=message.header.conversation_id,
+        label=message.header.label or DEFAULT_LABEL,
+    ))
     return result.inquiry.id
 
 

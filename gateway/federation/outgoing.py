@@ -44,7 +44,13 @@ from gateway.inquiries.models import Inquiry
 from gateway.jobs.models import Job
 from gateway.jobs.registry import PermanentJobError, job_handler, recurring
 from gateway.jobs.service import enqueue
-from gateway.sdkapi.messages import answer_message_id
+from gateway.sdkapi.messages import (
+    DEFAULT_LABEL,
+    INQUIRY_KIND,
+    answer_message_id,
+    conversation_of,
+)
+from gateway.sdkapi.models import SdkEnvelope
 from gateway.vault.service import get_vault
 from signing.xmlenvelope import EnvelopeSecurityError, parse_envelope, seal_envelope
 
@@ -163,6 +169,13 @@ def _inquiry(session: Session, payload: dict[str, Any]) -> Inquiry:
     return inquiry
 
 
+def inquiry_envelope(session: Session, inquiry_id: str) -> SdkEnvelope | None:
+    """Return the SDK header fields kept for the inquiry (conversation, label), if any."""
+    return session.scalars(select(SdkEnvelope).where(
+        SdkEnvelope.inquiry_id == inquiry_id, SdkEnvelope.kind == INQUIRY_KIND
+    )).one_or_none()
+
+
 @job_handler(PEER_SEND_JOB)
 def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     """Build the SDK message of an inquiry to a peer's care unit and store it for delivery."""
@@ -174,6 +187,7 @@ def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> Non
     inquiry_form(inquiry)  # it still reads with today's schema
     sender_org = inquiry.sender_unit.organisation
     recipient_org = inquiry.care_unit.organisation
+    sdk_envelope = inquiry_envelope(session, inquiry.id)
     message = inquiry_message(
         form_xml,
         sender=Party(sender_org.id, inquiry.reply_to, sender_org.name,
@@ -182,6 +196,9 @@ def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> Non
                         inquiry.care_unit.name),
         message_id=inquiry.id,
         created=inquiry.created_at,
+        # The sender's own conversation and label where it sent over the SDK API.
+        conversation_id=conversation_of(inquiry, sdk_envelope),
+        label=sdk_envelope.label if sdk_envelope is not None else DEFAULT_LABEL,
     )
     data = seal_message(session, build_message(message), sender=sender_org.id,
                         recipient=recipient_org.id, functional_address=inquiry.routed_to,
@@ -208,7 +225,7 @@ def send_answer_job(session: Session, payload: dict[str, Any], job: Job) -> None
                         inquiry.sender_unit.name),
         message_id=message_id,
         ref_to_message_id=inquiry.id,
-        conversation_id=inquiry.id,
+        conversation_id=conversation_of(inquiry, inquiry_envelope(session, inquiry.id)),
         created=stored.answer.accepted_at,
         structured_xml=stored.structured,
     )
