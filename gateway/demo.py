@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from gateway.demo_inquiries import load_demo_inquiries
 from gateway.directory.demo import load_demo_directory
 from gateway.directory.models import Coordinator
 from gateway.errors import ConfigError
+from gateway.federation import demo as federation_demo
 from gateway.migrate import upgrade
 from gateway.stats.demo import load_demo_history
 from signing.devpki import DEMO_PASSPHRASE, Person, PkiLayout, init_pki
@@ -173,7 +175,7 @@ def _print_logins(smtp_port: int, base_url: str, logins: dict[str, Any], instanc
     click.echo("health: /healthz  readiness: /readyz   stop with Ctrl-C\n")
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -188,16 +190,23 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 
     raise click.ClickException(f"the web process did not answer at {url} within {seconds:.0f} s")
 
 
-def _run_processes(env: dict[str, str], host: str, port: int, smtp_port: int) -> None:
+def _run_processes(
+    env: dict[str, str], host: str, port: int, smtp_port: int,
+    more: Sequence[tuple[list[str], dict[str, str]]] = (),
+) -> None:
     base = [sys.executable, "-m", "gateway"]
     sink_port = smtp_port + 1
     commands = [
-        [*base, "serve", "--host", host, "--port", str(port)],
-        [*base, "worker"],
-        [*base, "smtp", "--host", host, "--port", str(smtp_port)],
-        [*base, "smtp", "--sink", "--host", host, "--port", str(sink_port)],
+        ([*base, "serve", "--host", host, "--port", str(port)], env),
+        ([*base, "worker"], env),
+        ([*base, "smtp", "--host", host, "--port", str(smtp_port)], env),
+        ([*base, "smtp", "--sink", "--host", host, "--port", str(sink_port)], env),
+        *[([*base, *args], more_env) for args, more_env in more],
     ]
-    processes = [subprocess.Popen(command, env=env) for command in commands]  # noqa: S603
+    processes = [
+        subprocess.Popen(command, env=command_env)  # noqa: S603
+        for command, command_env in commands
+    ]
     web = processes[0]
     stop = False
 
@@ -246,13 +255,26 @@ def _run_processes(env: dict[str, str], host: str, port: int, smtp_port: int) ->
 @click.option(
     "--setup-only", is_flag=True, help="Prepare the instance and print the logins; run nothing."
 )
-def demo_command(host: str, port: int, smtp_port: int, setup_only: bool) -> None:
+@click.option(
+    "--single", is_flag=True,
+    help="One gateway for every organisation, instead of the municipality's and the region's.",
+)
+@click.option(
+    "--ap-port", default=8443, show_default=True, type=click.IntRange(1, 65534),
+    help="The municipality's access point; the region's gateway uses the next port (and the "
+    "web port after --port).",
+)
+def demo_command(
+    host: str, port: int, smtp_port: int, setup_only: bool, single: bool, ap_port: int
+) -> None:
     env = dict(os.environ)
     # Plain HTTP on loopback: a Secure-only cookie would never come back.
     env.setdefault("GATEWAY_COOKIE_SECURE", "false")
     env.setdefault("GATEWAY_BASE_URL", f"http://{host}:{port}")
     env.setdefault("GATEWAY_INSTANCE_PATH", str(Path("instance").resolve()))
     env.setdefault("GATEWAY_SMTP_RELAY", f"{host}:{smtp_port + 1}")
+    if not single:
+        env.setdefault("GATEWAY_RECEIPT_ORGANISATION", federation_demo.MUNICIPALITY)
     os.environ.update(env)
     try:
         flask_app = create_app()
@@ -260,8 +282,36 @@ def demo_command(host: str, port: int, smtp_port: int, setup_only: bool) -> None
         raise click.UsageError(f"configuration: {exc}") from None
     with flask_app.app_context():
         logins = set_up_demo(flask_app)
+    more: list[tuple[list[str], dict[str, str]]] = []
+    if not single:
+        more = _set_up_region(flask_app, env, host, port, ap_port)
     database(flask_app).engine.dispose()
     if setup_only:
         _print_logins(smtp_port, env["GATEWAY_BASE_URL"], logins, flask_app.instance_path)
         return
-    _run_processes(env, host, port, smtp_port)
+    _run_processes(env, host, port, smtp_port, more)
+
+
+def _set_up_region(
+    municipality: Flask, env: dict[str, str], host: str, port: int, ap_port: int
+) -> list[tuple[list[str], dict[str, str]]]:
+    """Set up the region's gateway beside the municipality's, link the two (DESIGN 7) and
+    return the processes both need besides the municipality's web, worker and SMTP."""
+    region_env = federation_demo.region_env(env, host, port)
+    federation_demo.share_ca(municipality, Path(region_env["GATEWAY_INSTANCE_PATH"]))
+    region = federation_demo.region_app(region_env)
+    with region.app_context():
+        set_up_demo(region)
+    federation_demo.link(municipality, federation_demo.REGION, region.instance_path,
+                         federation_demo.ap_endpoint(host, ap_port + 1))
+    federation_demo.link(region, federation_demo.MUNICIPALITY, municipality.instance_path,
+                         federation_demo.ap_endpoint(host, ap_port))
+    database(region).engine.dispose()
+    click.echo(f"region's gateway (Region Skåne): http://{host}:{port + 1}/ "
+               f"(instance {region.instance_path}, logins in its demo-logins.json)")
+    return [
+        (["ap", "--host", host, "--port", str(ap_port)], env),
+        (["serve", "--host", host, "--port", str(port + 1)], region_env),
+        (["worker"], region_env),
+        (["ap", "--host", host, "--port", str(ap_port + 1)], region_env),
+    ]

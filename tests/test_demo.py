@@ -28,6 +28,8 @@ COMMANDS = [
     "pki",
     "stats",
     "audit",
+    "ap",
+    "federation",
 ]
 
 
@@ -78,6 +80,11 @@ def test_demo_setup_prepares_a_usable_instance(tmp_path: Path) -> None:
     assert json.loads((instance / "demo-logins.json").read_text()) == logins
     assert gateway("directory", "check", env=env).returncode == 0
     assert gateway("audit", "verify", env=env).returncode == 0
+    # The region's gateway beside it (DESIGN 7), on the same development CA.
+    region = instance / "region"
+    assert (region / "demo-logins.json").exists()
+    assert (region / "pki" / "ca.pem").read_bytes() == (instance / "pki" / "ca.pem").read_bytes()
+    assert "region's gateway" in first.stdout
 
 
 def _free_port() -> int:
@@ -107,8 +114,9 @@ def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
 
 @pytest.mark.slow
 def test_demo_runs_web_and_worker_until_stopped(tmp_path: Path) -> None:
-    port = _free_port()
+    port = _free_port_pair()  # and the region's gateway on the next one
     smtp_port = _free_port_pair()
+    ap_port = _free_port_pair()
     env = clean_env(tmp_path / "instance")
     process = subprocess.Popen(
         [
@@ -120,6 +128,8 @@ def test_demo_runs_web_and_worker_until_stopped(tmp_path: Path) -> None:
             str(port),
             "--smtp-port",
             str(smtp_port),
+            "--ap-port",
+            str(ap_port),
         ],
         env={**env, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
