@@ -141,7 +141,7 @@ def test_demo_runs_web_and_worker_until_stopped(tmp_path: Path) -> None:
     reader.start()
     try:
         # The demo prints its banner once the web process answers.
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300  # two gateways to set up on a busy machine
         while time.monotonic() < deadline and not any("Gateway demo" in line for line in lines):
             assert process.poll() is None, "".join(lines)
             time.sleep(0.3)
