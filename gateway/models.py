@@ -27,7 +27,6 @@ __all__ = [
     "Absence", "ApiClient", "ApiToken", "Answer", "Assignment", "AssignmentRole", "AuditAnchor",
     "AuditEntry", "AuditHead", "Base", "CareUnit", "ConsentWithdrawal", "Coordinator",
     "CoordinatorCertificate", "DirectoryChange", "FederationEnvelope", "FunctionalAddress",
-    "CoordinatorCertificate", "DirectoryChange", "FederationEnvelope", "FunctionalAddress",
     "HistoryInquiry", "Inquiry", "Job", "JobState", "Leg", "LegKind", "LoginAttempt",
     "Organisation", "OutboxMail", "Role", "SdkDeletion", "SdkEnvelope", "SenderKind",
     "SenderUnit", "User",

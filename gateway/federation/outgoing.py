@@ -42,7 +42,13 @@ from gateway.inquiries.answers import answer_for, inquiry_form
 from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_SEND_JOB
 from gateway.inquiries.models import Inquiry
 from gateway.jobs.models import Job
-from gateway.jobs.registry import PermanentJobError, job_handler, recurring
+from gateway.jobs.registry import (
+    PEER_LANE,
+    SCHEDULED_LANE,
+    PermanentJobError,
+    job_handler,
+    recurring,
+)
 from gateway.jobs.service import enqueue
 from gateway.sdkapi.messages import (
     DEFAULT_LABEL,
@@ -240,7 +246,7 @@ def send_answer_job(session: Session, payload: dict[str, Any], job: Job) -> None
 # --- delivery --------------------------------------------------------------------------------
 
 
-@job_handler(DELIVER_JOB)
+@job_handler(DELIVER_JOB, lane=PEER_LANE)
 def deliver_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     """POST a stored envelope to its peer; on failure schedule the next try (or give up)."""
     # Locked while it is sent: the peer's receipt may arrive before this job commits, and
@@ -320,7 +326,7 @@ def _receipt_delivered(session: Session, row: FederationEnvelope) -> None:
 # --- receipts that do not come -------------------------------------------------------------
 
 
-@job_handler(OVERDUE_JOB)
+@job_handler(OVERDUE_JOB, lane=SCHEDULED_LANE)
 def overdue_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     """Messages the peer took but sent no receipt for within GATEWAY_PEER_GIVE_UP_HOURS:
     MESSAGE_EXCHANGE_ERROR (DESIGN 7.3)."""

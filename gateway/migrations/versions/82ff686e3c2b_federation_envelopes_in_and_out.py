@@ -1,7 +1,7 @@
 """federation_envelopes: SDK envelopes sent to and received from peer gateways (DESIGN 7)
 
 Revision ID: 82ff686e3c2b
-Revises: 5e7d9c1b2a33
+Revises: 4e7a1c2b9d30
 Create Date: 2026-12-02 10:08:55.797608
 """
 
@@ -14,7 +14,7 @@ import gateway.db
 
 
 revision = '82ff686e3c2b'
-down_revision = '5e7d9c1b2a33'
+down_revision = '4e7a1c2b9d30'
 branch_labels = None
 depends_on = None
 
