@@ -1,7 +1,7 @@
 """federation_envelopes: SDK envelopes sent to and received from peer gateways (DESIGN 7)
 
 Revision ID: 82ff686e3c2b
-Revises: 4e7a1c2b9d30
+Revises: b7e4c2a9d1f3
 Create Date: 2026-12-02 10:08:55.797608
 """
 
@@ -14,7 +14,7 @@ import gateway.db
 
 
 revision = '82ff686e3c2b'
-down_revision = '4e7a1c2b9d30'
+down_revision = 'b7e4c2a9d1f3'
 branch_labels = None
 depends_on = None
 
