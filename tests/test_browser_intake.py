@@ -83,7 +83,8 @@ def test_three_channels_and_accessibility(committing_app: Flask, live: str) -> N
         warning_violations = _axe(page)
         page.check("#confirm_repeat")
         page.click("form[enctype] button[type=submit]")
-        assert "Hälsoförfrågan är skickad" in page.content()
+        # A click starts the navigation; wait for the new page before reading it.
+        page.wait_for_selector("text=Hälsoförfrågan är skickad")
         page.goto(f"{live}/arenden")
         assert "Visar 3 av 3 förfrågningar" in page.content()
         mine_violations = _axe(page)

@@ -41,7 +41,8 @@ def test_reko_composes_signs_and_sends_an_answer(
         log_in(page, live, "anna", secret)
         page.goto(f"{live}/inkorg")
         page.click(f"text={inquiry_id[:8]}")
-        assert "Tolvan Tolvansson" in page.content()
+        # A click starts the navigation; wait for the new page before reading it.
+        page.wait_for_selector("text=Tolvan Tolvansson")
         page.click("text=Skriv svaret här")
         page.fill("#svar_AKTIVITETSFORMAGA", "Klarar arbete på halvtid.")
         page.fill("#svar_BEGRANSNINGAR", "Inga tunga lyft.")
@@ -50,6 +51,6 @@ def test_reko_composes_signs_and_sends_an_answer(
         page.set_input_files("#p12", str(p12))
         page.fill("#passphrase", PASSPHRASE)
         page.click("button[name=action][value=sign]")
-        assert "Svaret är godkänt" in page.content()
+        page.wait_for_selector("text=Svaret är godkänt")
 
     assert leg_kinds(inquiry_id)[-1] == "answered"
