@@ -31,6 +31,19 @@ def test_readyz_reports_each_check(client) -> None:
     assert response.status_code == (200 if body["status"] == "ok" else 503)
 
 
+def test_readyz_details_are_for_the_operator_only(app, client) -> None:
+    outside = client.get("/readyz", environ_overrides={"REMOTE_ADDR": "192.0.2.7"})
+    assert set(outside.get_json()["checks"]["database"]) == {"ok"}
+    proxied = client.get("/readyz", headers={"X-Forwarded-For": "192.0.2.7"})
+    assert set(proxied.get_json()["checks"]["database"]) == {"ok"}
+    app.config["METRICS_TOKEN"] = "operatorns-token"
+    with_token = client.get("/readyz", environ_overrides={"REMOTE_ADDR": "192.0.2.7"},
+                            headers={"Authorization": "Bearer operatorns-token"})
+    assert with_token.get_json()["checks"]["database"] == {"ok": True, "detail": "ok"}
+    # The verdict is the same for everyone.
+    assert outside.status_code == with_token.status_code
+
+
 def test_unknown_api_path_is_problem_json(client) -> None:
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404

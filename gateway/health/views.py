@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from gateway.health.service import readiness
 from gateway.http import database_unavailable
+from gateway.operator import is_operator
 
 bp = Blueprint("health", __name__)
 
@@ -20,7 +21,11 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
+    """The checks' verdicts to anyone (a load balancer); their details (key ids, backlog, trust
+    roots) only to the operator: loopback or the operator token."""
     report: dict[str, Any] = readiness()
+    if not is_operator():
+        report["checks"] = {name: {"ok": check["ok"]} for name, check in report["checks"].items()}
     if not report["checks"]["database"]["ok"]:
         # The same 503 as every endpoint while the database is out of reach, with the checks.
         raise database_unavailable(checks=report["checks"])
