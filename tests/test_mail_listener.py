@@ -169,6 +169,23 @@ def test_wrong_credentials_are_refused_with_535_and_audited(world: World, who: s
         assert secret not in str(denial.detail)
 
 
+def test_failed_auth_is_throttled_across_connections_with_454(world: World) -> None:
+    world.app.config["LOGIN_MAX_FAILURES"] = 2
+    # smtplib tries PLAIN, then LOGIN: two failures on one connection.
+    with world.connect(login=False) as smtp, pytest.raises(smtplib.SMTPAuthenticationError):
+        smtp.login(world.client_id, "not-the-secret")
+    # A new connection, now with the right secret: still too soon.
+    with world.connect(login=False) as smtp:
+        with pytest.raises(smtplib.SMTPAuthenticationError) as raised:
+            smtp.login(world.client_id, world.secret)
+        assert raised.value.smtp_code == 454
+        assert "försök igen om" in raised.value.smtp_error.decode("utf-8", "replace")
+    with database(world.app).transaction() as session:
+        reasons = [d.detail["reason"] for d in session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "smtp.auth"))]
+    assert reasons[-1] == "throttled"
+
+
 def test_auth_login_works_as_well_as_plain(world: World) -> None:
     with world.connect(login=False) as smtp:
         smtp.user, smtp.password = world.client_id, world.secret

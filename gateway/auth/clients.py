@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
+import math
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from gateway import codes
 from gateway.audit.service import record
 from gateway.auth.models import ApiClient, ApiToken
+from gateway.auth.users import configured_throttle, record_attempt, throttled_until
 from gateway.directory.identifiers import check_functional_address, check_org_id
 from gateway.directory.models import FunctionalAddress, Organisation
 from gateway.errors import GatewayError, Issue
@@ -300,6 +304,28 @@ def revoke_client(session: Session, client_id: str, *, actor: str) -> tuple[ApiC
 def hash_secret(secret: str) -> str:
     """Return how a client secret is stored: its HMAC-SHA-256 under the vault's hash key."""
     return SECRET_HASH_PREFIX + get_vault().keyed_hash(secret, SECRET_PURPOSE)
+
+
+# Failed client authentications (token endpoint, SMTP AUTH) are counted as login attempts under
+# this name, per client id and per address, and throttled with the login limits.
+ATTEMPT_PREFIX = "client:"
+
+
+def client_retry_after(
+    session: Session, client_id: str, address: str, config: Mapping[str, Any],
+    now: dt.datetime,
+) -> int | None:
+    """Return in how many seconds the client id may try again from address, None if now."""
+    until = throttled_until(session, ATTEMPT_PREFIX + client_id, address,
+                            configured_throttle(config), now)
+    return None if until is None else max(1, math.ceil((until - now).total_seconds()))
+
+
+def count_client_attempt(session: Session, client_id: str, address: str, *, success: bool) -> None:
+    """Count one authentication of the client id from address and commit it (it must stay
+    whatever becomes of the request)."""
+    record_attempt(session, ATTEMPT_PREFIX + client_id, address, success=success)
+    session.commit()
 
 
 def verify_secret(client: ApiClient | None, secret: str) -> bool:

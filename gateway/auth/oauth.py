@@ -7,7 +7,6 @@ import datetime as dt
 import functools
 import hashlib
 import json
-import math
 import re
 import secrets
 from collections.abc import Callable
@@ -41,12 +40,13 @@ from gateway.auth.clients import (
     canonical_scope,
     client_holds_address,
     client_may_send_as,
+    client_retry_after,
     client_scopes,
+    count_client_attempt,
     get_client,
     verify_secret,
 )
 from gateway.auth.models import ApiClient, ApiToken, UsedAssertion
-from gateway.auth.users import configured_throttle, record_attempt, throttled_until
 from gateway.codes import Code
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError, Issue
@@ -166,8 +166,6 @@ def _refuse_client(oauth_request: Any, reason: str, description: str) -> Invalid
 
 _FAILED = "Client authentication failed: wrong client_id or client_secret, or a revoked client."
 # Failed token requests are counted as login attempts under this name, per client id and address.
-_ATTEMPT_PREFIX = "client:"
-
 
 class _Throttled(OAuth2Error):
     """Too many failed client authentications for this client id or from this address."""
@@ -185,18 +183,15 @@ class _Throttled(OAuth2Error):
 
 def _check_throttle(oauth_request: Any, client_id: str) -> None:
     """Raise _Throttled (429) while the client id or the address has too many recent failures."""
-    now = utcnow()
-    until = throttled_until(get_session(), _ATTEMPT_PREFIX + client_id, _remote_addr(),
-                            configured_throttle(current_app.config), now)
-    if until is not None:
+    retry_after = client_retry_after(get_session(), client_id, _remote_addr(),
+                                     current_app.config, utcnow())
+    if retry_after is not None:
         oauth_request.denial = "throttled"
-        raise _Throttled(max(1, math.ceil((until - now).total_seconds())))
+        raise _Throttled(retry_after)
 
 
 def _count_attempt(client_id: str, *, success: bool) -> None:
-    session = get_session()
-    record_attempt(session, _ATTEMPT_PREFIX + client_id, _remote_addr(), success=success)
-    session.commit()
+    count_client_attempt(get_session(), client_id, _remote_addr(), success=success)
 
 
 def _authenticate_basic(_query_client: Any, oauth_request: Any) -> _OAuthClient | None:

@@ -51,7 +51,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import logs, memory
 from gateway.audit.service import record_denied
-from gateway.auth.clients import get_client, verify_secret
+from gateway.auth.clients import (
+    client_retry_after,
+    count_client_attempt,
+    get_client,
+    verify_secret,
+)
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.access import Act, Party, Verdict, decide
@@ -106,6 +111,8 @@ TOO_MANY_RECIPIENTS = "452 4.5.3 För många mottagare."
 AUTH_UNSPLITTABLE = "501 5.5.2 Can't split auth value"
 AUTH_NOT_BASE64 = "501 5.5.2 Can't decode base64"
 AUTH_REQUIRED = "530 5.7.0 Authentication required"
+# RFC 4954: a temporary authentication failure.
+AUTH_THROTTLED = "454 4.7.0 För många misslyckade inloggningar; försök igen om {seconds} sekunder."
 UNKNOWN_RECIPIENT = "550 5.1.1 Okänd mottagare; hälsoförfrågningar tas emot på {intake}."
 UNKNOWN_REPLY_ADDRESS = "550 5.1.1 Okänd svarsadress."
 NOT_THE_CARE_UNITS_CLIENT = (
@@ -316,19 +323,24 @@ class IntakeHandler:
         peer = server.session.peer if server.session is not None else None
         host = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
         loop = asyncio.get_running_loop()
-        client_id = await loop.run_in_executor(
+        client_id, retry_after = await loop.run_in_executor(
             self.credential_pool, self._check_credentials, mechanism, login, password, host
         )
+        if retry_after is not None:
+            await server.push(AUTH_THROTTLED.format(seconds=retry_after))
+            return AuthResult(success=False, handled=True)
         if client_id is None:
             return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
         return AuthResult(success=True, auth_data=AuthenticatedClient(client_id))
 
     def _check_credentials(
         self, mechanism: str, login: bytes, password: bytes, host: str
-    ) -> str | None:
-        """Return the client_id when login/password are an active client's; audit a refusal.
+    ) -> tuple[str | None, int | None]:
+        """Return (the client_id, None) when login/password are an active client's, (None, None)
+        when not, (None, seconds) while the client id or the address is throttled (failures
+        count across connections, as on the token endpoint); audit every refusal.
 
-        Runs in the credential pool: argon2 and the database stay off the event loop.
+        Runs in the credential pool: the database stays off the event loop.
         """
         try:
             client_id, secret = login.decode("utf-8"), password.decode("utf-8")
@@ -337,12 +349,22 @@ class IntakeHandler:
         plausible = bool(_PLAUSIBLE_CLIENT_ID.match(client_id))
         with self.app.app_context():
             session = get_session()
+            retry_after = client_retry_after(session, client_id, host, self.app.config, utcnow())
+            if retry_after is not None:
+                record_denied(
+                    actor=f"anonymous:{host}", action="smtp.auth", object_type="api_client",
+                    object_id=client_id if plausible else "",
+                    detail={"reason": "throttled", "mechanism": mechanism},
+                )
+                return None, retry_after
             client = get_client(session, client_id) if plausible else None
             # Verified even for unknown clients, so that timing does not tell which ids exist.
             correct = verify_secret(client, secret) and client is not None
             if client is not None and correct and client.active:
-                session.commit()  # keeps a stronger hash if verify_secret upgraded it
-                return client.client_id
+                # Commits a legacy secret's re-hash with the count.
+                count_client_attempt(session, client_id, host, success=True)
+                return client.client_id, None
+            count_client_attempt(session, client_id if plausible else "", host, success=False)
             reason = (
                 "unknown_client" if client is None
                 else "inactive_client" if correct else "wrong_secret"
@@ -354,7 +376,7 @@ class IntakeHandler:
                 object_id=client_id if plausible else "",
                 detail={"reason": reason, "mechanism": mechanism},
             )
-        return None
+        return None, None
 
     # -- envelope ------------------------------------------------------------------------------
 
