@@ -14,10 +14,8 @@ from sqlalchemy import select
 from gateway.db import get_session
 from gateway.inquiries.models import InquirySummary, LegKind
 from gateway.inquiries.workflow import add_leg, derive_status, legs_of, rebuild_summaries
-from tests.support.factories import CareUnitFactory, SenderUnitFactory
-from tests.support.forms import KRYDDGARDEN, halsoforfragan, nth_personnummer
-from tests.support.intake import new_client, post_xml
-from tests.support.pki import install_pki
+from tests.support.forms import halsoforfragan, nth_personnummer
+from tests.support.intake import kryddgarden_sender, post_xml
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -46,12 +44,7 @@ def _summaries() -> dict[str, tuple[object, ...]]:
 def test_summaries_kept_with_the_legs_equal_those_rebuilt_from_them(
     app: Flask, client: FlaskClient, instance: Path, pki_template: Path
 ) -> None:
-    install_pki(instance, pki_template)
-    SenderUnitFactory()
-    CareUnitFactory(hsa_id=KRYDDGARDEN, name="Vårdcentralen Kryddgården", with_reko=True)
-    session = get_session()
-    token = new_client(session)
-    session.commit()
+    token = kryddgarden_sender(instance, pki_template)
     ids = []
     for n, journey in enumerate(JOURNEYS):
         response = post_xml(client, halsoforfragan(personnummer=nth_personnummer(n)), token)

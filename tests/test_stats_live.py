@@ -12,22 +12,15 @@ from gateway.db import get_session
 from gateway.directory.service import stockholm_today
 from gateway.stats.engine import response_times
 from gateway.stats.period import Period
-from tests.support.factories import CareUnitFactory, SenderUnitFactory
-from tests.support.forms import KRYDDGARDEN, halsoforfragan, nth_personnummer
-from tests.support.intake import new_client, post_xml
-from tests.support.pki import install_pki
+from tests.support.forms import halsoforfragan, nth_personnummer
+from tests.support.intake import kryddgarden_sender, post_xml
 
 
 @pytest.mark.usefixtures("frozen_clock")  # "this year" must not change while it runs
 def test_inquiries_sent_over_the_api_are_ongoing_in_this_years_report(
     app: Flask, client: FlaskClient, instance: Path, pki_template: Path
 ) -> None:
-    install_pki(instance, pki_template)
-    SenderUnitFactory()
-    CareUnitFactory(hsa_id=KRYDDGARDEN, name="Vårdcentralen Kryddgården", with_reko=True)
-    session = get_session()
-    token = new_client(session)
-    session.commit()
+    token = kryddgarden_sender(instance, pki_template)
     for n in range(3):
         response = post_xml(client, halsoforfragan(personnummer=nth_personnummer(n)), token)
         assert response.status_code == 201, response.get_data(as_text=True)

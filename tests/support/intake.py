@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from gateway.auth.clients import SDK_SCOPES, create_client
 from gateway.auth.models import ApiToken
 from gateway.auth.oauth import token_digest
-from gateway.db import utcnow
+from gateway.db import get_session, utcnow
 from gateway.directory.demo import load_demo_directory
 from gateway.inquiries.models import Inquiry, IntakeRejection, Leg
 from gateway.jobs.models import Job
@@ -59,6 +60,22 @@ def new_client(
     )
     session.commit()
     return issue_token(session, client.id, scopes, expires_in=expires_in)
+
+
+def kryddgarden_sender(instance: Path, pki_template: Path) -> str:
+    """Install the receipt PKI, add a sender unit and Kryddgården with its REKO (factories, not
+    the demo directory) and return a token of a client that may send from the unit."""
+    from tests.support.factories import CareUnitFactory, SenderUnitFactory
+    from tests.support.forms import KRYDDGARDEN
+    from tests.support.pki import install_pki
+
+    install_pki(instance, pki_template)
+    SenderUnitFactory()
+    CareUnitFactory(hsa_id=KRYDDGARDEN, name="Vårdcentralen Kryddgården", with_reko=True)
+    session = get_session()
+    token = new_client(session)
+    session.commit()
+    return token
 
 
 def bearer(token: str) -> dict[str, str]:
