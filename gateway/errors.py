@@ -17,11 +17,15 @@ class Issue:
     title: str
     detail: str = ""
     location: str = ""
+    # When the problem was found (ISO 8601 UTC), where the API reports it (the SDK API does).
+    date_time: str = ""
 
     def as_event_issue(self) -> dict[str, str]:
         issue = {"typeCode": self.code, "title": self.title, "detail": self.detail}
         if self.location:
             issue["in"] = self.location
+        if self.date_time:
+            issue["dateTime"] = self.date_time
         return issue
 
 

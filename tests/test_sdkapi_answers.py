@@ -130,16 +130,16 @@ def the_pdf(response: Any) -> bytes:
 OTHER = "0b7c9a52-3f0e-4b8e-9a51-6f2d1c0e8a11"
 
 BAD_ENVELOPES: list[tuple[str, dict[str, Any], int, str, str]] = [
-    ("refToMessageId not a UUID", {"refToMessageId": "svar-1"}, 400, "SDK_INVALID",
+    ("refToMessageId not a UUID", {"refToMessageId": "svar-1"}, 400, "refToMessageId",
      f"{A}.refToMessageId"),
     ("xml instead of the pdf", {"digitalDocument": [{"documentId": "1", "contentFiles": [
-        pdf_file(b"<svar/>", "application/xml")]}]}, 400, "SDK_CONTENT_TYPE",
-     f"{A}.digitalDocument[0].contentFiles[0].contentType"),
+        pdf_file(b"<svar/>", "application/xml")]}]}, 400, "SDK_ANSWER_FILE",
+     f"{A}.digitalDocument"),
     ("no file", {"digitalDocument": [{"documentId": "1", "contentTextBody": ["svar"]}]}, 400,
-     "SDK_FILE_COUNT", f"{A}.digitalDocument"),
+     "SDK_ANSWER_FILE", f"{A}.digitalDocument"),
     ("not base64", {"digitalDocument": [{"documentId": "1", "contentFiles": [
         {"fileName": "s.pdf", "contentType": "application/pdf", "content": "***"}]}]}, 400,
-     "SDK_BASE64", f"{A}.digitalDocument[0].contentFiles[0].content"),
+     "contentFiles", f"{A}.digitalDocument[0].contentFiles[0].content"),
     ("sender organisation differs", {"sender": MALMO}, 400, "SENDER_MISMATCH", f"{A}.sender"),
     ("sender address differs", {"senderAttention": attention(HUSIE_ADDRESS)}, 400,
      "SENDER_MISMATCH", f"{A}.senderAttention.subOrganization.extension"),

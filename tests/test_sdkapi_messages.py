@@ -20,6 +20,7 @@ from gateway.db import get_session
 from gateway.inquiries.models import Inquiry, Leg
 from gateway.sdkapi.messages import MessageStatus, may_delete
 from gateway.sdkapi.models import SdkDeletion
+from tests.support import digg
 from tests.support.forms import (
     AMA,
     EBB_NORR,
@@ -44,7 +45,7 @@ from tests.support.intake import (
     post_xml,
 )
 from tests.support.pki import install_pki
-from tests.support.sdk import MESSAGES, attention, form_id, message_body
+from tests.support.sdk import MESSAGES, attention, form_id, message_body, xml_message_body
 
 OTHER_ID = "0b7c9a52-3f0e-4b8e-9a51-6f2d1c0e8a11"
 
@@ -110,21 +111,27 @@ def xml_file(xml: bytes, content_type: str = "application/xml") -> dict[str, Any
 XML = halsoforfragan()
 A = "data.attributes"
 
-BAD_ENVELOPES: list[tuple[str, dict[str, Any], str, str]] = [
-    ("no confidentiality", {"confidentiality": None}, "SDK_REQUIRED", f"{A}.confidentiality"),
-    ("confidentiality text", {"confidentiality": "ja"}, "SDK_REQUIRED", f"{A}.confidentiality"),
-    ("no label", {"label": None}, "SDK_REQUIRED", f"{A}.label"),
-    ("label too long", {"label": "x" * 257}, "SDK_INVALID", f"{A}.label"),
-    ("no sender", {"sender": None}, "SDK_REQUIRED", f"{A}.sender"),
-    ("no recipient", {"recipient": None}, "SDK_REQUIRED", f"{A}.recipient"),
-    ("no senderAttention", {"senderAttention": None}, "SDK_STRUCTURE", f"{A}.senderAttention"),
+BAD_ENVELOPES: list[tuple[str, dict[str, Any], str, str | None]] = [
+    ("no confidentiality", {"confidentiality": None}, "JSON_REQUIRED", f"{A}.confidentiality"),
+    ("confidentiality text", {"confidentiality": "ja"}, "JSON_TYPE", f"{A}.confidentiality"),
+    ("no label", {"label": None}, "JSON_REQUIRED", f"{A}.label"),
+    ("label too long", {"label": "x" * 257}, "subjectlabel", f"{A}.label"),
+    ("empty label", {"label": ""}, "verifyNonEmptyElements", f"{A}.label"),
+    ("no sender", {"sender": None}, "JSON_REQUIRED", f"{A}.sender"),
+    ("no recipient", {"recipient": None}, "JSON_REQUIRED", f"{A}.recipient"),
+    ("no senderAttention", {"senderAttention": None}, "SENDER_MISMATCH",
+     f"{A}.senderAttention.subOrganization.extension"),
     ("senderAttention without extension", {"senderAttention": {"subOrganization": {}}},
-     "SDK_REQUIRED", f"{A}.senderAttention.subOrganization.extension"),
-    ("status set by client", {"messageStatus": "NEW"}, "SDK_INVALID", f"{A}.messageStatus"),
-    ("messageId not a UUID", {"messageId": "abc"}, "SDK_INVALID", f"{A}.messageId"),
-    ("conversationId not a UUID", {"conversationId": "1"}, "SDK_INVALID",
+     "JSON_REQUIRED", f"{A}.senderAttention.subOrganization.extension"),
+    ("wrong functional address root", {"recipientAttention": {"subOrganization": {
+        "root": "urn:fel", "extension": KRYDDGARDEN_ADDRESS}}},
+     "subOrgRoot", f"{A}.recipientAttention.subOrganization.root"),
+    ("status set by client", {"messageStatus": "NEW"}, "JSON_READ_ONLY", f"{A}.messageStatus"),
+    ("messageId not a UUID", {"messageId": "abc"}, "MessageId", f"{A}.messageId"),
+    ("conversationId not a UUID", {"conversationId": "1"}, "conversationId",
      f"{A}.conversationId"),
-    ("messageId is another", {"messageId": OTHER_ID}, "MESSAGE_ID_MISMATCH", f"{A}.messageId"),
+    ("creationDateTime not UTC", {"creationDateTime": "2024-05-01T10:00:00+02:00"},
+     "creationDateTime", f"{A}.creationDateTime"),
     ("sender organisation differs", {"sender": "0203:lund.se"}, "SENDER_MISMATCH",
      f"{A}.sender"),
     ("sender address differs", {"senderAttention": attention(EBB_NORR)}, "SENDER_MISMATCH",
@@ -133,21 +140,23 @@ BAD_ENVELOPES: list[tuple[str, dict[str, Any], str, str]] = [
      f"{A}.recipient"),
     ("recipient address differs", {"recipientAttention": attention(ROSENGARD_ADDRESS)},
      "RECIPIENT_MISMATCH", f"{A}.recipientAttention.subOrganization.extension"),
-    ("no digitalDocument", {"digitalDocument": None}, "SDK_NO_FORM", f"{A}.digitalDocument"),
-    ("empty digitalDocument", {"digitalDocument": []}, "SDK_NO_FORM", f"{A}.digitalDocument"),
+    ("no digitalDocument", {"digitalDocument": None}, "JSON_REQUIRED", f"{A}.digitalDocument"),
+    ("empty digitalDocument", {"digitalDocument": []}, "JSON_REQUIRED", f"{A}.digitalDocument"),
     ("no file", {"digitalDocument": [{"documentId": "1", "contentTextBody": ["hej"]}]},
-     "SDK_FILE_COUNT", f"{A}.digitalDocument"),
-    ("two files", {"digitalDocument": [{"documentId": "1",
+     "SDK_FORM_FILE", f"{A}.digitalDocument"),
+    ("two forms", {"digitalDocument": [{"documentId": "1",
                                         "contentFiles": [xml_file(XML), xml_file(XML)]}]},
-     "SDK_FILE_COUNT", f"{A}.digitalDocument"),
+     "SDK_FORM_FILE", f"{A}.digitalDocument[0].contentFiles[1]"),
     ("pdf instead of xml", {"digitalDocument": [{"documentId": "1", "contentFiles": [
-        xml_file(b"%PDF-1.4", "application/pdf")]}]},
-     "SDK_CONTENT_TYPE", f"{A}.digitalDocument[0].contentFiles[0].contentType"),
+        xml_file(b"%PDF-1.4", "application/pdf")]}]}, "SDK_FORM_FILE", f"{A}.digitalDocument"),
+    ("a file of another type", {"digitalDocument": [{"documentId": "1", "contentFiles": [
+        xml_file(XML), xml_file(b"hej", "text/plain")]}]},
+     "SDK_FILE_TYPE", f"{A}.digitalDocument[0].contentFiles[1].contentType"),
     ("not base64", {"digitalDocument": [{"documentId": "1", "contentFiles": [
         {"fileName": "f.xml", "contentType": "application/xml", "content": "***"}]}]},
-     "SDK_BASE64", f"{A}.digitalDocument[0].contentFiles[0].content"),
+     "contentFiles", f"{A}.digitalDocument[0].contentFiles[0].content"),
     ("files not a list", {"digitalDocument": [{"documentId": "1", "contentFiles": "x"}]},
-     "SDK_STRUCTURE", f"{A}.digitalDocument[0].contentFiles"),
+     "JSON_TYPE", f"{A}.digitalDocument[0].contentFiles"),
     ("form not XML", {"digitalDocument": [{"documentId": "1", "contentFiles": [
         xml_file(b"hello")]}]}, "XML_INVALID", None),
 ]
@@ -165,12 +174,50 @@ def test_bad_envelope_is_refused_and_stores_nothing(
     assert (after.inquiries, after.legs, after.jobs) == (before.inquiries, before.legs, before.jobs)
 
 
+def test_every_problem_is_named_with_its_json_path_and_time(world: World) -> None:
+    response = world.send(XML, label="", creationDateTime="igår", messageId="abc",
+                          recipientAttention={"subOrganization": {
+                              "root": "urn:fel", "extension": KRYDDGARDEN_ADDRESS}})
+    assert_problem(response, 400, "SDK_MESSAGE_INVALID")
+    body = response.get_json()
+    assert body["type"] == "urn:problem-type:sdk:badRequest"
+    named = {(i["typeCode"], i["in"]) for i in body["eventIssues"]}
+    assert {("verifyNonEmptyElements", f"{A}.label"),
+            ("creationDateTime", f"{A}.creationDateTime"),
+            ("MessageId", f"{A}.messageId"),
+            ("subOrgRoot", f"{A}.recipientAttention.subOrganization.root")} <= named
+    for issue in body["eventIssues"]:
+        assert issue["title"] and issue["detail"]
+        assert dt.datetime.fromisoformat(issue["dateTime"]).tzinfo is not None
+    assert counts(get_session()).inquiries == 0
+
+
+def test_digg_error_testdata_as_api_bodies_are_refused_naming_every_problem(
+    world: World,
+) -> None:
+    expected = {
+        # A bad date and a conversationId that is no UUID: both named.
+        "TF2.4.1.xml": {f"{A}.creationDateTime", f"{A}.conversationId"},
+        # An organisation id in a code system not allowed: the JSON has no place for that root
+        # (the API sets iso6523-actorid-upis), so what is refused is the rest: no form in it.
+        "TF2.4.2.xml": {f"{A}.digitalDocument"},
+        "min.xml": {f"{A}.digitalDocument"},
+    }
+    for path in digg.message_testdata():
+        body = xml_message_body(path.read_bytes())
+        response = world.http.post(MESSAGES, json=body, headers=bearer(world.ebb))
+        assert response.status_code == 400, path.name
+        named = {i.get("in") for i in response.get_json()["eventIssues"]}
+        assert expected[path.name] <= named, (path.name, response.get_json())
+    assert counts(get_session()).inquiries == 0
+
+
 @pytest.mark.parametrize(("body", "code"), [
-    pytest.param([], "SDK_STRUCTURE", id="array"),
-    pytest.param({"data": []}, "SDK_STRUCTURE", id="data-array"),
-    pytest.param({"data": {"type": "people", "attributes": {}}}, "SDK_INVALID", id="wrong-type"),
-    pytest.param({"data": {"type": "messages"}}, "SDK_STRUCTURE", id="no-attributes"),
-    pytest.param({"data": {"id": "x", "attributes": {}}}, "SDK_REQUIRED", id="bad-attributes"),
+    pytest.param([], "JSON_TYPE", id="array"),
+    pytest.param({"data": []}, "JSON_TYPE", id="data-array"),
+    pytest.param({"data": {"type": "people", "attributes": {}}}, "JSON_TYPE", id="wrong-type"),
+    pytest.param({"data": {"type": "messages"}}, "JSON_REQUIRED", id="no-attributes"),
+    pytest.param({"data": {"id": "x", "attributes": {}}}, "JSON_TYPE", id="bad-attributes"),
 ])
 def test_malformed_json_api_body(world: World, body: Any, code: str) -> None:
     response = world.http.post(MESSAGES, json=body, headers=bearer(world.ebb))

@@ -22,9 +22,10 @@ from gateway.errors import GatewayError
 from gateway.inquiries.access import Act, Party, Verdict, decide, find_inquiry, refusal
 from gateway.inquiries.answers import accept_answer
 from gateway.inquiries.models import Answer, Inquiry
-from gateway.sdkapi.envelope import SDK_BAD_REQUEST, Envelope, bad_request
 from gateway.sdkapi.messages import ANSWER_KIND, INQUIRY_KIND, answer_message_id, conversation_of
 from gateway.sdkapi.models import SdkEnvelope
+from gateway.sdkapi.problems import SDK_BAD_REQUEST, bad_request
+from gateway.sdkapi.reading import SentMessage
 from gateway.sdkapi.service import KEEP_STATUS as SDK_KEEP_STATUS
 from gateway.sdkapi.service import sdk_refusal
 
@@ -47,7 +48,7 @@ class SentAnswer:
     repeated: bool
 
 
-def send_answer(session: Session, envelope: Envelope, *, client: ApiClient,
+def send_answer(session: Session, envelope: SentMessage, *, client: ApiClient,
                 now: dt.datetime) -> SentAnswer:
     """Accept the answer message, or return the earlier result of the same message; the caller
     commits.
@@ -62,18 +63,13 @@ def send_answer(session: Session, envelope: Envelope, *, client: ApiClient,
     conversation = _check_envelope(session, envelope, inquiry)
     inquiry_id = inquiry.id
     message_id = _chosen_id(envelope, inquiry_id)
-    pdf = envelope.pdf
-    assert pdf is not None  # an answer's envelope has its PDF
-    pdf.seek(0)
-    digest = hashlib.file_digest(pdf, "sha256").hexdigest()  # type: ignore[arg-type]
+    digest = hashlib.sha256(envelope.content).hexdigest()
     earlier = _earlier(session, message_id, inquiry_id, digest)
     if earlier is not None:
         return earlier
     _check_id_free(session, message_id, inquiry_id)
     try:
-        # The file, not its bytes: the answer service reads it and lets go of the bytes once
-        # they are sealed (a 30 MB answer is then held once less while it is stored).
-        answer = accept_answer(session, inquiry_id, pdf,
+        answer = accept_answer(session, inquiry_id, envelope.content,
                                submitter=f"client:{client.client_id}", channel=CHANNEL, now=now)
     except GatewayError as error:
         if error.code == "NOT_AWAITING_ANSWER":
@@ -94,7 +90,7 @@ def _conflict(detail: str) -> GatewayError:
     )
 
 
-def _answerable_inquiry(session: Session, envelope: Envelope, client: ApiClient) -> Inquiry:
+def _answerable_inquiry(session: Session, envelope: SentMessage, client: ApiClient) -> Inquiry:
     """Return the inquiry refToMessageId names when the client may answer it (the access
     service decides; see KEEP_STATUS for the 403)."""
     ref = envelope.ref_to_message_id or ""
@@ -119,7 +115,7 @@ def _conversation(session: Session, inquiry: Inquiry) -> str:
     return conversation_of(inquiry, own)
 
 
-def _check_envelope(session: Session, envelope: Envelope, inquiry: Inquiry) -> str:
+def _check_envelope(session: Session, envelope: SentMessage, inquiry: Inquiry) -> str:
     """Refuse an envelope that says something else than the inquiry it answers: the answer goes
     from the care unit's address to the sender's, in the inquiry's conversation (returned)."""
     care_unit, sender_unit = inquiry.care_unit, inquiry.sender_unit
@@ -162,7 +158,7 @@ def _check_envelope(session: Session, envelope: Envelope, inquiry: Inquiry) -> s
     return expected
 
 
-def _chosen_id(envelope: Envelope, inquiry_id: str) -> str:
+def _chosen_id(envelope: SentMessage, inquiry_id: str) -> str:
     """Return the answer's messageId: the client's (messageId and data.id must agree), else the
     derived one."""
     if envelope.message_id and envelope.resource_id and envelope.message_id != envelope.resource_id:

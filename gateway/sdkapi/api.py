@@ -9,12 +9,12 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 from gateway import codes
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
-from gateway.bodies import json_document
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError
 from gateway.sdkapi import answers, service
-from gateway.sdkapi.envelope import SDK_BAD_REQUEST, Envelope, bad_request, read_envelope
 from gateway.sdkapi.messages import API_VERSION, resource, visible_message
+from gateway.sdkapi.problems import SDK_BAD_REQUEST, bad_request
+from gateway.sdkapi.reading import read_message
 
 SEND = "urn:sdk.api:sendMessage"
 GET = "urn:sdk.api:getMessage"
@@ -32,21 +32,19 @@ def _document(data: Any, self_link: str, **meta: Any) -> Response:
     })
 
 
-def _envelope() -> Envelope:
-    """Return the request's envelope; an answer's PDF is in a spooled file (close it)."""
+def _json_body() -> Any:
     if request.mimetype not in ("application/json", "application/vnd.api+json"):
         raise bad_request(
             codes.UNSUPPORTED_MEDIA_TYPE,
             "Skicka meddelandet som JSON (Content-Type: application/json).", "Content-Type",
         )
-    # In pieces: the file's base64 goes to a spooled file, not into memory whole (bodies.py).
-    with json_document(request.stream) as body:
-        if body is None:
-            raise bad_request(
-                codes.JSON_INVALID_BODY,
-                "Meddelandet ska vara ett JSON-objekt enligt createMessage.", "body",
-            )
-        return read_envelope(body)
+    body = request.get_json(silent=True)
+    if body is None:
+        raise bad_request(
+            codes.JSON_INVALID_BODY, "Meddelandet ska vara ett JSON-objekt enligt createMessage.",
+            "body",
+        )
+    return body
 
 
 @bp.post("/messages")
@@ -56,20 +54,18 @@ def send_message() -> Response:
     receipt in meta), an answer (refToMessageId) through the answer service (its report in
     meta)."""
     client: ApiClient = g.api_client
-    envelope = _envelope()
+    now = utcnow()
+    sent = read_message(_json_body(), now)
     session = get_session()
-    try:
-        if envelope.is_answer:
-            sent = answers.send_answer(session, envelope, client=client, now=utcnow())
-            message_id = sent.message_id
-            meta: dict[str, Any] = {"answer": {"sha256": sent.answer.pdf_digest,
-                                               "report": sent.answer.report}}
-        else:
-            result = service.send(session, envelope, client=client, now=utcnow())
-            message_id = result.inquiry.id
-            meta = {"receipt": result.body()}
-    finally:
-        envelope.close()
+    if sent.is_answer:
+        answered = answers.send_answer(session, sent, client=client, now=now)
+        message_id = answered.message_id
+        meta: dict[str, Any] = {"answer": {"sha256": answered.answer.pdf_digest,
+                                           "report": answered.answer.report}}
+    else:
+        result = service.send(session, sent, client=client, now=now)
+        message_id = result.inquiry.id
+        meta = {"receipt": result.body()}
     session.commit()
     message = visible_message(session, client, message_id)
     if message is None:

@@ -23,7 +23,6 @@ from gateway.inquiries.access import Act, Party, Side, decide
 from gateway.inquiries.answers import StoredAnswer, answer_for, deliver_answer
 from gateway.inquiries.intake import IntakeResult, Submitter, submit
 from gateway.inquiries.workflow import record_opened
-from gateway.sdkapi.envelope import SDK_BAD_REQUEST, UUID, Envelope, bad_request
 from gateway.sdkapi.messages import (
     INQUIRY_KIND,
     Direction,
@@ -35,6 +34,8 @@ from gateway.sdkapi.messages import (
 )
 from gateway.sdkapi.messages import visible_messages as _visible
 from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
+from gateway.sdkapi.problems import SDK_BAD_REQUEST, UUID, bad_request
+from gateway.sdkapi.reading import SentMessage
 
 CHANNEL = "sdk"
 # Refusals that keep their own HTTP status on the SDK API (409 for an id conflict, as on
@@ -61,7 +62,7 @@ def sdk_refusal(error: GatewayError, keep: frozenset[int] = KEEP_STATUS) -> Gate
                         extra={**error.extra, "type": SDK_BAD_REQUEST, "code": error.code})
 
 
-def _check_against_form(envelope: Envelope, form: Halsoforfragan) -> None:
+def _check_against_form(envelope: SentMessage, form: Halsoforfragan) -> None:
     """Refuse an envelope that says something else than the form it carries."""
     path = "data.attributes"
     for given, where in ((envelope.message_id, f"{path}.messageId"),
@@ -90,7 +91,7 @@ def _check_against_form(envelope: Envelope, form: Halsoforfragan) -> None:
         )
 
 
-def _check_against_route(envelope: Envelope, result: IntakeResult) -> None:
+def _check_against_route(envelope: SentMessage, result: IntakeResult) -> None:
     """Refuse an envelope addressed elsewhere than where the form's care unit is routed."""
     inquiry = result.inquiry
     path = "data.attributes"
@@ -110,7 +111,7 @@ def _check_against_route(envelope: Envelope, result: IntakeResult) -> None:
         )
 
 
-def send(session: Session, envelope: Envelope, *, client: ApiClient,
+def send(session: Session, envelope: SentMessage, *, client: ApiClient,
          now: dt.datetime) -> IntakeResult:
     """Take in an SDK message carrying a hälsoförfrågan through the intake; the caller commits.
 
@@ -138,7 +139,7 @@ def send(session: Session, envelope: Envelope, *, client: ApiClient,
     return result
 
 
-def _keep_envelope(session: Session, envelope: Envelope, result: IntakeResult) -> None:
+def _keep_envelope(session: Session, envelope: SentMessage, result: IntakeResult) -> None:
     inquiry_id = result.inquiry.id
     session.add(SdkEnvelope(
         message_id=inquiry_id,

@@ -80,3 +80,78 @@ def answer_body(inquiry_id: str, pdf: bytes, message_id: str | None = None,
     attrs.update(attributes)
     return {"data": {"type": "messages",
                      "attributes": {k: v for k, v in attrs.items() if v is not None}}}
+
+
+# --- DIGG's XML messages as createMessage bodies, read leniently (faults kept as text) -------
+
+_MNS = {"m": "urn:riv:infrastructure:messaging:MessageWithAttachments:3"}
+
+
+def _text(element: Any, path: str) -> str | None:
+    found = element.find(path, _MNS)
+    return None if found is None else (found.text or "")
+
+
+def _identifier(element: Any, path: str) -> dict[str, Any] | None:
+    found = element.find(path, _MNS)
+    if found is None:
+        return None
+    value = {"root": _text(found, "m:root"), "extension": _text(found, "m:extension")}
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def _attention_json(element: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    persons = []
+    for person in element.findall("m:person", _MNS):
+        item = _identifier(person, "m:personId") or {}
+        if _text(person, "m:label") is not None:
+            item["label"] = _text(person, "m:label")
+        persons.append(item)
+    if persons:
+        found["attentionPerson"] = persons
+    sub = element.find("m:subOrganization", _MNS)
+    if sub is not None:
+        found["subOrganization"] = _identifier(sub, "m:organizationId") or {}
+        if _text(sub, "m:label") is not None:
+            found["subOrganization"]["label"] = _text(sub, "m:label")
+    return found
+
+
+def xml_message_body(data: bytes) -> dict[str, Any]:
+    """Return a DIGG message XML as a createMessage body, each value as the XML has it (a bad
+    date stays a bad date), so that the API can be asked about the same faults."""
+    root = etree.fromstring(data)
+    header = root.find("m:message/m:messageHeader", _MNS)
+    attrs: dict[str, Any] = {}
+    for name in ("creationDateTime", "messageId", "conversationId", "refToMessageId", "label"):
+        value = _text(header, f"m:{name}")
+        if value is not None:
+            attrs[name] = value
+    attrs["confidentiality"] = _text(header, "m:confidentiality") == "true"
+    system = _identifier(header, "m:generatingSystem")
+    if system is not None:
+        attrs["generatingSystem"] = system
+    for side in ("recipient", "sender"):
+        attrs[side] = _text(header, f"m:{side}/m:{side}ID/m:extension")
+        attention = header.find(f"m:{side}/m:attention", _MNS)
+        if attention is not None:
+            attrs[f"{side}Attention"] = _attention_json(attention)
+    documents = []
+    for document in root.findall("m:message/m:messageBody/m:documents", _MNS):
+        item: dict[str, Any] = {"documentId": _text(document, "m:documentID")}
+        for name, key in (("documentName", "documentName"), ("index", "index")):
+            if _text(document, f"m:{name}") is not None:
+                item[key] = _text(document, f"m:{name}")
+        files = [{"fileName": _text(f, "m:fileName"), "contentType": _text(f, "m:contentType"),
+                  "content": "".join((_text(f, "m:content") or "").split())}
+                 for f in document.findall("m:ContentFiles", _MNS)]
+        if files:
+            item["contentFiles"] = files
+        texts = [_text(t, "m:characterSequence") or ""
+                 for t in document.findall("m:ContentText", _MNS)]
+        if texts:
+            item["contentTextBody"] = texts
+        documents.append(item)
+    attrs["digitalDocument"] = documents
+    return {"data": {"type": "messages", "attributes": attrs}}
