@@ -139,6 +139,7 @@ MESSAGE_ID_NOT_FORM_ID = Code("MESSAGE_ID_MISMATCH", "messageId och formulärets
 MESSAGE_NOT_FINAL = Code("MESSAGE_NOT_FINAL", "Meddelandet kan inte raderas ännu")
 RECIPIENT_MISMATCH = Code("RECIPIENT_MISMATCH", "Mottagaren är inte förfrågans avsändare")
 RECIPIENT_NOT_CARE_UNIT = Code("RECIPIENT_MISMATCH", "Mottagaren skiljer sig från vårdcentralens")
+PAGE_INVALID = Code("PAGE_INVALID", "Ogiltig sida")
 REF_UNKNOWN = Code("REF_UNKNOWN", "Meddelandet som besvaras finns inte")
 SDK_MESSAGE_INVALID = Code("SDK_MESSAGE_INVALID", "Meddelandet följer inte SDK:s regler")
 SENDER_MISMATCH = Code("SENDER_MISMATCH", "Avsändaren skiljer sig från vårdcentralens")

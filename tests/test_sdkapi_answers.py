@@ -251,9 +251,10 @@ def test_round_trip_over_the_sdk_api_only(world: World) -> None:
         fetched = world.get(f"{MESSAGES}/{answer_id}")
         assert fetched.status_code == 200
         assert the_pdf(fetched) == pdf
-        assert fetched.get_json()["data"]["attributes"]["messageStatus"] == "ACCEPTED"
-        assert world.listed(messageStatus="NEW") == {}
-        assert world.listed() == {inquiry_id: "ACCEPTED", answer_id: "ACCEPTED"}
+        # Reading is no status: the answer stays NEW until the recipient deletes it.
+        assert fetched.get_json()["data"]["attributes"]["messageStatus"] == "NEW"
+        assert world.listed(messageStatus="NEW") == {answer_id: "NEW"}
+        assert world.listed() == {inquiry_id: "ACCEPTED", answer_id: "NEW"}
         assert the_pdf(world.get(f"{MESSAGES}/{answer_id}")) == pdf
         assert leg_kinds(inquiry_id).count("answer_delivered") == 1
         assert leg_kinds(inquiry_id).count("answered") == 1
@@ -295,10 +296,10 @@ def test_an_answer_given_over_the_gateway_api_appears_in_the_sdk_view(world: Wor
         answer_id = answer_message_id(inquiry_id)
         assert world.listed() == {inquiry_id: "ACCEPTED", answer_id: "NEW"}
         assert world.listed(world.vc)[answer_id] == "ACCEPTED"
-        # Fetched over the gateway API: the SDK view shows it as fetched too.
+        # Fetched over the gateway API: delivered (a leg), still NEW in the SDK view.
         api = world.http.get(f"/api/v1/inquiries/{inquiry_id}/answer", headers=bearer(world.ebb))
         assert api.get_data() == pdf
-        assert world.listed()[answer_id] == "ACCEPTED"
+        assert world.listed()[answer_id] == "NEW"
         assert the_pdf(world.get(f"{MESSAGES}/{answer_id}")) == pdf
         assert leg_kinds(inquiry_id).count("answer_delivered") == 1
         # A second answer over the SDK API finds the inquiry answered.

@@ -374,10 +374,34 @@ def test_list_and_each_filter(world: World) -> None:
         "recipientAttention.subOrganization.extension": KRYDDGARDEN_ADDRESS}) == [first]
 
 
+def test_list_pages_with_links(world: World) -> None:
+    first, second = _two_inquiries(world)
+    third = halsoforfragan(personnummer=nth_personnummer(3))
+    assert world.send(third).status_code == 201
+    status = "filter[messageStatus]=ACCEPTED"
+    one = world.get(f"{MESSAGES}?{status}&page[size]=2").get_json()
+    assert [m["id"] for m in one["data"]] == [first, second]
+    assert one["meta"]["totalCount"] == 3
+    assert one["meta"]["page"] == {"number": 1, "size": 2, "last": 2}
+    assert "prev" not in one["links"]
+    two = world.get(one["links"]["next"]).get_json()
+    assert [m["id"] for m in two["data"]] == [form_id(third)]
+    assert "next" not in two["links"]
+    assert "filter%5BmessageStatus%5D=ACCEPTED" in two["links"]["self"]
+    assert world.get(two["links"]["prev"]).get_json()["data"] == one["data"]
+    assert world.get(one["links"]["last"]).get_json()["data"] == two["data"]
+    beyond = world.get(f"{MESSAGES}?page[number]=9&page[size]=2").get_json()
+    assert beyond["data"] == [] and beyond["links"]["prev"].endswith("page%5Bsize%5D=2")
+
+
 @pytest.mark.parametrize(("query", "code", "where"), [
     ("filter=x", "FILTER_UNKNOWN", "filter"),
     ("filter[colour]=red", "FILTER_UNKNOWN", "filter[colour]"),
     ("page=2", "FILTER_UNKNOWN", "page"),
+    ("page[number]=0", "PAGE_INVALID", "page[number]"),
+    ("page[size]=x", "PAGE_INVALID", "page[size]"),
+    ("page[size]=1001", "PAGE_INVALID", "page[size]"),
+    ("page[number]=1&page[number]=2", "FILTER_REPEATED", "page[number]"),
     ("filter[messageStatus]=READ", "FILTER_INVALID", "filter[messageStatus]"),
     ("filter[messageStatus]=NEW&filter[messageStatus]=ACCEPTED", "FILTER_REPEATED", None),
     ("filter[creationDateTimeStart]=yesterday", "FILTER_INVALID",

@@ -24,10 +24,11 @@ DELETE = "urn:sdk.api:deleteMessage"
 bp = Blueprint("sdkapi", __name__, url_prefix="/v1/sdk")
 
 
-def _document(data: Any, self_link: str, **meta: Any) -> Response:
+def _document(data: Any, self_link: str, links: dict[str, str] | None = None,
+              **meta: Any) -> Response:
     return jsonify({
         "meta": {"version": API_VERSION, **meta},
-        "links": {"self": self_link},
+        "links": {"self": self_link, **(links or {})},
         "data": data,
     })
 
@@ -88,10 +89,30 @@ def send_message() -> Response:
 @require_token(FILTER)
 def list_messages() -> Response:
     """getMessageByFilter: the client's messages, never with their documents."""
-    wanted = service.list_filter(request.args.to_dict(flat=False))
+    args = request.args.to_dict(flat=False)
+    wanted = service.list_filter(args)
+    page = service.page_of(args)
     messages = service.list_messages(get_session(), g.api_client, wanted)
-    data = [resource(m, documents=False) for m in messages]
-    return _document(data, request.url)
+    total = len(messages)
+    shown = messages[(page.number - 1) * page.size:page.number * page.size]
+    data = [resource(m, documents=False) for m in shown]
+    last = page.last(total)
+    links = {"first": _page_link(1, page.size), "last": _page_link(last, page.size)}
+    if page.number > 1:
+        links["prev"] = _page_link(min(page.number - 1, last), page.size)
+    if page.number < last:
+        links["next"] = _page_link(page.number + 1, page.size)
+    return _document(data, _page_link(page.number, page.size), links, totalCount=total,
+                     page={"number": page.number, "size": page.size, "last": last})
+
+
+def _page_link(number: int, size: int) -> str:
+    """Return this list's URL (its filters kept) for page `number` of `size` messages."""
+    args: dict[str, Any] = {k: v for k, v in request.args.to_dict(flat=False).items()
+                            if k not in (service.PAGE_NUMBER, service.PAGE_SIZE)}
+    args[service.PAGE_NUMBER] = number
+    args[service.PAGE_SIZE] = size
+    return url_for("sdkapi.list_messages", _external=True, **args)
 
 
 @bp.get("/messages/<message_id>")

@@ -23,14 +23,10 @@ Status mapping (B1.4.2, "Meddelandestatus koder"):
 | outgoing | the answer              | ACCEPTED | the gateway checked consent (C2, C7) and P1–P9  |
 |          |                         |          | and stored it for the sender's function; a      |
 |          |                         |          | refused answer never exists                     |
-| incoming | the answer, not fetched | NEW      | accepted and waiting to be fetched              |
-| incoming | the answer, fetched     | ACCEPTED | its PDF has been fetched (leg answer_delivered, |
-|          |                         |          | by getMessageById with its files, the gateway   |
-|          |                         |          | API or the web) or registered; SDK has no       |
-|          |                         |          | "read" status, and ACCEPTED ("levererat och     |
-|          |                         |          | accepterat av mottagaren") is the final status  |
-|          |                         |          | saying the recipient has it, so a client        |
-|          |                         |          | polling for NEW no longer sees it               |
+| incoming | the answer              | NEW      | accepted and ready to be fetched; it stays NEW  |
+|          |                         |          | until the recipient deletes it (B1.4.2: reading |
+|          |                         |          | does not change the status; the fetch is the    |
+|          |                         |          | answer_delivered leg, not a status)             |
 
 Every status the gateway gives is final, so a client may always delete (hide) its messages;
 the rule is still checked here (`may_delete`) for the statuses that are not.
@@ -54,7 +50,7 @@ from gateway.auth.models import ApiClient
 from gateway.federation.models import FederationEnvelope
 from gateway.inquiries.access import Party, Side
 from gateway.inquiries.answers import StoredAnswer
-from gateway.inquiries.models import Answer, Inquiry, Leg, LegKind
+from gateway.inquiries.models import Answer, Inquiry
 from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
 from gateway.vault.service import get_vault
 
@@ -68,8 +64,6 @@ XML_TYPE = "application/xml"
 PDF_TYPE = "application/pdf"
 INQUIRY_KIND = "inquiry"
 ANSWER_KIND = "answer"
-# The legs after which the sender has the answer (see the status table).
-_HAS_ANSWER = (LegKind.ANSWER_DELIVERED, LegKind.REGISTERED)
 # XOR mask from an inquiry's id to its answer's derived message id (and back: XOR is its own
 # inverse, so a lookup needs no scan). Zero in the version nibble and the variant bits, so the
 # derived id of a version 4 UUID is one too.
@@ -109,14 +103,11 @@ def may_delete(status: MessageStatus) -> bool:
     return status in DELETABLE
 
 
-def status_for(direction: Direction, *, answer: bool = False,
-               delivered: bool = False) -> MessageStatus:
-    """Return the SDK status of a message seen from `direction` (see the module table)."""
-    if direction is Direction.OUTGOING:
-        return MessageStatus.ACCEPTED
-    if answer and delivered:
-        return MessageStatus.ACCEPTED
-    return MessageStatus.NEW
+def status_for(direction: Direction) -> MessageStatus:
+    """Return the SDK status of a message seen from `direction` (see the module table): an
+    outgoing message to an organisation served here is ACCEPTED once stored; an incoming one is
+    NEW until its recipient deletes it."""
+    return MessageStatus.ACCEPTED if direction is Direction.OUTGOING else MessageStatus.NEW
 
 
 def answer_message_id(inquiry_id: str) -> str:
@@ -134,7 +125,6 @@ class Message:
     direction: Direction
     envelope: SdkEnvelope | None
     answer: Answer | None = None
-    delivered: bool = False
     # The inquiry's own envelope (for an answer's conversation).
     inquiry_envelope: SdkEnvelope | None = None
     # The status of the XHE envelope that carries it to a peer gateway (DESIGN 7.3), if any.
@@ -162,7 +152,7 @@ class Message:
     def status(self) -> MessageStatus:
         if self.exchange is not None and self.direction is Direction.OUTGOING:
             return MessageStatus(self.exchange)
-        return status_for(self.direction, answer=self.is_answer, delivered=self.delivered)
+        return status_for(self.direction)
 
     @property
     def created(self) -> dt.datetime:
@@ -247,14 +237,6 @@ def _exchanges(session: Session, ids: Sequence[str]) -> dict[str, str]:
     return {str(message_id): str(status) for message_id, status in rows}
 
 
-def _delivered(session: Session, ids: Sequence[str]) -> set[str]:
-    if not ids:
-        return set()
-    return set(session.scalars(
-        select(Leg.inquiry_id).where(Leg.inquiry_id.in_(ids), Leg.kind.in_(_HAS_ANSWER))
-    ))
-
-
 def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry]) -> list[Message]:
     """Return the inquiries' messages the client sees (the access service says which sides of
     each it is on): each inquiry and its answer, if any."""
@@ -264,7 +246,6 @@ def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry])
     ids = [i.id for i, _, _ in seen]
     envelopes = _envelopes(session, ids)
     answers = _answers(session, ids)
-    delivered = _delivered(session, list(answers))
     found: list[Message] = []
     for inquiry, inquiry_direction, sides in seen:
         own = envelopes.get((inquiry.id, INQUIRY_KIND))
@@ -273,7 +254,7 @@ def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry])
         direction = _answer_direction(sides)
         if answer is not None and direction is not None:
             found.append(Message(inquiry, direction, envelopes.get((inquiry.id, ANSWER_KIND)),
-                                 answer=answer, delivered=inquiry.id in delivered,
+                                 answer=answer,
                                  inquiry_envelope=own))
     hidden = _hidden(session, client, [m.id for m in found])
     exchanges = _exchanges(session, [m.id for m in found])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -174,14 +174,53 @@ class ListFilter:
         )
 
 
+PAGE_NUMBER = "page[number]"
+PAGE_SIZE = "page[size]"
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which page of getMessageByFilter's list (JSON:API paging; page[number] from 1)."""
+
+    number: int = 1
+    size: int = DEFAULT_PAGE_SIZE
+
+    def last(self, total: int) -> int:
+        return max(1, -(-total // self.size))
+
+
+def page_of(args: Mapping[str, list[str]]) -> Page:
+    """Return the page asked for with page[number] and page[size]; 400 naming the parameter
+    for a value that is not a whole number in range, or one given twice."""
+    found: dict[str, int] = {}
+    for key, limit in ((PAGE_NUMBER, None), (PAGE_SIZE, MAX_PAGE_SIZE)):
+        values = args.get(key)
+        if values is None:
+            continue
+        if len(values) != 1:
+            raise bad_request(codes.FILTER_REPEATED, f"{key} får anges en gång.", key)
+        text = values[0].strip()
+        number = int(text) if text.isdigit() and len(text) < 10 else 0
+        if number < 1 or (limit is not None and number > limit):
+            upper = f"–{limit}" if limit is not None else " eller mer"
+            raise bad_request(codes.PAGE_INVALID, f"{key} ska vara ett heltal 1{upper}.", key)
+        found[key] = number
+    return Page(found.get(PAGE_NUMBER, 1), found.get(PAGE_SIZE, DEFAULT_PAGE_SIZE))
+
+
 def filter_values(args: Mapping[str, list[str]], allowed: tuple[str, ...]) -> dict[str, str]:
     """Return {attribute: value} from `filter[attribute]=value` parameters.
 
     Raises 400 for a bare `filter`, an attribute not in `allowed`, or one given twice; other
-    query parameters are refused too, so that a misspelt filter never widens a result.
+    query parameters (but page[number] and page[size], read by `page_of`) are refused too, so
+    that a misspelt filter never widens a result.
     """
     found: dict[str, str] = {}
     for key, values in args.items():
+        if key in (PAGE_NUMBER, PAGE_SIZE):
+            continue
         if not (key.startswith("filter[") and key.endswith("]")):
             raise bad_request(
                 codes.FILTER_UNKNOWN,
@@ -286,9 +325,9 @@ def read_content(session: Session, client: ApiClient, message: Message,
     it stands after the read, with the answer's stored bytes for an answer; the caller commits.
 
     The form's read is audited; the receiving side's first read records `opened`. The answer's
-    first read by the sender's client records
-    `answer_delivered` (then the message is ACCEPTED); every read is audited. An answer whose
-    content has been purged has no files and no read.
+    first read by the sender's client records `answer_delivered` (the message stays NEW:
+    reading is no status); every read is audited. An answer whose content has been purged has
+    no files and no read.
     """
     actor = f"client:{client.client_id}"
     if not message.is_answer:
@@ -303,7 +342,7 @@ def read_content(session: Session, client: ApiClient, message: Message,
         return message, None
     if message.direction is Direction.INCOMING:
         stored = deliver_answer(session, message.inquiry, actor=actor, channel=CHANNEL, now=now)
-        return replace(message, delivered=True), stored
+        return message, stored
     # The care unit's client reading back what it sent: a read, not a delivery.
     own = answer_for(session, message.inquiry.id)
     record(session, actor=actor, action="answer.read", object_type="inquiry",
