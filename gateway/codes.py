@@ -133,9 +133,11 @@ FILTER_UNKNOWN_FILTER = Code("FILTER_UNKNOWN", "Okänt filter")
 FILTER_UNKNOWN_STATUS = Code("FILTER_INVALID", "Okänd meddelandestatus")
 JSON_INVALID_BODY = Code("JSON_INVALID", "Kroppen är inte JSON")
 MESSAGE_ID_CONFLICT = Code("MESSAGE_ID_CONFLICT", "messageId används redan")
+FORM_UNDER_OTHER_MESSAGE = Code(
+    "MESSAGE_ID_CONFLICT", "Hälsoförfrågan har redan skickats i ett annat meddelande"
+)
 MESSAGE_DELETED = Code("MESSAGE_DELETED", "Meddelandet har raderats")
 MESSAGE_ID_MISMATCH = Code("MESSAGE_ID_MISMATCH", "messageId och data.id skiljer sig")
-MESSAGE_ID_NOT_FORM_ID = Code("MESSAGE_ID_MISMATCH", "messageId och formulärets id skiljer sig")
 MESSAGE_NOT_FINAL = Code("MESSAGE_NOT_FINAL", "Meddelandet kan inte raderas ännu")
 RECIPIENT_MISMATCH = Code("RECIPIENT_MISMATCH", "Mottagaren är inte förfrågans avsändare")
 RECIPIENT_NOT_CARE_UNIT = Code("RECIPIENT_MISMATCH", "Mottagaren skiljer sig från vårdcentralens")

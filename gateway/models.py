@@ -17,10 +17,17 @@ from gateway.directory.models import (
     SenderUnit,
 )
 from gateway.federation.models import FederationEnvelope
-from gateway.inquiries.models import Answer, ConsentWithdrawal, Inquiry, Leg, LegKind
+from gateway.inquiries.models import (
+    Answer,
+    ConsentWithdrawal,
+    Inquiry,
+    Leg,
+    LegKind,
+    SdkMessage,
+)
 from gateway.jobs.models import Job, JobState
 from gateway.mail.models import OutboxMail
-from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
+from gateway.sdkapi.models import SdkDeletion
 from gateway.stats.models import HistoryInquiry
 
 __all__ = [
@@ -28,6 +35,6 @@ __all__ = [
     "AuditEntry", "AuditHead", "Base", "CareUnit", "ConsentWithdrawal", "Coordinator",
     "CoordinatorCertificate", "DirectoryChange", "FederationEnvelope", "FunctionalAddress",
     "HistoryInquiry", "Inquiry", "Job", "JobState", "Leg", "LegKind", "LoginAttempt",
-    "Organisation", "OutboxMail", "Role", "SdkDeletion", "SdkEnvelope", "SenderKind",
+    "Organisation", "OutboxMail", "Role", "SdkDeletion", "SdkMessage", "SenderKind",
     "SenderUnit", "User",
 ]

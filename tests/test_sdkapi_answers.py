@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from gateway.audit.models import AuditEntry
 from gateway.db import get_session
-from gateway.sdkapi.messages import answer_message_id
-from gateway.sdkapi.models import SdkEnvelope
+from gateway.inquiries.models import SdkMessage
+from gateway.inquiries.sdk_messages import answer_message_id
 from tests.conftest import AppMaker
 from tests.support.forms import (
     EBB_NORR,
@@ -106,10 +106,10 @@ def assert_problem(response: Any, status: int, code: str, where: str | None = No
         assert any(issue.get("in") == where for issue in body["eventIssues"]), body
 
 
-def answer_envelopes() -> int:
+def answer_messages() -> int:
     session = get_session()
-    return session.scalar(select(func.count()).select_from(SdkEnvelope).where(
-        SdkEnvelope.kind == "answer")) or 0
+    return session.scalar(select(func.count()).select_from(SdkMessage).where(
+        SdkMessage.kind == "answer")) or 0
 
 
 def audits(action: str, object_id: str, outcome: str = "ok") -> int:
@@ -168,7 +168,7 @@ def test_bad_answer_envelope_is_refused_and_stores_nothing(
         assert_problem(response, status, code, where)
         assert response.get_json()["type"] == SDK_BAD_REQUEST
         assert "answered" not in leg_kinds(inquiry_id)
-        assert answer_envelopes() == 0
+        assert answer_messages() == 0
 
 
 def test_unsigned_answer_is_refused_naming_p2(world: World) -> None:
@@ -181,7 +181,7 @@ def test_unsigned_answer_is_refused_naming_p2(world: World) -> None:
         assert body["type"] == SDK_BAD_REQUEST and body["code"] == "ANSWER_REFUSED"
         assert "P2" in [i["typeCode"] for i in body["eventIssues"]]
         assert "answered" not in leg_kinds(inquiry_id)
-        assert answer_envelopes() == 0
+        assert answer_messages() == 0
         assert world.listed() == {inquiry_id: "ACCEPTED"}
 
 
@@ -199,7 +199,7 @@ def test_only_the_client_holding_the_vcs_address_may_answer(
         assert_problem(response, status, code)
         assert "answered" not in leg_kinds(inquiry_id)
         assert audits("answer.submit", inquiry_id, outcome="denied") == 1
-        assert answer_envelopes() == 0
+        assert answer_messages() == 0
 
 
 def test_unknown_ref_is_a_bad_request(world: World) -> None:
@@ -322,7 +322,7 @@ def test_the_same_message_again_gives_the_same_response_and_stores_nothing(world
         assert again.status_code == 201
         assert again.get_json() == first.get_json()
         assert leg_kinds(inquiry_id).count("answered") == 1
-        assert answer_envelopes() == 1
+        assert answer_messages() == 1
         assert audits("answer.accepted", inquiry_id) == 1
         # Other bytes under the same messageId: a conflict; the first answer stays.
         other = world.answer(inquiry_id, signed_answer(world.pki, inquiry_id),
@@ -344,7 +344,7 @@ def test_without_a_messageid_the_derived_id_is_used_and_repeats_are_idempotent(
         assert first.status_code == 201
         assert first.get_json()["data"]["id"] == answer_message_id(inquiry_id)
         assert world.answer(inquiry_id, pdf).get_json() == first.get_json()
-        assert answer_envelopes() == 1
+        assert answer_messages() == 1
 
 
 def test_a_messageid_of_another_message_is_a_conflict(world: World) -> None:
@@ -356,7 +356,7 @@ def test_a_messageid_of_another_message_is_a_conflict(world: World) -> None:
             assert_problem(world.answer(second, pdf, message_id=taken), 409,
                            "MESSAGE_ID_CONFLICT")
         assert "answered" not in leg_kinds(second)
-        assert answer_envelopes() == 0
+        assert answer_messages() == 0
 
 
 # --- filters and delete ----------------------------------------------------------------------

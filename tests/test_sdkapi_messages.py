@@ -288,8 +288,40 @@ def test_same_id_other_content_is_a_conflict_as_on_the_gateway_api(world: World)
     xml = halsoforfragan()
     assert world.send(xml).status_code == 201
     other = halsoforfragan(id=form_id(xml), bakgrund="Något helt annat.")
-    assert_problem(world.send(other), 409, "ID_CONFLICT")
+    # The messageId (here the form's id) is already another content's.
+    assert_problem(world.send(other), 409, "MESSAGE_ID_CONFLICT", f"{A}.messageId")
+    # Under a new messageId the form's id still names other content: the intake's 409.
+    assert_problem(world.send(other, messageId=OTHER_ID), 409, "ID_CONFLICT")
     assert post_xml(world.http, other, world.ebb).status_code == 409
+    assert counts(get_session()).inquiries == 1
+
+
+def test_the_clients_own_message_id_is_kept_and_linked_to_the_form(world: World) -> None:
+    xml = halsoforfragan()
+    inquiry_id = form_id(xml)
+    own = "6f1c2f44-0c1e-4d7e-9a0b-3c5d7e9f1a2b"
+    response = world.send(xml, messageId=own)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["data"]["id"] == own
+    assert response.headers["Location"].endswith(f"{MESSAGES}/{own}")
+    assert response.get_json()["meta"]["receipt"]["receipt"]["inquiry_id"] == inquiry_id
+    # The message is found by its own id; the form's id names the inquiry, not a message.
+    assert world.get(f"{MESSAGES}/{own}").get_json()["data"]["attributes"]["messageId"] == own
+    assert_problem(world.get(f"{MESSAGES}/{inquiry_id}"), 404, "NOT_FOUND")
+    assert world.listed() == [own]
+    assert world.listed(world.vc) == [own]
+    state = world.http.get(f"/api/v1/inquiries/{inquiry_id}", headers=bearer(world.ebb))
+    assert state.status_code == 200
+    # The same message again: the same result.
+    again = world.send(xml, messageId=own)
+    assert again.status_code == 201
+    assert again.get_json()["meta"] == response.get_json()["meta"]
+    # The same form under another messageId, or the messageId for other content: 409.
+    assert_problem(world.send(xml, messageId=OTHER_ID), 409, "MESSAGE_ID_CONFLICT",
+                   f"{A}.messageId")
+    assert_problem(world.send(halsoforfragan(personnummer=nth_personnummer(5)), messageId=own),
+                   409, "MESSAGE_ID_CONFLICT", f"{A}.messageId")
+    assert counts(get_session()).inquiries == 1
 
 
 def test_get_by_id_returns_the_form_and_is_audited(world: World) -> None:

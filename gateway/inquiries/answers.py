@@ -32,6 +32,12 @@ from gateway.errors import GatewayError, Issue, not_found
 from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_CHANNEL, withdrawal_dates
 from gateway.inquiries.labels import STATUS_TEXT
 from gateway.inquiries.models import Answer, Inquiry, LegKind
+from gateway.inquiries.sdk_messages import (
+    ANSWER_KIND,
+    ClientMessage,
+    build_answer_message,
+    store,
+)
 from gateway.inquiries.workflow import Status, add_leg, derive_status, legs_of
 from gateway.jobs.service import enqueue
 from gateway.metrics import counters
@@ -150,15 +156,18 @@ def accept_answer(
     now: dt.datetime,
     structured: bytes | None = None,
     reko_checked_by_peer: bool = False,
+    message: ClientMessage | None = None,
 ) -> Answer:
-    """Validate and store a signed answer; return it (the caller commits).
+    """Validate and store a signed answer with its SDK message (`message` as the client sent
+    it, else one built for it); return it (the caller commits).
 
     `reko_checked_by_peer`: the answer comes from the peer gateway that serves the care unit
     (DESIGN 7.2 step 6), which decided P4 from its directory; here the REKO is the first signer.
 
     Raises GatewayError: 404 unknown inquiry, 409 when it is not waiting for an answer (already
-    answered, closed, registered), 422 CONSENT_BLOCKS_ANSWER (C2/C7, with whom to call) or
-    ANSWER_REFUSED (one issue per failed P rule), 503 when the trust roots are missing.
+    answered, closed, registered) or its messageId is another message's, 422
+    CONSENT_BLOCKS_ANSWER (C2/C7, with whom to call) or ANSWER_REFUSED (one issue per failed P
+    rule), 503 when the trust roots are missing.
     """
     if now.tzinfo is None:
         raise ValueError("accept_answer needs an aware `now`")
@@ -180,10 +189,15 @@ def accept_answer(
         counters.answer_refused(channel, report.failed_codes)
         raise refusal(report)
     sealed = _Sealed.of(pdf, inquiry.id)
+    if message is None:
+        message = build_answer_message(session, inquiry, pdf, structured, now)
     # The PDF is not needed any more: when the caller gave a file, its bytes go now, before
     # the INSERT copies the sealed envelope (once more in the driver).
     del pdf
     answer = _store(session, inquiry, sealed, report, submitter, channel, now, structured)
+    if message is not None:
+        store(session, inquiry_id=inquiry.id, kind=ANSWER_KIND, channel=channel,
+              message=message, now=now)
     counters.answer_accepted(channel)
     return answer
 

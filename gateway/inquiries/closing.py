@@ -27,7 +27,14 @@ from gateway.errors import GatewayError, Issue
 from gateway.inquiries.answers import ANSWERABLE, inquiry_form, status_of
 from gateway.inquiries.intake import NOTIFY_JOB
 from gateway.inquiries.labels import STATUS_TEXT
-from gateway.inquiries.models import Answer, CloseReason, ConsentWithdrawal, Inquiry, LegKind
+from gateway.inquiries.models import (
+    Answer,
+    CloseReason,
+    ConsentWithdrawal,
+    Inquiry,
+    LegKind,
+    SdkMessage,
+)
 from gateway.inquiries.workflow import add_leg, legs_of
 from gateway.jobs.service import enqueue
 
@@ -146,6 +153,8 @@ def purge(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
     if answer is not None:
         answer.pdf = None
         answer.structured = None
+    for message in session.scalars(select(SdkMessage).where(SdkMessage.inquiry_id == inquiry.id)):
+        message.content = None
 
 
 # --- re-routing -------------------------------------------------------------------------------

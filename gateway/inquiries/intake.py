@@ -34,6 +34,12 @@ from gateway.directory.service import DirectoryError, care_unit_by_hsa_id, sende
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.models import ConsentWithdrawal, Inquiry, IntakeRejection, LegKind
 from gateway.inquiries.receipts import receipt_body, receipt_fields, receipt_signer
+from gateway.inquiries.sdk_messages import (
+    INQUIRY_KIND,
+    ClientMessage,
+    build_inquiry_message,
+    store,
+)
 from gateway.inquiries.workflow import (
     add_leg,
     deadline_for,
@@ -130,18 +136,21 @@ class IntakeResult:
 
 
 def submit(
-    session: Session, data: bytes, *, submitter: Submitter, channel: str, now: dt.datetime
+    session: Session, data: bytes, *, submitter: Submitter, channel: str, now: dt.datetime,
+    message: ClientMessage | None = None,
 ) -> IntakeResult:
-    """Take in a hälsoförfrågan and return the result; the caller commits.
+    """Take in a hälsoförfrågan and return the result; the caller commits. Its SDK message is
+    stored with it: `message` as the client sent it, else one built for it.
 
     Raises GatewayError for every refusal (400/413 unreadable, 403 SENDER_NOT_ALLOWED, 404/422
-    directory and rules, 409 ID_CONFLICT, 503 RECEIPT_KEY_MISSING). On a refusal the session's
-    transaction is rolled back and only the rejection row is committed, in its own transaction.
+    directory and rules, 409 ID_CONFLICT or MESSAGE_ID_CONFLICT, 503 RECEIPT_KEY_MISSING). On a
+    refusal the session's transaction is rolled back and only the rejection row is committed,
+    in its own transaction.
     """
     if now.tzinfo is None:
         raise ValueError("submit needs an aware `now`")
     try:
-        result = _submit(session, data, submitter, channel, now)
+        result = _submit(session, data, submitter, channel, now, message)
     except GatewayError as error:
         _refused(session, error, submitter, channel, now)
         raise
@@ -151,7 +160,8 @@ def submit(
 
 
 def _submit(
-    session: Session, data: bytes, submitter: Submitter, channel: str, now: dt.datetime
+    session: Session, data: bytes, submitter: Submitter, channel: str, now: dt.datetime,
+    message: ClientMessage | None,
 ) -> IntakeResult:
     form = _parse(data)
     sender_unit = _sender_unit(session, form, submitter)
@@ -177,8 +187,22 @@ def _submit(
         if stored is None:  # the conflict was not on the id: a real error
             raise RuntimeError("inquiry insert failed without an existing inquiry")
         return _resend(stored, digest)
+    _store_message(session, inquiry, accepted, message)
     _record_journey(session, inquiry, accepted)
     return IntakeResult(inquiry, created=True)
+
+
+def _store_message(session: Session, inquiry: Inquiry, accepted: _Accepted,
+                   message: ClientMessage | None) -> None:
+    """Store the inquiry's SDK message: the client's, else one built with the form's consent
+    PDF as its second file."""
+    if message is None:
+        bilaga = accepted.form.samtycke.bilaga
+        consent = (bilaga.filnamn, bilaga.innehall) if bilaga is not None else None
+        message = build_inquiry_message(inquiry, accepted.data, consent, accepted.now)
+    if message is not None:
+        store(session, inquiry_id=inquiry.id, kind=INQUIRY_KIND, channel=accepted.channel,
+              message=message, now=accepted.now)
 
 
 # --- refusals --------------------------------------------------------------------------------

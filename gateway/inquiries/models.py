@@ -1,4 +1,5 @@
-"""Inquiry models: the hälsoförfrågan, its legs, its answer and registered consent withdrawals."""
+"""Inquiry models: the hälsoförfrågan, its legs, its answer, their SDK messages and registered
+consent withdrawals."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
 from gateway.db import Base
@@ -149,6 +150,28 @@ class Answer(Base):
     submitted_by: Mapped[str] = mapped_column(String(200))
 
     inquiry: Mapped[Inquiry] = relationship()
+
+
+class SdkMessage(Base):
+    """The SDK message (messagePayload XML, sealed) of an inquiry or of its answer: exactly as
+    the client sent it over the SDK API (its own messageId, header values and files), or as the
+    gateway built it for a form or answer that came another way. The SDK API reads its header
+    values from here."""
+
+    __tablename__ = "sdk_messages"
+    __table_args__ = (UniqueConstraint("inquiry_id", "kind"),)
+
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    inquiry_id: Mapped[str] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    # "inquiry" or "answer".
+    kind: Mapped[str] = mapped_column(String(10))
+    # How the message came: "sdk" (as the client sent it), else the channel it was built for.
+    channel: Mapped[str] = mapped_column(String(20))
+    conversation_id: Mapped[str] = mapped_column(String(36))
+    # SHA-256 of what the sender sent: the same messageId with another digest is a conflict.
+    digest: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes | None] = sealed_column()
+    created_at: Mapped[Created]
 
 
 class ConsentWithdrawal(Base):

@@ -1,19 +1,17 @@
-"""Answers sent as SDK messages: `refToMessageId` names the inquiry, the one content file is the
-signed PDF, and the one answer service (`accept_answer`, channel "sdk") decides; idempotent by
-messageId.
+"""Answers sent as SDK messages: `refToMessageId` names the inquiry's message, the content files
+are the signed PDF (and, where given, the structured answer XML), and the one answer service
+(`accept_answer`, channel "sdk") decides and stores the message as sent; idempotent by messageId.
 
 The answer's messageId is the one the care unit's client chose (`messageId`, or `data.id`), or
-else the derived one (`answer_message_id`); it is kept in `SdkEnvelope` with kind "answer".
+else the derived one (`answer_message_id`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import codes
@@ -21,10 +19,17 @@ from gateway.auth.models import ApiClient
 from gateway.errors import GatewayError
 from gateway.inquiries.access import Act, Party, Verdict, decide, find_inquiry, refusal
 from gateway.inquiries.answers import accept_answer
-from gateway.inquiries.models import Answer, Inquiry
-from gateway.sdkapi.messages import ANSWER_KIND, INQUIRY_KIND, answer_message_id, conversation_of
-from gateway.sdkapi.models import SdkEnvelope
-from gateway.sdkapi.problems import SDK_BAD_REQUEST, bad_request
+from gateway.inquiries.models import Answer, Inquiry, SdkMessage
+from gateway.inquiries.sdk_messages import (
+    ANSWER_KIND,
+    CLIENT_CHANNEL,
+    INQUIRY_KIND,
+    ClientMessage,
+    answer_message_id,
+    conversation_of,
+    inquiry_message_id,
+)
+from gateway.sdkapi.problems import bad_request, message_id_conflict
 from gateway.sdkapi.reading import SentMessage
 from gateway.sdkapi.service import KEEP_STATUS as SDK_KEEP_STATUS
 from gateway.sdkapi.service import sdk_refusal
@@ -62,15 +67,21 @@ def send_answer(session: Session, envelope: SentMessage, *, client: ApiClient,
     inquiry = _answerable_inquiry(session, envelope, client)
     conversation = _check_envelope(session, envelope, inquiry)
     inquiry_id = inquiry.id
-    message_id = _chosen_id(envelope, inquiry_id)
-    digest = hashlib.sha256(envelope.content).hexdigest()
+    message_id = envelope.message_id or answer_message_id(inquiry_id)
+    digest = envelope.digest
     earlier = _earlier(session, message_id, inquiry_id, digest)
     if earlier is not None:
         return earlier
     _check_id_free(session, message_id, inquiry_id)
+    settled = envelope.settled(message_id=message_id, conversation_id=conversation)
+    assert settled.answer is not None
     try:
-        answer = accept_answer(session, inquiry_id, envelope.content,
-                               submitter=f"client:{client.client_id}", channel=CHANNEL, now=now)
+        answer = accept_answer(
+            session, inquiry_id, settled.answer.pdf.content,
+            submitter=f"client:{client.client_id}", channel=CHANNEL, now=now,
+            structured=settled.answer.structured.content if settled.answer.structured else None,
+            message=ClientMessage(message_id, conversation, settled.xml, digest),
+        )
     except GatewayError as error:
         if error.code == "NOT_AWAITING_ANSWER":
             # A concurrent send of this very message may have won the race: then it is a repeat.
@@ -78,23 +89,17 @@ def send_answer(session: Session, envelope: SentMessage, *, client: ApiClient,
             earlier = _earlier(session, message_id, inquiry_id, digest)
             if earlier is not None:
                 return earlier
+        if error.code == codes.MESSAGE_ID_CONFLICT.code:
+            raise message_id_conflict(message_id) from None
         raise sdk_refusal(error, KEEP_STATUS) from None
-    _keep_envelope(session, message_id, inquiry_id, conversation, envelope.label)
     return SentAnswer(message_id, answer, repeated=False)
-
-
-def _conflict(detail: str) -> GatewayError:
-    return GatewayError.at(
-        codes.MESSAGE_ID_CONFLICT, detail, f"{PATH}.messageId", status=409,
-        extra={"type": SDK_BAD_REQUEST, "code": codes.MESSAGE_ID_CONFLICT.code},
-    )
 
 
 def _answerable_inquiry(session: Session, envelope: SentMessage, client: ApiClient) -> Inquiry:
     """Return the inquiry refToMessageId names when the client may answer it (the access
     service decides; see KEEP_STATUS for the 403)."""
     ref = envelope.ref_to_message_id or ""
-    decision = decide(Party.client(client), find_inquiry(session, ref), Act.ANSWER,
+    decision = decide(Party.client(client), _referred(session, ref), Act.ANSWER,
                       channel=CHANNEL)
     if decision.verdict is Verdict.FORBIDDEN:
         raise refusal(decision, Act.ANSWER)
@@ -108,11 +113,14 @@ def _answerable_inquiry(session: Session, envelope: SentMessage, client: ApiClie
     return decision.inquiry
 
 
-def _conversation(session: Session, inquiry: Inquiry) -> str:
-    own = session.scalars(select(SdkEnvelope).where(
-        SdkEnvelope.inquiry_id == inquiry.id, SdkEnvelope.kind == INQUIRY_KIND
-    )).one_or_none()
-    return conversation_of(inquiry, own)
+def _referred(session: Session, ref: str) -> Inquiry | None:
+    """Return the inquiry whose message has the id `ref` (its stored messageId, or the form's id
+    for an inquiry without a stored message), else None."""
+    row = session.get(SdkMessage, ref)
+    if row is not None:
+        return session.get(Inquiry, row.inquiry_id) if row.kind == INQUIRY_KIND else None
+    inquiry = find_inquiry(session, ref)
+    return inquiry if inquiry is not None and inquiry_message_id(session, inquiry) == ref else None
 
 
 def _check_envelope(session: Session, envelope: SentMessage, inquiry: Inquiry) -> str:
@@ -147,7 +155,7 @@ def _check_envelope(session: Session, envelope: SentMessage, inquiry: Inquiry) -
             f"till {inquiry.reply_to}.",
             f"{PATH}.recipientAttention.subOrganization.extension",
         )
-    expected = _conversation(session, inquiry)
+    expected = conversation_of(session, inquiry)
     if envelope.conversation_id is not None and envelope.conversation_id != expected:
         raise bad_request(
             codes.CONVERSATION_MISMATCH,
@@ -158,34 +166,23 @@ def _check_envelope(session: Session, envelope: SentMessage, inquiry: Inquiry) -
     return expected
 
 
-def _chosen_id(envelope: SentMessage, inquiry_id: str) -> str:
-    """Return the answer's messageId: the client's (messageId and data.id must agree), else the
-    derived one."""
-    if envelope.message_id and envelope.resource_id and envelope.message_id != envelope.resource_id:
-        raise bad_request(
-            codes.MESSAGE_ID_MISMATCH,
-            f"data.id är {envelope.resource_id} men messageId är "
-            f"{envelope.message_id}; de ska vara samma.",
-            "data.id",
-        )
-    return envelope.message_id or envelope.resource_id or answer_message_id(inquiry_id)
-
-
 def _earlier(session: Session, message_id: str, inquiry_id: str,
              digest: str) -> SentAnswer | None:
-    """Return the earlier acceptance of this same message (same id, inquiry and bytes), None
-    when the id is unused, and raise 409 when it names another message."""
-    kept = session.get(SdkEnvelope, message_id)
+    """Return the earlier acceptance of this same message (same id, inquiry and content), None
+    when the id is unused (or is the derived id of an answer that came another way: the answer
+    service then says the inquiry is answered), and raise 409 when it names another message."""
+    kept = session.get(SdkMessage, message_id)
     if kept is None:
+        return None
+    same_answer = kept.kind == ANSWER_KIND and kept.inquiry_id == inquiry_id
+    if same_answer and kept.channel != CLIENT_CHANNEL:
         return None
     answer = session.scalars(
         select(Answer).where(Answer.inquiry_id == kept.inquiry_id)
     ).one_or_none()
-    if (kept.kind == ANSWER_KIND and kept.inquiry_id == inquiry_id and answer is not None
-            and answer.pdf_digest == digest):
+    if same_answer and answer is not None and kept.digest == digest:
         return SentAnswer(message_id, answer, repeated=True)
-    raise _conflict(f"Ett annat meddelande har redan messageId {message_id}; ett nytt "
-                    "meddelande behöver ett nytt id.")
+    raise message_id_conflict(message_id)
 
 
 def _check_id_free(session: Session, message_id: str, inquiry_id: str) -> None:
@@ -193,17 +190,4 @@ def _check_id_free(session: Session, message_id: str, inquiry_id: str) -> None:
     taken = session.get(Inquiry, message_id) is not None
     owner = answer_message_id(message_id)
     if taken or (owner != inquiry_id and session.get(Inquiry, owner) is not None):
-        raise _conflict(f"messageId {message_id} är redan ett annat meddelandes id; välj ett "
-                        "nytt UUID.")
-
-
-def _keep_envelope(session: Session, message_id: str, inquiry_id: str, conversation: str,
-                   label: str) -> None:
-    try:
-        with session.begin_nested():
-            session.add(SdkEnvelope(message_id=message_id, inquiry_id=inquiry_id,
-                                    kind=ANSWER_KIND, conversation_id=conversation, label=label))
-    except IntegrityError:
-        # A concurrent message took this id first; this answer is not stored either.
-        session.rollback()
-        raise _conflict(f"Ett annat meddelande har redan messageId {message_id}.") from None
+        raise message_id_conflict(message_id)

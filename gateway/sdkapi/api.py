@@ -64,9 +64,9 @@ def send_message() -> Response:
         meta: dict[str, Any] = {"answer": {"sha256": answered.answer.pdf_digest,
                                            "report": answered.answer.report}}
     else:
-        result = service.send(session, sent, client=client, now=now)
-        message_id = result.inquiry.id
-        meta = {"receipt": result.body()}
+        taken = service.send(session, sent, client=client, now=now)
+        message_id = taken.message_id
+        meta = {"receipt": taken.result.body()}
     session.commit()
     message = visible_message(session, client, message_id)
     if message is None:

@@ -1,13 +1,16 @@
 """The SDK message view onto inquiries and answers: which messages a client sees, their status
 (B1.4.2) and their JSON:API shape. The status mapping lives here and nowhere else.
 
-A hälsoförfrågan is one SDK message whose messageId is the form's `id`. Seen from the sending
-function's address (the form's `funktionsadress`) it is outgoing; seen from the care unit's
-address it was routed to, it is incoming. Its accepted answer is a second message, sent by the
-care unit's address to the sender's, with `refToMessageId` = the inquiry's id and the signed PDF
-as its content file. The answer's messageId is the one its sender chose over the SDK API (kept in
-`SdkEnvelope`, kind "answer"); an answer that came another way (web, gateway API, mail) or
-without a chosen id has the derived id `answer_message_id(inquiry id)`.
+A hälsoförfrågan is one SDK message: the one its client sent over the SDK API (its own
+messageId, kept linked to the form's `id`), or the one the gateway built when the form came
+another way (messageId = the form's `id`); both are stored (gateway.inquiries.sdk_messages) and
+every header value shown comes from the stored message. Seen from the sending function's address
+(the form's `funktionsadress`) it is outgoing; seen from the care unit's address it was routed
+to, it is incoming. Its accepted answer is a second message, from the care unit's address to the
+sender's, with `refToMessageId` = the inquiry's messageId and the signed PDF as its content file;
+its messageId is the one its sender chose over the SDK API, else the derived id
+`answer_message_id(inquiry id)`. A message whose stored content is gone (purged, or from before
+messages were stored) is shown from what the inquiry itself says.
 
 Status mapping (B1.4.2, "Meddelandestatus koder"):
 
@@ -38,20 +41,28 @@ import base64
 import dataclasses
 import datetime as dt
 import enum
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from forms.sdk.jsonapi import message_attributes
+from forms.sdk.message import Message as SdkPayload
 from gateway.auth.models import ApiClient
 from gateway.federation.models import FederationEnvelope
 from gateway.inquiries.access import Party, Side
 from gateway.inquiries.answers import StoredAnswer
-from gateway.inquiries.models import Answer, Inquiry
-from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
+from gateway.inquiries.models import Answer, Inquiry, SdkMessage
+from gateway.inquiries.sdk_messages import (
+    ANSWER_KIND,
+    INQUIRY_KIND,
+    answer_message_id,
+    open_message,
+)
+from gateway.sdkapi.models import SdkDeletion
 from gateway.vault.service import get_vault
 
 API_VERSION = "sdk api 1.0.0"
@@ -62,12 +73,6 @@ FORM_DOCUMENT_ID = "halsoforfragan"
 ANSWER_DOCUMENT_ID = "svar"
 XML_TYPE = "application/xml"
 PDF_TYPE = "application/pdf"
-INQUIRY_KIND = "inquiry"
-ANSWER_KIND = "answer"
-# XOR mask from an inquiry's id to its answer's derived message id (and back: XOR is its own
-# inverse, so a lookup needs no scan). Zero in the version nibble and the variant bits, so the
-# derived id of a version 4 UUID is one too.
-_ANSWER_MASK = uuid.UUID("5a5a5a5a-5a5a-0a5a-1a5a-5a5a5a5a5a5a").int
 
 
 class MessageStatus(enum.StrEnum):
@@ -110,23 +115,16 @@ def status_for(direction: Direction) -> MessageStatus:
     return MessageStatus.ACCEPTED if direction is Direction.OUTGOING else MessageStatus.NEW
 
 
-def answer_message_id(inquiry_id: str) -> str:
-    """Return the derived message id of the inquiry's answer; applied to a derived id, return
-    the inquiry's id. Raises ValueError for a text that is not a UUID."""
-    return str(uuid.UUID(int=uuid.UUID(inquiry_id).int ^ _ANSWER_MASK))
-
-
 @dataclass(frozen=True)
 class Message:
     """One message as one client sees it: the inquiry itself, or its answer when `answer` is
-    set. `envelope` is the SDK envelope of that message, if it came over the SDK API."""
+    set. `stored` is that message's stored SDK message, `inquiry_stored` the inquiry's."""
 
     inquiry: Inquiry
     direction: Direction
-    envelope: SdkEnvelope | None
+    stored: SdkMessage | None
     answer: Answer | None = None
-    # The inquiry's own envelope (for an answer's conversation).
-    inquiry_envelope: SdkEnvelope | None = None
+    inquiry_stored: SdkMessage | None = None
     # The status of the XHE envelope that carries it to a peer gateway (DESIGN 7.3), if any.
     exchange: str | None = None
 
@@ -140,13 +138,15 @@ class Message:
 
     @property
     def id(self) -> str:
-        if not self.is_answer:
-            return self.inquiry.id
-        return self.envelope.message_id if self.envelope else answer_message_id(self.inquiry.id)
+        if self.stored is not None:
+            return self.stored.message_id
+        return answer_message_id(self.inquiry.id) if self.is_answer else self.inquiry.id
 
     @property
     def ref_to(self) -> str | None:
-        return self.inquiry.id if self.is_answer else None
+        if not self.is_answer:
+            return None
+        return self.inquiry_stored.message_id if self.inquiry_stored else self.inquiry.id
 
     @property
     def status(self) -> MessageStatus:
@@ -156,6 +156,7 @@ class Message:
 
     @property
     def created(self) -> dt.datetime:
+        """When the gateway received it (what the date filters and the order use)."""
         return self.answer.accepted_at if self.answer is not None else self.inquiry.created_at
 
     @property
@@ -168,20 +169,20 @@ class Message:
 
     @property
     def conversation_id(self) -> str:
-        if self.envelope is not None:
-            return self.envelope.conversation_id
-        return conversation_of(self.inquiry, self.inquiry_envelope)
+        if self.stored is not None:
+            return self.stored.conversation_id
+        return self.inquiry_stored.conversation_id if self.inquiry_stored else self.inquiry.id
+
+    @cached_property
+    def payload(self) -> SdkPayload | None:
+        """The stored SDK message opened from the vault, None when there is none to open."""
+        return open_message(self.stored) if self.stored is not None else None
 
     @property
     def label(self) -> str:
-        if self.envelope is not None:
-            return self.envelope.label
+        if self.payload is not None and self.payload.header.label is not None:
+            return self.payload.header.label
         return ANSWER_LABEL if self.is_answer else DEFAULT_LABEL
-
-
-def conversation_of(inquiry: Inquiry, envelope: SdkEnvelope | None) -> str:
-    """Return the inquiry's conversation id: the sender's, else the inquiry's own id."""
-    return envelope.conversation_id if envelope is not None else inquiry.id
 
 
 def _direction(sides: frozenset[Side]) -> Direction | None:
@@ -212,10 +213,10 @@ def _hidden(session: Session, client: ApiClient, ids: Sequence[str]) -> set[str]
     ))
 
 
-def _envelopes(session: Session, ids: Sequence[str]) -> dict[tuple[str, str], SdkEnvelope]:
+def _stored(session: Session, ids: Sequence[str]) -> dict[tuple[str, str], SdkMessage]:
     if not ids:
         return {}
-    rows = session.scalars(select(SdkEnvelope).where(SdkEnvelope.inquiry_id.in_(ids)))
+    rows = session.scalars(select(SdkMessage).where(SdkMessage.inquiry_id.in_(ids)))
     return {(row.inquiry_id, row.kind): row for row in rows}
 
 
@@ -244,18 +245,17 @@ def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry])
     sided = [(i, party.sides(i)) for i in inquiries]
     seen = [(i, d, sides) for i, sides in sided if (d := _direction(sides)) is not None]
     ids = [i.id for i, _, _ in seen]
-    envelopes = _envelopes(session, ids)
+    stored = _stored(session, ids)
     answers = _answers(session, ids)
     found: list[Message] = []
     for inquiry, inquiry_direction, sides in seen:
-        own = envelopes.get((inquiry.id, INQUIRY_KIND))
+        own = stored.get((inquiry.id, INQUIRY_KIND))
         found.append(Message(inquiry, inquiry_direction, own))
         answer = answers.get(inquiry.id)
         direction = _answer_direction(sides)
         if answer is not None and direction is not None:
-            found.append(Message(inquiry, direction, envelopes.get((inquiry.id, ANSWER_KIND)),
-                                 answer=answer,
-                                 inquiry_envelope=own))
+            found.append(Message(inquiry, direction, stored.get((inquiry.id, ANSWER_KIND)),
+                                 answer=answer, inquiry_stored=own))
     hidden = _hidden(session, client, [m.id for m in found])
     exchanges = _exchanges(session, [m.id for m in found])
     return [dataclasses.replace(m, exchange=exchanges.get(m.id)) if m.id in exchanges else m
@@ -279,9 +279,12 @@ def visible_messages(session: Session, client: ApiClient) -> list[Message]:
 
 
 def message_inquiry(session: Session, message_id: str) -> Inquiry | None:
-    """Return the inquiry a message id belongs to, or None: the id is an inquiry's, an answer's
-    chosen over the SDK API, or an answer's derived one."""
+    """Return the inquiry a message id belongs to, or None: the id is a stored message's (an
+    inquiry's or an answer's), or an inquiry's or a derived answer id of a message not stored."""
     wanted = message_id.lower()
+    row = session.get(SdkMessage, wanted)
+    if row is not None:
+        return session.get(Inquiry, row.inquiry_id)
     return session.get(Inquiry, wanted) or _answered_inquiry(session, wanted)
 
 
@@ -301,10 +304,7 @@ def visible_message(session: Session, client: ApiClient, message_id: str) -> Mes
 
 
 def _answered_inquiry(session: Session, message_id: str) -> Inquiry | None:
-    """Return the inquiry whose answer may carry this message id, or None."""
-    envelope = session.get(SdkEnvelope, message_id)
-    if envelope is not None:
-        return session.get(Inquiry, envelope.inquiry_id) if envelope.kind == ANSWER_KIND else None
+    """Return the inquiry whose answer may carry this derived message id, or None."""
     try:
         return session.get(Inquiry, answer_message_id(message_id))
     except ValueError:
@@ -327,9 +327,16 @@ def attributes(message: Message, *, documents: bool, text: bool = True, files: b
                stored: StoredAnswer | None = None) -> dict[str, Any]:
     """Return the message's JSON:API attributes; its documents only when `documents`.
 
-    An answer's files come from `stored` (the caller opened and audited them). No personal data
-    outside digitalDocument: no referenceId with the personnummer.
+    A stored message is shown as it was sent: every header value (confidentiality,
+    creationDateTime, generatingSystem, attentionPerson, labels) and its files, as the sender
+    gave them. Without one (purged, or never stored), the message is shown from the inquiry:
+    an answer's files then come from `stored` (the caller opened and audited them).
     """
+    if message.payload is not None:
+        return {
+            "messageStatus": message.status.value,
+            **message_attributes(message.payload, documents=documents, texts=text, files=files),
+        }
     inquiry = message.inquiry
     sender_unit, care_unit = inquiry.sender_unit, inquiry.care_unit
     body: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""SDK API models: what an SDK envelope adds to an inquiry, and which client hid which message."""
+"""SDK API models: which client hid (deleted) which message from its view."""
 
 from __future__ import annotations
 
@@ -8,24 +8,6 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base
-from gateway.types import Created
-
-
-class SdkEnvelope(Base):
-    """The SDK header fields of a message (an inquiry or its answer) that the content does not
-    carry. Messages that came another way have none; the message view then uses defaults.
-    """
-
-    __tablename__ = "sdk_envelopes"
-    __table_args__ = (UniqueConstraint("inquiry_id", "kind"),)
-
-    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    inquiry_id: Mapped[str] = mapped_column(ForeignKey("inquiries.id"))
-    # "inquiry" or "answer".
-    kind: Mapped[str] = mapped_column(String(10))
-    conversation_id: Mapped[str] = mapped_column(String(36))
-    label: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[Created]
 
 
 class SdkDeletion(Base):

@@ -23,6 +23,17 @@ def bad_request(code: Code, detail: str, location: str = "") -> GatewayError:
                            extra={"type": SDK_BAD_REQUEST, "code": code.code})
 
 
+def message_id_conflict(message_id: str) -> GatewayError:
+    """Return the 409 for a messageId that is already another message's (or other content's)."""
+    return GatewayError.at(
+        codes.MESSAGE_ID_CONFLICT,
+        f"Ett annat meddelande har redan messageId {message_id}; ett nytt meddelande behöver "
+        "ett nytt id.",
+        "data.attributes.messageId", status=409,
+        extra={"type": SDK_BAD_REQUEST, "code": codes.MESSAGE_ID_CONFLICT.code},
+    )
+
+
 def message_refusal(error: MessageError, now: dt.datetime) -> GatewayError:
     """Return DIGG's 400 naming every problem of the message at its JSON path (an element path
     of the built message is turned into the JSON path of the same value)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,9 @@ class SentMessage:
     xml: bytes
     resource_id: str | None
     defaulted: frozenset[str]
+    # SHA-256 of the body as sent (canonical JSON): the same messageId again with another
+    # digest is another message.
+    digest: str
     inquiry: InquiryContent | None = None
     answer: AnswerContent | None = None
 
@@ -104,12 +109,14 @@ def read_message(body: Any, now: dt.datetime) -> SentMessage:
     try:
         created = read_create_message(body, now=now)
         message = created.message
+        digest = hashlib.sha256(
+            json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        ).hexdigest()
+        read = (created.message, created.xml, created.resource_id, created.defaulted, digest)
         if message.header.ref_to_message_id is not None:
-            sent = SentMessage(message, created.xml, created.resource_id, created.defaulted,
-                               answer=answer_content(message))
+            sent = SentMessage(*read, answer=answer_content(message))
         else:
-            sent = SentMessage(message, created.xml, created.resource_id, created.defaulted,
-                               inquiry=inquiry_content(message))
+            sent = SentMessage(*read, inquiry=inquiry_content(message))
     except MessageError as error:
         raise message_refusal(error, now) from None
     given = "messageId" not in sent.defaulted

@@ -6,6 +6,7 @@ The HTTP layer (`api.py`) only reads the request and shapes the response; the ru
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,10 @@ from gateway.errors import GatewayError, Issue, not_found
 from gateway.inquiries.access import Act, Party, Side, decide
 from gateway.inquiries.answers import StoredAnswer, answer_for, deliver_answer
 from gateway.inquiries.intake import IntakeResult, Submitter, submit
+from gateway.inquiries.models import Inquiry, SdkMessage
+from gateway.inquiries.sdk_messages import INQUIRY_KIND, ClientMessage, stored_message
 from gateway.inquiries.workflow import record_opened
 from gateway.sdkapi.messages import (
-    INQUIRY_KIND,
     Direction,
     Message,
     MessageStatus,
@@ -33,8 +35,8 @@ from gateway.sdkapi.messages import (
     message_inquiry,
 )
 from gateway.sdkapi.messages import visible_messages as _visible
-from gateway.sdkapi.models import SdkDeletion, SdkEnvelope
-from gateway.sdkapi.problems import SDK_BAD_REQUEST, UUID, bad_request
+from gateway.sdkapi.models import SdkDeletion
+from gateway.sdkapi.problems import SDK_BAD_REQUEST, UUID, bad_request, message_id_conflict
 from gateway.sdkapi.reading import SentMessage
 
 CHANNEL = "sdk"
@@ -65,15 +67,6 @@ def sdk_refusal(error: GatewayError, keep: frozenset[int] = KEEP_STATUS) -> Gate
 def _check_against_form(envelope: SentMessage, form: Halsoforfragan) -> None:
     """Refuse an envelope that says something else than the form it carries."""
     path = "data.attributes"
-    for given, where in ((envelope.message_id, f"{path}.messageId"),
-                         (envelope.resource_id, "data.id")):
-        if given is not None and given != form.id.lower():
-            raise bad_request(
-                codes.MESSAGE_ID_NOT_FORM_ID,
-                f"{where} är {given} men hälsoförfrågans id är {form.id}; de ska "
-                "vara samma (meddelandet är förfrågan).",
-                where,
-            )
     sender = form.avsandare
     if envelope.sender.lower() != sender.organisation.strip().lower():
         raise bad_request(
@@ -111,44 +104,78 @@ def _check_against_route(envelope: SentMessage, result: IntakeResult) -> None:
         )
 
 
-def send(session: Session, envelope: SentMessage, *, client: ApiClient,
-         now: dt.datetime) -> IntakeResult:
-    """Take in an SDK message carrying a hälsoförfrågan through the intake; the caller commits.
+@dataclass(frozen=True)
+class SentInquiry:
+    """A hälsoförfrågan message taken in: the intake's result and the message's id."""
 
-    Raises GatewayError (400 for the envelope, its agreement with the form and every intake
+    result: IntakeResult
+    message_id: str
+
+
+def send(session: Session, sent: SentMessage, *, client: ApiClient,
+         now: dt.datetime) -> SentInquiry:
+    """Take in an SDK message carrying a hälsoförfrågan through the intake, storing the message
+    as sent with the client's own messageId (else the form's id); the caller commits.
+
+    The same messageId with the same content again is the same result; a messageId already
+    used for other content, or the same form under another messageId, is 409.
+
+    Raises GatewayError (400 for the message, its agreement with the form and every intake
     refusal but those in KEEP_STATUS).
     """
     submitter = Submitter.from_client(client)
     try:
-        form = parse_halsoforfragan(envelope.content)
+        form = parse_halsoforfragan(sent.content)
     except FormError:
         form = None  # the intake refuses it the same way as on every channel, and counts it
     if form is not None:
-        _check_against_form(envelope, form)
+        _check_against_form(sent, form)
+    message_id = sent.message_id or (form.id if form is not None else str(uuid.uuid4()))
+    earlier = _earlier(session, sent, message_id)
+    if earlier is not None:
+        _check_against_route(sent, earlier.result)
+        return earlier
+    settled = sent.settled(message_id=message_id, conversation_id=message_id)
+    message = ClientMessage(message_id, settled.message.header.conversation_id.lower(),
+                            settled.xml, sent.digest)
     try:
-        result = submit(session, envelope.content, submitter=submitter, channel=CHANNEL, now=now)
+        result = submit(session, sent.content, submitter=submitter, channel=CHANNEL, now=now,
+                        message=message)
     except GatewayError as error:
+        if error.code == codes.MESSAGE_ID_CONFLICT.code:
+            raise message_id_conflict(message_id) from None
         raise sdk_refusal(error) from None
     try:
-        _check_against_route(envelope, result)
+        _check_against_route(sent, result)
     except GatewayError:
         session.rollback()
         raise
     if result.created:
-        _keep_envelope(session, envelope, result)
-    return result
+        return SentInquiry(result, message_id)
+    # The form was taken in before, under the message stored then.
+    row = stored_message(session, result.inquiry.id, INQUIRY_KIND)
+    kept = row.message_id if row is not None else result.inquiry.id
+    if sent.message_id is not None and kept != message_id:
+        raise GatewayError.at(
+            codes.FORM_UNDER_OTHER_MESSAGE,
+            f"Hälsoförfrågan {result.inquiry.id} har redan tagits emot i meddelandet {kept}; "
+            "skicka den inte igen under ett annat messageId.",
+            "data.attributes.messageId", status=409,
+            extra={"type": SDK_BAD_REQUEST, "code": codes.FORM_UNDER_OTHER_MESSAGE.code},
+        )
+    return SentInquiry(result, kept)
 
 
-def _keep_envelope(session: Session, envelope: SentMessage, result: IntakeResult) -> None:
-    inquiry_id = result.inquiry.id
-    session.add(SdkEnvelope(
-        message_id=inquiry_id,
-        inquiry_id=inquiry_id,
-        kind=INQUIRY_KIND,
-        conversation_id=envelope.conversation_id or inquiry_id,
-        label=envelope.label,
-    ))
-    session.flush()
+def _earlier(session: Session, sent: SentMessage, message_id: str) -> SentInquiry | None:
+    """Return the earlier result of this very message (same messageId, same content), None
+    when the messageId is new, and raise 409 when it is another message's."""
+    row = session.get(SdkMessage, message_id)
+    if row is None:
+        return None
+    inquiry = session.get(Inquiry, row.inquiry_id)
+    if row.kind != INQUIRY_KIND or row.digest != sent.digest or inquiry is None:
+        raise message_id_conflict(message_id)
+    return SentInquiry(IntakeResult(inquiry, created=False), message_id)
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -1,0 +1,165 @@
+"""The SDK message of every hälsoförfrågan and answer, stored sealed (`SdkMessage`): the client's
+own over the SDK API, or one built with forms.sdk.content for a form or answer that came another
+way (gateway API, web, mail), so that the SDK API always shows a message's real header values.
+
+Ids: a message built here has the form's id (an inquiry) or the derived `answer_message_id` (an
+answer); a client's own messageId is kept as it chose it, linked to the inquiry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forms.sdk.content import Party, answer_message, inquiry_message
+from forms.sdk.message import Message, build_message, parse_message
+from forms.sdk.message_rules import MessageError
+from gateway import codes
+from gateway.errors import GatewayError
+from gateway.inquiries.models import Inquiry, SdkMessage
+from gateway.vault.service import get_vault
+
+log = logging.getLogger(__name__)
+
+INQUIRY_KIND = "inquiry"
+ANSWER_KIND = "answer"
+CLIENT_CHANNEL = "sdk"
+# XOR mask from an inquiry's id to its answer's derived message id (and back: XOR is its own
+# inverse, so a lookup needs no scan). Zero in the version nibble and the variant bits, so the
+# derived id of a version 4 UUID is one too.
+_ANSWER_MASK = uuid.UUID("5a5a5a5a-5a5a-0a5a-1a5a-5a5a5a5a5a5a").int
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    """An SDK message as a client sent it: its messageId and conversation, the canonical XML,
+    and the digest of what was sent (for repeats)."""
+
+    message_id: str
+    conversation_id: str
+    xml: bytes
+    digest: str
+
+
+def answer_message_id(inquiry_id: str) -> str:
+    """Return the derived message id of the inquiry's answer; applied to a derived id, return
+    the inquiry's id. Raises ValueError for a text that is not a UUID."""
+    return str(uuid.UUID(int=uuid.UUID(inquiry_id).int ^ _ANSWER_MASK))
+
+
+def _context(message_id: str) -> str:
+    return f"sdk_messages.content:{message_id}"
+
+
+def stored_message(session: Session, inquiry_id: str, kind: str) -> SdkMessage | None:
+    """Return the stored SDK message of the inquiry (kind inquiry) or of its answer."""
+    return session.scalars(select(SdkMessage).where(
+        SdkMessage.inquiry_id == inquiry_id, SdkMessage.kind == kind
+    )).one_or_none()
+
+
+def open_message(row: SdkMessage) -> Message | None:
+    """Return the stored message opened from the vault, None when its content was purged."""
+    if row.content is None:
+        return None
+    return parse_message(get_vault().open(row.content, _context(row.message_id)))
+
+
+def conversation_of(session: Session, inquiry: Inquiry) -> str:
+    """Return the inquiry's conversation: its message's, else the inquiry's own id."""
+    row = stored_message(session, inquiry.id, INQUIRY_KIND)
+    return row.conversation_id if row is not None else inquiry.id
+
+
+def inquiry_message_id(session: Session, inquiry: Inquiry) -> str:
+    """Return the messageId of the inquiry's message: the client's own, else the form's id."""
+    row = stored_message(session, inquiry.id, INQUIRY_KIND)
+    return row.message_id if row is not None else inquiry.id
+
+
+def _conflict(message_id: str) -> GatewayError:
+    return GatewayError.at(
+        codes.MESSAGE_ID_CONFLICT,
+        f"Ett annat meddelande har redan messageId {message_id}; ett nytt meddelande behöver "
+        "ett nytt id.",
+        "data.attributes.messageId", status=409,
+    )
+
+
+def store(session: Session, *, inquiry_id: str, kind: str, channel: str,
+          message: ClientMessage, now: dt.datetime) -> SdkMessage:
+    """Store the message sealed; raise GatewayError 409 MESSAGE_ID_CONFLICT when its messageId
+    is already another message's (the caller's transaction stays usable)."""
+    row = SdkMessage(
+        message_id=message.message_id, inquiry_id=inquiry_id, kind=kind, channel=channel,
+        conversation_id=message.conversation_id, digest=message.digest,
+        content=get_vault().seal(message.xml, _context(message.message_id)), created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        raise _conflict(message.message_id) from None
+    return row
+
+
+def _party(organisation_id: str, address: str, name: str) -> Party:
+    return Party(organisation_id, address, None, name)
+
+
+def _built(message: Message) -> ClientMessage | None:
+    """Return the built message ready to store, None (logged) if the builder refuses it: the
+    form was accepted, and the SDK view then shows what the inquiry itself says."""
+    try:
+        xml = build_message(message)
+    except MessageError as error:
+        log.warning("sdk message not built for %s: %s", message.message_id,
+                    ",".join(i.code for i in error.report.issues))
+        return None
+    return ClientMessage(message.message_id, message.header.conversation_id, xml,
+                         hashlib.sha256(xml).hexdigest())
+
+
+def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str, bytes] | None,
+                          now: dt.datetime) -> ClientMessage | None:
+    """Return the SDK message of an inquiry that came another way: from the sender's function
+    to the care unit's, the form's XML and the consent PDF (the form's bilaga) as files."""
+    sender, care_unit = inquiry.sender_unit, inquiry.care_unit
+    message = inquiry_message(
+        form_xml,
+        sender=_party(sender.organisation_id, inquiry.reply_to, sender.name),
+        recipient=_party(care_unit.organisation_id, inquiry.routed_to, care_unit.name),
+        message_id=inquiry.id, created=now,
+        consent_pdf=consent[1] if consent else None,
+        consent_file_name=(consent[0] if consent and consent[0] else "samtycke.pdf"),
+    )
+    return _built(message)
+
+
+def build_answer_message(session: Session, inquiry: Inquiry, pdf: bytes,
+                         structured: bytes | None, now: dt.datetime) -> ClientMessage | None:
+    """Return the SDK message of an answer that came another way: from the care unit's
+    function to the sender's, refToMessageId the inquiry's message, in its conversation."""
+    sender, care_unit = inquiry.sender_unit, inquiry.care_unit
+    message = answer_message(
+        pdf,
+        sender=_party(care_unit.organisation_id, inquiry.routed_to, care_unit.name),
+        recipient=_party(sender.organisation_id, inquiry.reply_to, sender.name),
+        message_id=answer_message_id(inquiry.id),
+        ref_to_message_id=inquiry_message_id(session, inquiry),
+        conversation_id=conversation_of(session, inquiry), created=now,
+        structured_xml=structured,
+    )
+    return _built(message)
+
+
+def message_owner(session: Session, message_id: str) -> SdkMessage | None:
+    """Return the stored message with this id, if any."""
+    return session.get(SdkMessage, message_id.strip().lower())
