@@ -51,6 +51,7 @@ from gateway.inquiries.closing import (
 from gateway.inquiries.labels import REASON_LABELS, STATUS_TEXT
 from gateway.inquiries.models import Inquiry, InquirySummary
 from gateway.inquiries.paging import Page, page_number
+from gateway.inquiries.sdk_messages import consent_file
 from gateway.inquiries.workflow import Status, legs_of, record_opened
 from gateway.vault.service import get_vault
 from signing.pdfsign import SigningRefused, sign_answer
@@ -181,6 +182,7 @@ def _detail_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
         status=status, status_text=STATUS_TEXT, answerable=status in ANSWERABLE,
         stored=answer_for(session, inquiry.id), legs=legs_of(session, inquiry.id),
         labels=QUESTION_LABELS, reasons=REASON_LABELS, errors=errors or [],
+        has_consent=consent_file(session, inquiry) is not None,
         days_left=(inquiry.deadline - stockholm_today()).days, near_days=NEAR_DAYS,
     )
     return page, status_code
@@ -192,6 +194,25 @@ def show(inquiry_id: str) -> ResponseReturnValue:
     inquiry = _allowed(inquiry_id, Act.READ)
     _record_opened(inquiry)
     return _detail_page(inquiry)
+
+
+@bp.get("/inkorg/<inquiry_id>/samtycke.pdf")
+@role_required(Role.COORDINATOR)
+def consent_pdf(inquiry_id: str) -> ResponseReturnValue:
+    """The signed consent form the sender sent with the inquiry (audited read); 404 when the
+    inquiry has none."""
+    inquiry = _allowed(inquiry_id, Act.READ)
+    session = get_session()
+    found = consent_file(session, inquiry)
+    if found is None:
+        raise GatewayError("NOT_FOUND", "Signerat samtycke finns inte",
+                           "Förfrågan kom utan signerad samtyckesblankett.", status=404)
+    record(session, actor=_actor(), action="consent.read", object_type="inquiry",
+           object_id=inquiry.id, detail={"channel": "web", "purpose": "besvara hälsoförfrågan"})
+    session.commit()
+    response = Response(found[1], mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="samtycke-{inquiry.id}.pdf"'
+    return response
 
 
 def _refused(inquiry: Inquiry, error: GatewayError) -> ResponseReturnValue:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from forms.sdk.content import Party, answer_message, inquiry_message
+from forms.sdk.content import Party, answer_message, inquiry_content, inquiry_message
 from forms.sdk.message import Message, build_message, parse_message
 from forms.sdk.message_rules import MessageError
 from gateway import codes
@@ -163,3 +163,15 @@ def build_answer_message(session: Session, inquiry: Inquiry, pdf: bytes,
 def message_owner(session: Session, message_id: str) -> SdkMessage | None:
     """Return the stored message with this id, if any."""
     return session.get(SdkMessage, message_id.strip().lower())
+
+
+def consent_file(session: Session, inquiry: Inquiry) -> tuple[str, bytes] | None:
+    """Return the signed consent form (file name, PDF) of the inquiry's message: the second
+    file its sender sent, or the form's bilaga in a message built here; None when there is
+    none or the content has been purged."""
+    row = stored_message(session, inquiry.id, INQUIRY_KIND)
+    message = open_message(row) if row is not None else None
+    if message is None:
+        return None
+    consent = inquiry_content(message).consent
+    return (consent.file_name, consent.content) if consent is not None else None
