@@ -15,9 +15,17 @@ from gateway.audit.models import AuditEntry
 from gateway.auth.clients import create_client
 from gateway.auth.models import Role
 from gateway.db import get_session
+from gateway.inquiries.models import SdkMessage
 from tests.conftest import AppMaker
-from tests.support.forms import EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, SKANE, halsoforfragan
-from tests.support.intake import bearer, load_directory, new_client
+from tests.support.forms import (
+    CONSENT_PDF,
+    EBB_OSTER,
+    KRYDDGARDEN_ADDRESS,
+    MALMO,
+    SKANE,
+    halsoforfragan,
+)
+from tests.support.intake import bearer, load_directory, new_client, post_xml
 from tests.support.pdfs import TestPki
 from tests.support.reko import ANNA, signed_answer
 from tests.support.sdk import FA_ROOT, MESSAGES, answer_body, form_id
@@ -175,3 +183,32 @@ def test_a_case_system_round_trip(make_app: AppMaker, installed_pki: TestPki) ->
     mine = http.get(MESSAGES, headers=bearer(vc)).get_json()["data"]
     assert {m["id"]: m["attributes"]["messageStatus"] for m in mine} == {
         OWN_ID: "NEW", ANSWER_ID: "ACCEPTED"}
+
+
+def test_a_form_from_another_channel_has_its_sdk_message_built_and_stored(
+    make_app: AppMaker, installed_pki: TestPki
+) -> None:
+    app = make_app()
+    http = app.test_client()
+    with app.app_context():
+        session = get_session()
+        load_directory(session)
+        ebb = new_client(session)
+        vc = new_client(session, organisation=SKANE, addresses=(KRYDDGARDEN_ADDRESS,))
+        reko = logged_in_browser(app, "anna", Role.COORDINATOR, hsa_id=ANNA.hsa_id)
+    xml = halsoforfragan()
+    inquiry_id = form_id(xml)
+    assert post_xml(http, xml, ebb).status_code == 201
+    with app.app_context():
+        (row,) = get_session().scalars(select(SdkMessage)).all()
+        assert (row.message_id, row.kind, row.channel) == (inquiry_id, "inquiry", "api")
+        assert row.content is not None and b"halsoforfragan" not in row.content  # sealed
+    got = http.get(f"{MESSAGES}/{inquiry_id}", headers=bearer(vc)).get_json()["data"]
+    attrs = got["attributes"]
+    assert attrs["messageStatus"] == "NEW"
+    assert attrs["senderAttention"]["subOrganization"]["extension"] == EBB_OSTER
+    files = attrs["digitalDocument"][0]["contentFiles"]
+    assert [(f["contentType"], base64.b64decode(f["content"])) for f in files] == [
+        ("application/xml", xml), ("application/pdf", CONSENT_PDF)]
+    download = reko.get(f"/inkorg/{inquiry_id}/samtycke.pdf")
+    assert download.status_code == 200 and download.data == CONSENT_PDF

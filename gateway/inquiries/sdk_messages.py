@@ -18,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from forms.errors import FormError
+from forms.halsoforfragan import parse_halsoforfragan
 from forms.sdk.content import Party, answer_message, inquiry_content, inquiry_message
 from forms.sdk.message import Message, build_message, parse_message
 from forms.sdk.message_rules import MessageError
@@ -166,12 +168,20 @@ def message_owner(session: Session, message_id: str) -> SdkMessage | None:
 
 
 def consent_file(session: Session, inquiry: Inquiry) -> tuple[str, bytes] | None:
-    """Return the signed consent form (file name, PDF) of the inquiry's message: the second
-    file its sender sent, or the form's bilaga in a message built here; None when there is
-    none or the content has been purged."""
+    """Return the signed consent form (file name, PDF): the second file of the inquiry's
+    message (as its sender sent it, or the form's bilaga in a message built here), else the
+    form's bilaga; None when there is none or the content has been purged."""
     row = stored_message(session, inquiry.id, INQUIRY_KIND)
     message = open_message(row) if row is not None else None
-    if message is None:
+    consent = inquiry_content(message).consent if message is not None else None
+    if consent is not None:
+        return consent.file_name, consent.content
+    if inquiry.content is None:
         return None
-    consent = inquiry_content(message).consent
-    return (consent.file_name, consent.content) if consent is not None else None
+    try:
+        form = parse_halsoforfragan(
+            get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}"))
+    except FormError:  # valid when stored; a schema change must not break the page
+        return None
+    bilaga = form.samtycke.bilaga
+    return (bilaga.filnamn or "samtycke.pdf", bilaga.innehall) if bilaga is not None else None
