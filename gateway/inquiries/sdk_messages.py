@@ -86,7 +86,8 @@ def inquiry_message_id(session: Session, inquiry: Inquiry) -> str:
     return row.message_id if row is not None else inquiry.id
 
 
-def _conflict(message_id: str) -> GatewayError:
+def message_id_conflict(message_id: str) -> GatewayError:
+    """Return the 409 for a messageId that is already another message's."""
     return GatewayError.at(
         codes.MESSAGE_ID_CONFLICT,
         f"Ett annat meddelande har redan messageId {message_id}; ett nytt meddelande behöver "
@@ -108,7 +109,7 @@ def store(session: Session, *, inquiry_id: str, kind: str, channel: str,
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
-        raise _conflict(message.message_id) from None
+        raise message_id_conflict(message.message_id) from None
     return row
 
 

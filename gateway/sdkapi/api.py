@@ -10,10 +10,9 @@ from gateway import codes
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
 from gateway.db import get_session, utcnow
-from gateway.errors import GatewayError
 from gateway.sdkapi import answers, service
 from gateway.sdkapi.messages import API_VERSION, resource, visible_message
-from gateway.sdkapi.problems import SDK_BAD_REQUEST, bad_request
+from gateway.sdkapi.problems import bad_request, conflict
 from gateway.sdkapi.reading import read_message
 
 SEND = "urn:sdk.api:sendMessage"
@@ -71,12 +70,10 @@ def send_message() -> Response:
     message = visible_message(session, client, message_id)
     if message is None:
         # A repeat of a message this client has deleted: it exists, but no longer for the client.
-        raise GatewayError.at(
+        raise conflict(
             codes.MESSAGE_DELETED,
             f"Meddelandet {message_id} har redan tagits emot och sedan raderats av er; skicka "
             "det som ett nytt meddelande med ett nytt id.",
-            "data.attributes.messageId", status=409,
-            extra={"type": SDK_BAD_REQUEST, "code": codes.MESSAGE_DELETED.code},
         )
     link = url_for("sdkapi.get_message", message_id=message_id, _external=True)
     response = _document(resource(message, documents=False), link, **meta)

@@ -12,6 +12,7 @@ from forms.sdk.message_rules import MessageError
 from gateway import codes
 from gateway.codes import Code
 from gateway.errors import GatewayError, Issue
+from gateway.inquiries import sdk_messages
 
 SDK_BAD_REQUEST = "urn:problem-type:sdk:badRequest"
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -23,15 +24,15 @@ def bad_request(code: Code, detail: str, location: str = "") -> GatewayError:
                            extra={"type": SDK_BAD_REQUEST, "code": code.code})
 
 
+def conflict(code: Code, detail: str) -> GatewayError:
+    """Return a 409 about the message's messageId, in SDK's problem type."""
+    return GatewayError.at(code, detail, "data.attributes.messageId", status=409,
+                           extra={"type": SDK_BAD_REQUEST, "code": code.code})
+
+
 def message_id_conflict(message_id: str) -> GatewayError:
     """Return the 409 for a messageId that is already another message's (or other content's)."""
-    return GatewayError.at(
-        codes.MESSAGE_ID_CONFLICT,
-        f"Ett annat meddelande har redan messageId {message_id}; ett nytt meddelande behöver "
-        "ett nytt id.",
-        "data.attributes.messageId", status=409,
-        extra={"type": SDK_BAD_REQUEST, "code": codes.MESSAGE_ID_CONFLICT.code},
-    )
+    return conflict(codes.MESSAGE_ID_CONFLICT, sdk_messages.message_id_conflict(message_id).detail)
 
 
 def message_refusal(error: MessageError, now: dt.datetime) -> GatewayError:

@@ -36,7 +36,13 @@ from gateway.sdkapi.messages import (
 )
 from gateway.sdkapi.messages import visible_messages as _visible
 from gateway.sdkapi.models import SdkDeletion
-from gateway.sdkapi.problems import SDK_BAD_REQUEST, UUID, bad_request, message_id_conflict
+from gateway.sdkapi.problems import (
+    SDK_BAD_REQUEST,
+    UUID,
+    bad_request,
+    conflict,
+    message_id_conflict,
+)
 from gateway.sdkapi.reading import SentMessage
 
 CHANNEL = "sdk"
@@ -156,12 +162,10 @@ def send(session: Session, sent: SentMessage, *, client: ApiClient,
     row = stored_message(session, result.inquiry.id, INQUIRY_KIND)
     kept = row.message_id if row is not None else result.inquiry.id
     if sent.message_id is not None and kept != message_id:
-        raise GatewayError.at(
+        raise conflict(
             codes.FORM_UNDER_OTHER_MESSAGE,
             f"Hälsoförfrågan {result.inquiry.id} har redan tagits emot i meddelandet {kept}; "
             "skicka den inte igen under ett annat messageId.",
-            "data.attributes.messageId", status=409,
-            extra={"type": SDK_BAD_REQUEST, "code": codes.FORM_UNDER_OTHER_MESSAGE.code},
         )
     return SentInquiry(result, kept)
 
