@@ -192,6 +192,16 @@ def test_every_problem_is_named_with_its_json_path_and_time(world: World) -> Non
     assert counts(get_session()).inquiries == 0
 
 
+def test_a_body_with_many_problems_lists_fifty_and_counts_all(world: World) -> None:
+    persons = [f"person {n}" for n in range(80)]  # each not an object: one problem each
+    response = world.send(XML, senderAttention={**attention(EBB_OSTER),
+                                                "attentionPerson": persons})
+    assert_problem(response, 400, "SDK_MESSAGE_INVALID")
+    body = response.get_json()
+    assert len(body["eventIssues"]) == 50
+    assert body["eventIssueCount"] == 80
+
+
 def test_digg_error_testdata_as_api_bodies_are_refused_naming_every_problem(
     world: World,
 ) -> None:

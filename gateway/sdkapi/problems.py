@@ -45,7 +45,8 @@ def message_refusal(error: MessageError, now: dt.datetime) -> GatewayError:
     more = report.total - min(len(issues), 5)
     detail = f"{report.total} fel i meddelandet: {shown}" + (f"; och {more} till" if more else "")
     return GatewayError.at(codes.SDK_MESSAGE_INVALID, detail, issues=issues,
-                           extra={"type": SDK_BAD_REQUEST, "code": codes.SDK_MESSAGE_INVALID.code})
+                           extra={"type": SDK_BAD_REQUEST, "code": codes.SDK_MESSAGE_INVALID.code},
+                           issue_count=report.total)
 
 
 def _json_place(path: str) -> str:

@@ -67,7 +67,8 @@ def sdk_refusal(error: GatewayError, keep: frozenset[int] = KEEP_STATUS) -> Gate
     if error.status in keep or not 400 <= error.status < 500:
         return error
     return GatewayError(error.code, error.title, error.detail, status=400, issues=error.issues,
-                        extra={**error.extra, "type": SDK_BAD_REQUEST, "code": error.code})
+                        extra={**error.extra, "type": SDK_BAD_REQUEST, "code": error.code},
+                        issue_count=error.issue_count)
 
 
 def _check_against_form(envelope: SentMessage, form: Halsoforfragan) -> None:
