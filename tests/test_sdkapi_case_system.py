@@ -15,7 +15,8 @@ from gateway.audit.models import AuditEntry
 from gateway.auth.clients import create_client
 from gateway.auth.models import Role
 from gateway.db import get_session
-from gateway.inquiries.models import SdkMessage
+from gateway.inquiries.closing import purge
+from gateway.inquiries.models import Inquiry, SdkMessage
 from tests.conftest import AppMaker
 from tests.support.forms import (
     CONSENT_PDF,
@@ -212,3 +213,31 @@ def test_a_form_from_another_channel_has_its_sdk_message_built_and_stored(
         ("application/xml", xml), ("application/pdf", CONSENT_PDF)]
     download = reko.get(f"/inkorg/{inquiry_id}/samtycke.pdf")
     assert download.status_code == 200 and download.data == CONSENT_PDF
+
+
+def test_a_purged_inquiry_keeps_its_message_id_but_not_its_content(
+    make_app: AppMaker, installed_pki: TestPki
+) -> None:
+    app = make_app()
+    http = app.test_client()
+    with app.app_context():
+        session = get_session()
+        load_directory(session)
+        ebb = new_client(session)
+    xml = halsoforfragan()
+    sent = _sent_attributes(xml, "2026-01-02T03:04:05.678Z")
+    assert http.post(MESSAGES, json={"data": {"type": "messages", "attributes": sent}},
+                     headers=bearer(ebb)).status_code == 201
+    with app.app_context():
+        session = get_session()
+        inquiry = session.get(Inquiry, form_id(xml))
+        assert inquiry is not None
+        purge(session, inquiry, dt.datetime.now(dt.UTC))
+        session.commit()
+        (row,) = session.scalars(select(SdkMessage)).all()
+        assert row.content is None and row.message_id == OWN_ID
+    got = http.get(f"{MESSAGES}/{OWN_ID}", headers=bearer(ebb))
+    assert got.status_code == 200
+    attrs = got.get_json()["data"]["attributes"]
+    assert attrs["messageId"] == OWN_ID and attrs["conversationId"] == CONVERSATION
+    assert "contentFiles" not in attrs["digitalDocument"][0]
