@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from gateway.audit.models import AuditEntry
@@ -186,16 +190,30 @@ def test_a_case_system_round_trip(make_app: AppMaker, installed_pki: TestPki) ->
         OWN_ID: "NEW", ANSWER_ID: "ACCEPTED"}
 
 
-def test_a_form_from_another_channel_has_its_sdk_message_built_and_stored(
-    make_app: AppMaker, installed_pki: TestPki
-) -> None:
+@dataclass
+class Parties:
+    app: Flask
+    http: FlaskClient
+    ebb: str  # EBB Öster's case system, every scope
+    vc: str  # Vårdcentralen Kryddgården's system
+
+
+@pytest.fixture
+def parties(make_app: AppMaker, installed_pki: TestPki) -> Parties:
     app = make_app()
-    http = app.test_client()
     with app.app_context():
         session = get_session()
         load_directory(session)
         ebb = new_client(session)
         vc = new_client(session, organisation=SKANE, addresses=(KRYDDGARDEN_ADDRESS,))
+    return Parties(app, app.test_client(), ebb, vc)
+
+
+def test_a_form_from_another_channel_has_its_sdk_message_built_and_stored(
+    parties: Parties,
+) -> None:
+    app, http, ebb, vc = parties.app, parties.http, parties.ebb, parties.vc
+    with app.app_context():
         reko = logged_in_browser(app, "anna", Role.COORDINATOR, hsa_id=ANNA.hsa_id)
     xml = halsoforfragan()
     inquiry_id = form_id(xml)
@@ -215,15 +233,8 @@ def test_a_form_from_another_channel_has_its_sdk_message_built_and_stored(
     assert download.status_code == 200 and download.data == CONSENT_PDF
 
 
-def test_a_purged_inquiry_keeps_its_message_id_but_not_its_content(
-    make_app: AppMaker, installed_pki: TestPki
-) -> None:
-    app = make_app()
-    http = app.test_client()
-    with app.app_context():
-        session = get_session()
-        load_directory(session)
-        ebb = new_client(session)
+def test_a_purged_inquiry_keeps_its_message_id_but_not_its_content(parties: Parties) -> None:
+    app, http, ebb = parties.app, parties.http, parties.ebb
     xml = halsoforfragan()
     sent = _sent_attributes(xml, "2026-01-02T03:04:05.678Z")
     assert http.post(MESSAGES, json={"data": {"type": "messages", "attributes": sent}},
