@@ -159,7 +159,8 @@ def accept_answer(
     message: ClientMessage | None = None,
 ) -> Answer:
     """Validate and store a signed answer with its SDK message (`message` as the client sent
-    it, else one built for it); return it (the caller commits).
+    it, else one built for it; either with the PDF left out, see sdk_messages); return it (the
+    caller commits).
 
     `reko_checked_by_peer`: the answer comes from the peer gateway that serves the care unit
     (DESIGN 7.2 step 6), which decided P4 from its directory; here the REKO is the first signer.
@@ -189,11 +190,11 @@ def accept_answer(
         counters.answer_refused(channel, report.failed_codes)
         raise refusal(report)
     sealed = _Sealed.of(pdf, inquiry.id)
-    if message is None:
-        message = build_answer_message(session, inquiry, pdf, structured, now)
     # The PDF is not needed any more: when the caller gave a file, its bytes go now, before
     # the INSERT copies the sealed envelope (once more in the driver).
     del pdf
+    if message is None:
+        message = build_answer_message(session, inquiry, structured, now)
     answer = _store(session, inquiry, sealed, report, submitter, channel, now, structured)
     if message is not None:
         store(session, inquiry_id=inquiry.id, kind=ANSWER_KIND, channel=channel,

@@ -8,6 +8,7 @@ answer); a client's own messageId is kept as it chose it, linked to the inquiry.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -20,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from forms.errors import FormError
 from forms.halsoforfragan import parse_halsoforfragan
-from forms.sdk.content import Party, answer_message, inquiry_content, inquiry_message
+from forms.sdk.content import (
+    PDF_TYPES,
+    Party,
+    answer_message,
+    inquiry_content,
+    inquiry_message,
+    media_type,
+)
 from forms.sdk.message import Message, build_message, parse_message
 from forms.sdk.message_rules import MessageError
 from gateway import codes
@@ -37,6 +45,10 @@ CLIENT_CHANNEL = "sdk"
 # inverse, so a lookup needs no scan). Zero in the version nibble and the variant bits, so the
 # derived id of a version 4 UUID is one too.
 _ANSWER_MASK = uuid.UUID("5a5a5a5a-5a5a-0a5a-1a5a-5a5a5a5a5a5a").int
+# An answer's stored message leaves its signed PDF out (the answer row holds it, sealed): up to
+# 30 MB is then not sealed and stored twice. This stands in for it; `with_answer_pdf` puts the
+# PDF back when the message is shown.
+ANSWER_PDF_LEFT_OUT = b"gateway: the signed PDF is kept with the answer"
 
 
 @dataclass(frozen=True)
@@ -146,13 +158,14 @@ def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str,
     return _built(message)
 
 
-def build_answer_message(session: Session, inquiry: Inquiry, pdf: bytes,
-                         structured: bytes | None, now: dt.datetime) -> ClientMessage | None:
+def build_answer_message(session: Session, inquiry: Inquiry, structured: bytes | None,
+                         now: dt.datetime) -> ClientMessage | None:
     """Return the SDK message of an answer that came another way: from the care unit's
-    function to the sender's, refToMessageId the inquiry's message, in its conversation."""
+    function to the sender's, refToMessageId the inquiry's message, in its conversation; its
+    signed PDF left out (ANSWER_PDF_LEFT_OUT)."""
     sender, care_unit = inquiry.sender_unit, inquiry.care_unit
     message = answer_message(
-        pdf,
+        ANSWER_PDF_LEFT_OUT,
         sender=_party(care_unit.organisation_id, inquiry.routed_to, care_unit.name),
         recipient=_party(sender.organisation_id, inquiry.reply_to, sender.name),
         message_id=answer_message_id(inquiry.id),
@@ -161,6 +174,20 @@ def build_answer_message(session: Session, inquiry: Inquiry, pdf: bytes,
         structured_xml=structured,
     )
     return _built(message)
+
+
+def with_answer_pdf(message: Message, pdf: bytes) -> Message:
+    """Return the answer message with `pdf` as the content of its PDF file(s) (the stored
+    message has ANSWER_PDF_LEFT_OUT there)."""
+    documents = tuple(
+        dataclasses.replace(document, content_files=tuple(
+            dataclasses.replace(file, content=pdf)
+            if media_type(file.content_type) in PDF_TYPES else file
+            for file in document.content_files
+        ))
+        for document in message.documents
+    )
+    return dataclasses.replace(message, documents=documents)
 
 
 def message_owner(session: Session, message_id: str) -> SdkMessage | None:

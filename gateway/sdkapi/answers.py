@@ -74,10 +74,10 @@ def send_answer(session: Session, envelope: SentMessage, *, client: ApiClient,
         return earlier
     _check_id_free(session, message_id, inquiry_id)
     settled = envelope.settled(message_id=message_id, conversation_id=conversation)
-    assert settled.answer is not None
+    assert settled.answer is not None and envelope.pdf is not None
     try:
         answer = accept_answer(
-            session, inquiry_id, settled.answer.pdf.content,
+            session, inquiry_id, envelope.pdf,
             submitter=f"client:{client.client_id}", channel=CHANNEL, now=now,
             structured=settled.answer.structured.content if settled.answer.structured else None,
             message=ClientMessage(message_id, conversation, settled.xml, digest),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
@@ -9,11 +10,12 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 from gateway import codes
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
+from gateway.bodies import json_document
 from gateway.db import get_session, utcnow
 from gateway.sdkapi import answers, service
 from gateway.sdkapi.messages import API_VERSION, resource, visible_message
 from gateway.sdkapi.problems import bad_request, conflict
-from gateway.sdkapi.reading import read_message
+from gateway.sdkapi.reading import SentMessage, read_message
 
 SEND = "urn:sdk.api:sendMessage"
 GET = "urn:sdk.api:getMessage"
@@ -32,19 +34,25 @@ def _document(data: Any, self_link: str, links: dict[str, str] | None = None,
     })
 
 
-def _json_body() -> Any:
+def _check_media_type() -> None:
     if request.mimetype not in ("application/json", "application/vnd.api+json"):
         raise bad_request(
             codes.UNSUPPORTED_MEDIA_TYPE,
             "Skicka meddelandet som JSON (Content-Type: application/json).", "Content-Type",
         )
-    body = request.get_json(silent=True)
-    if body is None:
-        raise bad_request(
-            codes.JSON_INVALID_BODY, "Meddelandet ska vara ett JSON-objekt enligt createMessage.",
-            "body",
-        )
-    return body
+
+
+def _read(now: dt.datetime) -> SentMessage:
+    """Return the request's message; an answer's PDF is in a spooled file (close it)."""
+    _check_media_type()
+    # In pieces: a file's base64 goes to a spooled file, not into memory whole (bodies.py).
+    with json_document(request.stream) as body:
+        if body is None:
+            raise bad_request(
+                codes.JSON_INVALID_BODY,
+                "Meddelandet ska vara ett JSON-objekt enligt createMessage.", "body",
+            )
+        return read_message(body, now)
 
 
 @bp.post("/messages")
@@ -55,17 +63,20 @@ def send_message() -> Response:
     meta)."""
     client: ApiClient = g.api_client
     now = utcnow()
-    sent = read_message(_json_body(), now)
+    sent = _read(now)
     session = get_session()
-    if sent.is_answer:
-        answered = answers.send_answer(session, sent, client=client, now=now)
-        message_id = answered.message_id
-        meta: dict[str, Any] = {"answer": {"sha256": answered.answer.pdf_digest,
-                                           "report": answered.answer.report}}
-    else:
-        taken = service.send(session, sent, client=client, now=now)
-        message_id = taken.message_id
-        meta = {"receipt": taken.result.body()}
+    try:
+        if sent.is_answer:
+            answered = answers.send_answer(session, sent, client=client, now=now)
+            message_id = answered.message_id
+            meta: dict[str, Any] = {"answer": {"sha256": answered.answer.pdf_digest,
+                                               "report": answered.answer.report}}
+        else:
+            taken = service.send(session, sent, client=client, now=now)
+            message_id = taken.message_id
+            meta = {"receipt": taken.result.body()}
+    finally:
+        sent.close()
     session.commit()
     message = visible_message(session, client, message_id)
     if message is None:

@@ -61,6 +61,7 @@ from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
     answer_message_id,
     open_message,
+    with_answer_pdf,
 )
 from gateway.sdkapi.models import SdkDeletion
 from gateway.vault.service import get_vault
@@ -333,9 +334,13 @@ def attributes(message: Message, *, documents: bool, text: bool = True, files: b
     an answer's files then come from `stored` (the caller opened and audited them).
     """
     if message.payload is not None:
+        payload = message.payload
+        if message.is_answer and documents and files and stored is not None:
+            # The stored answer message leaves its PDF out: the answer's own is put back.
+            payload = with_answer_pdf(payload, stored.pdf)
         return {
             "messageStatus": message.status.value,
-            **message_attributes(message.payload, documents=documents, texts=text, files=files),
+            **message_attributes(payload, documents=documents, texts=text, files=files),
         }
     inquiry = message.inquiry
     sender_unit, care_unit = inquiry.sender_unit, inquiry.care_unit

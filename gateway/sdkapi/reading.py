@@ -1,6 +1,13 @@
 """Reading a sendMessage body with the SDK library (forms.sdk.jsonapi): the message as the
 client sent it, its canonical XML, and its content files (a hälsoförfrågan's form XML and consent
-PDF, or an answer's signed PDF and structured XML). Every problem is named at once (400)."""
+PDF, or an answer's signed PDF and structured XML). Every problem is named at once (400).
+
+The body comes from gateway.bodies.read_json: a content file's base64 longer than its threshold
+is a `LargeText` (a spooled file). The message is read with a small stand-in in its place; the
+real file is decoded in pieces beside it. An answer's signed PDF stays in a spooled file (the
+answer service reads it once) and is left out of the message kept (ANSWER_PDF_LEFT_OUT); other
+large files go back into the message.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,23 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any
+import tempfile
+from dataclasses import dataclass, field
+from typing import IO, Any
 
 from forms.sdk.content import AnswerContent, InquiryContent, answer_content, inquiry_content
-from forms.sdk.jsonapi import read_create_message
-from forms.sdk.message import Message, build_message
-from forms.sdk.message_rules import MessageError
+from forms.sdk.jsonapi import ATTRIBUTES, read_create_message
+from forms.sdk.message import ContentFile, Message, build_message
+from forms.sdk.message_rules import (
+    MAX_MESSAGE_BYTES,
+    Finding,
+    MessageError,
+    make_report,
+    rule_issue,
+)
 from gateway import codes
+from gateway.bodies import SPOOL_IN_MEMORY, LargeText, NotBase64
+from gateway.inquiries.sdk_messages import ANSWER_PDF_LEFT_OUT, with_answer_pdf
 from gateway.sdkapi.problems import bad_request, message_refusal
 
 
@@ -32,7 +48,14 @@ class SentMessage:
     # digest is another message.
     digest: str
     inquiry: InquiryContent | None = None
+    # An answer's files; its PDF is in `pdf` (the message and XML have ANSWER_PDF_LEFT_OUT).
     answer: AnswerContent | None = None
+    pdf: IO[bytes] | None = field(default=None, repr=False, compare=False)
+
+    def close(self) -> None:
+        """Close the answer's spooled PDF (if any)."""
+        if self.pdf is not None:
+            self.pdf.close()
 
     @property
     def is_answer(self) -> bool:
@@ -79,9 +102,7 @@ class SentMessage:
 
     @property
     def content(self) -> bytes:
-        """The main file: the form's XML, or the answer's signed PDF."""
-        if self.answer is not None:
-            return self.answer.pdf.content
+        """The form's XML (an answer's signed PDF is in `pdf`)."""
         assert self.inquiry is not None
         return self.inquiry.form.content
 
@@ -103,24 +124,175 @@ class SentMessage:
         return dataclasses.replace(self, message=message, xml=build_message(message))
 
 
+# What a large content file's base64 stands in with while the message is read ("saknas").
+_STAND_IN = "c2FrbmFz"
+
+
+@dataclass
+class _SetAside:
+    """The large content files of a body: each decoded into a spooled file, by its place
+    (document, file); the problems of those that are not base64."""
+
+    files: dict[tuple[int, int], IO[bytes]] = field(default_factory=dict)
+    sizes: dict[tuple[int, int], int] = field(default_factory=dict)
+    issues: list[Finding] = field(default_factory=list)
+
+    def close(self) -> None:
+        for file in self.files.values():
+            file.close()
+
+    def content(self, place: tuple[int, int]) -> bytes:
+        file = self.files[place]
+        file.seek(0)
+        return file.read()
+
+
+def _set_aside(body: Any) -> tuple[Any, _SetAside]:
+    """Return the body with a stand-in for each large content file, and those files decoded;
+    any other large string becomes its text (a content file is the only long value there is)."""
+    aside = _SetAside()
+    documents = body.get("data", {}).get("attributes", {}).get("digitalDocument") \
+        if isinstance(body, dict) and isinstance(body.get("data"), dict) \
+        and isinstance(body["data"].get("attributes"), dict) else None
+    places: dict[int, tuple[int, int]] = {}
+    if isinstance(documents, list):
+        for d, document in enumerate(documents):
+            files = document.get("contentFiles") if isinstance(document, dict) else None
+            for f, file in enumerate(files if isinstance(files, list) else []):
+                content = file.get("content") if isinstance(file, dict) else None
+                if isinstance(content, LargeText):
+                    places[id(content)] = (d, f)
+
+    def small(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: small(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [small(item) for item in value]
+        if isinstance(value, LargeText):
+            place = places.get(id(value))
+            if place is None:
+                return b"".join(value.chunks()).decode("utf-8", "replace")
+            _decode_aside(value, place, aside)
+            return _STAND_IN
+        return value
+
+    return small(body), aside
+
+
+def _decode_aside(text: LargeText, place: tuple[int, int], aside: _SetAside) -> None:
+    d, f = place
+    where = f"{ATTRIBUTES}.digitalDocument[{d}].contentFiles[{f}].content"
+    try:
+        file = text.decode_base64_file()
+    except NotBase64:
+        aside.issues.append(rule_issue(
+            "SDK_BASE64",
+            "Innehållet ska vara base64 enligt RFC 4648: tecknen A–Z, a–z, 0–9, + och /, "
+            "utfyllnad med = i slutet; radbrytningar och blanksteg tillåts.",
+            path=where,
+        ))
+        return
+    decoded = file.seek(0, 2)
+    file.seek(0)
+    aside.files[place] = file
+    # The message as it will be built holds the file's base64 where the stand-in was.
+    aside.sizes[place] = 4 * -(-decoded // 3) - len(_STAND_IN)
+
+
+def _digest(body: Any) -> str:
+    """SHA-256 of the body as sent (canonical JSON, a large string by its own digest)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [plain(item) for item in value]
+        if isinstance(value, LargeText):
+            digest = hashlib.sha256()
+            for piece in value.chunks():
+                digest.update(piece)
+            return f"sha256:{digest.hexdigest()}"
+        return value
+    return hashlib.sha256(
+        json.dumps(plain(body), sort_keys=True, separators=(",", ":")).encode("utf-8")
+    ).hexdigest()
+
+
+def _with_files(message: Message, files: dict[tuple[int, int], bytes]) -> Message:
+    """Return the message with the content of the files at the given places replaced."""
+    documents = tuple(
+        dataclasses.replace(document, content_files=tuple(
+            dataclasses.replace(file, content=files[(d, f)]) if (d, f) in files else file
+            for f, file in enumerate(document.content_files)
+        ))
+        for d, document in enumerate(message.documents)
+    )
+    return dataclasses.replace(message, documents=documents)
+
+
+def _pdf_place(message: Message, pdf: ContentFile) -> tuple[int, int]:
+    for d, document in enumerate(message.documents):
+        for f, file in enumerate(document.content_files):
+            if file is pdf:
+                return d, f
+    raise LookupError("the answer's PDF is not among the message's files")
+
+
+def _spooled(data: bytes) -> IO[bytes]:
+    file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - the message's
+    file.write(data)
+    file.seek(0)
+    return file
+
+
 def read_message(body: Any, now: dt.datetime) -> SentMessage:
     """Return the message of a createMessage body; raise GatewayError 400 naming every problem
-    at its JSON path (DIGG's codes), or naming the content files that do not fit."""
+    at its JSON path (DIGG's codes), or naming the content files that do not fit. The caller
+    closes the message (an answer's PDF is in a spooled file)."""
+    small, aside = _set_aside(body)
     try:
-        created = read_create_message(body, now=now)
+        return _read(small, aside, _digest(body), now)
+    finally:
+        aside.close()
+
+
+def _read(body: Any, aside: _SetAside, digest: str, now: dt.datetime) -> SentMessage:
+    extra: list[Finding] = list(aside.issues)
+    try:
+        try:
+            created = read_create_message(body, now=now)
+        except MessageError as error:
+            if not extra:
+                raise
+            raise MessageError(make_report([*error.report.issues, *extra])) from None
+        size = len(created.xml) + sum(aside.sizes.values())
+        if size > MAX_MESSAGE_BYTES:
+            extra.append(rule_issue(
+                "SDK_SIZE", f"Meddelandet är {size} byte; högst {MAX_MESSAGE_BYTES} byte får "
+                "skickas.", path=f"{ATTRIBUTES}.digitalDocument"))
+        if extra:
+            raise MessageError(make_report(extra))
         message = created.message
-        digest = hashlib.sha256(
-            json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        ).hexdigest()
-        read = (created.message, created.xml, created.resource_id, created.defaulted, digest)
+        read = (created.resource_id, created.defaulted, digest)
         if message.header.ref_to_message_id is not None:
-            sent = SentMessage(*read, answer=answer_content(message))
+            answer = answer_content(message)
+            place = _pdf_place(message, answer.pdf)
+            pdf = aside.files.pop(place, None) or _spooled(answer.pdf.content)
+            others = {p: aside.content(p) for p in aside.files}
+            message = with_answer_pdf(_with_files(message, others), ANSWER_PDF_LEFT_OUT)
+            sent = SentMessage(message, build_message(message), *read,
+                               answer=answer_content(message), pdf=pdf)
         else:
-            sent = SentMessage(*read, inquiry=inquiry_content(message))
+            if aside.files:
+                message = _with_files(message, {p: aside.content(p) for p in aside.files})
+                xml = build_message(message)
+            else:
+                xml = created.xml
+            sent = SentMessage(message, xml, *read, inquiry=inquiry_content(message))
     except MessageError as error:
         raise message_refusal(error, now) from None
     given = "messageId" not in sent.defaulted
     if given and sent.resource_id and sent.resource_id.lower() != sent.message.message_id.lower():
+        sent.close()
         raise bad_request(
             codes.MESSAGE_ID_MISMATCH,
             f"data.id är {sent.resource_id} men messageId är {sent.message.message_id}; de ska "
