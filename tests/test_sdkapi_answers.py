@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from gateway.audit.models import AuditEntry
+from gateway.bodies import LARGE_STRING
 from gateway.db import get_session
 from gateway.inquiries.models import SdkMessage
 from gateway.inquiries.sdk_messages import answer_message_id
@@ -30,8 +31,9 @@ from tests.support.forms import (
     halsoforfragan,
 )
 from tests.support.intake import bearer, load_directory, new_client
-from tests.support.pdfs import TestPki, plain_pdf
+from tests.support.pdfs import TestPki, plain_pdf, sign
 from tests.support.reko import (
+    ANNA,
     HUSIE_ADDRESS,
     leg_kinds,
     post_answer,
@@ -266,6 +268,29 @@ def test_round_trip_over_the_sdk_api_only(world: World) -> None:
         state = world.http.get(f"/api/v1/inquiries/{inquiry_id}", headers=bearer(world.ebb))
         assert state.get_json()["status"] == "answer_delivered"
         assert leg_kinds(inquiry_id).count("answer_delivered") == 1
+
+
+def test_a_large_answer_is_stored_once_and_fetched_whole(world: World) -> None:
+    # Its base64 is past LARGE_STRING: spooled and decoded in pieces, the PDF handed to the
+    # answer service as a file; the stored SDK message leaves the PDF out (the answer has it).
+    with world.app.app_context():
+        inquiry_id = world.inquiry()
+        pdf = sign(plain_pdf(reference=inquiry_id, padding=200_000),
+                   world.pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes())
+        assert len(pdf) * 4 // 3 > LARGE_STRING
+        sent = world.answer(inquiry_id, pdf)
+        assert sent.status_code == 201, sent.get_data(as_text=True)
+        answer_id = sent.get_json()["data"]["id"]
+        assert sent.get_json()["meta"]["answer"]["sha256"] == hashlib.sha256(pdf).hexdigest()
+        stored = get_session().get(SdkMessage, answer_id)
+        assert stored is not None and stored.content is not None
+        assert len(stored.content) < 50_000
+        assert the_pdf(world.get(f"{MESSAGES}/{answer_id}")) == pdf
+        assert the_pdf(world.get(f"{MESSAGES}/{answer_id}", world.vc)) == pdf
+        # The same body again is a repeat.
+        again = world.answer(inquiry_id, pdf)
+        assert again.status_code == 201, again.get_data(as_text=True)
+        assert again.get_json()["data"]["id"] == answer_id
 
 
 def test_the_vc_reads_back_its_answer_without_delivering_it(world: World) -> None:

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from gateway.audit.models import AuditEntry
+from gateway.bodies import LARGE_STRING
 from gateway.db import get_session
 from gateway.inquiries.models import Inquiry, Leg
 from gateway.sdkapi.messages import MessageStatus, may_delete
@@ -200,6 +201,45 @@ def test_a_body_with_many_problems_lists_fifty_and_counts_all(world: World) -> N
     body = response.get_json()
     assert len(body["eventIssues"]) == 50
     assert body["eventIssueCount"] == 80
+
+
+def _with_consent(xml: bytes, consent: str) -> list[dict[str, Any]]:
+    """The digitalDocument of a hälsoförfrågan with `consent` (base64) as its consent PDF."""
+    return [{"documentId": "1", "documentName": "Hälsoförfrågan", "contentFiles": [
+        {"fileName": "halsoforfragan.xml", "contentType": "application/xml",
+         "content": base64.b64encode(xml).decode("ascii")},
+        {"fileName": "samtycke.pdf", "contentType": "application/pdf", "content": consent},
+    ]}]
+
+
+def test_a_large_consent_file_is_read_in_pieces_and_kept_whole(world: World) -> None:
+    # Past LARGE_STRING a file's base64 is spooled while the body is read and decoded in
+    # pieces beside the message (gateway.bodies); line breaks in it are allowed (B1.3.3).
+    xml = halsoforfragan()
+    consent = b"%PDF-1.4\n" + bytes(range(256)) * 800 + b"\n%%EOF\n"
+    encoded = base64.encodebytes(consent).decode("ascii")
+    assert len(encoded) > LARGE_STRING
+    sent = world.send(xml, digitalDocument=_with_consent(xml, encoded))
+    assert sent.status_code == 201, sent.get_data(as_text=True)
+    got = world.get(f"{MESSAGES}/{form_id(xml)}", world.vc)
+    files = got.get_json()["data"]["attributes"]["digitalDocument"][0]["contentFiles"]
+    assert [base64.b64decode(file["content"]) for file in files] == [xml, consent]
+    # The same body again is the same message, not a conflict.
+    again = world.send(xml, digitalDocument=_with_consent(xml, encoded))
+    assert again.status_code == 201, again.get_data(as_text=True)
+    assert again.get_json()["data"]["id"] == form_id(xml)
+    assert counts(get_session()).inquiries == 1
+
+
+def test_a_large_file_that_is_not_base64_is_named_at_its_place(world: World) -> None:
+    xml = halsoforfragan()
+    response = world.send(xml, label="",
+                          digitalDocument=_with_consent(xml, "QUJD" * 20_000 + "!AAA"))
+    assert_problem(response, 400, "SDK_MESSAGE_INVALID")
+    named = {(i["typeCode"], i["in"]) for i in response.get_json()["eventIssues"]}
+    assert {("SDK_BASE64", f"{A}.digitalDocument[0].contentFiles[1].content"),
+            ("verifyNonEmptyElements", f"{A}.label")} <= named
+    assert counts(get_session()).inquiries == 0
 
 
 def test_digg_error_testdata_as_api_bodies_are_refused_naming_every_problem(
