@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -151,32 +152,31 @@ def _set_aside(body: Any) -> tuple[Any, _SetAside]:
     """Return the body with a stand-in for each large content file, and those files decoded;
     any other large string becomes its text (a content file is the only long value there is)."""
     aside = _SetAside()
-    documents = body.get("data", {}).get("attributes", {}).get("digitalDocument") \
-        if isinstance(body, dict) and isinstance(body.get("data"), dict) \
-        and isinstance(body["data"].get("attributes"), dict) else None
-    places: dict[int, tuple[int, int]] = {}
-    if isinstance(documents, list):
-        for d, document in enumerate(documents):
-            files = document.get("contentFiles") if isinstance(document, dict) else None
-            for f, file in enumerate(files if isinstance(files, list) else []):
-                content = file.get("content") if isinstance(file, dict) else None
-                if isinstance(content, LargeText):
-                    places[id(content)] = (d, f)
+    places: dict[int, tuple[int, int]] = {}  # id of a content file's LargeText: its place
+    for d, document in enumerate(_items(_member(_member(body, "data"), "attributes"),
+                                        "digitalDocument")):
+        for f, file in enumerate(_items(document, "contentFiles")):
+            content = _member(file, "content")
+            if isinstance(content, LargeText):
+                places[id(content)] = (d, f)
 
-    def small(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: small(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [small(item) for item in value]
-        if isinstance(value, LargeText):
-            place = places.get(id(value))
-            if place is None:
-                return b"".join(value.chunks()).decode("utf-8", "replace")
-            _decode_aside(value, place, aside)
-            return _STAND_IN
-        return value
+    def small(value: LargeText) -> Any:
+        place = places.get(id(value))
+        if place is None:
+            return b"".join(value.chunks()).decode("utf-8", "replace")
+        _decode_aside(value, place, aside)
+        return _STAND_IN
 
-    return small(body), aside
+    return _large_replaced(body, small), aside
+
+
+def _member(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _items(value: Any, key: str) -> list[Any]:
+    found = _member(value, key)
+    return found if isinstance(found, list) else []
 
 
 def _decode_aside(text: LargeText, place: tuple[int, int], aside: _SetAside) -> None:
@@ -199,21 +199,27 @@ def _decode_aside(text: LargeText, place: tuple[int, int], aside: _SetAside) -> 
     aside.sizes[place] = 4 * -(-decoded // 3) - len(_STAND_IN)
 
 
+def _large_replaced(value: Any, replace: Callable[[LargeText], Any]) -> Any:
+    """Return the JSON value with replace(text) for each LargeText in it."""
+    if isinstance(value, dict):
+        return {key: _large_replaced(item, replace) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_large_replaced(item, replace) for item in value]
+    return replace(value) if isinstance(value, LargeText) else value
+
+
+def _text_digest(text: LargeText) -> str:
+    digest = hashlib.sha256()
+    for piece in text.chunks():
+        digest.update(piece)
+    return f"sha256:{digest.hexdigest()}"
+
+
 def _digest(body: Any) -> str:
     """SHA-256 of the body as sent (canonical JSON, a large string by its own digest)."""
-    def plain(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: plain(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [plain(item) for item in value]
-        if isinstance(value, LargeText):
-            digest = hashlib.sha256()
-            for piece in value.chunks():
-                digest.update(piece)
-            return f"sha256:{digest.hexdigest()}"
-        return value
+    plain = _large_replaced(body, _text_digest)
     return hashlib.sha256(
-        json.dumps(plain(body), sort_keys=True, separators=(",", ":")).encode("utf-8")
+        json.dumps(plain, sort_keys=True, separators=(",", ":")).encode("utf-8")
     ).hexdigest()
 
 
