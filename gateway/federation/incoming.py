@@ -67,12 +67,11 @@ from gateway.federation.peers import (
 from gateway.inquiries.answers import accept_answer
 from gateway.inquiries.intake import PEER_CHANNEL, Submitter, submit
 from gateway.inquiries.models import Inquiry, LegKind
+from gateway.inquiries.sdk_messages import message_owner, received_message
 from gateway.inquiries.workflow import add_leg
 from gateway.jobs.models import Job
 from gateway.jobs.registry import PermanentJobError, job_handler
 from gateway.jobs.service import enqueue
-from gateway.sdkapi.messages import DEFAULT_LABEL, INQUIRY_KIND
-from gateway.sdkapi.models import SdkEnvelope
 from gateway.vault.service import get_vault
 from signing.xmlenvelope import (
     EnvelopeSecurityError,
@@ -326,25 +325,24 @@ def _take_inquiry(session: Session, message: Message, sender: Peer, now: dt.date
     submitter = Submitter(f"{PEER_ACTOR}{sender.organisation_id}", sender.organisation_id,
                           addresses)
     try:
-        result = submit(session, form, submitter=submitter, channel=PEER_CHANNEL, now=now)
+        # The SDK message is stored as it came (the sender's messageId, conversation and
+        # label), for the SDK message API here and the answer.
+        result = submit(session, form, submitter=submitter, channel=PEER_CHANNEL, now=now,
+                        message=received_message(message))
     except GatewayError as error:
         raise _rules_refusal(error) from None
     if not result.created:
         raise refused(ReasonCode.BV, DetailCode.DUPLICATE,
                       f"messageId {message.message_id} har redan tagits emot.",
                       "/messagePayload/message/messageHeader/messageId")
-    # The sender's conversation and label, for the SDK message API here and the answer.
-    session.add(SdkEnvelope(
-        message_id=result.inquiry.id, inquiry_id=result.inquiry.id, kind=INQUIRY_KIND,
-        conversation_id=message.header.conversation_id,
-        label=message.header.label or DEFAULT_LABEL,
-    ))
     return result.inquiry.id
 
 
 def _take_answer(session: Session, message: Message, sender: Peer) -> str:
     ref = (message.header.ref_to_message_id or "").strip().lower()
-    inquiry = session.get(Inquiry, ref)
+    # The inquiry's message may carry its sender's own messageId; else it is the form's id.
+    owner = message_owner(session, ref)
+    inquiry = session.get(Inquiry, owner.inquiry_id if owner is not None else ref)
     if inquiry is None or inquiry.care_unit.organisation_id != sender.organisation_id:
         raise refused(ReasonCode.BV, DetailCode.NOT_FOUND,
                       f"refToMessageId {ref} är ingen förfrågan till {sender.organisation_id}.",
@@ -356,7 +354,7 @@ def _take_answer(session: Session, message: Message, sender: Peer) -> str:
             f"{sender.organisation_id}", channel=PEER_CHANNEL,
             now=message.header.creation_date_time,
             structured=content.structured.content if content.structured else None,
-            reko_checked_by_peer=True,
+            reko_checked_by_peer=True, message=received_message(message),
         )
     except (GatewayError, MessageError) as error:
         raise _rules_refusal(error) from None

@@ -41,6 +41,13 @@ from gateway.federation.transport import (
 from gateway.inquiries.answers import answer_for, inquiry_form
 from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_SEND_JOB
 from gateway.inquiries.models import Inquiry
+from gateway.inquiries.sdk_messages import (
+    INQUIRY_KIND,
+    answer_message_id,
+    conversation_of,
+    open_message,
+    stored_message,
+)
 from gateway.jobs.models import Job
 from gateway.jobs.registry import (
     PEER_LANE,
@@ -50,13 +57,7 @@ from gateway.jobs.registry import (
     recurring,
 )
 from gateway.jobs.service import enqueue
-from gateway.sdkapi.messages import (
-    DEFAULT_LABEL,
-    INQUIRY_KIND,
-    answer_message_id,
-    conversation_of,
-)
-from gateway.sdkapi.models import SdkEnvelope
+from gateway.sdkapi.messages import DEFAULT_LABEL
 from gateway.vault.service import get_vault
 from signing.xmlenvelope import EnvelopeSecurityError, parse_envelope, seal_envelope
 
@@ -175,11 +176,14 @@ def _inquiry(session: Session, payload: dict[str, Any]) -> Inquiry:
     return inquiry
 
 
-def inquiry_envelope(session: Session, inquiry_id: str) -> SdkEnvelope | None:
-    """Return the SDK header fields kept for the inquiry (conversation, label), if any."""
-    return session.scalars(select(SdkEnvelope).where(
-        SdkEnvelope.inquiry_id == inquiry_id, SdkEnvelope.kind == INQUIRY_KIND
-    )).one_or_none()
+def inquiry_label(session: Session, inquiry: Inquiry) -> str:
+    """Return the label of the inquiry's stored SDK message (the sender's own where it sent
+    over the SDK API), else the default."""
+    row = stored_message(session, inquiry.id, INQUIRY_KIND)
+    message = open_message(row) if row is not None else None
+    if message is not None and message.header.label:
+        return message.header.label
+    return DEFAULT_LABEL
 
 
 @job_handler(PEER_SEND_JOB)
@@ -193,7 +197,6 @@ def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> Non
     inquiry_form(inquiry)  # it still reads with today's schema
     sender_org = inquiry.sender_unit.organisation
     recipient_org = inquiry.care_unit.organisation
-    sdk_envelope = inquiry_envelope(session, inquiry.id)
     message = inquiry_message(
         form_xml,
         sender=Party(sender_org.id, inquiry.reply_to, sender_org.name,
@@ -203,8 +206,8 @@ def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> Non
         message_id=inquiry.id,
         created=inquiry.created_at,
         # The sender's own conversation and label where it sent over the SDK API.
-        conversation_id=conversation_of(inquiry, sdk_envelope),
-        label=sdk_envelope.label if sdk_envelope is not None else DEFAULT_LABEL,
+        conversation_id=conversation_of(session, inquiry),
+        label=inquiry_label(session, inquiry),
     )
     data = seal_message(session, build_message(message), sender=sender_org.id,
                         recipient=recipient_org.id, functional_address=inquiry.routed_to,
@@ -231,7 +234,7 @@ def send_answer_job(session: Session, payload: dict[str, Any], job: Job) -> None
                         inquiry.sender_unit.name),
         message_id=message_id,
         ref_to_message_id=inquiry.id,
-        conversation_id=conversation_of(inquiry, inquiry_envelope(session, inquiry.id)),
+        conversation_id=conversation_of(session, inquiry),
         created=stored.answer.accepted_at,
         structured_xml=stored.structured,
     )

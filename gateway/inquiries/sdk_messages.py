@@ -142,6 +142,17 @@ def _built(message: Message) -> ClientMessage | None:
                          hashlib.sha256(xml).hexdigest())
 
 
+def received_message(message: Message) -> ClientMessage:
+    """Return a message received from a peer gateway ready to store, as it came: its messageId,
+    conversation and label kept; an answer's signed PDF left out (ANSWER_PDF_LEFT_OUT), since
+    the answer row holds it."""
+    if message.header.ref_to_message_id is not None:
+        message = with_answer_pdf(message, ANSWER_PDF_LEFT_OUT)
+    xml = build_message(message)
+    return ClientMessage(message.message_id.lower(), message.header.conversation_id.lower(), xml,
+                         hashlib.sha256(xml).hexdigest())
+
+
 def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str, bytes] | None,
                           now: dt.datetime) -> ClientMessage | None:
     """Return the SDK message of an inquiry that came another way: from the sender's function

@@ -258,9 +258,17 @@ def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry])
             found.append(Message(inquiry, direction, stored.get((inquiry.id, ANSWER_KIND)),
                                  answer=answer, inquiry_stored=own))
     hidden = _hidden(session, client, [m.id for m in found])
-    exchanges = _exchanges(session, [m.id for m in found])
-    return [dataclasses.replace(m, exchange=exchanges.get(m.id)) if m.id in exchanges else m
+    # To a peer gateway a message travels under the form's id (an inquiry) or the derived
+    # answer id, whatever messageId the client chose (DESIGN 7.3).
+    exchanges = _exchanges(session, [_peer_id(m) for m in found])
+    return [dataclasses.replace(m, exchange=exchanges[_peer_id(m)])
+            if _peer_id(m) in exchanges else m
             for m in found if m.id not in hidden]
+
+
+def _peer_id(message: Message) -> str:
+    inquiry_id = message.inquiry.id
+    return answer_message_id(inquiry_id) if message.is_answer else inquiry_id
 
 
 def visible_messages(session: Session, client: ApiClient) -> list[Message]:

@@ -4,7 +4,7 @@ Rows of sdk_envelopes move over with their messageId and conversation and no con
 messages were never stored); the SDK view then shows what the inquiry says, as before.
 
 Revision ID: b7e4c2a91d30
-Revises: b7e4c2a9d1f3
+Revises: 82ff686e3c2b
 Create Date: 2026-12-02 10:40:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import gateway.db
 
 revision = 'b7e4c2a91d30'
-down_revision = 'b7e4c2a9d1f3'
+down_revision = '82ff686e3c2b'
 branch_labels = None
 depends_on = None
 
