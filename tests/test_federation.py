@@ -445,3 +445,37 @@ def test_sdk_api_send_keeps_its_conversation_and_label_across(pair: Pair) -> Non
     attributes = there.get_json()["data"]["attributes"]
     assert (attributes["conversationId"], attributes["label"]) == (conversation, "Förfrågan 12")
     assert attributes["messageStatus"] == "NEW"
+
+
+def test_sdk_api_send_under_its_own_message_id_shows_the_peer_status(pair: Pair) -> None:
+    import uuid
+
+    from tests.support.sdk import MESSAGES, form_id, message_body
+
+    own_id = str(uuid.uuid4())
+    xml = halsoforfragan()
+    headers = bearer(token(pair.malmo, MALMO, EBB_OSTER))
+    sent = pair.malmo.test_client().post(
+        MESSAGES, json=message_body(xml, messageId=own_id, label="Förfrågan 13"),
+        headers=headers)
+    assert sent.status_code == 201, sent.get_data(as_text=True)
+    assert sent.get_json()["data"]["id"] == own_id
+
+    def status() -> str:
+        here = pair.malmo.test_client().get(f"{MESSAGES}/{own_id}", headers=headers)
+        assert here.status_code == 200, here.get_data(as_text=True)
+        return str(here.get_json()["data"]["attributes"]["messageStatus"])
+
+    pair.transport.down.add(SKANE_ENDPOINT)
+    pair.run()
+    assert status() == "SCHEDULED_FOR_RESEND"
+    pair.transport.down.clear()
+    pair.run(now=utcnow() + dt.timedelta(seconds=31))
+    pair.run()
+    assert status() == "ACCEPTED"
+    # The peer keeps the message as it came, its label with it.
+    there = pair.skane.test_client().get(
+        f"{MESSAGES}/{form_id(xml)}",
+        headers=bearer(token(pair.skane, SKANE, KRYDDGARDEN_ADDRESS)))
+    assert there.status_code == 200, there.get_data(as_text=True)
+    assert there.get_json()["data"]["attributes"]["label"] == "Förfrågan 13"
