@@ -146,6 +146,9 @@ REF_UNKNOWN = Code("REF_UNKNOWN", "Meddelandet som besvaras finns inte")
 SDK_MESSAGE_INVALID = Code("SDK_MESSAGE_INVALID", "Meddelandet följer inte SDK:s regler")
 SENDER_MISMATCH = Code("SENDER_MISMATCH", "Avsändaren skiljer sig från vårdcentralens")
 SENDER_NOT_FORM_SENDER = Code("SENDER_MISMATCH", "Avsändaren skiljer sig från formulärets")
+SENDER_NOT_CLIENT = Code("SENDER_MISMATCH", "Avsändaren är inte klientens funktionsadress")
+RECIPIENT_UNKNOWN = Code("RECIPIENT_UNKNOWN", "Mottagarens funktionsadress finns inte här")
+RECIPIENT_AT_PEER = Code("RECIPIENT_AT_PEER", "Mottagaren nås bara genom en annan gateway")
 
 # --- stats ---------------------------------------------------------------------------------------
 CONCURRENT_IMPORT = Code("CONCURRENT_IMPORT", "Another import ran at the same time")

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -58,34 +57,8 @@ def _without_labels(message: Message) -> Message:
 # --- DIGG's OpenAPI examples ----------------------------------------------------------------
 
 
-def _example(schema: dict[str, Any], components: dict[str, Any], name: str = "") -> Any:
-    """An instance made of the `example` values of an OpenAPI schema (an object of its
-    properties' examples, a one-item array, a string named after a property without one)."""
-    if "$ref" in schema:
-        return _example(components[schema["$ref"].rsplit("/", 1)[-1]], components, name)
-    if "example" in schema:
-        return schema["example"]
-    if "properties" in schema:
-        return {k: _example(v, components, k) for k, v in schema["properties"].items()}
-    if schema.get("type") == "array":
-        return [_example(schema["items"], components, name)]
-    if schema.get("type") == "boolean":
-        return True
-    return f"exempel-{name}"
-
-
-def _openapi_body() -> dict[str, Any]:
-    spec = yaml.safe_load(digg.sdk_path(digg.OPENAPI).read_text(encoding="utf-8"))
-    components = spec["components"]["schemas"]
-    attributes = _example(components["messageCreateAttributesDef"], components)
-    # B1.4.2: the client sets no status; events are the service's.
-    for key in ("messageStatus", "events"):
-        attributes.pop(key)
-    return _body(attributes)
-
-
 def test_digg_openapi_examples_make_a_valid_message(tmp_path: Path) -> None:
-    body = _openapi_body()
+    body = digg.openapi_example_body()
     attributes = body["data"]["attributes"]
     created = _read(body)
     header = created.message.header

@@ -143,13 +143,13 @@ BAD_ENVELOPES: list[tuple[str, dict[str, Any], str, str | None]] = [
      "RECIPIENT_MISMATCH", f"{A}.recipientAttention.subOrganization.extension"),
     ("no digitalDocument", {"digitalDocument": None}, "JSON_REQUIRED", f"{A}.digitalDocument"),
     ("empty digitalDocument", {"digitalDocument": []}, "JSON_REQUIRED", f"{A}.digitalDocument"),
-    ("no file", {"digitalDocument": [{"documentId": "1", "contentTextBody": ["hej"]}]},
-     "SDK_FORM_FILE", f"{A}.digitalDocument"),
     ("two forms", {"digitalDocument": [{"documentId": "1",
                                         "contentFiles": [xml_file(XML), xml_file(XML)]}]},
      "SDK_FORM_FILE", f"{A}.digitalDocument[0].contentFiles[1]"),
-    ("pdf instead of xml", {"digitalDocument": [{"documentId": "1", "contentFiles": [
-        xml_file(b"%PDF-1.4", "application/pdf")]}]}, "SDK_FORM_FILE", f"{A}.digitalDocument"),
+    ("xml and a pdf as two forms", {"digitalDocument": [{"documentId": "1", "contentFiles": [
+        xml_file(XML), xml_file(b"%PDF-1.4", "application/pdf"),
+        xml_file(b"%PDF-1.4", "application/pdf")]}]},
+     "SDK_CONSENT_FILE", f"{A}.digitalDocument[0].contentFiles[2]"),
     ("a file of another type", {"digitalDocument": [{"documentId": "1", "contentFiles": [
         xml_file(XML), xml_file(b"hej", "text/plain")]}]},
      "SDK_FILE_TYPE", f"{A}.digitalDocument[0].contentFiles[1].contentType"),
@@ -249,9 +249,10 @@ def test_digg_error_testdata_as_api_bodies_are_refused_naming_every_problem(
         # A bad date and a conversationId that is no UUID: both named.
         "TF2.4.1.xml": {f"{A}.creationDateTime", f"{A}.conversationId"},
         # An organisation id in a code system not allowed: the JSON has no place for that root
-        # (the API sets iso6523-actorid-upis), so what is refused is the rest: no form in it.
-        "TF2.4.2.xml": {f"{A}.digitalDocument"},
-        "min.xml": {f"{A}.digitalDocument"},
+        # (the API sets iso6523-actorid-upis), so what is refused is the rest: a plain message
+        # from DIGG's test organisation, which is not the client's.
+        "TF2.4.2.xml": {f"{A}.sender"},
+        "min.xml": {f"{A}.sender"},
     }
     for path in digg.message_testdata():
         body = xml_message_body(path.read_bytes())
@@ -561,3 +562,134 @@ def test_scopes_used_are_the_sdk_ones() -> None:
     from gateway.sdkapi import api
 
     assert (api.SEND, api.GET, api.FILTER, api.DELETE) == (SEND, GET, FILTER, DELETE)
+
+
+# --- plain messages (no form, no answer) ------------------------------------------------------
+
+
+def _ours(body: dict[str, Any], *, recipient: str = KRYDDGARDEN_ADDRESS) -> dict[str, Any]:
+    """Return a DIGG message body sent from EBB Öster's function to `recipient` at Region
+    Skåne, every other value as DIGG wrote it."""
+    attributes = body["data"]["attributes"]
+    attributes.update(sender=MALMO, recipient=SKANE, senderAttention=attention(EBB_OSTER),
+                      recipientAttention=attention(recipient))
+    return body
+
+
+def _digg_example() -> dict[str, Any]:
+    return _ours(xml_message_body(digg.sdk_path(digg.MESSAGE_EXAMPLE).read_bytes()))
+
+
+def test_diggs_example_message_with_our_parties_goes_from_function_to_function(
+    world: World,
+) -> None:
+    body = _digg_example()
+    message_id = body["data"]["attributes"]["messageId"]
+    sent = world.http.post(MESSAGES, json=body, headers=bearer(world.ebb))
+    assert sent.status_code == 201, sent.get_json()
+    assert sent.headers["Location"].endswith(f"{MESSAGES}/{message_id}")
+    assert sent.get_json()["data"]["attributes"]["messageStatus"] == "ACCEPTED"
+    # The same message again is the same message.
+    assert world.http.post(MESSAGES, json=body, headers=bearer(world.ebb)).status_code == 201
+    assert world.listed(world.vc, messageStatus="NEW") == [message_id]
+    assert world.listed(world.ebb, messageStatus="ACCEPTED") == [message_id]
+    # The recipient reads it as DIGG wrote it; reading changes no status.
+    for _ in range(2):
+        read = world.get(f"{MESSAGES}/{message_id}", world.vc)
+        assert read.status_code == 200
+        got = read.get_json()["data"]["attributes"]
+        assert got["messageStatus"] == "NEW"
+        assert got["label"] == "En rubrik"
+        assert got["confidentiality"] is False
+        assert got["creationDateTime"] == "2022-10-13T18:10:39.843Z"
+        assert got["generatingSystem"]["extension"] == "SDK Test MessageService"
+        assert got["digitalDocument"][0]["contentTextBody"] == ["Anslut till SDK!"]
+    session = get_session()
+    assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "sdk.message.read", AuditEntry.object_id == message_id)) == 2
+    assert counts(session).inquiries == 0
+    # Neither another VC's system nor another unit's sees it; the attempt is audited.
+    for other in (world.rosengard, world.ama):
+        assert_problem(world.get(f"{MESSAGES}/{message_id}", other), 404, "NOT_FOUND")
+        assert world.listed(other) == []
+    assert get_session().scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.outcome == "denied", AuditEntry.object_id == message_id)) == 2
+    # Deleting hides it from the recipient only.
+    assert world.http.delete(f"{MESSAGES}/{message_id}",
+                             headers=bearer(world.vc)).status_code == 202
+    assert world.listed(world.vc) == []
+    assert world.listed(world.ebb) == [message_id]
+
+
+def test_diggs_openapi_example_with_its_file_goes_through_whole(world: World) -> None:
+    body = _ours(digg.openapi_example_body())
+    # Its refToMessageId names a message of DIGG's; without it, it is a plain message.
+    file = body["data"]["attributes"]["digitalDocument"][0]["contentFiles"][0]
+    del body["data"]["attributes"]["refToMessageId"]
+    sent = world.http.post(MESSAGES, json=body, headers=bearer(world.ebb))
+    assert sent.status_code == 201, sent.get_json()
+    message_id = body["data"]["attributes"]["messageId"]
+    got = world.get(f"{MESSAGES}/{message_id}", world.vc).get_json()["data"]["attributes"]
+    [kept] = got["digitalDocument"][0]["contentFiles"]
+    assert (kept["fileName"], kept["contentType"]) == ("hal.jpeg", "image/jpeg")
+    assert base64.b64decode(kept["content"]) == base64.b64decode(file["content"])
+
+
+def test_a_plain_message_id_used_for_other_content_is_a_conflict(world: World) -> None:
+    body = _digg_example()
+    assert world.http.post(MESSAGES, json=body, headers=bearer(world.ebb)).status_code == 201
+    body["data"]["attributes"]["label"] = "En annan rubrik"
+    assert_problem(world.http.post(MESSAGES, json=body, headers=bearer(world.ebb)),
+                   409, "MESSAGE_ID_CONFLICT")
+    # Nor may a form take a plain message's id.
+    taken = body["data"]["attributes"]["messageId"]
+    assert_problem(world.send(halsoforfragan(), messageId=taken), 409, "MESSAGE_ID_CONFLICT")
+    assert counts(get_session()).inquiries == 0
+
+
+def _stored_messages() -> int:
+    from gateway.inquiries.models import SdkMessage
+
+    return get_session().scalar(select(func.count()).select_from(SdkMessage)) or 0
+
+
+def test_plain_message_refusals_name_the_place_and_store_nothing(world: World) -> None:
+    unknown = _ours(_digg_example(), recipient="sdk:finns-inte:0203:skane.se")
+    assert_problem(world.http.post(MESSAGES, json=unknown, headers=bearer(world.ebb)), 400,
+                   "RECIPIENT_UNKNOWN", f"{A}.recipientAttention.subOrganization.extension")
+    wrong_org = _digg_example()
+    wrong_org["data"]["attributes"]["recipient"] = MALMO
+    assert_problem(world.http.post(MESSAGES, json=wrong_org, headers=bearer(world.ebb)), 400,
+                   "RECIPIENT_MISMATCH", f"{A}.recipient")
+    # From an address that is not the client's (AMA's system sending as EBB Öster).
+    assert_problem(world.http.post(MESSAGES, json=_digg_example(), headers=bearer(world.ama)),
+                   400, "SENDER_MISMATCH", f"{A}.senderAttention.subOrganization.extension")
+    # To an organisation that another gateway serves: not carried across (yet).
+    from gateway.directory.models import Organisation
+
+    session = get_session()
+    skane = session.get(Organisation, SKANE)
+    assert skane is not None
+    skane.endpoint = "https://ap.skane.example/ap/v1/envelopes"
+    session.commit()
+    assert_problem(world.http.post(MESSAGES, json=_digg_example(), headers=bearer(world.ebb)),
+                   400, "RECIPIENT_AT_PEER")
+    assert _stored_messages() == 0
+
+
+def test_plain_messages_are_purged_with_the_retention_time(world: World) -> None:
+    from gateway.inquiries.retention import purge_expired
+
+    body = _digg_example()
+    message_id = body["data"]["attributes"]["messageId"]
+    assert world.http.post(MESSAGES, json=body, headers=bearer(world.ebb)).status_code == 201
+    session = get_session()
+    purge_expired(session, dt.datetime.now(dt.UTC) + dt.timedelta(days=181), 180)
+    session.commit()
+    got = world.get(f"{MESSAGES}/{message_id}", world.vc)
+    assert got.status_code == 200
+    attributes = got.get_json()["data"]["attributes"]
+    assert "digitalDocument" not in attributes and "label" not in attributes
+    assert attributes["messageStatus"] == "NEW"
+    assert get_session().scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "sdk.message.purged", AuditEntry.object_id == message_id)) == 1

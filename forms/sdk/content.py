@@ -191,6 +191,15 @@ def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
+def is_plain(message: Message) -> bool:
+    """Return whether the message is a plain one, neither a form nor an answer: it has no
+    refToMessageId and no XML file (a hälsoförfrågan is an XML file), so it goes from function to
+    function as it is, text and files (DIGG's own example message is one)."""
+    return message.header.ref_to_message_id is None and not any(
+        media_type(file.content_type) in XML_TYPES for file in message.content_files
+    )
+
+
 def inquiry_content(message: Message) -> InquiryContent:
     """Return the form and the consent form of a hälsoförfrågan message; raise MessageError
     (SDK_FORM_FILE, SDK_CONSENT_FILE, SDK_FILE_TYPE) naming every file that does not fit."""

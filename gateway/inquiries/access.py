@@ -28,6 +28,11 @@ sent or received it, so a 403 (550 5.7.1) tells it nothing new and says why. Thi
 DESIGN 5.4's "any other client 403" for POST .../answer is read: a client that cannot see the
 inquiry at all gets the 404 an unknown id gets.
 
+Plain SDK messages (no form, no answer) have the same two sides: the function at their sender
+address (SENDER) and the one at their recipient address (CARE_UNIT stands for the receiving
+function); only API clients hold addresses, so only they are ever on a side
+(`plain_sides`, `decide_plain`).
+
 Audit. Every denied attempt on an existing inquiry is appended with outcome "denied", the act
 as its action and the reason (`not_party` or `other_side`) and channel in its detail.
 `record_denied` ends the request's transaction, so decide before doing any work. An id that
@@ -51,7 +56,7 @@ from gateway.audit.service import record_denied
 from gateway.auth.models import ApiClient, Role, User
 from gateway.directory.service import covered_units
 from gateway.errors import GatewayError, not_found
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.models import Inquiry, SdkMessage
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -185,6 +190,28 @@ def decide(party: Party, inquiry: Inquiry | None, act: Act, *, channel: str) -> 
                   object_id=inquiry.id,
                   detail={"reason": "other_side" if sides else "not_party", "channel": channel})
     return Decision(Verdict.FORBIDDEN if sides else Verdict.UNKNOWN, inquiry, sides)
+
+
+def plain_sides(party: Party, row: SdkMessage) -> frozenset[Side]:
+    """Return the sides of a plain message the party is on (see the module docstring)."""
+    found = set()
+    if row.sender_address in party.addresses:
+        found.add(Side.SENDER)
+    if row.recipient_address in party.addresses:
+        found.add(Side.CARE_UNIT)
+    return frozenset(found)
+
+
+def decide_plain(party: Party, row: SdkMessage | None, act: Act, *, channel: str) -> bool:
+    """Return whether the party may do the act on the plain message; a denial of an existing
+    one is audited at once (and ends the request's transaction), as `decide` does."""
+    if row is None:
+        return False
+    if plain_sides(party, row) & MAY[act]:
+        return True
+    record_denied(actor=party.actor, action=act.value, object_type="sdk_message",
+                  object_id=row.message_id, detail={"reason": "not_party", "channel": channel})
+    return False
 
 
 def refusal(decision: Decision, act: Act) -> GatewayError:

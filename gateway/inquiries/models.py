@@ -156,15 +156,19 @@ class SdkMessage(Base):
     """The SDK message (messagePayload XML, sealed) of an inquiry or of its answer: exactly as
     the client sent it over the SDK API (its own messageId, header values and files), or as the
     gateway built it for a form or answer that came another way. The SDK API reads its header
-    values from here."""
+    values from here. A plain message (kind "message": no form, no answer) belongs to no
+    inquiry; it carries its sender's and recipient's functional addresses itself."""
 
     __tablename__ = "sdk_messages"
     __table_args__ = (UniqueConstraint("inquiry_id", "kind"),)
 
     message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    inquiry_id: Mapped[str] = mapped_column(ForeignKey("inquiries.id"), index=True)
-    # "inquiry" or "answer".
+    inquiry_id: Mapped[str | None] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    # "inquiry", "answer" or "message" (plain).
     kind: Mapped[str] = mapped_column(String(10))
+    # A plain message's functional addresses (an inquiry's and an answer's are the inquiry's).
+    sender_address: Mapped[str | None] = mapped_column(String(200), index=True)
+    recipient_address: Mapped[str | None] = mapped_column(String(200), index=True)
     # How the message came: "sdk" (as the client sent it), else the channel it was built for.
     channel: Mapped[str] = mapped_column(String(20))
     conversation_id: Mapped[str] = mapped_column(String(36))

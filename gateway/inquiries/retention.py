@@ -20,7 +20,8 @@ from gateway.audit.service import record
 from gateway.clitools import app, echo_json, with_app
 from gateway.db import database, utcnow
 from gateway.inquiries.closing import purge
-from gateway.inquiries.models import ConsentWithdrawal, Inquiry, Leg, LegKind
+from gateway.inquiries.models import ConsentWithdrawal, Inquiry, Leg, LegKind, SdkMessage
+from gateway.inquiries.sdk_messages import PLAIN_KIND
 from gateway.inquiries.workflow import derive_status, is_open, legs_of
 from gateway.jobs.models import Job
 from gateway.jobs.registry import SCHEDULED_LANE, job_handler, recurring
@@ -64,12 +65,26 @@ def purge_expired(session: Session, now: dt.datetime, days: int) -> list[str]:
         record(session, actor=ACTOR, action="inquiry.purged", object_type="inquiry",
                object_id=inquiry.id, detail={"reason": "retention", "days": days})
         purged.append(inquiry.id)
+    _purge_plain_messages(session, cutoff, days)
     session.execute(
         update(ConsentWithdrawal)
         .where(ConsentWithdrawal.registered_at < cutoff, ConsentWithdrawal.note.is_not(None))
         .values(note=None)
     )
     return purged
+
+
+def _purge_plain_messages(session: Session, cutoff: dt.datetime, days: int) -> None:
+    """Purge the content of plain SDK messages (of no inquiry) older than the cutoff: their
+    ids, time and addresses stay."""
+    rows = session.scalars(select(SdkMessage).where(
+        SdkMessage.kind == PLAIN_KIND, SdkMessage.created_at < cutoff,
+        SdkMessage.content.is_not(None),
+    ))
+    for row in rows:
+        row.content = None
+        record(session, actor=ACTOR, action="sdk.message.purged", object_type="sdk_message",
+               object_id=row.message_id, detail={"reason": "retention", "days": days})
 
 
 @job_handler(RETENTION_JOB, lane=SCHEDULED_LANE)

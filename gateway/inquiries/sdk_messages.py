@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 INQUIRY_KIND = "inquiry"
 ANSWER_KIND = "answer"
+# A plain message: neither a form nor an answer (forms.sdk.content.is_plain), of no inquiry.
+PLAIN_KIND = "message"
 CLIENT_CHANNEL = "sdk"
 # XOR mask from an inquiry's id to its answer's derived message id (and back: XOR is its own
 # inverse, so a lookup needs no scan). Zero in the version nibble and the variant bits, so the
@@ -108,12 +110,16 @@ def message_id_conflict(message_id: str) -> GatewayError:
     )
 
 
-def store(session: Session, *, inquiry_id: str, kind: str, channel: str,
-          message: ClientMessage, now: dt.datetime) -> SdkMessage:
-    """Store the message sealed; raise GatewayError 409 MESSAGE_ID_CONFLICT when its messageId
-    is already another message's (the caller's transaction stays usable)."""
+def store(session: Session, *, inquiry_id: str | None, kind: str, channel: str,
+          message: ClientMessage, now: dt.datetime,
+          addresses: tuple[str, str] | None = None) -> SdkMessage:
+    """Store the message sealed (a plain one with its sender's and recipient's `addresses`);
+    raise GatewayError 409 MESSAGE_ID_CONFLICT when its messageId is already another message's
+    (the caller's transaction stays usable)."""
+    sender_address, recipient_address = addresses or (None, None)
     row = SdkMessage(
         message_id=message.message_id, inquiry_id=inquiry_id, kind=kind, channel=channel,
+        sender_address=sender_address, recipient_address=recipient_address,
         conversation_id=message.conversation_id, digest=message.digest,
         content=get_vault().seal(message.xml, _context(message.message_id)), created_at=now,
     )

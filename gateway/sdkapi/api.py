@@ -12,7 +12,7 @@ from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
 from gateway.bodies import json_document
 from gateway.db import get_session, utcnow
-from gateway.sdkapi import answers, service
+from gateway.sdkapi import answers, plain, service
 from gateway.sdkapi.messages import API_VERSION, resource, visible_message
 from gateway.sdkapi.problems import bad_request, conflict
 from gateway.sdkapi.reading import SentMessage, read_message
@@ -60,7 +60,7 @@ def _read(now: dt.datetime) -> SentMessage:
 def send_message() -> Response:
     """sendMessage: 201 with the message; a hälsoförfrågan goes through the intake (its signed
     receipt in meta), an answer (refToMessageId) through the answer service (its report in
-    meta)."""
+    meta), a plain message (neither) to the recipient function as it is."""
     client: ApiClient = g.api_client
     now = utcnow()
     sent = _read(now)
@@ -71,6 +71,9 @@ def send_message() -> Response:
             message_id = answered.message_id
             meta: dict[str, Any] = {"answer": {"sha256": answered.answer.pdf_digest,
                                                "report": answered.answer.report}}
+        elif sent.is_plain:
+            message_id = plain.send_plain(session, sent, client=client, now=now)
+            meta = {}
         else:
             taken = service.send(session, sent, client=client, now=now)
             message_id = taken.message_id

@@ -31,6 +31,10 @@ Status mapping (B1.4.2, "Meddelandestatus koder"):
 |          |                         |          | does not change the status; the fetch is the    |
 |          |                         |          | answer_delivered leg, not a status)             |
 
+A plain message (no form, no answer: `PlainMessage`) goes from its sender's function to one
+served here and has the same two statuses: ACCEPTED seen from the sender's address once stored,
+NEW seen from the recipient's until it deletes it.
+
 Every status the gateway gives is final, so a client may always delete (hide) its messages;
 the rule is still checked here (`may_delete`) for the statuses that are not.
 """
@@ -46,19 +50,20 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from forms.sdk.jsonapi import message_attributes
 from forms.sdk.message import Message as SdkPayload
 from gateway.auth.models import ApiClient
 from gateway.federation.models import FederationEnvelope
-from gateway.inquiries.access import Party, Side
+from gateway.inquiries.access import Party, Side, plain_sides
 from gateway.inquiries.answers import StoredAnswer
 from gateway.inquiries.models import Answer, Inquiry, SdkMessage
 from gateway.inquiries.sdk_messages import (
     ANSWER_KIND,
     INQUIRY_KIND,
+    PLAIN_KIND,
     answer_message_id,
     open_message,
     with_answer_pdf,
@@ -186,6 +191,73 @@ class Message:
         return ANSWER_LABEL if self.is_answer else DEFAULT_LABEL
 
 
+@dataclass(frozen=True)
+class PlainMessage:
+    """A plain message as one client sees it: from the function at its sender address (the
+    client holding it sees it outgoing) to the one at its recipient address (incoming)."""
+
+    stored: SdkMessage
+    direction: Direction
+    inquiry: None = None
+    answer: None = None
+    is_answer = False
+    kind = PLAIN_KIND
+    ref_to = None
+
+    @property
+    def id(self) -> str:
+        return self.stored.message_id
+
+    @property
+    def status(self) -> MessageStatus:
+        return status_for(self.direction)
+
+    @property
+    def created(self) -> dt.datetime:
+        return self.stored.created_at
+
+    @property
+    def sender_address(self) -> str:
+        return self.stored.sender_address or ""
+
+    @property
+    def recipient_address(self) -> str:
+        return self.stored.recipient_address or ""
+
+    @property
+    def conversation_id(self) -> str:
+        return self.stored.conversation_id
+
+    @cached_property
+    def payload(self) -> SdkPayload | None:
+        return open_message(self.stored)
+
+    @property
+    def label(self) -> str:
+        return self.payload.header.label or "" if self.payload is not None else ""
+
+
+AnyMessage = Message | PlainMessage
+
+
+def plain_direction(party: Party, row: SdkMessage) -> Direction | None:
+    """Return how the party sees the plain message: outgoing from an address it holds, incoming
+    to one, None when it holds neither (a client holding both sees what it sent)."""
+    return _direction(plain_sides(party, row))
+
+
+def _plain_messages(session: Session, client: ApiClient) -> list[PlainMessage]:
+    party = Party.client(client)
+    addresses = sorted(party.addresses)
+    rows = session.scalars(select(SdkMessage).where(
+        SdkMessage.kind == PLAIN_KIND,
+        or_(SdkMessage.sender_address.in_(addresses), SdkMessage.recipient_address.in_(addresses)),
+    ))
+    found = [PlainMessage(row, d) for row in rows if (d := plain_direction(party, row)) is not None]
+    hidden = _hidden(session, client, [m.id for m in found])
+    return [m for m in found if m.id not in hidden]
+
+
 def _direction(sides: frozenset[Side]) -> Direction | None:
     # A client holding both ends sees its own inquiry as the sender.
     if Side.SENDER in sides:
@@ -218,7 +290,7 @@ def _stored(session: Session, ids: Sequence[str]) -> dict[tuple[str, str], SdkMe
     if not ids:
         return {}
     rows = session.scalars(select(SdkMessage).where(SdkMessage.inquiry_id.in_(ids)))
-    return {(row.inquiry_id, row.kind): row for row in rows}
+    return {(row.inquiry_id, row.kind): row for row in rows if row.inquiry_id is not None}
 
 
 def _answers(session: Session, ids: Sequence[str]) -> dict[str, Answer]:
@@ -271,9 +343,9 @@ def _peer_id(message: Message) -> str:
     return answer_message_id(inquiry_id) if message.is_answer else inquiry_id
 
 
-def visible_messages(session: Session, client: ApiClient) -> list[Message]:
+def visible_messages(session: Session, client: ApiClient) -> list[AnyMessage]:
     """Return every message the client sees (inquiries sent from or routed to its addresses and
-    their answers, not deleted by it), oldest first."""
+    their answers, plain messages from or to them; not deleted by it), oldest first."""
     party = Party.client(client)
     if not party.addresses:
         return []
@@ -283,7 +355,8 @@ def visible_messages(session: Session, client: ApiClient) -> list[Message]:
         .options(selectinload(Inquiry.sender_unit), selectinload(Inquiry.care_unit))
         .order_by(Inquiry.created_at, Inquiry.id)
     )
-    found = _messages(session, client, inquiries)
+    found: list[AnyMessage] = [*_messages(session, client, inquiries),
+                               *_plain_messages(session, client)]
     return sorted(found, key=lambda m: (m.created, m.id))
 
 
@@ -293,7 +366,7 @@ def message_inquiry(session: Session, message_id: str) -> Inquiry | None:
     wanted = message_id.lower()
     row = session.get(SdkMessage, wanted)
     if row is not None:
-        return session.get(Inquiry, row.inquiry_id)
+        return session.get(Inquiry, row.inquiry_id) if row.inquiry_id is not None else None
     return session.get(Inquiry, wanted) or _answered_inquiry(session, wanted)
 
 
@@ -306,10 +379,29 @@ def inquiry_message(session: Session, client: ApiClient, inquiry: Inquiry,
     return found[0] if found else None
 
 
-def visible_message(session: Session, client: ApiClient, message_id: str) -> Message | None:
+def visible_message(session: Session, client: ApiClient, message_id: str) -> AnyMessage | None:
     """Return the message if the client sees it, else None (see `message_inquiry`)."""
+    plain = plain_message(session, client, message_id)
+    if plain is not None:
+        return plain
     inquiry = message_inquiry(session, message_id)
     return inquiry_message(session, client, inquiry, message_id) if inquiry else None
+
+
+def plain_row(session: Session, message_id: str) -> SdkMessage | None:
+    """Return the stored plain message with this id, if any."""
+    row = session.get(SdkMessage, message_id.strip().lower())
+    return row if row is not None and row.kind == PLAIN_KIND else None
+
+
+def plain_message(session: Session, client: ApiClient, message_id: str) -> PlainMessage | None:
+    """Return the plain message as the client sees it, None when it is none the client sees."""
+    row = plain_row(session, message_id)
+    direction = plain_direction(Party.client(client), row) if row is not None else None
+    if row is None or direction is None:
+        return None
+    hidden = _hidden(session, client, [row.message_id])
+    return PlainMessage(row, direction) if not hidden else None
 
 
 def _answered_inquiry(session: Session, message_id: str) -> Inquiry | None:
@@ -332,7 +424,7 @@ def _attention(address: str, label: str) -> dict[str, Any]:
     }}
 
 
-def attributes(message: Message, *, documents: bool, text: bool = True, files: bool = True,
+def attributes(message: AnyMessage, *, documents: bool, text: bool = True, files: bool = True,
                stored: StoredAnswer | None = None) -> dict[str, Any]:
     """Return the message's JSON:API attributes; its documents only when `documents`.
 
@@ -350,6 +442,8 @@ def attributes(message: Message, *, documents: bool, text: bool = True, files: b
             "messageStatus": message.status.value,
             **message_attributes(payload, documents=documents, texts=text, files=files),
         }
+    if isinstance(message, PlainMessage):
+        return _purged_plain(message)
     inquiry = message.inquiry
     sender_unit, care_unit = inquiry.sender_unit, inquiry.care_unit
     body: dict[str, Any] = {
@@ -379,6 +473,21 @@ def attributes(message: Message, *, documents: bool, text: bool = True, files: b
             else _form_document(inquiry, text=text, files=files)
         ]
     return body
+
+
+def _purged_plain(message: PlainMessage) -> dict[str, Any]:
+    """Return what is left of a plain message whose content has been purged: its ids, time and
+    addresses (the organisations and labels went with the content)."""
+    return {
+        "messageStatus": message.status.value,
+        "creationDateTime": utc_text(message.created),
+        "messageId": message.id,
+        "conversationId": message.conversation_id,
+        "recipientAttention": {"subOrganization": {
+            "root": FUNCTIONAL_ADDRESS_ROOT, "extension": message.recipient_address}},
+        "senderAttention": {"subOrganization": {
+            "root": FUNCTIONAL_ADDRESS_ROOT, "extension": message.sender_address}},
+    }
 
 
 def _form_document(inquiry: Inquiry, *, text: bool, files: bool) -> dict[str, Any]:
@@ -420,6 +529,6 @@ def _answer_document(inquiry: Inquiry, stored: StoredAnswer | None, *, text: boo
     return document
 
 
-def resource(message: Message, **kwargs: Any) -> dict[str, Any]:
+def resource(message: AnyMessage, **kwargs: Any) -> dict[str, Any]:
     """Return the JSON:API resource object of the message."""
     return {"type": "messages", "id": message.id, "attributes": attributes(message, **kwargs)}

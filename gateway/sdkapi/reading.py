@@ -1,6 +1,7 @@
 """Reading a sendMessage body with the SDK library (forms.sdk.jsonapi): the message as the
 client sent it, its canonical XML, and its content files (a hälsoförfrågan's form XML and consent
-PDF, or an answer's signed PDF and structured XML). Every problem is named at once (400).
+PDF, an answer's signed PDF and structured XML, or a plain message's files as they are). Every
+problem is named at once (400).
 
 The body comes from gateway.bodies.read_json: a content file's base64 longer than its threshold
 is a `LargeText` (a spooled file). The message is read with a small stand-in in its place; the
@@ -20,7 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from forms.sdk.content import AnswerContent, InquiryContent, answer_content, inquiry_content
+from forms.sdk.content import (
+    AnswerContent,
+    InquiryContent,
+    answer_content,
+    inquiry_content,
+    is_plain,
+)
 from forms.sdk.jsonapi import ATTRIBUTES, read_create_message
 from forms.sdk.message import ContentFile, Message, build_message
 from forms.sdk.message_rules import (
@@ -61,6 +68,11 @@ class SentMessage:
     @property
     def is_answer(self) -> bool:
         return self.message.header.ref_to_message_id is not None
+
+    @property
+    def is_plain(self) -> bool:
+        """Whether it is a plain message (forms.sdk.content.is_plain): no form, no answer."""
+        return not self.is_answer and self.inquiry is None
 
     @property
     def ref_to_message_id(self) -> str | None:
@@ -293,7 +305,8 @@ def _read(body: Any, aside: _SetAside, digest: str, now: dt.datetime) -> SentMes
                 xml = build_message(message)
             else:
                 xml = created.xml
-            sent = SentMessage(message, xml, *read, inquiry=inquiry_content(message))
+            sent = SentMessage(message, xml, *read,
+                               inquiry=None if is_plain(message) else inquiry_content(message))
     except MessageError as error:
         raise message_refusal(error, now) from None
     given = "messageId" not in sent.defaulted

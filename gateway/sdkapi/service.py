@@ -20,19 +20,22 @@ from gateway import codes
 from gateway.audit.service import record
 from gateway.auth.models import ApiClient
 from gateway.errors import GatewayError, Issue, not_found
-from gateway.inquiries.access import Act, Party, Side, decide
+from gateway.inquiries.access import Act, Party, Side, decide, decide_plain
 from gateway.inquiries.answers import StoredAnswer, answer_for, deliver_answer
 from gateway.inquiries.intake import IntakeResult, Submitter, submit
 from gateway.inquiries.models import Inquiry, SdkMessage
 from gateway.inquiries.sdk_messages import INQUIRY_KIND, ClientMessage, stored_message
 from gateway.inquiries.workflow import record_opened
 from gateway.sdkapi.messages import (
+    AnyMessage,
     Direction,
-    Message,
     MessageStatus,
+    PlainMessage,
     inquiry_message,
     may_delete,
     message_inquiry,
+    plain_message,
+    plain_row,
 )
 from gateway.sdkapi.messages import visible_messages as _visible
 from gateway.sdkapi.models import SdkDeletion
@@ -177,8 +180,8 @@ def _earlier(session: Session, sent: SentMessage, message_id: str) -> SentInquir
     row = session.get(SdkMessage, message_id)
     if row is None:
         return None
-    inquiry = session.get(Inquiry, row.inquiry_id)
-    if row.kind != INQUIRY_KIND or row.digest != sent.digest or inquiry is None:
+    inquiry = session.get(Inquiry, row.inquiry_id) if row.kind == INQUIRY_KIND else None
+    if row.digest != sent.digest or inquiry is None:
         raise message_id_conflict(message_id)
     return SentInquiry(IntakeResult(inquiry, created=False), message_id)
 
@@ -196,7 +199,7 @@ class ListFilter:
     start: dt.datetime | None = None
     stop: dt.datetime | None = None
 
-    def admits(self, message: Message) -> bool:
+    def admits(self, message: AnyMessage) -> bool:
         return (
             (self.statuses is None or message.status in self.statuses)
             and (self.recipient is None or message.recipient_address == self.recipient)
@@ -323,7 +326,7 @@ def list_filter(args: Mapping[str, list[str]]) -> ListFilter:
     )
 
 
-def list_messages(session: Session, client: ApiClient, wanted: ListFilter) -> list[Message]:
+def list_messages(session: Session, client: ApiClient, wanted: ListFilter) -> list[AnyMessage]:
     """Return the client's messages that pass the filter, oldest first."""
     return [m for m in _visible(session, client) if wanted.admits(m)]
 
@@ -339,9 +342,16 @@ def flag(value: str, name: str) -> bool:
 
 
 def get_message(session: Session, client: ApiClient, message_id: str,
-                act: Act = Act.READ) -> Message:
+                act: Act = Act.READ) -> AnyMessage:
     """Return the message or raise 404, the same for one the client does not see (the access
     service decides and audits that attempt) as for an unknown id."""
+    plain = plain_row(session, message_id) if _plausible(message_id) else None
+    if plain is not None:
+        seen = (plain_message(session, client, message_id)
+                if decide_plain(Party.client(client), plain, act, channel=CHANNEL) else None)
+        if seen is None:
+            raise not_found("Meddelandet", "Inget meddelande med det id:t som klienten får se.")
+        return seen
     inquiry = message_inquiry(session, message_id) if _plausible(message_id) else None
     decision = decide(Party.client(client), inquiry, act, channel=CHANNEL)
     message = (inquiry_message(session, client, decision.inquiry, message_id)
@@ -351,8 +361,8 @@ def get_message(session: Session, client: ApiClient, message_id: str,
     return message
 
 
-def read_content(session: Session, client: ApiClient, message: Message,
-                 now: dt.datetime) -> tuple[Message, StoredAnswer | None]:
+def read_content(session: Session, client: ApiClient, message: AnyMessage,
+                 now: dt.datetime) -> tuple[AnyMessage, StoredAnswer | None]:
     """Record that the client read the message's files (personal data) and return the message as
     it stands after the read, with the answer's stored bytes for an answer; the caller commits.
 
@@ -362,6 +372,12 @@ def read_content(session: Session, client: ApiClient, message: Message,
     no files and no read.
     """
     actor = f"client:{client.client_id}"
+    if isinstance(message, PlainMessage):
+        record(session, actor=actor, action="sdk.message.read", object_type="sdk_message",
+               object_id=message.id,
+               detail={"channel": CHANNEL, "purpose": "sdk.getMessage",
+                       "direction": message.direction.value})
+        return message, None
     if not message.is_answer:
         if Side.CARE_UNIT in Party.client(client).sides(message.inquiry):
             record_opened(session, message.inquiry, actor=actor, at=now)
@@ -406,8 +422,10 @@ def delete_message(session: Session, client: ApiClient, message_id: str,
     except IntegrityError:
         # A concurrent delete of the same message got there first: it is gone either way.
         raise not_found("Meddelandet") from None
+    subject = (("sdk_message", message.id) if isinstance(message, PlainMessage)
+               else ("inquiry", message.inquiry.id))
     record(session, actor=f"client:{client.client_id}", action="sdk.message.delete",
-           object_type="inquiry", object_id=message.inquiry.id,
+           object_type=subject[0], object_id=subject[1],
            detail={"message_id": message.id, "kind": message.kind,
                    "direction": message.direction.value, "status": message.status.value})
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from lxml import etree
 
 
@@ -288,3 +289,34 @@ class MessageSchematron:
 @functools.cache
 def message_schematron() -> MessageSchematron:
     return MessageSchematron()
+
+
+# --- DIGG's OpenAPI examples ----------------------------------------------------------------
+
+
+def _example(schema: dict[str, Any], components: dict[str, Any], name: str = "") -> Any:
+    """An instance made of the `example` values of an OpenAPI schema (an object of its
+    properties' examples, a one-item array, a string named after a property without one)."""
+    if "$ref" in schema:
+        return _example(components[schema["$ref"].rsplit("/", 1)[-1]], components, name)
+    if "example" in schema:
+        return schema["example"]
+    if "properties" in schema:
+        return {k: _example(v, components, k) for k, v in schema["properties"].items()}
+    if schema.get("type") == "array":
+        return [_example(schema["items"], components, name)]
+    if schema.get("type") == "boolean":
+        return True
+    return f"exempel-{name}"
+
+
+def openapi_example_body() -> dict[str, Any]:
+    """Return the createMessage body made of DIGG's OpenAPI examples (no status, no events:
+    B1.4.2 lets the client set neither)."""
+    spec = yaml.safe_load(sdk_path(OPENAPI).read_text(encoding="utf-8"))
+    components = spec["components"]["schemas"]
+    attributes = _example(components["messageCreateAttributesDef"], components)
+    # B1.4.2: the client sets no status; events are the service's.
+    for key in ("messageStatus", "events"):
+        attributes.pop(key)
+    return {"data": {"type": "messages", "attributes": attributes}}
