@@ -137,6 +137,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_MAX_FAILURES", _positive_int, 5, "failed logins before throttling"),
     Setting("LOGIN_WINDOW_MINUTES", _positive_int, 15, "window for counting failed logins"),
     Setting(
+        "LOGIN_ATTEMPTS_KEPT_DAYS", _positive_int, 30,
+        "days login and token attempts are kept (the daily auth.prune deletes older ones)",
+    ),
+    Setting(
         "LOGIN_ADDRESS_MAX_FAILURES", _positive_int, 50,
         "failed logins from one address (any account) before throttling it",
     ),

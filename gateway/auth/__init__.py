@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from gateway.auth import login, oauth
+    from gateway.auth import login, oauth, pruning  # noqa: F401 - pruning registers its job
 
     login.init_app(app)
     oauth.init_app(app)
