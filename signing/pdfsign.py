@@ -53,8 +53,8 @@ def sign_answer(
     if subfilter not in SUBFILTERS:
         raise ValueError(f"subfilter must be one of {sorted(SUBFILTERS)}")
     signer = _signer(p12_bytes, passphrase)
-    writer = _writer(pdf)
-    _check_field(writer, field_name)
+    writer = open_writer(pdf)
+    check_field(writer, field_name)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         subfilter=SUBFILTERS[subfilter],
@@ -91,14 +91,16 @@ def _signer(p12_bytes: bytes, passphrase: str | bytes) -> signers.SimpleSigner:
         ) from None
 
 
-def _writer(pdf: bytes) -> IncrementalPdfFileWriter:
+def open_writer(pdf: bytes) -> IncrementalPdfFileWriter:
+    """Return a writer that appends to pdf; SigningRefused when pdf cannot be read."""
     try:
         return IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False, decode_limits=DECODE_LIMITS)
     except MALFORMED:
         raise SigningRefused("Filen kan inte läsas som PDF och kan därför inte signeras.") from None
 
 
-def _check_field(writer: IncrementalPdfFileWriter, field_name: str) -> None:
+def check_field(writer: IncrementalPdfFileWriter, field_name: str) -> None:
+    """Raise SigningRefused unless field_name is an empty signature field of the writer's PDF."""
     try:
         found = list(enumerate_sig_fields(writer.prev, with_name=field_name))
     except MALFORMED:
