@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 # In CI (CI=true) the slow browser, load and multi-process tests run too.
 PYTEST_MARKERS := $(if $(CI),,-m "not slow")
 
-.PHONY: run test lint fmt bench clean
+# The browser's signing code (pkijs, bundled by esbuild) is built from web/ at install time:
+# npm's registry, never a CDN; the bundle is not committed.
+ASSETS := gateway/static/js/signing.js
+
+.PHONY: run test lint fmt bench clean assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +23,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-run: $(VENV)/.installed
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(ASSETS): web/node_modules/.installed $(wildcard web/src/*.js)
+	cd web && npm run --silent build
+
+assets: $(ASSETS)
+
+run: $(VENV)/.installed $(ASSETS)
 	$(BIN)/gateway demo
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(ASSETS)
 	$(BIN)/python -m pytest $(PYTEST_MARKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -36,4 +49,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/node_modules $(ASSETS)

@@ -114,6 +114,7 @@ REGISTERED_AT_INVALID = Code("REGISTERED_AT_INVALID", "Orimlig registreringstid"
 REROUTE_SAME_UNIT = Code("REROUTE_SAME_UNIT", "Samma vårdcentral")
 SENDER_NOT_ALLOWED = Code("SENDER_NOT_ALLOWED", "Avsändaren får inte användas")
 SENDER_UNIT_UNKNOWN = Code("SENDER_UNIT_UNKNOWN", "Avsändande enhet saknas i katalogen")
+SIGNING_EXPIRED = Code("SIGNING_EXPIRED", "Underskriften hann inte slutföras")
 SIGNING_FAILED = Code("SIGNING_FAILED", "Underskriften misslyckades")
 TIME_INVALID = Code("TIME_INVALID", "Ogiltig tid")
 TRUST_ROOTS_MISSING = Code("TRUST_ROOTS_MISSING", "Svar kan inte kontrolleras just nu")

@@ -4,6 +4,7 @@ upload, composer (download and sign in the browser flow), registered, consent wi
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from gateway.auth.models import Role
 from gateway.db import get_session
 from gateway.errors import GatewayError
 from gateway.inquiries.intake import Submitter, submit
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.models import Inquiry, SigningRequest
 from tests.conftest import AppMaker
 from tests.support.forms import (
     EBB_OSTER,
@@ -29,7 +30,9 @@ from tests.support.forms import (
     halsoforfragan,
     nth_personnummer,
 )
-from tests.support.pdfs import PASSPHRASE, TestPki
+from signing.devpki import Person
+from tests.support.holder import chain_of, sign_with
+from tests.support.pdfs import TestPki
 from tests.support.reko import (
     ANNA,
     CECILIA,
@@ -141,33 +144,107 @@ def test_upload_refusal_names_the_rule_and_a_signed_upload_is_accepted(world: Wo
         assert leg_kinds(inquiry_id)[-1] == "answered"
 
 
-def test_the_composer_downloads_a_pdf_and_signs_with_a_pkcs12(world: World) -> None:
+FIELDS = {"svar_AKTIVITETSFORMAGA": "Klarar halvtid.", "svar_BEGRANSNINGAR": "Inga tunga lyft.",
+          "svar_OVRIGT": "Förmiddagar går bra.", "sip": "ja", "lakare_namn": "Johan Ek"}
+
+
+def test_the_composer_downloads_a_pdf_and_has_no_field_for_a_key(world: World) -> None:
     with world.app.app_context():
         inquiry_id = received_days_ago(0)
         form_page = f"/inkorg/{inquiry_id}/svara"
-        fields = {"svar_AKTIVITETSFORMAGA": "Klarar halvtid.",
-                  "svar_BEGRANSNINGAR": "Inga tunga lyft.",
-                  "svar_OVRIGT": "Förmiddagar går bra.", "sip": "ja",
-                  "lakare_namn": "Johan Ek"}
+        page = world.anna.get(form_page).get_data(as_text=True)
+        assert 'name="p12"' not in page and 'name="passphrase"' not in page
         missing = world.anna.submit(form_page, form_page, {"action": "download"})
         assert missing.status_code == 422
-        download = world.anna.submit(form_page, form_page, {**fields, "action": "download"})
+        download = world.anna.submit(form_page, form_page, {**FIELDS, "action": "download"})
         assert download.status_code == 200 and download.mimetype == "application/pdf"
         assert inquiry_id.encode() in download.get_data()
-        wrong = multipart(world.anna, form_page, form_page, {
-            **fields, "action": "sign", "passphrase": "fel",
-            "p12": (io.BytesIO(world.pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes()),
-                    "anna.p12")})
-        assert wrong.status_code == 422
-        assert "answered" not in leg_kinds(inquiry_id)
-        signed = multipart(world.anna, form_page, form_page, {
-            **fields, "action": "sign", "passphrase": PASSPHRASE,
-            "p12": (io.BytesIO(world.pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes()),
-                    "anna.p12")})
+
+
+def prepare(world: World, inquiry_id: str, p12: bytes, fields: dict[str, str] | None = None
+            ) -> Any:
+    """Step one as the browser does it: the composer's fields and the chain, nothing else."""
+    form_page = f"/inkorg/{inquiry_id}/svara"
+    data = {**(FIELDS if fields is None else fields),
+            "kedja": [base64.b64encode(c).decode() for c in chain_of(p12)]}
+    return multipart(world.anna, form_page, f"{form_page}/forbered", data)
+
+
+def finish(world: World, inquiry_id: str, request_id: str, value: bytes) -> Any:
+    form_page = f"/inkorg/{inquiry_id}/svara"
+    return world.anna.submit(form_page, form_page, {
+        **FIELDS, "action": "finish", "signatur_id": request_id,
+        "signatur": base64.b64encode(value).decode()})
+
+
+def test_the_composer_signs_with_a_value_made_outside_the_server(world: World) -> None:
+    p12 = world.pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes()
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        prepared = prepare(world, inquiry_id, p12)
+        assert prepared.status_code == 200, prepared.get_data(as_text=True)
+        body = prepared.get_json()
+        assert body["algorithm"] == "RSASSA-PKCS1-v1_5"
+        value = sign_with(p12, base64.b64decode(body["to_sign"]))
+        signed = finish(world, inquiry_id, body["id"], value)
         assert signed.status_code == 302, signed.get_data(as_text=True)
         assert leg_kinds(inquiry_id)[-1] == "answered"
-        stored = get_session().get(Inquiry, inquiry_id)
-        assert stored is not None
+        again = finish(world, inquiry_id, body["id"], value)
+        assert again.status_code == 422 and "Signera svaret igen" in again.get_data(as_text=True)
+
+
+def test_preparing_refuses_missing_answers_and_unreadable_certificates(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        empty = prepare(world, inquiry_id, world.pki.reko_p12(), fields={})
+        assert empty.status_code == 422 and empty.mimetype == "application/problem+json"
+        assert empty.get_json()["type"].endswith("ANSWER_INCOMPLETE")
+        form_page = f"/inkorg/{inquiry_id}/svara"
+        garbled = multipart(world.anna, form_page, f"{form_page}/forbered",
+                            {**FIELDS, "kedja": "not base64!"})
+        assert garbled.status_code == 422
+        assert garbled.get_json()["type"].endswith("SIGNING_FAILED")
+
+
+@pytest.mark.parametrize(
+    ("chain_of_whom", "key_of_whom", "rule"),
+    [(ANNA, CECILIA, "P2"),       # a value made with another key than the certificate's
+     (CECILIA, CECILIA, "P4")],   # a REKO of another VC signing with her own key
+)
+def test_a_refused_signature_names_the_rule_and_keeps_the_fields(
+    world: World, chain_of_whom: Person, key_of_whom: Person, rule: str
+) -> None:
+    layout = world.pki.layout
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        body = prepare(world, inquiry_id, layout.reko_pkcs12(chain_of_whom.hsa_id).read_bytes()
+                       ).get_json()
+        value = sign_with(layout.reko_pkcs12(key_of_whom.hsa_id).read_bytes(),
+                          base64.b64decode(body["to_sign"]))
+        refused = finish(world, inquiry_id, body["id"], value)
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 422
+        assert f"<strong>{rule}</strong>" in page
+        assert "Inga tunga lyft." in page and 'value="Johan Ek"' in page
+        assert "answered" not in leg_kinds(inquiry_id)
+
+
+def test_an_expired_or_unknown_signing_request_says_to_sign_again(world: World) -> None:
+    p12 = world.pki.reko_p12()
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        body = prepare(world, inquiry_id, p12).get_json()
+        session = get_session()
+        request = session.get(SigningRequest, body["id"])
+        assert request is not None
+        request.expires_at = dt.datetime.now(UTC) - dt.timedelta(seconds=1)
+        session.commit()
+        value = sign_with(p12, base64.b64decode(body["to_sign"]))
+        for request_id in (body["id"], "unknown"):
+            late = finish(world, inquiry_id, request_id, value)
+            assert late.status_code == 422
+            assert "Signera svaret igen" in late.get_data(as_text=True)
+        assert "answered" not in leg_kinds(inquiry_id)
 
 
 def test_the_case_worker_downloads_and_registers_the_answer(world: World) -> None:

@@ -209,3 +209,19 @@ class IntakeRejection(Base):
     channel: Mapped[str] = mapped_column(String(20))
     organisation: Mapped[str] = mapped_column(String(100))
     codes: Mapped[list[str]] = mapped_column(JSON)
+
+
+class SigningRequest(Base):
+    """An answer prepared for a signature made where the key is (the REKO's browser, or a
+    central signing service): the prepared PDF and its structured answer, sealed, until the
+    signature value comes back or the request expires. The id is the one-time handle."""
+
+    __tablename__ = "signing_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    inquiry_id: Mapped[str] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    state: Mapped[bytes] = sealed_column()
+    structured: Mapped[bytes | None] = sealed_column()
+    created_at: Mapped[Created]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)

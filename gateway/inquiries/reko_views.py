@@ -6,6 +6,7 @@ answers and closing services.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from gateway.db import get_session, utcnow
 from gateway.directory.models import CareUnit
 from gateway.directory.service import covered_units
 from gateway.errors import GatewayError, Issue
+from gateway.http import problem_response
 from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.answers import (
     ANSWERABLE,
@@ -52,15 +54,14 @@ from gateway.inquiries.labels import REASON_LABELS, STATUS_TEXT
 from gateway.inquiries.models import Inquiry, InquirySummary
 from gateway.inquiries.paging import Page, page_number
 from gateway.inquiries.sdk_messages import consent_file
+from gateway.inquiries.signing import finish_signing, start_signing
 from gateway.inquiries.workflow import Status, legs_of, record_opened
 from gateway.vault.service import get_vault
-from signing.pdfsign import SigningRefused, sign_answer
 
 bp = Blueprint("reko", __name__)
 
 NEAR_DAYS = 7
 MAX_UPLOAD = 30 * 1024 * 1024
-MAX_P12 = 64 * 1024
 
 
 def _user() -> User:
@@ -310,32 +311,71 @@ def _compose_page(inquiry: Inquiry, error: GatewayError | None = None) -> Respon
 @bp.post("/inkorg/<inquiry_id>/svara")
 @role_required(Role.COORDINATOR)
 def compose_post(inquiry_id: str) -> ResponseReturnValue:
-    """Render the answer PDF to download, or sign it here with the REKO's PKCS#12 and send it.
-
-    The PKCS#12 and its passphrase are used for this one signature and never stored or logged.
-    """
+    """Render the answer PDF to download (to sign in another program), or, with action
+    "finish", send the answer signed in the browser (see prepare_signing)."""
     inquiry = _allowed(inquiry_id, Act.COMPOSE)
+    if request.form.get("action") == "finish":
+        return _finish_signing(inquiry)
     form = inquiry_form(inquiry)
     try:
-        pdf, xml = _rendered(inquiry, form)
+        pdf, _ = _rendered(inquiry, form)
     except GatewayError as error:
         return _compose_page(inquiry, error)
-    if request.form.get("action") != "sign":
-        response = Response(pdf, mimetype="application/pdf")
-        response.headers["Content-Disposition"] = f'attachment; filename="svar-{inquiry.id}.pdf"'
-        return response
-    p12 = request.files.get("p12")
-    p12_data = p12.read(MAX_P12 + 1) if p12 is not None else b""
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="svar-{inquiry.id}.pdf"'
+    return response
+
+
+@bp.post("/inkorg/<inquiry_id>/svara/forbered")
+@role_required(Role.COORDINATOR)
+def prepare_signing(inquiry_id: str) -> ResponseReturnValue:
+    """Step one of signing in the browser: render the composer's answer, prepare it for the
+    certificate chain the browser read from the REKO's PKCS#12 (`kedja`, base64 DER, the
+    signer's first) and answer with the bytes the browser signs. The key and its passphrase
+    never come here. Refusals are problem+json, shown beside the signing step."""
+    inquiry = _allowed(inquiry_id, Act.COMPOSE)
+    session = get_session()
     try:
-        if not p12_data or len(p12_data) > MAX_P12:
-            raise SigningRefused("Välj din e-legitimation (PKCS#12-fil, .p12).")
-        signed = sign_answer(pdf, p12_data, request.form.get("passphrase", ""),
-                             SIGNATURE_FIELD_REKO)
-    except SigningRefused as exc:
-        return _compose_page(inquiry, GatewayError.at(codes.SIGNING_FAILED, str(exc), status=422))
-    finally:
-        del p12_data
-    return _accept(inquiry, signed, "web-composer", structured=xml)
+        pdf, xml = _rendered(inquiry, inquiry_form(inquiry))
+        started = start_signing(
+            session, inquiry, pdf=pdf, structured=xml, chain=_chain(), requested_by=_actor(),
+            field_name=SIGNATURE_FIELD_REKO, now=utcnow(),
+        )
+    except GatewayError as error:
+        session.rollback()
+        return problem_response(error.problem(request.path), error.status)
+    session.commit()
+    return {"id": started.request_id, "to_sign": base64.b64encode(started.to_sign).decode(),
+            "algorithm": started.algorithm, "expires_at": started.expires_at.isoformat()}
+
+
+def _chain() -> list[bytes]:
+    try:
+        return [base64.b64decode(item, validate=True) for item in request.form.getlist("kedja")]
+    except ValueError:
+        raise GatewayError.at(
+            codes.SIGNING_FAILED, "E-legitimationens certifikat kom inte fram hela.", status=422,
+        ) from None
+
+
+def _finish_signing(inquiry: Inquiry) -> ResponseReturnValue:
+    """Step two: embed the browser's signature value and accept the answer like an upload;
+    a refusal shows the composer again, its fields kept, the failed rules beside signing."""
+    session = get_session()
+    try:
+        value = base64.b64decode(request.form.get("signatur", ""), validate=True)
+        finish_signing(session, inquiry, request_id=request.form.get("signatur_id", ""),
+                       signature_value=value, requested_by=_actor(), now=utcnow())
+    except ValueError:
+        session.rollback()
+        return _compose_page(inquiry, GatewayError.at(
+            codes.SIGNING_FAILED, "Underskriften kom inte fram hel. Signera igen.", status=422))
+    except GatewayError as error:
+        session.rollback()
+        return _compose_page(inquiry, error)
+    session.commit()
+    flash("Svaret är godkänt och skickat till avsändaren.", "info")
+    return redirect(url_for("reko.show", inquiry_id=inquiry.id))
 
 
 # --- closing and re-routing by the REKO ------------------------------------------------------
