@@ -51,7 +51,8 @@ def prepare_signature(pdf: bytes, chain: Sequence[bytes], field_name: str) -> Pr
     """Return the data to sign for a PAdES signature in the empty field field_name of pdf by the
     first certificate (DER) in chain; the others are its issuers, embedded in the CMS.
 
-    Raises SigningRefused for certificates that cannot be read, a key other than RSA, a PDF that cannot be read, or a field that is missing or already signed.
+    Raises SigningRefused for certificates that cannot be read, a key other than RSA, a PDF
+    that cannot be read, or a field that is missing or already signed.
     """
     certificates = _certificates(chain)
     algorithm = _algorithm(certificates[0])
@@ -67,10 +68,9 @@ def prepare_signature(pdf: bytes, chain: Sequence[bytes], field_name: str) -> Pr
         digest, tbs, output = await pdf_signer.async_digest_doc_for_signing(
             writer, existing_fields_only=True
         )
-        # Without a timestamper or embedded validation data nothing follows the signature.
-        assert tbs.post_sign_instructions is None or (
-            tbs.post_sign_instructions.timestamper is None
-        )
+        # No post-sign instructions: without embed_validation_info (PAdES-LT) pyHanko makes
+        # none, so finishing needs nothing but the CMS.
+        del tbs
         attributes = await signer.signed_attrs(digest.document_digest, DIGEST, use_pades=True)
         output.seek(0)
         return digest, attributes, output.read()
@@ -142,7 +142,7 @@ def _algorithm(certificate: asn1_x509.Certificate) -> str:
     except ValueError:
         raise SigningRefused("E-legitimationens certifikat kan inte läsas.") from None
     if not isinstance(key, rsa.RSAPublicKey):
-        raise SigningRefused("E-legitimationens nyckel är inte en RSA-nyckel och kan inte användas.")
+        raise SigningRefused("E-legitimationens nyckel är inte en RSA-nyckel och fungerar inte.")
     return "RSASSA-PKCS1-v1_5"
 
 

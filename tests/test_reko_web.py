@@ -21,6 +21,7 @@ from gateway.db import get_session
 from gateway.errors import GatewayError
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry, SigningRequest
+from signing.devpki import Person
 from tests.conftest import AppMaker
 from tests.support.forms import (
     EBB_OSTER,
@@ -30,7 +31,6 @@ from tests.support.forms import (
     halsoforfragan,
     nth_personnummer,
 )
-from signing.devpki import Person
 from tests.support.holder import chain_of, sign_with
 from tests.support.pdfs import TestPki
 from tests.support.reko import (
