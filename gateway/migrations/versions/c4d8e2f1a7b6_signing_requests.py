@@ -1,7 +1,7 @@
 """signing_requests: answers prepared for a signature made in the REKO's browser
 
 Revision ID: c4d8e2f1a7b6
-Revises: b7e4c2a91d30
+Revises: d4a8f1c3b2e6
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.db
 
 revision = 'c4d8e2f1a7b6'
-down_revision = 'b7e4c2a91d30'
+down_revision = 'd4a8f1c3b2e6'
 branch_labels = None
 depends_on = None
 
