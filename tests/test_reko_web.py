@@ -247,6 +247,17 @@ def test_an_expired_or_unknown_signing_request_says_to_sign_again(world: World) 
         assert "answered" not in leg_kinds(inquiry_id)
 
 
+def test_a_garbled_signature_value_is_refused(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        body = prepare(world, inquiry_id, world.pki.reko_p12()).get_json()
+        form_page = f"/inkorg/{inquiry_id}/svara"
+        garbled = world.anna.submit(form_page, form_page, {
+            **FIELDS, "action": "finish", "signatur_id": body["id"], "signatur": "inte base64!"})
+        assert garbled.status_code == 422
+        assert "fel storlek" in garbled.get_data(as_text=True)
+
+
 def test_the_case_worker_downloads_and_registers_the_answer(world: World) -> None:
     with world.app.app_context():
         inquiry_id = submit_api(world.client, world.tokens.sender)

@@ -364,12 +364,11 @@ def _finish_signing(inquiry: Inquiry) -> ResponseReturnValue:
     session = get_session()
     try:
         value = base64.b64decode(request.form.get("signatur", ""), validate=True)
+    except ValueError:
+        value = b""  # refused by finish_signing as a value of the wrong size
+    try:
         finish_signing(session, inquiry, request_id=request.form.get("signatur_id", ""),
                        signature_value=value, requested_by=_actor(), now=utcnow())
-    except ValueError:
-        session.rollback()
-        return _compose_page(inquiry, GatewayError.at(
-            codes.SIGNING_FAILED, "Underskriften kom inte fram hel. Signera igen.", status=422))
     except GatewayError as error:
         session.rollback()
         return _compose_page(inquiry, error)
