@@ -1,6 +1,6 @@
 """Every domain's models, imported together so the metadata (and Alembic) sees all tables."""
 
-from gateway.audit.models import AuditAnchor, AuditEntry, AuditHead
+from gateway.audit.models import AuditAnchor, AuditEntry, AuditHead, AuditReadMark
 from gateway.auth.models import ApiClient, ApiToken, LoginAttempt, Role, User
 from gateway.db import Base
 from gateway.directory.models import (
@@ -32,9 +32,9 @@ from gateway.stats.models import HistoryInquiry
 
 __all__ = [
     "Absence", "ApiClient", "ApiToken", "Answer", "Assignment", "AssignmentRole", "AuditAnchor",
-    "AuditEntry", "AuditHead", "Base", "CareUnit", "ConsentWithdrawal", "Coordinator",
-    "CoordinatorCertificate", "DirectoryChange", "FederationEnvelope", "FunctionalAddress",
-    "HistoryInquiry", "Inquiry", "Job", "JobState", "Leg", "LegKind", "LoginAttempt",
-    "Organisation", "OutboxMail", "Role", "SdkDeletion", "SdkMessage", "SenderKind",
+    "AuditEntry", "AuditHead", "AuditReadMark", "Base", "CareUnit", "ConsentWithdrawal",
+    "Coordinator", "CoordinatorCertificate", "DirectoryChange", "FederationEnvelope",
+    "FunctionalAddress", "HistoryInquiry", "Inquiry", "Job", "JobState", "Leg", "LegKind",
+    "LoginAttempt", "Organisation", "OutboxMail", "Role", "SdkDeletion", "SdkMessage", "SenderKind",
     "SenderUnit", "User",
 ]

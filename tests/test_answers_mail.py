@@ -129,6 +129,9 @@ def test_refusals_name_the_rule_and_store_nothing(world: World) -> None:
     code, text = world.send("reko", address, None)
     assert code == 550 and "MAIL_NO_PDF" in text
     assert "answered" not in world.kinds(inquiry_id)
+    # Each refused answer is a denied attempt naming its rules (issue 14, hole 10).
+    assert [(d["reason"], d["codes"], d["channel"]) for d in world.denials(inquiry_id)] == [
+        ("ANSWER_REFUSED", ["P4"], "smtp"), ("ANSWER_REFUSED", ["P1"], "smtp")]
 
 
 def test_another_vcs_client_and_unknown_tokens_are_refused(world: World) -> None:

@@ -1,4 +1,5 @@
-"""Audit models: the hash-chained, append-only log, its head and its timestamp anchors."""
+"""Audit models: the hash-chained, append-only log, its head, its timestamp anchors and the
+marks of reads already logged in an access session."""
 
 from __future__ import annotations
 
@@ -49,3 +50,16 @@ class AuditAnchor(Base):
     at: Mapped[dt.datetime]
     token: Mapped[bytes | None] = mapped_column(LargeBinary)
     tsa: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AuditReadMark(Base):
+    """A read of personal data already logged in one access session (see gateway.audit.reads).
+
+    `digest` is the SHA-256 of the session key, the activity and the object read: the key is
+    never stored, so a mark cannot be used to find or resume a session.
+    """
+
+    __tablename__ = "audit_read_marks"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from gateway import codes
+from gateway.audit.reads import set_access_session
 from gateway.audit.service import record_denied
 from gateway.auth.models import Role, User
 from gateway.db import get_session
@@ -28,6 +30,8 @@ MAX_AGE_MESSAGE = "Du har varit inloggad länge och har loggats ut. Logga in ige
 LOGIN_MESSAGE = "Logga in för att se sidan."
 LAST_SEEN_KEY = "last_seen"
 STARTED_KEY = "started"
+# A random id per login: the access session in which reads are logged once (gateway.audit.reads).
+SESSION_ID_KEY = "sid"
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -84,6 +88,9 @@ def _enforce_idle_timeout() -> None:
         _end_session(IDLE_MESSAGE)
     else:
         session[LAST_SEEN_KEY] = now
+        login_id = session.get(SESSION_ID_KEY)
+        if isinstance(login_id, str):
+            set_access_session("web", login_id)
 
 
 def _end_session(message: str) -> None:
@@ -93,9 +100,10 @@ def _end_session(message: str) -> None:
 
 
 def start_session() -> None:
-    """Mark the just-logged-in session permanent, started and active now."""
+    """Mark the just-logged-in session permanent, started and active now, with a new id."""
     session.permanent = True
     session[STARTED_KEY] = session[LAST_SEEN_KEY] = time.time()
+    session[SESSION_ID_KEY] = secrets.token_urlsafe(16)
 
 
 def safe_next(target: str | None) -> str | None:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from gateway import codes
+from gateway.audit.reads import set_access_session
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import (
     canonical_scope,
@@ -496,6 +497,7 @@ def require_token(*scopes: str) -> Callable[[F], F]:
                 raise
             g.api_client = found.client
             g.token_scopes = granted
+            set_access_session("token", str(found.id))
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

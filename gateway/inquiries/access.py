@@ -37,7 +37,7 @@ Audit. Every denied attempt on an existing inquiry is appended with outcome "den
 as its action and the reason (`not_party` or `other_side`) and channel in its detail.
 `record_denied` ends the request's transaction, so decide before doing any work. An id that
 names no inquiry is not audited: there is nothing to name. Allowed reads are audited by the
-services that read (with their purpose), as before.
+services that read, with their purpose, once per access session (gateway.audit.reads).
 """
 
 from __future__ import annotations

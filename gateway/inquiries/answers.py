@@ -26,7 +26,8 @@ from forms.dates import local_date
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
 from gateway import codes
-from gateway.audit.service import record
+from gateway.audit.reads import record_read
+from gateway.audit.service import record, record_denied
 from gateway.directory.service import active_assignments
 from gateway.errors import GatewayError, Issue, not_found
 from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_CHANNEL, withdrawal_dates
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 ANSWERABLE = frozenset({Status.RECEIVED, Status.OPENED})
 ANSWERED = frozenset({Status.ANSWERED, Status.ANSWER_DELIVERED})
+# Why the sender reads an answer: the audit log's purpose.
+RECEIVING = "ta emot svar"
 
 
 @dataclass(frozen=True)
@@ -180,15 +183,12 @@ def accept_answer(
     _check_answerable(session, inquiry)
     try:
         _check_consent(session, inquiry, now)
+        report = _validated(session, inquiry, pdf, now, reko_checked_by_peer)
+        if not report.ok:
+            raise refusal(report)
     except GatewayError as error:
-        counters.answer_refused(channel, [issue.code for issue in error.issues])
+        _note_refusal(inquiry.id, error, submitter=submitter, channel=channel)
         raise
-    report = _validated(session, inquiry, pdf, now, reko_checked_by_peer)
-    if not report.ok:
-        log.info("answer refused: inquiry=%s channel=%s codes=%s", inquiry.id, channel,
-                 ",".join(report.failed_codes))
-        counters.answer_refused(channel, report.failed_codes)
-        raise refusal(report)
     sealed = _Sealed.of(pdf, inquiry.id)
     # The PDF is not needed any more: when the caller gave a file, its bytes go now, before
     # the INSERT copies the sealed envelope (once more in the driver).
@@ -215,6 +215,25 @@ class _Sealed:
     def of(cls, pdf: bytes, inquiry_id: str) -> _Sealed:
         return cls(get_vault().seal(pdf, f"answers.pdf:{inquiry_id}"),
                    hashlib.sha256(pdf).hexdigest(), len(pdf))
+
+
+# The refusals of the answer itself (its consent, its PDF), audited and counted with their codes.
+_REFUSALS = frozenset({codes.CONSENT_BLOCKS_ANSWER.code, codes.ANSWER_REFUSED.code})
+
+
+def _note_refusal(inquiry_id: str, error: GatewayError, *, submitter: str,
+                  channel: str) -> None:
+    """Count and audit a refused answer (a denied attempt naming its C or P codes); the audit
+    entry survives the rollback that follows (and ends the caller's transaction)."""
+    if error.code not in _REFUSALS:
+        return
+    failed = [issue.code for issue in error.issues]
+    log.info("answer refused: inquiry=%s channel=%s codes=%s", inquiry_id, channel,
+             ",".join(failed))
+    counters.answer_refused(channel, failed)
+    record_denied(actor=submitter, action="answer.submit", object_type="inquiry",
+                  object_id=inquiry_id,
+                  detail={"reason": error.code, "codes": failed, "channel": channel})
 
 
 def refusal(report: AnswerReport) -> GatewayError:
@@ -351,7 +370,7 @@ def deliver_answer(
     session: Session, inquiry: Inquiry, *, actor: str, channel: str, now: dt.datetime
 ) -> StoredAnswer:
     """Return the answer for the sender and record `answer_delivered` the first time; 404 when
-    there is no answer. Audited every time (a read of personal data)."""
+    there is no answer. Audited as a read of personal data (once per access session)."""
     stored = answer_for(session, inquiry.id)
     if stored is None:
         raise not_found("Svaret", "Förfrågan har inget svar ännu.")
@@ -359,8 +378,8 @@ def deliver_answer(
     if LegKind.ANSWER_DELIVERED not in kinds and LegKind.CLOSED not in kinds:
         add_leg(session, inquiry.id, LegKind.ANSWER_DELIVERED, at=now, actor=actor,
                 detail={"channel": channel})
-    record(session, actor=actor, action="answer.read", object_type="inquiry",
-           object_id=inquiry.id, detail={"channel": channel})
+    record_read(session, actor=actor, action="answer.read", object_type="inquiry",
+                object_id=inquiry.id, purpose=RECEIVING, channel=channel)
     return stored
 
 

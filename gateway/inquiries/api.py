@@ -9,7 +9,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from forms.xmlsafe import DEFAULT_MAX_BYTES
 from gateway import codes
-from gateway.audit.service import record
+from gateway.audit.reads import record_read
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
 from gateway.db import get_session, utcnow
@@ -104,8 +104,8 @@ def get_inquiry(inquiry_id: str) -> Response:
         record_opened(session, inquiry, actor=actor, at=utcnow())
         session.flush()
     body = status_body(inquiry)
-    record(session, actor=actor, action="inquiry.read",
-           object_type="inquiry", object_id=inquiry.id, detail={"channel": "api"})
+    record_read(session, actor=actor, action="inquiry.read", object_type="inquiry",
+                object_id=inquiry.id, purpose="följa förfrågan", channel="api")
     session.commit()
     return jsonify(body)
 

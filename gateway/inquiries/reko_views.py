@@ -25,7 +25,7 @@ from forms.identifiers import IdentifierError, parse_personnummer
 from forms.labels import QUESTION_LABELS
 from forms.render import SIGNATURE_FIELD_REKO, render_answer_pdf
 from gateway import codes
-from gateway.audit.service import record
+from gateway.audit.reads import record_read
 from gateway.auth.login import role_required, safe_next
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
@@ -62,6 +62,8 @@ bp = Blueprint("reko", __name__)
 
 NEAR_DAYS = 7
 MAX_UPLOAD = 30 * 1024 * 1024
+# Why a REKO's pages show a person's data: the audit log's purpose for their reads.
+ANSWERING = "besvara hälsoförfrågan"
 
 
 def _user() -> User:
@@ -161,11 +163,18 @@ def inbox() -> ResponseReturnValue:
 
 
 def _record_opened(inquiry: Inquiry) -> None:
-    """Leg `opened` the first time a REKO of the current unit opens it; audit every time."""
+    """Leg `opened` the first time a REKO of the current unit opens it."""
     session = get_session()
     record_opened(session, inquiry, actor=_actor(), at=utcnow())
-    record(session, actor=_actor(), action="inquiry.read", object_type="inquiry",
-           object_id=inquiry.id, detail={"channel": "web", "purpose": "besvara hälsoförfrågan"})
+    session.commit()
+
+
+def _audit_read(inquiry: Inquiry, action: str = "inquiry.read") -> None:
+    """Log that this page shows the inquiry's personal data (name, personnummer, questions) to
+    answer it, once per login session (gateway.audit.reads), and commit."""
+    session = get_session()
+    record_read(session, actor=_actor(), action=action, object_type="inquiry",
+                object_id=inquiry.id, purpose=ANSWERING, channel="web")
     session.commit()
 
 
@@ -177,6 +186,8 @@ def _detail_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
         get_vault().open(inquiry.personnummer, f"inquiries.personnummer:{inquiry.id}").decode()
         if inquiry.personnummer is not None else None
     )
+    if form is not None or personnummer is not None:
+        _audit_read(inquiry)
     status = status_of(session, inquiry)
     page = render_template(
         "inquiries/reko_detail.html", inquiry=inquiry, form=form, personnummer=personnummer,
@@ -208,9 +219,7 @@ def consent_pdf(inquiry_id: str) -> ResponseReturnValue:
     if found is None:
         raise GatewayError("NOT_FOUND", "Signerat samtycke finns inte",
                            "Förfrågan kom utan signerad samtyckesblankett.", status=404)
-    record(session, actor=_actor(), action="consent.read", object_type="inquiry",
-           object_id=inquiry.id, detail={"channel": "web", "purpose": "besvara hälsoförfrågan"})
-    session.commit()
+    _audit_read(inquiry, "consent.read")
     response = Response(found[1], mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="samtycke-{inquiry.id}.pdf"'
     return response
@@ -302,6 +311,7 @@ def compose(inquiry_id: str) -> ResponseReturnValue:
 
 def _compose_page(inquiry: Inquiry, error: GatewayError | None = None) -> ResponseReturnValue:
     form = inquiry_form(inquiry)
+    _audit_read(inquiry)
     return render_template(
         "inquiries/reko_compose.html", inquiry=inquiry, form=form, labels=QUESTION_LABELS,
         values=request.form, error=error, coordinator=_user().coordinator,

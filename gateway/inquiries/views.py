@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from forms.dates import STOCKHOLM, local_date, stockholm_today
 from forms.labels import QUESTION_CHOICES
-from gateway.audit.service import record
+from gateway.audit.reads import record_read
 from gateway.auth.login import role_required
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
@@ -124,8 +124,8 @@ def _person(inquiry: Inquiry) -> tuple[str, str] | None:
 
 def _audit_reads(db: Session, user: User, ids: list[str], purpose: str) -> None:
     for inquiry_id in ids:
-        record(db, actor=f"user:{user.username}", action="inquiry.read", object_type="inquiry",
-               object_id=inquiry_id, detail={"channel": "web", "purpose": purpose})
+        record_read(db, actor=f"user:{user.username}", action="inquiry.read",
+                    object_type="inquiry", object_id=inquiry_id, purpose=purpose, channel="web")
 
 
 @bp.post("/personuppgifter")

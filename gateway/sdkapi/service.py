@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
 from gateway import codes
+from gateway.audit.reads import record_read
 from gateway.audit.service import record
 from gateway.auth.models import ApiClient
 from gateway.errors import GatewayError, Issue, not_found
@@ -49,6 +50,8 @@ from gateway.sdkapi.problems import (
 from gateway.sdkapi.reading import SentMessage
 
 CHANNEL = "sdk"
+# Why a client reads a message's files: the audit log's purpose (the SDK operation).
+READING = "sdk.getMessage"
 # Refusals that keep their own HTTP status on the SDK API (409 for an id conflict, as on
 # /api/v1); every other 4xx of the intake is
 # DIGG's 400 ("Tekniskt fel (schema, avsändare, mottagare etc)"), its code and issues kept.
@@ -381,10 +384,9 @@ def read_content(session: Session, client: ApiClient, message: AnyMessage,
     if not message.is_answer:
         if Side.CARE_UNIT in Party.client(client).sides(message.inquiry):
             record_opened(session, message.inquiry, actor=actor, at=now)
-        record(session, actor=actor, action="inquiry.read", object_type="inquiry",
-               object_id=message.id,
-               detail={"channel": CHANNEL, "purpose": "sdk.getMessage",
-                       "direction": message.direction.value})
+        record_read(session, actor=actor, action="inquiry.read", object_type="inquiry",
+                    object_id=message.id, purpose=READING, channel=CHANNEL,
+                    detail={"direction": message.direction.value})
         return message, None
     if message.answer is None or message.answer.pdf is None:
         return message, None
@@ -393,9 +395,9 @@ def read_content(session: Session, client: ApiClient, message: AnyMessage,
         return message, stored
     # The care unit's client reading back what it sent: a read, not a delivery.
     own = answer_for(session, message.inquiry.id)
-    record(session, actor=actor, action="answer.read", object_type="inquiry",
-           object_id=message.inquiry.id,
-           detail={"channel": CHANNEL, "direction": message.direction.value})
+    record_read(session, actor=actor, action="answer.read", object_type="inquiry",
+                object_id=message.inquiry.id, purpose=READING, channel=CHANNEL,
+                detail={"direction": message.direction.value})
     return message, own
 
 
