@@ -7,7 +7,8 @@ else is refused the way the route's kind refuses (a web page: the login page for
 for another role, 404 for the same role on another unit's or VC's inquiry; an API: 401 without a
 valid token, 403 for a token without the scope, 404 for a client that is no party, 403 for the
 other side where the access service says so), and every refusal but the visitor's login page
-leaves a denied entry in the audit log.
+leaves a denied entry in the audit log. What directory admins, statisticians and auditors are
+allowed never shows the person's name or personnummer.
 
 One app and one seeded database per backend; each call runs in a savepoint that is rolled back
 after it, and with a fresh cookie jar, so no call changes what the next one sees (a logout, a
@@ -36,7 +37,7 @@ from gateway.db import database, get_session
 from gateway.directory.models import Absence, Assignment, SenderUnit
 from signing.devpki import PkiLayout
 from tests.conftest import test_config
-from tests.support.forms import KRYDDGARDEN
+from tests.support.forms import KRYDDGARDEN, TOLVAN
 from tests.support.intake import bearer, new_client
 from tests.support.pdfs import TestPki
 from tests.support.pki import install_pki
@@ -355,6 +356,7 @@ class Outcome:
     status: int
     location: str
     denied: list[tuple[str, dict[str, Any]]]
+    body: bytes
 
 
 def _url(rule: str, params: dict[str, str]) -> str:
@@ -389,9 +391,10 @@ def call(seeded: Seeded, who: P, method: str, rule: str, row: Row) -> Outcome:
             response = client.open(_url(rule, seeded.params), method=method, headers=headers,
                                    environ_base=REMOTE, **kwargs)
             status, location = response.status_code, response.headers.get("Location", "")
+            body = response.get_data()
             response.close()
         with seeded.app.app_context():
-            return Outcome(status, location, _denied_since(get_session(), last))
+            return Outcome(status, location, _denied_since(get_session(), last), body)
     finally:
         savepoint.rollback()
 
@@ -421,6 +424,9 @@ def audited_refusal(who: P, row: Row) -> bool:
 
 
 ACCESS_DENIALS = ("web.access", "api.access")
+# DESIGN 6: directory admins, statisticians and auditors never see content.
+NO_CONTENT = frozenset({P.DIRECTORY_ADMIN, P.STATISTICIAN, P.AUDITOR})
+PERSONAL = (TOLVAN.encode(), f"{TOLVAN[:8]}-{TOLVAN[8:]}".encode(), b"Tolvansson")
 
 
 def access_denials(outcome: Outcome) -> list[str]:
@@ -438,6 +444,8 @@ def judge(seeded: Seeded, who: P, method: str, rule: str, row: Row) -> str | Non
             return f"{seen}, but the table allows it"
         if access_denials(outcome):
             return f"{seen} and a denial in the audit log, but the table allows it"
+        if who in NO_CONTENT and any(mark in outcome.body for mark in PERSONAL):
+            return f"{seen} with the person's name or personnummer in it"
         return None
     wanted = expected_refusal(who, row)
     if outcome.status != wanted:
