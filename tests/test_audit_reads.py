@@ -30,8 +30,15 @@ from gateway.inquiries.sdk_messages import answer_message_id
 from tests.conftest import AppMaker
 from tests.support.intake import bearer
 from tests.support.pdfs import TestPki
-from tests.support.reko import ANNA, CECILIA, Parties, parties, post_answer, signed_answer
-from tests.support.reko import submit as submit_api
+from tests.support.reko import (
+    ANNA,
+    CECILIA,
+    Parties,
+    parties,
+    parties_and_inquiry,
+    post_answer,
+    signed_answer,
+)
 from tests.support.sdk import MESSAGES, answer_body
 from tests.support.web import Browser, add_user, logged_in_browser
 
@@ -54,9 +61,7 @@ class World:
 def world(make_app: AppMaker, installed_pki: TestPki) -> World:
     app = make_app()
     with app.app_context():
-        tokens = parties(tuple(SDK_SCOPES))
-        http = app.test_client()
-        inquiry_id = submit_api(http, tokens.sender)
+        tokens, http, inquiry_id = parties_and_inquiry(app, tuple(SDK_SCOPES))
         secret = add_user("anna", Role.COORDINATOR, hsa_id=ANNA.hsa_id)
     anna = Browser(app)
     anna.login("anna", secret)

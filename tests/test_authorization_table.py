@@ -46,11 +46,10 @@ from tests.support.reko import (
     CECILIA,
     KRYDDGARDEN_ADDRESS,
     SKANE,
-    parties,
+    parties_and_inquiry,
     post_answer,
     signed_answer,
 )
-from tests.support.reko import submit as submit_api
 from tests.support.web import Browser, add_user
 
 OPERATOR_TOKEN = "operator-token-for-the-authorization-table-0123456789"
@@ -273,7 +272,7 @@ def seeded(migrated_url: str, pki_template: Path,
 def _seed(app: Flask) -> tuple[dict[P, str], dict[str, str]]:
     """The demo directory, one client per party and one answered inquiry; return the tokens
     and the values of the URLs' parameters."""
-    found = parties(tuple(SDK_SCOPES))
+    found, http, inquiry_id = parties_and_inquiry(app, tuple(SDK_SCOPES))
     session = get_session()
     tokens = {
         P.CLIENT_SENDER: found.sender, P.CLIENT_VC: found.reko,
@@ -286,8 +285,6 @@ def _seed(app: Flask) -> tuple[dict[P, str], dict[str, str]]:
                               expires_in=-60),
         P.OPERATOR: OPERATOR_TOKEN,
     }
-    http = app.test_client()
-    inquiry_id = submit_api(http, found.sender)
     pki = TestPki(PkiLayout.for_instance(Path(app.config["INSTANCE_PATH"])))
     answered = post_answer(http, found.reko, inquiry_id, signed_answer(pki, inquiry_id))
     assert answered.status_code == 201, answered.get_data(as_text=True)

@@ -25,8 +25,7 @@ from gateway.db import get_session
 from tests.conftest import AppMaker
 from tests.support.intake import bearer
 from tests.support.pdfs import TestPki
-from tests.support.reko import CECILIA, parties
-from tests.support.reko import submit as submit_api
+from tests.support.reko import CECILIA, parties_and_inquiry
 from tests.support.sdk import MESSAGES, answer_body
 from tests.support.web import Browser, logged_in_browser
 
@@ -51,9 +50,7 @@ class World:
 def world(make_app: AppMaker, installed_pki: TestPki) -> World:
     app = make_app()
     with app.app_context():
-        tokens = parties(tuple(SDK_SCOPES))
-        http = app.test_client()
-        inquiry_id = submit_api(http, tokens.sender)
+        tokens, http, inquiry_id = parties_and_inquiry(app, tuple(SDK_SCOPES))
     return World(app, http, tokens.sender, tokens.reko, tokens.other_vc, inquiry_id)
 
 

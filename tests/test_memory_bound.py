@@ -26,7 +26,7 @@ from tests.support.intake import GET, SEND, load_directory, new_client
 from tests.support.pdfs import TestPki, plain_pdf, sign
 from tests.support.reko import ANNA
 from tests.support.sdk import answer_body
-from tests.support.servers import ServerProcess, free_port, gateway_env
+from tests.support.servers import gateway_serve
 
 MIB = 1024 * 1024
 PDF_BYTES = 21 * MIB  # base64 in JSON: a ~28 MB message
@@ -75,14 +75,9 @@ def served(request: pytest.FixtureRequest, tmp_path: Path, instance: Path,
             inquiries.append(result.inquiry.id)
             session.commit()
     database(app).engine.dispose()
-    port = free_port()
-    env = gateway_env(instance, url, COOKIE_SECURE="false")
-    with ServerProcess.gateway("serve", "--port", str(port), "--workers", "1", env=env,
-                               log=tmp_path / "web.log") as web:
-        web.wait_http(f"http://127.0.0.1:{port}/healthz")
+    with gateway_serve(instance, url, tmp_path / "web.log", COOKIE_SECURE="false") as (web, base):
         (worker,) = children(web.proc.pid)
-        yield Served(f"http://127.0.0.1:{port}", reko, inquiries, worker, installed_pki,
-                     request.param)
+        yield Served(base, reko, inquiries, worker, installed_pki, request.param)
     if request.param == "postgresql":
         drop_pg_database(url)
 

@@ -19,7 +19,7 @@ from gateway.migrate import upgrade
 from tests.conftest import BACKENDS, drop_pg_database, fresh_database_url, test_config
 from tests.support.forms import KRYDDGARDEN_ADDRESS, SKANE
 from tests.support.intake import SEND, load_directory, new_client
-from tests.support.servers import ServerProcess, free_port, gateway_env
+from tests.support.servers import gateway_serve
 
 MIB = 1024 * 1024
 LIMIT = 42 * MIB  # MAX_CONTENT_LENGTH (gateway.create_app)
@@ -44,12 +44,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path, instance: Path) -> It
         token = new_client(session, organisation=SKANE, addresses=(KRYDDGARDEN_ADDRESS,),
                            scopes=(SEND,))
     database(app).engine.dispose()
-    port = free_port()
-    env = gateway_env(instance, url, COOKIE_SECURE="false")
-    with ServerProcess.gateway("serve", "--port", str(port), "--workers", "1", env=env,
-                               log=tmp_path / "web.log") as web:
-        web.wait_http(f"http://127.0.0.1:{port}/healthz")
-        yield Served(port, token)
+    with gateway_serve(instance, url, tmp_path / "web.log", COOKIE_SECURE="false") as (_, base):
+        yield Served(int(base.rsplit(":", 1)[1]), token)
     if request.param == "postgresql":
         drop_pg_database(url)
 

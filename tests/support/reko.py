@@ -53,6 +53,15 @@ def parties(scopes: tuple[str, ...] = (SEND, GET)) -> Parties:
     )
 
 
+def parties_and_inquiry(app: Flask, scopes: tuple[str, ...] = (SEND, GET)
+                        ) -> tuple[Parties, FlaskClient, str]:
+    """Make the parties (see `parties`), a test client and one inquiry the sender sent to
+    Kryddgården; return them with the inquiry's id (call inside an app context)."""
+    tokens = parties(scopes)
+    http = app.test_client()
+    return tokens, http, submit(http, tokens.sender)
+
+
 def submit(client: FlaskClient, token: str, **overrides: Any) -> str:
     """Send a valid hälsoförfrågan over the API; return its id."""
     response = client.post("/api/v1/inquiries", data=halsoforfragan(**overrides),

@@ -12,7 +12,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 # Run as modules from the repository root, as CI does.
@@ -99,3 +100,17 @@ class ServerProcess:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def gateway_serve(instance: Path, database_url: str, log: Path,
+                  **settings: str) -> Iterator[tuple[ServerProcess, str]]:
+    """Run `gateway serve` with one worker on a free loopback port (GATEWAY_* `settings` as in
+    gateway_env); yield it, once it answers, with its base URL; stop it afterwards."""
+    port = free_port()
+    env = gateway_env(instance, database_url, **settings)
+    with ServerProcess.gateway("serve", "--port", str(port), "--workers", "1", env=env,
+                               log=log) as web:
+        base = f"http://127.0.0.1:{port}"
+        web.wait_http(f"{base}/healthz")
+        yield web, base
