@@ -20,9 +20,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from gateway.audit.models import AuditEntry
-from gateway.audit.reads import prune_read_marks
 from gateway.auth.clients import SDK_SCOPES
 from gateway.auth.models import Role, User
+from gateway.auth.pruning import prune
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError
 from gateway.inquiries.answers import accept_answer
@@ -228,8 +228,10 @@ def test_once_the_marks_of_ended_sessions_are_pruned_a_read_is_logged_again(
     path = f"/api/v1/inquiries/{world.inquiry_id}"
     with world.app.app_context():
         assert world.http.get(path, headers=bearer(world.tokens.reko)).status_code == 200
-        assert prune_read_marks(get_session(), dt.timedelta(hours=1)) == 0
-        assert prune_read_marks(get_session(), dt.timedelta(0)) == 1
+        now = utcnow()
+        assert prune(get_session(), now, login_days=30, session_hours=1).read_marks == 0
+        later = now + dt.timedelta(hours=1, seconds=1)
+        assert prune(get_session(), later, login_days=30, session_hours=1).read_marks == 1
         get_session().commit()
         assert world.http.get(path, headers=bearer(world.tokens.reko)).status_code == 200
         assert len(reads("inquiry.read", world.inquiry_id)) == 2

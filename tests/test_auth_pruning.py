@@ -40,7 +40,7 @@ def test_what_can_no_longer_matter_goes_and_the_rest_stays(app: Flask,
     ])
     session.commit()
 
-    pruned = prune(session, now, login_days=30)
+    pruned = prune(session, now, login_days=30, session_hours=10)
     session.commit()
 
     assert (pruned.assertions, pruned.tokens, pruned.login_attempts) == (1, 1, 1)
@@ -52,7 +52,7 @@ def test_what_can_no_longer_matter_goes_and_the_rest_stays(app: Flask,
     for token in (expired_yesterday, long_expired):
         assert client.get(MESSAGES, headers=bearer(token)).status_code == 401
     # Running again prunes nothing more.
-    again = prune(get_session(), now, login_days=30)
+    again = prune(get_session(), now, login_days=30, session_hours=10)
     assert (again.assertions, again.tokens, again.login_attempts) == (0, 0, 0)
 
 

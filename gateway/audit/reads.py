@@ -77,9 +77,8 @@ def _first_in_session(session: Session, *parts: str) -> bool:
     return True
 
 
-def prune_read_marks(session: Session, older_than: dt.timedelta) -> int:
-    """Delete marks older than any session can last; return how many (the caller commits)."""
-    result = session.execute(
-        delete(AuditReadMark).where(AuditReadMark.at < utcnow() - older_than)
-    )
+def prune_read_marks(session: Session, before: dt.datetime) -> int:
+    """Delete the marks made before `before` (give a time no session begun earlier still
+    lasts); return how many. The caller commits."""
+    result = session.execute(delete(AuditReadMark).where(AuditReadMark.at < before))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -16,7 +16,6 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from gateway.audit.reads import prune_read_marks
 from gateway.audit.service import record
 from gateway.clitools import app, echo_json, with_app
 from gateway.db import database, utcnow
@@ -98,8 +97,6 @@ def retention_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     purged = purge_expired(session, now, current_app.config["RETENTION_DAYS"])
     if purged:
         log.info("retention: purged the content of %d inquiries", len(purged))
-    # Marks of reads logged in sessions that have ended by now (a token lives at most 30 min).
-    prune_read_marks(session, dt.timedelta(hours=current_app.config["SESSION_MAX_HOURS"]))
 
 
 @click.group("retention", help="Purge personal content a set time after closure (DESIGN 6).")

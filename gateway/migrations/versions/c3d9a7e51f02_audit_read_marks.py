@@ -1,7 +1,7 @@
 """audit_read_marks: reads of personal data already logged in an access session
 
 Revision ID: c3d9a7e51f02
-Revises: b7e4c2a91d30
+Revises: d4a8f1c3b2e6
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.db
 
 revision = 'c3d9a7e51f02'
-down_revision = 'b7e4c2a91d30'
+down_revision = 'd4a8f1c3b2e6'
 branch_labels = None
 depends_on = None
 
