@@ -171,7 +171,8 @@ def accept_answer(
     Raises GatewayError: 404 unknown inquiry, 409 when it is not waiting for an answer (already
     answered, closed, registered) or its messageId is another message's, 422
     CONSENT_BLOCKS_ANSWER (C2/C7, with whom to call) or ANSWER_REFUSED (one issue per failed P
-    rule), 503 when the trust roots are missing.
+    rule), 503 when the trust roots are missing. A 422 is audited as a denied attempt naming
+    its codes, which ends the caller's transaction (see audit.service.record_denied).
     """
     if now.tzinfo is None:
         raise ValueError("accept_answer needs an aware `now`")

@@ -376,10 +376,9 @@ def read_content(session: Session, client: ApiClient, message: AnyMessage,
     """
     actor = f"client:{client.client_id}"
     if isinstance(message, PlainMessage):
-        record(session, actor=actor, action="sdk.message.read", object_type="sdk_message",
-               object_id=message.id,
-               detail={"channel": CHANNEL, "purpose": "sdk.getMessage",
-                       "direction": message.direction.value})
+        record_read(session, actor=actor, action="sdk.message.read", object_type="sdk_message",
+                    object_id=message.id, purpose=READING, channel=CHANNEL,
+                    detail={"direction": message.direction.value})
         return message, None
     if not message.is_answer:
         if Side.CARE_UNIT in Party.client(client).sides(message.inquiry):
