@@ -171,6 +171,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/inkorg/<inquiry_id>/svar"): web({RK}, {P.REKO}),
     ("GET", "/inkorg/<inquiry_id>/svara"): web({RK}, {P.REKO}),
     ("POST", "/inkorg/<inquiry_id>/svara"): web({RK}, {P.REKO}),
+    ("POST", "/inkorg/<inquiry_id>/svara/forbered"): web({RK}, {P.REKO}),
     ("POST", "/inkorg/<inquiry_id>/avsluta"): web({RK}, {P.REKO}),
     ("POST", "/inkorg/<inquiry_id>/omdirigera"): web({RK}, {P.REKO}),
     # --- the directory admin's pages (no content) ---

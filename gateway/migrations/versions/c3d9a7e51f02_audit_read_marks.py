@@ -1,7 +1,7 @@
 """audit_read_marks: reads of personal data already logged in an access session
 
 Revision ID: c3d9a7e51f02
-Revises: d4a8f1c3b2e6
+Revises: c4d8e2f1a7b6
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.db
 
 revision = 'c3d9a7e51f02'
-down_revision = 'd4a8f1c3b2e6'
+down_revision = 'c4d8e2f1a7b6'
 branch_labels = None
 depends_on = None
 
