@@ -125,7 +125,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("TSA_URL", str, None, "RFC 3161 timestamp service; default the development TSA"),
     Setting(
-        "AUDIT_ANCHOR_MINUTES", _positive_int, 60, "minutes between timestamps of the audit chain"
+        "AUDIT_ANCHOR_MINUTES", _positive_int, 5,
+        "minutes between timestamps of the audit chain head (only when entries were appended)"
     ),
     Setting("COOKIE_SECURE", _boolean, True, "send session cookies over HTTPS only"),
     Setting(

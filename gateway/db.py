@@ -104,7 +104,12 @@ class Database:
         # True in tests whose sessions all share one connection: no second thread may use it.
         self.bound = False
         self.engine = make_engine(url)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # What every session of this app finds in its `info` (the audit chain's vault there),
+        # so that work on a thread without an app context has it too.
+        self.session_info: dict[str, Any] = {}
+        self.sessionmaker = sessionmaker(
+            self.engine, expire_on_commit=False, info=self.session_info
+        )
         # True while sessions join one outside connection (tests): its pool is not ours.
         self.joined = False
 
@@ -116,7 +121,8 @@ class Database:
         """Make every session join `connection`'s transaction through savepoints (tests)."""
         self.joined = True
         self.sessionmaker = sessionmaker(
-            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint",
+            info=self.session_info,
         )
         self.bound = True
 

@@ -14,9 +14,10 @@ from sqlalchemy import func, select, update
 
 from gateway.audit.anchoring import ANCHOR_JOB, anchor_now, verify_anchors
 from gateway.audit.models import AuditAnchor, AuditEntry
-from gateway.audit.service import record
+from gateway.audit.service import read_head, record
 from gateway.db import database, get_session
 from gateway.jobs.models import Job
+from gateway.jobs.registry import recurring_kinds
 from gateway.jobs.worker import Worker
 from signing.devpki import PkiLayout
 
@@ -93,6 +94,45 @@ def test_worker_anchors_once_per_slot(app: Flask) -> None:
     assert get_session().scalar(select(func.count()).select_from(AuditAnchor)) == 1
 
 
+def anchors() -> list[tuple[int, str]]:
+    rows = get_session().execute(select(AuditAnchor.seq, AuditAnchor.entry_hash)
+                                 .order_by(AuditAnchor.id))
+    return [(row.seq, row.entry_hash) for row in rows]
+
+
+def run_slot(app: Flask, now: dt.datetime) -> None:
+    worker = Worker(app, "test-worker", clock=lambda: now)
+    worker.seed_recurring()
+    get_session().commit()
+    while worker.run_one() is not None:
+        pass
+
+
+def test_the_head_is_anchored_every_five_minutes_by_default(app: Flask) -> None:
+    assert app.config["AUDIT_ANCHOR_MINUTES"] == 5
+    assert recurring_kinds()[ANCHOR_JOB] == dt.timedelta(minutes=5)
+
+
+@pytest.mark.usefixtures("installed_pki")
+def test_only_slots_that_saw_appends_are_anchored(app: Flask) -> None:
+    start = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+    add_entries(2)
+    run_slot(app, start)
+    head = read_head(get_session())
+    assert head is not None
+    assert anchors() == [(head.seq, head.entry_hash)]
+    # Five quiet minutes: the head is anchored already, so no new timestamp.
+    run_slot(app, start + dt.timedelta(minutes=5))
+    assert anchors() == [(head.seq, head.entry_hash)]
+    add_entries(1)
+    run_slot(app, start + dt.timedelta(minutes=10))
+    new_head = read_head(get_session())
+    assert new_head is not None
+    assert anchors() == [(head.seq, head.entry_hash), (new_head.seq, new_head.entry_hash)]
+    report = verify_anchors(get_session(), app)
+    assert (report.ok, report.checked, report.latest_seq) == (True, 2, new_head.seq)
+
+
 @pytest.mark.usefixtures("installed_pki")
 def test_cli_anchor_and_verify(committing_app: Flask) -> None:
     with database(committing_app).transaction() as session:
@@ -115,6 +155,11 @@ def test_cli_anchor_and_verify(committing_app: Flask) -> None:
     verified = gateway("audit", "verify")
     assert verified.returncode == 0, verified.stderr
     assert "audit anchors ok: 1" in verified.stdout
+    assert "covering entries up to seq 1" in verified.stdout
+    assert "not yet anchored" not in verified.stdout
+    again = gateway("audit", "anchor")
+    assert again.returncode == 1
+    assert "anchored already" in again.stderr
     assert "Traceback" not in verified.stderr
 
 

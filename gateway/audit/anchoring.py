@@ -1,4 +1,5 @@
-"""Anchoring the audit chain: RFC 3161 timestamps of the chain head, taken hourly and verified."""
+"""Anchoring the audit chain: RFC 3161 timestamps of the chain head, taken every
+GATEWAY_AUDIT_ANCHOR_MINUTES that saw appends, and verified."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def timestamper_for(app: Flask) -> Rfc3161Timestamper | None:
 
 
 def anchor_now(session: Session, app: Flask) -> AuditAnchor | None:
-    """Timestamp the chain head now; None when no TSA is configured or the chain is empty."""
+    """Timestamp the chain head now; None when no TSA is configured, the chain is empty, or its
+    head is anchored already."""
     timestamper = timestamper_for(app)
     if timestamper is None:
         return None
@@ -51,7 +53,7 @@ def _anchor_job(session: Session, _payload: dict[str, Any], _job: Job) -> None:
     except TimestampError as exc:
         raise JobError(str(exc)) from None
     if anchored is None:
-        log.info("audit anchor skipped: no TSA configured or the chain is empty")
+        log.info("audit anchor skipped: no TSA configured, or nothing appended since the last")
 
 
 def _trust_roots(app: Flask) -> list[asn1_x509.Certificate]:
@@ -68,11 +70,13 @@ def _trust_roots(app: Flask) -> list[asn1_x509.Certificate]:
 
 @dataclass(frozen=True)
 class AnchorReport:
-    """How many anchors hold, the newest anchored time, and the first that does not, and why."""
+    """How many anchors hold, the newest anchored time and seq, and the first that does not
+    hold, and why."""
 
     checked: int
     latest: dt.datetime | None
     problem: str = ""
+    latest_seq: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,7 +92,7 @@ def verify_anchors(session: Session, app: Flask) -> AnchorReport:
         roots = _trust_roots(app)
     except OSError as exc:
         return AnchorReport(0, None, f"trust roots unreadable ({type(exc).__name__})")
-    checked, latest = 0, None
+    checked, latest, latest_seq = 0, None, None
     for item in anchors:
         entry_hash = session.scalar(select(AuditEntry.entry_hash).where(AuditEntry.seq == item.seq))
         if entry_hash != item.entry_hash:
@@ -106,8 +110,9 @@ def verify_anchors(session: Session, app: Flask) -> AnchorReport:
                 f"anchor {item.id} (seq {item.seq}): timestamp invalid: {result.reason}",
             )
         checked += 1
-        latest = result.at
-    return AnchorReport(checked, latest)
+        if latest_seq is None or item.seq >= latest_seq:
+            latest, latest_seq = result.at, item.seq
+    return AnchorReport(checked, latest, latest_seq=latest_seq)
 
 
 def init_app(app: Flask) -> None:

@@ -43,7 +43,15 @@ def verify_command() -> None:
         fail(f"audit anchors: {anchors.problem}")
     if anchors.checked:
         latest = f"{anchors.latest:%Y-%m-%d %H:%M:%S} UTC" if anchors.latest else "unknown"
-        click.echo(f"audit anchors ok: {anchors.checked} RFC 3161 timestamps, latest {latest}")
+        click.echo(
+            f"audit anchors ok: {anchors.checked} RFC 3161 timestamps, latest {latest} "
+            f"covering entries up to seq {anchors.latest_seq}"
+        )
+    tail = report.checked - (anchors.latest_seq or 0)
+    if tail > 0:
+        # Not an error (the next anchor comes within GATEWAY_AUDIT_ANCHOR_MINUTES), but what
+        # someone holding the database and the chain key could still rewrite unnoticed.
+        click.echo(f"not yet anchored: the last {tail} entries")
 
 
 def _verify_anchors() -> AnchorReport:
@@ -72,8 +80,24 @@ def anchor_command() -> None:
         return
     if anchored is None:
         fail(
-            "nothing anchored: no TSA configured (GATEWAY_TSA_URL, or gateway pki init) "
-            "or the chain is empty"
+            "nothing anchored: no TSA configured (GATEWAY_TSA_URL, or gateway pki init), "
+            "the chain is empty, or its head is anchored already"
         )
         return
     click.echo(f"anchored seq {anchored.seq} ({anchored.entry_hash[:16]}…) by {anchored.tsa}")
+
+
+@audit_group.command(
+    "rotate-key",
+    help="Make a new audit chain key (in the vault's key file) the one new entries are keyed "
+    "with. Old chain keys stay: entries made under them verify with them. Copy the key file "
+    "to every node and back it up afterwards.",
+)
+@with_app
+def rotate_key_command() -> None:
+    from gateway.audit.service import rotate_chain_key
+    from gateway.db import database
+
+    with database().transaction() as session:
+        key_id = rotate_chain_key(session, actor="cli:audit rotate-key")
+    click.echo(f"new audit chain key: {key_id}")

@@ -13,7 +13,9 @@ from gateway.db import Base
 
 
 class AuditEntry(Base):
-    """One audited event; `entry_hash` covers the fields and the previous entry's hash."""
+    """One audited event; `entry_hash` covers the fields and the previous entry's hash: an
+    HMAC-SHA256 under the vault's audit chain key `key_id`, or for entries made before the chain
+    was keyed (key_id None) a plain SHA-256."""
 
     __tablename__ = "audit_entries"
 
@@ -27,6 +29,7 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditHead(Base):

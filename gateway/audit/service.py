@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -21,12 +22,17 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from gateway.audit.models import AuditAnchor, AuditEntry, AuditHead
 from gateway.db import Database, database, utcnow
+from gateway.vault.keys import ChainKeys, Kek
+from gateway.vault.rotation import add_chain_key, ensure_chain_keys
+from gateway.vault.service import Vault, get_vault
 
 log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 VERIFY_BATCH = 1000
+# Where a session finds the vault that holds the chain keys (see init_app).
+_VAULT_KEY = "gateway.audit.vault"
 
 ENTRIES = cast(Table, AuditEntry.__table__)
 HEAD = cast(Table, AuditHead.__table__)
@@ -55,8 +61,15 @@ def entry_digest(
     outcome: str,
     detail: dict[str, Any],
     prev_hash: str,
+    key_id: str | None = None,
+    key: bytes | None = None,
 ) -> str:
-    """Return the SHA-256 (hex) of an entry's canonical JSON, which includes prev_hash."""
+    """Return the entry's hash (hex) over its canonical JSON, which includes prev_hash: the
+    HMAC-SHA256 under the chain key `key` (whose id the JSON includes too), or for a legacy
+    entry made before the chain was keyed (key_id None) the plain SHA-256.
+
+    Raises ValueError for a key_id without its key.
+    """
     payload = {
         "seq": seq,
         "at": canonical_time(at),
@@ -68,10 +81,16 @@ def entry_digest(
         "detail": detail,
         "prev_hash": prev_hash,
     }
+    if key_id is not None:
+        payload["key_id"] = key_id
     text = json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    ).encode("utf-8")
+    if key_id is None:
+        return hashlib.sha256(text).hexdigest()
+    if key is None:
+        raise ValueError("a keyed audit entry needs its chain key")
+    return hmac.new(key, text, hashlib.sha256).hexdigest()
 
 
 def _clean(value: str, limit: int) -> str:
@@ -152,17 +171,41 @@ def read_head(session: Session) -> Head | None:
     return None if row is None else Head(int(row.seq), str(row.entry_hash))
 
 
+def _vault(session: Session) -> Vault:
+    """Return the vault holding the chain keys: the session's app's (see init_app)."""
+    vault = session.info.get(_VAULT_KEY)
+    return vault if isinstance(vault, Vault) else get_vault()
+
+
+def _chain_key(session: Session, seq: int) -> Kek:
+    """Return the chain key for the entry `seq`. A key file made before the chain was keyed gets
+    its first chain key now, under the head's lock, recording seq - 1 as the last unkeyed entry."""
+    return ensure_chain_keys(_vault(session), legacy_until=seq - 1).active_key()
+
+
+def rotate_chain_key(session: Session, *, actor: str) -> str:
+    """Make a new chain key active in the vault's key file (old ones stay, for the entries made
+    under them), audit it in the caller's transaction and return its id. Needs an app context."""
+    head = read_head(session)
+    # Only a key file made before the chain was keyed uses this: every entry so far is legacy.
+    key_id = add_chain_key(_vault(session), legacy_until=head.seq if head else 0)
+    record(session, actor=actor, action="audit.key_added", object_type="audit_chain_key",
+           object_id=key_id)
+    return key_id
+
+
 def _append(session: Session, event: _Event) -> AuditEntry:
     seq, prev_hash = _advance_head(session)
     # On PostgreSQL this transaction now holds the head row's lock until it ends.
     session.info[_HOLDS_HEAD_KEY] = True
+    key = _chain_key(session, seq)
     # The time is taken under the lock, so times never run backwards along the chain.
     fields: dict[str, Any] = dict(
         seq=seq, at=utcnow(), actor=event.actor, action=event.action,
         object_type=event.object_type, object_id=event.object_id, outcome=event.outcome,
-        detail=event.detail, prev_hash=prev_hash,
+        detail=event.detail, prev_hash=prev_hash, key_id=key.id,
     )
-    entry = AuditEntry(entry_hash=entry_digest(**fields), **fields)
+    entry = AuditEntry(entry_hash=entry_digest(**fields, key=key.key), **fields)
     session.add(entry)
     session.flush()
     session.execute(update(HEAD).where(HEAD.c.id == HEAD_ID).values(entry_hash=entry.entry_hash))
@@ -304,6 +347,8 @@ class ChainReport:
     reason: str = ""
     broken_at: dt.datetime | None = None
     broken_action: str | None = None
+    # Of the entries checked, those made before the chain was keyed (plain SHA-256).
+    legacy: int = 0
 
     @property
     def ok(self) -> bool:
@@ -312,7 +357,11 @@ class ChainReport:
     def describe(self) -> str:
         """Return one line for people: the count, or the broken entry and why."""
         if self.ok:
-            return f"audit chain ok: {self.checked} entries"
+            legacy = (
+                f" ({self.legacy} from before the chain was keyed, plain SHA-256)"
+                if self.legacy else ""
+            )
+            return f"audit chain ok: {self.checked} entries{legacy}"
         where = f"entry seq {self.first_broken}"
         facts = [canonical_time(self.broken_at) if self.broken_at else "", self.broken_action or ""]
         known = ", ".join(fact for fact in facts if fact)
@@ -325,10 +374,44 @@ class ChainReport:
 class _Walk:
     """The state carried along the chain while verifying."""
 
+    chain: ChainKeys | None
     expected_seq: int = 1
     prev_hash: str = GENESIS_HASH
     checked: int = 0
+    legacy: int = 0
     broken: ChainReport | None = field(default=None)
+
+    def report(
+        self,
+        first_broken: int | None = None,
+        reason: str = "",
+        at: dt.datetime | None = None,
+        action: str | None = None,
+    ) -> ChainReport:
+        """Return the verdict so far: intact, or broken at first_broken for reason."""
+        return ChainReport(self.checked, first_broken, reason, at, action, legacy=self.legacy)
+
+
+class _Unverifiable(Exception):
+    """An entry whose hash cannot be checked: why, for the report."""
+
+
+def _chain_key_of(chain: ChainKeys | None, row: Row[Any]) -> bytes | None:
+    """Return the key row's hash must be made with (None: plain SHA-256, a legacy entry)."""
+    if row.key_id is None:
+        if chain is not None and row.seq > chain.legacy_until:
+            raise _Unverifiable(
+                "it is not keyed (plain SHA-256), but the chain is keyed after seq "
+                f"{chain.legacy_until}: it was rewritten without the chain key"
+            )
+        return None
+    key = None if chain is None else chain.keys.get(row.key_id)
+    if key is None:
+        raise _Unverifiable(
+            f"its chain key {row.key_id!r} is not in the vault's key file, so it cannot be "
+            "checked; restore a key file that holds that key"
+        )
+    return key.key
 
 
 def _batches(session: Session, size: int) -> Iterator[Sequence[Row[Any]]]:
@@ -344,24 +427,27 @@ def _check_row(walk: _Walk, row: Row[Any]) -> ChainReport | None:
     """Check one entry against its predecessor; return the break, if any."""
 
     def broken(seq: int, reason: str) -> ChainReport:
-        return ChainReport(walk.checked, seq, reason, row.at, row.action)
+        return walk.report(seq, reason, row.at, row.action)
 
     if row.seq < walk.expected_seq:
         return broken(row.seq, f"it is out of place: seq {row.seq} comes before the chain's start")
     if row.seq != walk.expected_seq:
         missing = walk.expected_seq
-        return ChainReport(
-            walk.checked, missing,
-            f"entry {missing} is missing (the next entry found is seq {row.seq})",
+        return walk.report(
+            missing, f"entry {missing} is missing (the next entry found is seq {row.seq})"
         )
     if row.prev_hash != walk.prev_hash:
         return broken(row.seq, "its prev_hash does not match the previous entry's hash "
                                "(an entry was removed, inserted or altered before it)")
     try:
+        key = _chain_key_of(walk.chain, row)
+    except _Unverifiable as exc:
+        return broken(row.seq, str(exc))
+    try:
         digest = entry_digest(
             seq=row.seq, at=row.at, actor=row.actor, action=row.action,
             object_type=row.object_type, object_id=row.object_id, outcome=row.outcome,
-            detail=row.detail, prev_hash=row.prev_hash,
+            detail=row.detail, prev_hash=row.prev_hash, key_id=row.key_id, key=key,
         )
     except (TypeError, ValueError, AttributeError):
         return broken(row.seq, "its fields cannot be read as an audit entry (altered)")
@@ -376,21 +462,18 @@ def _check_head(session: Session, walk: _Walk) -> ChainReport | None:
     if head is None:
         if last == 0:
             return None
-        return ChainReport(walk.checked, last, "the chain head row is missing")
+        return walk.report(last, "the chain head row is missing")
     if head.seq > last:
-        return ChainReport(
-            walk.checked, last + 1,
+        return walk.report(
+            last + 1,
             f"entries {last + 1}..{head.seq} are missing at the end (the head is at {head.seq})",
         )
     if head.seq < last:
-        return ChainReport(
-            walk.checked, head.seq + 1,
-            f"entries after the head (seq {head.seq}) were added outside the log",
+        return walk.report(
+            head.seq + 1, f"entries after the head (seq {head.seq}) were added outside the log"
         )
     if head.entry_hash != walk.prev_hash:
-        return ChainReport(
-            walk.checked, last, "the last entry's hash differs from the chain head's"
-        )
+        return walk.report(last, "the last entry's hash differs from the chain head's")
     return None
 
 
@@ -398,9 +481,11 @@ def verify(session: Session, *, batch_size: int = VERIFY_BATCH) -> ChainReport:
     """Walk the whole chain in seq order, in batches; return the verdict (never raises on damage).
 
     Detects an altered entry (any column), a removed one (first, middle or last, the last by
-    comparing with the head row) and an inserted one.
+    comparing with the head row) and an inserted one. Entries are checked with the chain keys
+    from the vault's key file (outside the database): one rewritten with plain SHA-256 or a
+    wrong key, or whose key is not in the file, breaks the chain there. Needs an app context.
     """
-    walk = _Walk()
+    walk = _Walk(_vault(session).keys(reload=True).chain)
     batches = _batches(session, batch_size)
     while True:
         try:
@@ -409,7 +494,7 @@ def verify(session: Session, *, batch_size: int = VERIFY_BATCH) -> ChainReport:
             # A column altered into something its type cannot read (a bad time, bad JSON).
             seq = walk.expected_seq
             reason = f"an entry at or after seq {seq} cannot be read ({type(exc).__name__})"
-            return ChainReport(walk.checked, seq, reason)
+            return walk.report(seq, reason)
         if rows is None:
             break
         for row in rows:
@@ -419,7 +504,8 @@ def verify(session: Session, *, batch_size: int = VERIFY_BATCH) -> ChainReport:
             walk.expected_seq = row.seq + 1
             walk.prev_hash = row.entry_hash
             walk.checked += 1
-    return _check_head(session, walk) or ChainReport(walk.checked)
+            walk.legacy += row.key_id is None
+    return _check_head(session, walk) or walk.report()
 
 
 # --- anchoring (the RFC 3161 timestamper arrives in a later issue) ---------------------------
@@ -435,10 +521,21 @@ class Timestamper(Protocol):
         ...
 
 
+def latest_anchor(session: Session) -> AuditAnchor | None:
+    """Return the anchor of the highest seq (the newest), or None before the first."""
+    return session.scalars(
+        select(AuditAnchor).order_by(AuditAnchor.seq.desc(), AuditAnchor.id.desc()).limit(1)
+    ).first()
+
+
 def anchor(session: Session, timestamper: Timestamper) -> AuditAnchor | None:
-    """Timestamp the current chain head and store the token; None while the chain is empty."""
+    """Timestamp the current chain head and store the token; None while the chain is empty or
+    when its head is anchored already (nothing was appended since the last anchor)."""
     head = read_head(session)
     if head is None or head.seq == 0:
+        return None
+    last = latest_anchor(session)
+    if last is not None and last.seq >= head.seq:
         return None
     token = timestamper.timestamp(bytes.fromhex(head.entry_hash))
     anchored = AuditAnchor(
@@ -449,6 +546,8 @@ def anchor(session: Session, timestamper: Timestamper) -> AuditAnchor | None:
     return anchored
 
 
-def init_app(_app: Flask) -> None:
-    """Follow open transactions so record_denied never waits on its own thread's session."""
+def init_app(app: Flask) -> None:
+    """Give the app's sessions the vault with the chain keys, and follow open transactions so
+    record_denied never waits on its own thread's session."""
+    database(app).session_info[_VAULT_KEY] = get_vault(app)
     track_sessions()

@@ -1,4 +1,5 @@
-"""The vault's key file in the instance folder: key-encryption keys by id and the keyed-hash key."""
+"""The vault's key file in the instance folder: key-encryption keys by id, the keyed-hash key and
+the audit chain's HMAC keys by id."""
 
 from __future__ import annotations
 
@@ -47,12 +48,47 @@ class Kek:
 
 
 @dataclass(frozen=True)
+class ChainKeys:
+    """The audit chain's HMAC keys by id, the one new entries use, and `legacy_until`: the last
+    entry made before the chain was keyed (those stay plain SHA-256; every later one is keyed).
+
+    Old keys are never removed: the entries made under them verify with them.
+    """
+
+    active: str
+    keys: Mapping[str, Kek]
+    legacy_until: int
+
+    def active_key(self) -> Kek:
+        return self.keys[self.active]
+
+    def with_new_active(self) -> tuple[ChainKeys, Kek]:
+        key = new_kek(self.keys, prefix="a")
+        keys = {**self.keys, key.id: key}
+        return replace(self, active=key.id, keys=MappingProxyType(keys)), key
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "active": self.active,
+            "keys": _keks_json(self.keys),
+            "legacy_until": self.legacy_until,
+        }
+
+
+def new_chain_keys(legacy_until: int) -> ChainKeys:
+    key = new_kek({}, prefix="a")
+    return ChainKeys(key.id, MappingProxyType({key.id: key}), legacy_until)
+
+
+@dataclass(frozen=True)
 class KeyRing:
-    """The keys in force: every KEK by id, which one seals new values, and the keyed-hash key."""
+    """The keys in force: every KEK by id, which one seals new values, the keyed-hash key, and
+    the audit chain's keys (None in key files made before the chain was keyed)."""
 
     active: str
     keks: Mapping[str, Kek]
     hash_key: bytes = field(repr=False)
+    chain: ChainKeys | None = None
 
     def active_kek(self) -> Kek:
         return self.keks[self.active]
@@ -71,16 +107,30 @@ class KeyRing:
         keks = {kid: kek for kid, kek in self.keks.items() if kid not in ids}
         return replace(self, keks=MappingProxyType(keks))
 
+    def with_new_chain_key(self, legacy_until: int) -> tuple[KeyRing, Kek]:
+        """Return a ring with a fresh audit chain key made active, and that key. The ring's
+        first chain key records legacy_until (the chain's last unkeyed entry); later ones keep
+        it."""
+        if self.chain is None:
+            chain = new_chain_keys(legacy_until)
+            return replace(self, chain=chain), chain.active_key()
+        chain, key = self.chain.with_new_active()
+        return replace(self, chain=chain), key
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "version": FILE_VERSION,
             "active": self.active,
-            "keks": {
-                kid: {"key": _b64(kek.key), "created": kek.created}
-                for kid, kek in self.keks.items()
-            },
+            "keks": _keks_json(self.keks),
             "hash_key": _b64(self.hash_key),
         }
+        if self.chain is not None:
+            data["chain"] = self.chain.to_json()
+        return data
+
+
+def _keks_json(keys: Mapping[str, Kek]) -> dict[str, dict[str, str]]:
+    return {kid: {"key": _b64(kek.key), "created": kek.created} for kid, kek in keys.items()}
 
 
 def _b64(raw: bytes) -> str:
@@ -97,36 +147,60 @@ def _key(value: Any, where: str) -> bytes:
     return raw
 
 
+def _keys_by_id(raw: Any, what: str) -> Mapping[str, Kek]:
+    """Return the keys of an {id: {"key", "created"}} part of the file, checked."""
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"no {what}")
+    keys: dict[str, Kek] = {}
+    for kid, entry in raw.items():
+        if not KEK_ID.fullmatch(kid) or not isinstance(entry, dict):
+            raise ValueError(f"bad key entry {kid[:70]!r}")
+        keys[kid] = Kek(kid, _key(entry.get("key"), f"key {kid}"), str(entry.get("created", "")))
+    return MappingProxyType(keys)
+
+
+def _chain_from_json(data: Any) -> ChainKeys | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ValueError("bad audit chain keys")
+    keys = _keys_by_id(data.get("keys"), "audit chain keys")
+    if data.get("active") not in keys:
+        raise ValueError("the active audit chain key is not among the chain keys")
+    legacy_until = data.get("legacy_until")
+    if not isinstance(legacy_until, int) or isinstance(legacy_until, bool) or legacy_until < 0:
+        raise ValueError("the audit chain's legacy_until is not a sequence number")
+    return ChainKeys(data["active"], keys, legacy_until)
+
+
 def ring_from_json(data: Any) -> KeyRing:
     """Return the ring a parsed key file describes; ValueError names the first problem."""
     if not isinstance(data, dict) or data.get("version") != FILE_VERSION:
         raise ValueError(f"not a version {FILE_VERSION} key file")
-    raw_keks = data.get("keks")
-    if not isinstance(raw_keks, dict) or not raw_keks:
-        raise ValueError("no key-encryption keys")
-    keks: dict[str, Kek] = {}
-    for kid, entry in raw_keks.items():
-        if not KEK_ID.fullmatch(kid) or not isinstance(entry, dict):
-            raise ValueError(f"bad key entry {kid[:70]!r}")
-        keks[kid] = Kek(kid, _key(entry.get("key"), f"key {kid}"), str(entry.get("created", "")))
+    keks = _keys_by_id(data.get("keks"), "key-encryption keys")
     active = data.get("active")
     if active not in keks:
         raise ValueError("the active key is not among the keys")
-    return KeyRing(active, MappingProxyType(keks), _key(data.get("hash_key"), "hash_key"))
+    hash_key = _key(data.get("hash_key"), "hash_key")
+    return KeyRing(str(active), keks, hash_key, _chain_from_json(data.get("chain")))
 
 
-def new_kek(existing: Mapping[str, Kek]) -> Kek:
-    """Return a fresh KEK whose id (k-YYYYMMDD-xxxx) is not among existing."""
+def new_kek(existing: Mapping[str, Kek], *, prefix: str = "k") -> Kek:
+    """Return a fresh key whose id (<prefix>-YYYYMMDD-xxxx) is not among existing."""
     now = dt.datetime.now(dt.UTC)
     while True:
-        kid = f"k-{now:%Y%m%d}-{secrets.token_hex(2)}"
+        kid = f"{prefix}-{now:%Y%m%d}-{secrets.token_hex(2)}"
         if kid not in existing:
             return Kek(kid, secrets.token_bytes(KEY_BYTES), now.isoformat(timespec="seconds"))
 
 
 def new_ring() -> KeyRing:
+    """Return the keys of a new instance; its audit chain is keyed from the first entry."""
     kek = new_kek({})
-    return KeyRing(kek.id, MappingProxyType({kek.id: kek}), secrets.token_bytes(KEY_BYTES))
+    return KeyRing(
+        kek.id, MappingProxyType({kek.id: kek}), secrets.token_bytes(KEY_BYTES),
+        new_chain_keys(legacy_until=0),
+    )
 
 
 class KeyStore:

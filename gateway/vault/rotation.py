@@ -12,7 +12,7 @@ from sqlalchemy import Column, Table, func, select, update
 
 from gateway.db import Base, Database
 from gateway.vault.columns import sealed_columns
-from gateway.vault.keys import KeyRing, VaultError
+from gateway.vault.keys import ChainKeys, KeyRing, VaultError
 from gateway.vault.service import HEADER_MAX, VERSION, Header, Vault, parse_header
 
 BATCH_SIZE = 200
@@ -217,6 +217,39 @@ def add_active_key(vault: Vault) -> str:
     vault.store.update(change)
     vault.keys(reload=True)
     return made[0]
+
+
+def add_chain_key(vault: Vault, *, legacy_until: int = 0) -> str:
+    """Add a fresh audit chain key and make it the one new entries use; return its id.
+
+    Old chain keys stay (entries made under them verify with them). The first chain key of a
+    key file records legacy_until: the chain's last entry made before the chain was keyed.
+    """
+    made: list[str] = []
+
+    def change(ring: KeyRing) -> KeyRing:
+        new_ring, key = ring.with_new_chain_key(legacy_until)
+        made.append(key.id)
+        return new_ring
+
+    vault.store.update(change)
+    vault.keys(reload=True)
+    return made[0]
+
+
+def ensure_chain_keys(vault: Vault, *, legacy_until: int) -> ChainKeys:
+    """Return the audit chain keys, first adding one to a key file made before the chain was
+    keyed (recording legacy_until); a key another process added meanwhile is kept."""
+
+    def change(ring: KeyRing) -> KeyRing:
+        return ring if ring.chain is not None else ring.with_new_chain_key(legacy_until)[0]
+
+    chain = vault.keys().chain
+    if chain is None:
+        chain = vault.store.update(change).chain
+        vault.keys(reload=True)
+    assert chain is not None  # just made, or already there
+    return chain
 
 
 def retire_unused(
