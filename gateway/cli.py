@@ -22,8 +22,10 @@ def db_group() -> None:
 @db_group.command("upgrade", help="Create or migrate the database to the newest schema.")
 @with_app
 def db_upgrade() -> None:
+    from gateway.vault.service import get_vault
+
     database = dbmod.database(app())
-    migrate.upgrade(database.engine)
+    migrate.upgrade(database.engine, vault=get_vault(app()))
     click.echo(f"database at revision {migrate.current_revision(database.engine)}")
 
 

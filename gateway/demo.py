@@ -31,6 +31,7 @@ from gateway.errors import ConfigError
 from gateway.federation import demo as federation_demo
 from gateway.migrate import upgrade
 from gateway.stats.demo import load_demo_history
+from gateway.vault.service import get_vault
 from signing.devpki import DEMO_PASSPHRASE, Person, PkiLayout, init_pki
 
 ACTOR = "cli:demo"
@@ -131,7 +132,7 @@ def _ensure_pki(flask_app: Flask) -> None:
 def set_up_demo(flask_app: Flask) -> dict[str, Any]:
     """Migrate, load the demo directory, PKI, users and an API client; return the logins."""
     db = database(flask_app)
-    upgrade(db.engine)
+    upgrade(db.engine, vault=get_vault(flask_app))
     with db.transaction() as session:
         load_demo_directory(session, ACTOR)
     with db.transaction() as session:

@@ -4,17 +4,21 @@ legs and statistics stay, each purge is audited, and nothing open or recent is t
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, cast
 
+import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import Table, select, text
 
 from gateway.audit.models import AuditEntry
-from gateway.db import get_session
-from gateway.inquiries.closing import close_inquiry
+from gateway.db import database, get_session
+from gateway.inquiries.closing import close_inquiry, closing_text, withdraw_consent, withdrawal_note
 from gateway.inquiries.intake import Submitter, submit
-from gateway.inquiries.models import CloseReason, Inquiry, Leg
+from gateway.inquiries.models import CloseReason, ConsentWithdrawal, Inquiry, Leg, LegKind
 from gateway.inquiries.retention import RETENTION_JOB, purge_expired
 from gateway.jobs.registry import recurring_kinds
+from gateway.migrate import current_revision, downgrade, upgrade
+from gateway.vault.service import get_vault
 from tests.conftest import AppMaker
 from tests.support.forms import EBB_OSTER, MALMO, halsoforfragan, nth_personnummer
 from tests.support.pdfs import TestPki
@@ -23,6 +27,10 @@ from tests.support.reko import leg_kinds, parties
 UTC = dt.UTC
 SUBMITTER = Submitter("client:test", MALMO, frozenset({EBB_OSTER}))
 NOW = dt.datetime(2025, 3, 10, 11, 0, tzinfo=UTC)
+LEGS = cast(Table, Leg.__table__)
+WITHDRAWALS = cast(Table, ConsentWithdrawal.__table__)
+# The revision before closing text and withdrawal notes were sealed.
+BEFORE_SEALING = "c4d8e2f1a7b5"
 
 
 def _inquiry(n: int, received: dt.datetime, closed_days_later: int | None) -> str:
@@ -31,7 +39,7 @@ def _inquiry(n: int, received: dt.datetime, closed_days_later: int | None) -> st
                     submitter=SUBMITTER, channel="api", now=received)
     if closed_days_later is not None:
         close_inquiry(session, result.inquiry, reason=CloseReason.OTHER,
-                      text="Personen har flyttat till Lund.", actor="client:test",
+                      text=CLOSING_TEXT, actor="client:test",
                       now=received + dt.timedelta(days=closed_days_later))
     session.commit()
     return result.inquiry.id
@@ -71,3 +79,106 @@ def test_content_is_purged_after_the_retention_time_and_legs_stay(
 
 def test_the_worker_runs_retention_daily() -> None:
     assert recurring_kinds()[RETENTION_JOB] == dt.timedelta(days=1)
+
+
+# --- free text written at closing and in withdrawals: sealed, shown, purged -------------------
+
+CLOSING_TEXT = "Personen har flyttat till Lund."
+NOTE = "Ringde in och återkallade samtycket."
+
+
+def _stored(table: Table, column: str, **where: Any) -> Any:
+    """The raw value in the database, as someone reading the tables (or a dump) sees it."""
+    query = select(table.c[column])
+    for name, value in where.items():
+        query = query.where(table.c[name] == value)
+    return get_session().execute(query).scalar_one()
+
+
+def test_closing_text_is_sealed_shown_and_purged(
+    make_app: AppMaker, installed_pki: TestPki
+) -> None:
+    app: Flask = make_app()
+    with app.app_context():
+        parties()
+        inquiry_id = _inquiry(1, NOW - dt.timedelta(days=400), 10)
+        session = get_session()
+        closed = session.scalars(select(Leg).where(
+            Leg.inquiry_id == inquiry_id, Leg.kind == LegKind.CLOSED)).one()
+        stored = _stored(LEGS, "text", id=closed.id)
+        assert stored and CLOSING_TEXT.encode() not in bytes(stored)
+        assert "text" not in (_stored(LEGS, "detail", id=closed.id) or {})
+        assert closing_text(closed) == CLOSING_TEXT
+        purge_expired(session, NOW, days=180)
+        session.commit()
+        assert _stored(LEGS, "text", id=closed.id) is None
+        assert closing_text(closed) is None
+        assert session.scalars(select(AuditEntry.object_id).where(
+            AuditEntry.action == "inquiry.purged")).all() == [inquiry_id]
+
+
+def test_withdrawal_note_is_sealed_and_purged_with_an_audit_entry(
+    make_app: AppMaker, installed_pki: TestPki
+) -> None:
+    app: Flask = make_app()
+    with app.app_context():
+        parties()
+        inquiry = get_session().get(Inquiry, _inquiry(1, NOW - dt.timedelta(days=400), None))
+        assert inquiry is not None
+        session = get_session()
+        registered = NOW - dt.timedelta(days=200)
+        withdraw_consent(
+            session, person_hash=inquiry.person_hash, care_unit=inquiry.care_unit,
+            sender_unit_id=inquiry.sender_unit_id, withdrawn_on=registered.date(),
+            actor="user:handlaggare", now=registered, note=NOTE,
+        )
+        session.commit()
+        withdrawal = session.scalars(select(ConsentWithdrawal)).one()
+        stored = _stored(WITHDRAWALS, "note", id=withdrawal.id)
+        assert stored and NOTE.encode() not in bytes(stored)
+        assert withdrawal_note(withdrawal) == NOTE
+        purge_expired(session, NOW, days=180)
+        session.commit()
+        assert _stored(WITHDRAWALS, "note", id=withdrawal.id) is None
+        [entry] = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "consent_withdrawal.note_purged")).all()
+        assert entry.detail == {"reason": "retention", "days": 180,
+                                "withdrawals": [withdrawal.id]}
+        # The withdrawal itself stays: it still blocks new inquiries (C7).
+        assert session.get(ConsentWithdrawal, withdrawal.id) is not None
+
+
+def test_migration_seals_free_text_kept_in_clear(
+    committing_app: Flask, installed_pki: TestPki
+) -> None:
+    parties()
+    inquiry = get_session().get(Inquiry, _inquiry(1, NOW - dt.timedelta(days=10), 1))
+    assert inquiry is not None
+    session = get_session()
+    withdraw_consent(
+        session, person_hash=inquiry.person_hash, care_unit=inquiry.care_unit,
+        sender_unit_id=inquiry.sender_unit_id, withdrawn_on=NOW.date(), actor="user:a",
+        now=NOW, note=NOTE,
+    )
+    session.commit()
+    session.close()
+    engine, vault = database(committing_app).engine, get_vault(committing_app)
+    # Back to the schema before sealing: the values as they were kept then, in clear.
+    downgrade(engine, BEFORE_SEALING, vault=vault)
+    with engine.connect() as connection:
+        details = connection.execute(text("SELECT detail FROM legs WHERE reason = 'OTHER'"))
+        assert CLOSING_TEXT in str(details.scalar_one())
+        notes = connection.execute(text("SELECT note FROM consent_withdrawals"))
+        assert notes.scalar_one() == NOTE
+    # Without the vault nothing can be sealed: the migration stops and changes nothing.
+    with pytest.raises(RuntimeError, match="gateway db upgrade"):
+        upgrade(engine)
+    assert current_revision(engine) == BEFORE_SEALING
+    upgrade(engine, vault=vault)
+    session = get_session()
+    closed = session.scalars(select(Leg).where(Leg.reason == "OTHER")).one()
+    assert closing_text(closed) == CLOSING_TEXT
+    assert "text" not in (closed.detail or {})
+    withdrawal = session.scalars(select(ConsentWithdrawal)).one()
+    assert NOTE.encode() not in bytes(withdrawal.note or b"")
+    assert withdrawal_note(withdrawal) == NOTE

@@ -32,15 +32,41 @@ from gateway.inquiries.models import (
     CloseReason,
     ConsentWithdrawal,
     Inquiry,
+    Leg,
     LegKind,
     SdkMessage,
 )
 from gateway.inquiries.workflow import add_leg, legs_of
 from gateway.jobs.service import enqueue
+from gateway.vault.service import get_vault
 
 MAX_TEXT = 500
 
 
+# --- free text: sealed like other content -------------------------------------------------------
+
+
+def _leg_context(leg: Leg) -> str:
+    return f"legs.text:{leg.id}"
+
+
+def _note_context(withdrawal: ConsentWithdrawal) -> str:
+    return f"consent_withdrawals.note:{withdrawal.id}"
+
+
+def _open(sealed: bytes | None, context: str) -> str | None:
+    return None if sealed is None else get_vault().open(sealed, context).decode("utf-8")
+
+
+def closing_text(leg: Leg) -> str | None:
+    """Return the free text written when the inquiry was closed; None when there was none or
+    it was purged."""
+    return _open(leg.text, _leg_context(leg))
+
+
+def withdrawal_note(withdrawal: ConsentWithdrawal) -> str | None:
+    """Return the note registered with a consent withdrawal; None when none or purged."""
+    return _open(withdrawal.note, _note_context(withdrawal))
 
 
 def parse_reason(reason: Any, text: Any) -> tuple[CloseReason, str | None]:
@@ -92,8 +118,10 @@ def close_inquiry(
             "utan svar.",
             status=409,
         )
-    add_leg(session, inquiry.id, LegKind.CLOSED, at=now, actor=actor, reason=reason.value,
-            detail={"text": text} if text else None)
+    leg = add_leg(session, inquiry.id, LegKind.CLOSED, at=now, actor=actor, reason=reason.value)
+    if text:
+        session.flush()  # the leg's id is in the sealing context
+        leg.text = get_vault().seal(text.encode("utf-8"), _leg_context(leg))
     record(session, actor=actor, action="inquiry.closed", object_type="inquiry",
            object_id=inquiry.id, detail={"reason": reason.value})
 
@@ -121,10 +149,14 @@ def withdraw_consent(
             "Ange dagen samtycket återkallades (i dag eller tidigare).", "/withdrawn_on",
             status=422,
         )
-    session.add(ConsentWithdrawal(
+    withdrawal = ConsentWithdrawal(
         person_hash=person_hash, care_unit_id=care_unit.id, sender_unit_id=sender_unit_id,
-        withdrawn_on=withdrawn_on, registered_by=actor, registered_at=now, note=note,
-    ))
+        withdrawn_on=withdrawn_on, registered_by=actor, registered_at=now,
+    )
+    session.add(withdrawal)
+    if note:
+        session.flush()  # the withdrawal's id is in the sealing context
+        withdrawal.note = get_vault().seal(note.encode("utf-8"), _note_context(withdrawal))
     closed: list[str] = []
     rows = session.scalars(select(Inquiry).where(
         Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit.id,
@@ -145,10 +177,14 @@ def withdraw_consent(
 
 
 def purge(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
-    """Remove the inquiry's personal content (and any answer's bytes); legs stay."""
+    """Remove the inquiry's personal content (any answer's bytes, free text written at
+    closing); legs stay."""
     inquiry.content = None
     inquiry.personnummer = None
     inquiry.purged_at = now
+    for leg in session.scalars(select(Leg).where(Leg.inquiry_id == inquiry.id,
+                                                 Leg.text.is_not(None))):
+        leg.text = None
     answer = session.scalars(select(Answer).where(Answer.inquiry_id == inquiry.id)).one_or_none()
     if answer is not None:
         answer.pdf = None

@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
 from gateway.db import Base
@@ -101,6 +101,9 @@ class Leg(Base):
     actor: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Free text written at closing (may name the person's circumstances): sealed like other
+    # content and purged with it (closing.closing_text reads it).
+    text: Mapped[bytes | None] = sealed_column()
 
 
 class InquirySummary(Base):
@@ -193,7 +196,8 @@ class ConsentWithdrawal(Base):
     withdrawn_on: Mapped[dt.date]
     registered_by: Mapped[str] = mapped_column(String(200))
     registered_at: Mapped[Created]
-    note: Mapped[str | None] = mapped_column(Text)
+    # The case worker's free-text note: sealed, purged by retention (closing.withdrawal_note).
+    note: Mapped[bytes | None] = sealed_column()
 
 
 class IntakeRejection(Base):

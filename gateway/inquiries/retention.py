@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.audit.service import record
@@ -59,18 +59,11 @@ def purge_expired(session: Session, now: dt.datetime, days: int) -> list[str]:
         if is_open(derive_status(leg.kind for leg in legs)):
             continue
         purge(session, inquiry, now)
-        for leg in legs:
-            if leg.detail and "text" in leg.detail:
-                leg.detail = {k: v for k, v in leg.detail.items() if k != "text"}
         record(session, actor=ACTOR, action="inquiry.purged", object_type="inquiry",
                object_id=inquiry.id, detail={"reason": "retention", "days": days})
         purged.append(inquiry.id)
     _purge_plain_messages(session, cutoff, days)
-    session.execute(
-        update(ConsentWithdrawal)
-        .where(ConsentWithdrawal.registered_at < cutoff, ConsentWithdrawal.note.is_not(None))
-        .values(note=None)
-    )
+    _purge_withdrawal_notes(session, cutoff, days)
     return purged
 
 
@@ -85,6 +78,24 @@ def _purge_plain_messages(session: Session, cutoff: dt.datetime, days: int) -> N
         row.content = None
         record(session, actor=ACTOR, action="sdk.message.purged", object_type="sdk_message",
                object_id=row.message_id, detail={"reason": "retention", "days": days})
+
+
+def _purge_withdrawal_notes(session: Session, cutoff: dt.datetime, days: int) -> None:
+    """Empty the notes of consent withdrawals registered before cutoff; audit which. The
+    withdrawals stay: they still block new inquiries (C7)."""
+    withdrawals = session.scalars(
+        select(ConsentWithdrawal)
+        .where(ConsentWithdrawal.registered_at < cutoff, ConsentWithdrawal.note.is_not(None))
+        .order_by(ConsentWithdrawal.id)
+    ).all()
+    if not withdrawals:
+        return
+    for withdrawal in withdrawals:
+        withdrawal.note = None
+    record(session, actor=ACTOR, action="consent_withdrawal.note_purged",
+           object_type="consent_withdrawal",
+           detail={"reason": "retention", "days": days,
+                   "withdrawals": [withdrawal.id for withdrawal in withdrawals]})
 
 
 @job_handler(RETENTION_JOB, lane=SCHEDULED_LANE)
