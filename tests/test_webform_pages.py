@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 from forms.halsoforfragan import parse_halsoforfragan
 from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
-from gateway.db import get_session
-from gateway.inquiries.models import Inquiry
+from gateway.db import get_session, utcnow
+from gateway.inquiries.closing import close_inquiry, purge
+from gateway.inquiries.models import CloseReason, Inquiry
 from gateway.inquiries.webform import issue_field
 from gateway.vault.service import get_vault
 from tests.support.clock import FROZEN_TODAY
@@ -305,3 +306,20 @@ def test_other_roles_get_403(world: Flask, role: Role, path: str) -> None:
 def test_not_logged_in_goes_to_login(world: Flask) -> None:
     response = Browser(world).get("/arenden")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_the_closing_text_is_shown_to_the_sender_until_it_is_purged(oster: Browser) -> None:
+    response = send(oster)
+    inquiry_id = response.headers["Location"].rsplit("/", 1)[-1]
+    session = get_session()
+    inquiry = session.get(Inquiry, inquiry_id)
+    assert inquiry is not None
+    close_inquiry(session, inquiry, reason=CloseReason.OTHER, text="Personen har flyttat.",
+                  actor="user:reko", now=utcnow())
+    session.commit()
+    page = oster.get(f"/arenden/{inquiry_id}").get_data(as_text=True)
+    assert "(OTHER): <q>Personen har flyttat.</q>" in page
+    purge(session, inquiry, utcnow())
+    session.commit()
+    page = oster.get(f"/arenden/{inquiry_id}").get_data(as_text=True)
+    assert "(OTHER)" in page and "Personen har flyttat." not in page
