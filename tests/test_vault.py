@@ -402,9 +402,13 @@ def test_cli_rotate_and_status(committing_app: Flask) -> None:
     body = json.loads(as_json.stdout)
     assert [(k["id"], k["active"], k["envelopes"]) for k in body["keys"]] == [(new_key, True, 5)]
     secrets_in_file = json.loads(keys_file(committing_app).read_text())
+    chain = secrets_in_file["chain"]
+    assert body["audit_chain"]["active"] == chain["active"]
+    assert f"audit chain keys: {chain['active']} (active {chain['active']}" in status.stdout
     for text in (status.stdout, rotated.stdout, as_json.stdout):
         assert secrets_in_file["hash_key"] not in text
         assert secrets_in_file["keks"][new_key]["key"] not in text
+        assert chain["keys"][chain["active"]]["key"] not in text
     with database(committing_app).transaction() as session:
         assert_all_open(vault, stored(session))
 

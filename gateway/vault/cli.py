@@ -43,6 +43,13 @@ def status_command(as_json: bool) -> None:
     for key in report["keys"]:
         mark = " (active)" if key["active"] else ""
         click.echo(f"key {key['id']}{mark}, created {key['created']}: {key['envelopes']} envelopes")
+    chain = report["audit_chain"]
+    if chain is None:
+        click.echo("audit chain keys: none yet (made at the next audit entry)")
+    else:
+        click.echo(f"audit chain keys: {', '.join(k['id'] for k in chain['keys'])} "
+                   f"(active {chain['active']}; entries up to seq {chain['legacy_until']} "
+                   "are from before keying)")
     for kid, count in report["unknown_keys"].items():
         click.echo(f"UNKNOWN key {kid}: {count} envelopes cannot be opened")
     for column in report["columns"]:

@@ -178,6 +178,11 @@ def status(db: Database, vault: Vault, *, batch_size: int = BATCH_SIZE) -> dict[
         ],
         "unknown_keys": {kid: n for kid, n in sorted(totals.items()) if kid not in ring.keks},
         "columns": [tally.as_dict() for tally in tallies],
+        "audit_chain": None if ring.chain is None else {
+            "active": ring.chain.active,
+            "keys": [key.public() for _, key in sorted(ring.chain.keys.items())],
+            "legacy_until": ring.chain.legacy_until,
+        },
     }
 
 
