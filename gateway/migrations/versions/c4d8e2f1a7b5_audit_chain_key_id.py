@@ -6,7 +6,7 @@ records the last of them (`chain.legacy_until`, set when its first chain key is 
 them covers the last legacy hash, so the legacy part cannot be rewritten without breaking it.
 
 Revision ID: c4d8e2f1a7b5
-Revises: c4d8e2f1a7b6
+Revises: c3d9a7e51f02
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'c4d8e2f1a7b5'
-down_revision = 'c4d8e2f1a7b6'
+down_revision = 'c3d9a7e51f02'
 branch_labels = None
 depends_on = None
 
