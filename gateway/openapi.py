@@ -17,12 +17,13 @@ PATHS_KEY = "gateway.openapi.paths"
 SCHEMAS_KEY = "gateway.openapi.schemas"
 SECURITY_SCHEME = "oauth2"
 
-SDK_SCOPES = {
+SCOPES = {
     "urn:sdk.api:sendMessage": "skicka meddelanden och hälsoförfrågningar",
     "urn:sdk.api:sendMessages": "samma behörighet, stavad som i B1.4.2",
     "urn:sdk.api:getMessage": "hämta ett meddelande eller en hälsoförfrågan",
     "urn:sdk.api:getMessageByFilter": "söka meddelanden",
     "urn:sdk.api:deleteMessage": "ta bort meddelanden",
+    "urn:kryddgarden:stats": "läsa svarstidsstatistiken (bara sammanställningar)",
 }
 
 PROBLEM_TYPE = "application/problem+json"
@@ -160,7 +161,7 @@ def document(app: Flask) -> dict[str, Any]:
                     "description": "Bearer-token från OAuth2 client credentials "
                                    "(client_secret_basic).",
                     "flows": {
-                        "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": SDK_SCOPES}
+                        "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": SCOPES}
                     },
                 }
             },

@@ -92,7 +92,9 @@ class Kind(enum.Enum):
     PUBLIC = "public"  # anyone (what it shows does not depend on who asks, or it is a login)
     WEB = "web"  # role_required: login page, 403 for another role, 404 for another unit
     API = "api"  # require_token: 401, 403 for a missing scope, 404 (or 403) for no party
-    STATS_API = "stats_api"  # a statistician's web session: 401, 403 for another role
+    # A statistician's web session or a token with urn:kryddgarden:stats: 401 without either,
+    # 403 for another role or a token without that scope.
+    STATS_API = "stats_api"
     OPERATOR = "operator"  # 404 to all but the operator (not audited: the route "is not there")
 
 
@@ -406,7 +408,7 @@ def expected_refusal(who: P, row: Row) -> int:
             return 302
         return 403 if ROLE_OF[who] not in row.roles else 404
     if row.kind is Kind.STATS_API:
-        return 401 if who not in WEB_USERS else 403
+        return 403 if who in WEB_USERS or who in CLIENTS or who is P.FEW_SCOPES else 401
     # API
     if who in WEB_USERS or who in (P.ANONYMOUS, P.OPERATOR, P.EXPIRED):
         return 401

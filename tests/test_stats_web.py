@@ -176,6 +176,34 @@ def test_the_api_gives_the_designs_json(client: FlaskClient, history: None) -> N
     assert [body["buckets"][b]["percent"] for b in body["buckets"]] == [38, 15, 26, 14, 7]
 
 
+def test_a_client_with_the_statistics_scope_reads_the_same_report(
+    client: FlaskClient, history: None
+) -> None:
+    from gateway.auth.clients import STATS_SCOPE, create_client
+    from tests.support.intake import bearer, issue_token
+
+    session = get_session()
+    reader, _ = create_client(session, organisation="0203:malmo.se",
+                              functional_addresses=["sdk:ebb-oster:0203:malmo.se"],
+                              scopes=[STATS_SCOPE], actor="cli:test")
+    sdk_only, _ = create_client(session, organisation="0203:malmo.se",
+                                functional_addresses=["sdk:ebb-oster:0203:malmo.se"],
+                                scopes=None, actor="cli:test")
+    session.commit()
+    assert STATS_SCOPE not in sdk_only.scopes.split()  # not given unless asked for
+    allowed = get(client, f"{API}?year=2023&{MEASURED}",
+                  headers=bearer(issue_token(session, reader.id, (STATS_SCOPE,))))
+    assert allowed.status_code == 200
+    log_in(client, Role.STATISTICIAN)
+    assert allowed.get_json() == get(client, f"{API}?year=2023&{MEASURED}").get_json()
+    refused = get(client, f"{API}?year=2023&{MEASURED}",
+                  headers=bearer(issue_token(session, sdk_only.id,
+                                             ("urn:sdk.api:getMessage",))))
+    assert refused.status_code == 403
+    assert problem(refused)["eventIssues"][0]["typeCode"] == "INSUFFICIENT_SCOPE"
+    assert [e.actor for e in denied("api.access")] == [f"client:{sdk_only.client_id}"]
+
+
 def test_the_page_shows_the_years_side_by_side_as_the_project_did(
     client: FlaskClient, history: None
 ) -> None:

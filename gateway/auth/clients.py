@@ -34,6 +34,10 @@ SDK_SCOPES: tuple[str, ...] = (
     "urn:sdk.api:getMessageByFilter",
     "urn:sdk.api:deleteMessage",
 )
+# The gateway's own: reading the response statistics (aggregates, no personal data) over
+# /api/v1/stats, for a client given it with `--scope`; not among a new client's defaults.
+STATS_SCOPE = "urn:kryddgarden:stats"
+KNOWN_SCOPES: tuple[str, ...] = (*SDK_SCOPES, STATS_SCOPE)
 # B1.4.2 spells the send scope `sendMessages`, DIGG's OpenAPI file `sendMessage`: both name one
 # permission. Clients are stored with the spellings above; a client may ask for either and a
 # token holding either may send.
@@ -78,16 +82,17 @@ def normalise_address(raw: str) -> str:
 
 
 def normalise_scopes(scopes: Iterable[str] | None) -> list[str]:
-    """Return the scopes in SDK order without repeats; none given means all; raise on unknown."""
+    """Return the scopes in KNOWN_SCOPES order without repeats; none given means the SDK ones;
+    raise on unknown."""
     wanted = {canonical_scope(s.strip()) for s in scopes or () if s.strip()}
-    unknown = sorted(wanted - set(SDK_SCOPES))
+    unknown = sorted(wanted - set(KNOWN_SCOPES))
     if unknown:
         code = codes.INVALID_SCOPE
         raise GatewayError.at(
-            code, f"Okänd: {', '.join(unknown)}. Tillåtna: {', '.join(SDK_SCOPES)}",
+            code, f"Okänd: {', '.join(unknown)}. Tillåtna: {', '.join(KNOWN_SCOPES)}",
             issues=[Issue(code.code, code.title, s, "scope") for s in unknown],
         )
-    return [s for s in SDK_SCOPES if s in wanted] if wanted else list(SDK_SCOPES)
+    return [s for s in KNOWN_SCOPES if s in wanted] if wanted else list(SDK_SCOPES)
 
 
 def canonical_scope(scope: str) -> str:

@@ -62,7 +62,8 @@ def clients_group() -> None:
 @click.option("--create-address", is_flag=True,
               help="Create functional addresses that do not exist yet, under the organisation.")
 @click.option("--scope", "scopes", multiple=True,
-              help="An SDK scope (repeatable); default all four urn:sdk.api scopes.")
+              help="A scope (repeatable): the four urn:sdk.api scopes (the default) and "
+                   "urn:kryddgarden:stats (the response statistics over /api/v1/stats).")
 @click.option("--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False),
               help="The client's public keys (a JWKS JSON file) for private_key_jwt; "
                    "private key material is refused.")

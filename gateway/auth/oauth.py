@@ -489,20 +489,30 @@ def require_token(*scopes: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                found = authenticate_bearer(request.headers.get("Authorization"))
-                granted = _check_scopes(found, scopes)
-            except BearerTokenError as error:
-                _audit_denied(error)
-                raise
-            g.api_client = found.client
-            g.token_scopes = granted
-            set_access_session("token", str(found.id))
+            authorize_bearer(*scopes)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def authorize_bearer(*scopes: str) -> None:
+    """Require this request's bearer token to be valid and hold every scope in `scopes` (what
+    `require_token` does, for a view that also takes another kind of caller).
+
+    Sets `g.api_client` and `g.token_scopes`; raises BearerTokenError (401, or 403 for a missing
+    scope), audited as a denied attempt.
+    """
+    try:
+        found = authenticate_bearer(request.headers.get("Authorization"))
+        granted = _check_scopes(found, scopes)
+    except BearerTokenError as error:
+        _audit_denied(error)
+        raise
+    g.api_client = found.client
+    g.token_scopes = granted
+    set_access_session("token", str(found.id))
 
 
 def _audit_denied(error: BearerTokenError) -> None:

@@ -1,11 +1,15 @@
-"""GET /api/v1/stats/response-times: the yearly report as JSON, for logged-in statisticians.
+"""GET /api/v1/stats/response-times: the yearly report as JSON, for statisticians and clients.
 
 The report holds aggregates only. It is read with the web session of a user with the
-statistician role (the role DESIGN gives the statistics); no session is 401 and another role
-403, both as problem+json and both audited.
+statistician role (the role DESIGN gives the statistics), or, as DESIGN 5.4 has the gateway API,
+with a bearer token holding the gateway's scope `urn:kryddgarden:stats` (a client is given it
+with `gateway clients add --scope`). No session is 401, another role 403, a token without the
+scope 403; each as problem+json and audited.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, Response, json, request
 from flask.typing import ResponseReturnValue
@@ -14,7 +18,9 @@ from werkzeug.datastructures import MultiDict
 
 from gateway import codes
 from gateway.audit.service import record_denied
+from gateway.auth.clients import STATS_SCOPE
 from gateway.auth.models import Role
+from gateway.auth.oauth import authorize_bearer
 from gateway.db import get_session
 from gateway.errors import forbidden, unauthorized
 from gateway.stats.engine import response_times
@@ -23,6 +29,14 @@ from gateway.stats.period import Period, StatsError, period_from_text
 bp = Blueprint("stats_api", __name__, url_prefix="/api/v1/stats")
 
 PARAMETERS = ("year", "as_of")
+
+
+def require_statistics_reader() -> None:
+    """Let in a bearer token with the statistics scope, or else a statistician's session."""
+    if request.headers.get("Authorization"):
+        authorize_bearer(STATS_SCOPE)
+        return
+    require_statistician()
 
 
 def require_statistician() -> None:
@@ -62,8 +76,35 @@ def query_period(args: MultiDict[str, str]) -> Period:
 
 @bp.get("/response-times")
 def response_times_view() -> ResponseReturnValue:
-    require_statistician()
+    require_statistics_reader()
     report = response_times(get_session(), query_period(request.args))
     # Built here rather than with jsonify, which would sort the keys out of DESIGN's order.
     body = json.dumps(report.to_json(), ensure_ascii=False, sort_keys=False)
     return Response(body, mimetype="application/json")
+
+
+def openapi_paths() -> dict[str, Any]:
+    from gateway.openapi import AUTH_RESPONSES, json_response, problem, secured
+
+    return {
+        "/api/v1/stats/response-times": {
+            "get": {
+                "operationId": "getResponseTimes",
+                "summary": "Svarstider för ett år (DESIGN 5.7), bara sammanställningar",
+                "security": secured(STATS_SCOPE),
+                "parameters": [
+                    {"name": "year", "in": "query", "required": False,
+                     "description": "kalenderår (förval: i år)",
+                     "schema": {"type": "integer", "minimum": 2000, "maximum": 2100}},
+                    {"name": "as_of", "in": "query", "required": False,
+                     "description": "mätdatum, ÅÅÅÅ-MM-DD (förval: i dag)",
+                     "schema": {"type": "string", "format": "date"}},
+                ],
+                "responses": {
+                    "200": json_response("Rapporten", {"type": "object"}),
+                    "400": problem("Okänd, upprepad eller felaktig parameter"),
+                    **AUTH_RESPONSES,
+                },
+            }
+        }
+    }
