@@ -80,6 +80,14 @@ def parse_personnummer(value: str) -> Personnummer:
     return Personnummer(value, birth_date, samordning)
 
 
+def hyphenated(personnummer: str) -> str:
+    """Return a 12-digit personnummer as people write it, with a hyphen before the last four
+    digits (19121212-1212); anything else unchanged."""
+    if len(personnummer) == 12 and personnummer.isdigit():
+        return f"{personnummer[:8]}-{personnummer[8:]}"
+    return personnummer
+
+
 def make_personnummer(born: dt.date, serial: int, *, samordningsnummer: bool = False) -> str:
     """Return the valid personnummer of someone born on `born` with serial number `serial`
     (its last three digits), or the samordningsnummer (day + 60): for demo and test data."""

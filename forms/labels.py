@@ -29,6 +29,11 @@ RECIPIENT_LABELS: dict[Mottagarkategori, str] = {
     Mottagarkategori.SOCIALTJANST: "Socialtjänsten (EBB)",
     Mottagarkategori.ARBETSMARKNAD: "Arbetsmarknadsavdelningen (AMA)",
 }
+# The case worker's title as written in a statement.
+TITLE_LABELS: dict[Titel, str] = {
+    Titel.SOCIALSEKRETERARE: "socialsekreterare",
+    Titel.ARBETSMARKNADSSEKRETERARE: "arbetsmarknadssekreterare",
+}
 # The case worker's title by the kind of their unit.
 TITLE_OF_KIND: dict[Mottagarkategori, Titel] = {
     Mottagarkategori.SOCIALTJANST: Titel.SOCIALSEKRETERARE,

@@ -1,5 +1,6 @@
-"""The answer PDF: A4, Swedish, an embedded font, the inquiry reference in metadata and on every
-page, one section per question asked, and empty signature fields for the REKO and a physician."""
+"""The answer PDF: A4, Swedish, an embedded font, laid out as a medical statement (the person,
+the inquiry, the issuer, one section per question asked), the inquiry reference in metadata and
+on every page, and empty signature fields for the REKO and a physician."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pyhanko.pdf_utils.generic import pdf_date, pdf_name
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import copy_into_new_writer
 from pyhanko.sign.fields import SigFieldSpec, append_signature_field
+from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -35,14 +37,15 @@ from reportlab.platypus import (
 )
 
 from common.answer_pdf import REFERENCE_INFO_KEY, reference_xmp
-from forms.answer import StructuredAnswer, check_answer, ordered_answers
-from forms.dates import STOCKHOLM
+from forms.answer import StructuredAnswer, check_answer
 from forms.halsoforfragan import Fraga
-from forms.labels import QUESTION_LABELS
+from forms.statement import InquiryFacts, Statement, statement
 
 SIGNATURE_FIELD_REKO = "reko"
 SIGNATURE_FIELD_PHYSICIAN = "lakare"
 TITLE = "Svar på hälsoförfrågan"
+SUBTITLE = "Utlåtande från vårdcentral till socialtjänsten, lämnat med personens samtycke"
+CONFIDENTIAL = "Innehåller uppgifter som omfattas av sekretess"
 CREATOR = "Kryddgården Gateway"
 
 # Bitstream Vera ships inside reportlab (so no system font is needed) and covers å ä ö.
@@ -70,13 +73,16 @@ def render_answer_pdf(
     inquiry_reference: str,
     questions: Sequence[Fraga],
     *,
-    details: Sequence[tuple[str, str]] = (),
+    facts: InquiryFacts | None = None,
 ) -> bytes:
     """Return the answer as a PDF ready to be signed in fields "reko" and "lakare".
 
-    questions are the inquiry's, in its order; details are extra labelled lines for the top
-    of the page (vårdcentral, avsändare, ...). Raises FormError when the answer does not
-    answer exactly the questions asked.
+    The layout is a Swedish medical statement: the person, the inquiry, the issuer (VC, REKO,
+    physician), then each question with its answer (forms.statement says what, for the PDF
+    and the case worker's page alike). questions are the inquiry's, in its order; facts are
+    the person and the inquiry (left out in benchmarks). inquiry_reference goes into the
+    metadata (rule P7). Raises FormError when the answer does not answer exactly the questions
+    asked.
     """
     check_answer(answer, inquiry_id=answer.forfragan_id, questions=questions)
     reference = _clean(inquiry_reference)
@@ -84,7 +90,8 @@ def render_answer_pdf(
         raise ValueError("an inquiry reference is required")
     _register_fonts()
     places = _SignaturePlaces()
-    body = _layout(answer, reference, questions, details, places)
+    shown = _clean(facts.reference) if facts is not None and facts.reference.strip() else reference
+    body = _layout(statement(answer, questions, facts), reference, shown, places)
     return _finish(body, answer, reference, places)
 
 
@@ -96,42 +103,41 @@ def _styles() -> dict[str, ParagraphStyle]:
     return {
         "body": base,
         "title": ParagraphStyle("rubrik", base, fontName=FONT_BOLD, fontSize=17, leading=22,
-                                spaceAfter=4 * mm),
-        "heading": ParagraphStyle("fraga", base, fontName=FONT_BOLD, fontSize=12, leading=16,
-                                  spaceBefore=5 * mm, spaceAfter=1.5 * mm),
+                                spaceAfter=1 * mm),
+        "subtitle": ParagraphStyle("underrubrik", base, fontSize=10, leading=13,
+                                   textColor=colors.HexColor("#444444"), spaceAfter=2 * mm),
+        "section": ParagraphStyle("avsnitt", base, fontName=FONT_BOLD, fontSize=11.5,
+                                  leading=15, spaceBefore=2.5 * mm, spaceAfter=1 * mm),
+        "heading": ParagraphStyle("fraga", base, fontName=FONT_BOLD, fontSize=11, leading=15,
+                                  spaceBefore=3 * mm, spaceAfter=1 * mm),
         "question": ParagraphStyle("fragetext", base, fontName=FONT_ITALIC, spaceAfter=1.5 * mm),
-        "label": ParagraphStyle("etikett", base, fontName=FONT_BOLD),
+        "label": ParagraphStyle("etikett", base, fontName=FONT_BOLD, fontSize=9.5, leading=13),
         "small": ParagraphStyle("liten", base, fontSize=9, leading=12),
     }
 
 
-def _layout(
-    answer: StructuredAnswer,
-    reference: str,
-    questions: Sequence[Fraga],
-    details: Sequence[tuple[str, str]],
-    places: _SignaturePlaces,
-) -> bytes:
+def _layout(content: Statement, reference: str, shown: str, places: _SignaturePlaces) -> bytes:
     styles = _styles()
     story: list[Flowable] = [
         Paragraph(TITLE, styles["title"]),
-        _facts_table(answer, reference, details, styles),
+        Paragraph(SUBTITLE, styles["subtitle"]),
     ]
-    asked = {q.kod: q for q in questions}
-    for number, svar in enumerate(ordered_answers(answer, questions), start=1):
-        question = asked.get(svar.kod)
-        story.append(Paragraph(f"{number}. {_markup(QUESTION_LABELS[svar.kod])}",
-                               styles["heading"]))
-        if question is not None and question.text:
-            story.append(Paragraph(f"Fråga: {_markup(question.text)}", styles["question"]))
-        story.append(Paragraph(_markup(svar.text), styles["body"]))
+    for section in content.sections:
+        story += [Paragraph(_markup(section.title), styles["section"]),
+                  _facts_table(section.rows, styles)]
+    story.append(Paragraph("Frågor och svar", styles["section"]))
+    for item in content.questions:
+        story.append(Paragraph(f"{item.number}. {_markup(item.heading)}", styles["heading"]))
+        if item.question:
+            story.append(Paragraph(f"Fråga: {_markup(item.question)}", styles["question"]))
+        story.append(Paragraph(_markup(item.answer), styles["body"]))
     story += [
-        Spacer(1, 6 * mm),
+        Spacer(1, 4 * mm),
         Paragraph(
-            f"<b>SIP rekommenderas:</b> {'Ja' if answer.sip_rekommenderas else 'Nej'}",
+            f"<b>SIP rekommenderas:</b> {'Ja' if content.sip_recommended else 'Nej'}",
             styles["body"],
         ),
-        Spacer(1, 8 * mm),
+        Spacer(1, 5 * mm),
         KeepTogether(_SignatureBlock(places, styles["small"])),
     ]
     buffer = io.BytesIO()
@@ -151,39 +157,26 @@ def _layout(
     )
 
     def decorate(canvas: Canvas, doc: Any) -> None:
-        _page_decoration(canvas, reference)
+        _page_decoration(canvas, shown)
 
     document.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return buffer.getvalue()
 
 
-def _facts_table(
-    answer: StructuredAnswer,
-    reference: str,
-    details: Sequence[tuple[str, str]],
-    styles: dict[str, ParagraphStyle],
-) -> Table:
-    answered = answer.besvarad.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
-    person = answer.besvarad_av
-    rows = [
-        ("Förfrågans referens", reference),
-        *details,
-        ("Besvarad av", f"{person.namn}, {person.titel} ({person.hsa_id})"),
-        ("Besvarad", answered),
-    ]
-    if answer.i_samrad_med is not None:
-        consulted = answer.i_samrad_med.namn
-        if answer.i_samrad_med.hsa_id:
-            consulted += f" ({answer.i_samrad_med.hsa_id})"
-        rows.append(("I samråd med", consulted))
-    else:
-        rows.append(("I samråd med", "Ingen läkare angiven"))
+def _facts_table(rows: Sequence[tuple[str, str]], styles: dict[str, ParagraphStyle]) -> Table:
+    """A boxed two-column table (label, value), as the fields of a medical certificate."""
     cells = [
         [Paragraph(_markup(label), styles["label"]), Paragraph(_markup(value), styles["body"])]
         for label, value in rows
     ]
     # The table's own font is set too: its default, Helvetica, would not be embedded.
-    style = TableStyle([("FONTNAME", (0, 0), (-1, -1), FONT), ("VALIGN", (0, 0), (-1, -1), "TOP")])
+    style = TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), FONT),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BOX", (0, 0), (-1, -1), 0.6, colors.HexColor("#666666")),
+        ("INNERGRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#999999")),
+        ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#F0F0F0")),
+    ])
     return Table(cells, colWidths=[45 * mm, None], hAlign="LEFT", style=style)
 
 
@@ -231,6 +224,7 @@ def _page_decoration(canvas: Canvas, reference: str) -> None:
     canvas.setFont(FONT, 8.5)
     canvas.setFillGray(0.3)
     canvas.drawString(MARGIN, height - MARGIN + 2 * mm, f"{TITLE} · Referens {reference}")
+    canvas.drawString(MARGIN, MARGIN - 8 * mm, CONFIDENTIAL)
     canvas.drawRightString(width - MARGIN, MARGIN - 8 * mm, f"Sida {canvas.getPageNumber()}")
     canvas.restoreState()
 

@@ -49,6 +49,7 @@ from gateway.inquiries.answers import (
 from gateway.inquiries.closing import CloseReason, close_inquiry
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry, LegKind
+from gateway.inquiries.statements import facts_of
 from gateway.inquiries.webform import Sender
 from gateway.inquiries.workflow import Status, add_leg
 from signing.devpki import DEMO_PASSPHRASE, PkiLayout
@@ -294,8 +295,7 @@ def _signed_answer(session: Session, inquiry: Inquiry, sample: DemoInquiry, pki:
         sip_rekommenderas=any(q.kod is FragaKod.SIP for q in form.fragor),
         i_samrad_med=Lakare(PHYSICIAN[1], PHYSICIAN[0]) if sample.co_signed else None,
     )
-    details = [("Vårdcentral", inquiry.care_unit.name), ("Avsändare", form.avsandare.enhet)]
-    pdf = render_answer_pdf(answer, inquiry.id, form.fragor, details=details)
+    pdf = render_answer_pdf(answer, inquiry.id, form.fragor, facts=facts_of(inquiry, form))
     pdf = sign_answer(pdf, pki.reko_pkcs12(sample.signer).read_bytes(), DEMO_PASSPHRASE,
                       SIGNATURE_FIELD_REKO)
     if sample.co_signed:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from forms import FormError
 from forms.answer import Besvarare, Lakare, StructuredAnswer, Svar
 from forms.halsoforfragan import Fraga, FragaKod
 from forms.render import SIGNATURE_FIELD_PHYSICIAN, SIGNATURE_FIELD_REKO, render_answer_pdf
+from forms.statement import InquiryFacts
 from signing.pdfscan import open_pdf, references
 from signing.pdfsign import sign_answer
 from tests.support.pdfs import (
@@ -29,6 +28,7 @@ from tests.support.pdfs import (
     nss_db,
     pdfsig_sign,
     pdfsig_tools,
+    pdftotext,
     validate,
 )
 
@@ -50,25 +50,23 @@ ANSWER = StructuredAnswer(
     sip_rekommenderas=True,
     i_samrad_med=Lakare(PHYSICIAN.name, PHYSICIAN.hsa_id),
 )
-DETAILS = [("Vårdcentral", "Vårdcentralen Kryddgården"), ("Avsändare", "EBB Öster")]
+FACTS = InquiryFacts(
+    reference="HF-2024-000042",
+    person_name="Tolvan Tolvansson",
+    personnummer="191212121212",
+    care_unit_name="Vårdcentralen Kryddgården",
+    care_unit_hsa_id="SE2321000255-K001",
+    sender_unit="EBB Öster",
+    case_worker="Åsa Lindqvist, socialsekreterare",
+    sent=dt.date(2024, 2, 20),
+    received=dt.date(2024, 2, 21),
+    deadline=dt.date(2024, 3, 22),
+)
 
 
 @pytest.fixture(scope="module")
 def pdf() -> bytes:
-    return render_answer_pdf(ANSWER, REFERENCE, QUESTIONS, details=DETAILS)
-
-
-def pdftotext(pdf: bytes, tmp_path: Path) -> str:
-    tool = shutil.which("pdftotext")
-    if tool is None:
-        pytest.skip("pdftotext missing (Debian: poppler-utils)")
-    path = tmp_path / "svar.pdf"
-    path.write_bytes(pdf)
-    result = subprocess.run(
-        [tool, "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True,
-        timeout=60,
-    )
-    return " ".join(result.stdout.split())
+    return render_answer_pdf(ANSWER, REFERENCE, QUESTIONS, facts=FACTS)
 
 
 # --- refusals ---------------------------------------------------------------------------------
@@ -111,8 +109,16 @@ def test_text_is_extractable_with_swedish_letters(pdf: bytes, tmp_path: Path) ->
     text = pdftotext(pdf, tmp_path)
     for expected in [
         "Svar på hälsoförfrågan",
-        REFERENCE,
-        "Vårdcentralen Kryddgården",
+        "Personen som utlåtandet gäller",
+        "Namn Tolvan Tolvansson",
+        "Personnummer 19121212-1212",
+        "Referens HF-2024-000042",
+        "Från EBB Öster",
+        "Handläggare Åsa Lindqvist, socialsekreterare",
+        "Skickad 2024-02-20",
+        "Mottagen 2024-02-21",
+        "Sista svarsdag 2024-03-22",
+        "Vårdcentral Vårdcentralen Kryddgården (SE2321000255-K001)",
         "1. Aktivitetsförmåga",
         "Klarar lättare arbete fyra timmar per dag.",
         "2. Begränsningar",
@@ -120,12 +126,13 @@ def test_text_is_extractable_with_swedish_letters(pdf: bytes, tmp_path: Path) ->
         "3. Övrigt",
         "Fråga: Kan hon börja på förmiddagar?",
         "Uppföljning om två månader.",
-        f"I samråd med {PHYSICIAN.name} ({PHYSICIAN.hsa_id})",
+        f"I samråd med {PHYSICIAN.name}, läkare ({PHYSICIAN.hsa_id})",
         "SIP rekommenderas: Ja",
         f"{REKO.name}, Rehabkoordinator ({REKO.hsa_id})",
         "2024-03-18 14:02",  # Swedish time
         "Underskrift rehabkoordinator",
         "Underskrift läkare",
+        "Innehåller uppgifter som omfattas av sekretess",
     ]:
         assert expected in text, expected
 
@@ -144,7 +151,8 @@ def test_two_empty_signature_fields(pdf: bytes) -> None:
     assert [(name, value) for name, value, _ in fields] == [
         (SIGNATURE_FIELD_REKO, None), (SIGNATURE_FIELD_PHYSICIAN, None)
     ]
-    page = reader.root["/Pages"]["/Kids"][0]
+    # The statement may run onto a second page; the fields are where it ends.
+    page = reader.root["/Pages"]["/Kids"][-1]
     rects = [ref.get_object()["/Rect"] for _, _, ref in fields]
     assert all(ref.get_object()["/P"] == page for _, _, ref in fields)
     assert all(float(r[1]) > 0 and float(r[3]) < 842 for r in rects)

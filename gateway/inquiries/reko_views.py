@@ -55,6 +55,7 @@ from gateway.inquiries.models import Inquiry, InquirySummary
 from gateway.inquiries.paging import Page, page_number
 from gateway.inquiries.sdk_messages import consent_file
 from gateway.inquiries.signing import finish_signing, start_signing
+from gateway.inquiries.statements import facts_of, statement_of
 from gateway.inquiries.workflow import Status, legs_of, record_opened
 from gateway.vault.service import get_vault
 
@@ -292,9 +293,8 @@ def _composed(inquiry: Inquiry, form: Halsoforfragan) -> StructuredAnswer:
 
 def _rendered(inquiry: Inquiry, form: Halsoforfragan) -> tuple[bytes, bytes]:
     answer = _composed(inquiry, form)
-    details = [("Vårdcentral", inquiry.care_unit.name), ("Avsändare", form.avsandare.enhet)]
     try:
-        return (render_answer_pdf(answer, inquiry.id, form.fragor, details=details),
+        return (render_answer_pdf(answer, inquiry.id, form.fragor, facts=facts_of(inquiry, form)),
                 build_answer_xml(answer))
     except FormError as error:
         raise GatewayError.at(
@@ -460,6 +460,20 @@ def answer_pdf(inquiry_id: str) -> ResponseReturnValue:
     response = Response(stored.pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="svar-{inquiry.id}.pdf"'
     return response
+
+
+@bp.get("/arende/<inquiry_id>/svar")
+@role_required(Role.CASE_WORKER)
+def answer_view(inquiry_id: str) -> ResponseReturnValue:
+    """The answer as a page: what the signed PDF says (the person, the VC, the REKO, the
+    physician, the questions and answers); read as the PDF is (audited, `answer_delivered`)."""
+    inquiry = _allowed(inquiry_id, Act.READ_ANSWER)
+    session = get_session()
+    form = inquiry_form(inquiry)
+    stored = deliver_answer(session, inquiry, actor=_actor(), channel="web", now=utcnow())
+    session.commit()
+    return render_template("inquiries/answer_statement.html", inquiry=inquiry,
+                           statement=statement_of(inquiry, form, stored), report=stored.report)
 
 
 def _back(inquiry: Inquiry) -> ResponseReturnValue:

@@ -112,6 +112,21 @@ class TestPki:
 # --- plain PDFs ------------------------------------------------------------------------------
 
 
+def pdftotext(pdf: bytes, tmp_path: Path) -> str:
+    """Return the PDF's text as poppler's pdftotext reads it, whitespace collapsed (skips the
+    test where poppler-utils is missing)."""
+    tool = shutil.which("pdftotext")
+    if tool is None:
+        pytest.skip("pdftotext missing (Debian: poppler-utils)")
+    path = tmp_path / "svar.pdf"
+    path.write_bytes(pdf)
+    result = subprocess.run(
+        [tool, "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True,
+        timeout=60,
+    )
+    return " ".join(result.stdout.split())
+
+
 def plain_pdf(
     *,
     reference: str | None = REFERENCE,
