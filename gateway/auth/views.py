@@ -28,7 +28,9 @@ from gateway.auth import certlogin, users
 from gateway.auth.login import role_required, safe_next, start_session
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
+from gateway.directory.models import CareUnit
 from gateway.directory.service import covered_units
+from gateway.inquiries import counts
 
 bp = Blueprint("auth", __name__)
 
@@ -256,11 +258,23 @@ SECTIONS: dict[Role, list[Section]] = {
 }
 
 
-def _care_unit_names(user: User) -> list[str]:
-    """Return the names of the care units user's coordinator covers today."""
+def _care_units(user: User) -> list[CareUnit]:
+    """Return the care units user's coordinator covers today."""
     # Assignments run by Swedish calendar dates, whatever the server's zone.
-    return [unit.name for unit in covered_units(get_session(), user.coordinator_id,
-                                                stockholm_today())]
+    return covered_units(get_session(), user.coordinator_id, stockholm_today())
+
+
+def _waiting(user: User, units: list[CareUnit]) -> list[str]:
+    """Return what waits for the user, in words: a case worker's new answers, waiting and
+    overdue inquiries of their unit; a REKO's waiting and overdue inquiries of their units."""
+    today = stockholm_today()
+    if user.role is Role.CASE_WORKER:
+        return counts.for_sender_unit(get_session(), user.sender_unit_id, today).phrases(
+            sender=True)
+    if user.role is Role.COORDINATOR:
+        return counts.for_care_units(get_session(), [u.id for u in units], today).phrases(
+            sender=False)
+    return []
 
 
 @bp.get("/")
@@ -271,6 +285,8 @@ def home() -> ResponseReturnValue:
         (section, section.endpoint in current_app.view_functions)
         for section in SECTIONS.get(user.role, [])
     ]
+    units = _care_units(user)
     return _page(
-        "home.html", user=user, sections=sections, care_units=_care_unit_names(user)
+        "home.html", user=user, sections=sections, care_units=[u.name for u in units],
+        waiting=_waiting(user, units),
     )

@@ -47,7 +47,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false, or_
+from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import Session
 
 from forms.dates import stockholm_today
@@ -170,6 +170,19 @@ class Decision:
     @property
     def allowed(self) -> bool:
         return self.verdict is Verdict.ALLOWED
+
+
+def actor_sides(session: Session, actor: str, inquiry: Inquiry) -> frozenset[Side]:
+    """Return the sides of the inquiry an audit actor ("user:NAME", "client:ID") is on today;
+    none for any other actor (the worker, a peer gateway) or one that no longer exists."""
+    kind, _, name = actor.partition(":")
+    if kind == "user":
+        user = session.scalar(select(User).where(User.username == name))
+        return Party.user(session, user).sides(inquiry) if user is not None else frozenset()
+    if kind == "client":
+        client = session.scalar(select(ApiClient).where(ApiClient.client_id == name))
+        return Party.client(client).sides(inquiry) if client is not None else frozenset()
+    return frozenset()
 
 
 def find_inquiry(session: Session, inquiry_id: str) -> Inquiry | None:

@@ -33,6 +33,7 @@ from gateway.errors import GatewayError, Issue, not_found
 from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_CHANNEL, withdrawal_dates
 from gateway.inquiries.labels import STATUS_TEXT
 from gateway.inquiries.models import Answer, Inquiry, LegKind
+from gateway.inquiries.notify import SenderEvent, tell_sender
 from gateway.inquiries.sdk_messages import (
     ANSWER_KIND,
     ClientMessage,
@@ -338,6 +339,7 @@ def _store(
         ) from None
     add_leg(session, inquiry.id, LegKind.ANSWERED, at=now, actor=submitter,
             detail={"channel": channel, "co_signers": len(report.co_signers)})
+    tell_sender(session, inquiry, SenderEvent.ANSWERED)
     if inquiry.channel == PEER_CHANNEL:
         # The inquiry came from a peer gateway: the answer travels back as an SDK message.
         enqueue(session, PEER_ANSWER_JOB, {"inquiry_id": inquiry.id},

@@ -24,6 +24,7 @@ from gateway.directory.models import CareUnit
 from gateway.directory.routing import route
 from gateway.directory.service import DirectoryError
 from gateway.errors import GatewayError, Issue
+from gateway.inquiries.access import Side, actor_sides
 from gateway.inquiries.answers import ANSWERABLE, inquiry_form, status_of
 from gateway.inquiries.intake import NOTIFY_JOB
 from gateway.inquiries.labels import STATUS_TEXT
@@ -36,6 +37,7 @@ from gateway.inquiries.models import (
     LegKind,
     SdkMessage,
 )
+from gateway.inquiries.notify import SenderEvent, tell_sender
 from gateway.inquiries.workflow import add_leg, legs_of
 from gateway.jobs.service import enqueue
 from gateway.vault.service import get_vault
@@ -122,8 +124,16 @@ def close_inquiry(
     if text:
         session.flush()  # the leg's id is in the sealing context
         leg.text = get_vault().seal(text.encode("utf-8"), _leg_context(leg))
+    _tell_sender_unless_own(session, inquiry, actor, SenderEvent.CLOSED)
     record(session, actor=actor, action="inquiry.closed", object_type="inquiry",
            object_id=inquiry.id, detail={"reason": reason.value})
+
+
+def _tell_sender_unless_own(session: Session, inquiry: Inquiry, actor: str, event: SenderEvent,
+                            occurrence: int = 1) -> None:
+    """Tell the case worker what the VC's side did; not what their own side did."""
+    if Side.SENDER not in actor_sides(session, actor, inquiry):
+        tell_sender(session, inquiry, event, occurrence=occurrence)
 
 
 # --- consent withdrawal ---------------------------------------------------------------------
@@ -250,5 +260,6 @@ def reroute(
                     "functional_address": decision.functional_address, "code": decision.code})
     enqueue(session, NOTIFY_JOB, {"inquiry_id": inquiry.id},
             dedupe_key=f"{NOTIFY_JOB}:{inquiry.id}:rerouted:{count + 1}")
+    _tell_sender_unless_own(session, inquiry, actor, SenderEvent.REROUTED, count + 1)
     record(session, actor=actor, action="inquiry.rerouted", object_type="inquiry",
            object_id=inquiry.id, detail={"from": previous, "to": unit.hsa_id})

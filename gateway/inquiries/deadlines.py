@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from forms.dates import local_date
 from gateway.db import utcnow
 from gateway.directory.routing import route
-from gateway.directory.service import DirectoryError
+from gateway.directory.service import DirectoryError, assignments_on
+from gateway.inquiries.counts import Waiting, by_care_unit
 from gateway.inquiries.models import Inquiry, Leg, LegKind
 from gateway.inquiries.workflow import add_leg, derive_status, is_open
 from gateway.jobs.models import Job
@@ -51,6 +52,7 @@ def scan(session: Session, now: dt.datetime) -> dict[str, int]:
     today = local_date(now)
     answer_days = current_app.config["ANSWER_DAYS"]
     done = {"reminded": 0, "escalated": 0}
+    waiting = _WaitingByReko(session, today)
     for inquiry, legs in _candidates(session, today, answer_days):
         day = day_of(inquiry, today)
         reminders = {int(leg.reason or 0) for leg in legs if leg.kind == LegKind.REMINDED}
@@ -61,7 +63,7 @@ def scan(session: Session, now: dt.datetime) -> dict[str, int]:
             continue
         due = [d for d in REMINDER_DAYS if d <= day and d < answer_days]
         if due and max(due) > max(reminders, default=0) and not escalated:
-            _remind(session, inquiry, max(due), now)
+            _remind(session, inquiry, max(due), now, waiting)
             done["reminded"] += 1
     return done
 
@@ -87,20 +89,51 @@ def _candidates(
             yield inquiry, legs
 
 
-def _remind(session: Session, inquiry: Inquiry, day: int, now: dt.datetime) -> None:
-    emails = _reko_emails(session, inquiry, now)
+class _WaitingByReko:
+    """What waits for each REKO's answer on one day, over all the units they cover: two
+    queries for the whole scan (the day's assignments, the counts per unit), made when the
+    first reminder needs them."""
+
+    def __init__(self, session: Session, today: dt.date) -> None:
+        self.session = session
+        self.today = today
+        self._units: dict[str, set[int]] | None = None
+        self._counts: dict[int, Waiting] = {}
+
+    def of(self, hsa_id: str) -> Waiting:
+        if self._units is None:
+            self._units = {}
+            for assignment in assignments_on(self.session, self.today):
+                self._units.setdefault(assignment.coordinator.hsa_id, set()).add(
+                    assignment.care_unit_id)
+            self._counts = by_care_unit(self.session, self.today)
+        units = self._units.get(hsa_id, set())
+        return sum((self._counts.get(unit, Waiting()) for unit in units), Waiting())
+
+
+def _waiting_line(waiting: Waiting) -> str:
+    """Return the reminder's count line: how many wait for the REKO, how many are overdue."""
+    cases = "hälsoförfrågan" if waiting.waiting == 1 else "hälsoförfrågningar"
+    return (f"Du har {waiting.waiting} {cases} som väntar på svar på dina vårdcentraler, "
+            f"varav {waiting.overdue} har passerat sista svarsdag.")
+
+
+def _remind(session: Session, inquiry: Inquiry, day: int, now: dt.datetime,
+            waiting: _WaitingByReko) -> None:
+    recipients = _reko_recipients(session, inquiry, now)
     subject = f"Påminnelse: hälsoförfrågan till {inquiry.care_unit.name} väntar på svar"
-    body = _body(inquiry, f"Förfrågan togs emot för {day} dagar sedan och är inte besvarad.")
-    for email in emails:
+    for email, hsa_id in recipients.items():
+        body = _body(inquiry, f"Förfrågan togs emot för {day} dagar sedan och är inte "
+                              "besvarad.", _waiting_line(waiting.of(hsa_id)))
         queue_mail(session, to=email, subject=subject, body=body, kind="inquiry.reminder",
                    dedupe_key=f"inquiry.reminder:{inquiry.id}:{day}:{email}")
     add_leg(session, inquiry.id, LegKind.REMINDED, at=now, actor=WORKER_ACTOR,
-            reason=str(day), detail={"day": day, "count": len(emails)})
+            reason=str(day), detail={"day": day, "count": len(recipients)})
 
 
 def _escalate(session: Session, inquiry: Inquiry, day: int, now: dt.datetime) -> None:
     manager = inquiry.care_unit.manager_email
-    emails = [manager] if manager else _reko_emails(session, inquiry, now)
+    emails = [manager] if manager else list(_reko_recipients(session, inquiry, now))
     subject = f"Sista svarsdag passerad: hälsoförfrågan till {inquiry.care_unit.name}"
     body = _body(inquiry, f"Förfrågan togs emot för {day} dagar sedan och har inte besvarats "
                           "inom svarstiden. Se till att någon tar hand om den.")
@@ -111,18 +144,24 @@ def _escalate(session: Session, inquiry: Inquiry, day: int, now: dt.datetime) ->
             detail={"day": day, "to": "manager" if manager else "reko", "count": len(emails)})
 
 
-def _reko_emails(session: Session, inquiry: Inquiry, now: dt.datetime) -> list[str]:
+def _reko_recipients(session: Session, inquiry: Inquiry, now: dt.datetime) -> dict[str, str]:
+    """Return the e-mail address and HSA-id of each REKO routed to today, by address."""
     try:
         decision = route(session, inquiry.care_unit.hsa_id, local_date(now))
     except DirectoryError:
-        return []
-    return list(dict.fromkeys(c.email for c in decision.coordinators if c.email))
+        return {}
+    found: dict[str, str] = {}
+    for coordinator in decision.coordinators:
+        if coordinator.email:
+            found.setdefault(coordinator.email, coordinator.hsa_id)
+    return found
 
 
-def _body(inquiry: Inquiry, lead: str) -> str:
+def _body(inquiry: Inquiry, lead: str, counts: str | None = None) -> str:
     link = f"{current_app.config['BASE_URL'].rstrip('/')}/inkorg/{inquiry.id}"
     return "\n".join([
         lead,
+        *([counts] if counts else []),
         "",
         f"Vårdcentral: {inquiry.care_unit.name}",
         f"Sista svarsdag: {inquiry.deadline.isoformat()}",
