@@ -16,7 +16,7 @@ from gateway.auth.models import Role
 from gateway.db import get_session
 from gateway.directory.service import stockholm_today
 from gateway.inquiries.models import Inquiry
-from tests.support.chromium import chromium_page, log_in
+from tests.support.chromium import axe_violations, chromium_page, log_in
 from tests.support.forms import KRYDDGARDEN, halsoforfragan
 from tests.support.intake import bearer, load_directory, new_client
 from tests.support.pdfs import TestPki
@@ -25,24 +25,12 @@ from tests.support.web import add_user, live_server
 
 pytestmark = pytest.mark.slow
 
-WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
 @pytest.fixture
 def live(committing_app: Flask, installed_pki: TestPki) -> Iterator[str]:
     """The app with the demo directory, served on a loopback port; yields its base URL."""
     load_directory(get_session())
     with live_server(committing_app) as base_url:
         yield base_url
-
-
-def _axe(page: Any) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_AA}})
-    assert results.response["passes"], "axe checked nothing"
-    return [f"{v['id']}: {v['help']} ({len(v['nodes'])})"
-            for v in results.response["violations"]]
 
 
 def _fill_form(page: Any) -> None:
@@ -74,20 +62,20 @@ def test_three_channels_and_accessibility(committing_app: Flask, live: str) -> N
         log_in(page, live, "asa", secret)
         page.goto(f"{live}/arenden/ny")
         assert page.locator("h1").inner_text() == "Ny hälsoförfrågan"
-        compose_violations = _axe(page)
+        compose_violations = axe_violations(page)
         _fill_form(page)
         page.click("form[enctype] button[type=submit]")
         # The API and SDK sends were about the same person to the same VC.
         warning = page.locator("#repeat-warning")
         assert "Det finns redan en förfrågan" in warning.inner_text()
-        warning_violations = _axe(page)
+        warning_violations = axe_violations(page)
         page.check("#confirm_repeat")
         page.click("form[enctype] button[type=submit]")
         # A click starts the navigation; wait for the new page before reading it.
         page.wait_for_selector("text=Hälsoförfrågan är skickad")
         page.goto(f"{live}/arenden")
         assert "Visar 3 av 3 förfrågningar" in page.content()
-        mine_violations = _axe(page)
+        mine_violations = axe_violations(page)
 
     channels = sorted(get_session().scalars(select(Inquiry.channel)))
     assert channels == ["api", "sdk", "web"]

@@ -209,6 +209,10 @@ def test_repeat_warning_needs_confirmation(oster: Browser) -> None:
     assert "Er enhet har redan skickat en förfrågan för personen till denna vårdcentral " \
            f"{TODAY.isoformat()}" in page
     assert 'name="confirm_repeat"' in page
+    # The warning offers the call instead: the VC's REKO today and their phone.
+    warning = page.split('id="repeat-warning"')[1].split("</div>")[0]
+    assert "Ring hellre först" in warning
+    assert "Anna Rekosson" in warning and 'href="tel:040000001"' in warning
     assert inquiries() == 1
     # The same person to another care unit is no repeat.
     other = send(oster, vardcentral=ROSENGARD)

@@ -6,8 +6,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the directory's read API (/api/v1/directory) and admin pages (/katalog)."""
-    from gateway.directory import api, views
+    """Register the directory's read API (/api/v1/directory), admin pages (/katalog) and the
+    REKO list for everyone logged in (/hitta-reko)."""
+    from gateway.directory import api, contact_views, views
 
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(contact_views.bp)

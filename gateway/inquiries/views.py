@@ -31,6 +31,7 @@ from gateway.audit.reads import record_read
 from gateway.auth.login import role_required
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
+from gateway.directory.contacts import UnitContacts, contacts_of, unit_contacts
 from gateway.directory.models import CareUnit, SenderUnit
 from gateway.errors import GatewayError
 from gateway.inquiries.access import Act, Party, require
@@ -205,10 +206,21 @@ def _care_units(db: Session) -> list[CareUnit]:
     ))
 
 
+def _recipient_label(unit: UnitContacts) -> str:
+    """Return how the VC is offered in the form: its name and whom to call there today."""
+    reko = unit.reachable
+    if reko is None:
+        return unit.name
+    phone = f", {reko.phone}" if reko.phone else ""
+    return f"{unit.name} (REKO {reko.name}{phone})"
+
+
 def _render_compose(form: InquiryForm, sender: Sender, *, repeat: dict[str, Any] | None = None,
                     status: int = 200) -> ResponseReturnValue:
+    chosen = form.vardcentral.data or ""
+    contacts = contacts_of(get_session(), chosen, stockholm_today()) if chosen else None
     return render_template("inquiries/compose.html", form=form, sender=sender, repeat=repeat,
-                           questions=QUESTION_CHOICES), status
+                           questions=QUESTION_CHOICES, recipient=contacts), status
 
 
 def _consent_pdf(form: InquiryForm) -> tuple[str, bytes] | None:
@@ -252,8 +264,9 @@ def compose() -> ResponseReturnValue:
     db = get_session()
     units = {u.hsa_id: u for u in _care_units(db)}
     form = InquiryForm()
-    form.vardcentral.choices = [("", "Välj vårdcentral"),
-                                *((u.hsa_id, u.name) for u in units.values())]
+    # The care units a form can go to are the connected ones: the contacts list's units.
+    form.vardcentral.choices = [("", "Välj vårdcentral"), *(
+        (u.hsa_id, _recipient_label(u)) for u in unit_contacts(db, stockholm_today()))]
     if request.method == "GET":
         form.form_id.data = _new_id()
         form.mottagare_socialtjanst.data = unit.kind.value == "socialtjanst"

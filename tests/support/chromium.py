@@ -18,6 +18,7 @@ import pytest
 from tests.support.web import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -45,3 +46,13 @@ def log_in(page: Any, base_url: str, username: str, secret: str,
     page.click("button[type=submit]")
     page.fill("#code", pyotp.TOTP(secret).now())
     page.click("form button[type=submit]")
+
+
+def axe_violations(page: Any) -> list[str]:
+    """Return axe-core's WCAG 2.1 AA violations on the page as it stands, one line each."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_AA}})
+    assert results.response["passes"], "axe checked nothing"
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])})"
+            for v in results.response["violations"]]
