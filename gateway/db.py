@@ -59,6 +59,10 @@ class Base(DeclarativeBase):
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Return an engine; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE, and
     its file is private (see `_private_sqlite_file`)."""
+    # Statement parameters stay out of SQLAlchemy's log lines and exception texts: they hold
+    # mail recipients (a case worker's address from the form) and other rows' values, and
+    # either can reach a log (echo at DEBUG, a logged IntegrityError).
+    kwargs.setdefault("hide_parameters", True)
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, **kwargs)
     _private_sqlite_file(make_url(url).database)
