@@ -5,7 +5,7 @@ reading it is audited (and delivers the answer) as downloading the PDF is."""
 
 from __future__ import annotations
 
-import io
+import base64
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,7 +20,8 @@ from gateway.db import get_session
 from gateway.inquiries.models import Inquiry
 from tests.conftest import AppMaker
 from tests.support.forms import EBB_OSTER, KRYDDGARDEN
-from tests.support.pdfs import PASSPHRASE, TestPki, pdftotext
+from tests.support.holder import chain_of, sign_with
+from tests.support.pdfs import TestPki, pdftotext
 from tests.support.reko import ANNA, Parties, leg_kinds, parties, post_answer, signed_answer, submit
 from tests.support.web import Browser, logged_in_browser
 
@@ -66,10 +67,22 @@ def world(make_app: AppMaker, installed_pki: TestPki) -> tuple[Flask, Parties, B
     return app, tokens, anna
 
 
-def compose(anna: Browser, inquiry_id: str, **extra: Any) -> Any:
+def compose(anna: Browser, inquiry_id: str, path: str = "", **extra: Any) -> Any:
+    """Post the composer's fields (and `extra`) to the composer, or to its `path` below it."""
     page = f"/inkorg/{inquiry_id}/svara"
     fields = cast(dict[str, str], {"csrf_token": anna.token(page), **ANSWERS, **extra})
-    return anna.post(page, fields, content_type="multipart/form-data")
+    return anna.post(page + path, fields, content_type="multipart/form-data")
+
+
+def sign_in_composer(anna: Browser, inquiry_id: str, p12: bytes) -> Any:
+    """Sign as the browser does: send the chain, sign the prepared bytes, send the value."""
+    prepared = compose(anna, inquiry_id, path="/forbered",
+                       kedja=[base64.b64encode(c).decode() for c in chain_of(p12)])
+    assert prepared.status_code == 200, prepared.get_data(as_text=True)
+    body = prepared.get_json()
+    value = sign_with(p12, base64.b64decode(body["to_sign"]))
+    return compose(anna, inquiry_id, action="finish", signatur_id=body["id"],
+                   signatur=base64.b64encode(value).decode())
 
 
 def test_the_composed_pdf_names_the_person_the_vc_the_reko_and_the_answers(
@@ -95,8 +108,8 @@ def test_the_case_worker_reads_the_same_answer_and_the_read_is_audited(
     app, tokens, anna = world
     with app.app_context():
         inquiry_id = submit(app.test_client(), tokens.sender)
-        signed = compose(anna, inquiry_id, action="sign", passphrase=PASSPHRASE, p12=(
-            io.BytesIO(installed_pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes()), "anna.p12"))
+        signed = sign_in_composer(anna, inquiry_id,
+                                  installed_pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes())
         assert signed.status_code == 302, signed.get_data(as_text=True)
         inquiry = get_session().get(Inquiry, inquiry_id)
         assert inquiry is not None

@@ -137,6 +137,7 @@ PDF_BODY = {"data": b"%PDF-1.7\n% who may answer is decided first\n",
 TABLE: dict[tuple[str, str], Row] = {
     # --- public: logins, health, the API description, static files, the token endpoint ---
     ("GET", "/"): web(set(Role)),
+    ("GET", "/hitta-reko"): web(set(Role)),  # the directory's work contacts, no content
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("GET", "/login/otp"): PUBLIC,
@@ -162,6 +163,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/arenden/ny"): web({CW}),
     ("GET", "/arenden/<inquiry_id>"): web({CW}, {P.CASE_WORKER}),
     ("GET", "/arende/<inquiry_id>/svar.pdf"): web({CW}, {P.CASE_WORKER}),
+    ("GET", "/arende/<inquiry_id>/svar"): web({CW}, {P.CASE_WORKER}),
     ("POST", "/arende/<inquiry_id>/registrerad"): web({CW}, {P.CASE_WORKER}),
     ("POST", "/arende/<inquiry_id>/avsluta"): web({CW}, {P.CASE_WORKER}),
     ("GET", "/samtycke/aterkallat"): web({CW}),
