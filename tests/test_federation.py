@@ -5,6 +5,7 @@ refusal gets a REJECTED receipt; a peer that is down gets the envelope later, on
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -479,3 +480,52 @@ def test_sdk_api_send_under_its_own_message_id_shows_the_peer_status(pair: Pair)
         headers=bearer(token(pair.skane, SKANE, KRYDDGARDEN_ADDRESS)))
     assert there.status_code == 200, there.get_data(as_text=True)
     assert there.get_json()["data"]["attributes"]["label"] == "Förfrågan 13"
+
+
+# --- the operator's commands ------------------------------------------------------------------
+
+
+def federation_cli(app: Flask, *args: str) -> Any:
+    """Run `gateway federation …` against the app's instance and database, as an operator."""
+    from click.testing import CliRunner
+
+    from gateway.federation.cli import federation_group
+
+    env = {"GATEWAY_INSTANCE_PATH": app.instance_path,
+           "GATEWAY_DATABASE_URL": app.config["DATABASE_URL"],
+           "GATEWAY_SECRET_KEY": app.config["SECRET_KEY"]}
+    result = CliRunner().invoke(federation_group, list(args), env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+def test_federation_list_and_show_in_plain_text(pair: Pair) -> None:
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    out = only(pair.envelopes(pair.malmo, direction="out"))
+    receipt = only(pair.envelopes(pair.malmo, direction="in"))
+
+    listed = federation_cli(pair.malmo, "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == [
+        f"{out.created:%Y-%m-%d %H:%M:%S} out message {inquiry_id} {SKANE} ACCEPTED "
+        "receipt=ACCEPTED attempts=1",
+        f"{receipt.created:%Y-%m-%d %H:%M:%S} in  receipt {receipt.xhe_id} {SKANE} NEW "
+        "receipt=ACCEPTED attempts=0",
+    ]
+
+    shown = federation_cli(pair.malmo, "show", inquiry_id)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == {
+        "id": inquiry_id, "direction": "out", "kind": "message", "peer": SKANE,
+        "message_id": inquiry_id, "status": "ACCEPTED",
+        "receipt": {"code": "ACCEPTED", "reasons": []}, "attempts": 1,
+        "created": out.created.isoformat(),
+    }
+    xml = federation_cli(pair.malmo, "show", inquiry_id, "--xml")
+    assert xml.exit_code == 0
+    assert xml.stdout_bytes == sent_bytes(pair.malmo, inquiry_id)
+
+    missing = federation_cli(pair.malmo, "show", "okänt-id")
+    assert missing.exit_code != 0 and "no envelope okänt-id" in missing.output
+    assert "Tolvan" not in listed.stdout + shown.stdout
