@@ -4,6 +4,7 @@ refusal gets a REJECTED receipt; a peer that is down gets the envelope later, on
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import shutil
@@ -30,6 +31,7 @@ from tests.conftest import BACKENDS
 from tests.support.digg import digg_xhe, needs_sdk, needs_xmllint
 from tests.support.federation import MALMO_ENDPOINT, SKANE_ENDPOINT, Pair, two_gateways
 from tests.support.forms import (
+    CONSENT_PDF,
     EBB_OSTER,
     KRYDDGARDEN_ADDRESS,
     MALMO,
@@ -529,3 +531,58 @@ def test_federation_list_and_show_in_plain_text(pair: Pair) -> None:
     missing = federation_cli(pair.malmo, "show", "okänt-id")
     assert missing.exit_code != 0 and "no envelope okänt-id" in missing.output
     assert "Tolvan" not in listed.stdout + shown.stdout
+
+
+# --- the signed consent form ------------------------------------------------------------------
+
+CONSENT = b"%PDF-1.4\n% signerad samtyckesblankett (test)\n%%EOF\n"
+
+
+def test_the_signed_consent_form_crosses_as_a_second_file(pair: Pair) -> None:
+    from gateway.auth.models import Role
+    from tests.support.reko import ANNA
+    from tests.support.sdk import MESSAGES, message_body
+    from tests.support.web import logged_in_browser
+
+    xml = halsoforfragan()
+    body = message_body(xml)
+    body["data"]["attributes"]["digitalDocument"][0]["contentFiles"].append(
+        {"fileName": "samtycke-tolvan.pdf", "contentType": "application/pdf",
+         "content": base64.b64encode(CONSENT).decode("ascii")})
+    sent = pair.malmo.test_client().post(
+        MESSAGES, json=body, headers=bearer(token(pair.malmo, MALMO, EBB_OSTER)))
+    assert sent.status_code == 201, sent.get_data(as_text=True)
+    inquiry_id = sent.get_json()["data"]["id"]
+    pair.run()
+    assert only(pair.envelopes(pair.malmo, direction="out")).status == "ACCEPTED"
+
+    # The region's care unit system gets both files; the REKO downloads the consent form.
+    there = pair.skane.test_client().get(
+        f"{MESSAGES}/{inquiry_id}", headers=bearer(token(pair.skane, SKANE, KRYDDGARDEN_ADDRESS)))
+    files = there.get_json()["data"]["attributes"]["digitalDocument"][0]["contentFiles"]
+    assert [(f["fileName"], base64.b64decode(f["content"])) for f in files] == [
+        ("halsoforfragan.xml", xml), ("samtycke-tolvan.pdf", CONSENT)]
+    with pair.skane.app_context():
+        reko = logged_in_browser(pair.skane, "anna", Role.COORDINATOR, hsa_id=ANNA.hsa_id)
+    page = reko.get(f"/inkorg/{inquiry_id}")
+    assert page.status_code == 200 and "Signerat samtycke" in page.get_data(as_text=True)
+    download = reko.get(f"/inkorg/{inquiry_id}/samtycke.pdf")
+    assert download.status_code == 200 and download.data == CONSENT
+
+
+@pytest.mark.parametrize(("bilaga", "expected"), [
+    ("with", [("application/xml", None), ("application/pdf", CONSENT_PDF)]),
+    ("without", [("application/xml", None)]),
+])
+def test_a_forms_bilaga_crosses_as_the_second_file(
+    pair: Pair, bilaga: str, expected: list[tuple[str, bytes | None]]
+) -> None:
+    from tests.support.sdk import MESSAGES
+
+    inquiry_id = send_inquiry(pair) if bilaga == "with" else send_inquiry(pair, bilaga=None)
+    pair.run()
+    there = pair.skane.test_client().get(
+        f"{MESSAGES}/{inquiry_id}", headers=bearer(token(pair.skane, SKANE, KRYDDGARDEN_ADDRESS)))
+    files = there.get_json()["data"]["attributes"]["digitalDocument"][0]["contentFiles"]
+    assert [(f["contentType"], None if f["contentType"] == "application/xml"
+             else base64.b64decode(f["content"])) for f in files] == expected

@@ -44,6 +44,7 @@ from gateway.inquiries.models import Inquiry
 from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
     answer_message_id,
+    consent_file,
     conversation_of,
     open_message,
     stored_message,
@@ -197,6 +198,8 @@ def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> Non
     inquiry_form(inquiry)  # it still reads with today's schema
     sender_org = inquiry.sender_unit.organisation
     recipient_org = inquiry.care_unit.organisation
+    # The signed consent form travels as the second file, so the REKO there can download it.
+    consent = consent_file(session, inquiry)
     message = inquiry_message(
         form_xml,
         sender=Party(sender_org.id, inquiry.reply_to, sender_org.name,
@@ -208,6 +211,8 @@ def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> Non
         # The sender's own conversation and label where it sent over the SDK API.
         conversation_id=conversation_of(session, inquiry),
         label=inquiry_label(session, inquiry),
+        consent_pdf=consent[1] if consent else None,
+        consent_file_name=consent[0] if consent else "samtycke.pdf",
     )
     data = seal_message(session, build_message(message), sender=sender_org.id,
                         recipient=recipient_org.id, functional_address=inquiry.routed_to,
