@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forms.sdk.message_rules import MAX_MESSAGE_BYTES
 from gateway.errors import ConfigError
+from signing.xmlenvelope import sealed_size_limit
 
 # B1.4.2: "Access token lifetime: Max 30 min".
 MAX_TOKEN_LIFETIME = 1800
@@ -174,8 +176,9 @@ SETTINGS: tuple[Setting, ...] = (
         "hours after which an envelope a peer did not take is MESSAGE_EXCHANGE_ERROR",
     ),
     Setting(
-        "AP_MAX_BYTES", _positive_int, 42 * 1024 * 1024,
-        "largest envelope the access point takes (413 above)",
+        "AP_MAX_BYTES", _positive_int, sealed_size_limit(MAX_MESSAGE_BYTES),
+        "largest envelope the access point takes (413 above); the default fits SDK's largest "
+        "message (30 MB) encrypted and signed",
     ),
     Setting("JOB_BACKLOG_LIMIT", _positive_int, 1000, "due jobs above which /readyz fails"),
     Setting(

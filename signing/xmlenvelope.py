@@ -51,6 +51,21 @@ CANONICALIZATIONS = frozenset({C14N, C14N11, EXC_C14N})
 
 # SDK's largest message is 30 MB; encrypted and base64-encoded it needs 40 MB and more.
 MAX_ENVELOPE_BYTES = 48 * 1024 * 1024
+# What an envelope adds beyond its encrypted payload's base64: the XHE header, the wrapped
+# session key, the signature and both certificates (~7.5 KB with the development PKI; longer
+# identifiers and real certificate chains stay well within this).
+ENVELOPE_OVERHEAD_BYTES = 64 * 1024
+# libxmlsec writes base64 in lines of 64 characters.
+_BASE64_LINE = 64
+
+
+def sealed_size_limit(payload_bytes: int) -> int:
+    """Return the largest envelope seal_envelope makes around a payload of at most
+    `payload_bytes`: aes256-cbc adds an IV and up to a block of padding, base64 a third and a
+    line break per line, and the XHE, key and signature ENVELOPE_OVERHEAD_BYTES."""
+    cipher = payload_bytes + 2 * 16
+    base64_chars = -(-cipher // 3) * 4
+    return base64_chars + -(-base64_chars // _BASE64_LINE) + ENVELOPE_OVERHEAD_BYTES
 MAX_DEPTH = 32
 MAX_ELEMENTS = 20_000
 

@@ -39,9 +39,13 @@ def test_gunicorn_knows_every_setting_in_the_config_file() -> None:
 def test_nginx_body_limit_is_the_apps(tmp_path: Path) -> None:
     app = create_app(test_config(tmp_path, f"sqlite:///{tmp_path / 'gw.sqlite'}"))
     site = (DEPLOY / "nginx" / "gateway.conf").read_text()
-    limits = set(re.findall(r"client_max_body_size (\d+)m;", site))
-    assert limits == {str(app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024))}
+    web, ap = (block for block in site.split("\nserver {")[1:] if "client_max_body_size" in block)
+    assert "server_name ap." in ap and "server_name ap." not in web
+    assert re.findall(r"client_max_body_size (\d+)m;", web) == [
+        str(app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024))]
     assert app.config["MAX_CONTENT_LENGTH"] % (1024 * 1024) == 0
+    # The access point's: GATEWAY_AP_MAX_BYTES to the byte.
+    assert re.findall(r"client_max_body_size (\d+);", ap) == [str(app.config["AP_MAX_BYTES"])]
 
 
 def exec_start(unit: Path) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from lxml import etree
 from sqlalchemy import select, update
 
 from gateway.db import get_session, utcnow
@@ -586,3 +587,73 @@ def test_a_forms_bilaga_crosses_as_the_second_file(
     files = there.get_json()["data"]["attributes"]["digitalDocument"][0]["contentFiles"]
     assert [(f["contentType"], None if f["contentType"] == "application/xml"
              else base64.b64decode(f["content"])) for f in files] == expected
+
+
+# --- the largest envelope ---------------------------------------------------------------------
+
+
+def largest_message(inquiry_id: str, extra: int = 0) -> bytes:
+    """Return an SDK hälsoförfrågan to Kryddgården of SDK's largest size (within 3 bytes, the
+    consent file's base64 growing in steps of 4), or `extra` bytes larger (not a valid message
+    any more: the builder refuses it)."""
+    from forms.sdk.content import Party, inquiry_message
+    from forms.sdk.message import build_message
+    from forms.sdk.message_rules import MAX_MESSAGE_BYTES
+
+    def built(pdf: bytes) -> bytes:
+        return build_message(inquiry_message(
+            halsoforfragan(), sender=Party(MALMO, EBB_OSTER),
+            recipient=Party(SKANE, KRYDDGARDEN_ADDRESS), message_id=inquiry_id,
+            created=utcnow(), consent_pdf=pdf))
+
+    start = b"%PDF-1.4\n"
+    smallest = len(built(start))
+    room = (MAX_MESSAGE_BYTES - smallest) // 4 * 3
+    payload = built(start + b"\0" * room)
+    assert MAX_MESSAGE_BYTES - 4 < len(payload) <= MAX_MESSAGE_BYTES
+    return payload.replace(b"</tns:messagePayload>",
+                           b" " * extra + b"</tns:messagePayload>") if extra else payload
+
+
+def sealed(app: Flask, payload: bytes, xhe_id: str) -> bytes:
+    """Return `payload` sealed by Malmö for Kryddgården as the sending side seals it."""
+    with app.app_context():
+        return seal_message(get_session(), payload, sender=MALMO, recipient=SKANE,
+                            functional_address=KRYDDGARDEN_ADDRESS, xhe_id=xhe_id)
+
+
+@pytest.mark.slow
+def test_access_point_takes_an_envelope_of_sdks_largest_message(pair: Pair) -> None:
+    import uuid
+
+    inquiry_id = str(uuid.uuid4())
+    data = sealed(pair.malmo, largest_message(inquiry_id), inquiry_id)
+    limit = pair.skane.config["AP_MAX_BYTES"]
+    # The default limit is the bound of the largest message's envelope, with little to spare.
+    assert len(data) <= limit < len(data) + 64 * 1024, (len(data), limit)
+    assert post_envelope(pair.skane, data).status_code == 202
+    pair.run()
+    received = only(pair.envelopes(pair.skane, direction="in", xhe_id=inquiry_id))
+    assert received.receipt == {"code": "ACCEPTED", "reasons": []}
+
+
+def test_access_point_refuses_an_envelope_beyond_sdks_largest_message(pair: Pair) -> None:
+    import uuid
+
+    from forms.sdk.xhe import build_xhe, message_header
+    from gateway.federation.peers import signing_key
+    from signing.xmlenvelope import seal_envelope
+
+    inquiry_id = str(uuid.uuid4())
+    payload = largest_message(inquiry_id, extra=64 * 1024)
+    header = message_header(sender=MALMO, recipient=SKANE,
+                            functional_address=KRYDDGARDEN_ADDRESS, envelope_id=inquiry_id)
+    with pair.malmo.app_context():
+        root = etree.fromstring(payload, etree.XMLParser(huge_tree=True))
+        data = seal_envelope(build_xhe(header, root), signing_key(MALMO),
+                             recipient=_cert(pair.malmo, SKANE))
+    response = post_envelope(pair.skane, data)
+    assert response.status_code == 413
+    assert response.get_json()["type"].endswith(":ENVELOPE_TOO_LARGE")
+    with pair.skane.app_context():
+        assert get_session().scalars(select(FederationEnvelope)).all() == []

@@ -14,14 +14,16 @@ import logging
 from typing import Any
 
 from flask import current_app
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from forms.errors import FormError
 from forms.sdk.content import Party, answer_message, inquiry_message
 from forms.sdk.message import build_message
+from forms.sdk.message_rules import MESSAGE_LIMITS
 from forms.sdk.xhe import build_xhe, message_header, read_routing
+from forms.xmlsafe import parse_xml
 from gateway.db import utcnow
 from gateway.federation.models import (
     FINAL_OUT,
@@ -160,7 +162,12 @@ def seal_message(
         raise PermanentJobError(str(exc)) from None
     header = message_header(sender=sender, recipient=recipient,
                             functional_address=functional_address, envelope_id=xhe_id)
-    xhe = build_xhe(header, etree.fromstring(payload))
+    try:
+        # A message's files are base64 text nodes beyond libxml2's default 10 MB limit.
+        root = parse_xml(payload, limits=MESSAGE_LIMITS)
+    except FormError as exc:
+        raise PermanentJobError(f"the SDK message does not parse ({exc})") from None
+    xhe = build_xhe(header, root)
     try:
         return seal_envelope(xhe, signer, recipient=target.encryption_certificate)
     except EnvelopeSecurityError as exc:
