@@ -33,10 +33,13 @@ from tests.support.digg import digg_xhe, needs_sdk, needs_xmllint
 from tests.support.federation import MALMO_ENDPOINT, SKANE_ENDPOINT, Pair, two_gateways
 from tests.support.forms import (
     CONSENT_PDF,
+    EBB_NORR,
     EBB_OSTER,
+    KRYDDGARDEN,
     KRYDDGARDEN_ADDRESS,
     MALMO,
     SKANE,
+    TOLVAN,
     halsoforfragan,
 )
 from tests.support.intake import bearer, new_client
@@ -657,3 +660,143 @@ def test_access_point_refuses_an_envelope_beyond_sdks_largest_message(pair: Pair
     assert response.get_json()["type"].endswith(":ENVELOPE_TOO_LARGE")
     with pair.skane.app_context():
         assert get_session().scalars(select(FederationEnvelope)).all() == []
+
+
+# --- consent withdrawal -----------------------------------------------------------------------
+
+
+def withdraw_at_malmo(pair: Pair, **fields: str) -> Any:
+    """A case worker at EBB Öster registers that Tolvan withdrew the consent towards
+    Kryddgården (a VC the region's gateway serves)."""
+    from gateway.auth.models import Role
+    from tests.support.web import logged_in_browser
+
+    with pair.malmo.app_context():
+        worker = logged_in_browser(pair.malmo, "asa", Role.CASE_WORKER, unit=EBB_OSTER)
+    form = "/samtycke/aterkallat"
+    values = {"personnummer": TOLVAN, "care_unit": KRYDDGARDEN,
+              "withdrawn_on": utcnow().date().isoformat(), "confirm": "ja", **fields}
+    return worker.submit(form, form, values)
+
+
+def audit_actions(app: Flask, action: str) -> list[Any]:
+    from gateway.audit.models import AuditEntry
+
+    with app.app_context():
+        session = get_session()
+        rows = list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+        session.expunge_all()
+        return rows
+
+
+def test_consent_withdrawal_reaches_the_region_closes_there_and_blocks_the_answer(
+    pair: Pair, pki: TestPki
+) -> None:
+    from gateway.inquiries.answers import withdrawals_for
+
+    inquiry_id = send_inquiry(pair)
+    # Another unit's inquiry about the same person: its consent is its own.
+    norr = pair.malmo.test_client().post(
+        "/api/v1/inquiries", data=halsoforfragan(funktionsadress=EBB_NORR),
+        content_type="application/xml", headers=bearer(token(pair.malmo, MALMO, EBB_NORR)))
+    assert norr.status_code == 201, norr.get_data(as_text=True)
+    norr_id = str(norr.get_json()["id"])
+    pair.run()
+
+    assert withdraw_at_malmo(pair).status_code == 302
+    pair.run()
+
+    # One more envelope each way: the withdrawal, and its ACCEPTED receipt.
+    [sent] = [row for row in pair.envelopes(pair.malmo, direction="out", kind="message")
+              if row.xhe_id not in (inquiry_id, norr_id)]
+    assert (sent.peer, sent.status, sent.inquiry_id) == (SKANE, "ACCEPTED", None)
+    assert sent.receipt == {"code": "ACCEPTED", "reasons": []}
+    received = only(pair.envelopes(pair.skane, direction="in", xhe_id=sent.xhe_id))
+    assert (received.status, received.peer, received.inquiry_id) == ("NEW", MALMO, None)
+    assert received.message_id == sent.message_id
+
+    # At the region, as at the municipality: EBB Öster's inquiry closed and purged, Norr's open.
+    for app in (pair.malmo, pair.skane):
+        assert kinds(app, inquiry_id)[-2:] == ["consent_withdrawn", "closed"]
+        there = inquiry_at(app, inquiry_id)
+        assert there is not None and there.content is None and there.purged_at is not None
+        assert "closed" not in kinds(app, norr_id)
+    # Audited on both sides, naming only what closed there.
+    [here] = audit_actions(pair.malmo, "consent.withdrawn")
+    [region] = audit_actions(pair.skane, "consent.withdrawn")
+    assert region.actor == f"peer:{MALMO}" and region.object_id == KRYDDGARDEN
+    assert region.detail["closed"] == [inquiry_id] == here.detail["closed"]
+    # C7 at the region: the withdrawal blocks EBB Öster's inquiries, not Norr's.
+    with pair.skane.app_context():
+        session = get_session()
+        blocked = session.get(Inquiry, inquiry_id)
+        assert blocked is not None and withdrawals_for(session, blocked) == [utcnow().date()]
+        open_one = session.get(Inquiry, norr_id)
+        assert open_one is not None and withdrawals_for(session, open_one) == []
+    # The REKO's answer is refused there, and nothing travels back.
+    refused = pair.skane.test_client().post(
+        f"/api/v1/inquiries/{inquiry_id}/answer", data=signed_answer(pki, inquiry_id),
+        content_type="application/pdf",
+        headers=bearer(token(pair.skane, SKANE, KRYDDGARDEN_ADDRESS)))
+    assert refused.status_code in (409, 422), refused.get_data(as_text=True)
+    pair.run()
+    assert pair.envelopes(pair.skane, direction="out", kind="message") == []
+    # Nothing personal is kept for the sending once the envelope is sealed.
+    from gateway.inquiries.models import ConsentWithdrawal
+
+    with pair.malmo.app_context():
+        [row] = get_session().scalars(select(ConsentWithdrawal)).all()
+        assert row.personnummer is None
+    with pair.skane.app_context():
+        [there_row] = get_session().scalars(select(ConsentWithdrawal)).all()
+        assert there_row.personnummer is None and there_row.registered_by == f"peer:{MALMO}"
+
+
+def withdrawal_envelope(pair: Pair, **changes: Any) -> tuple[str, bytes]:
+    """Return the id and envelope of a consent withdrawal from EBB Öster to Kryddgården as
+    Malmö's gateway seals it, with `changes` to its notice."""
+    import dataclasses
+    import uuid
+
+    from forms.sdk.content import Party, withdrawal_message
+    from forms.sdk.message import build_message
+    from forms.withdrawal import Aterkallelse, build_withdrawal_xml
+
+    message_id = str(uuid.uuid4())
+    notice = dataclasses.replace(Aterkallelse(
+        id=message_id, registrerad=utcnow(), organisation=MALMO, funktionsadress=EBB_OSTER,
+        vardcentral_hsa_id=KRYDDGARDEN, personnummer=TOLVAN, aterkallat=utcnow().date(),
+    ), **changes)
+    message = withdrawal_message(
+        build_withdrawal_xml(notice), sender=Party(MALMO, EBB_OSTER),
+        recipient=Party(SKANE, KRYDDGARDEN_ADDRESS), message_id=message_id, created=utcnow())
+    return message_id, sealed(pair.malmo, build_message(message), message_id)
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"personnummer": "191212121213"}, ("BV", "invariant", "PERSONNUMMER")),
+    ({"funktionsadress": EBB_NORR}, ("BV", "not-found", "Avsändarenheten")),
+    ({"vardcentral_hsa_id": "SE2321000255-K999"}, ("BV", "not-found", "Vårdcentralen")),
+    ({"aterkallat": utcnow().date() + dt.timedelta(days=2)},
+     ("BV", "invariant", "WITHDRAWN_ON_INVALID")),
+], ids=["check-digit", "another-sender-unit", "unknown-care-unit", "future"])
+def test_a_withdrawal_the_region_cannot_register_is_rejected_and_changes_nothing(
+    pair: Pair, changes: dict[str, Any], expected: tuple[str, str, str]
+) -> None:
+    from gateway.inquiries.models import ConsentWithdrawal
+
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    message_id, data = withdrawal_envelope(pair, **changes)
+    assert post_envelope(pair.skane, data).status_code == 202
+    pair.run()
+    row = only(pair.envelopes(pair.skane, direction="in", xhe_id=message_id))
+    assert row.receipt is not None
+    [reason] = row.receipt["reasons"]
+    assert (reason["code"], reason["detail"]) == expected[:2]
+    assert reason["reason"].startswith(expected[2]), reason
+    # The receipt names no inquiry and no person.
+    assert inquiry_id not in str(row.receipt) and TOLVAN not in str(row.receipt)
+    with pair.skane.app_context():
+        assert get_session().scalars(select(ConsentWithdrawal)).all() == []
+    assert "closed" not in kinds(pair.skane, inquiry_id)

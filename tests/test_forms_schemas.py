@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from forms.schemas import HALSOFORFRAGAN_SVAR_XSD, HALSOFORFRAGAN_XSD, load_schema, schema_path
+from forms.schemas import (
+    HALSOFORFRAGAN_SVAR_XSD,
+    HALSOFORFRAGAN_XSD,
+    SAMTYCKESATERKALLELSE_XSD,
+    load_schema,
+    schema_path,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
@@ -19,6 +25,7 @@ SVAR = (DATA / "halsoforfragan-svar-valid.xml").read_text(encoding="utf-8")
 EXAMPLES = [
     (HALSOFORFRAGAN_XSD, DATA / "halsoforfragan-valid.xml"),
     (HALSOFORFRAGAN_SVAR_XSD, DATA / "halsoforfragan-svar-valid.xml"),
+    (SAMTYCKESATERKALLELSE_XSD, DATA / "samtyckesaterkallelse-valid.xml"),
 ]
 XMLLINT = shutil.which("xmllint")
 

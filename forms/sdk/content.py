@@ -37,8 +37,11 @@ from forms.sdk.message_rules import Finding, MessageError, make_report, rule_iss
 
 INQUIRY_LABEL = "Hälsoförfrågan"
 ANSWER_LABEL = "Svar på hälsoförfrågan"
+WITHDRAWAL_LABEL = "Återkallat samtycke"
 INQUIRY_DOCUMENT_ID = "halsoforfragan"
 ANSWER_DOCUMENT_ID = "svar"
+# A consent withdrawal between gateways (forms/withdrawal.py) travels in a document of this id.
+WITHDRAWAL_DOCUMENT_ID = "samtyckesaterkallelse"
 XML_TYPE = "application/xml"
 PDF_TYPE = "application/pdf"
 XML_TYPES = frozenset({XML_TYPE, "text/xml"})
@@ -163,6 +166,24 @@ def answer_message(
     )
 
 
+def withdrawal_message(
+    withdrawal_xml: bytes,
+    *,
+    sender: Party,
+    recipient: Party,
+    message_id: str,
+    created: dt.datetime,
+) -> Message:
+    """Return the SDK message of a consent withdrawal (forms/withdrawal.py) from the sender unit's
+    function to the care unit's: its XML the one file of a WITHDRAWAL_DOCUMENT_ID document."""
+    files = [ContentFile("samtyckesaterkallelse.xml", XML_TYPE, withdrawal_xml)]
+    document = _document(WITHDRAWAL_DOCUMENT_ID, WITHDRAWAL_LABEL, files, None)
+    return new_message(
+        sender=sender, recipient=recipient, documents=[document], message_id=message_id,
+        created=created, label=WITHDRAWAL_LABEL,
+    )
+
+
 def _document(
     document_id: str, name: str, files: Sequence[ContentFile], text: str | None
 ) -> Document:
@@ -229,6 +250,25 @@ def answer_content(message: Message) -> AnswerContent:
     if issues:
         raise MessageError(make_report(issues))
     return AnswerContent(pdf[0][1], xml[0][1] if xml else None)
+
+
+def is_withdrawal(message: Message) -> bool:
+    """Return whether the message carries a consent withdrawal (a WITHDRAWAL_DOCUMENT_ID
+    document) rather than a hälsoförfrågan."""
+    return message.header.ref_to_message_id is None and any(
+        document.document_id == WITHDRAWAL_DOCUMENT_ID for document in message.documents
+    )
+
+
+def withdrawal_content(message: Message) -> ContentFile:
+    """Return the withdrawal XML of a consent withdrawal message; raise MessageError
+    (SDK_FORM_FILE, SDK_FILE_TYPE) unless it is the message's one file."""
+    xml, _, issues = _sort_files(message, XML_TYPES, frozenset())
+    if len(xml) != 1:
+        issues.append(_count_issue("SDK_FORM_FILE", xml, "en fil med återkallelsen som XML"))
+    if issues:
+        raise MessageError(make_report(issues))
+    return xml[0][1]
 
 
 _Found = list[tuple[str, ContentFile]]

@@ -4,7 +4,8 @@
 Order: the signature against the certificate held for FromParty (before anything is
 decrypted), the XHE, decryption with our own key, the payload (SV/BV), the functional
 address (BV not-found), duplicates (BV duplicate). An accepted hälsoförfrågan enters the
-intake service (channel sdk-peer); an accepted answer the answer service. Every refusal gets
+intake service (channel sdk-peer); an accepted answer the answer service; a consent withdrawal
+(forms/withdrawal.py) is registered as a local one is. Every refusal gets
 a REJECTED receipt, also an envelope that cannot be decrypted (C3.2.4 would send none; DESIGN
 7.2 says every refusal gets one). A receipt is never answered with a receipt.
 """
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms.errors import FormError
-from forms.sdk.content import answer_content, inquiry_content
+from forms.sdk.content import answer_content, inquiry_content, is_withdrawal, withdrawal_content
 from forms.sdk.message import Message, check_message, parse_message
 from forms.sdk.message_rules import MessageError, make_report
 from forms.sdk.receipt import (
@@ -45,8 +46,9 @@ from forms.sdk.xhe import (
     read_routing,
     validate_xhe,
 )
+from forms.withdrawal import parse_withdrawal_xml
 from gateway.db import utcnow
-from gateway.directory.models import FunctionalAddress, SenderUnit
+from gateway.directory.models import CareUnit, FunctionalAddress, SenderUnit
 from gateway.errors import GatewayError
 from gateway.federation.models import Direction, EnvelopeStatus, FederationEnvelope, Kind, new_key
 from gateway.federation.outgoing import (
@@ -65,7 +67,8 @@ from gateway.federation.peers import (
     trusted,
 )
 from gateway.inquiries.answers import accept_answer
-from gateway.inquiries.intake import PEER_CHANNEL, Submitter, submit
+from gateway.inquiries.closing import withdraw_consent
+from gateway.inquiries.intake import PEER_CHANNEL, Submitter, form_refusal, submit
 from gateway.inquiries.models import Inquiry, LegKind
 from gateway.inquiries.sdk_messages import message_owner, received_message
 from gateway.inquiries.workflow import add_leg
@@ -291,9 +294,14 @@ def _opened_message(
     return message
 
 
-def _dispatch(session: Session, message: Message, sender: Peer, now: dt.datetime) -> str:
-    """Hand the message to the intake (a hälsoförfrågan) or the answer service (an answer);
-    return the inquiry id."""
+def _dispatch(
+    session: Session, message: Message, sender: Peer, now: dt.datetime
+) -> str | None:
+    """Hand the message to the intake (a hälsoförfrågan), the answer service (an answer) or the
+    consent withdrawal; return the inquiry id (None for a withdrawal, which names none)."""
+    if is_withdrawal(message):
+        _take_withdrawal(session, message, sender, now)
+        return None
     if message.header.ref_to_message_id is None:
         return _take_inquiry(session, message, sender, now)
     return _take_answer(session, message, sender)
@@ -359,6 +367,40 @@ def _take_answer(session: Session, message: Message, sender: Peer) -> str:
     except (GatewayError, MessageError) as error:
         raise _rules_refusal(error) from None
     return inquiry.id
+
+
+def _take_withdrawal(session: Session, message: Message, sender: Peer, now: dt.datetime) -> None:
+    """Register a consent withdrawal a peer's case worker registered there: towards a care unit
+    served here, for the peer's own sender unit (the message's sender), as a local one is."""
+    try:
+        notice = parse_withdrawal_xml(withdrawal_content(message).content)
+    except MessageError as error:
+        raise _rules_refusal(error) from None
+    except FormError as error:
+        raise _rules_refusal(form_refusal(error)) from None
+    sender_unit = session.scalars(select(SenderUnit).join(
+        FunctionalAddress, SenderUnit.functional_address_id == FunctionalAddress.id
+    ).where(FunctionalAddress.address == notice.funktionsadress,
+            SenderUnit.organisation_id == sender.organisation_id)).one_or_none()
+    if sender_unit is None or notice.organisation != sender.organisation_id \
+            or notice.funktionsadress != message.sender_address:
+        raise refused(ReasonCode.BV, DetailCode.NOT_FOUND,
+                      f"Avsändarenheten finns inte hos {sender.organisation_id}.",
+                      "/samtyckesaterkallelse/avsandare")
+    care_unit = session.scalars(select(CareUnit).where(
+        CareUnit.hsa_id == notice.vardcentral_hsa_id,
+        CareUnit.organisation_id == message.recipient_organisation,
+    )).one_or_none()
+    if care_unit is None:
+        raise refused(ReasonCode.BV, DetailCode.NOT_FOUND,
+                      f"Vårdcentralen {notice.vardcentral_hsa_id} finns inte hos "
+                      f"{message.recipient_organisation}.", "/samtyckesaterkallelse/vardcentral")
+    try:
+        withdraw_consent(session, personnummer=notice.personnummer, care_unit=care_unit,
+                         sender_unit_id=sender_unit.id, withdrawn_on=notice.aterkallat,
+                         actor=f"{PEER_ACTOR}{sender.organisation_id}", now=now)
+    except GatewayError as error:
+        raise _rules_refusal(error) from None
 
 
 # --- receipts ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from typing import Any
 
 from flask import current_app
@@ -19,12 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms.errors import FormError
-from forms.sdk.content import Party, answer_message, inquiry_message
+from forms.sdk.content import Party, answer_message, inquiry_message, withdrawal_message
 from forms.sdk.message import build_message
 from forms.sdk.message_rules import MESSAGE_LIMITS
 from forms.sdk.xhe import build_xhe, message_header, read_routing
+from forms.withdrawal import Aterkallelse, build_withdrawal_xml
 from forms.xmlsafe import parse_xml
 from gateway.db import utcnow
+from gateway.directory.models import CareUnit, SenderUnit
 from gateway.federation.models import (
     FINAL_OUT,
     Direction,
@@ -41,8 +44,8 @@ from gateway.federation.transport import (
     TransportError,
 )
 from gateway.inquiries.answers import answer_for, inquiry_form
-from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_SEND_JOB
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_SEND_JOB, PEER_WITHDRAWAL_JOB
+from gateway.inquiries.models import ConsentWithdrawal, Inquiry
 from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
     answer_message_id,
@@ -256,6 +259,48 @@ def send_answer_job(session: Session, payload: dict[str, Any], job: Job) -> None
     store_outgoing(session, data, xhe_id=message_id, kind=Kind.MESSAGE, peer_id=sender_org.id,
                    message_id=message_id, inquiry_id=inquiry.id)
     log.info("federation: answer to %s sealed for %s", inquiry.id, sender_org.id)
+
+
+@job_handler(PEER_WITHDRAWAL_JOB)
+def send_withdrawal_job(session: Session, payload: dict[str, Any], job: Job) -> None:
+    """Build the SDK message of a consent withdrawal towards a peer's care unit (DESIGN 7.2: the
+    withdrawal registered here must reach the region) and store it for delivery; the number
+    kept for it is cleared, the envelope holds it now."""
+    withdrawal = session.get(ConsentWithdrawal, payload.get("withdrawal_id"))
+    if withdrawal is None:
+        raise PermanentJobError("the withdrawal is gone")
+    if withdrawal.personnummer is None:
+        return  # sealed already
+    care_unit = session.get(CareUnit, withdrawal.care_unit_id)
+    sender_unit = session.get(SenderUnit, withdrawal.sender_unit_id or 0)
+    if care_unit is None or sender_unit is None or care_unit.functional_address is None:
+        raise PermanentJobError("the withdrawal's care unit, its address or sender unit is gone")
+    care_org, sender_org = care_unit.organisation, sender_unit.organisation
+    address, reply_to = care_unit.functional_address.address, sender_unit.functional_address.address
+    message_id = str(uuid.uuid4())
+    notice = Aterkallelse(
+        id=message_id, registrerad=withdrawal.registered_at, organisation=sender_org.id,
+        funktionsadress=reply_to, vardcentral_hsa_id=care_unit.hsa_id,
+        personnummer=get_vault().open(withdrawal.personnummer,
+                                      withdrawal.personnummer_context).decode(),
+        aterkallat=withdrawal.withdrawn_on,
+    )
+    try:
+        message = withdrawal_message(
+            build_withdrawal_xml(notice),
+            sender=Party(sender_org.id, reply_to, sender_org.name, sender_unit.name),
+            recipient=Party(care_org.id, address, care_org.name, care_unit.name),
+            message_id=message_id, created=withdrawal.registered_at,
+        )
+    except FormError as exc:
+        raise PermanentJobError(f"the withdrawal notice cannot be built ({exc})") from None
+    data = seal_message(session, build_message(message), sender=sender_org.id,
+                        recipient=care_org.id, functional_address=address, xhe_id=message_id)
+    store_outgoing(session, data, xhe_id=message_id, kind=Kind.MESSAGE, peer_id=care_org.id,
+                   message_id=message_id)
+    withdrawal.personnummer = None
+    log.info("federation: consent withdrawal %s sealed for %s as %s", withdrawal.id, care_org.id,
+             message_id)
 
 
 # --- delivery --------------------------------------------------------------------------------

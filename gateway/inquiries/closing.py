@@ -1,9 +1,10 @@
 """Closing without an answer (DESIGN 5.7 reasons), consent withdrawal, and re-routing.
 
 - `close_inquiry`: by the REKO's side or the sender, with a reason code (`closed` leg).
-- `withdraw_consent`: registered by the case worker; closes the open inquiries for that person
-  and VC (CONSENT_WITHDRAWN), purges their content and blocks new ones until a newer consent
-  (the intake's and the answer's C7 read the withdrawal).
+- `withdraw_consent`: registered by the case worker (or by a peer gateway's notice of one);
+  closes the open inquiries for that person and VC (CONSENT_WITHDRAWN), purges their content and
+  blocks new ones until a newer consent (the intake's and the answer's C7 read the withdrawal);
+  a VC a peer gateway serves is sent the withdrawal as an SDK message.
 - `reroute`: the person has listed at another VC; the inquiry moves there (`rerouted` leg),
   gets a new functional address and the new VC is notified.
 """
@@ -26,7 +27,7 @@ from gateway.directory.service import DirectoryError
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.access import Side, actor_sides
 from gateway.inquiries.answers import ANSWERABLE, inquiry_form, status_of
-from gateway.inquiries.intake import NOTIFY_JOB
+from gateway.inquiries.intake import NOTIFY_JOB, PEER_WITHDRAWAL_JOB
 from gateway.inquiries.labels import STATUS_TEXT
 from gateway.inquiries.models import (
     Answer,
@@ -142,7 +143,7 @@ def _tell_sender_unless_own(session: Session, inquiry: Inquiry, actor: str, even
 def withdraw_consent(
     session: Session,
     *,
-    person_hash: str,
+    personnummer: str,
     care_unit: CareUnit,
     sender_unit_id: int,
     withdrawn_on: dt.date,
@@ -152,21 +153,31 @@ def withdraw_consent(
 ) -> list[str]:
     """Register a withdrawal of the consent the person gave the sender unit towards the VC;
     close and purge that unit's open inquiries for the person to the VC (no other unit's: their
-    consents are their own); return their ids. 422 for a withdrawal dated in the future."""
+    consents are their own); return their ids. A VC a peer gateway serves gets the withdrawal
+    as an SDK message too (a job seals it). 422 for a withdrawal dated in the future."""
     if withdrawn_on > local_date(now):
         raise GatewayError.at(
             codes.WITHDRAWN_ON_IN_FUTURE,
             "Ange dagen samtycket återkallades (i dag eller tidigare).", "/withdrawn_on",
             status=422,
         )
+    vault = get_vault()
+    person_hash = vault.keyed_hash(personnummer)
     withdrawal = ConsentWithdrawal(
         person_hash=person_hash, care_unit_id=care_unit.id, sender_unit_id=sender_unit_id,
         withdrawn_on=withdrawn_on, registered_by=actor, registered_at=now,
     )
     session.add(withdrawal)
+    peer = care_unit.organisation_id if care_unit.organisation.endpoint else None
+    if note or peer is not None:
+        session.flush()  # the withdrawal's id is in the sealing contexts
     if note:
-        session.flush()  # the withdrawal's id is in the sealing context
-        withdrawal.note = get_vault().seal(note.encode("utf-8"), _note_context(withdrawal))
+        withdrawal.note = vault.seal(note.encode("utf-8"), _note_context(withdrawal))
+    if peer is not None:
+        withdrawal.personnummer = vault.seal(personnummer.encode(),
+                                             withdrawal.personnummer_context)
+        enqueue(session, PEER_WITHDRAWAL_JOB, {"withdrawal_id": withdrawal.id},
+                dedupe_key=f"{PEER_WITHDRAWAL_JOB}:{withdrawal.id}")
     closed: list[str] = []
     rows = session.scalars(select(Inquiry).where(
         Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit.id,
@@ -180,9 +191,11 @@ def withdraw_consent(
                 reason=CloseReason.CONSENT_WITHDRAWN.value)
         purge(session, inquiry, now)
         closed.append(inquiry.id)
+    detail: dict[str, Any] = {"closed": closed, "purpose": "registrera återkallat samtycke"}
+    if peer is not None:
+        detail["sent_to"] = peer
     record(session, actor=actor, action="consent.withdrawn", object_type="care_unit",
-           object_id=care_unit.hsa_id,
-           detail={"closed": closed, "purpose": "registrera återkallat samtycke"})
+           object_id=care_unit.hsa_id, detail=detail)
     return closed
 
 

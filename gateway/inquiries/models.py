@@ -198,6 +198,13 @@ class ConsentWithdrawal(Base):
     registered_at: Mapped[Created]
     # The case worker's free-text note: sealed, purged by retention (closing.withdrawal_note).
     note: Mapped[bytes | None] = sealed_column()
+    # Only for a care unit a peer gateway serves, until the notice to the peer is sealed in its
+    # envelope: the peer's keyed hash differs from ours, so it needs the number itself.
+    personnummer: Mapped[bytes | None] = sealed_column()
+
+    @property
+    def personnummer_context(self) -> str:
+        return f"consent_withdrawals.personnummer:{self.id}"
 
 
 class IntakeRejection(Base):

@@ -560,7 +560,7 @@ def _withdraw(session: Any) -> list[str]:
             codes.WITHDRAWN_ON_INVALID, "Ange datumet som ÅÅÅÅ-MM-DD.", status=422,
         ) from None
     return withdraw_consent(
-        session, person_hash=get_vault().keyed_hash(number), care_unit=unit,
+        session, personnummer=number, care_unit=unit,
         sender_unit_id=user.sender_unit_id, withdrawn_on=withdrawn_on, actor=_actor(),
         now=utcnow(),
         note=" ".join(request.form.get("note", "").split())[:500] or None,
