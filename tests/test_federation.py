@@ -665,9 +665,9 @@ def test_access_point_refuses_an_envelope_beyond_sdks_largest_message(pair: Pair
 # --- consent withdrawal -----------------------------------------------------------------------
 
 
-def withdraw_at_malmo(pair: Pair, **fields: str) -> Any:
+def withdraw_at_malmo(pair: Pair, **fields: str) -> str:
     """A case worker at EBB Öster registers that Tolvan withdrew the consent towards
-    Kryddgården (a VC the region's gateway serves)."""
+    Kryddgården (a VC the region's gateway serves); return the page it then sees."""
     from gateway.auth.models import Role
     from tests.support.web import logged_in_browser
 
@@ -676,7 +676,9 @@ def withdraw_at_malmo(pair: Pair, **fields: str) -> Any:
     form = "/samtycke/aterkallat"
     values = {"personnummer": TOLVAN, "care_unit": KRYDDGARDEN,
               "withdrawn_on": utcnow().date().isoformat(), "confirm": "ja", **fields}
-    return worker.submit(form, form, values)
+    done = worker.submit(form, form, values)
+    assert done.status_code == 302, done.get_data(as_text=True)
+    return str(worker.get(done.headers["Location"]).get_data(as_text=True))
 
 
 def audit_actions(app: Flask, action: str) -> list[Any]:
@@ -703,7 +705,9 @@ def test_consent_withdrawal_reaches_the_region_closes_there_and_blocks_the_answe
     norr_id = str(norr.get_json()["id"])
     pair.run()
 
-    assert withdraw_at_malmo(pair).status_code == 302
+    done = withdraw_at_malmo(pair)
+    assert "Återkallelsen är registrerad. 1 öppna förfrågningar" in done
+    assert "Återkallelsen skickas också till" in done
     pair.run()
 
     # One more envelope each way: the withdrawal, and its ACCEPTED receipt.

@@ -335,6 +335,15 @@ def test_consent_withdrawal_closes_purges_and_blocks_new_inquiries(world: World)
         [entry] = get_session().scalars(select(AuditEntry).where(
             AuditEntry.action == "consent.withdrawn")).all()
         assert entry.detail["purpose"] == "registrera återkallat samtycke"
+        assert "sent_to" not in entry.detail
+        # A VC served here: nothing to send, so the number is not kept.
+        from gateway.inquiries.models import ConsentWithdrawal
+        from gateway.jobs.models import Job
+
+        [withdrawal] = get_session().scalars(select(ConsentWithdrawal)).all()
+        assert withdrawal.personnummer is None
+        assert get_session().scalars(select(Job).where(
+            Job.kind == "federation.withdrawal")).all() == []
         assert leg_kinds(inquiry_id)[-2:] == ["consent_withdrawn", "closed"]
         stored = get_session().get(Inquiry, inquiry_id)
         assert stored is not None

@@ -518,19 +518,22 @@ def consent_withdrawal() -> ResponseReturnValue:
         return render_template("inquiries/reko_consent.html", units=units, values={},
                                error=None, today=stockholm_today())
     try:
-        closed = _withdraw(session)
+        closed, unit = _withdraw(session)
     except GatewayError as error:
         session.rollback()
         page = render_template("inquiries/reko_consent.html", units=units,
                                values=request.form, error=error, today=stockholm_today())
         return page, error.status
     session.commit()
+    # A VC another organisation's gateway serves hears of it there too (an SDK message).
+    across = (f" Återkallelsen skickas också till {unit.organisation.name}, som registrerar den "
+              "hos sig." if unit.organisation.endpoint else "")
     flash(f"Återkallelsen är registrerad. {len(closed)} öppna förfrågningar från er enhet "
-          "avslutades och deras innehåll raderades.", "info")
+          f"avslutades och deras innehåll raderades.{across}", "info")
     return redirect(url_for("reko.consent_withdrawal"))
 
 
-def _withdraw(session: Any) -> list[str]:
+def _withdraw(session: Any) -> tuple[list[str], CareUnit]:
     user: User = current_user
     if user.sender_unit_id is None:
         raise GatewayError.at(codes.NO_SENDER_UNIT, "Ditt konto hör inte till någon enhet.",
@@ -559,12 +562,13 @@ def _withdraw(session: Any) -> list[str]:
         raise GatewayError.at(
             codes.WITHDRAWN_ON_INVALID, "Ange datumet som ÅÅÅÅ-MM-DD.", status=422,
         ) from None
-    return withdraw_consent(
+    closed = withdraw_consent(
         session, personnummer=number, care_unit=unit,
         sender_unit_id=user.sender_unit_id, withdrawn_on=withdrawn_on, actor=_actor(),
         now=utcnow(),
         note=" ".join(request.form.get("note", "").split())[:500] or None,
     )
+    return closed, unit
 
 
 __all__ = ["CloseReason", "bp", "inbox_rows", "my_units"]
