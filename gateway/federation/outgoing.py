@@ -266,7 +266,7 @@ def send_withdrawal_job(session: Session, payload: dict[str, Any], job: Job) -> 
     """Build the SDK message of a consent withdrawal towards a peer's care unit (DESIGN 7.2: the
     withdrawal registered here must reach the region) and store it for delivery; the number
     kept for it is cleared, the envelope holds it now."""
-    withdrawal = session.get(ConsentWithdrawal, payload.get("withdrawal_id"))
+    withdrawal = session.get(ConsentWithdrawal, int(payload.get("withdrawal_id") or 0))
     if withdrawal is None:
         raise PermanentJobError("the withdrawal is gone")
     if withdrawal.personnummer is None:
