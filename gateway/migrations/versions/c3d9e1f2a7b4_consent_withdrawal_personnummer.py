@@ -5,7 +5,7 @@ naming the person; the number waits here (sealed) for the job that builds the en
 then clears it.
 
 Revision ID: c3d9e1f2a7b4
-Revises: c4d8e2f1a7b6
+Revises: d5a9f3c2b8e6
 Create Date: 2026-12-02 14:00:00.000000
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'c3d9e1f2a7b4'
-down_revision = 'c4d8e2f1a7b6'
+down_revision = 'd5a9f3c2b8e6'
 branch_labels = None
 depends_on = None
 
