@@ -128,7 +128,7 @@ def test_withdrawal_note_is_sealed_and_purged_with_an_audit_entry(
         session = get_session()
         registered = NOW - dt.timedelta(days=200)
         withdraw_consent(
-            session, person_hash=inquiry.person_hash, care_unit=inquiry.care_unit,
+            session, personnummer=nth_personnummer(1), care_unit=inquiry.care_unit,
             sender_unit_id=inquiry.sender_unit_id, withdrawn_on=registered.date(),
             actor="user:handlaggare", now=registered, note=NOTE,
         )
@@ -156,7 +156,7 @@ def test_migration_seals_free_text_kept_in_clear(
     assert inquiry is not None
     session = get_session()
     withdraw_consent(
-        session, person_hash=inquiry.person_hash, care_unit=inquiry.care_unit,
+        session, personnummer=nth_personnummer(1), care_unit=inquiry.care_unit,
         sender_unit_id=inquiry.sender_unit_id, withdrawn_on=NOW.date(), actor="user:a",
         now=NOW, note=NOTE,
     )
