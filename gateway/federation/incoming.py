@@ -37,6 +37,7 @@ from forms.sdk.receipt import (
     parse_receipt,
     reason_for,
 )
+from forms.sdk.statuses import MessageStatus
 from forms.sdk.xhe import (
     NS_XHA,
     NS_XHB,
@@ -50,7 +51,7 @@ from forms.withdrawal import parse_withdrawal_xml
 from gateway.db import utcnow
 from gateway.directory.models import CareUnit, FunctionalAddress, SenderUnit
 from gateway.errors import GatewayError
-from gateway.federation.models import Direction, EnvelopeStatus, FederationEnvelope, Kind, new_key
+from gateway.federation.models import Direction, FederationEnvelope, Kind, new_key
 from gateway.federation.outgoing import (
     DELIVER_JOB,
     envelope_bytes,
@@ -140,7 +141,7 @@ def take_envelope(session: Session, data: bytes, now: dt.datetime) -> Federation
         raise NotAnEnvelope(400, "the XHE has no usable Header/ID")
     row = FederationEnvelope(
         key=new_key(), xhe_id=routing.envelope_id, direction=Direction.IN, kind=_kind(root),
-        peer=(routing.sender or "")[:100] or None, status=EnvelopeStatus.RETRIEVED,
+        peer=(routing.sender or "")[:100] or None, status=MessageStatus.RETRIEVED,
         attempts=0, size=len(data), created=now,
     )
     row.content = get_vault().seal(data, row.vault_context)
@@ -191,7 +192,7 @@ def receive_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     row = session.get(FederationEnvelope, key)
     if row is None:
         raise PermanentJobError("the received envelope is gone")
-    if row.status != EnvelopeStatus.RETRIEVED:
+    if row.status != MessageStatus.RETRIEVED:
         return
     process(session, key, utcnow())
 
@@ -423,7 +424,7 @@ def _answer(
         if reasons else Receipt.accept(sender=ours, receiver=theirs, reference=row.xhe_id)
     )
     row.receipt = receipt_json(receipt)
-    row.status = EnvelopeStatus.REJECTED if reasons else EnvelopeStatus.RECEIPT_SENT
+    row.status = MessageStatus.REJECTED if reasons else MessageStatus.RECEIPT_SENT
     row.updated = now
     if sender is None or row.kind == Kind.RECEIPT:
         # Nowhere to send it, or a receipt, which is never answered with a receipt.
@@ -449,14 +450,14 @@ def _take_receipt(
     try:
         receipt = parse_receipt(xhe.payload)
     except FormError as exc:
-        row.status = EnvelopeStatus.REJECTED
+        row.status = MessageStatus.REJECTED
         row.receipt = None
         row.last_error = f"unreadable receipt: {exc}"[:500]
         return
     row.ref_id = receipt.reference
     row.message_id = receipt.id
     row.receipt = receipt_json(receipt)
-    row.status = EnvelopeStatus.NEW
+    row.status = MessageStatus.NEW
     sent = outgoing_envelope(session, receipt.reference, lock=True)
     if sent is None or sent.peer != sender.organisation_id:
         row.last_error = "the receipt refers to no envelope sent to this peer"
@@ -465,7 +466,7 @@ def _take_receipt(
     sent.status = receipt.code.value
     sent.receipt = receipt_json(receipt)
     sent.updated = now
-    if receipt.code.value == EnvelopeStatus.REJECTED and sent.inquiry_id \
+    if receipt.code.value == MessageStatus.REJECTED and sent.inquiry_id \
             and sent.message_id == sent.inquiry_id:
         add_leg(session, sent.inquiry_id, LegKind.REJECTED, at=now,
                 actor=f"{PEER_ACTOR}{sender.organisation_id}",

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from forms.sdk.statuses import MessageStatus
 from gateway.db import Base
 from gateway.types import Created
 from gateway.vault.columns import sealed_column
@@ -25,28 +26,10 @@ class Kind(enum.StrEnum):
     RECEIPT = "receipt"
 
 
-class EnvelopeStatus(enum.StrEnum):
-    """B1.4.2's message statuses as DESIGN 7.3 uses them for envelopes."""
-
-    # Outgoing.
-    SCHEDULED = "SCHEDULED"
-    SUBMITTED = "SUBMITTED"
-    SCHEDULED_FOR_RESEND = "SCHEDULED_FOR_RESEND"
-    ACKNOWLEDGE = "ACKNOWLEDGE"
-    WAITING_FOR_RECEIPT = "WAITING_FOR_RECEIPT"
-    ACCEPTED = "ACCEPTED"
-    REJECTED = "REJECTED"
-    MESSAGE_EXCHANGE_ERROR = "MESSAGE_EXCHANGE_ERROR"
-    # Incoming.
-    RETRIEVED = "RETRIEVED"
-    RECEIPT_SENT = "RECEIPT_SENT"
-    NEW = "NEW"
-
-
 # Outgoing statuses after which nothing is sent any more.
 FINAL_OUT = frozenset({
-    EnvelopeStatus.ACKNOWLEDGE, EnvelopeStatus.WAITING_FOR_RECEIPT, EnvelopeStatus.ACCEPTED,
-    EnvelopeStatus.REJECTED, EnvelopeStatus.MESSAGE_EXCHANGE_ERROR,
+    MessageStatus.ACKNOWLEDGE, MessageStatus.WAITING_FOR_RECEIPT, MessageStatus.ACCEPTED,
+    MessageStatus.REJECTED, MessageStatus.MESSAGE_EXCHANGE_ERROR,
 })
 
 

@@ -23,6 +23,7 @@ from forms.errors import FormError
 from forms.sdk.content import Party, answer_message, inquiry_message, withdrawal_message
 from forms.sdk.message import build_message
 from forms.sdk.message_rules import MESSAGE_LIMITS
+from forms.sdk.statuses import MessageStatus
 from forms.sdk.xhe import build_xhe, message_header, read_routing
 from forms.withdrawal import Aterkallelse, build_withdrawal_xml
 from forms.xmlsafe import parse_xml
@@ -31,7 +32,6 @@ from gateway.directory.models import CareUnit, SenderUnit
 from gateway.federation.models import (
     FINAL_OUT,
     Direction,
-    EnvelopeStatus,
     FederationEnvelope,
     Kind,
     new_key,
@@ -114,7 +114,7 @@ def store_outgoing(
     row = FederationEnvelope(
         key=new_key(), xhe_id=xhe_id, direction=Direction.OUT, kind=kind, peer=peer_id,
         message_id=message_id, ref_id=ref_id, inquiry_id=inquiry_id,
-        status=EnvelopeStatus.SCHEDULED, attempts=0,
+        status=MessageStatus.SCHEDULED, attempts=0,
         size=len(data), created=now or utcnow(),
     )
     row.content = get_vault().seal(data, row.vault_context)
@@ -335,12 +335,12 @@ def deliver(session: Session, row: FederationEnvelope, now: dt.datetime) -> None
         return
     row.last_error = None
     row.next_attempt_at = None
-    if row.kind == Kind.MESSAGE and row.status not in (EnvelopeStatus.ACCEPTED,
-                                                       EnvelopeStatus.REJECTED):
+    if row.kind == Kind.MESSAGE and row.status not in (MessageStatus.ACCEPTED,
+                                                       MessageStatus.REJECTED):
         # The transport acknowledgement (ACKNOWLEDGE); the receipt comes on its own.
-        row.status = EnvelopeStatus.WAITING_FOR_RECEIPT
+        row.status = MessageStatus.WAITING_FOR_RECEIPT
     elif row.kind == Kind.RECEIPT:
-        row.status = EnvelopeStatus.ACKNOWLEDGE
+        row.status = MessageStatus.ACKNOWLEDGE
         _receipt_delivered(session, row)
     log.info("federation: %s %s delivered to %s (attempt %s)", row.kind, row.xhe_id, row.peer,
              row.attempts)
@@ -360,12 +360,12 @@ def _failed(
     row.last_error = error[:500]
     give_up = dt.timedelta(hours=current_app.config["PEER_GIVE_UP_HOURS"])
     if permanent or now - row.created >= give_up:
-        row.status = EnvelopeStatus.MESSAGE_EXCHANGE_ERROR
+        row.status = MessageStatus.MESSAGE_EXCHANGE_ERROR
         row.next_attempt_at = None
         log.warning("federation: %s %s to %s: MESSAGE_EXCHANGE_ERROR (%s)", row.kind,
                     row.xhe_id, row.peer, error)
         return
-    row.status = EnvelopeStatus.SCHEDULED_FOR_RESEND
+    row.status = MessageStatus.SCHEDULED_FOR_RESEND
     row.next_attempt_at = now + retry_delay(row.attempts)
     schedule_delivery(session, row, run_at=row.next_attempt_at)
     log.info("federation: %s %s to %s failed (%s); again at %s", row.kind, row.xhe_id, row.peer,
@@ -379,8 +379,8 @@ def _receipt_delivered(session: Session, row: FederationEnvelope) -> None:
     received = session.scalars(select(FederationEnvelope).where(
         FederationEnvelope.direction == Direction.IN, FederationEnvelope.xhe_id == row.ref_id,
     )).one_or_none()
-    if received is not None and received.status == EnvelopeStatus.RECEIPT_SENT:
-        received.status = EnvelopeStatus.NEW
+    if received is not None and received.status == MessageStatus.RECEIPT_SENT:
+        received.status = MessageStatus.NEW
 
 
 # --- receipts that do not come -------------------------------------------------------------
@@ -395,11 +395,11 @@ def overdue_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     rows = session.scalars(select(FederationEnvelope).where(
         FederationEnvelope.direction == Direction.OUT,
         FederationEnvelope.kind == Kind.MESSAGE,
-        FederationEnvelope.status == EnvelopeStatus.WAITING_FOR_RECEIPT,
+        FederationEnvelope.status == MessageStatus.WAITING_FOR_RECEIPT,
         FederationEnvelope.created < now - give_up,
     ))
     for row in rows:
-        row.status = EnvelopeStatus.MESSAGE_EXCHANGE_ERROR
+        row.status = MessageStatus.MESSAGE_EXCHANGE_ERROR
         row.last_error = f"no receipt within {give_up.total_seconds() / 3600:g} hours"
         row.updated = now
         log.warning("federation: no receipt for %s from %s: MESSAGE_EXCHANGE_ERROR", row.xhe_id,

@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from forms.sdk.jsonapi import message_attributes
 from forms.sdk.message import Message as SdkPayload
+from forms.sdk.statuses import MessageStatus
 from gateway.auth.models import ApiClient
 from gateway.federation.models import FederationEnvelope
 from gateway.inquiries.access import Party, Side, plain_sides
@@ -79,23 +80,6 @@ FORM_DOCUMENT_ID = "halsoforfragan"
 ANSWER_DOCUMENT_ID = "svar"
 XML_TYPE = "application/xml"
 PDF_TYPE = "application/pdf"
-
-
-class MessageStatus(enum.StrEnum):
-    """KV Meddelandestatus (B1.4.2)."""
-
-    SCHEDULED = "SCHEDULED"
-    SUBMITTED = "SUBMITTED"
-    SCHEDULED_FOR_RESEND = "SCHEDULED_FOR_RESEND"
-    ACKNOWLEDGE = "ACKNOWLEDGE"
-    WAITING_FOR_RECEIPT = "WAITING_FOR_RECEIPT"
-    MESSAGE_EXCHANGE_ERROR = "MESSAGE_EXCHANGE_ERROR"
-    ACCEPTED = "ACCEPTED"
-    REJECTED = "REJECTED"
-    RETRIEVED = "RETRIEVED"
-    RECEIPT_SENT = "RECEIPT_SENT"
-    NEW = "NEW"
-    ERROR = "ERROR"
 
 
 # B1.4.2: "Endast meddelanden med slutlig status kan raderas: NEW, ACCEPTED,
