@@ -804,3 +804,25 @@ def test_a_withdrawal_the_region_cannot_register_is_rejected_and_changes_nothing
     with pair.skane.app_context():
         assert get_session().scalars(select(ConsentWithdrawal)).all() == []
     assert "closed" not in kinds(pair.skane, inquiry_id)
+
+
+def test_an_answer_too_large_to_travel_back_is_refused_at_the_region(pair: Pair,
+                                                                       pki: TestPki) -> None:
+    from forms.sdk.message_rules import largest_file
+
+    inquiry_id = send_inquiry(pair)
+    pair.run()
+    client = pair.skane.test_client()
+    headers = bearer(token(pair.skane, SKANE, KRYDDGARDEN_ADDRESS))
+    answer = signed_answer(pki, inquiry_id)
+    too_large = answer + b"\n" * (largest_file() - len(answer) + 1)
+    refused = client.post(f"/api/v1/inquiries/{inquiry_id}/answer", data=too_large,
+                          content_type="application/pdf", headers=headers)
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    [issue] = refused.get_json()["eventIssues"]
+    assert issue["typeCode"] == "P1" and "30 MB" in issue["detail"]
+    assert pair.envelopes(pair.skane, direction="out", kind="message") == []
+    # Nothing was kept: the REKO can still answer with the signed PDF as it is.
+    accepted = client.post(f"/api/v1/inquiries/{inquiry_id}/answer", data=answer,
+                           content_type="application/pdf", headers=headers)
+    assert accepted.status_code == 201, accepted.get_data(as_text=True)

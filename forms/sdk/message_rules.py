@@ -47,12 +47,23 @@ ORGANISATION_ROOT = "iso6523-actorid-upis"
 FUNCTIONAL_ADDRESS_ROOT = "urn:riv:infrastructure:messaging:functionalAddress"
 # B1.3.3 4.3.3.3: "Meddelandet inklusive bifogade filer får ej överstiga 30 MB".
 MAX_MESSAGE_BYTES = 30 * MIB
+# What a message needs beside its one large file's base64: the header and the documents, with
+# room to spare (a built answer message is about 2 KB without its PDF).
+MESSAGE_OVERHEAD = 64 * 1024
 MAX_LABEL = 256
 # The deepest element of the format is at level 8 (…/attention/person/personId/root); the rest
 # leaves room for other namespaces' extension elements. Base64 files need huge text nodes.
 MESSAGE_LIMITS = Limits(
     max_bytes=MAX_MESSAGE_BYTES, max_depth=32, max_elements=20_000, huge_text=True
 )
+
+
+
+def largest_file(overhead: int = MESSAGE_OVERHEAD) -> int:
+    """Return the largest file (decoded bytes) one message can carry within MAX_MESSAGE_BYTES:
+    its base64 is a third larger."""
+    return (MAX_MESSAGE_BYTES - overhead) // 4 * 3
+
 
 _T = f"{{{NS}}}"
 # XPath's normalize-space() and regular expressions know only these four as whitespace.

@@ -25,6 +25,8 @@ from forms.consent import as_issue, check_consent_at_answer
 from forms.dates import local_date
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from forms.sdk.message_rules import largest_file
+from forms.xmlsafe import MIB
 from gateway import codes
 from gateway.audit.reads import record_read
 from gateway.audit.service import record, record_denied
@@ -184,6 +186,7 @@ def accept_answer(
     inquiry = get_inquiry(session, inquiry_id)
     _check_answerable(session, inquiry)
     try:
+        _check_fits_back(inquiry, len(pdf))
         _check_consent(session, inquiry, now)
         report = _validated(session, inquiry, pdf, now, reko_checked_by_peer)
         if not report.ok:
@@ -244,6 +247,18 @@ def refusal(report: AnswerReport) -> GatewayError:
     issues = [Issue(r.code, RULE_TITLES.get(r.code, r.code), r.message) for r in failed]
     detail = "; ".join(f"{r.code}: {r.message}" for r in failed)
     return GatewayError.at(codes.ANSWER_REFUSED, detail, status=422, issues=issues)
+
+
+def _check_fits_back(inquiry: Inquiry, size: int) -> None:
+    """Refuse (P1) an answer to a peer's inquiry too large to travel back in one SDK message
+    (30 MB with the PDF in base64): it could never be delivered."""
+    if inquiry.channel != PEER_CHANNEL or size <= largest_file():
+        return
+    detail = (f"Svaret är {size / MIB:.1f} MB; till en annan organisations gateway går det som "
+              f"ett SDK-meddelande på högst 30 MB, så PDF:en får vara högst "
+              f"{largest_file() / MIB:.1f} MB.")
+    raise GatewayError.at(codes.ANSWER_REFUSED, f"P1: {detail}", status=422,
+                          issues=[Issue("P1", RULE_TITLES.get("P1", "P1"), detail)])
 
 
 def _check_answerable(session: Session, inquiry: Inquiry) -> None:
