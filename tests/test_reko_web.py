@@ -19,14 +19,13 @@ from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
 from gateway.db import get_session
 from gateway.errors import GatewayError
-from gateway.inquiries.intake import Submitter, submit
+from gateway.inquiries.intake import submit
 from gateway.inquiries.models import Inquiry, SigningRequest
 from signing.devpki import Person
 from tests.conftest import AppMaker
 from tests.support.forms import (
     EBB_OSTER,
     KRYDDGARDEN,
-    MALMO,
     TOLVAN,
     halsoforfragan,
     nth_personnummer,
@@ -36,16 +35,17 @@ from tests.support.pdfs import TestPki
 from tests.support.reko import (
     ANNA,
     CECILIA,
+    SUBMITTER,
     Parties,
     leg_kinds,
     parties,
+    received_days_ago,
     signed_answer,
 )
 from tests.support.reko import submit as submit_api
 from tests.support.web import Browser, logged_in_browser
 
 UTC = dt.UTC
-SUBMITTER = Submitter("client:test", MALMO, frozenset({EBB_OSTER}))
 
 
 @dataclass
@@ -66,15 +66,6 @@ def world(make_app: AppMaker, installed_pki: TestPki) -> World:
     return World(app, app.test_client(), tokens, installed_pki, anna)
 
 
-def received_days_ago(days: int, **overrides: str) -> str:
-    moment = dt.datetime.now(UTC) - dt.timedelta(days=days)
-    session = get_session()
-    result = submit(session, halsoforfragan(moment, **overrides), submitter=SUBMITTER,
-                    channel="api", now=moment)
-    session.commit()
-    return result.inquiry.id
-
-
 def multipart(browser: Browser, page: str, action: str, data: dict[str, Any]) -> Any:
     """Post a form with files, its CSRF token read from page first."""
     fields = cast(dict[str, str], {"csrf_token": browser.token(page), **data})
@@ -91,8 +82,10 @@ def test_the_inbox_lists_by_deadline_with_text_for_near_and_past(world: World) -
         fresh = received_days_ago(0)
         near = received_days_ago(25, personnummer=nth_personnummer(5))
         late = received_days_ago(33, personnummer=nth_personnummer(7))
+        world.anna.submit("/inkorg", "/inkorg/enhet", {"enhet": KRYDDGARDEN})
         page = world.anna.get("/inkorg").get_data(as_text=True)
-    positions = [page.index(i[:8]) for i in (late, near, fresh)]
+        references = [get_session().get(Inquiry, i).reference for i in (late, near, fresh)]
+    positions = [page.index(reference) for reference in references]
     assert positions == sorted(positions)
     assert "Försenad" in page and "Snart" in page
     assert TOLVAN not in page and "Tolvan" not in page  # no personal data in the list

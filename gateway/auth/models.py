@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gateway.db import Base
@@ -53,6 +53,10 @@ class User(Base):
     # Part of every session's id (get_id): raising it ends all of the user's sessions
     # (logout, a new password, deactivation), cookies saved before included.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The REKO's inbox choices, remembered across sessions: the care unit (HSA-id, or "alla"
+    # for every unit covered; None until chosen) and the "Visa personuppgifter" switch.
+    inbox_scope: Mapped[str | None] = mapped_column(String(31))
+    show_personal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[Created]
 
     sender_unit: Mapped[SenderUnit | None] = relationship()

@@ -27,6 +27,7 @@ def _init_reko_side(app: Flask) -> None:
         answers,
         api,
         deadlines,
+        inbox_views,
         notify,
         reko_views,
         retention,

@@ -77,6 +77,7 @@ class Act(enum.StrEnum):
     READ = "inquiry.read"
     CLOSE = "inquiry.close"
     REROUTE = "inquiry.reroute"
+    MARK = "inquiry.mark"
     ANSWER = "answer.submit"
     COMPOSE = "answer.compose"
     READ_ANSWER = "answer.read"
@@ -88,6 +89,7 @@ MAY: dict[Act, frozenset[Side]] = {
     Act.READ: EITHER,
     Act.CLOSE: EITHER,
     Act.REROUTE: EITHER,
+    Act.MARK: CARE_UNIT,
     Act.ANSWER: CARE_UNIT,
     Act.COMPOSE: CARE_UNIT,
     Act.READ_ANSWER: SENDER,

@@ -23,8 +23,6 @@ from sqlalchemy.orm import Session
 
 from forms.consent import as_issue, check_consent_at_answer
 from forms.dates import local_date
-from forms.errors import FormError
-from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
 from forms.sdk.message_rules import largest_file
 from forms.xmlsafe import MIB
 from gateway import codes
@@ -36,6 +34,7 @@ from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_CHANNEL, withdrawal_d
 from gateway.inquiries.labels import STATUS_TEXT
 from gateway.inquiries.models import Answer, Inquiry, LegKind
 from gateway.inquiries.notify import SenderEvent, tell_sender
+from gateway.inquiries.personal import inquiry_form
 from gateway.inquiries.sdk_messages import (
     ANSWER_KIND,
     ClientMessage,
@@ -82,23 +81,6 @@ def get_inquiry(session: Session, inquiry_id: str) -> Inquiry:
 
 def status_of(session: Session, inquiry: Inquiry) -> Status:
     return derive_status(leg.kind for leg in legs_of(session, inquiry.id))
-
-
-def inquiry_form(inquiry: Inquiry) -> Halsoforfragan:
-    """Return the stored form, opened from the vault; 410 when its content has been purged."""
-    if inquiry.content is None:
-        raise GatewayError.at(
-            codes.CONTENT_PURGED,
-            "Förfrågans innehåll har raderats (återkallat samtycke eller gallring).", status=410,
-        )
-    data = get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}")
-    try:
-        return parse_halsoforfragan(data)
-    except FormError:  # it was valid when stored; a schema change must not crash a page
-        raise GatewayError.at(
-            codes.CONTENT_UNREADABLE, "Den lagrade förfrågan kan inte läsas med nuvarande schema.",
-            status=500,
-        ) from None
 
 
 def withdrawals_for(session: Session, inquiry: Inquiry) -> list[dt.date]:

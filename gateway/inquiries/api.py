@@ -80,6 +80,7 @@ def status_body(inquiry: Inquiry) -> dict[str, Any]:
     state = progress(get_session(), inquiry)
     return {
         "id": inquiry.id,
+        "reference": inquiry.reference,
         "status": state.status.value,
         "turn": state.turn.value,
         "deadline": state.deadline.isoformat(),
@@ -123,6 +124,11 @@ _FLAG = {
     },
 }
 
+_REFERENCE = {
+    "type": "string", "pattern": "^HF-[0-9]{4}-[0-9]{6}$",
+    "description": "the short reference both sides quote, numbered per year at intake",
+}
+
 OPENAPI_SCHEMAS: dict[str, Any] = {
     "InquiryFlag": _FLAG,
     "Receipt": {
@@ -145,10 +151,11 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     },
     "IntakeResponse": {
         "type": "object",
-        "required": ["id", "status", "deadline", "flags", "receipt", "receipt_signature",
-                     "receipt_certificate"],
+        "required": ["id", "reference", "status", "deadline", "flags", "receipt",
+                     "receipt_signature", "receipt_certificate"],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
+            "reference": _REFERENCE,
             "status": {"type": "string", "enum": ["received"]},
             "deadline": {"type": "string", "format": "date"},
             "flags": {"type": "array", "items": {"$ref": "#/components/schemas/InquiryFlag"}},
@@ -162,10 +169,11 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     },
     "InquiryStatus": {
         "type": "object",
-        "required": ["id", "status", "turn", "deadline", "legs", "flags", "care_unit",
-                     "routed_to"],
+        "required": ["id", "reference", "status", "turn", "deadline", "legs", "flags",
+                     "care_unit", "routed_to"],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
+            "reference": _REFERENCE,
             "status": {"type": "string", "enum": [
                 "received", "opened", "answered", "answer_delivered", "registered", "closed",
             ]},
@@ -356,7 +364,8 @@ def post_close(inquiry_id: str) -> Response:
     reason, text = parse_reason(body.get("reason"), body.get("text"))
     session = get_session()
     close_inquiry(session, inquiry, reason=reason, text=text,
-                  actor=f"client:{client.client_id}", now=utcnow())
+                  actor=f"client:{client.client_id}", now=utcnow(),
+                  sides=Party.client(client).sides(inquiry))
     session.commit()
     return jsonify(status_body(inquiry))
 

@@ -28,7 +28,7 @@ from gateway.errors import GatewayError, Issue
 from gateway.inquiries.access import Side, actor_sides
 from gateway.inquiries.answers import ANSWERABLE, inquiry_form, status_of
 from gateway.inquiries.intake import NOTIFY_JOB, PEER_WITHDRAWAL_JOB
-from gateway.inquiries.labels import STATUS_TEXT
+from gateway.inquiries.labels import REASON_LABELS, STATUS_TEXT
 from gateway.inquiries.models import (
     Answer,
     CloseReason,
@@ -39,12 +39,23 @@ from gateway.inquiries.models import (
     SdkMessage,
 )
 from gateway.inquiries.notify import SenderEvent, tell_sender
+from gateway.inquiries.personal import forget_name
 from gateway.inquiries.workflow import add_leg, legs_of
 from gateway.jobs.service import enqueue
 from gateway.vault.service import get_vault
 
 MAX_TEXT = 500
 
+# The reasons each side can know, in the order a form offers them: only the care unit knows
+# where the person is listed now; only the sender withdraws its own inquiry.
+_EITHER_SIDE = (
+    CloseReason.INFO_VIA_SIP, CloseReason.CONSENT_WITHDRAWN, CloseReason.PERSON_MOVED,
+    CloseReason.PERSON_DECEASED, CloseReason.DUPLICATE, CloseReason.OTHER,
+)
+REASONS_OF: dict[Side, tuple[CloseReason, ...]] = {
+    Side.CARE_UNIT: (CloseReason.RELISTED, *_EITHER_SIDE),
+    Side.SENDER: (CloseReason.WITHDRAWN_BY_SENDER, *_EITHER_SIDE),
+}
 
 # --- free text: sealed like other content -------------------------------------------------------
 
@@ -70,6 +81,10 @@ def closing_text(leg: Leg) -> str | None:
 def withdrawal_note(withdrawal: ConsentWithdrawal) -> str | None:
     """Return the note registered with a consent withdrawal; None when none or purged."""
     return _open(withdrawal.note, _note_context(withdrawal))
+
+def reasons_for(sides: frozenset[Side]) -> tuple[CloseReason, ...]:
+    """Return the reasons a party on `sides` may close with, in the order forms offer them."""
+    return tuple(r for r in CloseReason if any(r in REASONS_OF[side] for side in sides))
 
 
 def parse_reason(reason: Any, text: Any) -> tuple[CloseReason, str | None]:
@@ -97,7 +112,8 @@ def parse_reason(reason: Any, text: Any) -> tuple[CloseReason, str | None]:
         )
     if code is CloseReason.OTHER and cleaned is None:
         raise GatewayError.at(
-            codes.CLOSE_TEXT_REQUIRED, "Anledningen OTHER kräver en text som förklarar varför.",
+            codes.CLOSE_TEXT_REQUIRED,
+            f"Skriv en förklaring till anledningen \"{REASON_LABELS[code]}\".",
             "/text", status=422,
         )
     return code, cleaned
@@ -111,8 +127,16 @@ def close_inquiry(
     text: str | None,
     actor: str,
     now: dt.datetime,
+    sides: frozenset[Side],
 ) -> None:
-    """Close an inquiry still waiting for its answer (leg `closed`); 409 when it is not."""
+    """Close an inquiry still waiting for its answer (leg `closed`); 409 when it is not, 422
+    for a reason the closing party's side cannot know (`reasons_for`)."""
+    if reason not in reasons_for(sides):
+        raise GatewayError.at(
+            codes.CLOSE_REASON_NOT_YOURS,
+            f"Anledningen \"{REASON_LABELS[reason]}\" kan bara väljas av den andra parten.",
+            "/reason", status=422,
+        )
     status = status_of(session, inquiry)
     if status not in ANSWERABLE:
         raise GatewayError.at(
@@ -208,6 +232,7 @@ def purge(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
     for leg in session.scalars(select(Leg).where(Leg.inquiry_id == inquiry.id,
                                                  Leg.text.is_not(None))):
         leg.text = None
+    forget_name(session, inquiry.id)
     answer = session.scalars(select(Answer).where(Answer.inquiry_id == inquiry.id)).one_or_none()
     if answer is not None:
         answer.pdf = None

@@ -33,7 +33,9 @@ from gateway.directory.routing import FLAG_NO_ACTIVE_REKO, RouteDecision, route
 from gateway.directory.service import DirectoryError, care_unit_by_hsa_id, sender_unit_by_address
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.models import ConsentWithdrawal, Inquiry, IntakeRejection, LegKind
+from gateway.inquiries.personal import index_name
 from gateway.inquiries.receipts import receipt_body, receipt_fields, receipt_signer
+from gateway.inquiries.references import next_reference
 from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
     ClientMessage,
@@ -189,6 +191,7 @@ def _submit(
             raise RuntimeError("inquiry insert failed without an existing inquiry")
         return _resend(stored, digest)
     _store_message(session, inquiry, accepted, message)
+    index_name(session, inquiry.id, form.person.namn)
     _record_journey(session, inquiry, accepted)
     return IntakeResult(inquiry, created=True)
 
@@ -356,10 +359,12 @@ def _resend(stored: Inquiry, digest: str) -> IntakeResult:
 
 
 def _insert_once(session: Session, inquiry: Inquiry) -> bool:
-    """Insert inside a savepoint; return False when the id is taken (the caller's transaction
-    stays usable). Checking first would race a concurrent send of the same id."""
+    """Insert inside a savepoint, with the next reference; return False when the id is taken
+    (the caller's transaction stays usable, and the reference is not used up). Checking first
+    would race a concurrent send of the same id."""
     try:
         with session.begin_nested():
+            inquiry.reference = next_reference(session, inquiry.created_at)
             session.add(inquiry)
     except IntegrityError:
         return False

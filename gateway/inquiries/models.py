@@ -55,6 +55,8 @@ class Inquiry(Base):
 
     # The sender's UUID from the form: the idempotency key and the SDK messageId.
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # The short reference both sides quote ("HF-2026-000123"), given at intake (references.py).
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
     sender_unit_id: Mapped[int] = mapped_column(ForeignKey("sender_units.id"))
     care_unit_id: Mapped[int] = mapped_column(ForeignKey("care_units.id"))
     routed_to: Mapped[str] = mapped_column(String(200))
@@ -87,6 +89,52 @@ class Inquiry(Base):
     sender_unit: Mapped[SenderUnit] = relationship()
     care_unit: Mapped[CareUnit] = relationship()
     legs: WriteOnlyMapped[Leg] = relationship(order_by="Leg.id", passive_deletes=True)
+
+
+class ReferenceCounter(Base):
+    """The last reference number given in a year (Swedish calendar year of intake)."""
+
+    __tablename__ = "reference_counters"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last: Mapped[int]
+
+
+class MarkKind(enum.StrEnum):
+    """The REKO's own short status of a case, a memory aid (Rehabstöd's REKO-status)."""
+
+    KONTAKTAD = "KONTAKTAD"
+    AKTIV = "AKTIV"
+    UPPFOLJNING = "UPPFOLJNING"
+    AVSLUTAD = "AVSLUTAD"
+
+
+class InquiryMark(Base):
+    """The REKO-status set on an inquiry at one care unit: colleagues of that unit see it; a
+    re-routed inquiry starts without one at its new unit."""
+
+    __tablename__ = "inquiry_marks"
+
+    inquiry_id: Mapped[str] = mapped_column(
+        ForeignKey("inquiries.id", ondelete="CASCADE"), primary_key=True
+    )
+    care_unit_id: Mapped[int] = mapped_column(ForeignKey("care_units.id"))
+    mark: Mapped[MarkKind] = enum_column(MarkKind)
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[dt.datetime]
+
+
+class InquiryNameToken(Base):
+    """A blind index of the person's name: one keyed hash (vault, purpose "namn") per word of
+    the name, so the inbox finds a name without the name being stored or searched in clear.
+    Removed with the content when it is purged."""
+
+    __tablename__ = "inquiry_name_tokens"
+
+    inquiry_id: Mapped[str] = mapped_column(
+        ForeignKey("inquiries.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
 
 class Leg(Base):

@@ -126,6 +126,7 @@ def receipt_body(inquiry: Inquiry) -> dict[str, Any]:
         raise GatewayError.at(codes.RECEIPT_DAMAGED, status=500) from None
     return {
         "id": inquiry.id,
+        "reference": inquiry.reference,
         "status": INTAKE_STATUS,
         "deadline": receipt["deadline"],
         "flags": receipt["flags"],

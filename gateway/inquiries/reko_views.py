@@ -14,8 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select
 
 from forms.answer import Besvarare, Lakare, StructuredAnswer, Svar, build_answer_xml
 from forms.dates import stockholm_today
@@ -33,7 +32,7 @@ from gateway.directory.models import CareUnit
 from gateway.directory.service import covered_units
 from gateway.errors import GatewayError, Issue
 from gateway.http import problem_response
-from gateway.inquiries.access import Act, Party, require
+from gateway.inquiries.access import Act, Party, Side, require
 from gateway.inquiries.answers import (
     ANSWERABLE,
     accept_answer,
@@ -47,12 +46,14 @@ from gateway.inquiries.closing import (
     CloseReason,
     close_inquiry,
     parse_reason,
+    reasons_for,
     reroute,
     withdraw_consent,
 )
+from gateway.inquiries.inbox import NEAR_DAYS
 from gateway.inquiries.labels import REASON_LABELS, STATUS_TEXT
-from gateway.inquiries.models import Inquiry, InquirySummary
-from gateway.inquiries.paging import Page, page_number
+from gateway.inquiries.marks import MARK_LABELS, mark_of
+from gateway.inquiries.models import Inquiry
 from gateway.inquiries.sdk_messages import consent_file
 from gateway.inquiries.signing import finish_signing, start_signing
 from gateway.inquiries.statements import facts_of, statement_of
@@ -61,7 +62,6 @@ from gateway.vault.service import get_vault
 
 bp = Blueprint("reko", __name__)
 
-NEAR_DAYS = 7
 MAX_UPLOAD = 30 * 1024 * 1024
 # Why a REKO's pages show a person's data: the audit log's purpose for their reads.
 ANSWERING = "besvara hälsoförfrågan"
@@ -90,74 +90,6 @@ def _allowed(inquiry_id: str, act: Act) -> Inquiry:
     session = get_session()
     return require(session, Party.user(session, _user(), stockholm_today()), inquiry_id, act,
                    channel="web")
-
-
-# --- the inbox -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InboxRow:
-    """One waiting inquiry as the inbox lists it: no personal data."""
-
-    inquiry: Inquiry
-    status: Status
-    days_left: int
-    repeat: bool
-
-    @property
-    def urgency(self) -> str:
-        if self.days_left < 0:
-            return "past"
-        return "near" if self.days_left <= NEAR_DAYS else "ok"
-
-
-@dataclass(frozen=True)
-class InboxPage:
-    """One page of the inbox: its rows, how many wait in all, which page of how many."""
-
-    rows: list[InboxRow]
-    total: int
-    page: Page
-
-
-def inbox_rows(units: list[CareUnit], today: dt.date, page_number: int = 1) -> InboxPage:
-    """Return a page of the units' inquiries waiting for an answer, soonest deadline first.
-
-    The status comes from each inquiry's summary (kept as legs are written): one query for
-    the page, one for the count, whatever the number of inquiries.
-    """
-    if not units:
-        return InboxPage([], 0, Page.of(1, 0))
-    session = get_session()
-    waiting = (
-        select(Inquiry, InquirySummary.status)
-        .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
-        .where(Inquiry.care_unit_id.in_([u.id for u in units]),
-               InquirySummary.status.in_([s.value for s in ANSWERABLE]))
-    )
-    total = session.scalar(select(func.count()).select_from(waiting.subquery())) or 0
-    page = Page.of(page_number, total)
-    found = session.execute(
-        waiting.options(selectinload(Inquiry.care_unit), selectinload(Inquiry.sender_unit))
-        .order_by(Inquiry.deadline, Inquiry.created_at, Inquiry.id)
-        .limit(page.size).offset(page.offset)
-    )
-    rows = []
-    for inquiry, status in found:
-        repeat = any(flag.get("code") == "REPEAT" for flag in inquiry.flags or [])
-        rows.append(InboxRow(inquiry, Status(status), (inquiry.deadline - today).days, repeat))
-    return InboxPage(rows, total, page)
-
-
-@bp.get("/inkorg")
-@role_required(Role.COORDINATOR)
-def inbox() -> ResponseReturnValue:
-    today = stockholm_today()
-    units = my_units(_user(), today)
-    found = inbox_rows(units, today, page_number(request.args.get("sida")))
-    return render_template("inquiries/inbox.html", rows=found.rows, total=found.total,
-                           page=found.page, units=units, today=today, near_days=NEAR_DAYS,
-                           status_text=STATUS_TEXT)
 
 
 # --- one inquiry -----------------------------------------------------------------------------
@@ -194,7 +126,9 @@ def _detail_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
         "inquiries/reko_detail.html", inquiry=inquiry, form=form, personnummer=personnummer,
         status=status, status_text=STATUS_TEXT, answerable=status in ANSWERABLE,
         stored=answer_for(session, inquiry.id), legs=legs_of(session, inquiry.id),
-        labels=QUESTION_LABELS, reasons=REASON_LABELS, errors=errors or [],
+        labels=QUESTION_LABELS, errors=errors or [],
+        reasons={r: REASON_LABELS[r] for r in reasons_for(frozenset({Side.CARE_UNIT}))},
+        mark=mark_of(session, inquiry), mark_labels=MARK_LABELS,
         has_consent=consent_file(session, inquiry) is not None,
         days_left=(inquiry.deadline - stockholm_today()).days, near_days=NEAR_DAYS,
     )
@@ -394,8 +328,8 @@ def _finish_signing(inquiry: Inquiry) -> ResponseReturnValue:
 @role_required(Role.COORDINATOR)
 def reko_close(inquiry_id: str) -> ResponseReturnValue:
     inquiry = _allowed(inquiry_id, Act.CLOSE)
-    return _close(inquiry, lambda: redirect(url_for("reko.inbox")),
-                  lambda error: _refused(inquiry, error))
+    return _close(inquiry, Side.CARE_UNIT, url_for("reko.show", inquiry_id=inquiry.id),
+                  lambda: redirect(url_for("reko.inbox")))
 
 
 @bp.post("/inkorg/<inquiry_id>/omdirigera")
@@ -413,16 +347,44 @@ def reko_reroute(inquiry_id: str) -> ResponseReturnValue:
     return redirect(url_for("reko.inbox"))
 
 
-def _close(inquiry: Inquiry, done: Any, refused: Any) -> ResponseReturnValue:
+def _close(inquiry: Inquiry, side: Side, back: str, done: Any) -> ResponseReturnValue:
+    """Close without an answer in two steps: a reason chosen actively (no preselected one;
+    only those the side can know), then a confirmation that says what the other side sees."""
+    reasons = reasons_for(frozenset({side}))
+    chosen = request.form.get("reason", "")
+    text = request.form.get("text", "")
+    try:
+        if chosen not in {r.value for r in reasons}:
+            raise GatewayError.at(codes.CLOSE_REASON_REQUIRED,
+                                  "Välj varför förfrågan avslutas utan svar.", status=422)
+        reason, cleaned = parse_reason(chosen, text)
+    except GatewayError as error:
+        get_session().rollback()
+        return _close_page(inquiry, side, back, reasons, error=error)
+    if request.form.get("bekraftat") != "ja":
+        return _close_page(inquiry, side, back, reasons, reason=reason, text=cleaned)
     session = get_session()
     try:
-        reason, text = parse_reason(request.form.get("reason"), request.form.get("text"))
-        close_inquiry(session, inquiry, reason=reason, text=text, actor=_actor(), now=utcnow())
+        close_inquiry(session, inquiry, reason=reason, text=cleaned, actor=_actor(),
+                      now=utcnow(), sides=frozenset({side}))
     except GatewayError as error:
-        return refused(error)
+        session.rollback()
+        return _close_page(inquiry, side, back, reasons, error=error)
     session.commit()
-    flash("Förfrågan är avslutad utan svar.", "info")
+    flash(f"Förfrågan {inquiry.reference} är avslutad utan svar.", "info")
     return done()
+
+
+def _close_page(inquiry: Inquiry, side: Side, back: str, reasons: tuple[CloseReason, ...], *,
+                reason: CloseReason | None = None, text: str | None = None,
+                error: GatewayError | None = None) -> ResponseReturnValue:
+    """The closing page: the reasons to choose from (with the error), or the confirmation."""
+    page = render_template(
+        "inquiries/close.html", inquiry=inquiry, side=side.value, back=back,
+        choices={r: REASON_LABELS[r] for r in reasons}, labels=REASON_LABELS, reason=reason, text=text, error=error,
+        values=request.form, action=request.path,
+    )
+    return page, (error.status if error else 200)
 
 
 # --- the case worker's side ------------------------------------------------------------------
@@ -444,9 +406,9 @@ def answer_panel(inquiry: Inquiry) -> AnswerPanel:
     """Return the panel's data for the case worker's detail page."""
     session = get_session()
     status = status_of(session, inquiry)
+    reasons = {r: REASON_LABELS[r] for r in reasons_for(frozenset({Side.SENDER}))}
     return AnswerPanel(answer_for(session, inquiry.id), status, status in ANSWERABLE,
-                       STATUS_TEXT[status], REASON_LABELS)
-
+                       STATUS_TEXT[status], reasons)
 
 
 @bp.get("/arende/<inquiry_id>/svar.pdf")
@@ -500,10 +462,8 @@ def registered(inquiry_id: str) -> ResponseReturnValue:
 def sender_close(inquiry_id: str) -> ResponseReturnValue:
     inquiry = _allowed(inquiry_id, Act.CLOSE)
 
-    def refused(error: GatewayError) -> ResponseReturnValue:
-        raise error
-
-    return _close(inquiry, lambda: _back(inquiry), refused)
+    return _close(inquiry, Side.SENDER, url_for("inquiries.detail", inquiry_id=inquiry.id),
+                  lambda: _back(inquiry))
 
 
 @bp.route("/samtycke/aterkallat", methods=["GET", "POST"])
@@ -571,4 +531,4 @@ def _withdraw(session: Any) -> tuple[list[str], CareUnit]:
     return closed, unit
 
 
-__all__ = ["CloseReason", "bp", "inbox_rows", "my_units"]
+__all__ = ["CloseReason", "bp", "my_units"]

@@ -38,7 +38,7 @@ from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.answers import inquiry_form
 from gateway.inquiries.closing import closing_text
 from gateway.inquiries.intake import Submitter, find_earlier_inquiry, submit
-from gateway.inquiries.labels import LEG_LABELS, STATUS_LABELS, TURN_LABELS
+from gateway.inquiries.labels import LEG_LABELS, REASON_LABELS, STATUS_LABELS, TURN_LABELS
 from gateway.inquiries.models import Inquiry, InquirySummary
 from gateway.inquiries.paging import Page, page_number
 from gateway.inquiries.webform import (
@@ -349,6 +349,7 @@ def detail(inquiry_id: str) -> ResponseReturnValue:
     return render_template(
         "inquiries/detail.html", inquiry=inquiry, state=state, form=form, today=today,
         status_labels=STATUS_LABELS, turn_labels=TURN_LABELS, leg_labels=LEG_LABELS,
+        reason_labels=REASON_LABELS,
         questions=QUESTION_CHOICES, days_left=state.days_left(today),
         overdue=state.overdue(today), stockholm=STOCKHOLM,
         closing_texts={leg.id: text for leg in state.legs if (text := closing_text(leg))},

@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from gateway.db import get_session
+from gateway.inquiries import intake
+from gateway.inquiries.intake import Submitter
 from gateway.inquiries.models import Leg
 from gateway.jobs.worker import Worker
 from signing.devpki import Person
@@ -86,6 +88,19 @@ def leg_kinds(inquiry_id: str) -> list[str]:
     session = get_session()
     rows = session.scalars(select(Leg).where(Leg.inquiry_id == inquiry_id).order_by(Leg.id))
     return [leg.kind.value for leg in rows]
+
+
+SUBMITTER = Submitter("client:test", MALMO, frozenset({EBB_OSTER}))
+
+
+def received_days_ago(days: int, **overrides: Any) -> str:
+    """Take in a valid hälsoförfrågan (form overrides) as received `days` ago; return its id."""
+    moment = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    session = get_session()
+    result = intake.submit(session, halsoforfragan(moment, **overrides), submitter=SUBMITTER,
+                           channel="api", now=moment)
+    session.commit()
+    return result.inquiry.id
 
 
 def run_jobs(app: Flask, now: dt.datetime | None = None) -> int:

@@ -1,0 +1,220 @@
+"""The REKO's inbox as a query: the chosen units' inquiries in one tab (waiting, answered,
+closed), filtered, searched, sorted and paged by the database in a fixed number of statements
+(tab counts, the matching count, one page of rows), whatever the number of inquiries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session, aliased, contains_eager
+
+from gateway.directory.models import CareUnit, SenderUnit
+from gateway.inquiries.models import Inquiry, InquiryMark, InquirySummary, MarkKind
+from gateway.inquiries.paging import Page
+from gateway.inquiries.personal import name_matches, personnummer_hash
+from gateway.inquiries.references import format_reference, typed_reference
+from gateway.inquiries.workflow import Status
+
+NEAR_DAYS = 7
+NO_MARK = "INGEN"
+
+
+class Tab(enum.StrEnum):
+    WAITING = "vantar"
+    ANSWERED = "besvarade"
+    CLOSED = "avslutade"
+
+
+TAB_STATUSES: dict[Tab, tuple[Status, ...]] = {
+    Tab.WAITING: (Status.RECEIVED, Status.OPENED),
+    Tab.ANSWERED: (Status.ANSWERED, Status.ANSWER_DELIVERED, Status.REGISTERED),
+    Tab.CLOSED: (Status.CLOSED,),
+}
+
+
+class Due(enum.StrEnum):
+    SOON = "snart"
+    OVERDUE = "forsenad"
+
+
+@dataclass(frozen=True)
+class InboxQuery:
+    """What the REKO asked for: the units in scope and the tab, filters, search and order."""
+
+    unit_ids: tuple[int, ...]
+    tab: Tab = Tab.WAITING
+    care_unit_id: int | None = None
+    status: Status | None = None
+    mark: str | None = None
+    due: Due | None = None
+    repeat: bool = False
+    search: str = ""
+    personal: bool = False
+    sort: str = "deadline"
+    descending: bool = False
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One inquiry as the inbox lists it (the person only when personuppgifter are shown)."""
+
+    inquiry: Inquiry
+    status: Status
+    mark: MarkKind | None
+    answered: dt.datetime | None
+    closed: dt.datetime | None
+    days_left: int
+    person: tuple[str, str] | None = None
+
+    @property
+    def repeat(self) -> bool:
+        return self.inquiry.repeat_of is not None
+
+    @property
+    def urgency(self) -> str:
+        if self.status not in TAB_STATUSES[Tab.WAITING]:
+            return "none"
+        if self.days_left < 0:
+            return "past"
+        return "near" if self.days_left <= NEAR_DAYS else "ok"
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    """One page of one tab: its rows, how many match, how many each tab holds in scope."""
+
+    rows: list[InboxRow]
+    matching: int
+    tab_totals: dict[Tab, int]
+    page: Page
+    searched_personal: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def total(self, tab: Tab) -> int:
+        return self.tab_totals.get(tab, 0)
+
+
+_STATUS_ORDER = [s.value for s in Status]
+_Mark = aliased(InquiryMark)
+
+
+def sort_key(column: str) -> Any:
+    """Return the ORDER BY expression of an inbox column (KeyError for one that has none)."""
+    return {
+        "reference": Inquiry.reference,
+        "care_unit": CareUnit.name,
+        "sender": SenderUnit.name,
+        "received": Inquiry.created_at,
+        "deadline": Inquiry.deadline,
+        "days": Inquiry.deadline,
+        "answered": InquirySummary.answered,
+        "closed": InquirySummary.closed,
+        "status": case({v: i for i, v in enumerate(_STATUS_ORDER)},
+                       value=InquirySummary.status, else_=0),
+        "mark": case({m.value: i for i, m in enumerate(MarkKind, start=1)},
+                     value=_Mark.mark, else_=0),
+        "repeat": case((Inquiry.repeat_of.is_(None), 0), else_=1),
+    }[column]
+
+
+def _scoped(query: InboxQuery) -> Select[Any]:
+    """The inquiries routed now to the units in scope (the VC filter narrows them)."""
+    units = [query.care_unit_id] if query.care_unit_id in query.unit_ids else list(query.unit_ids)
+    return (
+        select(Inquiry, InquirySummary, _Mark)
+        .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
+        .join(CareUnit, CareUnit.id == Inquiry.care_unit_id)
+        .join(SenderUnit, SenderUnit.id == Inquiry.sender_unit_id)
+        # A mark is the unit's: one set before a re-route stays with the old unit.
+        .outerjoin(_Mark, and_(_Mark.inquiry_id == Inquiry.id,
+                               _Mark.care_unit_id == Inquiry.care_unit_id))
+        .where(Inquiry.care_unit_id.in_(units))
+    )
+
+
+def _filters(query: InboxQuery, today: dt.date) -> list[ColumnElement[bool]]:
+    """The conditions of the tab and the filters chosen."""
+    statuses = [s.value for s in TAB_STATUSES[query.tab]]
+    if query.status is not None and query.status.value in statuses:
+        statuses = [query.status.value]
+    terms: list[ColumnElement[bool]] = [InquirySummary.status.in_(statuses)]
+    if query.mark == NO_MARK:
+        terms.append(_Mark.mark.is_(None))
+    elif query.mark in set(MarkKind):
+        terms.append(_Mark.mark == MarkKind(query.mark))
+    if query.due is Due.OVERDUE:
+        terms.append(Inquiry.deadline < today)
+    elif query.due is Due.SOON:
+        terms.append(Inquiry.deadline.between(today, today + dt.timedelta(days=NEAR_DAYS)))
+    if query.repeat:
+        terms.append(Inquiry.repeat_of.is_not(None))
+    return terms
+
+
+def search_condition(text: str, personal: bool) -> tuple[ColumnElement[bool] | None, bool]:
+    """Return the condition for a search text and whether it looked at personal data: a
+    reference always; a personnummer or name only when personuppgifter are shown."""
+    ways: list[ColumnElement[bool]] = []
+    typed = typed_reference(text)
+    if typed is not None:
+        year, number = typed
+        ways.append(Inquiry.reference == format_reference(year, number) if year else
+                    Inquiry.reference.like(f"HF-____-{number:06d}"))
+    looked = False
+    if personal:
+        person = personnummer_hash(text)
+        if person is not None:
+            ways.append(Inquiry.person_hash == person)
+            looked = True
+        elif (named := name_matches(text)) is not None:
+            ways.append(named)
+            looked = True
+    if not ways:
+        return None, looked
+    return or_(*ways), looked
+
+
+def inbox_page(session: Session, query: InboxQuery, today: dt.date) -> InboxPage:
+    """Return the page of the inbox the query asks for (three statements)."""
+    if not query.unit_ids:
+        return InboxPage([], 0, {}, Page.of(1, 0))
+    scoped = _scoped(query)
+    totals = _tab_totals(session, scoped)
+    filtered = scoped.where(*_filters(query, today))
+    notes: list[str] = []
+    looked = False
+    if query.search.strip():
+        condition, looked = search_condition(query.search, query.personal)
+        if condition is None:
+            notes.append("Sökningen gav ingen träff: sök på referens (till exempel "
+                         "HF-2026-000123)" + ("" if query.personal else
+                                              ", eller slå på Visa personuppgifter för att "
+                                              "söka på namn eller personnummer") + ".")
+        filtered = filtered.where(condition if condition is not None else Inquiry.id.is_(None))
+    matching = session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
+    page = Page.of(query.page, matching)
+    key = sort_key(query.sort)
+    order = [key.desc() if query.descending else key.asc(),
+             Inquiry.id.desc() if query.descending else Inquiry.id.asc()]
+    found = session.execute(
+        filtered.options(contains_eager(Inquiry.care_unit), contains_eager(Inquiry.sender_unit))
+        .order_by(*order).limit(page.size).offset(page.offset)
+    )
+    rows = [InboxRow(inquiry, Status(summary.status), mark.mark if mark else None,
+                     summary.answered, summary.closed, (inquiry.deadline - today).days)
+            for inquiry, summary, mark in found]
+    return InboxPage(rows, matching, totals, page, looked, notes)
+
+
+def _tab_totals(session: Session, scoped: Select[Any]) -> dict[Tab, int]:
+    """How many inquiries each tab holds in scope: one grouped count."""
+    counted = scoped.with_only_columns(InquirySummary.status, func.count()).group_by(
+        InquirySummary.status)
+    by_status = {status: count for status, count in session.execute(counted)}
+    return {tab: sum(by_status.get(s.value, 0) for s in statuses)
+            for tab, statuses in TAB_STATUSES.items()}

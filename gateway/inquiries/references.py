@@ -1,0 +1,55 @@
+"""The short reference an inquiry is quoted by ("HF-2026-000123"): numbered per Swedish
+calendar year at intake, and read back from what a user types."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from forms.dates import local_date
+from gateway.inquiries.models import ReferenceCounter
+
+PREFIX = "HF"
+_TYPED = re.compile(r"^(?:HF)?[-\s]*(\d{4})?[-\s]*0*(\d{1,6})$")
+
+
+def next_reference(session: Session, now: dt.datetime) -> str:
+    """Return the next reference of `now`'s Swedish year, counted in the caller's transaction.
+
+    The counter row is updated in place, so concurrent intakes wait for each other's number
+    (PostgreSQL's row lock, SQLite's write lock); the year's first row is inserted, and a
+    concurrent insert of the same year makes this one update instead.
+    """
+    year = local_date(now).year
+    for _ in range(2):
+        number = session.scalar(
+            update(ReferenceCounter).where(ReferenceCounter.year == year)
+            .values(last=ReferenceCounter.last + 1).returning(ReferenceCounter.last)
+        )
+        if number is not None:
+            return format_reference(year, number)
+        try:
+            with session.begin_nested():
+                session.add(ReferenceCounter(year=year, last=1))
+        except IntegrityError:
+            continue
+        return format_reference(year, 1)
+    raise RuntimeError(f"reference counter of {year} could neither be updated nor created")
+
+
+def format_reference(year: int, number: int) -> str:
+    return f"{PREFIX}-{year}-{number:06d}"
+
+
+def typed_reference(text: str) -> tuple[int | None, int] | None:
+    """Return (year or None, number) of a reference as typed ("HF-2026-000123", "2026-123",
+    "123"); None when the text is no reference."""
+    found = _TYPED.match(text.strip().upper())
+    if found is None:
+        return None
+    year, number = found.groups()
+    return (int(year) if year else None, int(number))
