@@ -33,7 +33,7 @@ from gateway.inquiries.inbox import (
 from gateway.inquiries.labels import STATUS_LABELS
 from gateway.inquiries.marks import MARK_LABELS, parse_mark, set_mark
 from gateway.inquiries.paging import page_number
-from gateway.inquiries.personal import audit_reads, person_of
+from gateway.inquiries.personal import audit_reads, hyphenated, person_of
 from gateway.inquiries.reko_views import bp
 from gateway.inquiries.workflow import Status
 
@@ -90,6 +90,9 @@ def columns(tab: Tab, personal: bool) -> list[Column]:
                                     "förfrågan om samma person till samma vårdcentral."),
     ]
     return found
+
+
+bp.add_app_template_filter(hyphenated, "personnummer")
 
 
 def _user() -> User:

@@ -21,7 +21,7 @@ from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
 from forms.identifiers import IdentifierError, parse_personnummer
 from gateway import codes
-from gateway.audit.service import record
+from gateway.audit.reads import record_read
 from gateway.errors import GatewayError
 from gateway.inquiries.models import Inquiry, InquiryNameToken
 from gateway.vault.service import get_vault
@@ -116,7 +116,7 @@ def hyphenated(personnummer: str) -> str:
 
 
 def audit_reads(session: Session, actor: str, ids: list[str], purpose: str) -> None:
-    """Append one read of personal data per inquiry shown, with its purpose."""
+    """Log the read of each inquiry shown, with its purpose (once per access session)."""
     for inquiry_id in ids:
-        record(session, actor=actor, action="inquiry.read", object_type="inquiry",
-               object_id=inquiry_id, detail={"channel": "web", "purpose": purpose})
+        record_read(session, actor=actor, action="inquiry.read", object_type="inquiry",
+                    object_id=inquiry_id, purpose=purpose, channel="web")

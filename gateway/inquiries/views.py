@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session, contains_eager
 
 from forms.dates import STOCKHOLM, local_date, stockholm_today
 from forms.labels import QUESTION_CHOICES
-from gateway.audit.reads import record_read
 from gateway.auth.login import role_required
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
@@ -41,6 +40,7 @@ from gateway.inquiries.intake import Submitter, find_earlier_inquiry, submit
 from gateway.inquiries.labels import LEG_LABELS, REASON_LABELS, STATUS_LABELS, TURN_LABELS
 from gateway.inquiries.models import Inquiry, InquirySummary
 from gateway.inquiries.paging import Page, page_number
+from gateway.inquiries.personal import audit_reads, person_of
 from gateway.inquiries.webform import (
     MAX_CONSENT_PDF,
     InquiryForm,
@@ -56,6 +56,7 @@ SHOW_PERSONAL_KEY = "show_personal"
 
 # Column key → (heading, what it means); the table's sort keys.
 COLUMNS = {
+    "reference": ("Referens", "Förfrågans korta referens, som båda parter kan ange."),
     "sent": ("Skickad", "Datum då förfrågan togs emot."),
     "care_unit": ("Vårdcentral", "Dit förfrågan skickades."),
     "status": ("Status", "Var förfrågan står nu."),
@@ -97,6 +98,7 @@ def _sort_key(column: str) -> tuple[Any, bool]:
     status = InquirySummary.status
     turns = {status_.value: list(Turn).index(turn_for(status_)) for status_ in Status}
     return {
+        "reference": (Inquiry.reference, False),
         "sent": (Inquiry.created_at, False),
         "care_unit": (CareUnit.name, False),
         "status": (_rank([s.value for s in Status], status), False),
@@ -113,21 +115,8 @@ def _ordered(column: str, descending: bool) -> list[Any]:
     return [key.desc() if down else key.asc(), Inquiry.id.desc() if down else Inquiry.id.asc()]
 
 
-def _person(inquiry: Inquiry) -> tuple[str, str] | None:
-    """Return (name, personnummer) opened from the vault, or None when purged."""
-    if inquiry.content is None:
-        return None
-    try:
-        form = inquiry_form(inquiry)
-    except GatewayError:
-        return None
-    return form.person.namn, form.person.personnummer
-
-
 def _audit_reads(db: Session, user: User, ids: list[str], purpose: str) -> None:
-    for inquiry_id in ids:
-        record_read(db, actor=f"user:{user.username}", action="inquiry.read",
-                    object_type="inquiry", object_id=inquiry_id, purpose=purpose, channel="web")
+    audit_reads(db, f"user:{user.username}", ids, purpose)
 
 
 @bp.post("/personuppgifter")
@@ -182,7 +171,7 @@ def mine() -> ResponseReturnValue:
         sent = local_date(inquiry.created_at)
         state = Progress(status, turn_for(status), inquiry.deadline, ())
         rows.append(Row(inquiry, state, sent, (today - sent).days,
-                        _person(inquiry) if show else None))
+                        person_of(inquiry) if show else None))
     if show and rows:
         _audit_reads(db, user, [r.inquiry.id for r in rows if r.person], "mina_arenden")
         db.commit()
