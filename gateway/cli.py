@@ -52,7 +52,10 @@ def _register() -> None:
     from gateway.stats.cli import stats_group
 
     cli.add_command(stats_group)
+    from gateway.inquiries.cli import inquiries_group
     from gateway.inquiries.retention import retention_group
+
+    cli.add_command(inquiries_group)
 
     cli.add_command(retention_group)
     from gateway.federation.ap import ap_command

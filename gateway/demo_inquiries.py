@@ -40,6 +40,7 @@ from gateway.auth.models import User
 from gateway.db import database
 from gateway.directory.models import Coordinator
 from gateway.directory.service import care_unit_by_hsa_id
+from gateway.inquiries.access import Side
 from gateway.inquiries.answers import (
     accept_answer,
     deliver_answer,
@@ -193,7 +194,7 @@ def _play(session: Session, sample: DemoInquiry, now: dt.datetime, pki: PkiLayou
     if sample.closed is not None:
         reason, days_ago = sample.closed
         close_inquiry(session, inquiry, reason=reason, text=None, actor=f"user:{REKO_USER}",
-                      now=now - dt.timedelta(days=days_ago))
+                      now=now - dt.timedelta(days=days_ago), sides=frozenset({Side.CARE_UNIT}))
     if sample.signer is not None:
         pdf, structured = _signed_answer(session, inquiry, sample, pki, now)
         accept_answer(session, inquiry.id, pdf, submitter=f"user:{REKO_USER}",

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, select
 
 from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role, User
 from gateway.db import database, get_session
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.models import Inquiry, InquiryNameToken
+from gateway.inquiries.personal import index_missing_names
 from gateway.inquiries.references import typed_reference
 from tests.conftest import AppMaker
 from tests.support.forms import (
@@ -400,3 +401,18 @@ def test_a_case_worker_cannot_choose_relisted(world: World) -> None:
                              {"reason": "WITHDRAWN_BY_SENDER", "bekraftat": "ja", "next": page})
         assert done.status_code == 302
 
+
+
+def test_names_of_inquiries_taken_in_before_the_index_are_indexed_once(world: World) -> None:
+    with world.app.app_context():
+        session = get_session()
+        tolvan = reference(received_days_ago(0))
+        session.execute(delete(InquiryNameToken))
+        session.commit()
+        pick(world.anna, KRYDDGARDEN)
+        show_personal(world.anna)
+        assert references_on(page_of(world.anna, "?sok=Tolvansson")) == []
+        assert index_missing_names(session) == 1
+        session.commit()
+        assert index_missing_names(session) == 0
+        assert references_on(page_of(world.anna, "?sok=Tolvansson")) == [tolvan]

@@ -101,6 +101,7 @@ class InboxPage:
 
 _STATUS_ORDER = [s.value for s in Status]
 _Mark = aliased(InquiryMark)
+_Rows = Select[Inquiry, InquirySummary, InquiryMark]
 
 
 def sort_key(column: str) -> Any:
@@ -122,7 +123,7 @@ def sort_key(column: str) -> Any:
     }[column]
 
 
-def _scoped(query: InboxQuery) -> Select[Any]:
+def _scoped(query: InboxQuery) -> _Rows:
     """The inquiries routed now to the units in scope (the VC filter narrows them)."""
     units = [query.care_unit_id] if query.care_unit_id in query.unit_ids else list(query.unit_ids)
     return (
@@ -211,7 +212,7 @@ def inbox_page(session: Session, query: InboxQuery, today: dt.date) -> InboxPage
     return InboxPage(rows, matching, totals, page, looked, notes)
 
 
-def _tab_totals(session: Session, scoped: Select[Any]) -> dict[Tab, int]:
+def _tab_totals(session: Session, scoped: _Rows) -> dict[Tab, int]:
     """How many inquiries each tab holds in scope: one grouped count."""
     counted = scoped.with_only_columns(InquirySummary.status, func.count()).group_by(
         InquirySummary.status)

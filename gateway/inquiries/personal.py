@@ -120,3 +120,19 @@ def audit_reads(session: Session, actor: str, ids: list[str], purpose: str) -> N
     for inquiry_id in ids:
         record_read(session, actor=actor, action="inquiry.read", object_type="inquiry",
                     object_id=inquiry_id, purpose=purpose, channel="web")
+
+
+def index_missing_names(session: Session) -> int:
+    """Write the blind index of the name of every inquiry that still has its content and no
+    index yet (inquiries taken in before the index existed); return how many. In the caller's
+    transaction."""
+    indexed = select(InquiryNameToken.inquiry_id)
+    missing = session.scalars(select(Inquiry).where(
+        Inquiry.content.is_not(None), Inquiry.id.not_in(indexed)).order_by(Inquiry.id))
+    count = 0
+    for inquiry in missing:
+        person = person_of(inquiry)
+        if person is not None:
+            index_name(session, inquiry.id, person[0])
+            count += 1
+    return count

@@ -381,8 +381,8 @@ def _close_page(inquiry: Inquiry, side: Side, back: str, reasons: tuple[CloseRea
     """The closing page: the reasons to choose from (with the error), or the confirmation."""
     page = render_template(
         "inquiries/close.html", inquiry=inquiry, side=side.value, back=back,
-        choices={r: REASON_LABELS[r] for r in reasons}, labels=REASON_LABELS, reason=reason, text=text, error=error,
-        values=request.form, action=request.path,
+        choices={r: REASON_LABELS[r] for r in reasons}, labels=REASON_LABELS, reason=reason,
+        text=text, error=error, values=request.form, action=request.path,
     )
     return page, (error.status if error else 200)
 
