@@ -12,6 +12,7 @@ from sqlalchemy import Table, select, text
 
 from gateway.audit.models import AuditEntry
 from gateway.db import database, get_session
+from gateway.inquiries.access import Side
 from gateway.inquiries.closing import close_inquiry, closing_text, withdraw_consent, withdrawal_note
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import CloseReason, ConsentWithdrawal, Inquiry, Leg, LegKind
@@ -40,7 +41,8 @@ def _inquiry(n: int, received: dt.datetime, closed_days_later: int | None) -> st
     if closed_days_later is not None:
         close_inquiry(session, result.inquiry, reason=CloseReason.OTHER,
                       text=CLOSING_TEXT, actor="client:test",
-                      now=received + dt.timedelta(days=closed_days_later))
+                      now=received + dt.timedelta(days=closed_days_later),
+                      sides=frozenset({Side.SENDER}))
     session.commit()
     return result.inquiry.id
 

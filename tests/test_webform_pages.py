@@ -19,8 +19,10 @@ from forms.halsoforfragan import parse_halsoforfragan
 from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
 from gateway.db import get_session, utcnow
+from gateway.inquiries.access import Side
 from gateway.inquiries.closing import close_inquiry, purge
 from gateway.inquiries.models import CloseReason, Inquiry
+from gateway.inquiries.personal import hyphenated
 from gateway.inquiries.webform import issue_field
 from gateway.vault.service import get_vault
 from tests.support.clock import FROZEN_TODAY
@@ -289,12 +291,12 @@ def test_sorting_filter_and_personal_data_switch(oster: Browser) -> None:
     switched = oster.submit("/arenden", "/arenden/personuppgifter", {"show": "1"})
     assert switched.status_code == 302
     shown = oster.get("/arenden").get_data(as_text=True)
-    assert nth_personnummer(1) in shown and "Tolvan Tolvansson" in shown
+    assert hyphenated(nth_personnummer(1)) in shown and "Tolvan Tolvansson" in shown
     reads = get_session().scalar(select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "inquiry.read"))
     assert reads == 2
     oster.submit("/arenden", "/arenden/personuppgifter", {"show": "0"})
-    assert nth_personnummer(1) not in oster.get("/arenden").get_data(as_text=True)
+    assert hyphenated(nth_personnummer(1)) not in oster.get("/arenden").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("role", [Role.COORDINATOR, Role.DIRECTORY_ADMIN, Role.STATISTICIAN,
@@ -319,10 +321,11 @@ def test_the_closing_text_is_shown_to_the_sender_until_it_is_purged(oster: Brows
     inquiry = session.get(Inquiry, inquiry_id)
     assert inquiry is not None
     close_inquiry(session, inquiry, reason=CloseReason.OTHER, text="Personen har flyttat.",
-                  actor="user:reko", now=utcnow())
+                  actor="user:reko", now=utcnow(), sides=frozenset({Side.CARE_UNIT}))
     session.commit()
     page = oster.get(f"/arenden/{inquiry_id}").get_data(as_text=True)
-    assert "(OTHER): <q>Personen har flyttat.</q>" in page
+    assert "(Annan anledning (ange vilken)): <q>Personen har flyttat.</q>" in page
+    assert "OTHER" not in page
     purge(session, inquiry, utcnow())
     session.commit()
     page = oster.get(f"/arenden/{inquiry_id}").get_data(as_text=True)

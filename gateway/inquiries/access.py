@@ -17,8 +17,8 @@ A web user is on a side only through their role (a case worker's sender unit, a 
 units); other roles are on no side and never see content.
 
 Acts. Each act names the sides that may do it (`MAY`): reading the inquiry, closing and
-re-routing it and deleting one's own view of its SDK messages are either side's; answering is
-the care unit's; fetching and registering the answer are the sender's.
+re-routing it and deleting one's own view of its SDK messages are either side's; answering and
+setting the REKO-status are the care unit's; fetching and registering the answer are the sender's.
 
 Verdicts. ALLOWED when the party is on a side that may do the act. UNKNOWN when no inquiry has
 the id, or the party is on neither side: the two read the same to a client (404; 550 5.1.1;

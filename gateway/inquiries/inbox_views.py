@@ -116,7 +116,7 @@ def _choice(name: str, allowed: Any) -> Any:
     return value if value in allowed else None
 
 
-def _query(units: list[CareUnit], scope: list[CareUnit], personal: bool) -> InboxQuery:
+def _query(scope: list[CareUnit], personal: bool) -> InboxQuery:
     tab = Tab(_choice("flik", {t.value for t in Tab}) or Tab.WAITING)
     keys = {c.key for c in columns(tab, personal) if c.sortable}
     default_sort = "deadline" if tab is Tab.WAITING else "received"
@@ -162,7 +162,7 @@ def inbox() -> ResponseReturnValue:
         return render_template("inquiries/inbox_pick.html", units=units, chosen=None,
                                all_units=ALL_UNITS)
     personal = bool(user.show_personal)
-    query = _query(units, scope, personal)
+    query = _query(scope, personal)
     found = inbox_page(get_session(), query, today)
     rows = _with_persons(found.rows, user) if personal else found.rows
     return render_template(

@@ -17,7 +17,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -52,7 +51,6 @@ from gateway.inquiries.workflow import Progress, Status, Turn, progress, turn_fo
 bp = Blueprint("inquiries", __name__, url_prefix="/arenden")
 
 CASE_WORKER = Role.CASE_WORKER
-SHOW_PERSONAL_KEY = "show_personal"
 
 # Column key → (heading, what it means); the table's sort keys.
 COLUMNS = {
@@ -122,8 +120,10 @@ def _audit_reads(db: Session, user: User, ids: list[str], purpose: str) -> None:
 @bp.post("/personuppgifter")
 @role_required(CASE_WORKER)
 def toggle_personal() -> ResponseReturnValue:
-    """The "Visa personuppgifter" switch: remembered for the session."""
-    session[SHOW_PERSONAL_KEY] = request.form.get("show") == "1"
+    """The "Visa personuppgifter" switch: remembered for the user (as the REKO's is)."""
+    user: User = current_user
+    user.show_personal = request.form.get("show") == "1"
+    get_session().commit()
     args = {k: v for k in ("sort", "dir", "visa") if (v := request.args.get(k, ""))}
     return redirect(url_for("inquiries.mine", **args))  # type: ignore[arg-type]
 
@@ -140,7 +140,7 @@ def mine() -> ResponseReturnValue:
                                columns=COLUMNS, sort="sent", direction="desc",
                                filters=FILTERS, chosen="alla", show_personal=False)
     db = get_session()
-    show = bool(session.get(SHOW_PERSONAL_KEY, False))
+    show = bool(user.show_personal)
     chosen = request.args.get("visa", "alla")
     chosen = chosen if chosen in FILTERS else "alla"
     sort = request.args.get("sort", "sent")
