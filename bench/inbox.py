@@ -42,8 +42,10 @@ def _app(folder: Path, url: str, count: int) -> tuple[Flask, dict[str, str]]:
             ("rekobank", Role.COORDINATOR, {"hsa_id": REKO_HSA_ID}),
             ("handlaggare", Role.CASE_WORKER, {"unit": FORM_SENDER.funktionsadress}),
         ):
-            _, secret = create_user(session, username=username, role=role, password=PASSWORD,
-                                    **extra)
+            user, secret = create_user(session, username=username, role=role,
+                                       password=PASSWORD, **extra)
+            if role is Role.COORDINATOR:  # the inbox of the unit filled below, not the picker
+                user.inbox_scope = KRYDDGARDEN[0]
             secrets_by_user[username] = secret
         care = session.scalar(select(CareUnit.id).where(CareUnit.hsa_id == KRYDDGARDEN[0]))
         sender = session.scalar(

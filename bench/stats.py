@@ -157,12 +157,12 @@ def live_statements(dialect: str, count: int, care: list[int], senders: list[int
     answer_days = "((n * 31) % 90)"
     close_days = "(n % 60)"
     inquiries = f"""{numbers}
-        INSERT INTO inquiries (id, sender_unit_id, care_unit_id, routed_to, reply_to,
-            content_digest, person_hash, channel, flags, deadline, consent_valid_to,
+        INSERT INTO inquiries (id, reference, sender_unit_id, care_unit_id, routed_to,
+            reply_to, content_digest, person_hash, channel, flags, deadline, consent_valid_to,
             submitted_by, created_at)
-        SELECT {ident}, {_pick(senders)}, {_pick(care)}, 'sdk:bench', 'sdk:bench', {digest},
-            {digest}, 'api', '[]', {day(sent_day + " + 30")}, {day(sent_day + " + 300")},
-            'client:bench', {moment(sent_day, sent_second + " + 1")}
+        SELECT {ident}, 'HF-B-' || n, {_pick(senders)}, {_pick(care)}, 'sdk:bench',
+            'sdk:bench', {digest}, {digest}, 'api', '[]', {day(sent_day + " + 30")},
+            {day(sent_day + " + 300")}, 'client:bench', {moment(sent_day, sent_second + " + 1")}
         FROM s"""
     legs = [
         ("submitted", "TRUE", moment(sent_day, sent_second)),

@@ -82,6 +82,7 @@ def live(
     first = min(legs.values())
     fields: dict[str, Any] = {
         "id": str(uuid.uuid4()),
+        "reference": f"HF-T-{uuid.uuid4().hex[:12]}",
         "sender_unit_id": sender_unit.id,
         "care_unit_id": unit.id,
         "routed_to": "sdk:reko-kryddgarden:0203:skane.se",

@@ -249,7 +249,8 @@ def seed_inquiries(session: Session, vault: Vault, n: int) -> list[str]:
     for i in range(n):
         inquiry_id = str(uuid.uuid4())
         session.add(Inquiry(
-            id=inquiry_id, sender_unit_id=sender.id, care_unit_id=care.id,
+            id=inquiry_id, reference=f"HF-T-{i}", sender_unit_id=sender.id,
+            care_unit_id=care.id,
             routed_to="sdk:reko-kryddgarden:0203:skane.se", reply_to="sdk:ebb-oster:0203:malmo.se",
             content_digest="0" * 64,
             content=vault.seal(
