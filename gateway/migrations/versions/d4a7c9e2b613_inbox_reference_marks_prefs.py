@@ -6,7 +6,7 @@ calendar year; the counters continue from there. Name tokens of existing inquiri
 vault to open their content: `gateway inquiries index-names` writes them (see README).
 
 Revision ID: d4a7c9e2b613
-Revises: c4d8e2f1a7b6
+Revises: d5a9f3c2b8e6
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -21,7 +21,7 @@ import gateway.db
 from forms.dates import local_date
 
 revision = 'd4a7c9e2b613'
-down_revision = 'c4d8e2f1a7b6'
+down_revision = 'd5a9f3c2b8e6'
 branch_labels = None
 depends_on = None
 
