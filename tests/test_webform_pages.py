@@ -329,4 +329,4 @@ def test_the_closing_text_is_shown_to_the_sender_until_it_is_purged(oster: Brows
     purge(session, inquiry, utcnow())
     session.commit()
     page = oster.get(f"/arenden/{inquiry_id}").get_data(as_text=True)
-    assert "(OTHER)" in page and "Personen har flyttat." not in page
+    assert "(Annan anledning (ange vilken))" in page and "Personen har flyttat." not in page

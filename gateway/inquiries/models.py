@@ -51,12 +51,15 @@ class Inquiry(Base):
 
     __tablename__ = "inquiries"
     # The repeat check looks for earlier inquiries about one person to one care unit.
-    __table_args__ = (Index("ix_inquiries_person_care_unit", "person_hash", "care_unit_id"),)
+    __table_args__ = (
+        Index("ix_inquiries_person_care_unit", "person_hash", "care_unit_id"),
+        Index("ix_inquiries_reference", "reference", unique=True),
+    )
 
     # The sender's UUID from the form: the idempotency key and the SDK messageId.
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     # The short reference both sides quote ("HF-2026-000123"), given at intake (references.py).
-    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    reference: Mapped[str] = mapped_column(String(20))
     sender_unit_id: Mapped[int] = mapped_column(ForeignKey("sender_units.id"))
     care_unit_id: Mapped[int] = mapped_column(ForeignKey("care_units.id"))
     routed_to: Mapped[str] = mapped_column(String(200))

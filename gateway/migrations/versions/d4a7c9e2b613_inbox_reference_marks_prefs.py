@@ -65,12 +65,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('inbox_scope', sa.String(length=31), nullable=True))
         batch_op.add_column(sa.Column('show_personal', sa.Boolean(), server_default=sa.false(),
                                       nullable=False))
-    with op.batch_alter_table('inquiries', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('reference', sa.String(length=20), nullable=True))
+    # Added in place, never by recreating `inquiries` (on SQLite that would drop the table
+    # its children point to): NOT NULL with a default the backfill overwrites, a unique index.
+    op.add_column('inquiries', sa.Column('reference', sa.String(length=20), nullable=False,
+                                         server_default=''))
     _backfill_references(op.get_bind())
-    with op.batch_alter_table('inquiries', schema=None) as batch_op:
-        batch_op.alter_column('reference', existing_type=sa.String(length=20), nullable=False)
-        batch_op.create_unique_constraint(batch_op.f('uq_inquiries_reference'), ['reference'])
+    op.create_index('ix_inquiries_reference', 'inquiries', ['reference'], unique=True)
+    if op.get_bind().dialect.name != 'sqlite':  # SQLite changes a default only by recreating
+        op.alter_column('inquiries', 'reference', server_default=None)
 
 
 def _backfill_references(bind: sa.Connection) -> None:
@@ -97,12 +99,10 @@ def _backfill_references(bind: sa.Connection) -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('inquiries', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_inquiries_reference'), type_='unique')
-        batch_op.drop_column('reference')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('show_personal')
-        batch_op.drop_column('inbox_scope')
+    op.drop_index('ix_inquiries_reference', table_name='inquiries')
+    op.drop_column('inquiries', 'reference')
+    op.drop_column('users', 'show_personal')
+    op.drop_column('users', 'inbox_scope')
     with op.batch_alter_table('inquiry_name_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inquiry_name_tokens_token_hash'))
     op.drop_table('inquiry_name_tokens')
