@@ -170,6 +170,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/samtycke/aterkallat"): web({CW}),
     # --- the REKO's pages ---
     ("GET", "/inkorg"): web({RK}),
+    ("POST", "/inkorg/enhet"): web({RK}),
+    ("POST", "/inkorg/personuppgifter"): web({RK}),
+    ("POST", "/inkorg/<inquiry_id>/reko-status"): web({RK}, {P.REKO}),
     ("GET", "/inkorg/<inquiry_id>"): web({RK}, {P.REKO}),
     ("GET", "/inkorg/<inquiry_id>/samtycke.pdf"): web({RK}, {P.REKO}),
     ("POST", "/inkorg/<inquiry_id>/svar"): web({RK}, {P.REKO}),
