@@ -6,7 +6,7 @@ calendar year; the counters continue from there. Name tokens of existing inquiri
 vault to open their content: `gateway inquiries index-names` writes them (see README).
 
 Revision ID: d4a7c9e2b613
-Revises: d5a9f3c2b8e6
+Revises: c3d9e1f2a7b4
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -21,7 +21,7 @@ import gateway.db
 from forms.dates import local_date
 
 revision = 'd4a7c9e2b613'
-down_revision = 'd5a9f3c2b8e6'
+down_revision = 'c3d9e1f2a7b4'
 branch_labels = None
 depends_on = None
 
