@@ -24,6 +24,7 @@ DOMAINS = (
     "gateway.stats",
     "gateway.directory",
     "gateway.inquiries",
+    "gateway.auditlog",
     "gateway.sdkapi",
     "gateway.mail",
     "gateway.metrics",

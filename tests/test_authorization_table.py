@@ -214,6 +214,14 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/statistik/export.csv"): web({Role.STATISTICIAN}),
     ("GET", "/statistik/export.xlsx"): web({Role.STATISTICIAN}),
     ("GET", "/api/v1/stats/response-times"): Row(Kind.STATS_API, frozenset({P.STATISTICIAN})),
+    # --- the auditor's pages (the log, never content) ---
+    ("GET", "/granskning"): web({Role.AUDITOR}),
+    ("POST", "/granskning"): web({Role.AUDITOR}),
+    ("GET", "/granskning/post/<int:seq>"): web({Role.AUDITOR}),
+    ("GET", "/granskning/kedjan"): web({Role.AUDITOR}),
+    ("POST", "/granskning/kedjan"): web({Role.AUDITOR}),
+    ("GET", "/granskning/loggutdrag"): web({Role.AUDITOR}),
+    ("GET", "/granskning/loggutdrag.csv"): web({Role.AUDITOR}),
     # --- the gateway API ---
     ("GET", "/api/v1/whoami"): api(ALL_CLIENTS, scoped=False),
     ("GET", "/api/v1/directory/care-units"): api(ALL_CLIENTS, scoped=False),
@@ -304,6 +312,7 @@ def _seed(app: Flask) -> tuple[dict[P, str], dict[str, str]]:
         "assignment_id": str(session.scalars(select(Assignment.id)
                                              .order_by(Assignment.id)).first()),
         "absence_id": str(_an_absence(session)),
+        "seq": "1",
     }
     return tokens, params
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base
@@ -18,6 +18,13 @@ class AuditEntry(Base):
     was keyed (key_id None) a plain SHA-256."""
 
     __tablename__ = "audit_entries"
+    # The auditor's search (gateway.auditlog) filters by object, actor, action and time.
+    __table_args__ = (
+        Index("ix_audit_entries_object", "object_type", "object_id"),
+        Index("ix_audit_entries_actor", "actor"),
+        Index("ix_audit_entries_action", "action"),
+        Index("ix_audit_entries_at", "at"),
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[dt.datetime]

@@ -77,7 +77,8 @@ def _extras_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _safe(value: object) -> object:
+def spreadsheet_safe(value: object) -> object:
+    """Return value so that a spreadsheet keeps it as text (a leading ' before a formula)."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
@@ -118,8 +119,9 @@ def to_csv(detail: Report, others: Sequence[Report] = ()) -> str:
     writer.writerow(CSV_COLUMNS)
     for report in others:
         if report.period != detail.period:
-            writer.writerows([_safe(v) for v in row] for row in csv_rows(report, breakdowns=False))
-    writer.writerows([_safe(v) for v in row] for row in csv_rows(detail))
+            writer.writerows([spreadsheet_safe(v) for v in row]
+                             for row in csv_rows(report, breakdowns=False))
+    writer.writerows([spreadsheet_safe(v) for v in row] for row in csv_rows(detail))
     return out.getvalue()
 
 
