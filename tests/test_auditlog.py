@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 
 from forms.dates import stockholm_today
 from gateway.audit.models import AuditEntry
+from gateway.audit.service import anchor, record
 from gateway.auditlog.labels import ACTION_LABELS
 from gateway.auth.models import Role
 from gateway.db import get_session
@@ -95,7 +96,8 @@ OTHER_ROLES = {
     Role.STATISTICIAN: {},
 }
 PAGES = ["/granskning", "/granskning/kedjan", "/granskning/post/1",
-         f"/granskning/loggutdrag?person={'a' * 64}", f"/granskning/loggutdrag.csv?person={'a' * 64}"]
+         f"/granskning/loggutdrag?person={'a' * 64}",
+         f"/granskning/loggutdrag.csv?person={'a' * 64}"]
 
 
 @pytest.mark.parametrize("role", list(OTHER_ROLES), ids=lambda role: role.value)
@@ -221,8 +223,6 @@ def test_a_date_that_cannot_be_read_is_said_not_a_500(world: World) -> None:
 def test_results_are_newest_first_and_paged(world: World) -> None:
     session = get_session()
     for n in range(60):
-        from gateway.audit.service import record
-
         record(session, actor="cli:test", action="user.create", object_type="user",
                object_id=f"u{n}")
     session.commit()
@@ -298,8 +298,6 @@ def test_the_chain_is_intact_and_then_broken_at_the_altered_entry(world: World) 
 
 
 def test_the_chain_page_names_the_latest_anchor(world: World) -> None:
-    from gateway.audit.service import anchor
-
     class Stamper:
         name = "test-tsa"
 

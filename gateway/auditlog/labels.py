@@ -155,6 +155,7 @@ CHANNEL_LABELS = {
     "sdk": "SDK:s meddelande-API",
     "smtp": "e-post",
     "peer": "annan gateway",
+    "sdk-peer": "annan gateway (SDK)",
     "unknown": "okänd kanal",
 }
 

@@ -284,7 +284,8 @@ def chain_state(session: Session) -> ChainState:
     return ChainState(read_head(session), latest_anchor(session), last_check)
 
 
-def verify_chain(session: Session, app: Flask, *, actor: str) -> tuple[ChainReport, AnchorReport]:
+def verify_chain(session: Session, app: Flask, *, actor: str,
+                 purpose: str) -> tuple[ChainReport, AnchorReport]:
     """Walk the whole chain and check the anchors (as `gateway audit verify` does), record the
     verdict as the auditor's audit.verify entry in the caller's transaction, and return it."""
     report = verify(session)
@@ -292,5 +293,6 @@ def verify_chain(session: Session, app: Flask, *, actor: str) -> tuple[ChainRepo
     record(session, actor=actor, action=VERIFY_ACTION, object_type="audit_log", detail={
         "ok": report.ok, "checked": report.checked, "first_broken": report.first_broken,
         "anchors_ok": anchors.ok, "anchors_checked": anchors.checked,
+        "purpose": purpose, "channel": "web",
     })
     return report, anchors

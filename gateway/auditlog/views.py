@@ -157,7 +157,8 @@ def chain() -> ResponseReturnValue:
 def verify() -> ResponseReturnValue:
     """Walk the whole chain now, as `gateway audit verify` does (seconds for a large log)."""
     session = get_session()
-    report, anchors = service.verify_chain(session, current_app, actor=_actor())
+    report, anchors = service.verify_chain(session, current_app, actor=_actor(),
+                                           purpose=PURPOSE)
     session.commit()
     return _chain_page(service.chain_state(session), report=report, anchors=anchors)
 
