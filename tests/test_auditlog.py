@@ -151,6 +151,9 @@ def test_the_search_is_audited_with_the_hash_and_the_number_is_nowhere(
     assert [(e.actor, e.object_id) for e in searched] == [
         ("user:granskare", get_vault().keyed_hash(TOLVAN))]
     assert searched[0].detail["purpose"] and searched[0].detail["handelse"] == "inquiry.read"
+    own = world.auditor.get(f"/granskning/post/{searched[0].seq}").get_data(as_text=True)
+    assert "Sökt händelse" in own and "Läsa hälsoförfrågan" in own
+    assert "inquiry.read" not in re.sub(r"<[^>]+>", " ", own)
     everything = json.dumps([[e.actor, e.action, e.object_type, e.object_id, e.detail]
                              for e in entries()], ensure_ascii=False)
     for form in (TOLVAN, TOLVAN_HYPHEN, TOLVAN[2:], "Tolvansson"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.auth.models import ROLE_LABELS
+
 ACTION_LABELS: dict[str, str] = {
     # logins and accounts
     "login": "Inloggning",
@@ -147,6 +149,12 @@ DETAIL_LABELS = {
     "anchors_ok": "Tidsstämplarna håller",
     "anchors_checked": "Kontrollerade tidsstämplar",
     "person": "Person (nyckelad kontrollsumma)",
+    # the auditor's own search (gateway.auditlog.service.Filters.audit_detail)
+    "anvandare": "Sökt användare",
+    "enhet": "Sökt enhet",
+    "handelse": "Sökt händelse",
+    "fran": "Från och med",
+    "till": "Till och med",
 }
 
 CHANNEL_LABELS = {
@@ -248,8 +256,10 @@ def _value_text(key: str, value: Any) -> str:
         return channel_label(value)
     if key == "purpose" and isinstance(value, str):
         return purpose_label(value)
-    if key == "step" and value == "password":
-        return "lösenord"
+    if key == "handelse" and isinstance(value, str):
+        return action_label(value)
+    if key == "role" and isinstance(value, str):
+        return ROLE_LABELS.get(value, value)  # type: ignore[call-overload]
     if isinstance(value, list):
         return ", ".join(_value_text(key, item) for item in value) or "–"
     if isinstance(value, dict):
