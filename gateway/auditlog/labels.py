@@ -34,6 +34,7 @@ ACTION_LABELS: dict[str, str] = {
     "inquiry.reroute": "Skicka hälsoförfrågan vidare",
     "inquiry.rerouted": "Hälsoförfrågan skickad till annan vårdcentral",
     "inquiry.purged": "Innehåll gallrat",
+    "inquiry.mark": "Sätta REKO-status",
     "inquiry.marked": "REKO-status satt",
     "consent.read": "Läsa samtycke",
     "consent.withdrawn": "Återkallat samtycke registrerat",

@@ -1,7 +1,7 @@
 """audit_entries: indexes for the auditor's search (object, actor, action, time)
 
 Revision ID: e2b7c4d9a1f5
-Revises: c3d9e1f2a7b4
+Revises: d4a7c9e2b613
 Create Date: 2026-12-02 15:00:00
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = 'e2b7c4d9a1f5'
-down_revision = 'c3d9e1f2a7b4'
+down_revision = 'd4a7c9e2b613'
 branch_labels = None
 depends_on = None
 
