@@ -51,7 +51,7 @@ def expected_facts(inquiry: Inquiry) -> list[str]:
         "Begränsningar",
         "Inga tunga lyft.",
         "Förmiddagar går bra.",
-        inquiry.id,
+        inquiry.reference,  # the reference people quote (the id is in the metadata, P7)
         local_date(inquiry.created_at).isoformat(),
         inquiry.deadline.isoformat(),
         "Ekonomiskt bistånd och boende Öster",

@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from forms.dates import stockholm_today
+from forms.identifiers import hyphenated
 from gateway.auth.login import role_required, safe_next
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
@@ -33,7 +34,7 @@ from gateway.inquiries.inbox import (
 from gateway.inquiries.labels import STATUS_LABELS
 from gateway.inquiries.marks import MARK_LABELS, parse_mark, set_mark
 from gateway.inquiries.paging import page_number
-from gateway.inquiries.personal import audit_reads, hyphenated, person_of
+from gateway.inquiries.personal import audit_reads, person_of
 from gateway.inquiries.reko_views import bp
 from gateway.inquiries.workflow import Status
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from forms.dates import stockholm_today
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
-from forms.identifiers import IdentifierError, parse_personnummer
+from forms.identifiers import IdentifierError, hyphenated, parse_personnummer
 from gateway import codes
 from gateway.audit.reads import record_read
 from gateway.errors import GatewayError
@@ -108,11 +108,6 @@ def person_of(inquiry: Inquiry) -> tuple[str, str] | None:
     except GatewayError:
         return None
     return form.person.namn, hyphenated(form.person.personnummer)
-
-
-def hyphenated(personnummer: str) -> str:
-    """Return 191212121212 as 19121212-1212 (anything else as it is)."""
-    return f"{personnummer[:8]}-{personnummer[8:]}" if len(personnummer) == 12 else personnummer
 
 
 def audit_reads(session: Session, actor: str, ids: list[str], purpose: str) -> None:

@@ -19,7 +19,7 @@ def facts_of(inquiry: Inquiry, form: Halsoforfragan) -> InquiryFacts:
     the care unit it is routed to now (the one that answers)."""
     return InquiryFacts.of(
         form,
-        reference=inquiry.id,
+        reference=inquiry.reference or inquiry.id,
         care_unit=(inquiry.care_unit.name, inquiry.care_unit.hsa_id),
         received=local_date(inquiry.created_at),
         deadline=inquiry.deadline,
