@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, and_, case, func, literal_column, not_, select, union_all
+from sqlalchemy import String, and_, case, func, literal_column, not_, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM
@@ -87,7 +87,11 @@ def live_cohort(period: Period) -> Any:
              else_=None).label(kind.value)
         for kind in PIVOT_KINDS
     ]
-    pivot = select(summary.inquiry_id, *firsts).subquery("legs_as_of")
+    pivot = (
+        select(summary.inquiry_id, *firsts)
+        .where(_starts_in_cohort(summary, period))
+        .subquery("legs_as_of")
+    )
     start = func.coalesce(pivot.c.submitted, pivot.c.received)
     return (
         select(
@@ -99,8 +103,22 @@ def live_cohort(period: Period) -> Any:
             Inquiry.deadline,
         )
         .join(Inquiry, Inquiry.id == pivot.c.inquiry_id)
-        .where(start >= period.cohort_start_utc, start < period.cohort_end_utc)
         .cte("live_cohort")
+    )
+
+
+def _starts_in_cohort(summary: type[InquirySummary], period: Period) -> Expr:
+    """The summary's cohort start as of the measurement lies in the cohort: on the summary's
+    own columns (indexed, and estimated from their statistics), not on the as-of pivot.
+
+    The cohort ends no later than the measurement, so where `submitted` is before it the start
+    is `started`; only a `submitted` after the measurement (a sender's clock ahead) leaves
+    `received` as the start."""
+    start, end = period.cohort_start_utc, period.cohort_end_utc
+    return or_(
+        and_(summary.started >= start, summary.started < end),
+        and_(summary.submitted >= period.cutoff_utc, summary.received >= start,
+             summary.received < end),
     )
 
 
