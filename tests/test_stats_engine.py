@@ -291,6 +291,16 @@ def test_received_stands_in_for_a_missing_submitted_leg(directory: Session) -> N
     assert report(2023, APRIL_2024)["total"] == 1
 
 
+def test_received_stands_in_for_a_submitted_leg_after_the_measurement_date(
+    directory: Session,
+) -> None:
+    # A sender's clock ahead: its `submitted` time is after the measurement, `received` is not.
+    live({"submitted": local("2024-05-01T08:00:00"), "received": local("2024-04-30T20:00:00")})
+    live({"submitted": local("2024-05-01T08:00:00"), "received": local("2024-05-01T07:00:00")})
+    assert report(2024, APRIL_2024)["total"] == 1
+    assert report(2024, dt.date(2024, 5, 1))["total"] == 2
+
+
 def test_old_and_new_sit_in_one_report(directory: Session) -> None:
     live({"submitted": local("2023-01-10T10:00:00"),
           "registered": local("2023-01-20T10:00:00")})
