@@ -77,21 +77,27 @@ def sql_time(session: Session, period: Period) -> SqlTime:
     )
 
 
-def live_cohort(period: Period) -> Any:
-    """A CTE of the year's live inquiries as of the measurement: first time of each leg kind,
-    read from the inquiry summaries (kept as legs are written); a first time after the
-    measurement does not exist yet."""
+def live_firsts(period: Period) -> Any:
+    """A subquery of the year's live inquiries as of the measurement: the first time of each
+    leg kind, read from the inquiry summaries (kept as legs are written); a first time after
+    the measurement does not exist yet."""
     summary = InquirySummary
     firsts = [
         case((getattr(summary, kind.value) < period.cutoff_utc, getattr(summary, kind.value)),
              else_=None).label(kind.value)
         for kind in PIVOT_KINDS
     ]
-    pivot = (
+    return (
         select(summary.inquiry_id, *firsts)
         .where(_starts_in_cohort(summary, period))
         .subquery("legs_as_of")
     )
+
+
+def live_cohort(period: Period) -> Any:
+    """A CTE of live_firsts with the cohort's start, the answer's time and the inquiry's units
+    and deadline."""
+    pivot = live_firsts(period)
     start = func.coalesce(pivot.c.submitted, pivot.c.received)
     return (
         select(
@@ -351,7 +357,9 @@ def response_times(session: Session, period: Period, *, detail: bool = True) -> 
     names = care_unit_names(session, list(counted.care_units))
     if not detail:
         return Report(period, counted, names)
-    found = extras.compute(session, period, sql_time(session, period), live_cohort(period))
+    found = extras.compute(
+        session, period, sql_time(session, period), live_cohort(period), live_firsts(period)
+    )
     return Report(period, counted, names, found)
 
 

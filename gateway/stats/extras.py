@@ -111,13 +111,15 @@ class Extras:
         }
 
 
-def compute(session: Session, period: Period, time: SqlTime, cohort: Any) -> Extras:
+def compute(session: Session, period: Period, time: SqlTime, cohort: Any, firsts: Any) -> Extras:
+    """The measures over the live `cohort` (engine.live_cohort); the leg times need only the
+    first times (engine.live_firsts), not the inquiries' units."""
     within, due, past = _target_and_deadline(session, period, time, cohort)
     return Extras(
         within_target=within,
         target_due=due,
         open_past_deadline=past,
-        legs=_leg_timings(session, time, cohort),
+        legs=_leg_timings(session, time, firsts),
         rejections=rejections(session, period),
     )
 
