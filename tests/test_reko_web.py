@@ -26,6 +26,7 @@ from tests.conftest import AppMaker
 from tests.support.forms import (
     EBB_OSTER,
     KRYDDGARDEN,
+    ROSENGARD,
     TOLVAN,
     halsoforfragan,
     nth_personnummer,
@@ -103,6 +104,17 @@ def test_opening_records_opened_once_and_audits_the_read_once_per_session(world:
         reads = get_session().scalars(select(AuditEntry).where(
             AuditEntry.action == "inquiry.read", AuditEntry.object_id == inquiry_id))
         assert len(list(reads)) == 1
+
+
+def test_rerouting_offers_the_directorys_other_vcs_by_name_and_hsa_id(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        page = world.anna.get(f"/inkorg/{inquiry_id}").get_data(as_text=True)
+    form = page[page.index('<select id="care_unit"'):]
+    form = form[:form.index("</select>")]
+    assert f'value="{ROSENGARD}"' in form and f"({ROSENGARD})" in form
+    assert f'value="{KRYDDGARDEN}"' not in form  # not the VC it is at now
+    assert 'type="text" id="care_unit"' not in page  # no HSA-id typed by hand
 
 
 def test_a_reko_of_another_vc_gets_404_and_an_audit_denial(world: World) -> None:

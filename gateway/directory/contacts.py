@@ -7,11 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.directory.models import AssignmentRole, CareUnit
-from gateway.directory.service import absences_on, assignments_on
+from gateway.directory.models import AssignmentRole
+from gateway.directory.service import absences_on, assignments_on, connected_care_units
 
 
 @dataclass(frozen=True)
@@ -58,9 +57,7 @@ def unit_contacts(session: Session, on: dt.date) -> list[UnitContacts]:
     A fixed number of queries whatever the number of units: the units; the day's assignments
     with their REKOs and units; the REKOs' absences.
     """
-    units = session.scalars(
-        select(CareUnit).where(CareUnit.connected.is_(True)).order_by(CareUnit.name)
-    )
+    units = connected_care_units(session)
     listed = {unit.id: UnitContacts(unit.name, unit.hsa_id, unit.manager_email)
               for unit in units}
     assignments = [a for a in assignments_on(session, on) if a.care_unit_id in listed]

@@ -297,6 +297,14 @@ def history_count(session: Session, *, entity: str | None = None) -> int:
     return session.scalar(query) or 0
 
 
+def connected_care_units(session: Session) -> list[CareUnit]:
+    """Return the care units that are part of the model (`connected`), by name: those an
+    inquiry may go to."""
+    return list(session.scalars(
+        select(CareUnit).where(CareUnit.connected.is_(True)).order_by(CareUnit.name)
+    ))
+
+
 def care_unit_by_hsa_id(session: Session, hsa_id: str) -> CareUnit | None:
     return session.scalar(select(CareUnit).where(CareUnit.hsa_id == hsa_id))
 

@@ -29,7 +29,7 @@ from gateway.auth.login import role_required, safe_next
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
 from gateway.directory.models import CareUnit
-from gateway.directory.service import covered_units
+from gateway.directory.service import connected_care_units, covered_units
 from gateway.errors import GatewayError, Issue
 from gateway.http import problem_response
 from gateway.inquiries.access import Act, Party, Side, require
@@ -131,6 +131,7 @@ def _detail_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
         mark=mark_of(session, inquiry), mark_labels=MARK_LABELS,
         has_consent=consent_file(session, inquiry) is not None,
         days_left=(inquiry.deadline - stockholm_today()).days, near_days=NEAR_DAYS,
+        other_units=[u for u in connected_care_units(session) if u.id != inquiry.care_unit_id],
     )
     return page, status_code
 
@@ -471,9 +472,7 @@ def sender_close(inquiry_id: str) -> ResponseReturnValue:
 def consent_withdrawal() -> ResponseReturnValue:
     """Register that a person withdrew their consent towards one VC."""
     session = get_session()
-    units = list(session.scalars(
-        select(CareUnit).where(CareUnit.connected.is_(True)).order_by(CareUnit.name)
-    ))
+    units = connected_care_units(session)
     if request.method == "GET":
         return render_template("inquiries/reko_consent.html", units=units, values={},
                                error=None, today=stockholm_today())

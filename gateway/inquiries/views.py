@@ -31,6 +31,7 @@ from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
 from gateway.directory.contacts import UnitContacts, contacts_of, unit_contacts
 from gateway.directory.models import CareUnit, SenderUnit
+from gateway.directory.service import connected_care_units
 from gateway.errors import GatewayError
 from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.answers import inquiry_form
@@ -189,12 +190,6 @@ def _count(db: Session, query: Any) -> int:
 # --- compose ----------------------------------------------------------------------------------
 
 
-def _care_units(db: Session) -> list[CareUnit]:
-    return list(db.scalars(
-        select(CareUnit).where(CareUnit.connected.is_(True)).order_by(CareUnit.name)
-    ))
-
-
 def _recipient_label(unit: UnitContacts) -> str:
     """Return how the VC is offered in the form: its name and whom to call there today."""
     reko = unit.reachable
@@ -251,7 +246,7 @@ def compose() -> ResponseReturnValue:
     assert unit is not None
     sender = Sender.of(user, unit)
     db = get_session()
-    units = {u.hsa_id: u for u in _care_units(db)}
+    units = {u.hsa_id: u for u in connected_care_units(db)}
     form = InquiryForm()
     # The care units a form can go to are the connected ones: the contacts list's units.
     form.vardcentral.choices = [("", "Välj vårdcentral"), *(
