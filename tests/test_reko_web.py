@@ -298,6 +298,20 @@ def test_the_answer_actions_never_redirect_off_site(world: World, target: str) -
         assert "evil.example" not in done.headers["Location"]
 
 
+def test_the_withdrawal_is_reachable_from_the_case_workers_inquiry_with_its_vc_chosen(
+    world: World,
+) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(3)
+        worker = logged_in_browser(world.app, "asa", Role.CASE_WORKER, unit=EBB_OSTER)
+        page = worker.get(f"/arenden/{inquiry_id}").get_data(as_text=True)
+    link = f'href="/samtycke/aterkallat?care_unit={KRYDDGARDEN}"'
+    assert link in page
+    form = worker.get(f"/samtycke/aterkallat?care_unit={KRYDDGARDEN}").get_data(as_text=True)
+    assert f'value="{KRYDDGARDEN}" selected' in form
+    assert TOLVAN not in form  # the person is typed, never carried in the address
+
+
 def test_another_units_withdrawal_leaves_the_inquiry_alone_and_tells_nothing(
     world: World,
 ) -> None:

@@ -474,7 +474,9 @@ def consent_withdrawal() -> ResponseReturnValue:
     session = get_session()
     units = connected_care_units(session)
     if request.method == "GET":
-        return render_template("inquiries/reko_consent.html", units=units, values={},
+        # From an inquiry's page the VC comes chosen (an HSA-id, no personal data in the URL).
+        chosen = {"care_unit": request.args.get("care_unit", "")}
+        return render_template("inquiries/reko_consent.html", units=units, values=chosen,
                                error=None, today=stockholm_today())
     try:
         closed, unit = _withdraw(session)
