@@ -194,11 +194,12 @@ def signed_answer_bytes(app: Flask, inquiry_id: str) -> bytes:
         return stored.pdf
 
 
-@needs_sdk
-@needs_xmllint
-def test_what_the_gateway_sends_passes_digg_and_xmlsec1(pair: Pair) -> None:
-    inquiry_id = held_back(pair)
-    data = sent_bytes(pair.malmo, inquiry_id)
+def opened_as_digg_and_xmlsec1_would(pair: Pair, data: bytes) -> bytes:
+    """Check an envelope from Malmö to Skåne as outsiders would: DIGG's XHE XSD and schematron,
+    `xmlsec1 --verify` with Malmö's certificate, `xmlsec1 --decrypt` with Skåne's key, and
+    DIGG's message XSD and schematron on the payload; return the decrypted XHE."""
+    from tests.support import digg
+
     assert digg_xhe(data).valid, digg_xhe(data)
     if XMLSEC1 is None:
         pytest.skip("xmlsec1 is not installed")
@@ -213,7 +214,21 @@ def test_what_the_gateway_sends_passes_digg_and_xmlsec1(pair: Pair) -> None:
         [XMLSEC1, "--decrypt", "--privkey-pem", str(layout.org_enc_key(SKANE)),
          str(folder / "env.xml")], capture_output=True, check=False)
     assert decrypt.returncode == 0, decrypt.stderr
-    assert b"messagePayload" in decrypt.stdout and inquiry_id.encode() in decrypt.stdout
+    # xmlsec1 writes the whole XHE with the payload in clear; DIGG's XSD is the payload's.
+    [message] = etree.fromstring(decrypt.stdout).xpath("//*[local-name()='messagePayload']")
+    payload = folder / "payload.xml"
+    payload.write_bytes(etree.tostring(message))
+    assert digg.lint_messages([payload])[payload].valid
+    assert not digg.message_schematron().failures(payload)
+    return bytes(decrypt.stdout)
+
+
+@needs_sdk
+@needs_xmllint
+def test_what_the_gateway_sends_passes_digg_and_xmlsec1(pair: Pair) -> None:
+    inquiry_id = held_back(pair)
+    opened = opened_as_digg_and_xmlsec1_would(pair, sent_bytes(pair.malmo, inquiry_id))
+    assert b"messagePayload" in opened and inquiry_id.encode() in opened
 
 
 # --- refusals ---------------------------------------------------------------------------------
@@ -826,3 +841,13 @@ def test_an_answer_too_large_to_travel_back_is_refused_at_the_region(pair: Pair,
     accepted = client.post(f"/api/v1/inquiries/{inquiry_id}/answer", data=answer,
                            content_type="application/pdf", headers=headers)
     assert accepted.status_code == 201, accepted.get_data(as_text=True)
+
+
+@needs_sdk
+@needs_xmllint
+def test_the_withdrawal_envelope_passes_digg_and_xmlsec1(pair: Pair) -> None:
+    withdraw_at_malmo(pair)
+    pair.run()
+    out = only(pair.envelopes(pair.malmo, direction="out", kind="message"))
+    opened = opened_as_digg_and_xmlsec1_would(pair, sent_bytes(pair.malmo, out.xhe_id))
+    assert b"samtyckesaterkallelse" in opened
