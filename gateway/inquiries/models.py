@@ -31,6 +31,18 @@ class LegKind(enum.StrEnum):
     REMINDED = "reminded"
     ESCALATED = "escalated"
     CONSENT_WITHDRAWN = "consent_withdrawn"
+    # SIP (DESIGN 5.8): the VC's reply, the meeting held or cancelled, the plan shared.
+    REPLIED = "replied"
+    HELD = "held"
+    CANCELLED = "cancelled"
+    PLAN_SHARED = "plan_shared"
+
+
+class FormType(enum.StrEnum):
+    """The form types the gateway carries (DESIGN 5.8): each is a module in `forms/`."""
+
+    HALSOFORFRAGAN = "halsoforfragan"
+    SIP = "sip"
 
 
 class CloseReason(enum.StrEnum):
@@ -47,7 +59,8 @@ class CloseReason(enum.StrEnum):
 
 
 class Inquiry(Base):
-    """A hälsoförfrågan; personal data only in sealed (encrypted) columns."""
+    """A case of one form type sent to a care unit: a hälsoförfrågan or a SIP invitation.
+    Personal data only in sealed (encrypted) columns."""
 
     __tablename__ = "inquiries"
     # The repeat check looks for earlier inquiries about one person to one care unit.
@@ -58,6 +71,9 @@ class Inquiry(Base):
 
     # The sender's UUID from the form: the idempotency key and the SDK messageId.
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    form_type: Mapped[FormType] = enum_column(
+        FormType, default=FormType.HALSOFORFRAGAN, server_default="halsoforfragan", index=True
+    )
     # The short reference both sides quote ("HF-2026-000123"), given at intake (references.py).
     reference: Mapped[str] = mapped_column(String(20))
     sender_unit_id: Mapped[int] = mapped_column(ForeignKey("sender_units.id"))
@@ -230,6 +246,32 @@ class SdkMessage(Base):
     digest: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes | None] = sealed_column()
     created_at: Mapped[Created]
+
+
+class SipMeeting(Base):
+    """A SIP invitation's meeting, the VC's latest reply and the sender's outcome: what the
+    inbox, the reminders and the SIP statistics read without opening the sealed invitation.
+    No personal data. The events themselves are legs (replied, held, cancelled)."""
+
+    __tablename__ = "sip_meetings"
+
+    inquiry_id: Mapped[str] = mapped_column(
+        ForeignKey("inquiries.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The proposed start (mote/tid) in UTC, its length, and the reply due date (svarSenast).
+    starts_at: Mapped[dt.datetime] = mapped_column(index=True)
+    length_minutes: Mapped[int]
+    reply_due: Mapped[dt.date]
+    # The latest reply: KOMMER | KOMMER_INTE | NYTT_FORSLAG (None: no reply yet), and the new
+    # time the VC proposed with NYTT_FORSLAG (UTC).
+    decision: Mapped[str | None] = mapped_column(String(20))
+    proposed_at: Mapped[dt.datetime | None]
+    # The outcome the sender recorded: the Swedish date it was held, or cancelled with a
+    # reason; whether the VC's REKO came (None: not recorded).
+    held_on: Mapped[dt.date | None] = mapped_column(index=True)
+    cancelled_on: Mapped[dt.date | None]
+    cancel_reason: Mapped[str | None] = mapped_column(String(40))
+    reko_attended: Mapped[bool | None]
 
 
 class ConsentWithdrawal(Base):
