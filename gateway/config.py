@@ -140,6 +140,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_MAX_FAILURES", _positive_int, 5, "failed logins before throttling"),
     Setting("LOGIN_WINDOW_MINUTES", _positive_int, 15, "window for counting failed logins"),
     Setting(
+        "JOBS_KEPT_DAYS", _positive_int, 30,
+        "days finished jobs and sent mails are kept (the daily jobs.prune and mail.prune)",
+    ),
+    Setting(
         "LOGIN_ATTEMPTS_KEPT_DAYS", _positive_int, 30,
         "days login and token attempts are kept (the daily auth.prune deletes older ones)",
     ),

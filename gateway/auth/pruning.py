@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from gateway.audit.reads import prune_read_marks
 from gateway.auth.models import ApiToken, LoginAttempt, UsedAssertion
-from gateway.db import utcnow
 from gateway.jobs.models import Job
 from gateway.jobs.registry import SCHEDULED_LANE, job_handler, recurring
+from gateway.jobs.service import slot_time
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,7 @@ def prune(session: Session, now: dt.datetime, *, login_days: int, session_hours:
 @job_handler(PRUNE_JOB, lane=SCHEDULED_LANE)
 def prune_job(session: Session, payload: dict[str, Any], _job: Job) -> None:
     """The daily run at the worker's slot (else now)."""
-    slot = payload.get("slot")
-    now = dt.datetime.fromisoformat(str(slot)) if slot else utcnow()
+    now = slot_time(payload)
     pruned = prune(session, now, login_days=current_app.config["LOGIN_ATTEMPTS_KEPT_DAYS"],
                    session_hours=current_app.config["SESSION_MAX_HOURS"])
     log.info("auth: pruned %d assertions, %d tokens, %d login attempts, %d read marks",

@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forms.dates import local_date
-from gateway.db import utcnow
 from gateway.directory.routing import route
 from gateway.directory.service import DirectoryError, assignments_on
 from gateway.inquiries.counts import Waiting, by_care_unit
@@ -27,6 +26,7 @@ from gateway.inquiries.models import Inquiry, Leg, LegKind
 from gateway.inquiries.workflow import add_leg, derive_status, is_open
 from gateway.jobs.models import Job
 from gateway.jobs.registry import SCHEDULED_LANE, job_handler, recurring
+from gateway.jobs.service import slot_time
 from gateway.mail.mailer import queue_mail
 
 log = logging.getLogger(__name__)
@@ -174,13 +174,7 @@ def _body(inquiry: Inquiry, lead: str, counts: str | None = None) -> str:
 @job_handler(SCAN_JOB, lane=SCHEDULED_LANE)
 def scan_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     """The hourly scan; "now" is the slot the worker queued (its clock), else the time now."""
-    slot = payload.get("slot")
-    try:
-        now = dt.datetime.fromisoformat(str(slot)) if slot else utcnow()
-    except ValueError:
-        now = utcnow()
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.UTC)
+    now = slot_time(payload)
     counts = scan(session, now)
     if any(counts.values()):
         log.info("deadline scan: %s reminders, %s escalations", counts["reminded"],

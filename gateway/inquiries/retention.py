@@ -25,6 +25,7 @@ from gateway.inquiries.sdk_messages import PLAIN_KIND
 from gateway.inquiries.workflow import derive_status, is_open, legs_of
 from gateway.jobs.models import Job
 from gateway.jobs.registry import SCHEDULED_LANE, job_handler, recurring
+from gateway.jobs.service import slot_time
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,7 @@ def _purge_withdrawal_notes(session: Session, cutoff: dt.datetime, days: int) ->
 @job_handler(RETENTION_JOB, lane=SCHEDULED_LANE)
 def retention_job(session: Session, payload: dict[str, Any], job: Job) -> None:
     """The daily run; "now" is the slot the worker queued (its clock), else the time now."""
-    slot = payload.get("slot")
-    now = dt.datetime.fromisoformat(str(slot)) if slot else utcnow()
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.UTC)
+    now = slot_time(payload)
     purged = purge_expired(session, now, current_app.config["RETENTION_DAYS"])
     if purged:
         log.info("retention: purged the content of %d inquiries", len(purged))

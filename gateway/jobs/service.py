@@ -203,6 +203,16 @@ def slot_start(now: dt.datetime, every: dt.timedelta) -> dt.datetime:
     return epoch + ((now - epoch) // every) * every
 
 
+def slot_time(payload: dict[str, Any]) -> dt.datetime:
+    """Return the time a scheduled job stands for: its slot (seed_recurring), in UTC; now
+    when it has none or an unreadable one."""
+    try:
+        at = dt.datetime.fromisoformat(str(payload["slot"]))
+    except (KeyError, ValueError):
+        return utcnow()
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
 def seed_recurring(session: Session, now: dt.datetime) -> None:
     """Enqueue the current slot's job of every recurring kind; a slot already queued is kept."""
     from gateway.jobs.registry import recurring_kinds

@@ -3,7 +3,8 @@ the unsent rows to the relay, recording each acceptance in a commit of its own.
 
 A worker that dies, or a database that restarts, between the relay's "250" and that commit
 sends that one message again on the retry, with the same Message-ID (receivers recognise
-it); every mail recorded as accepted is skipped.
+it); every mail recorded as accepted is skipped. A sent row is kept JOBS_KEPT_DAYS (the daily
+`mail.prune`), long past any retry of the job that made it.
 """
 
 from __future__ import annotations
@@ -17,19 +18,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.db import utcnow
 from gateway.jobs.models import Job
-from gateway.jobs.registry import MAIL_LANE, PermanentJobError, job_handler
-from gateway.jobs.service import checkpoint
+from gateway.jobs.registry import (
+    MAIL_LANE,
+    SCHEDULED_LANE,
+    PermanentJobError,
+    job_handler,
+    recurring,
+)
+from gateway.jobs.service import checkpoint, slot_time
 from gateway.mail.jobs import deliver
 from gateway.mail.mailer import SEND_JOB, build_message, sender_address
 from gateway.mail.models import OutboxMail
 
 log = logging.getLogger(__name__)
+
+PRUNE_JOB = "mail.prune"
+
+recurring(PRUNE_JOB, dt.timedelta(days=1))
 
 
 @dataclass(frozen=True)
@@ -119,3 +130,17 @@ def send_mail(session: Session, payload: dict[str, Any], job: Job) -> None:
         raise PermanentJobError("unusable mail payload (no outbox row)")
     if send(session, job, [row]):
         log.info("mail job %s (%s) handed to the relay", job.id, row.kind)
+
+
+def prune_sent(session: Session, before: dt.datetime) -> int:
+    """Delete the rows the relay accepted before `before`; return how many. Unsent rows stay
+    whatever their age (their job is still trying, or dead and waiting for an operator)."""
+    result = session.execute(delete(OutboxMail).where(OutboxMail.sent_at < before))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@job_handler(PRUNE_JOB, lane=SCHEDULED_LANE)
+def prune_job(session: Session, payload: dict[str, Any], _job: Job) -> None:
+    """The daily run at the worker's slot: sent mails older than JOBS_KEPT_DAYS go."""
+    before = slot_time(payload) - dt.timedelta(days=current_app.config["JOBS_KEPT_DAYS"])
+    log.info("mail: pruned %d sent mails", prune_sent(session, before))
