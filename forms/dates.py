@@ -18,6 +18,13 @@ def local_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(STOCKHOLM).date()
 
 
+def local_clock(moment: dt.datetime) -> str:
+    """Return an aware datetime as Swedish wall-clock time to the minute (2025-03-10 14:05)."""
+    if moment.tzinfo is None:
+        raise ValueError("local_clock needs an aware datetime")
+    return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
+
+
 def stockholm_today() -> dt.date:
     """Return today's date in Sweden, whatever the server's zone: the date rules, routing and
     statistics use by default."""

@@ -20,7 +20,7 @@ from gateway.auth.models import Role
 from gateway.db import get_session
 from gateway.errors import GatewayError
 from gateway.inquiries.intake import submit
-from gateway.inquiries.models import Inquiry, SigningRequest
+from gateway.inquiries.models import AnswerDraft, Inquiry, SigningRequest
 from signing.devpki import Person
 from tests.conftest import AppMaker
 from tests.support.forms import (
@@ -373,3 +373,68 @@ def test_consent_withdrawal_closes_purges_and_blocks_new_inquiries(world: World)
             submit(get_session(), halsoforfragan(), submitter=SUBMITTER, channel="api",
                    now=dt.datetime.now(UTC))
         assert "C7" in {issue.code for issue in refused.value.issues}
+
+
+# --- drafts: nothing the REKO writes is lost ---------------------------------------------------
+
+
+def _draft_rows() -> list[AnswerDraft]:
+    return list(get_session().scalars(select(AnswerDraft)))
+
+
+def test_a_saved_draft_comes_back_sealed_to_its_author_only_until_discarded(world: World
+                                                                            ) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        form_page = f"/inkorg/{inquiry_id}/svara"
+        saved = world.anna.submit(form_page, form_page, {**FIELDS, "action": "save"})
+        assert saved.status_code == 302 and saved.location.endswith(form_page)
+        page = world.anna.get(form_page).get_data(as_text=True)
+        assert "Inga tunga lyft." in page and 'value="Johan Ek"' in page
+        assert "Ditt utkast sparades" in page
+        # Sealed at rest: the text is not in the row's bytes.
+        (row,) = _draft_rows()
+        assert b"Inga tunga lyft" not in bytes(row.content or b"")
+        assert row.author == "user:anna"
+        # A colleague at the same VC opens an empty composer.
+        colleague = logged_in_browser(world.app, "britt", Role.COORDINATOR, hsa_id=ANNA.hsa_id)
+        assert "Inga tunga lyft." not in colleague.get(form_page).get_data(as_text=True)
+        discarded = world.anna.submit(form_page, form_page, {"action": "discard"})
+        assert discarded.status_code == 302
+        assert _draft_rows() == []
+        assert "Inga tunga lyft." not in world.anna.get(form_page).get_data(as_text=True)
+        actions = [e.action for e in get_session().scalars(
+            select(AuditEntry).where(AuditEntry.object_id == inquiry_id))]
+        assert "answer.draft_saved" in actions and "answer.draft_discarded" in actions
+
+
+def test_a_refused_signature_keeps_the_text_as_a_draft_for_later(world: World) -> None:
+    layout = world.pki.layout
+    with world.app.app_context():
+        inquiry_id = received_days_ago(0)
+        body = prepare(world, inquiry_id, layout.reko_pkcs12(CECILIA.hsa_id).read_bytes()
+                       ).get_json()
+        value = sign_with(layout.reko_pkcs12(CECILIA.hsa_id).read_bytes(),
+                          base64.b64decode(body["to_sign"]))
+        assert finish(world, inquiry_id, body["id"], value).status_code == 422
+        later = world.anna.get(f"/inkorg/{inquiry_id}/svara").get_data(as_text=True)
+        assert "Inga tunga lyft." in later and "Förmiddagar går bra." in later
+
+
+def test_the_draft_goes_when_the_inquiry_is_answered_or_closed(world: World) -> None:
+    p12 = world.pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes()
+    with world.app.app_context():
+        answered, closed = received_days_ago(0), received_days_ago(1)
+        for inquiry_id in (answered, closed):
+            page = f"/inkorg/{inquiry_id}/svara"
+            world.anna.submit(page, page, {**FIELDS, "action": "save"})
+        assert len(_draft_rows()) == 2
+        body = prepare(world, answered, p12).get_json()
+        assert finish(world, answered, body["id"],
+                      sign_with(p12, base64.b64decode(body["to_sign"]))).status_code == 302
+        assert [row.inquiry_id for row in _draft_rows()] == [closed]
+        detail = f"/inkorg/{closed}"
+        world.anna.submit(detail, f"{detail}/avsluta",
+                          {"reason": "PERSON_MOVED", "bekraftat": "ja"})
+        assert "closed" in leg_kinds(closed)
+        assert _draft_rows() == []

@@ -16,7 +16,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from forms.dates import STOCKHOLM, stockholm_today
+from forms.dates import local_clock, stockholm_today
 from gateway import codes
 from gateway.auth.login import role_required
 from gateway.auth.models import Role
@@ -162,11 +162,6 @@ def _coordinator_choices() -> list[tuple[str, str]]:
 def _care_unit_choices() -> list[tuple[str, str]]:
     rows = get_session().scalars(select(CareUnit).order_by(CareUnit.name))
     return [(u.hsa_id, f"{u.name} ({u.hsa_id})") for u in rows]
-
-
-def local_time(value: dt.datetime) -> str:
-    """A UTC instant as Swedish wall-clock time, ISO style (2025-03-10 14:05)."""
-    return value.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
 
 
 @bp.app_template_filter("role_label")
@@ -506,7 +501,7 @@ def _change_rows(changes: list[DirectoryChange]) -> list[dict[str, Any]]:
     for change in changes:
         before, after = change.before or {}, change.after or {}
         rows.append({
-            "at": local_time(change.at),
+            "at": local_clock(change.at),
             "actor": change.actor,
             "action": ACTION_LABELS.get(change.action, change.action),
             "entity": ENTITY_LABELS.get(change.entity, change.entity),

@@ -30,6 +30,7 @@ from gateway.audit.reads import record_read
 from gateway.audit.service import record, record_denied
 from gateway.directory.service import active_assignments
 from gateway.errors import GatewayError, Issue, not_found
+from gateway.inquiries.drafts import drop_drafts
 from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_CHANNEL, withdrawal_dates
 from gateway.inquiries.labels import STATUS_TEXT
 from gateway.inquiries.models import Answer, Inquiry, LegKind
@@ -336,6 +337,7 @@ def _store(
         ) from None
     add_leg(session, inquiry.id, LegKind.ANSWERED, at=now, actor=submitter,
             detail={"channel": channel, "co_signers": len(report.co_signers)})
+    drop_drafts(session, inquiry.id)
     tell_sender(session, inquiry, SenderEvent.ANSWERED)
     if inquiry.channel == PEER_CHANNEL:
         # The inquiry came from a peer gateway: the answer travels back as an SDK message.

@@ -27,6 +27,7 @@ from gateway.directory.service import DirectoryError
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.access import Side, actor_sides
 from gateway.inquiries.answers import ANSWERABLE, inquiry_form, status_of
+from gateway.inquiries.drafts import drop_drafts
 from gateway.inquiries.intake import NOTIFY_JOB, PEER_WITHDRAWAL_JOB
 from gateway.inquiries.labels import REASON_LABELS, STATUS_TEXT
 from gateway.inquiries.models import (
@@ -146,6 +147,7 @@ def close_inquiry(
             status=409,
         )
     leg = add_leg(session, inquiry.id, LegKind.CLOSED, at=now, actor=actor, reason=reason.value)
+    drop_drafts(session, inquiry.id)
     if text:
         session.flush()  # the leg's id is in the sealing context
         leg.text = get_vault().seal(text.encode("utf-8"), _leg_context(leg))
@@ -229,6 +231,7 @@ def purge(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
     inquiry.content = None
     inquiry.personnummer = None
     inquiry.purged_at = now
+    drop_drafts(session, inquiry.id)
     for leg in session.scalars(select(Leg).where(Leg.inquiry_id == inquiry.id,
                                                  Leg.text.is_not(None))):
         leg.text = None
@@ -292,6 +295,8 @@ def reroute(
     inquiry.care_unit_id = unit.id
     inquiry.care_unit = unit
     inquiry.routed_to = decision.functional_address
+    # The old VC's REKOs lose the inquiry, and what they wrote with it.
+    drop_drafts(session, inquiry.id)
     count = sum(1 for leg in legs_of(session, inquiry.id) if leg.kind == LegKind.REROUTED)
     add_leg(session, inquiry.id, LegKind.REROUTED, at=now, actor=actor,
             detail={"from": previous, "to": unit.hsa_id,

@@ -222,6 +222,28 @@ class Answer(Base):
     inquiry: Mapped[Inquiry] = relationship()
 
 
+class AnswerDraft(Base):
+    """A REKO's unsent answer to one inquiry, kept between sessions until it is sent or
+    discarded: the composer's fields as JSON, sealed (they describe the person's health).
+    Each REKO has their own; gone when the inquiry is answered, closed or purged."""
+
+    __tablename__ = "answer_drafts"
+    __table_args__ = (UniqueConstraint("inquiry_id", "author"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[str] = mapped_column(
+        ForeignKey("inquiries.id", ondelete="CASCADE"), index=True
+    )
+    # The REKO's audit actor ("user:<username>").
+    author: Mapped[str] = mapped_column(String(200))
+    content: Mapped[bytes | None] = sealed_column()
+    saved_at: Mapped[dt.datetime]
+
+    @property
+    def content_context(self) -> str:
+        return f"answer_drafts.content:{self.id}"
+
+
 class SdkMessage(Base):
     """The SDK message (messagePayload XML, sealed) of an inquiry or of its answer: exactly as
     the client sent it over the SDK API (its own messageId, header values and files), or as the

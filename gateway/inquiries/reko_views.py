@@ -17,7 +17,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from forms.answer import Besvarare, Lakare, StructuredAnswer, Svar, build_answer_xml
-from forms.dates import stockholm_today
+from forms.dates import local_clock, stockholm_today
 from forms.errors import FormError
 from forms.halsoforfragan import Halsoforfragan
 from forms.identifiers import IdentifierError, parse_personnummer
@@ -50,6 +50,7 @@ from gateway.inquiries.closing import (
     reroute,
     withdraw_consent,
 )
+from gateway.inquiries.drafts import discard_draft, load_draft, save_draft
 from gateway.inquiries.inbox import NEAR_DAYS
 from gateway.inquiries.labels import REASON_LABELS, STATUS_TEXT
 from gateway.inquiries.marks import MARK_LABELS, mark_of
@@ -65,6 +66,8 @@ bp = Blueprint("reko", __name__)
 MAX_UPLOAD = 30 * 1024 * 1024
 # Why a REKO's pages show a person's data: the audit log's purpose for their reads.
 ANSWERING = "besvara hälsoförfrågan"
+# The composer's fields besides one `svar_<KOD>` per question (a draft keeps these).
+COMPOSER_FIELDS = frozenset({"lakare_namn", "lakare_hsa", "sip"})
 
 
 def _user() -> User:
@@ -245,12 +248,29 @@ def compose(inquiry_id: str) -> ResponseReturnValue:
 
 
 def _compose_page(inquiry: Inquiry, error: GatewayError | None = None) -> ResponseReturnValue:
+    """The composer: with the fields just sent when they are shown again (a refusal), else
+    with the REKO's saved draft, if any."""
     form = inquiry_form(inquiry)
     _audit_read(inquiry)
+    draft = load_draft(get_session(), inquiry, author=_actor())
+    values: Any = request.form
+    if request.method == "GET" and draft is not None:
+        values = draft[0]
     return render_template(
         "inquiries/reko_compose.html", inquiry=inquiry, form=form, labels=QUESTION_LABELS,
-        values=request.form, error=error, coordinator=_user().coordinator,
+        values=values, error=error, coordinator=_user().coordinator,
+        draft_saved_at=local_clock(draft[1]) if draft else None,
     ), (error.status if error else 200)
+
+
+def _composer_fields() -> dict[str, str]:
+    """Return the composer's own fields from the request (never the signing handles)."""
+    return {name: value for name, value in request.form.items()
+            if name.startswith("svar_") or name in COMPOSER_FIELDS}
+
+
+def _keep_draft(inquiry: Inquiry) -> None:
+    save_draft(get_session(), inquiry, author=_actor(), fields=_composer_fields(), now=utcnow())
 
 
 @bp.post("/inkorg/<inquiry_id>/svara")
@@ -259,8 +279,11 @@ def compose_post(inquiry_id: str) -> ResponseReturnValue:
     """Render the answer PDF to download (to sign in another program), or, with action
     "finish", send the answer signed in the browser (see prepare_signing)."""
     inquiry = _allowed(inquiry_id, Act.COMPOSE)
-    if request.form.get("action") == "finish":
+    action = request.form.get("action")
+    if action == "finish":
         return _finish_signing(inquiry)
+    if action in ("save", "discard"):
+        return _draft_action(inquiry, action)
     form = inquiry_form(inquiry)
     try:
         pdf, _ = _rendered(inquiry, form)
@@ -269,6 +292,23 @@ def compose_post(inquiry_id: str) -> ResponseReturnValue:
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="svar-{inquiry.id}.pdf"'
     return response
+
+
+def _draft_action(inquiry: Inquiry, action: str) -> ResponseReturnValue:
+    """Save the composer's fields as the REKO's draft, or discard the draft; back to the
+    composer either way."""
+    session = get_session()
+    if action == "save":
+        _keep_draft(inquiry)
+        message = ("Utkastet är sparat. Det finns kvar tills svaret är skickat eller "
+                   "utkastet slängt.")
+    elif discard_draft(session, inquiry, author=_actor()):
+        message = "Utkastet är slängt."
+    else:
+        message = "Det fanns inget sparat utkast."
+    session.commit()
+    flash(message, "info")
+    return redirect(url_for("reko.compose", inquiry_id=inquiry.id))
 
 
 @bp.post("/inkorg/<inquiry_id>/svara/forbered")
@@ -282,6 +322,10 @@ def prepare_signing(inquiry_id: str) -> ResponseReturnValue:
     session = get_session()
     try:
         pdf, xml = _rendered(inquiry, inquiry_form(inquiry))
+        # What is being signed is kept as a draft first, in a commit of its own: a signing
+        # refused now or later, or a browser closed half-way, loses nothing.
+        _keep_draft(inquiry)
+        session.commit()
         started = start_signing(
             session, inquiry, pdf=pdf, structured=xml, chain=_chain(), requested_by=_actor(),
             field_name=SIGNATURE_FIELD_REKO, now=utcnow(),
