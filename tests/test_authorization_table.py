@@ -159,6 +159,8 @@ TABLE: dict[tuple[str, str], Row] = {
     # --- the case worker's pages ---
     ("GET", "/arenden"): web({CW}),
     ("POST", "/arenden/personuppgifter"): web({CW}),
+    ("GET", "/arenden/person"): web({CW}),
+    ("POST", "/arenden/person"): web({CW}),
     ("GET", "/arenden/ny"): web({CW}),
     ("POST", "/arenden/ny"): web({CW}),
     ("GET", "/arenden/<inquiry_id>"): web({CW}, {P.CASE_WORKER}),

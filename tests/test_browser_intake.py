@@ -76,9 +76,23 @@ def test_three_channels_and_accessibility(committing_app: Flask, live: str) -> N
         page.goto(f"{live}/arenden")
         assert "Visar 3 av 3 förfrågningar" in page.content()
         mine_violations = axe_violations(page)
+        # The person search finds the three and leads on to the withdrawal form, filled in.
+        page.goto(f"{live}/arenden/person")
+        page.fill("#personnummer", "19121212-1212")
+        page.click("form.search button[type=submit]")
+        page.wait_for_selector("text=Resultat för 19121212-1212")
+        assert page.locator("tbody tr").count() == 3
+        search_violations = axe_violations(page)
+        page.click("text=Registrera återkallat samtycke för Vårdcentralen Kryddgården")
+        page.wait_for_selector("h1:has-text('Registrera återkallat samtycke')")
+        assert page.input_value("#personnummer") == "19121212-1212"
+        assert page.input_value("#care_unit") == KRYDDGARDEN
+        withdrawal_violations = axe_violations(page)
 
     channels = sorted(get_session().scalars(select(Inquiry.channel)))
     assert channels == ["api", "sdk", "web"]
     assert compose_violations == [], compose_violations
     assert warning_violations == [], warning_violations
     assert mine_violations == [], mine_violations
+    assert search_violations == [], search_violations
+    assert withdrawal_violations == [], withdrawal_violations

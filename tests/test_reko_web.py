@@ -13,14 +13,14 @@ from typing import Any, cast
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
 from gateway.db import get_session
 from gateway.errors import GatewayError
 from gateway.inquiries.intake import submit
-from gateway.inquiries.models import AnswerDraft, Inquiry, SigningRequest
+from gateway.inquiries.models import AnswerDraft, ConsentWithdrawal, Inquiry, SigningRequest
 from signing.devpki import Person
 from tests.conftest import AppMaker
 from tests.support.forms import (
@@ -438,3 +438,60 @@ def test_the_draft_goes_when_the_inquiry_is_answered_or_closed(world: World) -> 
                           {"reason": "PERSON_MOVED", "bekraftat": "ja"})
         assert "closed" in leg_kinds(closed)
         assert _draft_rows() == []
+
+
+# --- the case worker's person search ------------------------------------------------------------
+
+
+def _search(browser: Browser, number: str) -> Any:
+    return browser.submit("/arenden/person", "/arenden/person", {"personnummer": number})
+
+
+def test_a_person_search_refuses_a_bad_number_and_logs_nothing_about_anyone(
+        world: World) -> None:
+    with world.app.app_context():
+        worker = logged_in_browser(world.app, "asa", Role.CASE_WORKER, unit=EBB_OSTER)
+        before = get_session().scalar(select(func.count()).select_from(AuditEntry))
+        refused = _search(worker, "19121212-1213")
+        assert refused.status_code == 422
+        assert "Personnummer:" in refused.get_data(as_text=True)
+        assert get_session().scalars(select(AuditEntry).where(
+            AuditEntry.action == "person.searched")).all() == []
+        assert get_session().scalar(select(func.count()).select_from(AuditEntry)) == before
+
+
+def test_a_person_search_shows_the_units_own_inquiries_and_leads_on_to_withdrawal(
+        world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(3)
+        reference = get_session().get(Inquiry, inquiry_id).reference  # type: ignore[union-attr]
+        worker = logged_in_browser(world.app, "asa", Role.CASE_WORKER, unit=EBB_OSTER)
+        page = _search(worker, "19121212-1212").get_data(as_text=True)
+        assert reference in page and "Vårdcentralen Kryddgården" in page
+        assert "19121212-1212" in page
+        searched = get_session().scalars(select(AuditEntry).where(
+            AuditEntry.action == "person.searched")).one()
+        assert searched.object_type == "person" and TOLVAN not in searched.object_id
+        assert searched.detail["found"] == 1
+        reads = get_session().scalars(select(AuditEntry).where(
+            AuditEntry.action == "inquiry.read", AuditEntry.object_id == inquiry_id)).all()
+        assert [r.detail["purpose"] for r in reads] == ["personsökning"]
+        # On to the withdrawal: the form comes filled in, and nothing is registered yet.
+        form = worker.submit("/arenden/person", "/samtycke/aterkallat",
+                             {"forifyll": "1", "personnummer": TOLVAN,
+                              "care_unit": KRYDDGARDEN}).get_data(as_text=True)
+        assert 'value="19121212-1212"' in form and f'value="{KRYDDGARDEN}" selected' in form
+        assert get_session().scalars(select(ConsentWithdrawal)).all() == []
+        assert "closed" not in leg_kinds(inquiry_id)
+
+
+def test_another_units_person_search_finds_nothing_and_hints_at_nothing(world: World) -> None:
+    with world.app.app_context():
+        inquiry_id = received_days_ago(3)
+        reference = get_session().get(Inquiry, inquiry_id).reference  # type: ignore[union-attr]
+        norr = logged_in_browser(world.app, "nils", Role.CASE_WORKER, unit="EBB Norr")
+        page = _search(norr, TOLVAN).get_data(as_text=True)
+        assert "Er enhet har inga hälsoförfrågningar om personen." in page
+        assert reference not in page and "Vårdcentralen Kryddgården" not in page
+        assert get_session().scalars(select(AuditEntry).where(
+            AuditEntry.action == "inquiry.read", AuditEntry.object_id == inquiry_id)).all() == []

@@ -239,6 +239,8 @@ SECTIONS: dict[Role, list[Section]] = {
     Role.CASE_WORKER: [
         Section("Mina ärenden", "Dina hälsoförfrågningar, vems tur det är och svaren.",
                 "inquiries.mine"),
+        Section("Sök person", "Er enhets förfrågningar om en person; registrera ett "
+                "återkallat samtycke.", "persons.search_form"),
     ],
     Role.COORDINATOR: [
         Section("Inkorg", "Hälsoförfrågningar till dina vårdcentraler som väntar på svar.",

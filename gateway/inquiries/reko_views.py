@@ -522,6 +522,12 @@ def consent_withdrawal() -> ResponseReturnValue:
         chosen = {"care_unit": request.args.get("care_unit", "")}
         return render_template("inquiries/reko_consent.html", units=units, values=chosen,
                                error=None, today=stockholm_today())
+    if request.form.get("forifyll") == "1":
+        # From the person search: the form filled in with the person (posted, never in a URL)
+        # and perhaps the VC; nothing is registered until it is confirmed and sent.
+        filled = {k: request.form.get(k, "") for k in ("personnummer", "care_unit")}
+        return render_template("inquiries/reko_consent.html", units=units, values=filled,
+                               error=None, today=stockholm_today())
     try:
         closed, unit = _withdraw(session)
     except GatewayError as error:
