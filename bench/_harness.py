@@ -26,6 +26,8 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from signing.devpki import Person
+
 PG_ENV = "GATEWAY_TEST_DATABASE_URL"
 OUT = Path(__file__).parent / "out" / "results.json"
 
@@ -143,6 +145,12 @@ def fresh_database(server: str | None, folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
+# The benchmarks' throwaway PKI (a temporary folder): a passphrase they can sign with, and the
+# demo directory's primary REKO of Vårdcentralen Kryddgården, who may answer its inquiries.
+BENCH_PASSPHRASE = "bench"  # noqa: S105 - a throwaway test PKI
+BENCH_REKO = Person("SE2321000255-P001", "Anna Rekosson")
+
+
 def gateway_app(folder: Path, url: str) -> Any:
     """A gateway app (instance in folder) on a migrated database with the demo directory and a
     development PKI."""
@@ -158,7 +166,7 @@ def gateway_app(folder: Path, url: str) -> Any:
         "SECRET_KEY": secrets.token_hex(16), "COOKIE_SECURE": False,
     })
     upgrade(database(app).engine)
-    init_pki(instance / "pki", passphrase=secrets.token_hex(8))
+    init_pki(instance / "pki", passphrase=BENCH_PASSPHRASE, rekos=[BENCH_REKO])
     with app.app_context(), database(app).transaction() as session:
         load_demo_directory(session, actor="cli:bench")
     return app

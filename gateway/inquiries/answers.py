@@ -28,6 +28,7 @@ from forms.xmlsafe import MIB
 from gateway import codes
 from gateway.audit.reads import record_read
 from gateway.audit.service import record, record_denied
+from gateway.db import blob_placeholder, write_blob_in_place
 from gateway.directory.service import active_assignments
 from gateway.errors import GatewayError, Issue, not_found
 from gateway.inquiries.drafts import drop_drafts
@@ -318,7 +319,7 @@ def _store(
     reko = report.reko_signer
     answer = Answer(
         inquiry_id=inquiry.id,
-        pdf=pdf.envelope,
+        pdf=blob_placeholder(session, pdf.envelope),
         pdf_digest=pdf.sha256,
         structured=vault.seal(structured, f"answers.structured:{inquiry.id}")
         if structured else None,
@@ -335,6 +336,7 @@ def _store(
         raise GatewayError.at(
             codes.NOT_AWAITING_ANSWER, "Förfrågan har redan besvarats.", status=409,
         ) from None
+    write_blob_in_place(session, Answer.__table__.c.pdf, answer.id, pdf.envelope)
     add_leg(session, inquiry.id, LegKind.ANSWERED, at=now, actor=submitter,
             detail={"channel": channel, "co_signers": len(report.co_signers)})
     drop_drafts(session, inquiry.id)

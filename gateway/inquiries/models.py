@@ -210,14 +210,16 @@ class Answer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inquiry_id: Mapped[str] = mapped_column(ForeignKey("inquiries.id"), unique=True)
-    # Up to 30 MB: loaded when read, not with every query of answers.
-    pdf: Mapped[bytes | None] = sealed_column(deferred=True)
     pdf_digest: Mapped[str] = mapped_column(String(64))
     structured: Mapped[bytes | None] = sealed_column()
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     signed_at: Mapped[dt.datetime | None]
     accepted_at: Mapped[Created]
     submitted_by: Mapped[str] = mapped_column(String(200))
+    # Up to 30 MB: loaded when read, not with every query of answers. The last column: on
+    # SQLite it is written in place (gateway.db.write_blob_in_place), which needs the record to
+    # end with it.
+    pdf: Mapped[bytes | None] = sealed_column(deferred=True)
 
     inquiry: Mapped[Inquiry] = relationship()
 
