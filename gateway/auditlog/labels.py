@@ -28,6 +28,7 @@ ACTION_LABELS: dict[str, str] = {
     "inquiry.submit": "Skicka hälsoförfrågan",
     "inquiry.received": "Hälsoförfrågan mottagen",
     "inquiry.read": "Läsa hälsoförfrågan",
+    "person.searched": "Sökning efter person (handläggare)",
     "inquiry.opened": "Hälsoförfrågan öppnad av vårdcentralen",
     "inquiry.close": "Avsluta hälsoförfrågan",
     "inquiry.closed": "Hälsoförfrågan avslutad",
@@ -42,6 +43,8 @@ ACTION_LABELS: dict[str, str] = {
     "answer.compose": "Skriva svar",
     "answer.submit": "Lämna svar",
     "answer.accepted": "Svar mottaget",
+    "answer.draft_saved": "Utkast till svar sparat",
+    "answer.draft_discarded": "Utkast till svar slängt",
     "answer.read": "Läsa svar",
     "answer.registered": "Svar registrerat i verksamhetssystemet",
     # SDK messages
