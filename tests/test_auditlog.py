@@ -26,6 +26,7 @@ from gateway.auth.models import Role
 from gateway.db import get_session
 from gateway.directory.models import SenderUnit
 from gateway.vault.service import get_vault
+from tests.support.excel import swedish_excel_rows
 from tests.support.forms import KRYDDGARDEN, TOLVAN, nth_personnummer
 from tests.support.intake import bearer
 from tests.support.reko import HUSIE, Parties, parties, submit
@@ -329,13 +330,13 @@ def test_the_extract_csv_opens_in_swedish_excel(world: World) -> None:
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     body = response.get_data()
-    assert body.startswith("\ufeff".encode())
-    lines = body.decode("utf-8-sig").splitlines()
-    assert lines[0].split(";")[:6] == ["Tid (svensk tid)", "Vem", "Enhet", "Aktivitet", "Utfall",
-                                       "Ändamål"]
-    assert all(len(line.split(";")) == 10 for line in lines)
-    assert any(world.tolvan in line and "Läsa hälsoförfrågan" in line for line in lines)
-    assert not any(world.other in line for line in lines)
+    rows = swedish_excel_rows(body)
+    assert list(rows[0])[:6] == ["Tid (svensk tid)", "Vem", "Enhet", "Aktivitet", "Utfall",
+                                 "Ändamål"]
+    assert len(rows[0]) == 10
+    assert any(world.tolvan in row["Objektets id"] and row["Aktivitet"] == "Läsa hälsoförfrågan"
+               for row in rows)
+    assert not any(world.other in row["Objektets id"] for row in rows)
     assert TOLVAN not in body.decode("utf-8-sig")
     extract = entries(AuditEntry.action == "audit.extract")
     assert [(e.object_type, e.object_id, e.detail["format"]) for e in extract] == [

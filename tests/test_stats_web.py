@@ -21,6 +21,7 @@ from gateway.auth.users import create_user
 from gateway.db import get_session
 from gateway.directory.demo import load_demo_directory
 from gateway.stats.demo import load_demo_history
+from tests.support.excel import swedish_excel_rows
 
 API = "/api/v1/stats/response-times"
 PAGE = "/statistik"
@@ -234,10 +235,9 @@ def test_a_measurement_on_a_months_last_day_counts_that_month_everywhere(
     assert (body["per_month"], body["volume"]["months"], body["volume"]["label"]) == (
         21.0, 3, "jan–mars"
     )
-    text = get(client, f"{PAGE}/export.csv?{query}").get_data(as_text=True)
-    volume = {r["bucket"]: r["count"] for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-              if r["section"] == "volume" and r["year"] == "2024"}
-    assert (volume["months"], volume["per_month"]) == ("3", "21.0")
+    rows = swedish_excel_rows(get(client, f"{PAGE}/export.csv?{query}").get_data())
+    volume = {r["Mått"]: r["Antal"] for r in rows if r["Avsnitt"] == "Volym" and r["År"] == "2024"}
+    assert (volume["Månader i snittet"], volume["Antal per månad"]) == ("3", "21,0")
     book = load_workbook(io.BytesIO(get(client, f"{PAGE}/export.xlsx?{query}").get_data()))
     rows = {row[0]: row[1:] for row in book["Översikt"].iter_rows(values_only=True)}
     assert rows["Antal per månad"][-1] == 21.0
@@ -250,25 +250,29 @@ def test_the_start_page_links_the_statistics(client: FlaskClient, directory: Non
     assert f'href="{PAGE}"' in page
 
 
-def test_csv_export(client: FlaskClient, history: None) -> None:
+def test_the_csv_export_opens_in_swedish_excel(client: FlaskClient, history: None) -> None:
     log_in(client, Role.STATISTICIAN)
     response = get(client, f"{PAGE}/export.csv?year=2023&{MEASURED}")
     assert response.status_code == 200
+    assert response.mimetype == "text/csv"
     assert "svarstider-2023-matning-2024-04-30.csv" in response.headers["Content-Disposition"]
-    text = response.get_data(as_text=True)
-    assert text.startswith("\ufeff")
-    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
-    overview = {
-        (r["year"], r["bucket"]): r["percent"] for r in rows if r["section"] == "overview"
-    }
-    assert [overview[("2022", b)] for b in ("1-39", "40-59", "60+", "closed_ok", "ongoing")] == [
+    rows = swedish_excel_rows(response.get_data())
+    assert list(rows[0]) == ["Avsnitt", "År", "Mätdatum", "Nyckel", "Namn", "Mått", "Antal",
+                             "Procent"]
+    overview = {(r["År"], r["Mått"]): r["Procent"] for r in rows if r["Avsnitt"] == "Översikt"}
+    assert [overview[("2022", b)] for b in ("1–39 dagar", "40–59 dagar", "60+ dagar",
+                                            "Ej svar, ok anledning", "Pågående")] == [
         "43", "6", "30", "21", "0"
     ]
-    per_month = {r["year"]: r["count"] for r in rows if r["bucket"] == "per_month"}
-    assert per_month == {"2022": "11.0", "2023": "23.0", "2024": "21.0"}
-    sections = {r["section"] for r in rows if r["year"] == "2023"}
-    assert sections == {"overview", "volume", "month", "care_unit", "sender_unit"}
-    assert "<5" in {r["count"] for r in rows if r["section"] == "care_unit"}
+    assert [overview[("2023", b)] for b in ("1–39 dagar", "40–59 dagar", "60+ dagar",
+                                            "Ej svar, ok anledning", "Pågående")] == [
+        "38", "15", "26", "14", "7"
+    ]
+    per_month = {r["År"]: r["Antal"] for r in rows if r["Mått"] == "Antal per månad"}
+    assert per_month == {"2022": "11,0", "2023": "23,0", "2024": "21,0"}
+    sections = {r["Avsnitt"] for r in rows if r["År"] == "2023"}
+    assert sections == {"Översikt", "Volym", "Månad", "Vårdcentral", "Avsändande enhet"}
+    assert "<5" in {r["Antal"] for r in rows if r["Avsnitt"] == "Vårdcentral"}
 
 
 def test_xlsx_export(client: FlaskClient, history: None) -> None:
@@ -295,8 +299,8 @@ def test_exports_keep_names_from_becoming_formulas(client: FlaskClient, history:
     import_history_csv(session, f"{HEADER}\n{rows}\n".encode(), actor="cli:test", source="f")
     session.commit()
     log_in(client, Role.STATISTICIAN)
-    text = get(client, f"{PAGE}/export.csv?year=2023&{MEASURED}").get_data(as_text=True)
-    names = {row["name"] for row in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))}
+    body = get(client, f"{PAGE}/export.csv?year=2023&{MEASURED}").get_data()
+    names = {row["Namn"] for row in swedish_excel_rows(body)}
     assert "'=HYPERLINK(\"x\")" in names
     data = get(client, f"{PAGE}/export.xlsx?year=2023&{MEASURED}").get_data()
     sheet = load_workbook(io.BytesIO(data))["Enheter 2023"]

@@ -7,8 +7,6 @@ the log and the auditor's own audit entries carry the hash, never the number.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from flask import (
@@ -32,15 +30,17 @@ from gateway.auditlog import labels, service
 from gateway.auditlog.service import Filters
 from gateway.auth.login import role_required
 from gateway.auth.models import Role
+from gateway.csvexport import csv_download
 from gateway.db import get_session, utcnow
 from gateway.inquiries.paging import Page, page_number
-from gateway.stats.export import spreadsheet_safe
 
 bp = Blueprint("audit", __name__, url_prefix="/granskning")
 
 PURPOSE = "granskning av åtkomst"
 EXTRACT_HEADINGS = ("Tid (svensk tid)", "Vem", "Enhet", "Aktivitet", "Utfall", "Ändamål",
                     "Kanal", "Objekt", "Objektets id", "Loggpost")
+EXTRACT_KEYS = ("at", "actor", "unit", "action", "outcome", "purpose", "channel", "object",
+                "object_id", "seq")
 
 
 def _actor() -> str:
@@ -207,19 +207,5 @@ def extract_csv() -> ResponseReturnValue:
     person = request.args.get("person", "")
     rows, _total = _extract(person)
     _audit_extract(person, "csv", len(rows))
-    response = Response(extract_text(rows), mimetype="text/csv; charset=utf-8")
-    response.headers["Content-Disposition"] = 'attachment; filename="loggutdrag.csv"'
-    return response
-
-
-def extract_text(rows: list[dict[str, str | int]]) -> str:
-    """The extract as CSV for Swedish Excel: a byte-order mark, semicolons, Swedish headings;
-    text a spreadsheet would run as a formula stays text."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(EXTRACT_HEADINGS)
-    keys = ("at", "actor", "unit", "action", "outcome", "purpose", "channel", "object",
-            "object_id", "seq")
-    for row in rows:
-        writer.writerow([spreadsheet_safe(row[key]) for key in keys])
-    return "\ufeff" + out.getvalue()
+    return csv_download("loggutdrag.csv", EXTRACT_HEADINGS,
+                        ([row[key] for key in EXTRACT_KEYS] for row in rows))

@@ -2,8 +2,11 @@
 
 The CSV has one row per figure: `section,year,as_of,key,name,bucket,count,percent`, sections
 `overview`, `volume`, `month`, `care_unit` and `sender_unit`; suppressed counts read "<5" or
-"..", with no percentage. Text that a spreadsheet would run as a formula (a unit name starting
-with "=", say) is written so that it stays text.
+"..", with no percentage. That is the machine form (`gateway stats response-times --format
+csv`: commas, codes, decimal points). The web download has the same rows in Swedish form for
+Excel users (gateway.csvexport: semicolons, BOM, Swedish headings, section and bucket names in
+words). Text that a spreadsheet would run as a formula (a unit name starting with "=", say) is
+written so that it stays text in both.
 """
 
 from __future__ import annotations
@@ -17,11 +20,21 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
+from gateway.csvexport import spreadsheet_safe
 from gateway.stats.engine import BUCKET_LABELS, BUCKETS, Report
 from gateway.stats.shares import LEGEND_TEXT
 
 CSV_COLUMNS = ("section", "year", "as_of", "key", "name", "bucket", "count", "percent")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The same columns, sections and measures as Swedish Excel users read them.
+SWEDISH_COLUMNS = ("Avsnitt", "År", "Mätdatum", "Nyckel", "Namn", "Mått", "Antal", "Procent")
+SWEDISH_SECTIONS = {
+    "overview": "Översikt", "volume": "Volym", "month": "Månad", "care_unit": "Vårdcentral",
+    "sender_unit": "Avsändande enhet",
+}
+SWEDISH_MEASURES = {
+    **BUCKET_LABELS, "total": "Totalt", "inquiries": "Antal förfrågningar",
+    "months": "Månader i snittet", "per_month": "Antal per månad",
+}
 
 
 def swedish_number(value: float) -> str:
@@ -77,13 +90,6 @@ def _extras_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def spreadsheet_safe(value: object) -> object:
-    """Return value so that a spreadsheet keeps it as text (a leading ' before a formula)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _bucket_rows(
     section: str, report: Report, key: str, name: str, row: dict[str, Any]
 ) -> Iterator[list[object]]:
@@ -112,17 +118,29 @@ def csv_rows(report: Report, *, breakdowns: bool = True) -> Iterator[list[object
         yield from _bucket_rows("sender_unit", report, unit["name"], unit["name"], unit)
 
 
+def report_rows(detail: Report, others: Sequence[Report] = ()) -> Iterator[list[object]]:
+    """The rows of `detail` with its breakdowns, after the overview of `others` (other years)."""
+    for report in others:
+        if report.period != detail.period:
+            yield from csv_rows(report, breakdowns=False)
+    yield from csv_rows(detail)
+
+
 def to_csv(detail: Report, others: Sequence[Report] = ()) -> str:
-    """CSV of `detail` with its breakdowns, preceded by the overview of `others` (other years)."""
+    """The machine CSV (commas, codes, decimal points) of report_rows(detail, others)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for report in others:
-        if report.period != detail.period:
-            writer.writerows([spreadsheet_safe(v) for v in row]
-                             for row in csv_rows(report, breakdowns=False))
-    writer.writerows([spreadsheet_safe(v) for v in row] for row in csv_rows(detail))
+    writer.writerows([spreadsheet_safe(v) for v in row] for row in report_rows(detail, others))
     return out.getvalue()
+
+
+def swedish_rows(detail: Report, others: Sequence[Report] = ()) -> Iterator[list[object]]:
+    """report_rows(detail, others) with the section and the measure in Swedish words, for
+    gateway.csvexport (SWEDISH_COLUMNS)."""
+    for section, year, as_of, key, name, measure, count, percent in report_rows(detail, others):
+        yield [SWEDISH_SECTIONS[str(section)], year, as_of, key, name,
+               SWEDISH_MEASURES[str(measure)], count, percent]
 
 
 def _put(sheet: Worksheet, row: int, column: int, value: object, bold: bool = False) -> None:

@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from gateway.auth.login import role_required
 from gateway.auth.models import Role
+from gateway.csvexport import csv_download
 from gateway.db import get_session
 from gateway.stats import charts, export
 from gateway.stats.engine import BUCKET_LABELS, BUCKETS, Report, data_years, response_times
@@ -39,7 +40,7 @@ def _filename(report: Report, extension: str) -> str:
     return f"svarstider-{report.period.year}-matning-{report.period.as_of.isoformat()}.{extension}"
 
 
-def _download(body: str | bytes, mimetype: str, filename: str) -> Response:
+def _download(body: bytes, mimetype: str, filename: str) -> Response:
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -69,9 +70,8 @@ def index() -> ResponseReturnValue:
 @role_required(Role.STATISTICIAN)
 def export_csv() -> ResponseReturnValue:
     detail, overview = _reports()
-    # A byte-order mark, so that Excel reads the Swedish letters as UTF-8.
-    body = "\ufeff" + export.to_csv(detail, overview)
-    return _download(body, "text/csv; charset=utf-8", _filename(detail, "csv"))
+    return csv_download(_filename(detail, "csv"), export.SWEDISH_COLUMNS,
+                        export.swedish_rows(detail, overview))
 
 
 @bp.get("/statistik/export.xlsx")
