@@ -9,7 +9,7 @@ PYTEST_MARKERS := $(if $(CI),,-m "not slow")
 # npm's registry, never a CDN; the bundle is not committed.
 ASSETS := gateway/static/js/signing.js
 
-.PHONY: run test lint fmt bench clean assets
+.PHONY: run test lint fmt bench clean assets screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ run: $(VENV)/.installed $(ASSETS)
 
 test: $(VENV)/.installed-dev $(ASSETS)
 	$(BIN)/python -m pytest $(PYTEST_MARKERS) $(PYTEST_ARGS)
+
+# Every role's main pages at 1280 and 375 px on the demo's data, as PNGs in screenshots/
+# (git-ignored); fails where a page scrolls sideways or axe finds a WCAG 2.1 AA violation at 375 px.
+screenshots: $(VENV)/.installed-dev $(ASSETS)
+	$(BIN)/python -m pytest -q -m slow tests/test_screenshots_browser.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check gateway forms signing common tests bench
