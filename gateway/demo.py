@@ -25,6 +25,7 @@ from gateway.auth.models import ApiClient, Role, User
 from gateway.auth.users import create_user
 from gateway.db import database, utcnow
 from gateway.demo_inquiries import load_demo_inquiries
+from gateway.demo_years import load_demo_years
 from gateway.directory.demo import load_demo_directory
 from gateway.directory.models import Coordinator
 from gateway.errors import ConfigError
@@ -130,7 +131,8 @@ def _ensure_pki(flask_app: Flask) -> None:
 
 
 def set_up_demo(flask_app: Flask) -> dict[str, Any]:
-    """Migrate, load the demo directory, PKI, users and an API client; return the logins."""
+    """Migrate, load the demo directory, history, PKI, users, an API client, the years of use
+    and the samples; return the logins."""
     db = database(flask_app)
     upgrade(db.engine, vault=get_vault(flask_app))
     with db.transaction() as session:
@@ -142,7 +144,9 @@ def set_up_demo(flask_app: Flask) -> dict[str, Any]:
     logins = _read_logins(logins_path)
     _ensure_users(flask_app, logins)
     _ensure_client(flask_app, logins)
-    load_demo_inquiries(flask_app, utcnow())
+    now = utcnow()
+    load_demo_years(flask_app, now)
+    load_demo_inquiries(flask_app, now)
     _write_logins(logins_path, logins)
     return logins
 

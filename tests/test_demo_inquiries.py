@@ -125,7 +125,8 @@ def _inquiry(inquiry_id: str) -> Inquiry:
 
 def test_a_second_run_adds_nothing(demo: DemoRun) -> None:
     assert demo.created_by_second == []
-    assert set(demo.legs_after_first) == set(SAMPLES)
+    # The samples, beside the demo years' cases (tests/test_demo_years.py).
+    assert set(demo.legs_after_first) >= set(SAMPLES)
     assert demo.legs_after_second == demo.legs_after_first
     assert demo.answers[0] == demo.answers[1] == sum(1 for s in DEMO_INQUIRIES if s.signer)
     assert demo.jobs[0] == demo.jobs[1]
