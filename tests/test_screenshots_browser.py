@@ -34,10 +34,12 @@ WAITING = next(s.id for s in DEMO_INQUIRIES if s.title == "öppnad, nära sista 
 
 @dataclass(frozen=True)
 class Visit:
-    """A page a role opens: the screenshot's name and the path."""
+    """A page a role opens: the screenshot's name and the path; `pick_all` chooses "Alla mina
+    vårdcentraler" in the REKO's unit picker on that page before the screenshot."""
 
     name: str
     path: str
+    pick_all: bool = False
 
 
 PAGES: dict[str, tuple[Visit, ...]] = {
@@ -51,7 +53,10 @@ PAGES: dict[str, tuple[Visit, ...]] = {
     ),
     "reko.anna": (
         Visit("start", "/"),
-        Visit("inkorg", "/inkorg"),
+        Visit("valj-enhet", "/inkorg"),
+        Visit("inkorg", "/inkorg", pick_all=True),
+        Visit("inkorg-besvarade", "/inkorg?flik=besvarade"),
+        Visit("inkorg-avslutade", "/inkorg?flik=avslutade"),
         Visit("forfragan", f"/inkorg/{WAITING}"),
         Visit("svara", f"/inkorg/{WAITING}/svara"),
     ),
@@ -116,6 +121,10 @@ def test_every_roles_pages_fit_a_phone_and_are_photographed(
                 for visit in visits:
                     response = page.goto(f"{base_url}{visit.path}")
                     assert response is not None and response.status == 200, (role, visit)
+                    if visit.pick_all:
+                        page.select_option("#enhet", label="Alla mina vårdcentraler")
+                        page.click("form.unit-picker button")
+                        page.wait_for_load_state()
                     problems = _shoot(page, role, visit)
                     if problems:
                         found[f"{role} {visit.path}"] = problems
