@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,16 @@ from sqlalchemy.orm import Session
 
 from gateway.db import UTCDateTime, get_session
 from gateway.directory.demo import load_demo_directory
-from gateway.directory.models import CareUnit, SenderUnit
-from gateway.inquiries.models import Inquiry, LegKind
-from gateway.inquiries.workflow import add_leg
 from gateway.stats import extras
 from gateway.stats.demo import load_demo_history
 from gateway.stats.engine import BUCKETS, response_times, sql_time
 from gateway.stats.history import HEADER, import_history_csv
 from gateway.stats.period import Period, StatsError, make_period
 from gateway.stats.sqltime import STOCKHOLM, offset_changes
+from tests.support.stats import KRYDDGARDEN, LINDANGEN, ROSENGARD, live, live_sip, local, utc
 
 DATA = Path(__file__).parent / "data"
 APRIL_2024 = dt.date(2024, 4, 30)
-KRYDDGARDEN = "SE2321000255-K001"
-ROSENGARD = "SE2321000255-K002"
-LINDANGEN = "SE2321000255-K003"
 
 
 def report(year: int, as_of: dt.date) -> dict[str, Any]:
@@ -51,58 +45,12 @@ def import_rows(*rows: str) -> None:
     session.commit()
 
 
-def utc(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
-
-
-def local(text: str) -> dt.datetime:
-    """A Stockholm wall-clock time, as UTC."""
-    return dt.datetime.fromisoformat(text).replace(tzinfo=STOCKHOLM).astimezone(dt.UTC)
-
-
 @pytest.fixture
 def directory(app: Flask) -> Session:
     session = get_session()
     load_demo_directory(session, actor="cli:test", today=dt.date(2024, 1, 1))
     session.commit()
     return session
-
-
-def live(
-    legs: dict[str, dt.datetime],
-    *,
-    care_unit: str = KRYDDGARDEN,
-    sender: str = "EBB Öster",
-    deadline: dt.date | None = None,
-) -> str:
-    """Store an inquiry and its legs directly, as intake and workflow would; return its id."""
-    session = get_session()
-    unit = session.scalars(select(CareUnit).where(CareUnit.hsa_id == care_unit)).one()
-    sender_unit = session.scalars(select(SenderUnit).where(SenderUnit.name == sender)).one()
-    first = min(legs.values())
-    fields: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "reference": f"HF-T-{uuid.uuid4().hex[:12]}",
-        "sender_unit_id": sender_unit.id,
-        "care_unit_id": unit.id,
-        "routed_to": "sdk:reko-kryddgarden:0203:skane.se",
-        "reply_to": "sdk:ebb-oster:0203:malmo.se",
-        "content_digest": "0" * 64,
-        "person_hash": "1" * 64,
-        "channel": "api",
-        "deadline": deadline or (first.astimezone(STOCKHOLM).date() + dt.timedelta(days=30)),
-        "consent_valid_to": first.date() + dt.timedelta(days=180),
-        "submitted_by": "client:test",
-    }
-    columns = set(Inquiry.__table__.columns.keys())
-    inquiry = Inquiry(**{k: v for k, v in fields.items() if k in columns})
-    session.add(inquiry)
-    session.flush()
-    for kind, at in legs.items():
-        reason = "DUPLICATE" if kind == "closed" else None
-        add_leg(session, inquiry.id, LegKind(kind), at=at, actor="system:test", reason=reason)
-    session.commit()
-    return inquiry.id
 
 
 # --- refusals first ---------------------------------------------------------------------------
@@ -308,6 +256,19 @@ def test_old_and_new_sit_in_one_report(directory: Session) -> None:
     body = report(2023, APRIL_2024)
     assert body["sources"] == {"history": 1, "live": 1}
     assert counts(body) == {"1-39": 1, "60+": 1}
+
+
+def test_a_sip_invitation_does_not_change_the_inquiry_report(directory: Session) -> None:
+    live({"submitted": local("2023-01-10T10:00:00"),
+          "registered": local("2023-01-20T10:00:00")})
+    before = report(2023, APRIL_2024)
+    live_sip(local("2023-01-12T10:00:00"), held_on=dt.date(2023, 2, 1), reko_attended=True)
+    live_sip(local("2023-03-12T10:00:00"))
+    live_sip(local("2023-03-13T10:00:00"), cancelled_on=dt.date(2023, 3, 20),
+             cancel_reason="OTHER")
+    after = report(2023, APRIL_2024)
+    assert after == before
+    assert (after["total"], after["sources"]["live"], after["legs"][0]["count"]) == (1, 1, 0)
 
 
 # --- volume -----------------------------------------------------------------------------------
