@@ -31,7 +31,7 @@ from gateway.directory.models import Coordinator
 from gateway.errors import ConfigError
 from gateway.federation import demo as federation_demo
 from gateway.migrate import upgrade
-from gateway.stats.demo import load_demo_history
+from gateway.stats.demo import load_demo_history, load_demo_sip_history
 from gateway.vault.service import get_vault
 from signing.devpki import DEMO_PASSPHRASE, Person, PkiLayout, init_pki
 
@@ -139,6 +139,7 @@ def set_up_demo(flask_app: Flask) -> dict[str, Any]:
         load_demo_directory(session, ACTOR)
     with db.transaction() as session:
         load_demo_history(session, ACTOR)
+        load_demo_sip_history(session, ACTOR)
     _ensure_pki(flask_app)
     logins_path = Path(flask_app.instance_path) / LOGINS_FILE
     logins = _read_logins(logins_path)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from gateway.db import database
 from gateway.stats.cli import stats_group
 from gateway.stats.demo import load_demo_history
-from gateway.stats.models import HistoryInquiry
+from gateway.stats.models import HistoryInquiry, HistorySip
 
 DATA = Path(__file__).parent / "data"
 PROJECT = DATA / "history-project.csv"
@@ -108,3 +108,62 @@ def test_the_volume_counts_the_month_the_measurement_date_ends(committing_app: F
         as_json = json.loads(run(committing_app, "response-times", "--year", "2024",
                                  "--as-of", as_of, "--format", "json").stdout)
         assert (as_json["per_month"], as_json["volume"]["label"]) == (21.0, label)
+
+
+# --- SIPs -------------------------------------------------------------------------------------
+
+SIP_FILE = (
+    "reference,care_unit,sender_unit,invited_on,held_on,cancelled_on,reko_attended\n"
+    "SIP-1,SE2321000255-K001,EBB Öster,2024-01-02,2024-01-20,,ja\n"
+    "SIP-2,SE2321000255-K001,EBB Öster,2024-01-03,2024-02-20,,nej\n"
+    "SIP-3,SE2321000255-K001,EBB Öster,2024-02-03,2024-03-01,,ja\n"
+    "SIP-4,SE2321000255-K001,EBB Öster,2024-02-03,,2024-02-10,\n"
+)
+
+
+def test_a_bad_sip_file_names_its_rows_and_imports_nothing(
+    committing_app: Flask, tmp_path: Path
+) -> None:
+    bad = tmp_path / "sip.csv"
+    bad.write_text(SIP_FILE + "SIP-5,SE2321000255-K001,EBB Öster,2024-02-03,,2024-02-10,ja\n",
+                   encoding="utf-8")
+    result = run(committing_app, "import", str(bad))
+    assert result.exit_code == 1
+    assert f"{bad}: line 6: reko_attended without held_on" in result.stderr
+    with database(committing_app).transaction() as session:
+        assert session.scalar(select(func.count()).select_from(HistorySip)) == 0
+
+
+def test_import_a_sip_history_then_the_sip_report_in_every_format(committing_app: Flask) -> None:
+    imported = run(committing_app, "import", "-", stdin=SIP_FILE)
+    assert imported.exit_code == 0, imported.output
+    assert "imported <stdin>: 4 new, 0 updated, 0 unchanged (SIPs)" in imported.stdout
+    assert stored(committing_app) == 0  # no inquiry among them
+
+    as_json = json.loads(run(committing_app, "sip", "--year", "2024", "--as-of", "2024-03-31",
+                             "--format", "json").stdout)
+    assert (as_json["held"], as_json["per_month"], as_json["cancelled"]) == (3, 1.0, 1)
+    assert as_json["reko_attended"] == {"count": 2, "percent": 67, "of": 3, "not_recorded": 0}
+
+    table = run(committing_app, "sip", "--year", "2024", "--as-of", "2024-02-29")
+    assert table.exit_code == 0, table.output
+    assert "SIP 2024 – mätning gjord 2024-02-29" in table.stdout
+    assert "2024: 1,0 st/månad (jan–feb)" in table.stdout
+    assert "67 %" not in table.stdout and "50 % (1 av 2; ej registrerat 0)" in table.stdout
+
+    as_csv = run(committing_app, "sip", "--year", "2024", "--as-of", "2024-03-31",
+                 "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    overview = {r["bucket"]: (r["count"], r["percent"]) for r in rows
+                if r["section"] == "overview"}
+    assert overview["held"] == ("3", "") and overview["reko_attended"] == ("2", "67")
+    assert {r["section"] for r in rows} == {
+        "overview", "volume", "days_to_meeting", "cancellation", "month", "care_unit",
+        "sender_unit",
+    }
+
+
+def test_a_sip_year_after_the_measurement_is_refused(committing_app: Flask) -> None:
+    result = run(committing_app, "sip", "--year", "2025", "--as-of", "2024-04-30")
+    assert result.exit_code == 1
+    assert "mellan 2000 och mätdatumets år 2024" in result.stderr

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from forms.dates import stockholm_today
 from gateway.clitools import DATE, echo_json, fail, read_input, with_app
 from gateway.db import get_session
-from gateway.stats import export
+from gateway.stats import export, sip_export
 from gateway.stats.engine import response_times
-from gateway.stats.history import MAX_FILE_BYTES, import_history_csv
-from gateway.stats.period import StatsError, make_period
+from gateway.stats.history import INQUIRIES, MAX_FILE_BYTES, import_history_csv
+from gateway.stats.period import Period, StatsError, make_period
+from gateway.stats.sip import sip_report
+from gateway.stats.sip_history import SIPS
 
 IMPORT_ACTOR = "cli:stats-import"
+# The kinds of history file `import` reads; the header says which one a file is.
+HISTORY_FORMATS = (INQUIRIES, SIPS)
+FORMAT_CHOICE = click.Choice(["table", "csv", "json"])
 
 
-@click.group("stats", help="Response-time statistics: the yearly report and the manual history.")
+@click.group(
+    "stats",
+    help="Statistics: the yearly response-time and SIP reports and the manual histories.",
+)
 def stats_group() -> None:
     pass
 
@@ -26,9 +36,12 @@ def stats_group() -> None:
 
 @stats_group.command(
     "import",
-    help="Import the manual history from FILE ('-' reads stdin): CSV with the header "
-    "reference,care_unit,sender_unit,sent_on,answer_registered_on,closed_on,close_reason. "
-    "Rows are merged by reference; any bad row stops the import.",
+    help="Import a manual history from FILE ('-' reads stdin): inquiries, CSV with the header "
+    "reference,care_unit,sender_unit,sent_on,answer_registered_on,closed_on,close_reason; or "
+    "SIPs, with the header "
+    "reference,care_unit,sender_unit,invited_on,held_on,cancelled_on,reko_attended "
+    "(reko_attended ja, nej or empty). Rows are merged by reference; any bad row stops the "
+    "import.",
 )
 @click.argument("file")
 @with_app
@@ -37,7 +50,9 @@ def import_command(file: str) -> None:
     source = "<stdin>" if file == "-" else file
     try:
         data = read_input(file, MAX_FILE_BYTES)
-        summary = import_history_csv(session, data, actor=IMPORT_ACTOR, source=source)
+        summary = import_history_csv(
+            session, data, actor=IMPORT_ACTOR, source=source, formats=HISTORY_FORMATS
+        )
     except StatsError as exc:
         session.rollback()
         click.echo(f"error: {exc.title}: {exc.detail}", err=True)
@@ -46,7 +61,7 @@ def import_command(file: str) -> None:
             click.echo(f"{source}: {where}{issue.title}", err=True)
         sys.exit(1)
     session.commit()
-    click.echo(f"imported {source}: {summary.describe()}")
+    click.echo(f"imported {source}: {summary.describe()} ({summary.kind})")
 
 
 @stats_group.command(
@@ -56,21 +71,43 @@ def import_command(file: str) -> None:
 )
 @click.option("--year", type=int, required=True, help="The cohort's calendar year.")
 @click.option("--as-of", "as_of", type=DATE, help="Measurement date YYYY-MM-DD (default today).")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-    show_default=True,
-)
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 @with_app
 def response_times_command(year: int, as_of: dt.datetime | None, fmt: str) -> None:
+    report = response_times(get_session(), _period(year, as_of))
+    _echo(fmt, report.to_json, lambda: export.to_csv(report), lambda: export.text_table(report))
+
+
+@stats_group.command(
+    "sip",
+    help="The SIP report (DESIGN 5.8) for YEAR: SIPs held per month, the REKO's attendance, "
+    "days from invitation to meeting, cancellations; as of a measurement date (default today).",
+)
+@click.option("--year", type=int, required=True, help="The calendar year.")
+@click.option("--as-of", "as_of", type=DATE, help="Measurement date YYYY-MM-DD (default today).")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+@with_app
+def sip_command(year: int, as_of: dt.datetime | None, fmt: str) -> None:
+    report = sip_report(get_session(), _period(year, as_of))
+    _echo(fmt, report.to_json, lambda: sip_export.to_csv(report),
+          lambda: sip_export.text_table(report))
+
+
+def _period(year: int, as_of: dt.datetime | None) -> Period:
+    """The period asked for; exits with the reason when it cannot be measured."""
     try:
-        period = make_period(year, as_of.date() if as_of else stockholm_today())
+        return make_period(year, as_of.date() if as_of else stockholm_today())
     except StatsError as exc:
         fail(exc.detail)
-        return
-    report = response_times(get_session(), period)
+        raise AssertionError("unreachable") from None
+
+
+def _echo(
+    fmt: str, as_json: Callable[[], Any], as_csv: Callable[[], str], as_table: Callable[[], str]
+) -> None:
     if fmt == "json":
-        echo_json(report.to_json())
+        echo_json(as_json())
     elif fmt == "csv":
-        click.echo(export.to_csv(report), nl=False)
+        click.echo(as_csv(), nl=False)
     else:
-        click.echo(export.text_table(report))
+        click.echo(as_table())

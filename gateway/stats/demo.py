@@ -3,7 +3,10 @@
 2022 and 2023 reproduce the project's own measurement of April 2024 exactly (2022: 43/6/30/21/0
 per cent, 11 a month; 2023: 38/15/26/14/7, 23 a month); 2024 runs at 21 a month. Inquiries
 still open in April 2024 were answered or closed later, as real ones are, so a measurement made
-today shows how the figures moved. The rows are generated from a fixed seed: the same every run.
+today shows how the figures moved. The SIP history holds the project's SIPs a month (2022: 60,
+2023: 68, 2024: 67, the last measured over January-March) in every month of those years, with
+cancellations beside them and the REKO at about half of the meetings. The rows are generated from
+fixed seeds: the same every run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session
 from forms.dates import stockholm_today
 from gateway.inquiries.models import CloseReason
 from gateway.stats.history import HistoryRow, ImportSummary, import_history
+from gateway.stats.sip_history import SIPS, SipHistoryRow
 
 PROJECT_MEASUREMENT = dt.date(2024, 4, 30)
 # Days to an answer drawn for each answered bucket (a same-day answer now and then).
@@ -135,3 +139,53 @@ def load_demo_history(session: Session, actor: str) -> ImportSummary:
     The caller commits.
     """
     return import_history(session, list(demo_rows()), actor=actor, source="demo history")
+
+
+# SIPs held a month per year, as the project counted them; a few more a month were cancelled.
+SIP_PER_MONTH = {2022: 60, 2023: 68, 2024: 67}
+SIP_CANCELLED_PER_MONTH = 5
+# Whether the REKO came, as the history records it (None: not recorded).
+SIP_ATTENDANCE = {"ja": 11, "nej": 8, "": 1}
+SIP_ATTENDED = {"ja": True, "nej": False, "": None}
+
+
+def _days_in_month(year: int, month: int) -> int:
+    first = dt.date(year, month, 1)
+    return ((first + dt.timedelta(days=32)).replace(day=1) - first).days
+
+
+def _demo_sip(rng: random.Random, reference: str, meeting: dt.date, held: bool) -> SipHistoryRow:
+    """One SIP invited two to five weeks before its meeting, held on that day or cancelled."""
+    invited = meeting - dt.timedelta(days=rng.randint(14, 35))
+    attended = SIP_ATTENDED[_weighted(rng, SIP_ATTENDANCE)] if held else None
+    return SipHistoryRow(
+        reference=reference,
+        care_unit=_weighted(rng, CARE_UNITS),
+        sender_unit=_weighted(rng, SENDER_UNITS),
+        invited_on=invited,
+        held_on=meeting if held else None,
+        cancelled_on=None if held else invited + dt.timedelta(days=rng.randint(3, 13)),
+        reko_attended=attended,
+    )
+
+
+def demo_sip_rows() -> Iterator[SipHistoryRow]:
+    """Yield the demo SIP history: per month the project's held SIPs and a few cancelled."""
+    rng = random.Random(5_8)  # noqa: S311 - demo data, not security
+    for year, per_month in SIP_PER_MONTH.items():
+        number = 0
+        for month in range(1, 13):
+            length = _days_in_month(year, month)
+            for index in range(per_month + SIP_CANCELLED_PER_MONTH):
+                number += 1
+                meeting = dt.date(year, month, 1 + rng.randrange(length))
+                yield _demo_sip(rng, f"SIP-{year}-{number:04d}", meeting, index < per_month)
+
+
+def load_demo_sip_history(session: Session, actor: str) -> ImportSummary:
+    """Import the demo SIP history (merged by reference: a second run changes nothing).
+
+    The caller commits.
+    """
+    rows = list(demo_sip_rows())
+    return import_history(session, rows, actor=actor, source="demo SIP history", fmt=SIPS)

@@ -259,10 +259,12 @@ def _cell_json(cell: Cell) -> dict[str, Any]:
     return {"count": cell.count, "percent": cell.percent}
 
 
-def suppressed_breakdown(groups: dict[str, Counts]) -> list[tuple[str, list[Cell]]]:
-    """Return (key, cells) per group in key order: the buckets then the total, suppressed."""
+def suppressed_breakdown(
+    groups: dict[str, Counts], columns: Sequence[str] = BUCKETS
+) -> list[tuple[str, list[Cell]]]:
+    """Return (key, cells) per group in key order: the columns then the total, suppressed."""
     keys = sorted(groups)
-    table = [[groups[k][b] for b in BUCKETS] + [sum(groups[k].values())] for k in keys]
+    table = [[groups[k][c] for c in columns] + [sum(groups[k].values())] for k in keys]
     marks = suppress(table)
     return [
         (key, published_row(row[:-1], row[-1], mark))

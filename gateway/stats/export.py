@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from openpyxl import Workbook
@@ -118,6 +118,16 @@ def csv_rows(report: Report, *, breakdowns: bool = True) -> Iterator[list[object
         yield from _bucket_rows("sender_unit", report, unit["name"], unit["name"], unit)
 
 
+def csv_text(rows: Iterable[Sequence[object]]) -> str:
+    """The machine CSV (commas, codes, decimal points): the CSV_COLUMNS header and rows, each
+    value kept as text by a spreadsheet (CRLF lines)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows([spreadsheet_safe(v) for v in row] for row in rows)
+    return out.getvalue()
+
+
 def report_rows(detail: Report, others: Sequence[Report] = ()) -> Iterator[list[object]]:
     """The rows of `detail` with its breakdowns, after the overview of `others` (other years)."""
     for report in others:
@@ -127,12 +137,8 @@ def report_rows(detail: Report, others: Sequence[Report] = ()) -> Iterator[list[
 
 
 def to_csv(detail: Report, others: Sequence[Report] = ()) -> str:
-    """The machine CSV (commas, codes, decimal points) of report_rows(detail, others)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows([spreadsheet_safe(v) for v in row] for row in report_rows(detail, others))
-    return out.getvalue()
+    """The machine CSV of report_rows(detail, others)."""
+    return csv_text(report_rows(detail, others))
 
 
 def swedish_rows(detail: Report, others: Sequence[Report] = ()) -> Iterator[list[object]]:

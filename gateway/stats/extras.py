@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db import UTCDateTime
 from gateway.stats.period import Period
+from gateway.stats.shares import percent_of
 from gateway.stats.sqltime import SqlTime, date_literal
 
 TARGET_DAYS = 30
@@ -93,10 +94,7 @@ class Extras:
 
     @property
     def within_target_percent(self) -> int | None:
-        if not self.target_due:
-            return None
-        # Half up, in integers: 12.5 % is 13 %.
-        return (200 * self.within_target + self.target_due) // (2 * self.target_due)
+        return percent_of(self.within_target, self.target_due)
 
     def to_json(self) -> dict[str, Any]:
         return {

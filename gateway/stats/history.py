@@ -1,9 +1,11 @@
 """Import of the pre-gateway manual history (DESIGN 5.7): one inquiry a CSV row, by reference.
 
-The file is checked row by row first; any bad row (each named with its line and reason) stops
-the import before anything is written. Rows are then merged by `reference`: new ones are added,
-changed ones updated, identical ones left alone, so importing the same file again changes
-nothing. Commas separate the fields; a semicolon-separated file (Excel's habit in a Swedish
+The machinery serves every kind of history file (a `HistoryFormat`: its columns, its row rules, its
+table); the SIP history (gateway.stats.sip_history) is the other kind, and a file's header says
+which it is. The file is checked row by row first; any bad row (each named with its line and
+reason) stops the import before anything is written. Rows are then merged by `reference`: new ones
+are added, changed ones updated, identical ones left alone, so importing the same file again
+changes nothing. Commas separate the fields; a semicolon-separated file (Excel's habit in a Swedish
 locale) is read too when its header says so.
 """
 
@@ -13,8 +15,9 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session
 from forms.dates import stockholm_today
 from gateway import codes
 from gateway.audit.service import record
+from gateway.db import Base
 from gateway.directory.identifiers import check_hsa_id
 from gateway.errors import Issue
 from gateway.inquiries.models import CloseReason
@@ -61,9 +65,34 @@ class ImportSummary:
     created: int
     updated: int
     unchanged: int
+    # What the file held ("inquiries", "SIPs"): said to the user, not audited.
+    kind: str = field(default="inquiries", compare=False)
 
     def describe(self) -> str:
         return f"{self.created} new, {self.updated} updated, {self.unchanged} unchanged"
+
+    def counts(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+@dataclass(frozen=True)
+class HistoryFormat:
+    """One kind of history file: its header, how a row is read, and the table rows go to.
+
+    `row_type` is a frozen dataclass whose fields (the first is `reference`) are columns of
+    `model`; `parse_row(values, today)` returns one or raises ValueError with the reason.
+    """
+
+    kind: str
+    columns: tuple[str, ...]
+    row_type: type[Any]
+    parse_row: Callable[[dict[str, str], dt.date], Any]
+    model: type[Base]
+    audit_action: str
+
+    @property
+    def header(self) -> str:
+        return ",".join(self.columns)
 
 
 def _bad_row(line: int, reason: str) -> Issue:
@@ -94,10 +123,18 @@ def _delimiter(first_line: str) -> str:
     return ";" if ";" in first_line and "," not in first_line else ","
 
 
-def _check_header(header: Sequence[str], source: str) -> list[str]:
-    names = [name.strip() for name in header]
-    missing = [c for c in COLUMNS if c not in names]
-    unknown = [n for n in names if n not in COLUMNS]
+def _expected(formats: Sequence[HistoryFormat]) -> str:
+    return "expected the header " + " or ".join(fmt.header for fmt in formats)
+
+
+def _choose(names: Sequence[str], formats: Sequence[HistoryFormat]) -> HistoryFormat:
+    """The format whose columns the header names most (the first on a tie)."""
+    return max(formats, key=lambda fmt: sum(name in fmt.columns for name in names))
+
+
+def _check_header(names: list[str], fmt: HistoryFormat, source: str) -> None:
+    missing = [c for c in fmt.columns if c not in names]
+    unknown = [n for n in names if n not in fmt.columns]
     repeated = sorted({n for n in names if names.count(n) > 1})
     problems = []
     if missing:
@@ -107,19 +144,33 @@ def _check_header(header: Sequence[str], source: str) -> list[str]:
     if repeated:
         problems.append(f"repeated column(s): {', '.join(repeated)}")
     if problems:
-        detail = "; ".join(problems) + f"; expected the header {HEADER}"
+        detail = "; ".join(problems) + f"; {_expected([fmt])}"
         raise _refuse(source, [_bad_row(1, detail)])
-    return names
 
 
-def _records(text: str, source: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line, {column: value}) per data row; raise for a bad header or CSV syntax."""
+def _records(
+    text: str, source: str, formats: Sequence[HistoryFormat]
+) -> tuple[HistoryFormat, Iterator[tuple[int, dict[str, str]]]]:
+    """Return the file's format (by its header) and its data rows as (line, {column: value});
+    raise for an empty file or a bad header."""
     if not text.strip():
-        raise _refuse(source, [_bad_row(1, f"empty file; expected the header {HEADER}")])
+        raise _refuse(source, [_bad_row(1, f"empty file; {_expected(formats)}")])
     delimiter = _delimiter(text.split("\n")[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
-        names = _check_header(next(reader), source)
+        names = [name.strip() for name in next(reader)]
+    except csv.Error as exc:
+        raise _refuse(source, [_bad_row(1, f"not valid CSV: {exc}")]) from None
+    fmt = _choose(names, formats)
+    _check_header(names, fmt, source)
+    return fmt, _rows(reader, names, source)
+
+
+def _rows(
+    reader: Any, names: list[str], source: str
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line, {column: value}) per data row; raise for CSV syntax."""
+    try:
         for fields in reader:
             if not any(field.strip() for field in fields):
                 continue
@@ -131,7 +182,7 @@ def _records(text: str, source: str) -> Iterator[tuple[int, dict[str, str]]]:
         raise _refuse(source, [_bad_row(reader.line_num, f"not valid CSV: {exc}")]) from None
 
 
-def _text(values: dict[str, str], name: str, limit: int) -> str:
+def text_field(values: dict[str, str], name: str, limit: int) -> str:
     value = values[name]
     if not value:
         raise ValueError(f"{name} is empty")
@@ -142,7 +193,7 @@ def _text(values: dict[str, str], name: str, limit: int) -> str:
     return value
 
 
-def _date(values: dict[str, str], name: str, today: dt.date) -> dt.date | None:
+def date_field(values: dict[str, str], name: str, today: dt.date) -> dt.date | None:
     raw = values[name]
     if not raw:
         return None
@@ -170,21 +221,38 @@ def _reason(values: dict[str, str]) -> CloseReason | None:
         raise ValueError(f"close_reason {raw[:40]!r} is not one of {known}") from None
 
 
-def parse_row(values: dict[str, str], today: dt.date) -> HistoryRow:
-    """Return the row; raise ValueError with the reason when it is not acceptable."""
+def unit_fields(values: dict[str, str]) -> tuple[str, str, str]:
+    """Return (reference, care_unit, sender_unit), the fields every history row starts with;
+    raise ValueError for a short row or a bad field."""
     if "" in values:
         raise ValueError(values[""])
-    reference = _text(values, "reference", REFERENCE_MAX)
-    care_unit = _text(values, "care_unit", 31)
+    reference = text_field(values, "reference", REFERENCE_MAX)
+    care_unit = text_field(values, "care_unit", 31)
     hsa_problem = check_hsa_id(care_unit)
     if hsa_problem:
         raise ValueError(f"care_unit is {hsa_problem}")
-    sender_unit = _text(values, "sender_unit", NAME_MAX)
-    sent_on = _date(values, "sent_on", today)
-    if sent_on is None:
-        raise ValueError("sent_on is empty")
-    answered = _date(values, "answer_registered_on", today)
-    closed = _date(values, "closed_on", today)
+    return reference, care_unit, text_field(values, "sender_unit", NAME_MAX)
+
+
+def first_date(values: dict[str, str], name: str, today: dt.date) -> dt.date:
+    """The row's required start date; raise ValueError when it is empty or bad."""
+    day = date_field(values, name, today)
+    if day is None:
+        raise ValueError(f"{name} is empty")
+    return day
+
+
+def not_before(day: dt.date | None, name: str, start: dt.date, start_name: str) -> None:
+    if day is not None and day < start:
+        raise ValueError(f"{name} is before {start_name}")
+
+
+def parse_row(values: dict[str, str], today: dt.date) -> HistoryRow:
+    """Return the row; raise ValueError with the reason when it is not acceptable."""
+    reference, care_unit, sender_unit = unit_fields(values)
+    sent_on = first_date(values, "sent_on", today)
+    answered = date_field(values, "answer_registered_on", today)
+    closed = date_field(values, "closed_on", today)
     reason = _reason(values)
     _check_outcome(sent_on, answered, closed, reason)
     return HistoryRow(reference, care_unit, sender_unit, sent_on, answered, closed, reason)
@@ -193,10 +261,8 @@ def parse_row(values: dict[str, str], today: dt.date) -> HistoryRow:
 def _check_outcome(
     sent_on: dt.date, answered: dt.date | None, closed: dt.date | None, reason: CloseReason | None
 ) -> None:
-    if answered is not None and answered < sent_on:
-        raise ValueError("answer_registered_on is before sent_on")
-    if closed is not None and closed < sent_on:
-        raise ValueError("closed_on is before sent_on")
+    not_before(answered, "answer_registered_on", sent_on, "sent_on")
+    not_before(closed, "closed_on", sent_on, "sent_on")
     if answered is not None and closed is not None:
         raise ValueError("both answer_registered_on and closed_on: an inquiry is one or the other")
     if closed is not None and reason is None:
@@ -205,15 +271,29 @@ def _check_outcome(
         raise ValueError("close_reason without closed_on")
 
 
-def parse_history(data: bytes, source: str, today: dt.date | None = None) -> list[HistoryRow]:
-    """Return every row of the file; raise StatsError naming every bad row (line and reason)."""
+INQUIRIES = HistoryFormat(
+    kind="inquiries",
+    columns=COLUMNS,
+    row_type=HistoryRow,
+    parse_row=parse_row,
+    model=HistoryInquiry,
+    audit_action="stats.history_import",
+)
+
+
+def parse_file(
+    data: bytes, source: str, formats: Sequence[HistoryFormat], today: dt.date | None = None
+) -> tuple[HistoryFormat, list[Any]]:
+    """Return the file's format (chosen by its header among `formats`) and every row; raise
+    StatsError naming every bad row (line and reason)."""
     today = today or stockholm_today()
-    rows: list[HistoryRow] = []
+    fmt, records = _records(_decode(data, source), source, formats)
+    rows: list[Any] = []
     issues: list[Issue] = []
     first_line: dict[str, int] = {}
-    for line, values in _records(_decode(data, source), source):
+    for line, values in records:
         try:
-            row = parse_row(values, today)
+            row = fmt.parse_row(values, today)
         except ValueError as exc:
             issues.append(_bad_row(line, str(exc)))
             continue
@@ -226,61 +306,67 @@ def parse_history(data: bytes, source: str, today: dt.date | None = None) -> lis
         rows.append(row)
     if issues:
         raise _refuse(source, issues)
-    return rows
+    return fmt, rows
 
 
-def _stored(session: Session, references: Sequence[str]) -> dict[str, HistoryRow]:
-    h = HistoryInquiry
-    query = select(
-        h.reference, h.care_unit, h.sender_unit, h.sent_on, h.answer_registered_on, h.closed_on,
-        h.close_reason,
-    ).where(h.reference.in_(references))
-    return {row[0]: HistoryRow(*row) for row in session.execute(query)}
+def parse_history(data: bytes, source: str, today: dt.date | None = None) -> list[HistoryRow]:
+    """Return every row of an inquiry history file; raise StatsError naming every bad row."""
+    return parse_file(data, source, (INQUIRIES,), today)[1]
 
 
-def _merge_batch(session: Session, batch: Sequence[HistoryRow]) -> tuple[int, int]:
-    stored = _stored(session, [row.reference for row in batch])
+def _stored(session: Session, fmt: HistoryFormat, references: Sequence[str]) -> dict[str, Any]:
+    columns = [getattr(fmt.model, f.name) for f in fields(fmt.row_type)]
+    query = select(*columns).where(columns[0].in_(references))
+    return {row[0]: fmt.row_type(*row) for row in session.execute(query)}
+
+
+def _merge_batch(session: Session, fmt: HistoryFormat, batch: Sequence[Any]) -> tuple[int, int]:
+    stored = _stored(session, fmt, [row.reference for row in batch])
     new = [asdict(row) for row in batch if row.reference not in stored]
     changed = [row for row in batch if row.reference in stored and stored[row.reference] != row]
     if new:
-        session.execute(insert(HistoryInquiry), new)
+        session.execute(insert(fmt.model), new)
     for row in changed:
         values = asdict(row)
+        reference = getattr(fmt.model, "reference")  # noqa: B009 - every history model has it
         session.execute(
-            update(HistoryInquiry)
-            .where(HistoryInquiry.reference == values.pop("reference"))
-            .values(**values)
+            update(fmt.model).where(reference == values.pop("reference")).values(**values)
         )
     return len(new), len(changed)
 
 
 def import_history(
-    session: Session, rows: Sequence[HistoryRow], *, actor: str, source: str
+    session: Session, rows: Sequence[Any], *, actor: str, source: str,
+    fmt: HistoryFormat = INQUIRIES,
 ) -> ImportSummary:
-    """Merge rows by reference in session's transaction and audit it; the caller commits.
+    """Merge rows of `fmt` by reference in session's transaction and audit it; the caller
+    commits.
 
     Raises StatsError (409) when another import added one of the references meanwhile.
     """
     created = updated = 0
     try:
         for start in range(0, len(rows), BATCH):
-            added, changed = _merge_batch(session, rows[start : start + BATCH])
+            added, changed = _merge_batch(session, fmt, rows[start : start + BATCH])
             created, updated = created + added, updated + changed
     except IntegrityError:
         session.rollback()
         raise StatsError.at(
             codes.CONCURRENT_IMPORT, "Nothing was imported; run the import again.", status=409,
         ) from None
-    summary = ImportSummary(created, updated, len(rows) - created - updated)
+    summary = ImportSummary(created, updated, len(rows) - created - updated, fmt.kind)
     record(
-        session, actor=actor, action="stats.history_import", object_type="history",
-        object_id=source[:200], detail=asdict(summary),
+        session, actor=actor, action=fmt.audit_action, object_type="history",
+        object_id=source[:200], detail=summary.counts(),
     )
     return summary
 
 
 def import_history_csv(
-    session: Session, data: bytes, *, actor: str, source: str, today: dt.date | None = None
+    session: Session, data: bytes, *, actor: str, source: str, today: dt.date | None = None,
+    formats: Sequence[HistoryFormat] = (INQUIRIES,),
 ) -> ImportSummary:
-    """Parse the CSV and merge it; raise StatsError (nothing written) for any bad row."""
-    return import_history(session, parse_history(data, source, today), actor=actor, source=source)
+    """Parse the CSV (of the format its header names) and merge it; raise StatsError (nothing
+    written) for any bad row."""
+    fmt, rows = parse_file(data, source, formats, today)
+    return import_history(session, rows, actor=actor, source=source, fmt=fmt)

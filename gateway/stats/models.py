@@ -1,4 +1,4 @@
-"""Statistics models: the pre-gateway manual history, one row per inquiry, without personal data."""
+"""Statistics models: the pre-gateway manual histories (inquiries, SIPs), without personal data."""
 
 from __future__ import annotations
 
@@ -38,4 +38,22 @@ class HistoryInquiry(Base):
     answer_registered_on: Mapped[dt.date | None]
     closed_on: Mapped[dt.date | None]
     close_reason: Mapped[CloseReason | None] = enum_column(CloseReason, nullable=True)
+    imported_at: Mapped[Created]
+
+
+class HistorySip(Base):
+    """One SIP from the manual history counted before the gateway (DESIGN 5.8): Swedish calendar
+    dates only, the care unit and the sending unit, never the person."""
+
+    __tablename__ = "history_sips"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(100), unique=True)
+    care_unit: Mapped[HsaId]
+    sender_unit: Mapped[Name]
+    invited_on: Mapped[dt.date] = mapped_column(index=True)
+    held_on: Mapped[dt.date | None] = mapped_column(index=True)
+    cancelled_on: Mapped[dt.date | None] = mapped_column(index=True)
+    # Whether the VC's REKO came to the meeting (None: not recorded, or not held).
+    reko_attended: Mapped[bool | None]
     imported_at: Mapped[Created]

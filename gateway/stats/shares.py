@@ -43,6 +43,14 @@ def largest_remainder(counts: Sequence[int]) -> list[int]:
     return wholes
 
 
+def percent_of(part: int, whole: int) -> int | None:
+    """Return part as a whole percentage of whole, half up (12.5 % is 13 %); None for 0 of 0."""
+    if not whole:
+        return None
+    # In integers, so the same on every machine.
+    return (200 * part + whole) // (2 * whole)
+
+
 @dataclass(frozen=True)
 class Cell:
     """One published count: its value or a suppression mark, and its percentage if shown."""
