@@ -216,6 +216,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/statistik/export.csv"): web({Role.STATISTICIAN}),
     ("GET", "/statistik/export.xlsx"): web({Role.STATISTICIAN}),
     ("GET", "/api/v1/stats/response-times"): Row(Kind.STATS_API, frozenset({P.STATISTICIAN})),
+    ("GET", "/api/v1/stats/sip"): Row(Kind.STATS_API, frozenset({P.STATISTICIAN})),
     # --- the auditor's pages (the log, never content) ---
     ("GET", "/granskning"): web({Role.AUDITOR}),
     ("POST", "/granskning"): web({Role.AUDITOR}),

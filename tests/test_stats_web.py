@@ -19,10 +19,11 @@ from gateway.auth.models import Role
 from gateway.auth.users import create_user
 from gateway.db import get_session
 from gateway.directory.demo import load_demo_directory
-from gateway.stats.demo import load_demo_history
+from gateway.stats.demo import load_demo_history, load_demo_sip_history
 from tests.support.excel import swedish_excel_rows
 
 API = "/api/v1/stats/response-times"
+SIP_API = "/api/v1/stats/sip"
 PAGE = "/statistik"
 MEASURED = "as_of=2024-04-30"
 ROLES = {
@@ -46,6 +47,7 @@ def directory(app: Flask) -> None:
 def history(directory: None) -> None:
     session = get_session()
     load_demo_history(session, actor="cli:test")
+    load_demo_sip_history(session, actor="cli:test")
     session.commit()
 
 
@@ -110,17 +112,23 @@ def test_other_roles_get_403_on_the_page_and_exports(
     assert [entry.actor for entry in denied("web.access")] == [f"user:{role.value}"]
 
 
-def test_the_api_without_a_session_is_401_and_audited(client: FlaskClient, directory: None) -> None:
-    response = get(client, API, headers={"Authorization": "Bearer not-a-session"})
+@pytest.mark.parametrize("path", [API, SIP_API])
+def test_the_api_without_a_session_is_401_and_audited(
+    client: FlaskClient, directory: None, path: str
+) -> None:
+    response = get(client, path, headers={"Authorization": "Bearer not-a-session"})
     assert response.status_code == 401
     assert problem(response)["status"] == 401
     assert [entry.actor for entry in denied("api.access")] == ["anonymous:127.0.0.1"]
 
 
 @pytest.mark.parametrize("role", OTHER_ROLES, ids=[r.value for r in OTHER_ROLES])
-def test_the_api_refuses_other_roles(client: FlaskClient, directory: None, role: Role) -> None:
+@pytest.mark.parametrize("path", [API, SIP_API])
+def test_the_api_refuses_other_roles(
+    client: FlaskClient, directory: None, role: Role, path: str
+) -> None:
     log_in(client, role)
-    response = get(client, f"{API}?year=2023&{MEASURED}")
+    response = get(client, f"{path}?year=2023&{MEASURED}")
     assert response.status_code == 403
     assert problem(response)["title"] == "Behörighet saknas"
     entry = denied("api.access")[-1]
@@ -140,11 +148,12 @@ def test_the_api_refuses_other_roles(client: FlaskClient, directory: None, role:
     ],
     ids=["short-year", "bad-month", "swedish-date", "year-after", "future", "repeated", "unknown"],
 )
+@pytest.mark.parametrize("path", [API, SIP_API])
 def test_bad_parameters_are_400_naming_the_parameter(
-    client: FlaskClient, directory: None, query: str, code: str, parameter: str
+    client: FlaskClient, directory: None, query: str, code: str, parameter: str, path: str
 ) -> None:
     log_in(client, Role.STATISTICIAN)
-    response = get(client, f"{API}?{query}")
+    response = get(client, f"{path}?{query}")
     assert response.status_code == 400
     issue = problem(response)["eventIssues"][0]
     assert (issue["typeCode"], issue["in"]) == (code, parameter)
@@ -174,6 +183,49 @@ def test_the_api_gives_the_designs_json(client: FlaskClient, history: None) -> N
     )
     assert body["buckets"]["1-39"] == {"percent": 38, "count": 105}
     assert [body["buckets"][b]["percent"] for b in body["buckets"]] == [38, 15, 26, 14, 7]
+
+
+def test_the_sip_api_gives_the_projects_monthly_averages(
+    client: FlaskClient, history: None
+) -> None:
+    log_in(client, Role.STATISTICIAN)
+    per_month = {}
+    for year in (2022, 2023, 2024):
+        response = get(client, f"{SIP_API}?year={year}&as_of=2024-03-31")
+        assert response.status_code == 200 and response.mimetype == "application/json"
+        body = response.get_json()
+        per_month[year] = (body["per_month"], body["volume"]["label"])
+    assert per_month == {2022: (60.0, "jan–dec"), 2023: (68.0, "jan–dec"), 2024: (67.0, "jan–mars")}
+    assert list(body)[:6] == ["year", "as_of", "held", "per_month", "reko_attended", "cancelled"]
+    assert set(body["reko_attended"]) >= {"count", "percent"}
+
+
+def test_a_client_with_the_statistics_scope_reads_the_sip_report(
+    client: FlaskClient, history: None
+) -> None:
+    from gateway.auth.clients import STATS_SCOPE, create_client
+    from tests.support.intake import bearer, issue_token
+
+    session = get_session()
+    reader, _ = create_client(session, organisation="0203:malmo.se",
+                              functional_addresses=["sdk:ebb-oster:0203:malmo.se"],
+                              scopes=[STATS_SCOPE], actor="cli:test")
+    session.commit()
+    query = f"{SIP_API}?year=2023&{MEASURED}"
+    allowed = get(client, query, headers=bearer(issue_token(session, reader.id, (STATS_SCOPE,))))
+    assert allowed.status_code == 200
+    log_in(client, Role.STATISTICIAN)
+    assert allowed.get_json() == get(client, query).get_json()
+
+
+def test_the_page_shows_the_sips_beside_the_inquiries(client: FlaskClient, history: None) -> None:
+    log_in(client, Role.STATISTICIAN)
+    page = get(client, f"{PAGE}?year=2024&as_of=2024-03-31").get_data(as_text=True)
+    assert "SIP – samordnad individuell plan" in page
+    assert "2022: 60,0 st/månad, 2023: 68,0 st/månad, 2024: 67,0 st/månad (jan–mars)" in page
+    assert "SIP per vårdcentral 2024 efter utfall" in page
+    assert "Hölls, REKO deltog" in page and "orsak ej registrerad" in page
+    assert "SIP-2024-" not in page
 
 
 def test_a_client_with_the_statistics_scope_reads_the_same_report(

@@ -1,4 +1,5 @@
-"""GET /api/v1/stats/response-times: the yearly report as JSON, for statisticians and clients.
+"""GET /api/v1/stats/response-times and /sip: the yearly reports as JSON, for statisticians and
+clients.
 
 The report holds aggregates only. It is read with the web session of a user with the
 statistician role (the role DESIGN gives the statistics), or, as DESIGN 5.4 has the gateway API,
@@ -25,6 +26,7 @@ from gateway.db import get_session
 from gateway.errors import forbidden, unauthorized
 from gateway.stats.engine import response_times
 from gateway.stats.period import Period, StatsError, period_from_text
+from gateway.stats.sip import sip_report
 
 bp = Blueprint("stats_api", __name__, url_prefix="/api/v1/stats")
 
@@ -74,37 +76,57 @@ def query_period(args: MultiDict[str, str]) -> Period:
     return period_from_text(_single(args, "year"), _single(args, "as_of"))
 
 
+def _json(body: dict[str, Any]) -> Response:
+    # Built here rather than with jsonify, which would sort the keys out of DESIGN's order.
+    return Response(json.dumps(body, ensure_ascii=False, sort_keys=False),
+                    mimetype="application/json")
+
+
 @bp.get("/response-times")
 def response_times_view() -> ResponseReturnValue:
     require_statistics_reader()
-    report = response_times(get_session(), query_period(request.args))
-    # Built here rather than with jsonify, which would sort the keys out of DESIGN's order.
-    body = json.dumps(report.to_json(), ensure_ascii=False, sort_keys=False)
-    return Response(body, mimetype="application/json")
+    return _json(response_times(get_session(), query_period(request.args)).to_json())
 
 
-def openapi_paths() -> dict[str, Any]:
+@bp.get("/sip")
+def sip_view() -> ResponseReturnValue:
+    require_statistics_reader()
+    return _json(sip_report(get_session(), query_period(request.args)).to_json())
+
+
+def _operation(operation_id: str, summary: str) -> dict[str, Any]:
     from gateway.openapi import AUTH_RESPONSES, json_response, problem, secured
 
     return {
-        "/api/v1/stats/response-times": {
-            "get": {
-                "operationId": "getResponseTimes",
-                "summary": "Svarstider för ett år (DESIGN 5.7), bara sammanställningar",
-                "security": secured(STATS_SCOPE),
-                "parameters": [
-                    {"name": "year", "in": "query", "required": False,
-                     "description": "kalenderår (förval: i år)",
-                     "schema": {"type": "integer", "minimum": 2000, "maximum": 2100}},
-                    {"name": "as_of", "in": "query", "required": False,
-                     "description": "mätdatum, ÅÅÅÅ-MM-DD (förval: i dag)",
-                     "schema": {"type": "string", "format": "date"}},
-                ],
-                "responses": {
-                    "200": json_response("Rapporten", {"type": "object"}),
-                    "400": problem("Okänd, upprepad eller felaktig parameter"),
-                    **AUTH_RESPONSES,
-                },
-            }
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "security": secured(STATS_SCOPE),
+            "parameters": [
+                {"name": "year", "in": "query", "required": False,
+                 "description": "kalenderår (förval: i år)",
+                 "schema": {"type": "integer", "minimum": 2000, "maximum": 2100}},
+                {"name": "as_of", "in": "query", "required": False,
+                 "description": "mätdatum, ÅÅÅÅ-MM-DD (förval: i dag)",
+                 "schema": {"type": "string", "format": "date"}},
+            ],
+            "responses": {
+                "200": json_response("Rapporten", {"type": "object"}),
+                "400": problem("Okänd, upprepad eller felaktig parameter"),
+                **AUTH_RESPONSES,
+            },
         }
+    }
+
+
+def openapi_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/stats/response-times": _operation(
+            "getResponseTimes", "Svarstider för ett år (DESIGN 5.7), bara sammanställningar"
+        ),
+        "/api/v1/stats/sip": _operation(
+            "getSipStatistics",
+            "SIP för ett år (DESIGN 5.8): hållna per månad, REKO:s närvaro, dagar till mötet, "
+            "inställda; bara sammanställningar",
+        ),
     }

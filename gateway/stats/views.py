@@ -13,6 +13,8 @@ from gateway.stats import charts, export
 from gateway.stats.engine import BUCKET_LABELS, BUCKETS, Report, data_years, response_times
 from gateway.stats.period import Period, period_from_text
 from gateway.stats.shares import LEGEND_TEXT
+from gateway.stats.sip import OUTCOME_LABELS, OUTCOMES, SipReport, sip_report
+from gateway.stats.sip_export import CANCEL_REASON_LABELS
 
 bp = Blueprint("stats", __name__)
 
@@ -46,11 +48,19 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
     return response
 
 
+def _sip_reports(detail: Report, overview: list[Report]) -> tuple[SipReport, list[SipReport]]:
+    """The SIP reports of the same years and measurement as the inquiries'."""
+    session = get_session()
+    years = [sip_report(session, report.period) for report in overview]
+    return next(r for r in years if r.period == detail.period), years
+
+
 @bp.get("/statistik")
 @role_required(Role.STATISTICIAN)
 def index() -> ResponseReturnValue:
     detail, overview = _reports()
     data = detail.to_json()
+    sip, sip_overview = _sip_reports(detail, overview)
     return render_template(
         "stats/index.html",
         report=detail,
@@ -63,6 +73,11 @@ def index() -> ResponseReturnValue:
         legend=LEGEND_TEXT,
         leg_names=LEG_NAMES,
         query={"year": detail.period.year, "as_of": detail.period.as_of.isoformat()},
+        sip=sip.to_json(),
+        sip_overview=sip_overview,
+        outcomes=OUTCOMES,
+        outcome_labels=OUTCOME_LABELS,
+        cancel_reasons=CANCEL_REASON_LABELS,
     )
 
 
