@@ -26,7 +26,9 @@ PG_URL_VAR = "GATEWAY_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgresql"]
 
 # Fixtures shared by many modules, registered here so that tests name them without imports.
-pytest_plugins = ["tests.support.clock", "tests.support.pgcluster", "tests.support.pki"]
+pytest_plugins = [
+    "tests.support.clock", "tests.support.pgcluster", "tests.support.pki", "tests.support.stats",
+]
 
 
 # argon2id as production sets it costs 64 MiB and about half a second a hash: waste in tests

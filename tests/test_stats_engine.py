@@ -13,7 +13,6 @@ from sqlalchemy import JSON, column, insert, literal, select, table
 from sqlalchemy.orm import Session
 
 from gateway.db import UTCDateTime, get_session
-from gateway.directory.demo import load_demo_directory
 from gateway.stats import extras
 from gateway.stats.demo import load_demo_history
 from gateway.stats.engine import BUCKETS, response_times, sql_time
@@ -43,14 +42,6 @@ def import_rows(*rows: str) -> None:
     data = ("\n".join([HEADER, *rows]) + "\n").encode()
     import_history_csv(session, data, actor="cli:test", source="test.csv")
     session.commit()
-
-
-@pytest.fixture
-def directory(app: Flask) -> Session:
-    session = get_session()
-    load_demo_directory(session, actor="cli:test", today=dt.date(2024, 1, 1))
-    session.commit()
-    return session
 
 
 # --- refusals first ---------------------------------------------------------------------------

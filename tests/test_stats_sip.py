@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from gateway.audit.models import AuditEntry
 from gateway.db import get_session
-from gateway.directory.demo import load_demo_directory
 from gateway.stats.demo import load_demo_sip_history
 from gateway.stats.history import HEADER as INQUIRY_HEADER
 from gateway.stats.history import INQUIRIES, import_history_csv, parse_file
@@ -51,14 +50,6 @@ def report(year: int, as_of: dt.date) -> dict[str, Any]:
 
 def stored(model: type[HistorySip] | type[HistoryInquiry]) -> int:
     return int(get_session().scalar(select(func.count()).select_from(model)) or 0)
-
-
-@pytest.fixture
-def directory(app: Flask) -> Session:
-    session = get_session()
-    load_demo_directory(session, actor="cli:test", today=dt.date(2024, 1, 1))
-    session.commit()
-    return session
 
 
 # --- refusals first ---------------------------------------------------------------------------

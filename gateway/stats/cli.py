@@ -64,33 +64,25 @@ def import_command(file: str) -> None:
     click.echo(f"imported {source}: {summary.describe()} ({summary.kind})")
 
 
-@stats_group.command(
-    "response-times",
-    help="The yearly report (DESIGN 5.7) for the inquiries sent in YEAR, as of a measurement "
-    "date (default today).",
-)
-@click.option("--year", type=int, required=True, help="The cohort's calendar year.")
-@click.option("--as-of", "as_of", type=DATE, help="Measurement date YYYY-MM-DD (default today).")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-@with_app
-def response_times_command(year: int, as_of: dt.datetime | None, fmt: str) -> None:
-    report = response_times(get_session(), _period(year, as_of))
-    _echo(fmt, report.to_json, lambda: export.to_csv(report), lambda: export.text_table(report))
+# A report's outputs by --format: each computes its text (or JSON value) when called.
+Outputs = dict[str, Callable[[], Any]]
 
 
-@stats_group.command(
-    "sip",
-    help="The SIP report (DESIGN 5.8) for YEAR: SIPs held per month, the REKO's attendance, "
-    "days from invitation to meeting, cancellations; as of a measurement date (default today).",
-)
-@click.option("--year", type=int, required=True, help="The calendar year.")
-@click.option("--as-of", "as_of", type=DATE, help="Measurement date YYYY-MM-DD (default today).")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-@with_app
-def sip_command(year: int, as_of: dt.datetime | None, fmt: str) -> None:
-    report = sip_report(get_session(), _period(year, as_of))
-    _echo(fmt, report.to_json, lambda: sip_export.to_csv(report),
-          lambda: sip_export.text_table(report))
+def _report_command(name: str, help_text: str, outputs: Callable[[Period], Outputs]) -> None:
+    """Add `gateway stats NAME --year YYYY [--as-of DATE] [--format table|csv|json]`."""
+
+    @stats_group.command(name, help=help_text)
+    @click.option("--year", type=int, required=True, help="The calendar year.")
+    @click.option("--as-of", "as_of", type=DATE,
+                  help="Measurement date YYYY-MM-DD (default today).")
+    @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+    @with_app
+    def command(year: int, as_of: dt.datetime | None, fmt: str) -> None:
+        produced = outputs(_period(year, as_of))[fmt]()
+        if fmt == "json":
+            echo_json(produced)
+        else:
+            click.echo(produced, nl=fmt != "csv")
 
 
 def _period(year: int, as_of: dt.datetime | None) -> Period:
@@ -102,12 +94,27 @@ def _period(year: int, as_of: dt.datetime | None) -> Period:
         raise AssertionError("unreachable") from None
 
 
-def _echo(
-    fmt: str, as_json: Callable[[], Any], as_csv: Callable[[], str], as_table: Callable[[], str]
-) -> None:
-    if fmt == "json":
-        echo_json(as_json())
-    elif fmt == "csv":
-        click.echo(as_csv(), nl=False)
-    else:
-        click.echo(as_table())
+def _response_times(period: Period) -> Outputs:
+    report = response_times(get_session(), period)
+    return {"json": report.to_json, "csv": lambda: export.to_csv(report),
+            "table": lambda: export.text_table(report)}
+
+
+def _sip(period: Period) -> Outputs:
+    report = sip_report(get_session(), period)
+    return {"json": report.to_json, "csv": lambda: sip_export.to_csv(report),
+            "table": lambda: sip_export.text_table(report)}
+
+
+_report_command(
+    "response-times",
+    "The yearly report (DESIGN 5.7) for the inquiries sent in YEAR, as of a measurement date "
+    "(default today).",
+    _response_times,
+)
+_report_command(
+    "sip",
+    "The SIP report (DESIGN 5.8) for YEAR: SIPs held per month, the REKO's attendance, days "
+    "from invitation to meeting, cancellations; as of a measurement date (default today).",
+    _sip,
+)

@@ -1,5 +1,7 @@
 """Live cases for the statistics tests, stored directly as intake and the workflow would store
-them: an inquiry (or a SIP invitation) in the demo directory, its legs, and a SIP's meeting."""
+them: an inquiry (or a SIP invitation) in the demo directory, its legs, and a SIP's meeting.
+
+The `directory` fixture (registered in conftest) loads the demo directory they need."""
 
 from __future__ import annotations
 
@@ -7,9 +9,13 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import pytest
+from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.db import get_session
+from gateway.directory.demo import load_demo_directory
 from gateway.directory.models import CareUnit, SenderUnit
 from gateway.inquiries.models import FormType, Inquiry, LegKind, SipMeeting
 from gateway.inquiries.workflow import add_leg
@@ -18,6 +24,15 @@ from gateway.stats.sqltime import STOCKHOLM
 KRYDDGARDEN = "SE2321000255-K001"
 ROSENGARD = "SE2321000255-K002"
 LINDANGEN = "SE2321000255-K003"
+
+
+@pytest.fixture
+def directory(app: Flask) -> Session:
+    """The demo directory, committed (as of 2024-01-01, when the units already existed)."""
+    session = get_session()
+    load_demo_directory(session, actor="cli:test", today=dt.date(2024, 1, 1))
+    session.commit()
+    return session
 
 
 def utc(text: str) -> dt.datetime:
