@@ -1,4 +1,4 @@
-"""Response statistics: the yearly report from legs and the manual history, page, API, export."""
+"""Statistics: response-time and SIP reports from legs and manual histories; page, API, export."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -69,6 +69,8 @@ class Sip:
             return None
         held = self.held_on is not None and self.held_on <= day
         cancelled = self.cancelled_on is not None and self.cancelled_on <= day
+        if held or cancelled or (self.held_on is None and self.cancelled_on is None):
+            return self  # nothing after the day to undo (the usual case: a past year)
         return replace(
             self,
             held_on=self.held_on if held else None,
@@ -173,9 +175,15 @@ class SipReport:
     period: Period
     sips: list[Sip]
     care_unit_names: dict[str, str]
+    by_outcome: dict[str | None, list[Sip]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_outcome = defaultdict(list)
+        for sip in self.sips:
+            self.by_outcome[sip.outcome].append(sip)
 
     def _with(self, outcomes: Sequence[str]) -> list[Sip]:
-        return [s for s in self.sips if s.outcome in outcomes]
+        return [sip for outcome in outcomes for sip in self.by_outcome[outcome]]
 
     @property
     def held(self) -> int:
@@ -212,29 +220,34 @@ class SipReport:
         return dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
 
     def month_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for month in self.period.months:
-            held = [s for s in self._with(HELD) if s.held_on and s.held_on.month == month]
-            cancelled = [
-                s for s in self._with(["cancelled"])
-                if s.cancelled_on and s.cancelled_on.month == month
-            ]
-            rows.append({
+        held: Counter[int] = Counter()
+        attended: Counter[int] = Counter()
+        cancelled: Counter[int] = Counter(
+            s.cancelled_on.month for s in self._with(["cancelled"]) if s.cancelled_on
+        )
+        for sip in self._with(HELD):
+            if sip.held_on is not None:
+                held[sip.held_on.month] += 1
+                attended[sip.held_on.month] += bool(sip.reko_attended)
+        return [
+            {
                 "month": f"{self.period.year}-{month:02d}",
                 "name": MONTH_NAMES[month - 1],
-                "held": len(held),
-                "reko_attended": sum(1 for s in held if s.reko_attended),
-                "cancelled": len(cancelled),
-            })
-        return rows
+                "held": held[month],
+                "reko_attended": attended[month],
+                "cancelled": cancelled[month],
+            }
+            for month in self.period.months
+        ]
 
     def _breakdown(
         self, key: Callable[[Sip], str], describe: Callable[[str], dict[str, Any]]
     ) -> list[dict[str, Any]]:
         groups: dict[str, dict[str, int]] = defaultdict(_zero)
         for sip in self.sips:
-            if sip.outcome is not None:
-                groups[key(sip)][sip.outcome] += 1
+            outcome = sip.outcome
+            if outcome is not None:
+                groups[key(sip)][outcome] += 1
         rows = []
         for name, cells in suppressed_breakdown(groups, OUTCOMES):
             row = describe(name)
@@ -266,7 +279,7 @@ class SipReport:
             "per_month": self.per_month,
             "reko_attended": self.reko_attended(),
             "cancelled": len(self._with(["cancelled"])),
-            "planned": sum(1 for s in self.sips if s.outcome is None),
+            "planned": len(self.by_outcome[None]),
             "volume": {
                 "months": len(months),
                 "first_month": f"{self.period.year}-{months[0]:02d}",
