@@ -215,6 +215,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/statistik"): web({Role.STATISTICIAN}),
     ("GET", "/statistik/export.csv"): web({Role.STATISTICIAN}),
     ("GET", "/statistik/export.xlsx"): web({Role.STATISTICIAN}),
+    ("GET", "/statistik/export-sip.csv"): web({Role.STATISTICIAN}),
     ("GET", "/api/v1/stats/response-times"): Row(Kind.STATS_API, frozenset({P.STATISTICIAN})),
     ("GET", "/api/v1/stats/sip"): Row(Kind.STATS_API, frozenset({P.STATISTICIAN})),
     # --- the auditor's pages (the log, never content) ---

@@ -34,6 +34,7 @@ ROLES = {
     Role.AUDITOR: {},
 }
 OTHER_ROLES = [role for role in ROLES if role != Role.STATISTICIAN]
+EXPORTS = [PAGE, f"{PAGE}/export.csv", f"{PAGE}/export.xlsx", f"{PAGE}/export-sip.csv"]
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def problem(response: Any) -> dict[str, Any]:
 # --- refusals first ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [PAGE, f"{PAGE}/export.csv", f"{PAGE}/export.xlsx"])
+@pytest.mark.parametrize("path", EXPORTS)
 def test_the_page_and_exports_send_visitors_to_the_login(
     client: FlaskClient, directory: None, path: str
 ) -> None:
@@ -101,7 +102,7 @@ def test_the_page_and_exports_send_visitors_to_the_login(
 
 
 @pytest.mark.parametrize("role", OTHER_ROLES, ids=[r.value for r in OTHER_ROLES])
-@pytest.mark.parametrize("path", [PAGE, f"{PAGE}/export.csv", f"{PAGE}/export.xlsx"])
+@pytest.mark.parametrize("path", EXPORTS)
 def test_other_roles_get_403_on_the_page_and_exports(
     client: FlaskClient, directory: None, role: Role, path: str
 ) -> None:
@@ -307,6 +308,20 @@ def test_the_csv_export_opens_in_swedish_excel(client: FlaskClient, history: Non
     sections = {r["Avsnitt"] for r in rows if r["År"] == "2023"}
     assert sections == {"Översikt", "Volym", "Månad", "Vårdcentral", "Avsändande enhet"}
     assert "<5" in {r["Antal"] for r in rows if r["Avsnitt"] == "Vårdcentral"}
+
+
+def test_sip_csv_export(client: FlaskClient, history: None) -> None:
+    log_in(client, Role.STATISTICIAN)
+    page = get(client, f"{PAGE}?year=2024&as_of=2024-03-31").get_data(as_text=True)
+    assert 'href="/statistik/export-sip.csv?year=2024&amp;as_of=2024-03-31"' in page
+    response = get(client, f"{PAGE}/export-sip.csv?year=2024&as_of=2024-03-31")
+    assert response.status_code == 200
+    assert "sip-2024-matning-2024-03-31.csv" in response.headers["Content-Disposition"]
+    text = response.get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    volume = {r["bucket"]: r["count"] for r in rows if r["section"] == "volume"}
+    assert volume == {"held": "201", "months": "3", "per_month": "67.0"}
+    assert "SIP-2024-" not in text
 
 
 def test_xlsx_export(client: FlaskClient, history: None) -> None:

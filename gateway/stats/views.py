@@ -9,7 +9,7 @@ from gateway.auth.login import role_required
 from gateway.auth.models import Role
 from gateway.csvexport import csv_download
 from gateway.db import get_session
-from gateway.stats import charts, export
+from gateway.stats import charts, export, sip_export
 from gateway.stats.engine import BUCKET_LABELS, BUCKETS, Report, data_years, response_times
 from gateway.stats.period import Period, period_from_text
 from gateway.stats.shares import LEGEND_TEXT
@@ -98,3 +98,13 @@ def export_xlsx() -> ResponseReturnValue:
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         _filename(detail, "xlsx"),
     )
+
+
+@bp.get("/statistik/export-sip.csv")
+@role_required(Role.STATISTICIAN)
+def export_sip_csv() -> ResponseReturnValue:
+    period = period_from_text(request.args.get("year") or None, request.args.get("as_of") or None)
+    report = sip_report(get_session(), period)
+    filename = f"sip-{period.year}-matning-{period.as_of.isoformat()}.csv"
+    # A byte-order mark, so that Excel reads the Swedish letters as UTF-8.
+    return _download("\ufeff" + sip_export.to_csv(report), "text/csv; charset=utf-8", filename)
