@@ -1,7 +1,7 @@
 """history_sips: the SIPs counted before the gateway, for the SIP statistics (DESIGN 5.8)
 
-Revision ID: a7c3e9b1d5f2
-Revises: f1a2b3c4d5e6
+Revision ID: b8e4f0a2c6d1
+Revises: a7d3e9c1b5f2
 Create Date: 2026-12-02 17:45:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import gateway.db
 
-revision = 'a7c3e9b1d5f2'
-down_revision = 'f1a2b3c4d5e6'
+revision = 'b8e4f0a2c6d1'
+down_revision = 'a7d3e9c1b5f2'
 branch_labels = None
 depends_on = None
 
