@@ -166,18 +166,16 @@ def _records(
     return fmt, _rows(reader, names, source)
 
 
-def _rows(
-    reader: Any, names: list[str], source: str
-) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line, {column: value}) per data row; raise for CSV syntax."""
+def _rows(reader: Any, names: list[str], source: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line, {column: value}) per data row of a csv.reader; raise for CSV syntax."""
     try:
-        for fields in reader:
-            if not any(field.strip() for field in fields):
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
                 continue
-            if len(fields) != len(names):
-                yield reader.line_num, {"": f"expected {len(names)} fields, got {len(fields)}"}
+            if len(cells) != len(names):
+                yield reader.line_num, {"": f"expected {len(names)} fields, got {len(cells)}"}
                 continue
-            yield reader.line_num, dict(zip(names, (f.strip() for f in fields), strict=True))
+            yield reader.line_num, dict(zip(names, (c.strip() for c in cells), strict=True))
     except csv.Error as exc:
         raise _refuse(source, [_bad_row(reader.line_num, f"not valid CSV: {exc}")]) from None
 
