@@ -1,7 +1,7 @@
 """history_sips: the SIPs counted before the gateway, for the SIP statistics (DESIGN 5.8)
 
 Revision ID: b8e4f0a2c6d1
-Revises: a7d3e9c1b5f2
+Revises: b8e2f4a6c1d3
 Create Date: 2026-12-02 17:45:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.db
 
 revision = 'b8e4f0a2c6d1'
-down_revision = 'a7d3e9c1b5f2'
+down_revision = 'b8e2f4a6c1d3'
 branch_labels = None
 depends_on = None
 
