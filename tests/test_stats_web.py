@@ -317,11 +317,10 @@ def test_sip_csv_export(client: FlaskClient, history: None) -> None:
     response = get(client, f"{PAGE}/export-sip.csv?year=2024&as_of=2024-03-31")
     assert response.status_code == 200
     assert "sip-2024-matning-2024-03-31.csv" in response.headers["Content-Disposition"]
-    text = response.get_data(as_text=True)
-    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
-    volume = {r["bucket"]: r["count"] for r in rows if r["section"] == "volume"}
-    assert volume == {"held": "201", "months": "3", "per_month": "67.0"}
-    assert "SIP-2024-" not in text
+    rows = swedish_excel_rows(response.get_data())
+    volume = {r["Mått"]: r["Antal"] for r in rows if r["Avsnitt"] == "Volym"}
+    assert volume == {"Hållna": "201", "Månader i snittet": "3", "Antal per månad": "67,0"}
+    assert "SIP-2024-" not in response.get_data(as_text=True)
 
 
 def test_xlsx_export(client: FlaskClient, history: None) -> None:

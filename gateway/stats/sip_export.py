@@ -12,9 +12,21 @@ from collections.abc import Iterator
 from typing import Any
 
 from gateway.stats.export import csv_text, swedish_number
-from gateway.stats.sip import OUTCOMES, SipReport
+from gateway.stats.sip import OUTCOME_LABELS, OUTCOMES, SipReport
 
 CANCEL_REASON_LABELS = {"NOT_RECORDED": "orsak ej registrerad"}
+# The sections and figures as Swedish Excel users read them (gateway.csvexport).
+SWEDISH_SECTIONS = {
+    "overview": "Översikt", "volume": "Volym", "days_to_meeting": "Dagar till mötet",
+    "cancellation": "Inställda", "month": "Månad", "care_unit": "Vårdcentral",
+    "sender_unit": "Avsändande enhet",
+}
+SWEDISH_FIGURES = {
+    **OUTCOME_LABELS, "held": "Hållna", "reko_attended": "REKO deltog",
+    "reko_not_recorded": "REKO ej registrerat", "planned": "Planerade (inget utfall än)",
+    "months": "Månader i snittet", "per_month": "Antal per månad", "total": "Totalt",
+    "count": "Antal möten", "median": "Median (dagar)", "p90": "90:e percentil (dagar)",
+}
 
 
 def _share(data: dict[str, Any]) -> str:
@@ -98,3 +110,11 @@ def csv_rows(report: SipReport) -> Iterator[list[object]]:
 def to_csv(report: SipReport) -> str:
     return csv_text(csv_rows(report))
 
+
+
+def swedish_rows(report: SipReport) -> Iterator[list[object]]:
+    """csv_rows(report) with the section and the figure in Swedish words, for
+    gateway.csvexport (gateway.stats.export.SWEDISH_COLUMNS)."""
+    for section, year, as_of, key, name, figure, count, percent in csv_rows(report):
+        yield [SWEDISH_SECTIONS[str(section)], year, as_of, key, name,
+               SWEDISH_FIGURES.get(str(figure), figure), count, percent]

@@ -106,5 +106,4 @@ def export_sip_csv() -> ResponseReturnValue:
     period = period_from_text(request.args.get("year") or None, request.args.get("as_of") or None)
     report = sip_report(get_session(), period)
     filename = f"sip-{period.year}-matning-{period.as_of.isoformat()}.csv"
-    # A byte-order mark, so that Excel reads the Swedish letters as UTF-8.
-    return _download("\ufeff" + sip_export.to_csv(report), "text/csv; charset=utf-8", filename)
+    return csv_download(filename, export.SWEDISH_COLUMNS, sip_export.swedish_rows(report))
