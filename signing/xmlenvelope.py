@@ -16,11 +16,12 @@ import binascii
 import copy
 import datetime as dt
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import xmlsec
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
@@ -242,10 +243,8 @@ def sign_envelope(root: etree._Element, signer: IssuedCertificate) -> None:
     xmlsec.template.add_transform(reference, xmlsec.constants.TransformEnveloped)
     key_info = xmlsec.template.ensure_key_info(signature)
     xmlsec.template.x509_data_add_certificate(xmlsec.template.add_x509_data(key_info))
-    key = xmlsec.Key.from_memory(signer.key_pem(), xmlsec.constants.KeyDataFormatPem)
-    key.load_cert_from_memory(_pem(signer.cert), xmlsec.constants.KeyDataFormatCertPem)
     context = xmlsec.SignatureContext()
-    context.key = key
+    context.key = _xmlsec_key(signer.cert, signer.key_pem)
     context.sign(signature)
 
 
@@ -272,7 +271,7 @@ def verify_envelope(
     _check_signature_shape(signature)
     _check_certificate(sender, "digital_signature", "sender", at=at)
     context = xmlsec.SignatureContext()
-    context.key = xmlsec.Key.from_memory(_pem(sender), xmlsec.constants.KeyDataFormatCertPem)
+    context.key = _xmlsec_key(sender)
     for transform in (xmlsec.constants.TransformEnveloped, xmlsec.constants.TransformInclC14N,
                       xmlsec.constants.TransformInclC14N11, xmlsec.constants.TransformExclC14N,
                       xmlsec.constants.TransformSha256):
@@ -508,6 +507,27 @@ def _keys_manager(key: bytes, key_format: int) -> xmlsec.KeysManager:
         manager.add_key(xmlsec.Key.from_memory(key, key_format))
         managers[key] = manager
     return manager
+
+
+def _xmlsec_key(certificate: x509.Certificate,
+                private_pem: Callable[[], bytes] | None = None) -> xmlsec.Key:
+    """Return this thread's xmlsec key for the certificate: its public key, or with
+    `private_pem` the private key carrying the certificate. Parsing PEM costs as much as a
+    signature verification; a context takes a copy of the key it is given, so one serves every
+    envelope."""
+    keys: dict[tuple[bytes, bool], xmlsec.Key] = _local.__dict__.setdefault("keys", {})
+    cache_key = (certificate.fingerprint(hashes.SHA256()), private_pem is not None)
+    key = keys.get(cache_key)
+    if key is None:
+        if len(keys) >= _MANAGERS_PER_THREAD:
+            keys.pop(next(iter(keys)))
+        if private_pem is None:
+            key = xmlsec.Key.from_memory(_pem(certificate), xmlsec.constants.KeyDataFormatCertPem)
+        else:
+            key = xmlsec.Key.from_memory(private_pem(), xmlsec.constants.KeyDataFormatPem)
+            key.load_cert_from_memory(_pem(certificate), xmlsec.constants.KeyDataFormatCertPem)
+        keys[cache_key] = key
+    return key
 
 
 def _pem(certificate: x509.Certificate) -> bytes:
