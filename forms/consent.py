@@ -6,24 +6,43 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 from common.rules import RuleReport, RuleResult, failed, passed
 from forms.dates import add_months, local_date
 from forms.errors import TITLES, FormError, FormIssue
-from forms.halsoforfragan import Halsoforfragan, Mottagarkategori, SamtyckeForm
+from forms.halsoforfragan import Mottagare, Mottagarkategori, Samtycke, SamtyckeForm
 
 DEFAULT_MAX_MONTHS = 12
 
-_SAMTYCKE = "/halsoforfragan/samtycke"
+# Below the form's samtycke element, whatever the form type's root.
 _PATHS = {
-    "C1": f"{_SAMTYCKE}/givet",
-    "C2": f"{_SAMTYCKE}/giltigtTill",
-    "C3": f"{_SAMTYCKE}/giltigtTill",
-    "C4": f"{_SAMTYCKE}/uppgiftslamnare",
-    "C5": f"{_SAMTYCKE}/mottagare",
-    "C6": f"{_SAMTYCKE}/form",
-    "C7": f"{_SAMTYCKE}/givet",
+    "C1": "samtycke/givet",
+    "C2": "samtycke/giltigtTill",
+    "C3": "samtycke/giltigtTill",
+    "C4": "samtycke/uppgiftslamnare",
+    "C5": "samtycke/mottagare",
+    "C6": "samtycke/form",
+    "C7": "samtycke/givet",
 }
+
+
+class ConsentedForm(Protocol):
+    """What the consent rules read of a form of any type: its consent, its recipient, the day
+    it was created and where its elements are (forms.halsoforfragan.Located)."""
+
+    ROOT: ClassVar[str]
+
+    @property
+    def samtycke(self) -> Samtycke: ...
+
+    @property
+    def mottagare(self) -> Mottagare: ...
+
+    @property
+    def skapad_datum(self) -> dt.date: ...
+
+    def line(self, path: str) -> int | None: ...
 
 
 def as_issue(result: RuleResult) -> FormIssue:
@@ -48,7 +67,7 @@ Withdrawal = dt.date | dt.datetime
 
 
 def check_consent(
-    form: Halsoforfragan,
+    form: ConsentedForm,
     *,
     sender_kind: str,
     max_months: int = DEFAULT_MAX_MONTHS,
@@ -82,7 +101,7 @@ def check_consent(
 
 
 def check_consent_at_answer(
-    form: Halsoforfragan,
+    form: ConsentedForm,
     *,
     today: dt.date,
     withdrawals: Iterable[Withdrawal] = (),
@@ -102,26 +121,26 @@ def _sender_kind(value: str) -> Mottagarkategori:
         raise ValueError(f"unknown sender kind {value!r}") from None
 
 
-def _located(form: Halsoforfragan, result: RuleResult) -> RuleResult:
-    path = _PATHS[result.code]
+def _located(form: ConsentedForm, result: RuleResult) -> RuleResult:
+    path = f"/{form.ROOT}/{_PATHS[result.code]}"
     return dataclasses.replace(result, path=path, line=form.line(path))
 
 
-def _c1(form: Halsoforfragan) -> RuleResult:
+def _c1(form: ConsentedForm) -> RuleResult:
     givet, skapad = form.samtycke.givet, form.skapad_datum
     if givet > skapad:
         return failed("C1", f"Samtycket är givet {givet}, efter att förfrågan skapades {skapad}.")
     return passed("C1", f"Samtycket är givet {givet}, senast den dag förfrågan skapades.")
 
 
-def _c2(form: Halsoforfragan, reference: dt.date) -> RuleResult:
+def _c2(form: ConsentedForm, reference: dt.date) -> RuleResult:
     giltigt = form.samtycke.giltigt_till
     if giltigt < reference:
         return failed("C2", f"Samtycket gällde till och med {giltigt} och har gått ut.")
     return passed("C2", f"Samtycket gäller till och med {giltigt}.")
 
 
-def _c3(form: Halsoforfragan, max_months: int) -> RuleResult:
+def _c3(form: ConsentedForm, max_months: int) -> RuleResult:
     givet, giltigt = form.samtycke.givet, form.samtycke.giltigt_till
     latest = add_months(givet, max_months)
     if giltigt < givet:
@@ -132,12 +151,12 @@ def _c3(form: Halsoforfragan, max_months: int) -> RuleResult:
     return passed("C3", f"Samtycket gäller högst {max_months} månader.")
 
 
-def consent_covers(form: Halsoforfragan, care_unit_hsa_id: str) -> RuleResult:
+def consent_covers(form: ConsentedForm, care_unit_hsa_id: str) -> RuleResult:
     """Return C4 for the care unit: whether the consent lets it disclose (a re-route's check)."""
     return _located(form, _c4(form, care_unit_hsa_id))
 
 
-def _c4(form: Halsoforfragan, care_unit_hsa_id: str | None = None) -> RuleResult:
+def _c4(form: ConsentedForm, care_unit_hsa_id: str | None = None) -> RuleResult:
     lamnare = form.samtycke.uppgiftslamnare_hsa_id
     vardcentral = care_unit_hsa_id or form.mottagare.hsa_id
     if lamnare != vardcentral:
@@ -146,13 +165,13 @@ def _c4(form: Halsoforfragan, care_unit_hsa_id: str | None = None) -> RuleResult
     return passed("C4", f"Samtycket gäller uppgifter från {vardcentral}.")
 
 
-def _c5(form: Halsoforfragan, kind: Mottagarkategori) -> RuleResult:
+def _c5(form: ConsentedForm, kind: Mottagarkategori) -> RuleResult:
     if kind not in form.samtycke.mottagare:
         return failed("C5", f"Samtycket tillåter inte att svaret lämnas till {kind.value}.")
     return passed("C5", f"Samtycket tillåter att svaret lämnas till {kind.value}.")
 
 
-def _c6(form: Halsoforfragan) -> RuleResult:
+def _c6(form: ConsentedForm) -> RuleResult:
     samtycke = form.samtycke
     if samtycke.form is SamtyckeForm.MUNTLIGT and not samtycke.dokumenterat_av:
         return failed("C6", "Ett muntligt samtycke måste ange vem som dokumenterat det.")
@@ -161,7 +180,7 @@ def _c6(form: Halsoforfragan) -> RuleResult:
     return passed("C6", "Samtycket är skriftligt.")
 
 
-def _c7(form: Halsoforfragan, withdrawals: Iterable[Withdrawal]) -> RuleResult:
+def _c7(form: ConsentedForm, withdrawals: Iterable[Withdrawal]) -> RuleResult:
     givet = form.samtycke.givet
     later = sorted(day for day in map(_as_date, withdrawals) if day > givet)
     if later:

@@ -9,6 +9,7 @@ import enum
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from lxml import etree
 
@@ -56,7 +57,10 @@ class Mottagarkategori(enum.StrEnum):
 
 
 class Syfte(enum.StrEnum):
+    """What the consent is for: each form type's XSD allows its own (a SIP: SIP)."""
+
     PLANERING_ARBETE_STUDIER = "PLANERING_ARBETE_STUDIER"
+    SIP = "SIP"
 
 
 class FragaKod(enum.StrEnum):
@@ -131,9 +135,34 @@ class Fraga:
     text: str | None = field(default=None, repr=False)
 
 
+class Located:
+    """What every form type's parsed form has beside its fields: the Swedish date of `skapad`
+    and the source line of an element (forms.formtypes.IntakeForm)."""
+
+    skapad: dt.datetime
+    source_lines: tuple[tuple[str, int], ...]
+
+    @property
+    def skapad_datum(self) -> dt.date:
+        """The Swedish calendar date of `skapad`."""
+        return local_date(self.skapad)
+
+    def line(self, path: str) -> int | None:
+        """Return the source line of the element at `path` (its first, if repeated), or None."""
+        lines = dict(self.source_lines)
+        return lines.get(path) or lines.get(f"{path}[1]")
+
+
+def source_lines(root: etree._Element) -> tuple[tuple[str, int], ...]:
+    """Return (element path, source line) of every element under `root`, for `Located.line`."""
+    return tuple((element_path(e), e.sourceline or 0) for e in root.iter(etree.Element))
+
+
 @dataclass(frozen=True)
-class Halsoforfragan:
+class Halsoforfragan(Located):
     """A parsed, schema-valid hälsoförfrågan. `id` is the lower-case canonical UUID."""
+
+    ROOT: ClassVar[str] = "halsoforfragan"
 
     id: str
     skapad: dt.datetime
@@ -151,16 +180,6 @@ class Halsoforfragan:
     # Element path -> source line, so later checks (consent) can name the line.
     source_lines: tuple[tuple[str, int], ...] = field(default=(), repr=False, compare=False)
 
-    @property
-    def skapad_datum(self) -> dt.date:
-        """The Swedish calendar date of `skapad`."""
-        return local_date(self.skapad)
-
-    def line(self, path: str) -> int | None:
-        """Return the source line of the element at `path` (its first, if repeated), or None."""
-        lines = dict(self.source_lines)
-        return lines.get(path) or lines.get(f"{path}[1]")
-
 
 def default_svar_senast(skapad: dt.datetime) -> dt.date:
     """Return the answer date when the form gives none: 30 days after the Swedish date of
@@ -176,9 +195,14 @@ def parse_halsoforfragan(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Hal
     attached consent PDF, then the rules the XSD cannot express. The consent rules are
     separate (forms.consent).
     """
-    root = parse_xml(data, limits=limits)
-    _check_root(root)
-    _validate(root)
+    return read_halsoforfragan(parse_xml(data, limits=limits))
+
+
+def read_halsoforfragan(root: etree._Element) -> Halsoforfragan:
+    """Return the hälsoförfrågan of a tree read with forms.xmlsafe.parse_xml (see
+    `parse_halsoforfragan`); what forms.formtypes calls once it has read the document."""
+    check_root(root, NS, Halsoforfragan.ROOT, VERSION)
+    validate(root, HALSOFORFRAGAN_XSD, NS)
     form = _build(root)
     problems = list(_semantic_issues(form, root))
     if problems:
@@ -186,40 +210,32 @@ def parse_halsoforfragan(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Hal
     return form
 
 
-def _check_root(root: etree._Element) -> None:
-    if root.tag != f"{_Q}halsoforfragan":
-        raise FormError(
-            [
-                issue(
-                    "XML_NAMESPACE",
-                    f"Rotelementet ska vara halsoforfragan i namnrymden {NS}.",
-                    line=root.sourceline,
-                    path=element_path(root),
-                )
-            ]
-        )
-    if root.get("version") != VERSION:
-        raise FormError(
-            [
-                issue(
-                    "VERSION",
-                    f'Attributet version ska vara "{VERSION}".',
-                    line=root.sourceline,
-                    path="/halsoforfragan/@version",
-                )
-            ]
-        )
+def check_root(root: etree._Element, namespace: str, name: str, version: str,
+               title: str | None = None) -> None:
+    """Raise FormError XML_NAMESPACE unless `root` is `name` in `namespace` (`title`, when given,
+    says what the document is not), VERSION unless its version is `version`."""
+    if root.tag != f"{{{namespace}}}{name}":
+        found = issue("XML_NAMESPACE", f"Rotelementet ska vara {name} i namnrymden {namespace}.",
+                      line=root.sourceline, path=element_path(root))
+        if title is not None:
+            found = FormIssue(found.code, title, found.detail, found.line, found.path)
+        raise FormError([found])
+    if root.get("version") != version:
+        raise FormError([issue("VERSION", f'Attributet version ska vara "{version}".',
+                               line=root.sourceline, path=f"/{name}/@version")])
 
 
 # --- XSD and identifiers -------------------------------------------------------------------
 
-def _validate(root: etree._Element) -> None:
-    identifier_issues = dict(_field_issues(root))
-    schema = load_schema(HALSOFORFRAGAN_XSD)
+def validate(root: etree._Element, xsd: str, namespace: str) -> None:
+    """Raise FormError listing every XSD error of `root` against `xsd` and every malformed
+    identifier (`identifier_issues_of`), in document order."""
+    identifier_issues = dict(identifier_issues_of(root))
+    schema = load_schema(xsd)
     problems: list[FormIssue] = []
     said_twice = 0
     for entry, path in schema_errors(schema, root):
-        found = _xsd_issue(entry, path)
+        found = _xsd_issue(entry, path, namespace)
         # The identifier check names the same fault more precisely; report that one only.
         if found.path in identifier_issues:
             said_twice += 1
@@ -231,19 +247,20 @@ def _validate(root: etree._Element) -> None:
         raise FormError(problems, total=len(schema.error_log) - said_twice + len(identifier_issues))
 
 
-def _xsd_issue(entry: etree._LogEntry, path: str) -> FormIssue:
+def _xsd_issue(entry: etree._LogEntry, path: str, namespace: str) -> FormIssue:
     title = XSD_TITLES.get(entry.type_name, XSD_DEFAULT_TITLE)
-    detail = redact_schema_message(entry.message, NS)
+    detail = redact_schema_message(entry.message, namespace)
     return FormIssue("XSD", title, detail, entry.line or None, path)
 
 
 _IdentifierCheck = Callable[[str], object]
 
 
-def _field_issues(root: etree._Element) -> Iterator[tuple[str, FormIssue]]:
-    """Yield (path, issue) for every malformed identifier or attachment, keyed as the XSD
-    issues are."""
-    organisation = root.findtext(f"{_Q}avsandare/{_Q}organisation")
+def identifier_issues_of(root: etree._Element) -> Iterator[tuple[str, FormIssue]]:
+    """Yield (path, issue) for every malformed identifier or attachment in the parts every form
+    type shares (avsandare, mottagare, person, samtycke), keyed as the XSD issues are."""
+    q = _q(root)
+    organisation = root.findtext(f"{q}avsandare/{q}organisation")
     targets: list[tuple[str, str | None, _IdentifierCheck]] = [
         ("avsandare/organisation", None, check_organisation_id),
         (
@@ -257,7 +274,7 @@ def _field_issues(root: etree._Element) -> Iterator[tuple[str, FormIssue]]:
         ("samtycke/bilaga", None, _decode_pdf),
     ]
     for relative, attribute, check in targets:
-        xpath = "/".join(_Q + step for step in relative.split("/"))
+        xpath = "/".join(q + step for step in relative.split("/"))
         for element in root.iterfind(xpath):
             value = element.get(attribute) if attribute else element.text
             if value is None:
@@ -282,23 +299,31 @@ def _valid_org(organisation: str | None) -> str | None:
 # --- building the typed object from a schema-valid tree -------------------------------------
 
 
-def _el(parent: etree._Element, name: str) -> etree._Element:
-    found = parent.find(_Q + name)
+def _q(element: etree._Element) -> str:
+    """The "{namespace}" prefix of `element`'s own namespace: a form type's parts are all in
+    its namespace, so the readers below serve every form type."""
+    return f"{{{etree.QName(element).namespace}}}"
+
+
+def child(parent: etree._Element, name: str) -> etree._Element:
+    """Return the required child `name` (in the parent's namespace)."""
+    found = parent.find(_q(parent) + name)
     if found is None:  # the XSD guarantees required elements; this guards against drift
         raise FormError([issue("XSD", f"Elementet {name} saknas.", path=element_path(parent))])
     return found
 
 
-def _opt(parent: etree._Element, name: str) -> etree._Element | None:
-    return parent.find(_Q + name)
+def optional(parent: etree._Element, name: str) -> etree._Element | None:
+    """Return the optional child `name` (in the parent's namespace), or None."""
+    return parent.find(_q(parent) + name)
 
 
-def _token(element: etree._Element) -> str:
+def token(element: etree._Element) -> str:
     """Text with whitespace collapsed, as xs:token compares it."""
     return " ".join((element.text or "").split())
 
 
-def _text(element: etree._Element | None) -> str | None:
+def free_text(element: etree._Element | None) -> str | None:
     """Free text stripped at the ends; None when absent or blank."""
     if element is None:
         return None
@@ -306,77 +331,78 @@ def _text(element: etree._Element | None) -> str | None:
     return text or None
 
 
-def _date(element: etree._Element) -> dt.date:
-    return dt.date.fromisoformat(_token(element))
+def date_of(element: etree._Element) -> dt.date:
+    """Return the xs:date text of `element` as a date."""
+    return dt.date.fromisoformat(token(element))
 
 
 def _build(root: etree._Element) -> Halsoforfragan:
-    svar_senast_el = _opt(root, "svarSenast")
-    skapad = dt.datetime.fromisoformat(_token(_el(root, "skapad")))
+    svar_senast_el = optional(root, "svarSenast")
+    skapad = dt.datetime.fromisoformat(token(child(root, "skapad")))
     svar_senast = (
-        _date(svar_senast_el) if svar_senast_el is not None else default_svar_senast(skapad)
+        date_of(svar_senast_el) if svar_senast_el is not None else default_svar_senast(skapad)
     )
     return Halsoforfragan(
-        id=_token(_el(root, "id")).lower(),
+        id=token(child(root, "id")).lower(),
         skapad=skapad,
-        avsandare=_avsandare(_el(root, "avsandare")),
-        mottagare=_mottagare(_el(root, "mottagare")),
-        person=_person(_el(root, "person")),
-        samtycke=_samtycke(_el(root, "samtycke")),
-        bakgrund=_text(_el(root, "bakgrund")) or "",
-        planerade_insatser=_text(_opt(root, "planeradeInsatser")),
-        fragor=tuple(Fraga(FragaKod(f.get("kod", "")), _text(f)) for f in _el(root, "fragor")),
+        avsandare=read_avsandare(child(root, "avsandare")),
+        mottagare=read_mottagare(child(root, "mottagare")),
+        person=read_person(child(root, "person")),
+        samtycke=read_samtycke(child(root, "samtycke")),
+        bakgrund=free_text(child(root, "bakgrund")) or "",
+        planerade_insatser=free_text(optional(root, "planeradeInsatser")),
+        fragor=tuple(Fraga(FragaKod(f.get("kod", "")), free_text(f)) for f in child(root, "fragor")),
         svar_senast=svar_senast,
         svar_senast_angiven=svar_senast_el is not None,
-        source_lines=tuple((element_path(e), e.sourceline or 0) for e in root.iter(etree.Element)),
+        source_lines=source_lines(root),
     )
 
 
-def _avsandare(el: etree._Element) -> Avsandare:
-    h = _el(el, "handlaggare")
+def read_avsandare(el: etree._Element) -> Avsandare:
+    h = child(el, "handlaggare")
     return Avsandare(
-        organisation=_token(_el(el, "organisation")),
-        enhet=_token(_el(el, "enhet")),
-        funktionsadress=_token(_el(el, "funktionsadress")),
+        organisation=token(child(el, "organisation")),
+        enhet=token(child(el, "enhet")),
+        funktionsadress=token(child(el, "funktionsadress")),
         handlaggare=Handlaggare(
-            namn=_token(_el(h, "namn")),
-            titel=Titel(_token(_el(h, "titel"))),
-            telefon=_token(_el(h, "telefon")),
-            epost=_token(_el(h, "epost")),
+            namn=token(child(h, "namn")),
+            titel=Titel(token(child(h, "titel"))),
+            telefon=token(child(h, "telefon")),
+            epost=token(child(h, "epost")),
         ),
     )
 
 
-def _mottagare(el: etree._Element) -> Mottagare:
-    vc = _el(el, "vardcentral")
-    return Mottagare(hsa_id=vc.get("hsaId", ""), namn=_token(vc))
+def read_mottagare(el: etree._Element) -> Mottagare:
+    vc = child(el, "vardcentral")
+    return Mottagare(hsa_id=vc.get("hsaId", ""), namn=token(vc))
 
 
-def _person(el: etree._Element) -> Person:
-    number = parse_personnummer(_token(_el(el, "personnummer")))
-    telefon = _opt(el, "telefon")
-    tolk = _opt(el, "tolkbehov")
+def read_person(el: etree._Element) -> Person:
+    number = parse_personnummer(token(child(el, "personnummer")))
+    telefon = optional(el, "telefon")
+    tolk = optional(el, "tolkbehov")
     return Person(
         personnummer=number.value,
-        namn=_token(_el(el, "namn")),
-        telefon=_token(telefon) if telefon is not None else None,
+        namn=token(child(el, "namn")),
+        telefon=token(telefon) if telefon is not None else None,
         tolkbehov_sprak=tolk.get("sprak") if tolk is not None else None,
         samordningsnummer=number.samordningsnummer,
         fodelsedatum=number.birth_date,
     )
 
 
-def _samtycke(el: etree._Element) -> Samtycke:
-    dokumenterat = _opt(el, "dokumenteratAv")
-    bilaga = _opt(el, "bilaga")
+def read_samtycke(el: etree._Element) -> Samtycke:
+    dokumenterat = optional(el, "dokumenteratAv")
+    bilaga = optional(el, "bilaga")
     return Samtycke(
-        givet=_date(_el(el, "givet")),
-        giltigt_till=_date(_el(el, "giltigtTill")),
-        form=SamtyckeForm(_token(_el(el, "form"))),
-        uppgiftslamnare_hsa_id=_el(el, "uppgiftslamnare").get("hsaId", ""),
-        mottagare=tuple(Mottagarkategori(_token(m)) for m in el.iterfind(_Q + "mottagare")),
-        syfte=Syfte(_token(_el(el, "syfte"))),
-        dokumenterat_av=_token(dokumenterat) if dokumenterat is not None else None,
+        givet=date_of(child(el, "givet")),
+        giltigt_till=date_of(child(el, "giltigtTill")),
+        form=SamtyckeForm(token(child(el, "form"))),
+        uppgiftslamnare_hsa_id=child(el, "uppgiftslamnare").get("hsaId", ""),
+        mottagare=tuple(Mottagarkategori(token(m)) for m in el.iterfind(_q(el) + "mottagare")),
+        syfte=Syfte(token(child(el, "syfte"))),
+        dokumenterat_av=token(dokumenterat) if dokumenterat is not None else None,
         bilaga=_bilaga(bilaga) if bilaga is not None else None,
     )
 
@@ -403,7 +429,7 @@ def _decode_pdf(text: str) -> bytes:
 def _semantic_issues(form: Halsoforfragan, root: etree._Element) -> Iterator[FormIssue]:
     yield from _date_issues(form)
     yield from _question_issues(root)
-    yield from _consent_recipient_issues(root)
+    yield from consent_recipient_issues(root)
 
 
 def _date_issues(form: Halsoforfragan) -> Iterator[FormIssue]:
@@ -438,7 +464,7 @@ def _question_issues(root: etree._Element) -> Iterator[FormIssue]:
                 path=element_path(element),
             )
         seen.add(kod)
-        if kod == FragaKod.OVRIGT and _text(element) is None:
+        if kod == FragaKod.OVRIGT and free_text(element) is None:
             yield issue(
                 "FRAGA_OVRIGT_TEXT",
                 "En fråga med koden OVRIGT måste ha en text.",
@@ -447,10 +473,12 @@ def _question_issues(root: etree._Element) -> Iterator[FormIssue]:
             )
 
 
-def _consent_recipient_issues(root: etree._Element) -> Iterator[FormIssue]:
+def consent_recipient_issues(root: etree._Element) -> Iterator[FormIssue]:
+    """Yield an issue for each consent recipient named twice (every form type's samtycke)."""
+    q = _q(root)
     seen: set[str] = set()
-    for element in root.iterfind(f"{_Q}samtycke/{_Q}mottagare"):
-        value = _token(element)
+    for element in root.iterfind(f"{q}samtycke/{q}mottagare"):
+        value = token(element)
         if value in seen:
             yield issue(
                 "SAMTYCKE_MOTTAGARE_DUPLICATE",
