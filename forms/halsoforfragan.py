@@ -351,7 +351,8 @@ def _build(root: etree._Element) -> Halsoforfragan:
         samtycke=read_samtycke(child(root, "samtycke")),
         bakgrund=free_text(child(root, "bakgrund")) or "",
         planerade_insatser=free_text(optional(root, "planeradeInsatser")),
-        fragor=tuple(Fraga(FragaKod(f.get("kod", "")), free_text(f)) for f in child(root, "fragor")),
+        fragor=tuple(Fraga(FragaKod(f.get("kod", "")), free_text(f))
+                     for f in child(root, "fragor")),
         svar_senast=svar_senast,
         svar_senast_angiven=svar_senast_el is not None,
         source_lines=source_lines(root),

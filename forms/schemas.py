@@ -21,6 +21,7 @@ HALSOFORFRAGAN_XSD = "halsoforfragan-1.xsd"
 HALSOFORFRAGAN_SVAR_XSD = "halsoforfragan-svar-1.xsd"
 SDK_MESSAGE_XSD = "sdk-message-3.xsd"
 SAMTYCKESATERKALLELSE_XSD = "samtyckesaterkallelse-1.xsd"
+SIP_XSD = "sip-1.xsd"
 
 # Swedish titles for libxml2's most common XSD errors, by the log entry's type name.
 XSD_TITLES = {

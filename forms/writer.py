@@ -1,4 +1,5 @@
-"""Writing a hälsoförfrågan as XML (DESIGN 5.1): the inverse of `parse_halsoforfragan`.
+"""Writing a hälsoförfrågan (DESIGN 5.1) and SIP's invitation and reply (5.8) as XML: the inverse
+of `parse_halsoforfragan`, `parse_sip_kallelse` and `parse_sip_svar`.
 
 Two layers: `write_halsoforfragan` writes a typed `Halsoforfragan` (what the web form and the
 demo build); `write_halsoforfragan_text` writes `HalsoforfraganText`, every element as the text
@@ -13,16 +14,18 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from forms import sip
 from forms.halsoforfragan import NS, VERSION, Halsoforfragan
 
 
 @dataclass(frozen=True)
-class HalsoforfraganText:
-    """Every element and attribute of a hälsoförfrågan as text, in schema order.
+class HeadText:
+    """The elements every form type begins with (id, skapad, avsandare, mottagare, person,
+    samtycke) as text, in schema order.
 
     None leaves an element (or attribute) out, "" writes it empty. An element that holds
-    others is written when any of them is. `mottagare` are the consent's recipients and
-    `fragor` (code, text) pairs; `bilaga` is the base64 text of the consent PDF.
+    others is written when any of them is. `mottagare` are the consent's recipients; `bilaga`
+    is the base64 text of the consent PDF.
     """
 
     id: str | None = None
@@ -49,6 +52,13 @@ class HalsoforfraganText:
     dokumenterat_av: str | None = None
     bilaga: str | None = None
     bilaga_filnamn: str | None = None
+
+
+@dataclass(frozen=True)
+class HalsoforfraganText(HeadText):
+    """Every element and attribute of a hälsoförfrågan as text, in schema order (see HeadText);
+    `fragor` are (code, text) pairs."""
+
     bakgrund: str | None = None
     planerade_insatser: str | None = None
     fragor: tuple[tuple[str, str | None], ...] | None = None
@@ -105,7 +115,86 @@ def halsoforfragan_text(form: Halsoforfragan) -> HalsoforfraganText:
 def write_halsoforfragan_text(text: HalsoforfraganText) -> bytes:
     """Return `text` as UTF-8 XML with a declaration, one element a line, whatever it holds."""
     writer = _Writer(text.namespace)
-    root = writer.root(version=text.version)
+    root = writer.root("halsoforfragan", version=text.version)
+    _write_head(writer, root, text)
+    writer.add(root, "bakgrund", text.bakgrund)
+    writer.add(root, "planeradeInsatser", text.planerade_insatser)
+    if text.fragor is not None:
+        fragor = writer.add(root, "fragor", "")
+        for kod, question in text.fragor:
+            writer.add(fragor, "fraga", question or "", kod=kod)
+    writer.add(root, "svarSenast", text.svar_senast)
+    return writer.finish(root)
+
+
+@dataclass(frozen=True)
+class SipKallelseText(HeadText):
+    """Every element of a SIP invitation as text (see HeadText); `sip_syfte` is the root's
+    syfte (why coordination is needed), `syfte` the consent's; `deltagare` (roll, name)."""
+
+    syfte: str | None = "SIP"
+    sip_syfte: str | None = None
+    mote_tid: str | None = None
+    langd_minuter: str | None = None
+    plats: str | None = None
+    digital_lank: str | None = None
+    deltagare: tuple[tuple[str, str], ...] | None = None
+    svar_senast: str | None = None
+    version: str | None = sip.VERSION
+    namespace: str = sip.NS
+
+
+@dataclass(frozen=True)
+class SipSvarText:
+    """Every element of a reply to a SIP invitation as text; None leaves it out."""
+
+    id: str | None = None
+    kallelse: str | None = None
+    skapad: str | None = None
+    besvarare: str | None = None
+    besvarare_hsa_id: str | None = None
+    beslut: str | None = None
+    ny_tid: str | None = None
+    deltagare: tuple[str, ...] = ()
+    kommentar: str | None = None
+    version: str | None = sip.VERSION
+    namespace: str = sip.NS
+
+
+def write_sip_kallelse_text(text: SipKallelseText) -> bytes:
+    """Return the invitation as UTF-8 XML with a declaration, one element a line."""
+    writer = _Writer(text.namespace)
+    root = writer.root(sip.KALLELSE, version=text.version)
+    _write_head(writer, root, text)
+    writer.add(root, "syfte", text.sip_syfte)
+    mote = writer.add(root, "mote")
+    writer.add(mote, "tid", text.mote_tid)
+    writer.add(mote, "langdMinuter", text.langd_minuter)
+    writer.add(mote, "plats", text.plats)
+    writer.add(mote, "digitalLank", text.digital_lank)
+    for roll, namn in text.deltagare or ():
+        writer.add(root, "deltagare", namn, roll=roll)
+    writer.add(root, "svarSenast", text.svar_senast)
+    return writer.finish(root)
+
+
+def write_sip_svar_text(text: SipSvarText) -> bytes:
+    """Return the reply as UTF-8 XML with a declaration, one element a line."""
+    writer = _Writer(text.namespace)
+    root = writer.root(sip.SVAR, version=text.version)
+    writer.add(root, "id", text.id)
+    writer.add(root, "kallelse", text.kallelse)
+    writer.add(root, "skapad", text.skapad)
+    writer.add(root, "besvarare", text.besvarare, hsaId=text.besvarare_hsa_id)
+    writer.add(root, "beslut", text.beslut)
+    writer.add(root, "nyTid", text.ny_tid)
+    for namn in text.deltagare:
+        writer.add(root, "deltagare", namn)
+    writer.add(root, "kommentar", text.kommentar)
+    return writer.finish(root)
+
+
+def _write_head(writer: _Writer, root: etree._Element, text: HeadText) -> None:
     writer.add(root, "id", text.id)
     writer.add(root, "skapad", text.skapad)
     avsandare = writer.add(root, "avsandare")
@@ -134,14 +223,6 @@ def write_halsoforfragan_text(text: HalsoforfraganText) -> bytes:
     writer.add(samtycke, "syfte", text.syfte)
     writer.add(samtycke, "dokumenteratAv", text.dokumenterat_av)
     writer.add(samtycke, "bilaga", text.bilaga, filnamn=text.bilaga_filnamn)
-    writer.add(root, "bakgrund", text.bakgrund)
-    writer.add(root, "planeradeInsatser", text.planerade_insatser)
-    if text.fragor is not None:
-        fragor = writer.add(root, "fragor", "")
-        for kod, question in text.fragor:
-            writer.add(fragor, "fraga", question or "", kod=kod)
-    writer.add(root, "svarSenast", text.svar_senast)
-    return writer.finish(root)
 
 
 class _Absent:
@@ -158,8 +239,8 @@ class _Writer:
         self.namespace = namespace
         self.containers: list[etree._Element] = []
 
-    def root(self, *, version: str | None) -> etree._Element:
-        root = etree.Element(f"{{{self.namespace}}}halsoforfragan", nsmap={None: self.namespace})
+    def root(self, name: str, *, version: str | None) -> etree._Element:
+        root = etree.Element(f"{{{self.namespace}}}{name}", nsmap={None: self.namespace})
         if version is not None:
             root.set("version", version)
         return root
