@@ -125,6 +125,12 @@ UNSUPPORTED_MEDIA_TYPE = Code("UNSUPPORTED_MEDIA_TYPE", "Fel innehållstyp")
 WITHDRAWN_ON_INVALID = Code("WITHDRAWN_ON_INVALID", "Ogiltigt datum")
 WITHDRAWN_ON_IN_FUTURE = Code("WITHDRAWN_ON_INVALID", "Datumet ligger i framtiden")
 
+# --- SIP (DESIGN 5.8) -----------------------------------------------------------------------------
+SIP_CLOSED = Code("SIP_CLOSED", "SIP-mötet är redan hållet eller inställt")
+SIP_REPLY_OTHER = Code("SIP_REPLY_OTHER", "Svaret gäller en annan kallelse")
+SIP_REPLY_CONFLICT = Code("ID_CONFLICT", "Svaret finns redan med annat innehåll")
+SIP_OUTCOME_INVALID = Code("SIP_OUTCOME_INVALID", "Ogiltigt utfall")
+
 # --- sdkapi --------------------------------------------------------------------------------------
 CONVERSATION_MISMATCH = Code("CONVERSATION_MISMATCH", "Svaret hör till en annan konversation")
 FILTER_EMPTY_INTERVAL = Code("FILTER_INVALID", "Tidsintervallet är tomt")

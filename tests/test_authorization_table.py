@@ -41,6 +41,7 @@ from tests.support.forms import KRYDDGARDEN, TOLVAN
 from tests.support.intake import bearer, new_client
 from tests.support.pdfs import TestPki
 from tests.support.pki import install_pki
+from tests.support.sip import sip_kallelse
 from tests.support.reko import (
     ANNA,
     CECILIA,
@@ -245,6 +246,11 @@ TABLE: dict[tuple[str, str], Row] = {
         {P.CLIENT_SENDER}, other_side={P.CLIENT_VC}),
     ("POST", "/api/v1/inquiries/<inquiry_id>/close"): api(PARTIES),
     ("POST", "/api/v1/inquiries/<inquiry_id>/reroute"): api(PARTIES),
+    # SIP (DESIGN 5.8): the VC's client replies, the sender's records the outcome.
+    ("POST", "/api/v1/sip"): api(ALL_CLIENTS),
+    ("GET", "/api/v1/sip/<sip_id>"): api(PARTIES),
+    ("POST", "/api/v1/sip/<sip_id>/reply"): api({P.CLIENT_VC}, other_side={P.CLIENT_SENDER}),
+    ("POST", "/api/v1/sip/<sip_id>/outcome"): api({P.CLIENT_SENDER}, other_side={P.CLIENT_VC}),
     # --- the SDK message API (each client sees its own messages) ---
     ("POST", "/v1/sdk/messages"): api(ALL_CLIENTS),
     ("GET", "/v1/sdk/messages"): api(ALL_CLIENTS),
@@ -308,9 +314,13 @@ def _seed(app: Flask) -> tuple[dict[P, str], dict[str, str]]:
     pki = TestPki(PkiLayout.for_instance(Path(app.config["INSTANCE_PATH"])))
     answered = post_answer(http, found.reko, inquiry_id, signed_answer(pki, inquiry_id))
     assert answered.status_code == 201, answered.get_data(as_text=True)
+    invited = http.post("/api/v1/sip", data=sip_kallelse(), content_type="application/xml",
+                        headers=bearer(found.sender))
+    assert invited.status_code == 201, invited.get_data(as_text=True)
     session = get_session()
     params = {
         "inquiry_id": inquiry_id, "message_id": inquiry_id, "filename": "gateway.css",
+        "sip_id": invited.get_json()["id"],
         "hsa_id": KRYDDGARDEN,
         "unit_id": str(session.scalars(select(SenderUnit.id).order_by(SenderUnit.id)).first()),
         "assignment_id": str(session.scalars(select(Assignment.id)

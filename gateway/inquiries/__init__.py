@@ -7,16 +7,19 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from gateway import openapi
-    from gateway.inquiries import api, person_views, receipts, views
+    from gateway.inquiries import api, person_views, receipts, sip_api, views
 
     receipts.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(sip_api.bp)
     # The case worker's pages (blueprint "inquiries": Mina ärenden, Ny hälsoförfrågan).
     app.register_blueprint(views.bp)
     app.register_blueprint(person_views.bp)
     openapi.init_app(app)
     openapi.register_schemas(app, api.OPENAPI_SCHEMAS)
     openapi.register_paths(app, api.openapi_paths())
+    openapi.register_schemas(app, sip_api.OPENAPI_SCHEMAS)
+    openapi.register_paths(app, sip_api.openapi_paths())
     _init_reko_side(app)
 
 

@@ -19,6 +19,9 @@ units); other roles are on no side and never see content.
 Acts. Each act names the sides that may do it (`MAY`): reading the inquiry, closing and
 re-routing it and deleting one's own view of its SDK messages are either side's; answering and
 setting the REKO-status are the care unit's; fetching and registering the answer are the sender's.
+A SIP invitation is an inquiry of form type `sip` with the same two sides: replying is the care
+unit's, recording the outcome the sender's. A channel that serves one form type names it
+(`require(..., form_type=...)`): an inquiry of another type is then as unknown as no inquiry.
 
 Verdicts. ALLOWED when the party is on a side that may do the act. UNKNOWN when no inquiry has
 the id, or the party is on neither side: the two read the same to a client (404; 550 5.1.1;
@@ -56,7 +59,7 @@ from gateway.audit.service import record_denied
 from gateway.auth.models import ApiClient, Role, User
 from gateway.directory.service import covered_units
 from gateway.errors import GatewayError, not_found
-from gateway.inquiries.models import Inquiry, SdkMessage
+from gateway.inquiries.models import FormType, Inquiry, SdkMessage
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -83,6 +86,8 @@ class Act(enum.StrEnum):
     READ_ANSWER = "answer.read"
     REGISTER = "answer.registered"
     DELETE_MESSAGE = "sdk.message.delete"
+    REPLY = "sip.reply"
+    OUTCOME = "sip.outcome"
 
 
 MAY: dict[Act, frozenset[Side]] = {
@@ -95,6 +100,8 @@ MAY: dict[Act, frozenset[Side]] = {
     Act.READ_ANSWER: SENDER,
     Act.REGISTER: SENDER,
     Act.DELETE_MESSAGE: EITHER,
+    Act.REPLY: CARE_UNIT,
+    Act.OUTCOME: SENDER,
 }
 # Who may, in the words of a 403.
 _ONLY = {
@@ -187,10 +194,19 @@ def actor_sides(session: Session, actor: str, inquiry: Inquiry) -> frozenset[Sid
     return frozenset()
 
 
-def find_inquiry(session: Session, inquiry_id: str) -> Inquiry | None:
-    """Return the inquiry the id names; None for an id that is no UUID (it names nothing)."""
+# What a 404 says is not there, per form type.
+_NOUN = {FormType.HALSOFORFRAGAN: "Hälsoförfrågan", FormType.SIP: "SIP-kallelsen"}
+
+
+def find_inquiry(session: Session, inquiry_id: str,
+                 form_type: FormType | None = None) -> Inquiry | None:
+    """Return the inquiry the id names (of `form_type`, when given); None for an id that is no
+    UUID (it names nothing) or names another form type's."""
     wanted = inquiry_id.strip().lower()
-    return session.get(Inquiry, wanted) if _UUID.match(wanted) else None
+    found = session.get(Inquiry, wanted) if _UUID.match(wanted) else None
+    if found is not None and form_type is not None and found.form_type != form_type:
+        return None
+    return found
 
 
 def decide(party: Party, inquiry: Inquiry | None, act: Act, *, channel: str) -> Decision:
@@ -229,21 +245,22 @@ def decide_plain(party: Party, row: SdkMessage | None, act: Act, *, channel: str
     return False
 
 
-def refusal(decision: Decision, act: Act) -> GatewayError:
+def refusal(decision: Decision, act: Act,
+            form_type: FormType = FormType.HALSOFORFRAGAN) -> GatewayError:
     """Return the HTTP-shaped refusal of a denied decision: 404 NOT_FOUND or 403 NOT_PARTY."""
     if decision.verdict is Verdict.FORBIDDEN:
         return GatewayError.at(codes.NOT_PARTY, _ONLY[MAY[act]], status=403)
-    return not_found("Hälsoförfrågan")
+    return not_found(_NOUN[form_type])
 
 
 def require(session: Session, party: Party, inquiry_id: str, act: Act, *,
-            channel: str) -> Inquiry:
+            channel: str, form_type: FormType | None = None) -> Inquiry:
     """Return the inquiry when the party may do the act on it.
 
     Raises GatewayError 404 NOT_FOUND for an unknown inquiry or one the party is no party to,
     403 NOT_PARTY when the act is the other side's (see the module docstring).
     """
-    decision = decide(party, find_inquiry(session, inquiry_id), act, channel=channel)
+    decision = decide(party, find_inquiry(session, inquiry_id, form_type), act, channel=channel)
     if decision.inquiry is None or not decision.allowed:
-        raise refusal(decision, act)
+        raise refusal(decision, act, form_type or FormType.HALSOFORFRAGAN)
     return decision.inquiry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify, request
@@ -16,7 +17,7 @@ from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError
 from gateway.inquiries.access import Act, Party, Side, require
 from gateway.inquiries.intake import Submitter, submit
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.models import FormType, Inquiry
 from gateway.inquiries.receipts import utc_text
 from gateway.inquiries.workflow import progress, record_opened
 
@@ -47,19 +48,27 @@ def _body(types: Any, limit: int, hint: str) -> bytes:
     return data
 
 
-def _xml_body() -> bytes:
+def xml_body(what: str = "hälsoförfrågan") -> bytes:
+    """Return the XML request body (415 for another content type, 413 when too large)."""
     return _body(XML_TYPES, MAX_BODY_BYTES,
-                 "Skicka hälsoförfrågan som XML med Content-Type: application/xml.")
+                 f"Skicka {what} som XML med Content-Type: application/xml.")
 
 
 @bp.post("/api/v1/inquiries")
 @require_token(SEND_SCOPE)
 def create_inquiry() -> Response:
     """Take in a hälsoförfrågan: 201 with the signed receipt, 200 for a repeat of the same send."""
-    data = _xml_body()
+    return create(FormType.HALSOFORFRAGAN, "hälsoförfrågan")
+
+
+def create(form_type: FormType, what: str) -> Response:
+    """Take in a form of the type through the shared intake: 201 with `Location` and the signed
+    receipt, 200 with the same body for a repeat of the same send."""
+    data = xml_body(what)
     session = get_session()
     result = submit(
-        session, data, submitter=Submitter.from_client(g.api_client), channel="api", now=utcnow()
+        session, data, submitter=Submitter.from_client(g.api_client), channel="api", now=utcnow(),
+        form_type=form_type,
     )
     body = result.body()
     session.commit()
@@ -69,10 +78,14 @@ def create_inquiry() -> Response:
     return response
 
 
-def _inquiry(inquiry_id: str, client: ApiClient, act: Act) -> Inquiry:
-    """Return the inquiry when the client may do the act on it (the access service decides:
-    404 when unknown or not the client's, 403 when the act is the other side's; audited)."""
-    return require(get_session(), Party.client(client), inquiry_id, act, channel="api")
+def client_inquiry(inquiry_id: str, client: ApiClient, act: Act,
+                   form_type: FormType = FormType.HALSOFORFRAGAN) -> Inquiry:
+    """Return the inquiry of the form type when the client may do the act on it (the access
+    service decides: 404 when unknown, of another type or not the client's, 403 when the act
+    is the other side's; audited)."""
+    return require(get_session(), Party.client(client), inquiry_id, act, channel="api",
+                   form_type=form_type)
+
 
 
 def status_body(inquiry: Inquiry) -> dict[str, Any]:
@@ -97,14 +110,21 @@ def status_body(inquiry: Inquiry) -> dict[str, Any]:
 def get_inquiry(inquiry_id: str) -> Response:
     """Return the inquiry's status, whose turn it is, its deadline and legs; the care unit's
     first read records `opened` (as a REKO's first look at the web page does)."""
+    return read(inquiry_id, FormType.HALSOFORFRAGAN, status_body)
+
+
+def read(inquiry_id: str, form_type: FormType,
+         body_of: Callable[[Inquiry], dict[str, Any]]) -> Response:
+    """Return `body_of` the inquiry of the form type to a client on either side; the care
+    unit's first read records `opened`; the read is audited."""
     client: ApiClient = g.api_client
-    inquiry = _inquiry(inquiry_id, client, Act.READ)
+    inquiry = client_inquiry(inquiry_id, client, Act.READ, form_type)
     session = get_session()
     actor = f"client:{client.client_id}"
     if Side.CARE_UNIT in Party.client(client).sides(inquiry):
         record_opened(session, inquiry, actor=actor, at=utcnow())
         session.flush()
-    body = status_body(inquiry)
+    body = body_of(inquiry)
     record_read(session, actor=actor, action="inquiry.read", object_type="inquiry",
                 object_id=inquiry.id, purpose="följa förfrågan", channel="api")
     session.commit()
@@ -265,7 +285,7 @@ def _pdf_body() -> bytes:
                  "Skicka svaret som PDF med Content-Type: application/pdf.")
 
 
-def _json_object() -> dict[str, Any]:
+def json_object() -> dict[str, Any]:
     """Return the JSON object body ({} when empty); 400 for anything else."""
     if not request.get_data(cache=True):
         return {}
@@ -285,7 +305,7 @@ def post_answer(inquiry_id: str) -> Response:
     from gateway.inquiries.answers import accept_answer
 
     client: ApiClient = g.api_client
-    inquiry = _inquiry(inquiry_id, client, Act.ANSWER)
+    inquiry = client_inquiry(inquiry_id, client, Act.ANSWER)
     pdf = _pdf_body()
     session = get_session()
     answer = accept_answer(session, inquiry.id, pdf, submitter=f"client:{client.client_id}",
@@ -306,7 +326,7 @@ def get_answer(inquiry_id: str) -> Response:
     from gateway.inquiries.answers import deliver_answer
 
     client: ApiClient = g.api_client
-    inquiry = _inquiry(inquiry_id, client, Act.READ_ANSWER)
+    inquiry = client_inquiry(inquiry_id, client, Act.READ_ANSWER)
     session = get_session()
     stored = deliver_answer(session, inquiry, actor=f"client:{client.client_id}", channel="api",
                             now=utcnow())
@@ -340,8 +360,8 @@ def post_registered(inquiry_id: str) -> Response:
     from gateway.inquiries.answers import mark_registered
 
     client: ApiClient = g.api_client
-    inquiry = _inquiry(inquiry_id, client, Act.REGISTER)
-    body = _json_object()
+    inquiry = client_inquiry(inquiry_id, client, Act.REGISTER)
+    body = json_object()
     at = body.get("registered_at")
     registered_at = _aware_time(at, "registered_at") if at is not None else None
     session = get_session()
@@ -359,8 +379,8 @@ def post_close(inquiry_id: str) -> Response:
     from gateway.inquiries.closing import close_inquiry, parse_reason
 
     client: ApiClient = g.api_client
-    inquiry = _inquiry(inquiry_id, client, Act.CLOSE)
-    body = _json_object()
+    inquiry = client_inquiry(inquiry_id, client, Act.CLOSE)
+    body = json_object()
     reason, text = parse_reason(body.get("reason"), body.get("text"))
     session = get_session()
     close_inquiry(session, inquiry, reason=reason, text=text,
@@ -377,8 +397,8 @@ def post_reroute(inquiry_id: str) -> Response:
     from gateway.inquiries.closing import reroute
 
     client: ApiClient = g.api_client
-    inquiry = _inquiry(inquiry_id, client, Act.REROUTE)
-    target = _json_object().get("care_unit")
+    inquiry = client_inquiry(inquiry_id, client, Act.REROUTE)
+    target = json_object().get("care_unit")
     if not isinstance(target, str) or not target.strip():
         detail = "Ange vårdcentralens HSA-id i care_unit."
         raise GatewayError.at(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
-from gateway.inquiries.models import Inquiry, InquirySummary
+from gateway.inquiries.models import FormType, Inquiry, InquirySummary
 from gateway.inquiries.workflow import Status
 
 _WAITING = (Status.RECEIVED.value, Status.OPENED.value)
@@ -57,7 +57,8 @@ def by_care_unit(session: Session, today: dt.date,
         select(Inquiry.care_unit_id, _waiting(), _overdue(today))
         .select_from(Inquiry)
         .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
-        .where(InquirySummary.status.in_(_WAITING))
+        .where(InquirySummary.status.in_(_WAITING),
+               Inquiry.form_type == FormType.HALSOFORFRAGAN)
         .group_by(Inquiry.care_unit_id)
     )
     if care_unit_ids is not None:
@@ -85,6 +86,7 @@ def for_sender_unit(session: Session, sender_unit_id: int | None, today: dt.date
         select(_waiting(), _overdue(today), new)
         .select_from(Inquiry)
         .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
-        .where(Inquiry.sender_unit_id == sender_unit_id)
+        .where(Inquiry.sender_unit_id == sender_unit_id,
+               Inquiry.form_type == FormType.HALSOFORFRAGAN)
     ).one()
     return Waiting(int(row[0]), int(row[1]), int(row[2]))

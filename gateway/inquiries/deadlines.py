@@ -22,7 +22,7 @@ from forms.dates import local_date
 from gateway.directory.routing import route
 from gateway.directory.service import DirectoryError, assignments_on
 from gateway.inquiries.counts import Waiting, by_care_unit
-from gateway.inquiries.models import Inquiry, Leg, LegKind
+from gateway.inquiries.models import FormType, Inquiry, Leg, LegKind
 from gateway.inquiries.workflow import add_leg, derive_status, is_open
 from gateway.jobs.models import Job
 from gateway.jobs.registry import SCHEDULED_LANE, job_handler, recurring
@@ -78,7 +78,9 @@ def _candidates(
     cutoff = dt.datetime.combine(today - dt.timedelta(days=first - 1), dt.time(), dt.UTC)
     inquiries = session.scalars(
         select(Inquiry)
-        .where(Inquiry.created_at < cutoff, Inquiry.purged_at.is_(None))
+        # A hälsoförfrågan's answer deadline; a SIP's reminders are its own (not yet built).
+        .where(Inquiry.created_at < cutoff, Inquiry.purged_at.is_(None),
+               Inquiry.form_type == FormType.HALSOFORFRAGAN)
         .order_by(Inquiry.created_at)
     )
     for inquiry in inquiries:

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from gateway.directory.models import CareUnit, SenderUnit
-from gateway.inquiries.models import Inquiry, InquiryMark, InquirySummary, MarkKind
+from gateway.inquiries.models import FormType, Inquiry, InquiryMark, InquirySummary, MarkKind
 from gateway.inquiries.paging import Page
 from gateway.inquiries.personal import name_matches, personnummer_hash
 from gateway.inquiries.references import format_reference, typed_reference
@@ -134,7 +134,8 @@ def _scoped(query: InboxQuery) -> _Rows:
         # A mark is the unit's: one set before a re-route stays with the old unit.
         .outerjoin(_Mark, and_(_Mark.inquiry_id == Inquiry.id,
                                _Mark.care_unit_id == Inquiry.care_unit_id))
-        .where(Inquiry.care_unit_id.in_(units))
+        # Hälsoförfrågningar only until the inbox has a type column (SIP: issue 18).
+        .where(Inquiry.care_unit_id.in_(units), Inquiry.form_type == FormType.HALSOFORFRAGAN)
     )
 
 

@@ -1,5 +1,7 @@
-"""The intake service: the one door every channel (API, SDK API, web form, SMTP) sends a
-hälsoförfrågan through, so that each rule is written once.
+"""The intake service: the one door every channel (API, SDK API, web form, SMTP) sends a form of
+any type through (a hälsoförfrågan, a SIP invitation), so that each rule is written once. What
+differs by form type comes from the seam: forms.formtypes (parse, XSD, the type's own rules) and
+gateway.inquiries.formtypes (reference prefix, deadline, what is stored beside the inquiry).
 
 Order: parse and validate → the sender must be the submitter's → the sender unit must be in
 the directory → consent rules → idempotency by `id` → route → repeat flag → seal and store →
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session
 from forms.consent import check_consent
 from forms.dates import local_date
 from forms.errors import FormError
-from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from forms.formtypes import FormKind, IntakeForm, kind_named, parse_form
 from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import client_may_send_as
@@ -32,7 +34,8 @@ from gateway.directory.models import CareUnit, SenderUnit
 from gateway.directory.routing import FLAG_NO_ACTIVE_REKO, RouteDecision, route
 from gateway.directory.service import DirectoryError, care_unit_by_hsa_id, sender_unit_by_address
 from gateway.errors import GatewayError, Issue
-from gateway.inquiries.models import ConsentWithdrawal, Inquiry, IntakeRejection, LegKind
+from gateway.inquiries.formtypes import Handling, handling_for, handling_of
+from gateway.inquiries.models import ConsentWithdrawal, FormType, Inquiry, IntakeRejection, LegKind
 from gateway.inquiries.personal import index_name
 from gateway.inquiries.receipts import receipt_body, receipt_fields, receipt_signer
 from gateway.inquiries.references import next_reference
@@ -42,14 +45,7 @@ from gateway.inquiries.sdk_messages import (
     build_inquiry_message,
     store,
 )
-from gateway.inquiries.workflow import (
-    add_leg,
-    deadline_for,
-    derive_status,
-    is_open,
-    legs_of,
-    start_summary,
-)
+from gateway.inquiries.workflow import add_leg, legs_of, machine_for, start_summary
 from gateway.jobs.service import enqueue
 from gateway.metrics import counters
 from gateway.vault.service import get_vault
@@ -74,8 +70,9 @@ UNREADABLE = frozenset({
     "XML_TOO_MANY_ELEMENTS", "XML_NAMESPACE", "VERSION",
 })
 CONSENT_CODES = frozenset({"C1", "C2", "C3", "C4", "C5", "C6", "C7"})
-_SENDER_PATH = "/halsoforfragan/avsandare/funktionsadress"
-_CARE_UNIT_PATH = "/halsoforfragan/mottagare/vardcentral/@hsaId"
+# Below the form's root, whatever its type.
+_SENDER_PATH = "avsandare/funktionsadress"
+_CARE_UNIT_PATH = "mottagare/vardcentral/@hsaId"
 
 
 @dataclass(frozen=True)
@@ -127,7 +124,7 @@ class IntakeResult:
 
     @property
     def location(self) -> str:
-        return f"/api/v1/inquiries/{self.inquiry.id}"
+        return handling_for(self.inquiry.form_type).location(self.inquiry.id)
 
     @property
     def flags(self) -> list[dict[str, Any]]:
@@ -141,9 +138,11 @@ class IntakeResult:
 def submit(
     session: Session, data: bytes, *, submitter: Submitter, channel: str, now: dt.datetime,
     message: ClientMessage | None = None,
+    form_type: FormType | None = FormType.HALSOFORFRAGAN,
 ) -> IntakeResult:
-    """Take in a hälsoförfrågan and return the result; the caller commits. Its SDK message is
-    stored with it: `message` as the client sent it, else one built for it.
+    """Take in a form of `form_type` (None: of the type its root element names) and return the
+    result; the caller commits. Its SDK message is stored with it: `message` as the client sent
+    it, else one built for it.
 
     Raises GatewayError for every refusal (400/413 unreadable, 403 SENDER_NOT_ALLOWED, 404/422
     directory and rules, 409 ID_CONFLICT or MESSAGE_ID_CONFLICT, 503 RECEIPT_KEY_MISSING). On a
@@ -153,7 +152,8 @@ def submit(
     if now.tzinfo is None:
         raise ValueError("submit needs an aware `now`")
     try:
-        result = _submit(session, data, submitter, channel, now, message)
+        kind = kind_named(form_type) if form_type is not None else None
+        result = _submit(session, data, submitter, channel, now, message, kind)
     except GatewayError as error:
         _refused(session, error, submitter, channel, now)
         raise
@@ -164,9 +164,9 @@ def submit(
 
 def _submit(
     session: Session, data: bytes, submitter: Submitter, channel: str, now: dt.datetime,
-    message: ClientMessage | None,
+    message: ClientMessage | None, kind: FormKind | None,
 ) -> IntakeResult:
-    form = _parse(data)
+    handling, form = _parse(data, kind)
     sender_unit = _sender_unit(session, form, submitter)
     today = local_date(now)
     person_hash = get_vault().keyed_hash(form.person.personnummer)
@@ -178,20 +178,21 @@ def _submit(
     stored = _stored(session, form.id)
     if stored is not None:
         return _resend(stored, digest)
-    decision = _route(session, form.mottagare.hsa_id, today)
+    decision = _route(session, form, today)
     assert care_unit is not None  # route() refuses a care unit that is not in the directory
     if care_unit.organisation.endpoint:
         decision = _peer_route(care_unit, decision)
-    accepted = _Accepted(form, data, digest, person_hash, submitter, channel, now, sender_unit,
-                         care_unit, decision)
+    accepted = _Accepted(handling, form, data, digest, person_hash, submitter, channel, now,
+                         sender_unit, care_unit, decision)
     inquiry = _new_inquiry(session, accepted)
-    if not _insert_once(session, inquiry):
+    if not _insert_once(session, inquiry, handling.reference_prefix):
         stored = _stored(session, form.id)
         if stored is None:  # the conflict was not on the id: a real error
             raise RuntimeError("inquiry insert failed without an existing inquiry")
         return _resend(stored, digest)
     _store_message(session, inquiry, accepted, message)
     index_name(session, inquiry.id, form.person.namn)
+    handling.on_accepted(session, inquiry, form)
     _record_journey(session, inquiry, accepted)
     return IntakeResult(inquiry, created=True)
 
@@ -203,7 +204,8 @@ def _store_message(session: Session, inquiry: Inquiry, accepted: _Accepted,
     if message is None:
         bilaga = accepted.form.samtycke.bilaga
         consent = (bilaga.filnamn, bilaga.innehall) if bilaga is not None else None
-        message = build_inquiry_message(inquiry, accepted.data, consent, accepted.now)
+        message = build_inquiry_message(inquiry, accepted.data, consent, accepted.now,
+                                        form_file_name=f"{accepted.handling.kind.name}.xml")
     if message is not None:
         store(session, inquiry_id=inquiry.id, kind=INQUIRY_KIND, channel=accepted.channel,
               message=message, now=accepted.now)
@@ -212,24 +214,27 @@ def _store_message(session: Session, inquiry: Inquiry, accepted: _Accepted,
 # --- refusals --------------------------------------------------------------------------------
 
 
-def _parse(data: bytes) -> Halsoforfragan:
+def _parse(data: bytes, kind: FormKind | None) -> tuple[Handling, IntakeForm]:
+    """Return the form's handling and the form: of `kind`, else of the type its root names."""
     try:
-        return parse_halsoforfragan(data)
+        found, form = parse_form(data, kind=kind)
     except FormError as error:
-        raise form_refusal(error) from None
+        raise form_refusal(error, kind.title if kind is not None else "formulär") from None
+    return handling_of(found), form
 
 
-def form_refusal(error: FormError) -> GatewayError:
-    """Return the HTTP-shaped refusal for a FormError: one issue per finding, with its place."""
+def form_refusal(error: FormError, what: str = "hälsoförfrågan") -> GatewayError:
+    """Return the HTTP-shaped refusal for a FormError about a `what` (the form type's Swedish
+    name): one issue per finding, with its place."""
     codes = set(error.codes)
     if "XML_TOO_LARGE" in codes:
         status, code, title = 413, "XML_TOO_LARGE", "Dokumentet är för stort"
     elif codes & UNREADABLE:
-        status, code, title = 400, "XML_INVALID", "Dokumentet kunde inte läsas som hälsoförfrågan"
+        status, code, title = 400, "XML_INVALID", f"Dokumentet kunde inte läsas som {what}"
     elif codes <= CONSENT_CODES:
         status, code, title = 422, "CONSENT_INVALID", "Samtycket uppfyller inte reglerna"
     else:
-        status, code, title = 422, "FORM_INVALID", "Hälsoförfrågan är inte giltig"
+        status, code, title = 422, "FORM_INVALID", f"{what[:1].upper()}{what[1:]} är inte giltig"
     issues = [Issue(i.code, i.title, i.detail, i.location) for i in error.issues]
     return GatewayError(code, title, _summary(issues, error.total), status=status, issues=issues,
                         issue_count=error.total)
@@ -243,7 +248,7 @@ def _summary(issues: list[Issue], total: int, shown: int = 5) -> str:
     return text
 
 
-def _sender_unit(session: Session, form: Halsoforfragan, submitter: Submitter) -> SenderUnit:
+def _sender_unit(session: Session, form: IntakeForm, submitter: Submitter) -> SenderUnit:
     sender = form.avsandare
     if not submitter.may_send_as(sender.organisation, sender.funktionsadress):
         detail = (
@@ -251,20 +256,20 @@ def _sender_unit(session: Session, form: Halsoforfragan, submitter: Submitter) -
             f"skicka som {submitter.organisation} från {', '.join(sorted(submitter.addresses))}."
         )
         raise GatewayError.at(
-            codes.SENDER_NOT_ALLOWED, detail, _SENDER_PATH, status=403
+            codes.SENDER_NOT_ALLOWED, detail, f"/{form.ROOT}/{_SENDER_PATH}", status=403
         )
     unit = sender_unit_by_address(session, sender.funktionsadress)
     if unit is None:
         detail = f"{sender.funktionsadress} är ingen avsändande enhet i katalogen."
         raise GatewayError.at(
-            codes.SENDER_UNIT_UNKNOWN, detail, _SENDER_PATH, status=422
+            codes.SENDER_UNIT_UNKNOWN, detail, f"/{form.ROOT}/{_SENDER_PATH}", status=422
         )
     return unit
 
 
 def _check_consent(
     session: Session,
-    form: Halsoforfragan,
+    form: IntakeForm,
     sender_unit: SenderUnit,
     care_unit: CareUnit | None,
     person_hash: str,
@@ -286,11 +291,11 @@ def _check_consent(
         raise form_refusal(error) from None
 
 
-def _route(session: Session, hsa_id: str, today: dt.date) -> RouteDecision:
+def _route(session: Session, form: IntakeForm, today: dt.date) -> RouteDecision:
     try:
-        return route(session, hsa_id, today)
+        return route(session, form.mottagare.hsa_id, today)
     except DirectoryError as error:
-        issue = Issue(error.code, error.title, error.detail, _CARE_UNIT_PATH)
+        issue = Issue(error.code, error.title, error.detail, f"/{form.ROOT}/{_CARE_UNIT_PATH}")
         raise GatewayError(
             error.code, error.title, error.detail, status=error.status, issues=[issue],
             extra=error.extra,
@@ -348,23 +353,24 @@ def _stored(session: Session, inquiry_id: str) -> Inquiry | None:
 
 def _resend(stored: Inquiry, digest: str) -> IntakeResult:
     if stored.content_digest != digest:
+        kind = handling_for(stored.form_type).kind
         detail = (
-            f"En hälsoförfrågan med id {stored.id} har redan tagits emot med annat innehåll. "
+            f"En {kind.title} med id {stored.id} har redan tagits emot med annat innehåll. "
             "Ge en ny förfrågan ett nytt id."
         )
         raise GatewayError.at(
-            codes.ID_CONFLICT, detail, "/halsoforfragan/id", status=409
+            codes.ID_CONFLICT, detail, f"/{kind.root}/id", status=409
         )
     return IntakeResult(stored, created=False)
 
 
-def _insert_once(session: Session, inquiry: Inquiry) -> bool:
+def _insert_once(session: Session, inquiry: Inquiry, prefix: str) -> bool:
     """Insert inside a savepoint, with the next reference; return False when the id is taken
     (the caller's transaction stays usable, and the reference is not used up). Checking first
     would race a concurrent send of the same id."""
     try:
         with session.begin_nested():
-            inquiry.reference = next_reference(session, inquiry.created_at)
+            inquiry.reference = next_reference(session, inquiry.created_at, prefix)
             session.add(inquiry)
     except IntegrityError:
         return False
@@ -378,7 +384,8 @@ def _insert_once(session: Session, inquiry: Inquiry) -> bool:
 class _Accepted:
     """Everything known about a form that passed every check, before it is stored."""
 
-    form: Halsoforfragan
+    handling: Handling
+    form: IntakeForm
     data: bytes
     digest: str
     person_hash: str
@@ -394,11 +401,13 @@ def _new_inquiry(session: Session, accepted: _Accepted) -> Inquiry:
     """Return the inquiry to insert: sealed content, flags and its signed receipt."""
     config = current_app.config
     form, decision, now = accepted.form, accepted.decision, accepted.now
+    form_type = accepted.handling.form_type
     repeat_of = _earlier_inquiry(
-        session, accepted.person_hash, accepted.care_unit.id, now, config["REPEAT_DAYS"]
+        session, accepted.person_hash, accepted.care_unit.id, now, config["REPEAT_DAYS"],
+        form_type,
     )
     flags = _flags(decision, repeat_of, config["REPEAT_DAYS"])
-    deadline = deadline_for(now, config["ANSWER_DAYS"])
+    deadline = accepted.handling.deadline(form, now, config)
     signer = receipt_signer()
     receipt, signature = signer.sign(receipt_fields(
         inquiry_id=form.id, received_at=now, routed_to=decision.functional_address,
@@ -408,6 +417,7 @@ def _new_inquiry(session: Session, accepted: _Accepted) -> Inquiry:
     vault = get_vault()
     return Inquiry(
         id=form.id,
+        form_type=form_type,
         sender_unit_id=accepted.sender_unit.id,
         care_unit_id=accepted.care_unit.id,
         routed_to=decision.functional_address,
@@ -457,20 +467,23 @@ def find_earlier_inquiry(
 
 
 def _earlier_inquiry(
-    session: Session, person_hash: str, care_unit_id: int, now: dt.datetime, repeat_days: int
+    session: Session, person_hash: str, care_unit_id: int, now: dt.datetime, repeat_days: int,
+    form_type: FormType = FormType.HALSOFORFRAGAN,
 ) -> str | None:
-    """Return the newest earlier inquiry about the person to the care unit that was received
-    within `repeat_days` or is still open, or None."""
+    """Return the newest earlier inquiry of the form type about the person to the care unit
+    that was received within `repeat_days` or still waits for the care unit, or None."""
     since = now - dt.timedelta(days=repeat_days)
+    machine = machine_for(form_type)
     rows = session.execute(
         select(Inquiry.id, Inquiry.created_at)
-        .where(Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit_id)
+        .where(Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit_id,
+               Inquiry.form_type == form_type)
         .order_by(Inquiry.created_at.desc())
     ).all()
     for inquiry_id, received in rows:
         if received >= since:
             return str(inquiry_id)
-        if is_open(derive_status(leg.kind for leg in legs_of(session, inquiry_id))):
+        if machine.derive(leg.kind for leg in legs_of(session, inquiry_id)) in machine.waiting:
             return str(inquiry_id)
     return None
 
@@ -511,7 +524,7 @@ def _record_journey(session: Session, inquiry: Inquiry, accepted: _Accepted) -> 
     job = PEER_SEND_JOB if decision.code == PEER_ROUTE else NOTIFY_JOB
     enqueue(session, job, {"inquiry_id": inquiry.id}, dedupe_key=f"{job}:{inquiry.id}")
     record(
-        session, actor=actor, action="inquiry.received", object_type="inquiry",
+        session, actor=actor, action=accepted.handling.received_action, object_type="inquiry",
         object_id=inquiry.id,
         detail={
             "channel": accepted.channel,

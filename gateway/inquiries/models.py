@@ -58,6 +58,17 @@ class CloseReason(enum.StrEnum):
     OTHER = "OTHER"
 
 
+class SipCancelReason(enum.StrEnum):
+    """Why a SIP meeting was cancelled (sip_meetings.cancel_reason; DESIGN 5.8)."""
+
+    PERSON_CANCELLED = "PERSON_CANCELLED"
+    PERSON_ABSENT = "PERSON_ABSENT"
+    SENDER_CANCELLED = "SENDER_CANCELLED"
+    CARE_UNIT_CANCELLED = "CARE_UNIT_CANCELLED"
+    RESCHEDULED = "RESCHEDULED"
+    OTHER = "OTHER"
+
+
 class Inquiry(Base):
     """A case of one form type sent to a care unit: a hälsoförfrågan or a SIP invitation.
     Personal data only in sealed (encrypted) columns."""

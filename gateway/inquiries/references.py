@@ -1,5 +1,6 @@
-"""The short reference an inquiry is quoted by ("HF-2026-000123"): numbered per Swedish
-calendar year at intake, and read back from what a user types."""
+"""The short reference an inquiry is quoted by ("HF-2026-000123", a SIP "SIP-2026-000124"):
+numbered per Swedish calendar year at intake, one series for every form type (so a number alone
+names one case), the prefix saying the type; read back from what a user types."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from forms.dates import local_date
 from gateway.inquiries.models import ReferenceCounter
 
 PREFIX = "HF"
-_TYPED = re.compile(r"^(?:HF)?[-\s]*(\d{4})?[-\s]*0*(\d{1,6})$")
+SIP_PREFIX = "SIP"
+PREFIXES = (PREFIX, SIP_PREFIX)
+_TYPED = re.compile(r"^(?:HF|SIP)?[-\s]*(\d{4})?[-\s]*0*(\d{1,6})$")
 
 
-def next_reference(session: Session, now: dt.datetime) -> str:
+def next_reference(session: Session, now: dt.datetime, prefix: str = PREFIX) -> str:
     """Return the next reference of `now`'s Swedish year, counted in the caller's transaction.
 
     The counter row is updated in place, so concurrent intakes wait for each other's number
@@ -31,18 +34,18 @@ def next_reference(session: Session, now: dt.datetime) -> str:
             .values(last=ReferenceCounter.last + 1).returning(ReferenceCounter.last)
         )
         if number is not None:
-            return format_reference(year, number)
+            return format_reference(year, number, prefix)
         try:
             with session.begin_nested():
                 session.add(ReferenceCounter(year=year, last=1))
         except IntegrityError:
             continue
-        return format_reference(year, 1)
+        return format_reference(year, 1, prefix)
     raise RuntimeError(f"reference counter of {year} could neither be updated nor created")
 
 
-def format_reference(year: int, number: int) -> str:
-    return f"{PREFIX}-{year}-{number:06d}"
+def format_reference(year: int, number: int, prefix: str = PREFIX) -> str:
+    return f"{prefix}-{year}-{number:06d}"
 
 
 def typed_reference(text: str) -> tuple[int | None, int] | None:

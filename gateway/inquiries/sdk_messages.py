@@ -160,7 +160,8 @@ def received_message(message: Message) -> ClientMessage:
 
 
 def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str, bytes] | None,
-                          now: dt.datetime) -> ClientMessage | None:
+                          now: dt.datetime, form_file_name: str = "halsoforfragan.xml",
+                          ) -> ClientMessage | None:
     """Return the SDK message of an inquiry that came another way: from the sender's function
     to the care unit's, the form's XML and the consent PDF (the form's bilaga) as files."""
     sender, care_unit = inquiry.sender_unit, inquiry.care_unit
@@ -168,7 +169,7 @@ def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str,
         form_xml,
         sender=_party(sender.organisation_id, inquiry.reply_to, sender.name),
         recipient=_party(care_unit.organisation_id, inquiry.routed_to, care_unit.name),
-        message_id=inquiry.id, created=now,
+        message_id=inquiry.id, created=now, form_file_name=form_file_name,
         consent_pdf=consent[1] if consent else None,
         consent_file_name=(consent[0] if consent and consent[0] else "samtycke.pdf"),
     )

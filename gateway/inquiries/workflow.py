@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +15,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM, local_date
-from gateway.inquiries.models import Inquiry, InquirySummary, Leg, LegKind
+from gateway.inquiries.models import FormType, Inquiry, InquirySummary, Leg, LegKind
 
 __all__ = [
     "STOCKHOLM",
+    "Machine",
     "Progress",
+    "SipStatus",
     "Status",
     "Turn",
     "add_leg",
@@ -44,6 +46,17 @@ class Status(enum.StrEnum):
     CLOSED = "closed"
 
 
+class SipStatus(enum.StrEnum):
+    """Where a SIP invitation stands (DESIGN 5.8): the VC replies, the sender records the
+    outcome."""
+
+    RECEIVED = "received"
+    OPENED = "opened"
+    REPLIED = "replied"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
 class Turn(enum.StrEnum):
     CARE_UNIT = "care_unit"
     SENDER = "sender"
@@ -66,7 +79,7 @@ _MOVES: dict[LegKind, Status] = {
 # Closed and registered are final: nothing after them reopens the case.
 _FINAL = frozenset({Status.CLOSED, Status.REGISTERED})
 
-_TURN: dict[Status, Turn] = {
+_TURN: dict[enum.StrEnum, Turn] = {
     # The care unit must open and answer.
     Status.RECEIVED: Turn.CARE_UNIT,
     Status.OPENED: Turn.CARE_UNIT,
@@ -78,14 +91,70 @@ _TURN: dict[Status, Turn] = {
 }
 
 
+@dataclass(frozen=True)
+class Machine:
+    """A form type's statuses and whose turn, as its legs move it: `moves` (a leg kind to the
+    status it leads to), `final` (nothing moves on from these), `turns`, and `waiting` (the
+    statuses in which the care unit has yet to act: open for the repeat check and `opened`)."""
+
+    start: enum.StrEnum
+    moves: Mapping[LegKind, enum.StrEnum]
+    final: frozenset[enum.StrEnum]
+    turns: Mapping[enum.StrEnum, Turn]
+    waiting: frozenset[enum.StrEnum]
+
+    def derive(self, kinds: Iterable[LegKind | str]) -> enum.StrEnum:
+        """Return the status after legs of `kinds`, in the order they were recorded."""
+        status = self.start
+        for kind in kinds:
+            if status in self.final:
+                break
+            status = self.moves.get(LegKind(kind), status)
+        return status
+
+
+HALSOFORFRAGAN_MACHINE = Machine(
+    Status.RECEIVED, _MOVES, frozenset(_FINAL), _TURN,
+    frozenset({Status.RECEIVED, Status.OPENED}),
+)
+SIP_MACHINE = Machine(
+    SipStatus.RECEIVED,
+    {
+        LegKind.RECEIVED: SipStatus.RECEIVED,
+        LegKind.REROUTED: SipStatus.RECEIVED,
+        LegKind.OPENED: SipStatus.OPENED,
+        LegKind.REPLIED: SipStatus.REPLIED,
+        LegKind.HELD: SipStatus.HELD,
+        LegKind.CANCELLED: SipStatus.CANCELLED,
+    },
+    frozenset({SipStatus.HELD, SipStatus.CANCELLED}),
+    {
+        # The VC's REKO must reply (and may reply again while the meeting is ahead).
+        SipStatus.RECEIVED: Turn.CARE_UNIT,
+        SipStatus.OPENED: Turn.CARE_UNIT,
+        # Replied (coming, not coming or a new time): the sender holds the meeting, or moves
+        # or cancels it, and records the outcome.
+        SipStatus.REPLIED: Turn.SENDER,
+        SipStatus.HELD: Turn.NONE,
+        SipStatus.CANCELLED: Turn.NONE,
+    },
+    frozenset({SipStatus.RECEIVED, SipStatus.OPENED}),
+)
+_MACHINES: dict[FormType, Machine] = {
+    FormType.HALSOFORFRAGAN: HALSOFORFRAGAN_MACHINE,
+    FormType.SIP: SIP_MACHINE,
+}
+
+
+def machine_for(form_type: FormType) -> Machine:
+    """Return the status machine of the form type."""
+    return _MACHINES[FormType(form_type)]
+
+
 def derive_status(kinds: Iterable[LegKind | str]) -> Status:
-    """Return the status after legs of `kinds`, in the order they were recorded."""
-    status = Status.RECEIVED
-    for kind in kinds:
-        if status in _FINAL:
-            break
-        status = _next_status(status, LegKind(kind))
-    return status
+    """Return the hälsoförfrågan's status after legs of `kinds`, in the order they were
+    recorded."""
+    return Status(HALSOFORFRAGAN_MACHINE.derive(kinds))
 
 
 def _next_status(status: Status, kind: LegKind) -> Status:
@@ -205,9 +274,10 @@ def rebuild_summaries(session: Session) -> int:
 
 @dataclass(frozen=True)
 class Progress:
-    """Where an inquiry stands: status, whose turn, deadline and its legs."""
+    """Where an inquiry stands: status (a SipStatus for a SIP), whose turn, deadline (a SIP's:
+    the reply due date) and its legs."""
 
-    status: Status
+    status: Status | SipStatus
     turn: Turn
     deadline: dt.date
     legs: tuple[Leg, ...]
@@ -224,8 +294,10 @@ class Progress:
 def progress(session: Session, inquiry: Inquiry) -> Progress:
     """Return the inquiry's progress from its legs."""
     legs = tuple(legs_of(session, inquiry.id))
-    status = derive_status(leg.kind for leg in legs)
-    return Progress(status, turn_for(status), inquiry.deadline, legs)
+    machine = machine_for(inquiry.form_type)
+    status = machine.derive(leg.kind for leg in legs)
+    assert isinstance(status, Status | SipStatus)
+    return Progress(status, machine.turns[status], inquiry.deadline, legs)
 
 
 def record_opened(session: Session, inquiry: Inquiry, *, actor: str, at: dt.datetime) -> bool:
@@ -242,7 +314,8 @@ def record_opened(session: Session, inquiry: Inquiry, *, actor: str, at: dt.date
     for leg in legs_of(session, inquiry.id):
         kinds.append(leg.kind)
         since_route = [] if leg.kind == LegKind.REROUTED else [*since_route, leg.kind]
-    if LegKind.OPENED in since_route or not is_open(derive_status(kinds)):
+    machine = machine_for(inquiry.form_type)
+    if LegKind.OPENED in since_route or machine.derive(kinds) not in machine.waiting:
         return False
     add_leg(session, inquiry.id, LegKind.OPENED, at=at, actor=actor)
     return True

@@ -1,0 +1,211 @@
+"""The gateway's SIP API (DESIGN 5.8): POST /api/v1/sip, GET /api/v1/sip/{id}, POST .../reply and
+POST .../outcome. Thin: intake, access and the reply and outcome are the shared services'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify
+
+from gateway.auth.models import ApiClient
+from gateway.auth.oauth import require_token
+from gateway.db import get_session, utcnow
+from gateway.inquiries import sip
+from gateway.inquiries.access import Act
+from gateway.inquiries.api import (
+    GET_SCOPE,
+    SEND_SCOPE,
+    client_inquiry,
+    create,
+    json_object,
+    read,
+    status_body,
+    xml_body,
+)
+from gateway.inquiries.models import FormType, Inquiry
+from gateway.inquiries.receipts import utc_text
+
+bp = Blueprint("sip_api", __name__)
+_WHAT = "SIP-kallelse"
+
+
+def sip_body(inquiry: Inquiry) -> dict[str, Any]:
+    """Return where the invitation stands: the inquiry's status body (status, turn, legs; the
+    deadline is the reply due date) and the meeting. No personal data."""
+    meeting = sip.meeting_of(get_session(), inquiry)
+    return {
+        **status_body(inquiry),
+        "meeting": {
+            "starts_at": utc_text(meeting.starts_at),
+            "length_minutes": meeting.length_minutes,
+            "reply_due": meeting.reply_due.isoformat(),
+            "decision": meeting.decision,
+            "proposed_at": utc_text(meeting.proposed_at) if meeting.proposed_at else None,
+            "held_on": meeting.held_on.isoformat() if meeting.held_on else None,
+            "cancelled_on": meeting.cancelled_on.isoformat() if meeting.cancelled_on else None,
+            "cancel_reason": meeting.cancel_reason,
+            "reko_attended": meeting.reko_attended,
+        },
+    }
+
+
+@bp.post("/api/v1/sip")
+@require_token(SEND_SCOPE)
+def create_sip() -> Response:
+    """Take in a SIP invitation: 201 with the signed receipt, 200 for a repeat of the same send."""
+    return create(FormType.SIP, _WHAT)
+
+
+@bp.get("/api/v1/sip/<sip_id>")
+@require_token(GET_SCOPE)
+def get_sip(sip_id: str) -> Response:
+    """Return the invitation's status, whose turn it is, its legs and the meeting."""
+    return read(sip_id, FormType.SIP, sip_body)
+
+
+@bp.post("/api/v1/sip/<sip_id>/reply")
+@require_token(SEND_SCOPE)
+def post_reply(sip_id: str) -> Response:
+    """Take the VC's reply (sipSvar XML) from the care unit's client: 201 for a new reply, 200
+    for a repeat of the same."""
+    client: ApiClient = g.api_client
+    inquiry = client_inquiry(sip_id, client, Act.REPLY, FormType.SIP)
+    data = xml_body("SIP-svaret")
+    session = get_session()
+    _, created = sip.reply(session, inquiry, data, actor=f"client:{client.client_id}",
+                           channel="api", now=utcnow())
+    body = sip_body(inquiry)
+    session.commit()
+    response = jsonify(body)
+    response.status_code = 201 if created else 200
+    return response
+
+
+@bp.post("/api/v1/sip/<sip_id>/outcome")
+@require_token(SEND_SCOPE)
+def post_outcome(sip_id: str) -> Response:
+    """Record the outcome from the sender's client: held on a date, or cancelled with a
+    reason (leg `held` or `cancelled`)."""
+    client: ApiClient = g.api_client
+    inquiry = client_inquiry(sip_id, client, Act.OUTCOME, FormType.SIP)
+    body = json_object()
+    session = get_session()
+    sip.record_outcome(session, inquiry, body, actor=f"client:{client.client_id}", now=utcnow())
+    result = sip_body(inquiry)
+    session.commit()
+    return jsonify(result)
+
+
+# --- the OpenAPI description ------------------------------------------------------------------
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "SipStatus": {
+        "allOf": [
+            {"$ref": "#/components/schemas/InquiryStatus"},
+            {
+                "type": "object",
+                "required": ["meeting"],
+                "properties": {
+                    "status": {"type": "string", "enum": [
+                        "received", "opened", "replied", "held", "cancelled"]},
+                    "meeting": {
+                        "type": "object",
+                        "required": ["starts_at", "length_minutes", "reply_due"],
+                        "properties": {
+                            "starts_at": {"type": "string", "format": "date-time"},
+                            "length_minutes": {"type": "integer"},
+                            "reply_due": {"type": "string", "format": "date"},
+                            "decision": {"type": ["string", "null"], "enum": [
+                                "KOMMER", "KOMMER_INTE", "NYTT_FORSLAG", None]},
+                            "proposed_at": {"type": ["string", "null"], "format": "date-time"},
+                            "held_on": {"type": ["string", "null"], "format": "date"},
+                            "cancelled_on": {"type": ["string", "null"], "format": "date"},
+                            "cancel_reason": {"type": ["string", "null"]},
+                            "reko_attended": {"type": ["boolean", "null"]},
+                        },
+                    },
+                },
+            },
+        ],
+    },
+    "SipOutcome": {
+        "type": "object",
+        "description": "Exactly one of held_on and cancelled.",
+        "properties": {
+            "held_on": {"type": "string", "format": "date"},
+            "cancelled": {"type": "string", "enum": [
+                "PERSON_CANCELLED", "PERSON_ABSENT", "SENDER_CANCELLED", "CARE_UNIT_CANCELLED",
+                "RESCHEDULED", "OTHER"]},
+            "reko_attended": {"type": "boolean"},
+        },
+    },
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    from gateway.openapi import AUTH_RESPONSES, json_response, problem, secured
+
+    param = [{"name": "id", "in": "path", "required": True,
+              "description": "SIP-kallelsens id (UUID från XML:en)",
+              "schema": {"type": "string"}}]
+    intake = json_response("Kvittens", {"$ref": "#/components/schemas/IntakeResponse"})
+    created = {**intake, "headers": {"Location": {"schema": {"type": "string"}}}}
+    status = json_response("SIP-kallelsens läge", {"$ref": "#/components/schemas/SipStatus"})
+    common = {**AUTH_RESPONSES,
+              "404": problem("Kallelsen finns inte, eller klienten är ingen part i den")}
+    xml = {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}}
+    return {
+        "/api/v1/sip": {"post": {
+            "operationId": "createSip",
+            "summary": "Skicka en SIP-kallelse (XML sipKallelse enligt DESIGN 5.8)",
+            "security": secured(SEND_SCOPE), "requestBody": xml,
+            "responses": {
+                "201": {**created, "description": "Mottagen; kvittensen är signerad"},
+                "200": {**created, "description": "Samma id och innehåll igen: samma svar"},
+                "400": problem("Dokumentet kunde inte läsas (XML, DTD, kodning, namnrymd)"),
+                **AUTH_RESPONSES,
+                "404": problem("Vårdcentralen finns inte i katalogen"),
+                "409": problem("Samma id med annat innehåll (ID_CONFLICT)"),
+                "413": problem("För stort dokument"),
+                "415": problem("Content-Type är inte application/xml"),
+                "422": problem("Schemat, en regel (S1–S4, C1–C7) eller katalogen säger nej"),
+                "503": problem("Kvittensnyckeln saknas (RECEIPT_KEY_MISSING)"),
+            },
+        }},
+        "/api/v1/sip/{id}": {"get": {
+            "operationId": "getSip",
+            "summary": "Status, vems tur det är, händelser och mötet",
+            "security": secured(GET_SCOPE), "parameters": param,
+            "responses": {"200": status, **common},
+        }},
+        "/api/v1/sip/{id}/reply": {"post": {
+            "operationId": "replySip",
+            "summary": "Vårdcentralens svar (XML sipSvar): KOMMER, KOMMER_INTE eller "
+                       "NYTT_FORSLAG med nyTid",
+            "security": secured(SEND_SCOPE), "parameters": param, "requestBody": xml,
+            "responses": {
+                "201": {**status, "description": "Svaret är sparat"},
+                "200": {**status, "description": "Samma svar igen: inget ändrat"},
+                "400": problem("Dokumentet kunde inte läsas"),
+                **common,
+                "403": problem("Klienten är avsändarens; bara vårdcentralens klient svarar"),
+                "409": problem("Mötet är redan hållet eller inställt, eller samma svars-id "
+                               "med annat innehåll"),
+                "415": problem("Content-Type är inte application/xml"),
+                "422": problem("Schemat, SVAR_NY_TID eller en annan kallelse (SIP_REPLY_OTHER)"),
+            },
+        }},
+        "/api/v1/sip/{id}/outcome": {"post": {
+            "operationId": "recordSipOutcome",
+            "summary": "Utfallet: hållet ett datum eller inställt med anledning",
+            "security": secured(SEND_SCOPE), "parameters": param,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/SipOutcome"}}}},
+            "responses": {
+                "200": status, **common,
+                "403": problem("Klienten är vårdcentralens; bara avsändarens klient"),
+                "409": problem("Utfallet är redan registrerat (SIP_CLOSED)"),
+                "422": problem("Ogiltigt utfall (SIP_OUTCOME_INVALID)"),
+            },
+        }},
+    }
