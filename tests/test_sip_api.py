@@ -303,3 +303,27 @@ def test_the_meeting_is_kept_in_utc_with_the_care_unit(world: World) -> None:
     assert state["meeting"]["reply_due"] == "2026-12-18"
     assert state["deadline"] == "2026-12-18"
     assert state["care_unit"] == KRYDDGARDEN
+
+
+# --- other channels: the SDK message API --------------------------------------------------------
+
+def test_an_invitation_over_the_sdk_api_goes_through_the_same_intake(world: World) -> None:
+    from forms.sip import parse_sip_kallelse
+    from tests.support.sdk import MESSAGES, message_body
+
+    bad = sip_kallelse(deltagare=(("SOCIALTJANST", "Åsa"),))
+    refused = world.http.post(MESSAGES, json=message_body(bad, label="SIP-kallelse"),
+                              headers=bearer(world.tokens.sender))
+    assert refused.status_code == 400
+    assert "S3" in codes_of(refused)
+    data = sip_kallelse()
+    sip_id = parse_sip_kallelse(data).id
+    sent = world.http.post(MESSAGES, json=message_body(data, label="SIP-kallelse"),
+                           headers=bearer(world.tokens.sender))
+    assert sent.status_code == 201, sent.get_data(as_text=True)
+    state = world.get(sip_id).get_json()
+    assert state["reference"].startswith("SIP-")
+    assert (state["status"], state["turn"]) == ("received", "care_unit")
+    with world.app.app_context():
+        inquiry = get_session().get(Inquiry, sip_id)
+        assert inquiry is not None and inquiry.channel == "sdk"

@@ -219,34 +219,43 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
 }
 
 
-def openapi_paths() -> dict[str, Any]:
+def intake_operation(operation_id: str, summary: str, rules: str) -> dict[str, Any]:
+    """Return the OpenAPI operation of a form type's intake (POST of its XML): the responses
+    are the shared intake's; `rules` names the form type's rule codes."""
     from gateway.openapi import AUTH_RESPONSES, json_response, problem, secured
 
     intake = json_response("Kvittens", {"$ref": "#/components/schemas/IntakeResponse"})
     created = {**intake, "headers": {"Location": {"schema": {"type": "string"}}}}
     return {
+        "operationId": operation_id,
+        "summary": summary,
+        "security": secured(SEND_SCOPE),
+        "requestBody": {
+            "required": True,
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        },
+        "responses": {
+            "201": {**created, "description": "Mottagen; kvittensen är signerad"},
+            "200": {**created, "description": "Samma id och innehåll igen: samma svar"},
+            "400": problem("Dokumentet kunde inte läsas (XML, DTD, kodning, namnrymd)"),
+            **AUTH_RESPONSES,
+            "404": problem("Vårdcentralen finns inte i katalogen"),
+            "409": problem("Samma id med annat innehåll (ID_CONFLICT)"),
+            "413": problem("För stort dokument"),
+            "415": problem("Content-Type är inte application/xml"),
+            "422": problem(f"Schemat, en regel ({rules}) eller katalogen säger nej"),
+            "503": problem("Kvittensnyckeln saknas (RECEIPT_KEY_MISSING)"),
+        },
+    }
+
+
+def openapi_paths() -> dict[str, Any]:
+    from gateway.openapi import AUTH_RESPONSES, json_response, problem, secured
+
+    return {
         "/api/v1/inquiries": {
-            "post": {
-                "operationId": "createInquiry",
-                "summary": "Skicka en hälsoförfrågan (XML enligt DESIGN 5.1)",
-                "security": secured(SEND_SCOPE),
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/xml": {"schema": {"type": "string"}}},
-                },
-                "responses": {
-                    "201": {**created, "description": "Mottagen; kvittensen är signerad"},
-                    "200": {**created, "description": "Samma id och innehåll igen: samma svar"},
-                    "400": problem("Dokumentet kunde inte läsas (XML, DTD, kodning, namnrymd)"),
-                    **AUTH_RESPONSES,
-                    "404": problem("Vårdcentralen finns inte i katalogen"),
-                    "409": problem("Samma id med annat innehåll (ID_CONFLICT)"),
-                    "413": problem("För stort dokument"),
-                    "415": problem("Content-Type är inte application/xml"),
-                    "422": problem("Schemat, en regel (C1–C7) eller katalogen säger nej"),
-                    "503": problem("Kvittensnyckeln saknas (RECEIPT_KEY_MISSING)"),
-                },
-            }
+            "post": intake_operation("createInquiry",
+                                     "Skicka en hälsoförfrågan (XML enligt DESIGN 5.1)", "C1–C7"),
         },
         "/api/v1/inquiries/{id}": {
             "get": {

@@ -17,6 +17,7 @@ from gateway.inquiries.api import (
     SEND_SCOPE,
     client_inquiry,
     create,
+    intake_operation,
     json_object,
     read,
     status_body,
@@ -148,30 +149,14 @@ def openapi_paths() -> dict[str, Any]:
     param = [{"name": "id", "in": "path", "required": True,
               "description": "SIP-kallelsens id (UUID från XML:en)",
               "schema": {"type": "string"}}]
-    intake = json_response("Kvittens", {"$ref": "#/components/schemas/IntakeResponse"})
-    created = {**intake, "headers": {"Location": {"schema": {"type": "string"}}}}
     status = json_response("SIP-kallelsens läge", {"$ref": "#/components/schemas/SipStatus"})
     common = {**AUTH_RESPONSES,
               "404": problem("Kallelsen finns inte, eller klienten är ingen part i den")}
     xml = {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}}
     return {
-        "/api/v1/sip": {"post": {
-            "operationId": "createSip",
-            "summary": "Skicka en SIP-kallelse (XML sipKallelse enligt DESIGN 5.8)",
-            "security": secured(SEND_SCOPE), "requestBody": xml,
-            "responses": {
-                "201": {**created, "description": "Mottagen; kvittensen är signerad"},
-                "200": {**created, "description": "Samma id och innehåll igen: samma svar"},
-                "400": problem("Dokumentet kunde inte läsas (XML, DTD, kodning, namnrymd)"),
-                **AUTH_RESPONSES,
-                "404": problem("Vårdcentralen finns inte i katalogen"),
-                "409": problem("Samma id med annat innehåll (ID_CONFLICT)"),
-                "413": problem("För stort dokument"),
-                "415": problem("Content-Type är inte application/xml"),
-                "422": problem("Schemat, en regel (S1–S4, C1–C7) eller katalogen säger nej"),
-                "503": problem("Kvittensnyckeln saknas (RECEIPT_KEY_MISSING)"),
-            },
-        }},
+        "/api/v1/sip": {"post": intake_operation(
+            "createSip", "Skicka en SIP-kallelse (XML sipKallelse enligt DESIGN 5.8)",
+            "S1–S4, C1–C7")},
         "/api/v1/sip/{id}": {"get": {
             "operationId": "getSip",
             "summary": "Status, vems tur det är, händelser och mötet",

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms.errors import FormError
-from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from forms.formtypes import IntakeForm, parse_form
 from gateway import codes
 from gateway.audit.reads import record_read
 from gateway.audit.service import record
@@ -77,7 +77,7 @@ def sdk_refusal(error: GatewayError, keep: frozenset[int] = KEEP_STATUS) -> Gate
                         issue_count=error.issue_count)
 
 
-def _check_against_form(envelope: SentMessage, form: Halsoforfragan) -> None:
+def _check_against_form(envelope: SentMessage, form: IntakeForm) -> None:
     """Refuse an envelope that says something else than the form it carries."""
     path = "data.attributes"
     sender = form.avsandare
@@ -119,7 +119,8 @@ def _check_against_route(envelope: SentMessage, result: IntakeResult) -> None:
 
 @dataclass(frozen=True)
 class SentInquiry:
-    """A hälsoförfrågan message taken in: the intake's result and the message's id."""
+    """A form's message taken in (a hälsoförfrågan, a SIP invitation): the intake's result and
+    the message's id."""
 
     result: IntakeResult
     message_id: str
@@ -127,8 +128,9 @@ class SentInquiry:
 
 def send(session: Session, sent: SentMessage, *, client: ApiClient,
          now: dt.datetime) -> SentInquiry:
-    """Take in an SDK message carrying a hälsoförfrågan through the intake, storing the message
-    as sent with the client's own messageId (else the form's id); the caller commits.
+    """Take in an SDK message carrying a form of any type (picked by its XML's root and
+    namespace) through the intake, storing the message as sent with the client's own messageId
+    (else the form's id); the caller commits.
 
     The same messageId with the same content again is the same result; a messageId already
     used for other content, or the same form under another messageId, is 409.
@@ -138,7 +140,7 @@ def send(session: Session, sent: SentMessage, *, client: ApiClient,
     """
     submitter = Submitter.from_client(client)
     try:
-        form = parse_halsoforfragan(sent.content)
+        _, form = parse_form(sent.content)
     except FormError:
         form = None  # the intake refuses it the same way as on every channel, and counts it
     if form is not None:
@@ -153,7 +155,7 @@ def send(session: Session, sent: SentMessage, *, client: ApiClient,
                             settled.xml, sent.digest)
     try:
         result = submit(session, sent.content, submitter=submitter, channel=CHANNEL, now=now,
-                        message=message)
+                        message=message, form_type=None)
     except GatewayError as error:
         if error.code == codes.MESSAGE_ID_CONFLICT.code:
             raise message_id_conflict(message_id) from None

@@ -14,9 +14,9 @@ FA_ROOT = "urn:riv:infrastructure:messaging:functionalAddress"
 
 
 def form_id(xml: bytes) -> str:
-    """Return the `id` of a hälsoförfrågan XML."""
+    """Return the `id` of a form's XML (of any form type: the id is in the root's namespace)."""
     root = etree.fromstring(xml)
-    found = root.find(f"{{{NS}}}id")
+    found = root.find(f"{{{etree.QName(root).namespace or NS}}}id")
     assert found is not None and found.text
     return found.text
 
