@@ -41,7 +41,6 @@ from tests.support.forms import KRYDDGARDEN, TOLVAN
 from tests.support.intake import bearer, new_client
 from tests.support.pdfs import TestPki
 from tests.support.pki import install_pki
-from tests.support.sip import sip_kallelse
 from tests.support.reko import (
     ANNA,
     CECILIA,
@@ -51,6 +50,7 @@ from tests.support.reko import (
     post_answer,
     signed_answer,
 )
+from tests.support.sip import sip_kallelse
 from tests.support.web import Browser, add_user
 
 OPERATOR_TOKEN = "operator-token-for-the-authorization-table-0123456789"

@@ -21,12 +21,13 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import func, select
 
+from forms.sip import parse_sip_kallelse
 from gateway.audit.models import AuditEntry
 from gateway.auth.clients import SDK_SCOPES, create_client, revoke_client
 from gateway.db import database
 from gateway.directory.service import stockholm_today
 from gateway.errors import GatewayError, Issue
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.models import FormType, Inquiry, SipMeeting
 from gateway.jobs.models import Job
 from gateway.mail.cli import smtp_command
 from gateway.mail.listener import DATA_SIZE_LIMIT, SmtpListener, refusal_reply
@@ -40,6 +41,7 @@ from tests.support.intake import (
     load_directory,
 )
 from tests.support.pki import install_pki
+from tests.support.sip import sip_kallelse
 
 SENDER = "ebb.oster@malmo.example"
 INTAKE = "halsoforfragan@localhost"
@@ -321,6 +323,39 @@ def test_a_client_revoked_during_its_session_cannot_submit(world: World) -> None
 
 
 # --- swaks, an independent client ------------------------------------------------------------
+
+
+# --- SIP invitations to sip@<domain> (DESIGN 5.8): the same intake ------------------------------
+
+SIP_ADDRESS = "sip@localhost"
+
+
+def test_an_invitation_breaking_s3_is_refused_naming_it(world: World) -> None:
+    code, text = send(world, form_mail(sip_kallelse(deltagare=(("SOCIALTJANST", "Åsa"),)),
+                                       filename="sip.xml"), to=SIP_ADDRESS)
+    assert code >= 500
+    assert any(line.startswith("5.7.0 S3: ") or " S3: " in line for line in text.splitlines())
+    assert world.count(Inquiry) == 0
+
+
+def test_a_halsoforfragan_to_the_sip_address_is_refused(world: World) -> None:
+    code, text = send(world, form_mail(halsoforfragan()), to=SIP_ADDRESS)
+    assert code >= 500
+    assert "XML_NAMESPACE" in text
+    assert world.count(Inquiry) == 0
+
+
+def test_an_invitation_to_the_sip_address_is_taken_in(world: World) -> None:
+    data = sip_kallelse()
+    sip_id = parse_sip_kallelse(data).id
+    code, text = send(world, form_mail(data, filename="sip.xml"), to=SIP_ADDRESS)
+    assert code == 250, text
+    assert f"Mottagen: SIP-kallelse {sip_id}" in text
+    with database(world.app).transaction() as session:
+        inquiry = session.scalars(select(Inquiry)).one()
+        assert (inquiry.id, inquiry.form_type, inquiry.channel) == (sip_id, FormType.SIP, "smtp")
+        assert inquiry.reference.startswith("SIP-")
+        assert session.get(SipMeeting, sip_id) is not None
 
 
 def swaks(world: World, *args: str, attach: Path | None = None) -> subprocess.CompletedProcess[str]:

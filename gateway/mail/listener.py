@@ -61,8 +61,9 @@ from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.access import Act, Party, Verdict, decide
 from gateway.inquiries.answers import accept_answer
+from gateway.inquiries.formtypes import handling_for
 from gateway.inquiries.intake import IntakeResult, Submitter, submit
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.models import FormType, Inquiry
 from gateway.inquiries.notify import inquiry_by_reply_token
 from gateway.jobs.service import describe_error
 from gateway.mail.mailer import MailRefused, check_address, queue_mail
@@ -223,7 +224,7 @@ def accepted_reply(result: IntakeResult) -> str:
     inquiry = result.inquiry
     what = "Mottagen" if result.created else "Redan mottagen"
     return (
-        f"250 2.0.0 {what}: hälsoförfrågan {inquiry.id}, status mottagen, "
+        f"250 2.0.0 {what}: {_title(inquiry)} {inquiry.id}, status mottagen, "
         f"svar senast {inquiry.deadline.isoformat()}"
     )
 
@@ -233,7 +234,7 @@ def receipt_text(result: IntakeResult, base_url: str) -> tuple[str, str]:
     inquiry = result.inquiry
     flags = ", ".join(str(flag.get("code", "")) for flag in inquiry.flags or [])
     lines = [
-        f"Gatewayen har tagit emot hälsoförfrågan {inquiry.id}.",
+        f"Gatewayen har tagit emot {_title(inquiry)} {inquiry.id}.",
         "",
         "Status: mottagen",
         f"Svar senast: {inquiry.deadline.isoformat()}",
@@ -245,7 +246,12 @@ def receipt_text(result: IntakeResult, base_url: str) -> tuple[str, str]:
         "",
         "Meddelandet innehåller inga personuppgifter. Det går inte att svara på det.",
     ]
-    return f"Kvittens: hälsoförfrågan {inquiry.id} mottagen", "\n".join(lines) + "\n"
+    return f"Kvittens: {_title(inquiry)} {inquiry.id} mottagen", "\n".join(lines) + "\n"
+
+
+def _title(inquiry: Inquiry) -> str:
+    """The Swedish name of the inquiry's form type ("hälsoförfrågan", "SIP-kallelse")."""
+    return handling_for(inquiry.form_type).kind.title
 
 
 # --- the handler -----------------------------------------------------------------------------
@@ -463,7 +469,8 @@ class IntakeHandler:
         except MailContentError as error:
             log.info("smtp mail refused: %s", error.code)
             return multiline(*CONTENT_REFUSED, [f"{error.code}: {error.reason}"])
-        return self._in_app("intake", self._intake, client_id, mail_from, xml)
+        return self._in_app("intake", self._intake, client_id, mail_from, xml,
+                            self._intake_form_type(rcpt_tos))
 
     def _in_app(self, what: str, work: Callable[..., str], *args: Any) -> str:
         """Return work(*args) run in an app context; TEMPORARY when it fails on our side."""
@@ -478,7 +485,15 @@ class IntakeHandler:
             log.error("smtp %s failed: %s", what, describe_error(exc))
             return TEMPORARY
 
-    def _intake(self, client_id: str, mail_from: str, xml: bytes) -> str:
+    def _intake_form_type(self, rcpt_tos: tuple[str, ...]) -> FormType:
+        """The form type of the first intake address the mail went to (halsoforfragan@, sip@)."""
+        for address in rcpt_tos:
+            recipient = classify_recipient(address, self.domains)
+            if recipient is not None and recipient.form_type is not None:
+                return FormType(recipient.form_type)
+        return FormType.HALSOFORFRAGAN
+
+    def _intake(self, client_id: str, mail_from: str, xml: bytes, form_type: FormType) -> str:
         session = get_session()
         client = get_client(session, client_id)
         if client is None or not client.active:
@@ -486,7 +501,7 @@ class IntakeHandler:
         try:
             result = submit(
                 session, xml, submitter=Submitter.from_client(client), channel=CHANNEL,
-                now=utcnow(),
+                now=utcnow(), form_type=form_type,
             )
         except GatewayError as error:
             return refusal_reply(error)

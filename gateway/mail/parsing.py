@@ -16,6 +16,8 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
 INTAKE_LOCAL_PART = "halsoforfragan"
+# The intake address of each form type: its local part and the form type (inquiries.form_type).
+INTAKE_LOCAL_PARTS = {INTAKE_LOCAL_PART: "halsoforfragan", "sip": "sip"}
 REPLY_LOCAL_PREFIX = "svar+"
 XML_TYPES = frozenset({"application/xml", "text/xml"})
 TRANSFER_ENCODINGS = frozenset({"7bit", "8bit", "binary", "base64", "quoted-printable"})
@@ -33,11 +35,13 @@ class RecipientKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Recipient:
-    """An accepted recipient: what it is for, its domain and, for a reply, the token."""
+    """An accepted recipient: what it is for, its domain, for a reply the token and for an
+    intake the form type it takes."""
 
     kind: RecipientKind
     domain: str
     token: str | None = None
+    form_type: str | None = None
 
 
 def classify_recipient(address: str, domains: Sequence[str]) -> Recipient | None:
@@ -46,8 +50,9 @@ def classify_recipient(address: str, domains: Sequence[str]) -> Recipient | None
     domain = domain.lower()
     if not at or domain not in {d.lower() for d in domains}:
         return None
-    if local.lower() == INTAKE_LOCAL_PART:
-        return Recipient(RecipientKind.INTAKE, domain)
+    form_type = INTAKE_LOCAL_PARTS.get(local.lower())
+    if form_type is not None:
+        return Recipient(RecipientKind.INTAKE, domain, form_type=form_type)
     if local[: len(REPLY_LOCAL_PREFIX)].lower() == REPLY_LOCAL_PREFIX:
         # The token is case-sensitive: it is unguessable only as written.
         token = local[len(REPLY_LOCAL_PREFIX):]
