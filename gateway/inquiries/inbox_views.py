@@ -33,6 +33,7 @@ from gateway.inquiries.inbox import (
 )
 from gateway.inquiries.labels import STATUS_LABELS
 from gateway.inquiries.marks import MARK_LABELS, parse_mark, set_mark
+from gateway.inquiries.models import FormType
 from gateway.inquiries.paging import page_number
 from gateway.inquiries.personal import audit_reads, person_of
 from gateway.inquiries.reko_views import bp
@@ -221,7 +222,7 @@ def mark(inquiry_id: str) -> ResponseReturnValue:
     session = get_session()
     user = _user()
     inquiry = require(session, Party.user(session, user, stockholm_today()), inquiry_id,
-                      Act.MARK, channel="web")
+                      Act.MARK, channel="web", form_type=FormType.HALSOFORFRAGAN)
     try:
         chosen = parse_mark(request.form.get("reko_status"))
     except GatewayError as error:

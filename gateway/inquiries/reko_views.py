@@ -54,7 +54,7 @@ from gateway.inquiries.drafts import discard_draft, load_draft, save_draft
 from gateway.inquiries.inbox import NEAR_DAYS
 from gateway.inquiries.labels import REASON_LABELS, STATUS_TEXT
 from gateway.inquiries.marks import MARK_LABELS, mark_of
-from gateway.inquiries.models import Inquiry
+from gateway.inquiries.models import FormType, Inquiry
 from gateway.inquiries.sdk_messages import consent_file
 from gateway.inquiries.signing import finish_signing, start_signing
 from gateway.inquiries.statements import facts_of, statement_of
@@ -91,8 +91,9 @@ def _allowed(inquiry_id: str, act: Act) -> Inquiry:
     """Return the inquiry when the logged-in user may do the act on it; 404 (audited) when it
     is not their unit's (see the access service)."""
     session = get_session()
+    # The hälsoförfrågan's pages; a SIP invitation has none yet (issue 18's web part).
     return require(session, Party.user(session, _user(), stockholm_today()), inquiry_id, act,
-                   channel="web")
+                   channel="web", form_type=FormType.HALSOFORFRAGAN)
 
 
 # --- one inquiry -----------------------------------------------------------------------------

@@ -319,7 +319,8 @@ def detail(inquiry_id: str) -> ResponseReturnValue:
     """One inquiry: where it stands, its legs and flags, the form and (later) the answer."""
     user: User = current_user
     db = get_session()
-    inquiry = require(db, Party.user(db, user), inquiry_id, Act.READ, channel="web")
+    inquiry = require(db, Party.user(db, user), inquiry_id, Act.READ, channel="web",
+                      form_type=FormType.HALSOFORFRAGAN)
     state = progress(db, inquiry)
     form = None
     if inquiry.content is not None:
