@@ -20,7 +20,7 @@ from gateway.auth.models import Role, User
 from gateway.db import get_session
 from gateway.directory.models import CareUnit
 from gateway.inquiries.labels import STATUS_LABELS
-from gateway.inquiries.models import Inquiry, InquirySummary
+from gateway.inquiries.models import FormType, Inquiry, InquirySummary
 from gateway.inquiries.personal import audit_reads
 from gateway.inquiries.workflow import Status
 from gateway.vault.service import get_vault
@@ -55,7 +55,9 @@ def _found(unit_id: int, person_hash: str) -> list[Found]:
         .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
         .join(CareUnit, CareUnit.id == Inquiry.care_unit_id)
         .options(contains_eager(Inquiry.care_unit))
-        .where(Inquiry.sender_unit_id == unit_id, Inquiry.person_hash == person_hash)
+        # Hälsoförfrågningar: a SIP invitation has no case page yet (issue 18's web part).
+        .where(Inquiry.sender_unit_id == unit_id, Inquiry.person_hash == person_hash,
+               Inquiry.form_type == FormType.HALSOFORFRAGAN)
         .order_by(Inquiry.created_at.desc(), Inquiry.id)
     )
     return [Found(inquiry, STATUS_LABELS[Status(status)], local_date(inquiry.created_at)
