@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.inquiries.models import CloseReason, LegKind
+from gateway.inquiries.models import CloseReason, LegKind, SipCancelReason
 from gateway.inquiries.workflow import Status, Turn
 
 # As headings and table cells: "Öppnad av vårdcentralen".
@@ -41,6 +41,15 @@ STATUS_TEXT: dict[Status, str] = {
     Status.ANSWER_DELIVERED: "besvarad och hämtad",
     Status.REGISTERED: "registrerad",
     Status.CLOSED: "avslutad",
+}
+
+SIP_CANCEL_LABELS: dict[SipCancelReason, str] = {
+    SipCancelReason.PERSON_CANCELLED: "Personen lämnade återbud",
+    SipCancelReason.PERSON_ABSENT: "Personen kom inte",
+    SipCancelReason.SENDER_CANCELLED: "Avsändaren ställde in",
+    SipCancelReason.CARE_UNIT_CANCELLED: "Vårdcentralen ställde in",
+    SipCancelReason.RESCHEDULED: "Flyttat till en ny tid",
+    SipCancelReason.OTHER: "Annan anledning",
 }
 
 REASON_LABELS: dict[CloseReason, str] = {

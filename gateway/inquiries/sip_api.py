@@ -23,7 +23,7 @@ from gateway.inquiries.api import (
     status_body,
     xml_body,
 )
-from gateway.inquiries.models import FormType, Inquiry
+from gateway.inquiries.models import FormType, Inquiry, SipCancelReason
 from gateway.inquiries.receipts import utc_text
 
 bp = Blueprint("sip_api", __name__)
@@ -134,9 +134,7 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         "description": "Exactly one of held_on and cancelled.",
         "properties": {
             "held_on": {"type": "string", "format": "date"},
-            "cancelled": {"type": "string", "enum": [
-                "PERSON_CANCELLED", "PERSON_ABSENT", "SENDER_CANCELLED", "CARE_UNIT_CANCELLED",
-                "RESCHEDULED", "OTHER"]},
+            "cancelled": {"type": "string", "enum": [r.value for r in SipCancelReason]},
             "reko_attended": {"type": "boolean"},
         },
     },

@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from gateway.inquiries.labels import SIP_CANCEL_LABELS
 from gateway.stats.export import csv_text, swedish_number
 from gateway.stats.sip import OUTCOME_LABELS, OUTCOMES, SipReport
 
-CANCEL_REASON_LABELS = {"NOT_RECORDED": "orsak ej registrerad"}
+CANCEL_REASON_LABELS: dict[str, str] = {
+    **{reason.value: label for reason, label in SIP_CANCEL_LABELS.items()},
+    "NOT_RECORDED": "orsak ej registrerad",
+}
 # The sections and figures as Swedish Excel users read them (gateway.csvexport).
 SWEDISH_SECTIONS = {
     "overview": "Översikt", "volume": "Volym", "days_to_meeting": "Dagar till mötet",
