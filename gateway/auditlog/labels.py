@@ -33,6 +33,11 @@ ACTION_LABELS: dict[str, str] = {
     "inquiry.close": "Avsluta hälsoförfrågan",
     "inquiry.closed": "Hälsoförfrågan avslutad",
     "inquiry.reroute": "Skicka hälsoförfrågan vidare",
+    # SIP invitations (received and read as cases; their own steps)
+    "sip.received": "SIP-kallelse mottagen",
+    "sip.reply": "Svara på SIP-kallelse",
+    "sip.replied": "Svar på SIP-kallelse lämnat",
+    "sip.outcome": "Registrera SIP-mötets utfall",
     "inquiry.rerouted": "Hälsoförfrågan skickad till annan vårdcentral",
     "inquiry.purged": "Innehåll gallrat",
     "inquiry.mark": "Sätta REKO-status",
