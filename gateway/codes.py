@@ -21,6 +21,7 @@ ADDRESS_OF_OTHER_ORGANISATION = Code(
     "ADDRESS_OF_OTHER_ORGANISATION", "Funktionsadressen tillhör en annan organisation"
 )
 ADDRESS_REQUIRED = Code("ADDRESS_REQUIRED", "Funktionsadress saknas")
+BAD_CONTACT = Code("BAD_CONTACT", "Telefonnumret eller e-postadressen är inte giltig")
 BAD_DISPLAY_NAME = Code("BAD_DISPLAY_NAME", "Namnet får inte innehålla styrtecken")
 BAD_HSA_ID = Code("BAD_HSA_ID", "Ogiltigt HSA-id")
 BAD_ROLE = Code("BAD_ROLE", "Okänd roll")

@@ -139,6 +139,8 @@ TABLE: dict[tuple[str, str], Row] = {
     # --- public: logins, health, the API description, static files, the token endpoint ---
     ("GET", "/"): web(set(Role)),
     ("GET", "/hitta-reko"): web(set(Role)),  # the directory's work contacts, no content
+    ("GET", "/konto/kontakt"): web(set(Role)),  # the user's own work phone and e-mail
+    ("POST", "/konto/kontakt"): web(set(Role)),
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("GET", "/login/otp"): PUBLIC,

@@ -257,6 +257,8 @@ def test_list_shows_no_secrets(committing_app: Flask, env: dict[str, str]) -> No
             "role": "case_worker",
             "unit": "EBB Öster",
             "hsa_id": None,
+            "phone": None,
+            "email": None,
             "active": True,
         }
     ]
@@ -286,3 +288,24 @@ def test_password_and_activation(committing_app: Flask, env: dict[str, str]) -> 
     assert users_in(committing_app)[0].active is False
     assert run(env, "activate", "--username", "anna").exit_code == 0
     assert users_in(committing_app)[0].active is True
+
+
+def test_contact_is_set_on_add_and_changed_by_the_admin(
+    committing_app: Flask, env: dict[str, str]
+) -> None:
+    refused = run(env, "add", "--username", "karin", "--role", "case_worker", "--unit",
+                  "EBB Öster", "--phone", "inte ett nummer", "--password-stdin",
+                  stdin=PASSWORD + "\n")
+    assert refused.exit_code == 1 and "Telefonnumret eller e-postadressen" in refused.output
+    assert user_count(committing_app) == 0
+    added = run(env, "add", "--username", "karin", "--role", "case_worker", "--unit",
+                "EBB Öster", "--phone", "040-34 20 00", "--email", "karin.ek@malmo.se",
+                "--password-stdin", stdin=PASSWORD + "\n")
+    assert added.exit_code == 0, added.output
+    [user] = users_in(committing_app)
+    assert (user.phone, user.email) == ("040-34 20 00", "karin.ek@malmo.se")
+    assert run(env, "contact", "--username", "karin", "--email", "fel").exit_code == 1
+    changed = run(env, "contact", "--username", "karin", "--phone", "")
+    assert changed.exit_code == 0, changed.output
+    [user] = users_in(committing_app)
+    assert (user.phone, user.email) == (None, "karin.ek@malmo.se")

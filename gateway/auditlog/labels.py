@@ -20,6 +20,7 @@ ACTION_LABELS: dict[str, str] = {
     "user.password": "Lösenord bytt",
     "user.activate": "Användare aktiverad",
     "user.deactivate": "Användare avstängd",
+    "user.contact": "Kontaktuppgifter ändrade",
     "api_client.create": "API-klient skapad",
     "api_client.revoke": "API-klient spärrad",
     "organisation.create": "Organisation skapad",

@@ -57,6 +57,9 @@ class User(Base):
     # for every unit covered; None until chosen) and the "Visa personuppgifter" switch.
     inbox_scope: Mapped[str | None] = mapped_column(String(31))
     show_personal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Staff contact (never a citizen's): what the web form pre-fills as the case worker's.
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[Created]
 
     sender_unit: Mapped[SenderUnit | None] = relationship()

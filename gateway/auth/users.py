@@ -21,6 +21,7 @@ from gateway import codes
 from gateway.audit.service import record
 from gateway.auth.models import LoginAttempt, Role, User
 from gateway.db import utcnow
+from gateway.directory.identifiers import check_email, check_phone
 from gateway.directory.models import Coordinator, FunctionalAddress, SenderUnit
 from gateway.errors import GatewayError
 from gateway.vault.service import get_vault
@@ -147,6 +148,25 @@ def set_active(session: Session, user: User, active: bool, *, actor: str) -> Non
     record(session, actor=actor, action=action, object_type="user", object_id=user.username)
 
 
+def set_contact(session: Session, user: User, *, phone: str | None, email: str | None,
+                actor: str) -> None:
+    """Set the user's own phone and e-mail (staff contact; None leaves one as it is, "" clears
+    it) and audit the change; raise GatewayError 422 for one that is not a phone number or an
+    e-mail address."""
+    changed = []
+    for name, value, check in (("phone", phone, check_phone), ("email", email, check_email)):
+        if value is None:
+            continue
+        value = value.strip()
+        if value and check(value) is not None:
+            raise GatewayError.at(codes.BAD_CONTACT, f"{name}", status=422)
+        setattr(user, name, value or None)
+        changed.append(name)
+    if changed:
+        record(session, actor=actor, action="user.contact", object_type="user",
+               object_id=user.username, detail={"fields": changed})
+
+
 # --- creation -------------------------------------------------------------------------------
 
 
@@ -216,12 +236,14 @@ def create_user(
     display_name: str = "",
     unit: str | None = None,
     hsa_id: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
     actor: str = "cli:users add",
 ) -> tuple[User, str]:
     """Create a user in session's transaction and return it with its new TOTP secret.
 
-    Raises GatewayError (nothing written) for a bad username, role, password, unknown unit or
-    coordinator, or a username already taken.
+    Raises GatewayError (nothing written) for a bad username, role, password, phone or e-mail,
+    unknown unit or coordinator, or a username already taken.
     """
     name = _check_username(username)
     if CONTROL_RE.search(display_name):
@@ -248,6 +270,7 @@ def create_user(
         session, actor=actor, action="user.create", object_type="user", object_id=name,
         detail={"role": user.role.value},
     )
+    set_contact(session, user, phone=phone, email=email, actor=actor)
     return user, secret
 
 

@@ -86,19 +86,22 @@ def users_group() -> None:
 @click.option("--unit", help="case_worker: the sender unit's name or functional address")
 @click.option("--hsa-id", help="coordinator: the REKO's HSA-id in the directory")
 @click.option("--display-name", default="", help="the name shown in the UI")
+@click.option("--phone", help="the user's work phone (the web form pre-fills it)")
+@click.option("--email", help="the user's work e-mail (the web form pre-fills it)")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @with_app
 @clean_errors
 def add_user(
     username: str, role: str, unit: str | None, hsa_id: str | None, display_name: str,
-    password_stdin: bool,
+    phone: str | None, email: str | None, password_stdin: bool,
 ) -> None:
     _need_stdin(password_stdin)
     password = read_password(sys.stdin)
     with transaction() as session:
         user, secret = users.create_user(
             session, username=username, role=role, password=password,
-            display_name=display_name, unit=unit, hsa_id=hsa_id, actor="cli:users add",
+            display_name=display_name, unit=unit, hsa_id=hsa_id, phone=phone, email=email,
+            actor="cli:users add",
         )
         uri = users.provisioning_uri(user)
         click.echo(f"user {user.username} added ({user.role.value})")
@@ -129,6 +132,8 @@ def _summary(user: User) -> dict[str, Any]:
         "role": user.role.value,
         "unit": user.sender_unit.name if user.sender_unit else None,
         "hsa_id": user.hsa_id,
+        "phone": user.phone,
+        "email": user.email,
         "active": user.active,
     }
 
@@ -144,6 +149,19 @@ def _summary(user: User) -> dict[str, Any]:
 def otp_code(username: str) -> None:
     with transaction() as session:
         click.echo(users.current_code(_get_user(session, username)))
+
+
+@users_group.command("contact", help="Set a user's work phone and e-mail (\"\" clears one).")
+@click.option("--username", required=True)
+@click.option("--phone", help="the work phone")
+@click.option("--email", help="the work e-mail")
+@with_app
+@clean_errors
+def set_contact(username: str, phone: str | None, email: str | None) -> None:
+    with transaction() as session:
+        user = _get_user(session, username)
+        users.set_contact(session, user, phone=phone, email=email, actor="cli:users contact")
+    click.echo(f"contact of {user.username} changed")
 
 
 @users_group.command("password", help="Set a user's password, read from standard input.")

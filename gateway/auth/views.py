@@ -28,6 +28,7 @@ from gateway.auth import certlogin, users
 from gateway.auth.login import role_required, safe_next, start_session
 from gateway.auth.models import Role, User
 from gateway.db import get_session, utcnow
+from gateway.directory.identifiers import check_email, check_phone
 from gateway.directory.models import CareUnit
 from gateway.directory.service import covered_units
 from gateway.inquiries import counts
@@ -224,6 +225,29 @@ def logout() -> ResponseReturnValue:
     session.clear()
     flash("Du är utloggad.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/konto/kontakt", methods=["GET", "POST"])
+@role_required()
+def contact() -> ResponseReturnValue:
+    """The user's own work phone and e-mail (the web form pre-fills them)."""
+    user: User = current_user._get_current_object()
+    if request.method == "GET":
+        return _page("auth/contact.html", values={"phone": user.phone or "",
+                                                  "email": user.email or ""}, errors={})
+    values = {name: request.form.get(name, "").strip() for name in ("phone", "email")}
+    errors = {name: message for name, value, check, message in (
+        ("phone", values["phone"], check_phone, "Skriv ett telefonnummer, t.ex. 040-34 10 00."),
+        ("email", values["email"], check_email, "Skriv en e-postadress, t.ex. namn@malmo.se."),
+    ) if value and check(value) is not None}
+    if errors:
+        return _page("auth/contact.html", 422, values=values, errors=errors)
+    db = get_session()
+    users.set_contact(db, user, phone=values["phone"], email=values["email"],
+                      actor=f"user:{user.username}")
+    db.commit()
+    flash("Dina kontaktuppgifter är sparade.", "info")
+    return redirect(url_for("auth.home"))
 
 
 @dataclass(frozen=True)
