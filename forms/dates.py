@@ -18,11 +18,13 @@ def local_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(STOCKHOLM).date()
 
 
-def local_clock(moment: dt.datetime) -> str:
-    """Return an aware datetime as Swedish wall-clock time to the minute (2025-03-10 14:05)."""
+def local_clock(moment: dt.datetime, *, seconds: bool = False) -> str:
+    """Return an aware datetime as Swedish wall-clock time to the minute (2025-03-10 14:05), or
+    with `seconds` to the second (2025-03-10 14:05:09). Pages say once that times are Swedish."""
     if moment.tzinfo is None:
         raise ValueError("local_clock needs an aware datetime")
-    return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M:%S" if seconds
+                                                 else "%Y-%m-%d %H:%M")
 
 
 def stockholm_today() -> dt.date:

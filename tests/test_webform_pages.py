@@ -330,3 +330,88 @@ def test_the_closing_text_is_shown_to_the_sender_until_it_is_purged(oster: Brows
     session.commit()
     page = oster.get(f"/arenden/{inquiry_id}").get_data(as_text=True)
     assert "(Annan anledning (ange vilken))" in page and "Personen har flyttat." not in page
+
+
+# --- the form's order, groups, language and the case worker's contact ------------------------
+
+
+def summary_links(page: str) -> list[str]:
+    """The error summary's links, in the order shown (the field ids they point to)."""
+    summary = page.split('class="error-summary"')[1].split("</div>")[0]
+    return re.findall(r'href="#([^"]+)"', summary)
+
+
+def test_consent_is_checked_before_the_repeat_warning(oster: Browser) -> None:
+    assert send(oster).status_code == 302
+    expired = send(oster, giltigt_till=(TODAY - DAY).isoformat())
+    page = expired.get_data(as_text=True)
+    assert expired.status_code == 422
+    assert 'id="giltigt_till-error"' in page and "gått ut" in page
+    # A form the rules refuse never offers "skicka ändå".
+    assert 'id="repeat-warning"' not in page and 'name="confirm_repeat"' not in page
+    assert inquiries() == 1
+
+
+def test_errors_are_listed_in_the_forms_order(oster: Browser) -> None:
+    response = send(oster, handlaggare_epost="inte-en-adress", personnummer="abc",
+                    fraga_aktivitetsformaga=None, fraga_ovrigt=None, vardcentral="")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    links = summary_links(page)
+    assert links == ["handlaggare_epost", "personnummer", "fraga_aktivitetsformaga",
+                     "vardcentral"]
+    form = page.split('enctype="multipart/form-data"')[1]
+    assert [form.index(f'id="{name}"') for name in links] == sorted(
+        form.index(f'id="{name}"') for name in links)
+
+
+def test_checkbox_group_errors_are_labelled_with_the_group(oster: Browser) -> None:
+    response = send(oster, mottagare_socialtjanst=None, fraga_aktivitetsformaga=None,
+                    fraga_ovrigt=None)
+    summary = response.get_data(as_text=True).split('class="error-summary"')[1].split("</div>")[0]
+    assert "Svaret får lämnas till: Välj vem svaret får lämnas till." in summary
+    assert "Frågor: Välj minst en fråga." in summary
+    assert "Socialtjänsten (EBB):" not in summary and "Aktivitetsförmåga:" not in summary
+
+
+def test_the_interpreter_language_is_chosen_by_name(oster: Browser) -> None:
+    page = oster.get("/arenden/ny").get_data(as_text=True)
+    select_ = page.split('<select id="tolkbehov"')[1].split("</select>")[0]
+    assert '<option value="ar">Arabiska</option>' in select_
+    assert '<option value="ti">Tigrinja</option>' in select_
+    assert '<option value="so">Somaliska</option>' in select_
+    assert select_.index("Arabiska") < select_.index("Engelska") < select_.index("Somaliska")
+    refused = send(oster, tolkbehov="xx")
+    assert refused.status_code == 422 and 'id="tolkbehov-error"' in refused.get_data(as_text=True)
+    sent = send(oster, tolkbehov="ti")
+    assert sent.status_code == 302
+    inquiry = get_session().scalars(select(Inquiry)).one()
+    xml = get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}")  # type: ignore[arg-type]
+    assert parse_halsoforfragan(xml).person.tolkbehov_sprak == "ti"
+    detail = oster.get(f"/arenden/{inquiry.id}").get_data(as_text=True)
+    assert "Tigrinja" in detail and ">ti<" not in detail
+
+
+def test_the_case_workers_phone_and_email_come_from_their_profile(world: Flask) -> None:
+    browser = logged_in_browser(world, "karin", Role.CASE_WORKER, unit="EBB Öster",
+                                display_name="Karin Ek", phone="040-34 20 00",
+                                email="karin.ek@malmo.se")
+    page = browser.get("/arenden/ny").get_data(as_text=True)
+    assert re.search(r'id="handlaggare_telefon"[^>]*value="040-34 20 00"', page)
+    assert re.search(r'id="handlaggare_epost"[^>]*value="karin.ek@malmo.se"', page)
+
+
+def test_the_case_worker_keeps_their_own_contact(oster: Browser) -> None:
+    bad = oster.submit("/konto/kontakt", "/konto/kontakt",
+                       {"phone": "040-34 10 00", "email": "inte-en-adress"})
+    assert bad.status_code == 422
+    assert 'id="email-error"' in bad.get_data(as_text=True)
+    saved = oster.submit("/konto/kontakt", "/konto/kontakt",
+                         {"phone": "040-34 10 00", "email": "asa.lindqvist@malmo.se"})
+    assert saved.status_code == 302
+    page = oster.get("/arenden/ny").get_data(as_text=True)
+    assert re.search(r'id="handlaggare_epost"[^>]*value="asa.lindqvist@malmo.se"', page)
+    assert "040-34 10 00" in oster.get("/").get_data(as_text=True)
+    changes = get_session().scalars(select(AuditEntry).where(
+        AuditEntry.action == "user.contact")).all()
+    assert [(c.actor, c.object_id) for c in changes] == [("user:asa", "asa")]

@@ -22,7 +22,7 @@ from flask import Flask
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from forms.dates import STOCKHOLM
+from forms.dates import local_clock
 from forms.identifiers import parse_personnummer
 from gateway.audit.anchoring import AnchorReport, verify_anchors
 from gateway.audit.models import AuditAnchor, AuditEntry
@@ -46,7 +46,7 @@ VERIFY_ACTION = "audit.verify"
 
 def local_time(at: dt.datetime) -> str:
     """An instant as Swedish wall-clock time with seconds (2026-12-02 15:04:05)."""
-    return at.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M:%S")
+    return local_clock(at, seconds=True)
 
 
 def person_key(typed: str) -> str:

@@ -158,11 +158,12 @@ class DirectoryForm(FlaskForm):
                 if text not in self.form_errors:
                     self.form_errors = [*self.form_errors, text]
 
-    def all_errors(self) -> list[tuple[Field | None, str]]:
-        """Every error in page order: (field, message), field None for the whole form."""
-        found: list[tuple[Field | None, str]] = [(None, m) for m in self.form_errors]
+    def all_errors(self) -> list[tuple[Field | None, str, str]]:
+        """Every error in page order: (field, its label, message), field None for the whole
+        form (the shape of the error summary in directory/macros.html)."""
+        found: list[tuple[Field | None, str, str]] = [(None, "", m) for m in self.form_errors]
         for field in self:
-            found.extend((field, m) for m in field.errors)
+            found.extend((field, field.label.text, m) for m in field.errors)
         return found
 
 

@@ -7,8 +7,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from gateway import openapi
-    from gateway.inquiries import api, person_views, receipts, sip_api, views
+    from gateway.inquiries import api, labels, person_views, receipts, sip_api, views
 
+    labels.init_app(app)
     receipts.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(sip_api.bp)

@@ -162,16 +162,50 @@ def submit(
     return result
 
 
-def _submit(
-    session: Session, data: bytes, submitter: Submitter, channel: str, now: dt.datetime,
-    message: ClientMessage | None, kind: FormKind | None,
-) -> IntakeResult:
+def check(
+    session: Session, data: bytes, *, submitter: Submitter, channel: str, now: dt.datetime,
+    form_type: FormType = FormType.HALSOFORFRAGAN,
+) -> None:
+    """Check a form as `submit` does up to its consent rules, storing nothing: the web form
+    asks before it warns of a repeat, so that a form the rules refuse is never offered
+    "skicka ändå". Raises the same GatewayError as `submit` (the refusal is counted the same)."""
+    try:
+        _checked(session, data, submitter, now, kind_named(form_type))
+    except GatewayError as error:
+        _refused(session, error, submitter, channel, now)
+        raise
+
+
+@dataclass(frozen=True)
+class _Checked:
+    handling: Handling
+    form: IntakeForm
+    sender_unit: SenderUnit
+    care_unit: CareUnit | None
+    person_hash: str
+    today: dt.date
+
+
+def _checked(session: Session, data: bytes, submitter: Submitter, now: dt.datetime,
+             kind: FormKind | None) -> _Checked:
+    """Parse, check the sender and the consent rules; raise GatewayError for a refusal."""
     handling, form = _parse(data, kind)
     sender_unit = _sender_unit(session, form, submitter)
     today = local_date(now)
     person_hash = get_vault().keyed_hash(form.person.personnummer)
     care_unit = care_unit_by_hsa_id(session, form.mottagare.hsa_id)
     _check_consent(session, form, sender_unit, care_unit, person_hash, today)
+    return _Checked(handling, form, sender_unit, care_unit, person_hash, today)
+
+
+def _submit(
+    session: Session, data: bytes, submitter: Submitter, channel: str, now: dt.datetime,
+    message: ClientMessage | None, kind: FormKind | None,
+) -> IntakeResult:
+    checked = _checked(session, data, submitter, now, kind)
+    handling, form = checked.handling, checked.form
+    sender_unit, care_unit = checked.sender_unit, checked.care_unit
+    person_hash, today = checked.person_hash, checked.today
     digest = hashlib.sha256(data).hexdigest()
     # A fast answer to a resend (also after the directory changed); the INSERT below, not
     # this read, is what guards against two concurrent sends.

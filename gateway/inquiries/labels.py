@@ -1,7 +1,15 @@
-"""Swedish labels of an inquiry's status, turn, legs and close reasons, defined once."""
+"""Swedish labels of an inquiry's status, turn, legs and close reasons, defined once, and the
+template filters every page shows codes through (a language, a time, a consent's terms)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import Flask
+
+from forms.dates import local_clock
+from forms.labels import CONSENT_FORM_LABELS, PURPOSE_LABELS, RECIPIENT_LABELS, language_label
+from gateway.auditlog.labels import channel_label
 from gateway.inquiries.models import CloseReason, LegKind, SipCancelReason
 from gateway.inquiries.workflow import Status, Turn
 
@@ -62,4 +70,23 @@ REASON_LABELS: dict[CloseReason, str] = {
     CloseReason.DUPLICATE: "Dubblett",
     CloseReason.OTHER: "Annan anledning (ange vilken)",
 }
+
+
+
+def _labelled(labels: dict[Any, str]) -> Any:
+    """A filter showing a code (an enum or its value) by its label, else the value itself."""
+    by_value = {getattr(code, "value", code): label for code, label in labels.items()}
+    return lambda code: by_value.get(getattr(code, "value", code), str(code))
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters: `language` (Arabiska for ar), `local_clock` (Swedish wall-clock
+    time), `recipient`, `purpose`, `consent_form`, `close_reason` and `channel` in words."""
+    app.add_template_filter(language_label, "language")
+    app.add_template_filter(local_clock, "local_clock")
+    app.add_template_filter(_labelled(RECIPIENT_LABELS), "recipient")
+    app.add_template_filter(_labelled(PURPOSE_LABELS), "purpose")
+    app.add_template_filter(_labelled(CONSENT_FORM_LABELS), "consent_form")
+    app.add_template_filter(_labelled(REASON_LABELS), "close_reason")
+    app.add_template_filter(channel_label, "channel")
 

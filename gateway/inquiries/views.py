@@ -36,7 +36,7 @@ from gateway.errors import GatewayError
 from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.answers import inquiry_form
 from gateway.inquiries.closing import closing_text
-from gateway.inquiries.intake import Submitter, find_earlier_inquiry, submit
+from gateway.inquiries.intake import Submitter, check, find_earlier_inquiry, submit
 from gateway.inquiries.labels import LEG_LABELS, REASON_LABELS, STATUS_LABELS, TURN_LABELS
 from gateway.inquiries.models import FormType, Inquiry, InquirySummary
 from gateway.inquiries.paging import Page, page_number
@@ -256,6 +256,9 @@ def compose() -> ResponseReturnValue:
         form.form_id.data = _new_id()
         form.mottagare_socialtjanst.data = unit.kind.value == "socialtjanst"
         form.mottagare_arbetsmarknad.data = unit.kind.value == "arbetsmarknad"
+        # The case worker's contact for this inquiry: their profile's, changeable here.
+        form.handlaggare_telefon.data = user.phone or ""
+        form.handlaggare_epost.data = user.email or ""
         return _render_compose(form, sender)
     if not form.validate():
         return _render_compose(form, sender, status=422)
@@ -266,11 +269,19 @@ def compose() -> ResponseReturnValue:
     if sent_before is not None:
         return sent_before
     care_unit = units[form.vardcentral.data]
+    now = utcnow()
+    xml = build_xml(form, sender, care_unit=(care_unit.hsa_id, care_unit.name),
+                    consent_pdf=consent, now=now)
+    # The rules first: "skicka ändå" is offered only for a form the intake would take.
+    try:
+        check(db, xml, submitter=submitter, channel="web", now=now)
+    except GatewayError as error:
+        return _refused(form, sender, error)
     personnummer = (form.personnummer.data or "").replace("-", "")
     repeat = _repeat_of(db, personnummer, care_unit, user)
     if repeat is not None and not form.confirm_repeat.data:
         return _render_compose(form, sender, repeat=repeat)
-    return _send(db, form, sender, submitter, care_unit, consent)
+    return _send(db, form, sender, submitter, care_unit, xml, now)
 
 
 def _sent_before(
@@ -290,19 +301,21 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
+def _refused(form: InquiryForm, sender: Sender, error: GatewayError) -> ResponseReturnValue:
+    """The form again with the intake's findings on their fields."""
+    form.add_intake_errors(error)
+    return _render_compose(form, sender, status=error.status if error.status < 500 else 503)
+
+
 def _send(db: Session, form: InquiryForm, sender: Sender, submitter: Submitter,
-          care_unit: CareUnit, consent: tuple[str, bytes] | None) -> ResponseReturnValue:
-    now = utcnow()
-    xml = build_xml(form, sender, care_unit=(care_unit.hsa_id, care_unit.name),
-                    consent_pdf=consent, now=now)
+          care_unit: CareUnit, xml: bytes, now: dt.datetime) -> ResponseReturnValue:
     try:
         result = submit(db, xml, submitter=submitter, channel="web", now=now)
     except GatewayError as error:
         sent_before = _sent_before(db, form, submitter) if error.code == "ID_CONFLICT" else None
         if sent_before is not None:
             return sent_before
-        form.add_intake_errors(error)
-        return _render_compose(form, sender, status=error.status if error.status < 500 else 503)
+        return _refused(form, sender, error)
     inquiry = result.inquiry
     db.commit()
     flash(f"Hälsoförfrågan är skickad till {care_unit.name}. Sista svarsdag "

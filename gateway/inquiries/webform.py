@@ -43,7 +43,13 @@ from forms.halsoforfragan import (
     Titel,
     default_svar_senast,
 )
-from forms.labels import QUESTION_CHOICES, RECIPIENT_LABELS, TITLE_OF_KIND
+from forms.labels import (
+    LANGUAGE_LABELS,
+    QUESTION_CHOICES,
+    RECIPIENT_LABELS,
+    TITLE_OF_KIND,
+    language_choices,
+)
 from forms.writer import write_halsoforfragan
 from gateway.auth.models import User
 from gateway.directory.models import SenderUnit
@@ -53,6 +59,10 @@ MAX_BAKGRUND = 4000
 MAX_CONSENT_PDF = 5 * 1024 * 1024
 
 REQUIRED = DataRequired("Fyll i fältet.")
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Checkbox groups: an error on the group's first box is about the group, named by its legend.
+GROUP_LEGENDS = {"mottagare_socialtjanst": "Svaret får lämnas till",
+                 "fraga_aktivitetsformaga": "Frågor"}
 DATE_REQUIRED = InputRequired("Ange ett datum (ÅÅÅÅ-MM-DD).")
 
 
@@ -75,6 +85,13 @@ class InquiryForm(FlaskForm):
 
     form_errors: list[str]
 
+    # Fields in the page's order: the error summary lists errors in this order.
+    # Handläggare: pre-filled from the user's profile, editable for this inquiry.
+    handlaggare_telefon = StringField("Ditt telefonnummer", [REQUIRED, Length(max=40)],
+                                      filters=[strip])
+    handlaggare_epost = StringField("Din e-postadress", [
+        REQUIRED, Length(max=254), Regexp(EMAIL_PATTERN, message="Skriv en e-postadress."),
+    ], filters=[strip])
     # Person
     personnummer = StringField("Personnummer (12 siffror)", [
         REQUIRED, Regexp(r"^\d{8}-?\d{4}$", message="Skriv 12 siffror, t.ex. 19121212-1212."),
@@ -82,9 +99,11 @@ class InquiryForm(FlaskForm):
     person_namn = StringField("Namn", [REQUIRED, Length(max=200)], filters=[strip])
     person_telefon = StringField("Telefon (frivilligt)", [Optional(), Length(max=40)],
                                  filters=[strip])
-    tolkbehov = StringField("Tolkbehov, språk (frivilligt, språkkod enligt ISO 639-1, t.ex. ar)", [
-        Optional(), Regexp(r"^[a-z]{2}$", message="Skriv en språkkod med två bokstäver."),
-    ], filters=[strip])
+    # The XML carries the ISO 639-1 code; the case worker chooses the language by name.
+    tolkbehov = SelectField("Tolkbehov (frivilligt)", choices=[
+        SelectChoice("", "Ingen tolk behövs"),
+        *(SelectChoice(code, name) for code, name in language_choices()),
+    ], validate_choice=False)
     # Samtycke
     givet = DateField("Samtycket gavs", [DATE_REQUIRED])
     giltigt_till = DateField("Samtycket gäller till och med", [DATE_REQUIRED])
@@ -116,13 +135,6 @@ class InquiryForm(FlaskForm):
     vardcentral = SelectField("Vårdcentral där personen är listad",
                               [InputRequired("Välj en vårdcentral.")])
     svar_senast = DateField("Svar senast (frivilligt; annars 30 dagar)", [Optional()])
-    # Handläggare: contact details the user profile does not hold.
-    handlaggare_telefon = StringField("Ditt telefonnummer", [REQUIRED, Length(max=40)],
-                                      filters=[strip])
-    handlaggare_epost = StringField("Din e-postadress", [
-        REQUIRED, Length(max=254), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-                                          message="Skriv en e-postadress."),
-    ], filters=[strip])
     # The form's id, kept across the confirmation step so that a resend is the same inquiry.
     form_id = StringField("Id", [Optional()])
     confirm_repeat = BooleanField("Jag vill skicka förfrågan ändå")
@@ -130,6 +142,9 @@ class InquiryForm(FlaskForm):
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
         self.form_errors = []
+        if self.tolkbehov.data and self.tolkbehov.data not in LANGUAGE_LABELS:
+            self.tolkbehov.errors = [*self.tolkbehov.errors, "Välj ett språk i listan."]
+            ok = False
         if not any(self[question_field(code)].data for code in QUESTION_CHOICES):
             self.fraga_aktivitetsformaga.errors = [
                 *self.fraga_aktivitetsformaga.errors, "Välj minst en fråga."]
@@ -143,11 +158,13 @@ class InquiryForm(FlaskForm):
             ok = False
         return ok
 
-    def all_errors(self) -> list[tuple[Field | None, str]]:
-        """Every error in page order: (field, message), field None for the whole form."""
-        found: list[tuple[Field | None, str]] = [(None, m) for m in self.form_errors]
+    def all_errors(self) -> list[tuple[Field | None, str, str]]:
+        """Every error in page order: (field, its label or its group's legend, message); field
+        None for the whole form."""
+        found: list[tuple[Field | None, str, str]] = [(None, "", m) for m in self.form_errors]
         for field in self:
-            found.extend((field, str(m)) for m in field.errors)
+            label = GROUP_LEGENDS.get(field.name, field.label.text)
+            found.extend((field, label, str(m)) for m in field.errors)
         return found
 
     def add_intake_errors(self, error: GatewayError) -> None:
