@@ -12,6 +12,7 @@ from common.rules import RuleReport, RuleResult, failed, passed
 from forms.dates import add_months, local_date
 from forms.errors import TITLES, FormError, FormIssue
 from forms.halsoforfragan import Mottagare, Mottagarkategori, Samtycke, SamtyckeForm
+from forms.labels import RECIPIENT_LABELS
 
 DEFAULT_MAX_MONTHS = 12
 
@@ -144,10 +145,10 @@ def _c3(form: ConsentedForm, max_months: int) -> RuleResult:
     givet, giltigt = form.samtycke.givet, form.samtycke.giltigt_till
     latest = add_months(givet, max_months)
     if giltigt < givet:
-        return failed("C3", "Samtyckets slutdatum ligger före dagen det gavs.")
+        return failed("C3", f"Slutdatumet {giltigt} ligger före dagen samtycket gavs, {givet}.")
     if giltigt > latest:
-        return failed("C3", f"Ett samtycke får gälla högst {max_months} månader: senast {latest}, "
-                            f"inte till {giltigt}.")
+        return failed("C3", f"Samtycket gäller för lång tid: högst {max_months} månader, alltså "
+                            f"till och med {latest}, inte till {giltigt}.")
     return passed("C3", f"Samtycket gäller högst {max_months} månader.")
 
 
@@ -160,15 +161,21 @@ def _c4(form: ConsentedForm, care_unit_hsa_id: str | None = None) -> RuleResult:
     lamnare = form.samtycke.uppgiftslamnare_hsa_id
     vardcentral = care_unit_hsa_id or form.mottagare.hsa_id
     if lamnare != vardcentral:
-        return failed("C4", f"Samtycket gäller uppgifter från {lamnare}, men förfrågan går till "
-                            f"{vardcentral}.")
-    return passed("C4", f"Samtycket gäller uppgifter från {vardcentral}.")
+        return failed("C4", f"Samtycket gäller uppgifter från {_named(form, lamnare)}, men "
+                            f"förfrågan går till {_named(form, vardcentral)}.")
+    return passed("C4", f"Samtycket gäller uppgifter från {_named(form, vardcentral)}.")
+
+
+def _named(form: ConsentedForm, hsa_id: str) -> str:
+    """The VC's name beside its HSA-id where the form names it (its own recipient)."""
+    return f"{form.mottagare.namn} ({hsa_id})" if hsa_id == form.mottagare.hsa_id else hsa_id
 
 
 def _c5(form: ConsentedForm, kind: Mottagarkategori) -> RuleResult:
     if kind not in form.samtycke.mottagare:
-        return failed("C5", f"Samtycket tillåter inte att svaret lämnas till {kind.value}.")
-    return passed("C5", f"Samtycket tillåter att svaret lämnas till {kind.value}.")
+        return failed("C5", f"Samtycket tillåter inte att svaret lämnas till "
+                            f"{RECIPIENT_LABELS[kind]}.")
+    return passed("C5", f"Samtycket tillåter att svaret lämnas till {RECIPIENT_LABELS[kind]}.")
 
 
 def _c6(form: ConsentedForm) -> RuleResult:

@@ -38,7 +38,7 @@ TITLES: dict[str, str] = {
     "SVAR_NY_TID": "Ett nytt förslag saknar ny tid",
     "C1": "Samtycket är givet efter att förfrågan skapades",
     "C2": "Samtycket har gått ut",
-    "C3": "Samtycket gäller för lång tid",
+    "C3": "Samtyckets giltighetstid är inte tillåten",
     "C4": "Samtycket gäller inte den vårdcentral som förfrågan skickas till",
     "C5": "Samtycket omfattar inte avsändarens verksamhet",
     "C6": "Muntligt samtycke saknar uppgift om vem som dokumenterat det",

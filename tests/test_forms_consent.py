@@ -184,3 +184,38 @@ def test_report_is_frozen() -> None:
         report.results = ()  # type: ignore[misc]
     with pytest.raises(KeyError):
         report.result("C9")
+
+
+def issue_text(form: Halsoforfragan, code: str, **kwargs: object) -> str:
+    """The refusal as a user reads it: the rule's title and its detail."""
+    with pytest.raises(FormError) as raised:
+        check_consent(form, **{"sender_kind": "socialtjanst", **kwargs}).raise_for_failures()  # type: ignore[arg-type]
+    [found] = [i for i in raised.value.issues if i.code == code]
+    return f"{found.title}: {found.detail}"
+
+
+def test_an_end_before_the_start_is_not_called_too_long() -> None:
+    text = issue_text(form_with(valid_to("2024-02-19")), "C3")
+    assert "för lång" not in text
+    assert "2024-02-19" in text and "2024-02-20" in text and "före" in text
+
+
+def test_too_long_says_how_long_is_allowed() -> None:
+    text = issue_text(form_with(valid_to("2025-02-21")), "C3")
+    assert "för lång tid" in text and "12 månader" in text and "2025-02-20" in text
+
+
+@pytest.mark.parametrize(("replacement", "kind", "words"), [
+    pytest.param(ONLY_AMA, "socialtjanst", "Socialtjänsten (EBB)", id="EBB"),
+    pytest.param(ONLY_EBB, "arbetsmarknad", "Arbetsmarknadsavdelningen (AMA)", id="AMA"),
+])
+def test_the_recipient_is_named_in_words(
+    replacement: tuple[str, str], kind: str, words: str
+) -> None:
+    text = issue_text(form_with(replacement), "C5", sender_kind=kind)
+    assert words in text and kind not in text
+
+
+def test_the_vc_is_named_beside_its_hsa_id() -> None:
+    text = issue_text(form_with(OTHER_VC), "C4")
+    assert "Vårdcentralen Kryddgården (SE2321000255-K001)" in text, text
