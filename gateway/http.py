@@ -36,6 +36,22 @@ HTTP_TITLES = {
     429: "För många försök",
 }
 
+# What to do, for errors werkzeug describes only in English: (for a person, for an API client).
+HTTP_DETAILS = {
+    400: ("Begäran kunde inte förstås. Gå tillbaka och försök igen.",
+          "Begäran kunde inte förstås."),
+    401: ("Du behöver logga in för att se sidan.", "Inloggning krävs."),
+    403: ("Du har inte behörighet till sidan.", "Behörighet saknas."),
+    404: ("Sidan finns inte. Kontrollera adressen eller gå till startsidan.",
+          "Adressen finns inte."),
+    405: ("Sidan kan inte användas så. Gå tillbaka och använd knapparna på sidan.",
+          "Metoden är inte tillåten för adressen."),
+    409: ("Det du försökte göra krockar med en annan ändring. Ladda om sidan och försök igen.",
+          "Begäran krockar med det som redan finns."),
+    415: ("Innehållet har fel format.", "Fel innehållstyp."),
+    429: ("För många försök. Vänta en stund och försök igen.", "För många försök."),
+}
+
 # How long a client is asked to wait while the database is out of reach: about as long as a
 # restart or a failover takes.
 RETRY_AFTER_SECONDS = 30
@@ -118,6 +134,10 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     status = exc.code or 500
     title = HTTP_TITLES.get(status, exc.name)
     detail = exc.description or title
+    if detail == type(exc).description and status in HTTP_DETAILS:
+        # werkzeug's own English text: ours instead (a view's own description is kept).
+        for_person, for_client = HTTP_DETAILS[status]
+        detail = for_client if wants_problem_json() else for_person
     if status == 413:
         detail = f"Innehållet är större än gränsen ({request.max_content_length} byte)"
     error = GatewayError(f"HTTP_{status}", title, detail, status=status)

@@ -104,7 +104,7 @@ def ids(app: Flask) -> Ids:
 
 @pytest.fixture
 def admin(app: Flask, ids: Ids) -> Browser:
-    return logged_in_browser(app, "katalog", Role.DIRECTORY_ADMIN)
+    return logged_in_browser(app, "katalog", Role.DIRECTORY_ADMIN, display_name="Karin Katalog")
 
 
 def pages(ids: Ids) -> list[str]:
@@ -311,8 +311,11 @@ def test_a_good_edit_shows_in_history_and_the_audit_log(admin: Browser) -> None:
     assert entry.detail == {"fields": ["name", "contact"]}
     history = text(admin.get("/katalog/historik"))
     assert "Visar" in history
-    assert ADMIN_ACTOR in history
-    assert "Vårdcentralen Kryddgarden → Vårdcentralen Kryddgården" in history
+    # People by name, fields by their Swedish names: no `user:katalog`, no `name`.
+    assert "Karin Katalog (katalog)" in history and ADMIN_ACTOR not in history
+    assert "Namn: Vårdcentralen Kryddgarden → Vårdcentralen Kryddgården" in history
+    assert "Kontaktuppgift: – → Reception 040-00 00 00" in history
+    assert "<code>name</code>" not in history
     # The unit's own page shows its changes too.
     assert "Reception 040-00 00 00" in text(admin.get(f"/katalog/vardcentraler/{K001}"))
 

@@ -71,6 +71,25 @@ def test_unknown_web_page_is_a_swedish_page(client) -> None:
     assert "IT-support" in page
 
 
+@pytest.mark.parametrize(("method", "path", "status", "words"), [
+    pytest.param("GET", "/finns-inte", 404, "Sidan finns inte", id="404"),
+    pytest.param("POST", "/hitta-reko", 405, "Sidan kan inte användas så", id="405"),
+    pytest.param("GET", "/api/v1/nothing-here", 404, "Adressen finns inte", id="api-404"),
+])
+def test_http_errors_are_explained_in_swedish(
+    client, method: str, path: str, status: int, words: str
+) -> None:
+    response = client.open(path, method=method)
+    assert response.status_code == status
+    text = response.get_data(as_text=True)
+    assert words in text
+    # Neither werkzeug's English nor the raw code on a person's page.
+    for english in ("The requested URL", "not allowed", "Not Found", "Method Not Allowed"):
+        assert english not in text
+    if not path.startswith("/api/"):
+        assert f"HTTP_{status}" not in text
+
+
 def test_security_headers(client) -> None:
     response = client.get("/healthz")
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]

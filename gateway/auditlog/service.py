@@ -28,6 +28,7 @@ from gateway.audit.anchoring import AnchorReport, verify_anchors
 from gateway.audit.models import AuditAnchor, AuditEntry
 from gateway.audit.service import ChainReport, Head, latest_anchor, read_head, record, verify
 from gateway.auth.models import Role, User
+from gateway.auth.users import display_names
 from gateway.directory.models import CareUnit, SenderUnit
 from gateway.inquiries.models import ConsentWithdrawal, Inquiry
 from gateway.stats.sqltime import start_of_day_utc
@@ -212,12 +213,7 @@ def search(session: Session, filters: Filters, *, offset: int, limit: int) -> li
 
 def user_names(session: Session, entries: Sequence[AuditEntry]) -> dict[str, str]:
     """Return {username: display name} of the users acting in `entries`."""
-    names = {entry.actor.partition(":")[2] for entry in entries if entry.actor.startswith("user:")}
-    if not names:
-        return {}
-    rows = session.execute(select(User.username, User.display_name)
-                           .where(User.username.in_(names)))
-    return {username: display for username, display in rows if display}
+    return display_names(session, [entry.actor for entry in entries])
 
 
 def unit_options(session: Session) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,6 +272,18 @@ def create_user(
     )
     set_contact(session, user, phone=phone, email=email, actor=actor)
     return user, secret
+
+
+def display_names(session: Session, actors: Iterable[str]) -> dict[str, str]:
+    """Return {username: display name} of the users among `actors` ("user:<name>", as the audit
+    log and the directory's history write who acted); users without a display name are left
+    out."""
+    names = {actor.partition(":")[2] for actor in actors if actor.startswith("user:")}
+    if not names:
+        return {}
+    rows = session.execute(select(User.username, User.display_name)
+                           .where(User.username.in_(names)))
+    return {username: display for username, display in rows if display}
 
 
 def find_user(session: Session, username: str) -> User | None:

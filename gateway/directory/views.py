@@ -18,8 +18,10 @@ from sqlalchemy.orm import selectinload
 
 from forms.dates import local_clock, stockholm_today
 from gateway import codes
+from gateway.auditlog.labels import actor_label
 from gateway.auth.login import role_required
 from gateway.auth.models import Role
+from gateway.auth.users import display_names
 from gateway.db import get_session
 from gateway.directory import identifiers as ids
 from gateway.directory.check import check_directory
@@ -80,6 +82,19 @@ ENTITY_LABELS = {
     "absence": "Frånvaro",
 }
 ACTION_LABELS = {"create": "Skapad", "update": "Ändrad", "delete": "Borttagen"}
+# The directory's record fields (service.*_record) by their Swedish names, as the forms name them.
+FIELD_LABELS = {
+    "id": "Organisations-id", "name": "Namn", "endpoint": "Gatewayens adress",
+    "signing_certificate": "Signeringscertifikat",
+    "encryption_certificate": "Krypteringscertifikat", "address": "Funktionsadress",
+    "label": "Beskrivning", "hsa_id": "HSA-id", "organisation": "Organisation",
+    "connected": "Ansluten", "functional_address": "Funktionsadress",
+    "manager_email": "Chefens e-post", "contact": "Kontaktuppgift", "email": "E-post",
+    "phone": "Telefon", "certificate_fingerprints": "Certifikatens fingeravtryck",
+    "kind": "Slag", "coordinator": "Rehabkoordinator", "care_unit": "Vårdcentral",
+    "role": "Roll", "valid_from": "Från och med", "valid_to": "Till och med",
+    "starts_on": "Första dag", "ends_on": "Sista dag", "note": "Anteckning",
+}
 KIND_LABELS = {"socialtjanst": "Socialtjänst (EBB)", "arbetsmarknad": "Arbetsmarknad (AMA)"}
 
 
@@ -498,27 +513,33 @@ def route_preview() -> ResponseReturnValue:
 def _change_rows(changes: list[DirectoryChange]) -> list[dict[str, Any]]:
     """History rows for the page: Swedish labels, local time, and what changed from what."""
     rows = []
+    names = display_names(get_session(), [change.actor for change in changes])
     for change in changes:
         before, after = change.before or {}, change.after or {}
         rows.append({
             "at": local_clock(change.at),
-            "actor": change.actor,
+            "actor": actor_label(change.actor, names),
             "action": ACTION_LABELS.get(change.action, change.action),
             "entity": ENTITY_LABELS.get(change.entity, change.entity),
             "key": change.entity_key,
             "fields": [
-                (name, _shown(before.get(name)), _shown(after.get(name)))
+                (FIELD_LABELS.get(name, name), _shown(name, before.get(name)),
+                 _shown(name, after.get(name)))
                 for name in changed_fields(change.before, change.after)
             ],
         })
     return rows
 
 
-def _shown(value: Any) -> str:
+def _shown(name: str, value: Any) -> str:
     if value is None or value == "" or value == []:
         return "–"
     if isinstance(value, bool):
         return "ja" if value else "nej"
+    if name == "kind":
+        return KIND_LABELS.get(value, value)
+    if name == "role":
+        return role_label(value)
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
