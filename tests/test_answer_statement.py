@@ -6,6 +6,7 @@ reading it is audited (and delivers the answer) as downloading the PDF is."""
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,7 +24,7 @@ from tests.support.forms import EBB_OSTER, KRYDDGARDEN
 from tests.support.holder import chain_of, sign_with
 from tests.support.pdfs import TestPki, pdftotext
 from tests.support.reko import ANNA, Parties, leg_kinds, parties, post_answer, signed_answer, submit
-from tests.support.web import Browser, logged_in_browser
+from tests.support.web import Browser, logged_in_browser, print_note
 
 ANSWERS = {
     "svar_AKTIVITETSFORMAGA": "Klarar halvtid med pauser.",
@@ -122,6 +123,13 @@ def test_the_case_worker_reads_the_same_answer_and_the_read_is_audited(
         for fact in expected_facts(inquiry):
             assert fact in html, fact
         assert "SIP rekommenderas" in html
+        # Printed, the statement says who printed it, when, and that it is confidential.
+        note = print_note(html)
+        assert "asa" in note and "sekretess" in note and "OSL" in note, note
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d svensk tid", note), note
+        # The REKO's page of the same inquiry, answered, prints the same way with their name.
+        assert "anna" in print_note(anna.get(f"/inkorg/{inquiry_id}").get_data(
+            as_text=True))
         reads = get_session().scalars(select(AuditEntry).where(
             AuditEntry.action == "answer.read", AuditEntry.object_id == inquiry_id))
         assert len(list(reads)) == 1

@@ -52,8 +52,10 @@ def test_the_walk_would_find_a_raw_code(page: str, what: str) -> None:
 
 
 def visible_text(page: str) -> str:
-    """The page as read: no tags, no attributes, entities decoded."""
+    """The page as read on screen: no tags, no attributes, entities decoded, nothing that is
+    only printed."""
     body = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    body = re.sub(r'<div class="print-only[^"]*">.*?</div>', " ", body, flags=re.S)
     return html.unescape(re.sub(r"<[^>]+>", " ", body))
 
 

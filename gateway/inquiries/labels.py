@@ -10,6 +10,7 @@ from flask import Flask
 from forms.dates import local_clock
 from forms.labels import CONSENT_FORM_LABELS, PURPOSE_LABELS, RECIPIENT_LABELS, language_label
 from gateway.auditlog.labels import channel_label
+from gateway.db import utcnow
 from gateway.inquiries.models import CloseReason, LegKind, SipCancelReason
 from gateway.inquiries.workflow import Status, Turn
 
@@ -89,4 +90,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_labelled(CONSENT_FORM_LABELS), "consent_form")
     app.add_template_filter(_labelled(REASON_LABELS), "close_reason")
     app.add_template_filter(channel_label, "channel")
+    app.add_template_global(lambda: local_clock(utcnow()), "printed_at")
 

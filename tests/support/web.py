@@ -102,3 +102,10 @@ def live_server(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+def print_note(page: str) -> str:
+    """The text of a page's print-only note (who printed it, when, that it is confidential);
+    "" when the page has none."""
+    found = re.search(r'<div class="print-only print-note"[^>]*>(.*?)</div>', page, re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1))).strip() if found else ""
