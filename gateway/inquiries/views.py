@@ -24,7 +24,7 @@ from flask_login import current_user
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, contains_eager
 
-from forms.dates import STOCKHOLM, local_date, stockholm_today
+from forms.dates import local_date, stockholm_today
 from forms.labels import QUESTION_CHOICES
 from gateway.auth.login import role_required
 from gateway.auth.models import Role, User
@@ -350,6 +350,6 @@ def detail(inquiry_id: str) -> ResponseReturnValue:
         status_labels=STATUS_LABELS, turn_labels=TURN_LABELS, leg_labels=LEG_LABELS,
         reason_labels=REASON_LABELS,
         questions=QUESTION_CHOICES, days_left=state.days_left(today),
-        overdue=state.overdue(today), stockholm=STOCKHOLM,
+        overdue=state.overdue(today),
         closing_texts={leg.id: text for leg in state.legs if (text := closing_text(leg))},
     )
