@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
 from gateway.db import get_session, utcnow
 from gateway.inquiries.access import Side
@@ -101,6 +102,9 @@ def test_no_page_shows_a_raw_code(world: Flask) -> None:
         auditor: ["/granskning", "/granskning/kedjan"],
         statistician: ["/statistik"],
     }
+    # Every entry of the audit log as the auditor reads it (reasons, channels, purposes).
+    pages[auditor] += [f"/granskning/post/{seq}" for seq in get_session().scalars(
+        select(AuditEntry.seq).order_by(AuditEntry.seq))]
     found: dict[str, object] = {}
     for browser, paths in pages.items():
         for path in paths:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.auth.models import ROLE_LABELS
+from gateway.directory.labels import FIELD_LABELS
+from gateway.inquiries.labels import REASON_LABELS, channel_label
 
 ACTION_LABELS: dict[str, str] = {
     # logins and accounts
@@ -170,16 +172,6 @@ DETAIL_LABELS = {
     "till": "Till och med",
 }
 
-CHANNEL_LABELS = {
-    "web": "webben",
-    "api": "gatewayens API",
-    "sdk": "SDK:s meddelande-API",
-    "smtp": "e-post",
-    "peer": "annan gateway",
-    "sdk-peer": "annan gateway (SDK)",
-    "unknown": "okänd kanal",
-}
-
 # Purposes written as codes; purposes written in Swedish are shown as they are.
 PURPOSE_LABELS = {"sdk.getMessage": "hämta meddelande (verksamhetssystem)"}
 
@@ -209,6 +201,9 @@ SYSTEM_ACTORS = {
     "worker": "Gatewayen (bakgrundsjobb)",
     "retention": "Gatewayen (gallring)",
 }
+
+
+REASONS = {reason.value: label for reason, label in REASON_LABELS.items()}
 
 
 def action_label(action: str) -> str:
@@ -248,10 +243,6 @@ def actor_label(actor: str, names: dict[str, str]) -> str:
     return f"Annan aktör ({actor})"
 
 
-def channel_label(channel: str) -> str:
-    return CHANNEL_LABELS.get(channel, channel)
-
-
 def purpose_label(purpose: str) -> str:
     return PURPOSE_LABELS.get(purpose, purpose)
 
@@ -271,6 +262,10 @@ def _value_text(key: str, value: Any) -> str:
         return purpose_label(value)
     if key == "handelse" and isinstance(value, str):
         return action_label(value)
+    if key == "reason" and isinstance(value, str) and value in REASONS:
+        return REASONS[value]
+    if key == "fields" and isinstance(value, str):
+        return FIELD_LABELS.get(value, value)
     if key == "role" and isinstance(value, str):
         return ROLE_LABELS.get(value, value)  # type: ignore[call-overload]
     if isinstance(value, list):

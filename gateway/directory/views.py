@@ -39,6 +39,7 @@ from gateway.directory.forms import (
     choices,
 )
 from gateway.directory.importexport import import_directory, remove_entry
+from gateway.directory.labels import FIELD_LABELS
 from gateway.directory.models import (
     Absence,
     Assignment,
@@ -82,19 +83,6 @@ ENTITY_LABELS = {
     "absence": "Frånvaro",
 }
 ACTION_LABELS = {"create": "Skapad", "update": "Ändrad", "delete": "Borttagen"}
-# The directory's record fields (service.*_record) by their Swedish names, as the forms name them.
-FIELD_LABELS = {
-    "id": "Organisations-id", "name": "Namn", "endpoint": "Gatewayens adress",
-    "signing_certificate": "Signeringscertifikat",
-    "encryption_certificate": "Krypteringscertifikat", "address": "Funktionsadress",
-    "label": "Beskrivning", "hsa_id": "HSA-id", "organisation": "Organisation",
-    "connected": "Ansluten", "functional_address": "Funktionsadress",
-    "manager_email": "Chefens e-post", "contact": "Kontaktuppgift", "email": "E-post",
-    "phone": "Telefon", "certificate_fingerprints": "Certifikatens fingeravtryck",
-    "kind": "Slag", "coordinator": "Rehabkoordinator", "care_unit": "Vårdcentral",
-    "role": "Roll", "valid_from": "Från och med", "valid_to": "Till och med",
-    "starts_on": "Första dag", "ends_on": "Sista dag", "note": "Anteckning",
-}
 KIND_LABELS = {"socialtjanst": "Socialtjänst (EBB)", "arbetsmarknad": "Arbetsmarknad (AMA)"}
 
 

@@ -9,7 +9,6 @@ from flask import Flask
 
 from forms.dates import local_clock
 from forms.labels import CONSENT_FORM_LABELS, PURPOSE_LABELS, RECIPIENT_LABELS, language_label
-from gateway.auditlog.labels import channel_label
 from gateway.db import utcnow
 from gateway.inquiries.models import CloseReason, LegKind, SipCancelReason
 from gateway.inquiries.workflow import Status, Turn
@@ -72,6 +71,22 @@ REASON_LABELS: dict[CloseReason, str] = {
     CloseReason.OTHER: "Annan anledning (ange vilken)",
 }
 
+
+
+# How an inquiry (or an audited act) came in, in running text: "via e-post".
+CHANNEL_LABELS = {
+    "web": "webben",
+    "api": "gatewayens API",
+    "sdk": "SDK:s meddelande-API",
+    "smtp": "e-post",
+    "peer": "annan gateway",
+    "sdk-peer": "annan gateway (SDK)",
+    "unknown": "okänd kanal",
+}
+
+
+def channel_label(channel: str) -> str:
+    return CHANNEL_LABELS.get(channel, channel)
 
 
 def _labelled(labels: dict[Any, str]) -> Any:
