@@ -28,6 +28,7 @@ BACKENDS = ["sqlite", "postgresql"]
 # Fixtures shared by many modules, registered here so that tests name them without imports.
 pytest_plugins = [
     "tests.support.clock", "tests.support.pgcluster", "tests.support.pki", "tests.support.stats",
+    "tests.support.web",
 ]
 
 

@@ -14,21 +14,12 @@ from sqlalchemy import select
 from gateway.auth.models import Role
 from gateway.db import get_session
 from gateway.inquiries.models import Inquiry
-from tests.support.intake import load_directory
-from tests.support.pki import install_pki
 from tests.support.web import logged_in_browser, print_note
 from tests.test_webform_pages import send
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")
 WHEN = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d svensk tid")
 STATIC = Path(__file__).parent.parent / "gateway" / "static"
-
-
-@pytest.fixture
-def world(app: Flask, instance: Path, pki_template: Path) -> Flask:
-    install_pki(instance, pki_template)
-    load_directory(get_session())
-    return app
 
 
 def test_a_page_without_the_note_has_none(world: Flask) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -19,8 +18,6 @@ from gateway.inquiries.access import Side
 from gateway.inquiries.closing import close_inquiry
 from gateway.inquiries.models import CloseReason, Inquiry
 from tests.support.forms import ROSENGARD, nth_personnummer
-from tests.support.intake import load_directory
-from tests.support.pki import install_pki
 from tests.support.web import logged_in_browser
 from tests.test_webform_pages import send
 
@@ -64,13 +61,6 @@ def raw_codes(page: str) -> list[tuple[str, str]]:
     text = visible_text(page)
     return [(what, found.group(0)) for what, pattern in RAW_CODES
             for found in pattern.finditer(text)]
-
-
-@pytest.fixture
-def world(app: Flask, instance: Path, pki_template: Path) -> Flask:
-    install_pki(instance, pki_template)
-    load_directory(get_session())
-    return app
 
 
 def test_no_page_shows_a_raw_code(world: Flask) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +26,6 @@ from gateway.inquiries.webform import issue_field
 from gateway.vault.service import get_vault
 from tests.support.clock import FROZEN_TODAY
 from tests.support.forms import CONSENT_PDF, KRYDDGARDEN, ROSENGARD, TOLVAN, nth_personnummer
-from tests.support.intake import load_directory
-from tests.support.pki import install_pki
 from tests.support.web import Browser, logged_in_browser
 
 # Dates are the frozen clock's, so that no test sees a day change under it.
@@ -36,13 +33,6 @@ pytestmark = pytest.mark.usefixtures("frozen_clock")
 TODAY = FROZEN_TODAY
 DAY = dt.timedelta(days=1)
 ID_RE = re.compile(r'name="form_id"[^>]*value="([^"]+)"')
-
-
-@pytest.fixture
-def world(app: Flask, instance: Path, pki_template: Path) -> Flask:
-    install_pki(instance, pki_template)
-    load_directory(get_session())
-    return app
 
 
 @pytest.fixture

@@ -12,17 +12,30 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pyotp
+import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
 from gateway.auth.models import Role
 from gateway.auth.users import create_user
 from gateway.db import get_session
+from tests.support.intake import load_directory
+from tests.support.pki import install_pki
 
 PASSWORD = "korrekt häst batteri"
+
+
+@pytest.fixture
+def world(app: Flask, instance: Path, pki_template: Path) -> Flask:
+    """The app with the demo directory and the development PKI installed: what the web pages
+    need to send, route and show inquiries (a module may define its own `world` instead)."""
+    install_pki(instance, pki_template)
+    load_directory(get_session())
+    return app
 TOKEN_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
