@@ -23,9 +23,11 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from bench._harness import Context, Row, at_most, fresh_database, gateway_app
 from gateway.db import Database, database, make_engine
+from gateway.inquiries.workflow import rebuild_day_counts
 from gateway.migrate import upgrade
 from gateway.stats.engine import response_times
 from gateway.stats.models import CloseReason
@@ -104,7 +106,8 @@ def fill_postgresql(url: str, count: int) -> None:
 def fill_live(url: str, count: int) -> None:
     """Add `count` live inquiries of YEAR with their legs, generated in SQL (one statement per
     table and leg kind, one transaction): submitted and received; then answered and
-    registered (75 %), closed (17 %) or only opened (8 %)."""
+    registered (75 %), closed (17 %) or only opened (8 %). Their summaries too, and the day
+    counts built from those (workflow.rebuild_day_counts)."""
     engine = make_engine(url)
     dialect = engine.dialect.name
     with engine.begin() as connection:
@@ -113,6 +116,9 @@ def fill_live(url: str, count: int) -> None:
             row[0] for row in connection.execute(text("SELECT id FROM sender_units ORDER BY id"))
         ]
         bulk_fill(connection, live_statements(dialect, count, care, senders))
+    # The day counts the workflow keeps as it writes legs: what the summaries give.
+    with Session(engine) as session, session.begin():
+        rebuild_day_counts(session)
     with engine.begin() as connection:
         connection.execute(text("ANALYZE"))
     engine.dispose()
@@ -184,11 +190,13 @@ def live_statements(dialect: str, count: int, care: list[int], senders: list[int
     firsts = {kind: f"CASE WHEN {where.replace('TRUE', truth)} THEN {at} END"
               for kind, where, at in legs}
     statements.append(f"""{numbers}
-        INSERT INTO inquiry_summaries (inquiry_id, status, {", ".join(firsts)}, started)
+        INSERT INTO inquiry_summaries (inquiry_id, status, {", ".join(firsts)}, started,
+            form_type, care_unit_id, sender_unit_id, deadline)
         SELECT {ident},
             CASE WHEN {fate} < 75 THEN 'registered' WHEN {fate} < 92 THEN 'closed'
                  ELSE 'opened' END,
-            {", ".join(firsts.values())}, {firsts["submitted"]}
+            {", ".join(firsts.values())}, {firsts["submitted"]},
+            'halsoforfragan', {_pick(care)}, {_pick(senders)}, {day(sent_day + " + 30")}
         FROM s""")
     return statements
 

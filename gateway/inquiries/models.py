@@ -210,8 +210,37 @@ class InquirySummary(Base):
     closed: Mapped[dt.datetime | None]
     # When the cohort counts it from: submitted, else received.
     started: Mapped[dt.datetime | None]
+    # The inquiry's form type, units and deadline as counted in inquiry_day_counts (a reroute
+    # moves its counts to the new care unit when the transaction commits).
+    form_type: Mapped[str | None] = mapped_column(String(40))
+    care_unit_id: Mapped[int | None]
+    sender_unit_id: Mapped[int | None]
+    deadline: Mapped[dt.date | None]
 
     inquiry: Mapped[Inquiry] = relationship()
+
+
+class InquiryDayCount(Base):
+    """The yearly report's live counts (DESIGN 5.7) as changes per day: per cohort month (the
+    first day of the Stockholm month of sending), care unit, sending unit and day, how much each
+    measure (daycounts.MEASURES) changes from that day on; the counts as of a date are the sums
+    over the days up to it. Kept with the summaries (workflow.add_leg), derived data:
+    workflow.rebuild_summaries makes them again from the legs."""
+
+    __tablename__ = "inquiry_day_counts"
+
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    care_unit_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    sender_unit_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    n_1_39: Mapped[int] = mapped_column(default=0)
+    n_40_59: Mapped[int] = mapped_column(default=0)
+    n_60: Mapped[int] = mapped_column(default=0)
+    n_closed_ok: Mapped[int] = mapped_column(default=0)
+    n_ongoing: Mapped[int] = mapped_column(default=0)
+    within_target: Mapped[int] = mapped_column(default=0)
+    target_due: Mapped[int] = mapped_column(default=0)
+    past_deadline: Mapped[int] = mapped_column(default=0)
 
 
 class Answer(Base):

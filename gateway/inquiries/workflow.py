@@ -8,14 +8,24 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM, local_date
-from gateway.inquiries.models import FormType, Inquiry, InquirySummary, Leg, LegKind
+from gateway.inquiries import daycounts
+from gateway.inquiries.models import (
+    FormType,
+    Inquiry,
+    InquiryDayCount,
+    InquirySummary,
+    Leg,
+    LegKind,
+)
 
 __all__ = [
     "STOCKHOLM",
@@ -25,11 +35,13 @@ __all__ = [
     "Status",
     "Turn",
     "add_leg",
+    "count_pending",
     "deadline_for",
     "derive_status",
     "is_open",
     "legs_of",
     "progress",
+    "rebuild_day_counts",
     "rebuild_summaries",
     "record_opened",
     "start_summary",
@@ -180,38 +192,102 @@ def _apply(summary: InquirySummary, kind: LegKind, at: dt.datetime) -> None:
         summary.started = summary.submitted or summary.received
 
 
-def _known_summaries(session: Session) -> dict[str, InquirySummary]:
-    """The summaries this transaction has locked or added (a new transaction starts afresh)."""
+@dataclass
+class _Pending:
+    """This transaction's summaries (locked or added by it), and what each touched inquiry
+    counted in inquiry_day_counts before the transaction's legs."""
+
+    transaction: object
+    summaries: dict[str, InquirySummary] = field(default_factory=dict)
+    counted: dict[str, daycounts.Facts | None] = field(default_factory=dict)
+
+
+def _pending(session: Session) -> _Pending:
+    """This transaction's _Pending (a new transaction starts afresh)."""
     session.connection()  # begun, so the transaction below is this one
     transaction = session.get_transaction()
-    known: tuple[object, dict[str, InquirySummary]] | None = session.info.get(_SUMMARIES_KEY)
-    if known is None or known[0] is not transaction:
-        known = (transaction, {})
-        session.info[_SUMMARIES_KEY] = known
-    return known[1]
+    pending: _Pending | None = session.info.get(_SUMMARIES_KEY)
+    if pending is None or pending.transaction is not transaction:
+        pending = _Pending(transaction)
+        session.info[_SUMMARIES_KEY] = pending
+    return pending
 
 
 def start_summary(session: Session, inquiry_id: str) -> None:
     """Add the summary of an inquiry created in this transaction (saves add_leg a lookup)."""
     summary = InquirySummary(inquiry_id=inquiry_id, status=Status.RECEIVED.value)
     session.add(summary)
-    _known_summaries(session)[inquiry_id] = summary
+    _pending(session).summaries[inquiry_id] = summary
 
 
 def _summary_for(session: Session, inquiry_id: str) -> InquirySummary:
     """The inquiry's summary, locked for this transaction (so legs of one inquiry are folded in
     the order they are written), or a new one."""
     # Known in this transaction (locked or added by it): no further round trip.
-    known = _known_summaries(session)
-    summary = known.get(inquiry_id)
-    if summary is not None and summary in session:
-        return summary
-    summary = session.get(InquirySummary, inquiry_id, with_for_update=True)
-    if summary is None:
-        summary = InquirySummary(inquiry_id=inquiry_id, status=Status.RECEIVED.value)
-        session.add(summary)
-    known[inquiry_id] = summary
+    pending = _pending(session)
+    summary = pending.summaries.get(inquiry_id)
+    if summary is None or summary not in session:
+        summary = session.get(InquirySummary, inquiry_id, with_for_update=True)
+        if summary is None:
+            summary = InquirySummary(inquiry_id=inquiry_id, status=Status.RECEIVED.value)
+            session.add(summary)
+        pending.summaries[inquiry_id] = summary
+    if inquiry_id not in pending.counted:
+        pending.counted[inquiry_id] = _counted_facts(summary)
     return summary
+
+
+def _counted_facts(summary: InquirySummary) -> daycounts.Facts:
+    return daycounts.facts_from_row([getattr(summary, name) for name in daycounts.FACT_COLUMNS])
+
+
+def count_pending(session: Session) -> None:
+    """Bring inquiry_day_counts up to date with the legs this transaction has written (and the
+    inquiries' current units: a reroute moves the counts). Runs before every commit; a report
+    in the same transaction calls it first."""
+    pending: _Pending | None = session.info.get(_SUMMARIES_KEY)
+    if pending is None or not pending.counted or session.get_transaction() is not \
+            pending.transaction:
+        return
+    session.flush()
+    total: dict[daycounts.Key, list[int]] = {}
+    for inquiry_id, before in pending.counted.items():
+        summary = pending.summaries.get(inquiry_id)
+        if summary is None or summary not in session:
+            continue  # added in a savepoint since rolled back: it never counted
+        inquiry = session.get(Inquiry, inquiry_id)
+        if inquiry is not None:
+            _take_units(summary, inquiry)
+        daycounts.accumulate(total, daycounts.difference(before, _counted_facts(summary)))
+    pending.counted.clear()
+    _add_day_counts(session, daycounts.nonzero(total))
+
+
+def _take_units(summary: InquirySummary, inquiry: Inquiry) -> None:
+    summary.form_type = FormType(inquiry.form_type).value
+    summary.care_unit_id = inquiry.care_unit_id
+    summary.sender_unit_id = inquiry.sender_unit_id
+    summary.deadline = inquiry.deadline
+
+
+def _add_day_counts(session: Session, found: dict[daycounts.Key, daycounts.Vector]) -> None:
+    """Add the changes to inquiry_day_counts (a row per key, made where missing)."""
+    if not found:
+        return
+    table = InquiryDayCount.metadata.tables[InquiryDayCount.__tablename__]
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.month, table.c.care_unit_id, table.c.sender_unit_id,
+                        table.c.day],
+        set_={name: table.c[name] + statement.excluded[name] for name in daycounts.MEASURES},
+    )
+    session.execute(statement, daycounts.as_rows(found))
+
+
+@event.listens_for(Session, "before_commit")
+def _count_before_commit(session: Session) -> None:
+    count_pending(session)
 
 
 def turn_for(status: Status) -> Turn:
@@ -253,11 +329,15 @@ def legs_of(session: Session, inquiry_id: str) -> list[Leg]:
 
 
 def rebuild_summaries(session: Session) -> int:
-    """Replace every inquiry summary with one folded from the legs (in the order written), in
-    the caller's transaction; return how many. The summaries are derived data: this gives
-    exactly what add_leg keeps."""
+    """Replace every inquiry summary with one folded from the legs (in the order written), and
+    the day counts with those the summaries give, in the caller's transaction; return how many
+    summaries. Both are derived data: this gives exactly what add_leg keeps."""
     session.execute(delete(InquirySummary))
     session.info.pop(_SUMMARIES_KEY, None)
+    inquiries = {row.id: row for row in session.execute(
+        select(Inquiry.id, Inquiry.form_type, Inquiry.care_unit_id, Inquiry.sender_unit_id,
+               Inquiry.deadline)
+    )}
     count = 0
     current: InquirySummary | None = None
     rows = session.execute(select(Leg.inquiry_id, Leg.kind, Leg.at).order_by(Leg.inquiry_id,
@@ -265,11 +345,22 @@ def rebuild_summaries(session: Session) -> int:
     for inquiry_id, kind, at in rows:
         if current is None or current.inquiry_id != inquiry_id:
             current = InquirySummary(inquiry_id=inquiry_id, status=Status.RECEIVED.value)
+            _take_units(current, inquiries[inquiry_id])  # type: ignore[arg-type]
             session.add(current)
             count += 1
         _apply(current, LegKind(kind), at)
     session.flush()
+    rebuild_day_counts(session)
     return count
+
+
+def rebuild_day_counts(session: Session) -> int:
+    """Replace inquiry_day_counts with the sums the summaries give; return how many rows."""
+    session.execute(delete(InquiryDayCount))
+    columns = [getattr(InquirySummary, name) for name in daycounts.FACT_COLUMNS]
+    found = daycounts.totals(session.execute(select(*columns)))
+    _add_day_counts(session, found)
+    return len(found)
 
 
 @dataclass(frozen=True)

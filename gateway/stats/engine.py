@@ -19,13 +19,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, and_, case, func, literal_column, not_, or_, select, union_all
+from sqlalchemy import String, and_, case, func, literal_column, not_, or_, select
 from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM
 from gateway.directory.models import CareUnit, SenderUnit
-from gateway.inquiries.models import FormType, Inquiry, InquirySummary, Leg, LegKind
-from gateway.inquiries.workflow import SUMMARY_KINDS
+from gateway.inquiries import daycounts
+from gateway.inquiries.models import InquiryDayCount, InquirySummary, Leg, LegKind
+from gateway.inquiries.workflow import SUMMARY_KINDS, count_pending
 from gateway.stats import extras
 from gateway.stats.models import HistoryInquiry
 from gateway.stats.period import MONTH_NAMES, Period
@@ -78,9 +79,9 @@ def sql_time(session: Session, period: Period) -> SqlTime:
 
 
 def live_firsts(period: Period) -> Any:
-    """A subquery of the year's live inquiries as of the measurement: the first time of each
-    leg kind, read from the inquiry summaries (kept as legs are written); a first time after
-    the measurement does not exist yet."""
+    """A subquery of the year's live hälsoförfrågningar as of the measurement: the first time
+    of each leg kind, read from the inquiry summaries (kept as legs are written); a first time
+    after the measurement does not exist yet."""
     summary = InquirySummary
     firsts = [
         case((getattr(summary, kind.value) < period.cutoff_utc, getattr(summary, kind.value)),
@@ -89,35 +90,9 @@ def live_firsts(period: Period) -> Any:
     ]
     return (
         select(summary.inquiry_id, *firsts)
-        .where(_starts_in_cohort(summary, period), summary.inquiry_id.not_in(_other_forms()))
+        .where(_starts_in_cohort(summary, period),
+               summary.form_type == daycounts.COUNTED_FORM_TYPE)
         .subquery("legs_as_of")
-    )
-
-
-def _other_forms() -> Any:
-    """The ids of cases of other form types (SIPs have their own report, gateway.stats.sip):
-    the few, found by the form type's index, so the report's million hälsoförfrågningar are
-    not joined to their inquiries for it."""
-    others = [form for form in FormType if form != FormType.HALSOFORFRAGAN]
-    return select(Inquiry.id).where(Inquiry.form_type.in_(others))
-
-
-def live_cohort(period: Period) -> Any:
-    """A CTE of live_firsts with the cohort's start, the answer's time and the inquiry's units
-    and deadline."""
-    pivot = live_firsts(period)
-    start = func.coalesce(pivot.c.submitted, pivot.c.received)
-    return (
-        select(
-            pivot,
-            start.label("started"),
-            func.coalesce(pivot.c.registered, pivot.c.answer_delivered).label("answer_at"),
-            Inquiry.care_unit_id,
-            Inquiry.sender_unit_id,
-            Inquiry.deadline,
-        )
-        .join(Inquiry, Inquiry.id == pivot.c.inquiry_id)
-        .cte("live_cohort")
     )
 
 
@@ -159,28 +134,9 @@ def _history_groups(period: Period, time: SqlTime) -> Any:
     )
 
 
-def _live_groups(cohort: Any, time: SqlTime) -> Any:
-    """Live counts per (Stockholm sending day, care unit, sending unit)."""
-    started = time.local_date(cohort.c.started)
-    days = time.days_between(time.local_date(cohort.c.answer_at), started)
-    return (
-        select(
-            _text("live").label("source"),
-            CareUnit.hsa_id.label("care_unit"),
-            SenderUnit.name.label("sender_unit"),
-            started.label("day"),
-            *bucket_counts(cohort.c.answer_at.is_not(None), days, cohort.c.closed.is_not(None)),
-        )
-        .select_from(cohort)
-        .join(CareUnit, CareUnit.id == cohort.c.care_unit_id)
-        .join(SenderUnit, SenderUnit.id == cohort.c.sender_unit_id)
-        .group_by(started, CareUnit.hsa_id, SenderUnit.name)
-    )
-
-
 @dataclass(frozen=True)
 class Group:
-    """One row of the grouped query: inquiries of a source, units and month, per bucket."""
+    """One row of the grouped counts: inquiries of a source, units and month, per bucket."""
 
     source: str
     care_unit: str
@@ -189,12 +145,19 @@ class Group:
     counts: tuple[int, ...]
 
 
-def grouped_counts(session: Session, period: Period) -> list[Group]:
-    """Run the grouped query over history and live legs: one row per source, units and month."""
+@dataclass(frozen=True)
+class LiveCounts:
+    """The live cohort's counts as of the measurement, from inquiry_day_counts: per units and
+    month the buckets, and over the cohort the 30-day target and open past deadline."""
+
+    groups: tuple[Group, ...]
+    targets: extras.Targets
+
+
+def history_groups(session: Session, period: Period) -> list[Group]:
+    """The history's counts: one row per units and month."""
     time = sql_time(session, period)
-    days = union_all(
-        _history_groups(period, time), _live_groups(live_cohort(period), time)
-    ).subquery("by_day")
+    days = _history_groups(period, time).subquery("by_day")
     month = time.month(days.c.day)
     sums = [func.sum(days.c[f"n{index}"]) for index in range(len(BUCKETS))]
     query = select(
@@ -204,6 +167,35 @@ def grouped_counts(session: Session, period: Period) -> list[Group]:
         Group(row[0], row[1], row[2], int(row[3]), tuple(int(n) for n in row[4:]))
         for row in session.execute(query)
     ]
+
+
+def live_counts(session: Session, period: Period) -> LiveCounts:
+    """Sum the changes per day up to the measurement over the cohort's months (a few rows per
+    day and units instead of every inquiry), by units and month."""
+    counts = InquiryDayCount
+    sums = [func.sum(getattr(counts, name)) for name in daycounts.MEASURES]
+    by_units = (
+        select(counts.care_unit_id, counts.sender_unit_id, counts.month, *sums)
+        .where(counts.month >= period.first_day, counts.month <= dt.date(period.year, 12, 1),
+               counts.day <= period.as_of)
+        .group_by(counts.care_unit_id, counts.sender_unit_id, counts.month)
+    )
+    rows = session.execute(by_units).all()
+    care: dict[int, str] = {
+        row[0]: row[1] for row in session.execute(select(CareUnit.id, CareUnit.hsa_id))
+    }
+    senders: dict[int, str] = {
+        row[0]: row[1] for row in session.execute(select(SenderUnit.id, SenderUnit.name))
+    }
+    groups, targets = [], [0, 0, 0]
+    buckets = len(BUCKETS)
+    for care_unit_id, sender_unit_id, month, *values in rows:
+        numbers = [int(value) for value in values]
+        targets = [a + b for a, b in zip(targets, numbers[buckets:], strict=True)]
+        if any(numbers[:buckets]):  # units that a reroute left sum to nothing
+            groups.append(Group("live", care[care_unit_id], senders[sender_unit_id],
+                                month.month, tuple(numbers[:buckets])))
+    return LiveCounts(tuple(groups), extras.Targets(*targets))
 
 
 def _zero() -> Counts:
@@ -378,13 +370,15 @@ def _tune_for_report(session: Session) -> None:
 
 def response_times(session: Session, period: Period, *, detail: bool = True) -> Report:
     """Compute the report; `detail` adds the live-only measures and the rejections."""
+    count_pending(session)  # legs written earlier in this transaction
     _tune_for_report(session)
-    counted = tally(grouped_counts(session, period))
+    live = live_counts(session, period)
+    counted = tally([*history_groups(session, period), *live.groups])
     names = care_unit_names(session, list(counted.care_units))
     if not detail:
         return Report(period, counted, names)
     found = extras.compute(
-        session, period, sql_time(session, period), live_cohort(period), live_firsts(period)
+        session, period, sql_time(session, period), live_firsts(period), live.targets
     )
     return Report(period, counted, names, found)
 

@@ -18,13 +18,11 @@ from typing import Any
 
 from sqlalchemy import (
     String,
-    and_,
     bindparam,
     case,
     func,
     inspect,
     literal_column,
-    or_,
     select,
     text,
     union_all,
@@ -34,7 +32,7 @@ from sqlalchemy.orm import Session
 from gateway.db import UTCDateTime
 from gateway.stats.period import Period
 from gateway.stats.shares import percent_of
-from gateway.stats.sqltime import SqlTime, date_literal
+from gateway.stats.sqltime import SqlTime
 
 TARGET_DAYS = 30
 LEG_PAIRS = (
@@ -109,46 +107,28 @@ class Extras:
         }
 
 
-def compute(session: Session, period: Period, time: SqlTime, cohort: Any, firsts: Any) -> Extras:
-    """The measures over the live `cohort` (engine.live_cohort); the leg times need only the
-    first times (engine.live_firsts), not the inquiries' units."""
-    within, due, past = _target_and_deadline(session, period, time, cohort)
+@dataclass(frozen=True)
+class Targets:
+    """Counted over the live cohort as of the measurement (engine.live_counts): answered within
+    the target, the target's denominator, and open past deadline."""
+
+    within_target: int
+    target_due: int
+    past_deadline: int
+
+
+def compute(
+    session: Session, period: Period, time: SqlTime, firsts: Any, targets: Targets
+) -> Extras:
+    """The measures: the target and deadline counts as given, the leg times from the first
+    times (engine.live_firsts) and the rejections."""
     return Extras(
-        within_target=within,
-        target_due=due,
-        open_past_deadline=past,
+        within_target=targets.within_target,
+        target_due=targets.target_due,
+        open_past_deadline=targets.past_deadline,
         legs=_leg_timings(session, time, firsts),
         rejections=rejections(session, period),
     )
-
-
-def _target_and_deadline(
-    session: Session, period: Period, time: SqlTime, cohort: Any
-) -> tuple[int, int, int]:
-    c = cohort.c
-    received_day = time.local_date(c.received)
-    within = and_(
-        c.received.is_not(None),
-        c.answered.is_not(None),
-        time.days_between(time.local_date(c.answered), received_day) <= TARGET_DAYS,
-    )
-    expired = and_(
-        c.received.is_not(None),
-        time.days_between(date_literal(period.as_of), received_day) > TARGET_DAYS,
-    )
-    still_open = and_(
-        c.answered.is_(None), c.answer_delivered.is_(None),
-        c.registered.is_(None), c.closed.is_(None),
-    )
-    past = and_(still_open, c.deadline < period.as_of)
-
-    def count(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    row = session.execute(
-        select(count(within), count(or_(within, expired)), count(past)).select_from(cohort)
-    ).one()
-    return int(row[0]), int(row[1]), int(row[2])
 
 
 def _leg_timings(session: Session, time: SqlTime, cohort: Any) -> tuple[LegTiming, ...]:
