@@ -18,9 +18,17 @@ from forms.dates import local_date
 from gateway.db import get_session
 from gateway.directory.models import CareUnit
 from gateway.inquiries import daycounts, intake
-from gateway.inquiries.models import FormType, Inquiry, InquiryDayCount, LegKind
+from gateway.inquiries.models import (
+    FormType,
+    Inquiry,
+    InquiryDayCount,
+    InquiryLegTimeCount,
+    InquirySummary,
+    LegKind,
+)
 from gateway.inquiries.workflow import add_leg, legs_of, rebuild_summaries
-from gateway.stats.engine import BUCKETS, response_times
+from gateway.stats import extras
+from gateway.stats.engine import BUCKETS, live_firsts, response_times, sql_time
 from gateway.stats.period import Period
 from tests.support.forms import halsoforfragan, nth_personnummer
 from tests.support.pki import install_pki
@@ -97,6 +105,18 @@ def _day_counts() -> dict[tuple[object, ...], tuple[int, ...]]:
     return found
 
 
+def _leg_time_counts() -> dict[tuple[object, ...], int]:
+    rows = get_session().scalars(select(InquiryLegTimeCount))
+    return {(row.month, row.leg, row.bin): row.n for row in rows if row.n}
+
+
+def _seconds() -> dict[str, tuple[int | None, ...]]:
+    return {
+        s.inquiry_id: tuple(getattr(s, column) for _, _, column in daycounts.PAIRS)
+        for s in get_session().scalars(select(InquirySummary))
+    }
+
+
 @dataclass
 class Expected:
     overall: Counter[str]
@@ -159,11 +179,12 @@ def test_day_counts_kept_with_the_legs_equal_those_rebuilt_and_what_the_legs_giv
         for kind, days in journey.legs:
             _write(inquiry_id, kind, intake_at + dt.timedelta(days=days), husie)
 
-    kept = _day_counts()
+    kept, kept_times, kept_seconds = _day_counts(), _leg_time_counts(), _seconds()
     assert {key[1] for key in kept} >= {husie}  # the re-routed inquiry counts at Husie
+    assert kept_seconds[ids[1]] == (86400, 9 * 86400, 86400, 34 * 86400)
     assert rebuild_summaries(get_session()) == len(ids)
     get_session().commit()
-    assert _day_counts() == kept
+    assert (_day_counts(), _leg_time_counts(), _seconds()) == (kept, kept_times, kept_seconds)
 
     # Every day an inquiry's counts can change on, and the days either side of it.
     days = {START.date() - dt.timedelta(days=1), dt.date(YEAR, 12, 31), dt.date(YEAR + 1, 3, 1)}
@@ -180,6 +201,12 @@ def test_day_counts_kept_with_the_legs_equal_those_rebuilt_and_what_the_legs_giv
         assert report.extras is not None
         assert (report.extras.within_target, report.extras.target_due,
                 report.extras.open_past_deadline) == (legs.within, legs.due, legs.past), as_of
+    # After the last leg the leg times come from the bins; the same as from every summary.
+    session, period = get_session(), Period(YEAR, dt.date(YEAR + 1, 3, 1))
+    time = sql_time(session, period)
+    from_bins = extras._leg_timings_from_bins(session, period)
+    assert [leg.count for leg in from_bins] == [4, 3, 3, 1]
+    assert from_bins == extras._leg_timings_per_row(session, time, live_firsts(period))
 
 
 def _random_facts(rng: random.Random) -> daycounts.Facts:

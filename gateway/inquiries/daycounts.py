@@ -34,6 +34,19 @@ BUCKET_LIMITS = (39, 59)
 _CLOSED, _ONGOING, _WITHIN, _DUE, _PAST = 3, 4, 5, 6, 7
 _DAY = dt.timedelta(days=1)
 
+# The legs whose times the report gives (start kind, end kind, the summary's seconds column).
+PAIRS = (
+    ("received", "opened", "received_opened_s"),
+    ("opened", "answered", "opened_answered_s"),
+    ("answered", "answer_delivered", "answered_delivered_s"),
+    ("answer_delivered", "registered", "delivered_registered_s"),
+)
+# The columns of a summary (inquiry_summaries) that `facts_from_row` reads, in this order.
+FACT_COLUMNS = (
+    "form_type", "care_unit_id", "sender_unit_id", "deadline",
+    "submitted", "received", "answered", "answer_delivered", "registered", "closed",
+    *(column for _, _, column in PAIRS),
+)
 Vector = tuple[int, ...]
 # (first day of the cohort month, care unit id, sender unit id, the day the change holds from)
 Key = tuple[dt.date, int, int, dt.date]
@@ -54,13 +67,12 @@ class Facts:
     answer_delivered: dt.date | None
     registered: dt.date | None
     closed: dt.date | None
+    # The seconds of each leg of PAIRS (None: an end is missing).
+    seconds: tuple[int | None, ...] = (None,) * len(PAIRS)
 
 
-# The columns of a summary (inquiry_summaries) that `facts_from_row` reads, in this order.
-FACT_COLUMNS = (
-    "form_type", "care_unit_id", "sender_unit_id", "deadline",
-    "submitted", "received", "answered", "answer_delivered", "registered", "closed",
-)
+# Leg-time bins: each second up to EXACT, then SUB bins per doubling (about 3 % wide).
+EXACT, SUB_BITS = 64, 5
 
 
 def _day(at: dt.datetime | None) -> dt.date | None:
@@ -69,9 +81,13 @@ def _day(at: dt.datetime | None) -> dt.date | None:
 
 def facts_from_row(row: Sequence[Any]) -> Facts:
     """Facts from a summary's FACT_COLUMNS: units and deadline, then first times in UTC."""
-    form_type, care_unit_id, sender_unit_id, deadline, *firsts = row
+    form_type, care_unit_id, sender_unit_id, deadline, *rest = row
+    submitted, received, answered, delivered, registered, closed = (
+        _day(at) for at in rest[:6]
+    )
     return Facts(str(form_type) if form_type is not None else None, care_unit_id,
-                 sender_unit_id, deadline, *(_day(at) for at in firsts))
+                 sender_unit_id, deadline, submitted, received, answered, delivered,
+                 registered, closed, tuple(None if v is None else int(v) for v in rest[6:]))
 
 
 def _bucket(answer: dt.date | None, start: dt.date, closed: dt.date | None) -> int:
@@ -174,3 +190,66 @@ def as_rows(found: Mapping[Key, Vector]) -> list[dict[str, Any]]:
          **dict(zip(MEASURES, found[key], strict=True))}
         for key in sorted(found)
     ]
+
+
+def bin_of(seconds: int) -> int:
+    """The leg-time bin of a number of seconds: negatives in one bin, each second up to EXACT,
+    then 2**SUB_BITS bins per doubling; bins are in the order of their seconds."""
+    if seconds < 0:
+        return -1
+    if seconds < EXACT:
+        return seconds
+    shift = seconds.bit_length() - 1 - SUB_BITS
+    return EXACT + (shift - (EXACT.bit_length() - 1 - SUB_BITS)) * (1 << SUB_BITS) + (
+        (seconds >> shift) - (1 << SUB_BITS))
+
+
+def bin_bounds(number: int) -> tuple[int | None, int | None]:
+    """The seconds of a bin: from (inclusive) and to (exclusive); None where unbounded."""
+    if number < 0:
+        return None, 0
+    if number < EXACT:
+        return number, number + 1
+    doublings, step = divmod(number - EXACT, 1 << SUB_BITS)
+    shift = doublings + EXACT.bit_length() - 1 - SUB_BITS
+    start = ((1 << SUB_BITS) + step) << shift
+    return start, start + (1 << shift)
+
+
+TimeKey = tuple[dt.date, int, int]  # (cohort month, leg index in PAIRS, bin)
+
+
+def leg_times(f: Facts | None) -> dict[TimeKey, int]:
+    """The inquiry's legs in inquiry_leg_time_counts: its cohort month by its first sending
+    (submitted, else received), each leg whose ends both exist in its bin."""
+    if f is None or f.form_type != COUNTED_FORM_TYPE:
+        return {}
+    start = f.submitted or f.received
+    if start is None:
+        return {}
+    return {
+        (start.replace(day=1), index, bin_of(seconds)): 1
+        for index, seconds in enumerate(f.seconds) if seconds is not None
+    }
+
+
+def time_difference(old: Facts | None, new: Facts | None) -> dict[TimeKey, int]:
+    total: dict[TimeKey, int] = dict(leg_times(new))
+    for key, n in leg_times(old).items():
+        total[key] = total.get(key, 0) - n
+    return {key: n for key, n in total.items() if n}
+
+
+def time_totals(rows: Iterable[Sequence[Any]]) -> dict[TimeKey, int]:
+    """The leg-time counts of every inquiry whose summary columns (FACT_COLUMNS) are given."""
+    total: dict[TimeKey, int] = {}
+    for row in rows:
+        for key, n in leg_times(facts_from_row(row)).items():
+            total[key] = total.get(key, 0) + n
+    return total
+
+
+def time_rows(found: Mapping[TimeKey, int]) -> list[dict[str, Any]]:
+    """Rows of inquiry_leg_time_counts, in key order."""
+    return [{"month": key[0], "leg": key[1], "bin": key[2], "n": found[key]}
+            for key in sorted(found)]

@@ -7,7 +7,16 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
 from gateway.db import Base
@@ -193,6 +202,14 @@ class InquirySummary(Base):
     __table_args__ = (
         Index("ix_inquiry_summaries_status", "status"),
         Index("ix_inquiry_summaries_started", "started"),
+        # The leg times' percentiles walk one of these from a value on (extras._leg_timings).
+        *(
+            Index(f"ix_inquiry_summaries_{name}", name, "started",
+                  sqlite_where=text(f"{name} IS NOT NULL"),
+                  postgresql_where=text(f"{name} IS NOT NULL"))
+            for name in ("received_opened_s", "opened_answered_s", "answered_delivered_s",
+                         "delivered_registered_s")
+        ),
     )
 
     inquiry_id: Mapped[str] = mapped_column(
@@ -216,8 +233,28 @@ class InquirySummary(Base):
     care_unit_id: Mapped[int | None]
     sender_unit_id: Mapped[int | None]
     deadline: Mapped[dt.date | None]
+    # The seconds of each leg (daycounts.PAIRS) between the first times, as the database computes
+    # them (sqltime.epoch_seconds of each end); None where either end is missing.
+    received_opened_s: Mapped[int | None] = mapped_column(BigInteger)
+    opened_answered_s: Mapped[int | None] = mapped_column(BigInteger)
+    answered_delivered_s: Mapped[int | None] = mapped_column(BigInteger)
+    delivered_registered_s: Mapped[int | None] = mapped_column(BigInteger)
 
     inquiry: Mapped[Inquiry] = relationship()
+
+
+class InquiryLegTimeCount(Base):
+    """How many hälsoförfrågningar of a cohort month (the first day of the Stockholm month of
+    sending) have a leg (daycounts.PAIRS index) whose seconds fall in a bin (daycounts.bin_of):
+    the percentiles of the leg times find their bin here and walk only that bin's summaries.
+    Counts every leg once both its ends exist (not as of a date). Kept with the summaries."""
+
+    __tablename__ = "inquiry_leg_time_counts"
+
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    leg: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    bin: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(default=0)
 
 
 class InquiryDayCount(Base):

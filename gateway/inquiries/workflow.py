@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -22,10 +22,12 @@ from gateway.inquiries.models import (
     FormType,
     Inquiry,
     InquiryDayCount,
+    InquiryLegTimeCount,
     InquirySummary,
     Leg,
     LegKind,
 )
+from gateway.stats.sqltime import epoch_seconds
 
 __all__ = [
     "STOCKHOLM",
@@ -250,17 +252,52 @@ def count_pending(session: Session) -> None:
             pending.transaction:
         return
     session.flush()
+    touched = {
+        inquiry_id: summary for inquiry_id in pending.counted
+        # A summary added in a savepoint since rolled back never counted.
+        if (summary := pending.summaries.get(inquiry_id)) is not None and summary in session
+    }
+    _take_seconds(session, touched)
     total: dict[daycounts.Key, list[int]] = {}
-    for inquiry_id, before in pending.counted.items():
-        summary = pending.summaries.get(inquiry_id)
-        if summary is None or summary not in session:
-            continue  # added in a savepoint since rolled back: it never counted
+    times: dict[daycounts.TimeKey, int] = {}
+    for inquiry_id, summary in touched.items():
         inquiry = session.get(Inquiry, inquiry_id)
         if inquiry is not None:
             _take_units(summary, inquiry)
-        daycounts.accumulate(total, daycounts.difference(before, _counted_facts(summary)))
+        before, after = pending.counted[inquiry_id], _counted_facts(summary)
+        daycounts.accumulate(total, daycounts.difference(before, after))
+        for key, n in daycounts.time_difference(before, after).items():
+            times[key] = times.get(key, 0) + n
     pending.counted.clear()
     _add_day_counts(session, daycounts.nonzero(total))
+    _add_leg_time_counts(session, {key: n for key, n in times.items() if n})
+
+
+def _leg_seconds(dialect: str) -> list[Any]:
+    """The seconds of each leg (daycounts.PAIRS) from the summary's first times, as the database
+    computes them (the same expression the statistics used over the first times)."""
+    summary = InquirySummary
+    return [
+        epoch_seconds(dialect, getattr(summary, end)) - epoch_seconds(dialect, getattr(summary,
+                                                                                        start))
+        for start, end, _ in daycounts.PAIRS
+    ]
+
+
+def _take_seconds(session: Session, summaries: dict[str, InquirySummary]) -> None:
+    """Set the summaries' leg seconds from their (flushed) first times."""
+    if not summaries:
+        return
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(
+        select(InquirySummary.inquiry_id, *_leg_seconds(dialect))
+        .where(InquirySummary.inquiry_id.in_(sorted(summaries)))
+    )
+    for inquiry_id, *seconds in rows:
+        summary = summaries[inquiry_id]
+        for (_, _, column), value in zip(daycounts.PAIRS, seconds, strict=True):
+            if getattr(summary, column) != value:
+                setattr(summary, column, value)
 
 
 def _take_units(summary: InquirySummary, inquiry: Inquiry) -> None:
@@ -283,6 +320,20 @@ def _add_day_counts(session: Session, found: dict[daycounts.Key, daycounts.Vecto
         set_={name: table.c[name] + statement.excluded[name] for name in daycounts.MEASURES},
     )
     session.execute(statement, daycounts.as_rows(found))
+
+
+def _add_leg_time_counts(session: Session, found: dict[daycounts.TimeKey, int]) -> None:
+    """Add the changes to inquiry_leg_time_counts (a row per key, made where missing)."""
+    if not found:
+        return
+    table = InquiryLegTimeCount.metadata.tables[InquiryLegTimeCount.__tablename__]
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.month, table.c.leg, table.c.bin],
+        set_={"n": table.c.n + statement.excluded.n},
+    )
+    session.execute(statement, daycounts.time_rows(found))
 
 
 @event.listens_for(Session, "before_commit")
@@ -355,11 +406,23 @@ def rebuild_summaries(session: Session) -> int:
 
 
 def rebuild_day_counts(session: Session) -> int:
-    """Replace inquiry_day_counts with the sums the summaries give; return how many rows."""
+    """Replace the summaries' leg seconds, inquiry_day_counts and inquiry_leg_time_counts with
+    what the summaries' first times and units give; return how many day-count rows."""
+    dialect = session.get_bind().dialect.name
+    session.execute(update(InquirySummary).values({
+        column: seconds
+        for (_, _, column), seconds in zip(daycounts.PAIRS, _leg_seconds(dialect), strict=True)
+    }).execution_options(synchronize_session=False))
+    for known in list(session.identity_map.values()):
+        if isinstance(known, InquirySummary):
+            session.expire(known)
     session.execute(delete(InquiryDayCount))
+    session.execute(delete(InquiryLegTimeCount))
     columns = [getattr(InquirySummary, name) for name in daycounts.FACT_COLUMNS]
-    found = daycounts.totals(session.execute(select(*columns)))
+    rows = session.execute(select(*columns)).all()
+    found = daycounts.totals(rows)
     _add_day_counts(session, found)
+    _add_leg_time_counts(session, daycounts.time_totals(rows))
     return len(found)
 
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from forms.dates import local_date
 from gateway.db import UTCDateTime
+from gateway.inquiries import daycounts
+from gateway.inquiries.models import InquiryLegTimeCount, InquirySummary, Leg
 from gateway.stats.period import Period
 from gateway.stats.shares import percent_of
 from gateway.stats.sqltime import SqlTime
@@ -126,12 +130,84 @@ def compute(
         within_target=targets.within_target,
         target_due=targets.target_due,
         open_past_deadline=targets.past_deadline,
-        legs=_leg_timings(session, time, firsts),
+        legs=_leg_timings(session, period, time, firsts),
         rejections=rejections(session, period),
     )
 
 
-def _leg_timings(session: Session, time: SqlTime, cohort: Any) -> tuple[LegTiming, ...]:
+def _leg_timings(
+    session: Session, period: Period, time: SqlTime, firsts: Any
+) -> tuple[LegTiming, ...]:
+    """The leg times: from the bins (inquiry_leg_time_counts) when no leg is after the
+    measurement date (every leg of the cohort then counts: a report as of today), else from
+    every summary of the cohort. The same numbers either way."""
+    latest = session.scalar(select(func.max(Leg.at)))
+    if latest is None or local_date(latest) <= period.as_of:
+        return _leg_timings_from_bins(session, period)
+    return _leg_timings_per_row(session, time, firsts)
+
+
+def _leg_timings_from_bins(session: Session, period: Period) -> tuple[LegTiming, ...]:
+    """Nearest rank, as _leg_timings_per_row: the bins say how many legs each leg kind has and
+    which bin holds the wanted rank; the summaries of that bin (walked on their index, from the
+    bin's first second) give the value at the rank within it."""
+    counts = InquiryLegTimeCount
+    rows = session.execute(
+        select(counts.leg, counts.bin, func.sum(counts.n))
+        .where(counts.month >= period.first_day, counts.month <= dt.date(period.year, 12, 1))
+        .group_by(counts.leg, counts.bin)
+    )
+    bins: dict[int, list[tuple[int, int]]] = {}
+    for leg, number, n in rows:
+        if n:
+            bins.setdefault(int(leg), []).append((int(number), int(n)))
+    timings = []
+    for index, (start, end, column) in enumerate(daycounts.PAIRS):
+        found = sorted(bins.get(index, []))
+        total = sum(n for _, n in found)
+        if not total:
+            timings.append(LegTiming(start, end, 0, None, None))
+            continue
+        median, p90 = (_at_rank(session, period, column, found, (total * percent + 99) // 100)
+                       for percent in (50, 90))
+        timings.append(LegTiming(start, end, total, median, p90))
+    return tuple(timings)
+
+
+def _at_rank(
+    session: Session, period: Period, column: str, bins: list[tuple[int, int]], rank: int
+) -> int:
+    """The value at `rank` (1-based) among the cohort's seconds in `column`, given its bins."""
+    number, before = _bin_at(bins, rank)
+    low, high = daycounts.bin_bounds(number)
+    seconds = getattr(InquirySummary, column)
+    summary = InquirySummary
+    conditions = [
+        seconds < high, summary.started >= period.cohort_start_utc,
+        summary.started < period.cohort_end_utc,
+        summary.form_type == daycounts.COUNTED_FORM_TYPE,
+    ]
+    if low is not None:
+        conditions.append(seconds >= low)
+    value = session.scalar(
+        select(seconds).where(*conditions).order_by(seconds).offset(rank - before - 1).limit(1)
+    )
+    if value is None:
+        raise RuntimeError(f"inquiry_leg_time_counts disagrees with the summaries ({column})")
+    return int(value)
+
+
+def _bin_at(bins: list[tuple[int, int]], rank: int) -> tuple[int, int]:
+    """The bin holding `rank` among bins (number, count) in order, and the count before it."""
+    before = 0
+    for number, n in bins:
+        if before + n >= rank:
+            return number, before
+        before += n
+    raise ValueError(f"rank {rank} beyond the {before} counted")
+
+
+def _leg_timings_per_row(session: Session, time: SqlTime, cohort: Any) -> tuple[LegTiming, ...]:
     c = cohort.c
     durations = union_all(*[
         select(

@@ -106,10 +106,15 @@ class SqlTime:
         return cast(func.substr(day, 6, 2), Integer)
 
     def epoch_seconds(self, at: Column) -> Expr:
-        """Whole seconds since 1970 of a UTC timestamp, truncated (exact integers on both)."""
-        if self.dialect == "postgresql":
-            return cast(func.floor(extract("epoch", at)), BigInteger)
-        return cast(func.strftime("%s", at), BigInteger)
+        return epoch_seconds(self.dialect, at)
+
+
+def epoch_seconds(dialect: str, at: Column) -> Expr:
+    """Whole seconds since 1970 of a UTC timestamp, truncated (exact integers on both; SQLite
+    rounds to the millisecond first)."""
+    if dialect == "postgresql":
+        return cast(func.floor(extract("epoch", at)), BigInteger)
+    return cast(func.strftime("%s", at), BigInteger)
 
 
 def date_literal(day: dt.date) -> Expr:
