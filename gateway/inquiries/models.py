@@ -202,9 +202,10 @@ class InquirySummary(Base):
     __table_args__ = (
         Index("ix_inquiry_summaries_status", "status"),
         Index("ix_inquiry_summaries_started", "started"),
-        # The leg times' percentiles walk one of these from a value on (extras._leg_timings).
+        # The leg times' percentiles walk one of these from a value on (extras._at_rank), reading
+        # no row.
         *(
-            Index(f"ix_inquiry_summaries_{name}", name, "started",
+            Index(f"ix_inquiry_summaries_{name}", name, "started", "form_type",
                   sqlite_where=text(f"{name} IS NOT NULL"),
                   postgresql_where=text(f"{name} IS NOT NULL"))
             for name in ("received_opened_s", "opened_answered_s", "answered_delivered_s",
@@ -250,6 +251,8 @@ class InquiryLegTimeCount(Base):
     Counts every leg once both its ends exist (not as of a date). Kept with the summaries."""
 
     __tablename__ = "inquiry_leg_time_counts"
+    # On SQLite the rows are stored in key order (the report reads a range of months).
+    __table_args__ = {"sqlite_with_rowid": False}
 
     month: Mapped[dt.date] = mapped_column(primary_key=True)
     leg: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
@@ -265,6 +268,8 @@ class InquiryDayCount(Base):
     workflow.rebuild_summaries makes them again from the legs."""
 
     __tablename__ = "inquiry_day_counts"
+    # On SQLite the rows are stored in key order (the report reads a range of months).
+    __table_args__ = {"sqlite_with_rowid": False}
 
     month: Mapped[dt.date] = mapped_column(primary_key=True)
     care_unit_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)

@@ -178,7 +178,8 @@ def live_counts(session: Session, period: Period) -> LiveCounts:
         select(counts.care_unit_id, counts.sender_unit_id, counts.month, *sums)
         .where(counts.month >= period.first_day, counts.month <= dt.date(period.year, 12, 1),
                counts.day <= period.as_of)
-        .group_by(counts.care_unit_id, counts.sender_unit_id, counts.month)
+        # In the key's order: SQLite reads the rows in order and groups without sorting.
+        .group_by(counts.month, counts.care_unit_id, counts.sender_unit_id)
     )
     rows = session.execute(by_units).all()
     care: dict[int, str] = {

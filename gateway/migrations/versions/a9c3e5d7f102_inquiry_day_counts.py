@@ -39,7 +39,7 @@ def upgrade() -> None:
     for column in SECONDS:
         op.add_column('inquiry_summaries', sa.Column(column, sa.BigInteger(), nullable=True))
         op.create_index(f'ix_inquiry_summaries_{column}', 'inquiry_summaries',
-                        [column, 'started'], sqlite_where=sa.text(f'{column} IS NOT NULL'),
+                        [column, 'started', 'form_type'], sqlite_where=sa.text(f'{column} IS NOT NULL'),
                         postgresql_where=sa.text(f'{column} IS NOT NULL'))
     times = op.create_table(
         'inquiry_leg_time_counts',
@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column('bin', sa.Integer(), autoincrement=False, nullable=False),
         sa.Column('n', sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint('month', 'leg', 'bin', name=op.f('pk_inquiry_leg_time_counts')),
+        sqlite_with_rowid=False,
     )
     counts = op.create_table(
         'inquiry_day_counts',
@@ -58,6 +59,7 @@ def upgrade() -> None:
         *(sa.Column(name, sa.Integer(), nullable=False) for name in daycounts.MEASURES),
         sa.PrimaryKeyConstraint('month', 'care_unit_id', 'sender_unit_id', 'day',
                                 name=op.f('pk_inquiry_day_counts')),
+        sqlite_with_rowid=False,
     )
     _fill(counts, times)
 
