@@ -1,14 +1,16 @@
 """The yearly response-time report of DESIGN 5.7, computed in the database from legs and history.
 
-One grouped query counts the cohort per bucket by (source, care unit, sending unit, month),
-first per sending day and then per month; Python only adds up those few hundred groups. The
-cohort is the inquiries sent in the year (Stockholm calendar) up to the measurement date: live
-inquiries by their `submitted` leg (or `received` where a sender gave no time), history rows by
-`sent_on`. Days run from the Stockholm date of sending to the Stockholm date the answer reached
-the social services (`registered`, else `answer_delivered`; in the history,
-`answer_registered_on`), and choose the bucket: up to 39 (a same-day answer included) "1-39",
-40-59, 60 and more "60+"; with no answer, a `closed` leg (any reason) is "closed_ok";
-otherwise "ongoing". Legs after the measurement date do not exist.
+Grouped queries count the cohort per bucket by (source, care unit, sending unit, month):
+the history per sending day and then per month; the live hälsoförfrågningar (not SIPs) by
+summing inquiry_day_counts, the changes per day kept as legs are written
+(gateway.inquiries.daycounts), over the days up to the measurement date. Python only adds up
+those few hundred groups. The cohort is the inquiries sent in the year (Stockholm calendar) up
+to the measurement date: live inquiries by their `submitted` leg (or `received` where a sender
+gave no time), history rows by `sent_on`. Days run from the Stockholm date of sending to the
+Stockholm date the answer reached the social services (`registered`, else `answer_delivered`;
+in the history, `answer_registered_on`), and choose the bucket: up to 39 (a same-day answer
+included) "1-39", 40-59, 60 and more "60+"; with no answer, a `closed` leg (any reason) is
+"closed_ok"; otherwise "ongoing". Legs after the measurement date do not exist.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@
   REKO's `answered` leg) on or before the 30th Stockholm calendar day after `received`.
 - Leg times: the median and 90th percentile of received→opened, opened→answered,
   answered→answer_delivered and answer_delivered→registered, in whole seconds (nearest rank: the
-  value at rank ceil(p·n) of the n sorted durations), computed with window functions.
+  value at rank ceil(p·n) of the n sorted durations): when no leg is after the measurement
+  date, from the bins kept as legs are written and an index walk within one bin; otherwise
+  ranked with window functions over the cohort's summaries.
 - Open past deadline: inquiries with no answer, delivery, registration or closure as of the
   measurement date whose deadline is before it.
 - Rejected at intake by rule code, from `intake_rejections` where that table exists.
