@@ -4,7 +4,7 @@ units and deadline they were counted with and each leg's seconds; all filled fro
 summaries and inquiries
 
 Revision ID: a9c3e5d7f102
-Revises: b8e4f0a2c6d1
+Revises: a7c3e5f1b9d2
 Create Date: 2026-12-02 17:45:00
 """
 
@@ -18,7 +18,7 @@ from gateway.inquiries import daycounts
 from gateway.stats.sqltime import epoch_seconds
 
 revision = 'a9c3e5d7f102'
-down_revision = 'b8e4f0a2c6d1'
+down_revision = 'a7c3e5f1b9d2'
 branch_labels = None
 depends_on = None
 
