@@ -234,7 +234,9 @@ def test_reroute_past_the_consent_is_refused_naming_c4(world: World) -> None:
         assert moved.status_code == 422, moved.get_data(as_text=True)
         body = moved.get_json()
         assert [i["typeCode"] for i in body["eventIssues"]] == ["C4"]
-        assert "ny förfrågan med ett samtycke som gäller SE2321000255-K005" in body["detail"]
+        assert "skicka den vidare med ett nytt samtycke som gäller SE2321000255-K005" in \
+            body["detail"]
+        assert "Avsluta förfrågan med anledningen att personen är listad" in body["detail"]
         assert "rerouted" not in leg_kinds(inquiry_id)
         assert post_answer(world.client, world.tokens.reko, inquiry_id,
                            signed_answer(world.pki, inquiry_id)).status_code == 201

@@ -18,9 +18,10 @@ units); other roles are on no side and never see content.
 
 Acts. Each act names the sides that may do it (`MAY`): reading the inquiry, closing and
 re-routing it and deleting one's own view of its SDK messages are either side's; answering and
-setting the REKO-status are the care unit's; fetching and registering the answer are the sender's.
-A SIP invitation is an inquiry of form type `sip` with the same two sides: replying is the care
-unit's, recording the outcome the sender's. A channel that serves one form type names it
+setting the REKO-status are the care unit's; fetching and registering the answer and sending the
+inquiry on to another VC with a new consent (RESEND) are the sender's. A SIP invitation is an
+inquiry of form type `sip` with the same two sides: replying is the care unit's, recording the
+outcome the sender's. A channel that serves one form type names it
 (`require(..., form_type=...)`): an inquiry of another type is then as unknown as no inquiry.
 
 Verdicts. ALLOWED when the party is on a side that may do the act. UNKNOWN when no inquiry has
@@ -80,6 +81,7 @@ class Act(enum.StrEnum):
     READ = "inquiry.read"
     CLOSE = "inquiry.close"
     REROUTE = "inquiry.reroute"
+    RESEND = "inquiry.resend"
     MARK = "inquiry.mark"
     ANSWER = "answer.submit"
     COMPOSE = "answer.compose"
@@ -94,6 +96,7 @@ MAY: dict[Act, frozenset[Side]] = {
     Act.READ: EITHER,
     Act.CLOSE: EITHER,
     Act.REROUTE: EITHER,
+    Act.RESEND: SENDER,
     Act.MARK: CARE_UNIT,
     Act.ANSWER: CARE_UNIT,
     Act.COMPOSE: CARE_UNIT,

@@ -378,8 +378,8 @@ def deliver_answer(
     stored = answer_for(session, inquiry.id)
     if stored is None:
         raise not_found("Svaret", "Förfrågan har inget svar ännu.")
-    kinds = {leg.kind for leg in legs_of(session, inquiry.id)}
-    if LegKind.ANSWER_DELIVERED not in kinds and LegKind.CLOSED not in kinds:
+    kinds = [leg.kind for leg in legs_of(session, inquiry.id)]
+    if LegKind.ANSWER_DELIVERED not in kinds and derive_status(kinds) is not Status.CLOSED:
         add_leg(session, inquiry.id, LegKind.ANSWER_DELIVERED, at=now, actor=actor,
                 detail={"channel": channel})
     record_read(session, actor=actor, action="answer.read", object_type="inquiry",

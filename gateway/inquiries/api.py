@@ -18,7 +18,7 @@ from gateway.errors import GatewayError
 from gateway.inquiries.access import Act, Party, Side, require
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import FormType, Inquiry
-from gateway.inquiries.receipts import utc_text
+from gateway.inquiries.receipts import receipt_body, utc_text
 from gateway.inquiries.workflow import progress, record_opened
 
 SEND_SCOPE = "urn:sdk.api:sendMessage"
@@ -402,14 +402,21 @@ def post_close(inquiry_id: str) -> Response:
 @bp.post("/api/v1/inquiries/<inquiry_id>/reroute")
 @require_token(SEND_SCOPE)
 def post_reroute(inquiry_id: str) -> Response:
-    """Move the inquiry to the VC where the person is now listed (`{"care_unit": HSA-id}`)."""
+    """Move the inquiry to another VC: the sender's client posts the amended hälsoförfrågan
+    (application/xml) with a consent that names the new VC (200, the new signed receipt);
+    either side may post `{"care_unit": HSA-id}` (JSON), refused by C4 unless the consent
+    already names that VC."""
+    client: ApiClient = g.api_client
+    if request.mimetype in XML_TYPES:
+        return _resend(inquiry_id, client)
     from gateway.inquiries.closing import reroute
 
-    client: ApiClient = g.api_client
     inquiry = client_inquiry(inquiry_id, client, Act.REROUTE)
     target = json_object().get("care_unit")
     if not isinstance(target, str) or not target.strip():
-        detail = "Ange vårdcentralens HSA-id i care_unit."
+        detail = ("Ange vårdcentralens HSA-id i care_unit, eller (avsändaren) skicka den ändrade "
+                  "hälsoförfrågan med ett samtycke för den nya vårdcentralen som "
+                  "application/xml.")
         raise GatewayError.at(
             codes.CARE_UNIT_REQUIRED, detail, "/care_unit", status=422
         )
@@ -418,6 +425,35 @@ def post_reroute(inquiry_id: str) -> Response:
             now=utcnow())
     session.commit()
     return jsonify(status_body(inquiry))
+
+
+def _resend(inquiry_id: str, client: ApiClient) -> Response:
+    """The sender's re-route with the amended form (gateway.inquiries.resend)."""
+    from gateway.inquiries.resend import resend
+
+    inquiry = client_inquiry(inquiry_id, client, Act.RESEND)
+    data = xml_body()
+    session = get_session()
+    resend(session, inquiry, data, submitter=Submitter.from_client(client), channel="api",
+           now=utcnow())
+    body = receipt_body(inquiry)
+    session.commit()
+    response = jsonify(body)
+    response.headers["Location"] = f"/api/v1/inquiries/{inquiry.id}"
+    return response
+
+
+RESEND_DESCRIPTION = (
+    "Avsändarens klient skickar den ändrade hälsoförfrågan (Content-Type: application/xml, "
+    "DESIGN 5.1): samma id, person och avsändare; ny skapad (när den skickas vidare), "
+    "mottagare/vardcentral = den nya vårdcentralen och ett samtycke vars uppgiftslamnare är den; "
+    "en ny samtyckes-PDF i bilaga om den finns. Den prövas som vid intag (XSD, C1–C7 mot den nya "
+    "vårdcentralen) och går sedan dit: ny kvittens, ny sista svarsdag (svarstiden räknas från "
+    "omdirigeringen), händelsen rerouted, den gamla vårdcentralen når den inte längre. Går även "
+    "när vårdcentralen avslutat förfrågan med RELISTED: den öppnas då igen. Samma ändrade "
+    "förfrågan igen ger samma svar och ändrar inget. Med JSON {\"care_unit\": HSA-id} (båda "
+    "parter) vägras den med C4 om inte samtycket redan gäller den vårdcentralen."
+)
 
 
 def answer_openapi_paths() -> dict[str, Any]:
@@ -484,8 +520,30 @@ def answer_openapi_paths() -> dict[str, Any]:
         "/api/v1/inquiries/{id}/reroute": {"post": {
             "operationId": "rerouteInquiry",
             "summary": "Skicka förfrågan vidare till vårdcentralen där personen nu är listad",
-            "security": secured(SEND_SCOPE), "parameters": param, "requestBody": json_body,
-            "responses": {"200": status, **common, "409": problem("Förfrågan är inte öppen"),
-                          "422": problem("Samma eller ej ansluten vårdcentral")},
+            "description": RESEND_DESCRIPTION,
+            "security": secured(SEND_SCOPE), "parameters": param,
+            "requestBody": {"required": True, "content": {
+                "application/xml": {"schema": {"type": "string"}},
+                "application/json": {"schema": {
+                    "type": "object", "required": ["care_unit"],
+                    "properties": {"care_unit": {"type": "string"}}}},
+            }},
+            "responses": {
+                "200": {"description": "Skickad vidare. XML: den nya signerade kvittensen "
+                                       "(IntakeResponse); JSON: förfrågans läge (InquiryStatus)",
+                        "content": {"application/json": {"schema": {"oneOf": [
+                            {"$ref": "#/components/schemas/IntakeResponse"},
+                            {"$ref": "#/components/schemas/InquiryStatus"}]}}}},
+                "400": problem("Dokumentet kunde inte läsas (XML)"),
+                **common,
+                "403": problem("XML från vårdcentralens klient (bara avsändaren skickar vidare "
+                               "med nytt samtycke), eller avsändaren är inte klientens"),
+                "409": problem("Förfrågan är besvarad, registrerad, avslutad av annan anledning "
+                               "än RELISTED eller raderad (NOT_OPEN)"),
+                "413": problem("För stort dokument"),
+                "422": problem("C1–C7 mot den nya vårdcentralen (C4 när samtycket inte gäller "
+                               "den), REROUTE_NOT_SAME_INQUIRY (annat id, annan person eller "
+                               "avsändare), REROUTE_SAME_UNIT, RECIPIENT_AT_PEER, ej ansluten"),
+            },
         }},
     }

@@ -6,7 +6,8 @@
   blocks new ones until a newer consent (the intake's and the answer's C7 read the withdrawal);
   a VC a peer gateway serves is sent the withdrawal as an SDK message.
 - `reroute`: the person has listed at another VC; the inquiry moves there (`rerouted` leg),
-  gets a new functional address and the new VC is notified.
+  gets a new functional address and the new VC is notified, but only when the consent already
+  names that VC (C4). With a new consent, only the sender sends it on (gateway.inquiries.resend).
 """
 
 from __future__ import annotations
@@ -249,15 +250,17 @@ def purge(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
 
 def _check_consent_covers(inquiry: Inquiry, care_unit_hsa_id: str) -> None:
     """Refuse (422, rule C4) a re-route to a VC the person's consent does not let disclose: the
-    person's data may go there only with a consent that names it, i.e. a new inquiry."""
+    person's data may go there only with a consent that names it, which only the sender can
+    give (gateway.inquiries.resend)."""
     form = inquiry_form(inquiry)
     result = consent_covers(form, care_unit_hsa_id)
     if result.passed:
         return
     worker = form.avsandare.handlaggare
-    detail = (f"{result.message} Förfrågan kan inte skickas vidare dit. Be handläggaren "
-              f"{worker.namn}, {form.avsandare.enhet}, skicka en ny förfrågan med ett samtycke "
-              f"som gäller {care_unit_hsa_id}.")
+    detail = (f"{result.message} Förfrågan kan inte skickas vidare dit utan ett nytt samtycke. "
+              "Avsluta förfrågan med anledningen att personen är listad på en annan "
+              f"vårdcentral: då får handläggaren {worker.namn}, {form.avsandare.enhet}, veta det "
+              f"och kan skicka den vidare med ett nytt samtycke som gäller {care_unit_hsa_id}.")
     raise GatewayError.at(
         codes.REROUTE_NOT_IN_CONSENT, detail, status=422,
         issues=[Issue("C4", as_issue(result).title, detail, result.path)],

@@ -189,12 +189,12 @@ class _Checked:
 def _checked(session: Session, data: bytes, submitter: Submitter, now: dt.datetime,
              kind: FormKind | None) -> _Checked:
     """Parse, check the sender and the consent rules; raise GatewayError for a refusal."""
-    handling, form = _parse(data, kind)
-    sender_unit = _sender_unit(session, form, submitter)
+    handling, form = parse_for_intake(data, kind)
+    sender_unit = sender_unit_of(session, form, submitter)
     today = local_date(now)
     person_hash = get_vault().keyed_hash(form.person.personnummer)
     care_unit = care_unit_by_hsa_id(session, form.mottagare.hsa_id)
-    _check_consent(session, form, sender_unit, care_unit, person_hash, today)
+    check_form_consent(session, form, sender_unit, care_unit, person_hash, today)
     return _Checked(handling, form, sender_unit, care_unit, person_hash, today)
 
 
@@ -212,7 +212,7 @@ def _submit(
     stored = _stored(session, form.id)
     if stored is not None:
         return _resend(stored, digest)
-    decision = _route(session, form, today)
+    decision = route_form(session, form, today)
     assert care_unit is not None  # route() refuses a care unit that is not in the directory
     if care_unit.organisation.endpoint:
         decision = _peer_route(care_unit, decision)
@@ -248,8 +248,9 @@ def _store_message(session: Session, inquiry: Inquiry, accepted: _Accepted,
 # --- refusals --------------------------------------------------------------------------------
 
 
-def _parse(data: bytes, kind: FormKind | None) -> tuple[Handling, IntakeForm]:
-    """Return the form's handling and the form: of `kind`, else of the type its root names."""
+def parse_for_intake(data: bytes, kind: FormKind | None) -> tuple[Handling, IntakeForm]:
+    """Return the form's handling and the form: of `kind`, else of the type its root names;
+    GatewayError 400/413/422 (form_refusal) when it is not one."""
     try:
         found, form = parse_form(data, kind=kind)
     except FormError as error:
@@ -282,7 +283,9 @@ def _summary(issues: list[Issue], total: int, shown: int = 5) -> str:
     return text
 
 
-def _sender_unit(session: Session, form: IntakeForm, submitter: Submitter) -> SenderUnit:
+def sender_unit_of(session: Session, form: IntakeForm, submitter: Submitter) -> SenderUnit:
+    """Return the form's sender unit; 403 SENDER_NOT_ALLOWED when the submitter may not send as
+    it, 422 SENDER_UNIT_UNKNOWN when the directory does not know it."""
     sender = form.avsandare
     if not submitter.may_send_as(sender.organisation, sender.funktionsadress):
         detail = (
@@ -301,7 +304,7 @@ def _sender_unit(session: Session, form: IntakeForm, submitter: Submitter) -> Se
     return unit
 
 
-def _check_consent(
+def check_form_consent(
     session: Session,
     form: IntakeForm,
     sender_unit: SenderUnit,
@@ -325,7 +328,9 @@ def _check_consent(
         raise form_refusal(error) from None
 
 
-def _route(session: Session, form: IntakeForm, today: dt.date) -> RouteDecision:
+def route_form(session: Session, form: IntakeForm, today: dt.date) -> RouteDecision:
+    """Return who receives the form at its VC today; the directory's refusals (404 unknown,
+    422 not connected), placed at the form's mottagare."""
     try:
         return route(session, form.mottagare.hsa_id, today)
     except DirectoryError as error:
@@ -431,23 +436,45 @@ class _Accepted:
     decision: RouteDecision
 
 
-def _new_inquiry(session: Session, accepted: _Accepted) -> Inquiry:
-    """Return the inquiry to insert: sealed content, flags and its signed receipt."""
+@dataclass(frozen=True)
+class Routed:
+    """What routing an inquiry to a care unit now gives it: flags, deadline, signed receipt."""
+
+    flags: list[dict[str, Any]]
+    deadline: dt.date
+    receipt: bytes
+    receipt_signature: bytes
+    repeat_of: str | None
+
+
+def routed(
+    session: Session, *, handling: Handling, form: IntakeForm, person_hash: str,
+    care_unit: CareUnit, decision: RouteDecision, digest: str, now: dt.datetime,
+) -> Routed:
+    """Return the flags (repeat at this care unit, no active REKO), the deadline (the form
+    type's, from `now`) and the signed receipt of the form routed to `care_unit` at `now`: at
+    intake, and again when the sender sends it on to another VC."""
     config = current_app.config
-    form, decision, now = accepted.form, accepted.decision, accepted.now
-    form_type = accepted.handling.form_type
-    repeat_of = _earlier_inquiry(
-        session, accepted.person_hash, accepted.care_unit.id, now, config["REPEAT_DAYS"],
-        form_type,
-    )
+    repeat_of = _earlier_inquiry(session, person_hash, care_unit.id, now, config["REPEAT_DAYS"],
+                                 handling.form_type)
     flags = _flags(decision, repeat_of, config["REPEAT_DAYS"])
-    deadline = accepted.handling.deadline(form, now, config)
+    deadline = handling.deadline(form, now, config)
     signer = receipt_signer()
     receipt, signature = signer.sign(receipt_fields(
         inquiry_id=form.id, received_at=now, routed_to=decision.functional_address,
-        care_unit=accepted.care_unit.hsa_id, deadline=deadline, content_sha256=accepted.digest,
+        care_unit=care_unit.hsa_id, deadline=deadline, content_sha256=digest,
         flags=flags, issuer=signer.organisation,
     ))
+    return Routed(flags, deadline, receipt, signature, repeat_of)
+
+
+def _new_inquiry(session: Session, accepted: _Accepted) -> Inquiry:
+    """Return the inquiry to insert: sealed content, flags and its signed receipt."""
+    form, decision, now = accepted.form, accepted.decision, accepted.now
+    form_type = accepted.handling.form_type
+    facts = routed(session, handling=accepted.handling, form=form,
+                   person_hash=accepted.person_hash, care_unit=accepted.care_unit,
+                   decision=decision, digest=accepted.digest, now=now)
     vault = get_vault()
     return Inquiry(
         id=form.id,
@@ -462,13 +489,13 @@ def _new_inquiry(session: Session, accepted: _Accepted) -> Inquiry:
             form.person.personnummer.encode("ascii"), f"inquiries.personnummer:{form.id}"
         ),
         person_hash=accepted.person_hash,
-        receipt=receipt,
-        receipt_signature=signature,
+        receipt=facts.receipt,
+        receipt_signature=facts.receipt_signature,
         channel=accepted.channel,
-        flags=flags,
-        deadline=deadline,
+        flags=facts.flags,
+        deadline=facts.deadline,
         consent_valid_to=form.samtycke.giltigt_till,
-        repeat_of=repeat_of,
+        repeat_of=facts.repeat_of,
         submitted_by=accepted.submitter.actor,
         created_at=now,
     )

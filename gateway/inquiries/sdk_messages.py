@@ -131,6 +131,12 @@ def store(session: Session, *, inquiry_id: str | None, kind: str, channel: str,
     return row
 
 
+def reseal(row: SdkMessage, message: ClientMessage) -> None:
+    """Replace the stored message's content (same messageId): the inquiry was sent on."""
+    row.content = get_vault().seal(message.xml, _context(row.message_id))
+    row.digest = message.digest
+
+
 def _party(organisation_id: str, address: str, name: str) -> Party:
     return Party(organisation_id, address, None, name)
 
@@ -160,16 +166,19 @@ def received_message(message: Message) -> ClientMessage:
 
 
 def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str, bytes] | None,
-                          now: dt.datetime, form_file_name: str = "halsoforfragan.xml",
+                          now: dt.datetime, form_file_name: str = "halsoforfragan.xml", *,
+                          message_id: str | None = None, conversation_id: str | None = None,
                           ) -> ClientMessage | None:
     """Return the SDK message of an inquiry that came another way: from the sender's function
-    to the care unit's, the form's XML and the consent PDF (the form's bilaga) as files."""
+    to the care unit's, the form's XML and the consent PDF (the form's bilaga) as files; its
+    messageId the inquiry's id unless given (a re-route keeps the message's own)."""
     sender, care_unit = inquiry.sender_unit, inquiry.care_unit
     message = inquiry_message(
         form_xml,
         sender=_party(sender.organisation_id, inquiry.reply_to, sender.name),
         recipient=_party(care_unit.organisation_id, inquiry.routed_to, care_unit.name),
-        message_id=inquiry.id, created=now, form_file_name=form_file_name,
+        message_id=message_id or inquiry.id, created=now, form_file_name=form_file_name,
+        conversation_id=conversation_id,
         consent_pdf=consent[1] if consent else None,
         consent_file_name=(consent[0] if consent and consent[0] else "samtycke.pdf"),
     )

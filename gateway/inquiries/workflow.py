@@ -90,8 +90,12 @@ _MOVES: dict[LegKind, Status] = {
     LegKind.CLOSED: Status.CLOSED,
 }
 
-# Closed and registered are final: nothing after them reopens the case.
+# Closed and registered are final: nothing after them reopens the case, with one exception: an
+# inquiry the VC closed as RELISTED (the person is listed elsewhere) may be sent on by its sender
+# with a consent for the new VC (gateway.inquiries.resend), and that `rerouted` leg starts it
+# over as received there. The service decides which closes may be re-opened.
 _FINAL = frozenset({Status.CLOSED, Status.REGISTERED})
+_REOPENED_BY: dict[enum.StrEnum, LegKind] = {Status.CLOSED: LegKind.REROUTED}
 
 _TURN: dict[enum.StrEnum, Turn] = {
     # The care unit must open and answer.
@@ -108,28 +112,34 @@ _TURN: dict[enum.StrEnum, Turn] = {
 @dataclass(frozen=True)
 class Machine:
     """A form type's statuses and whose turn, as its legs move it: `moves` (a leg kind to the
-    status it leads to), `final` (nothing moves on from these), `turns`, and `waiting` (the
-    statuses in which the care unit has yet to act: open for the repeat check and `opened`)."""
+    status it leads to), `final` (nothing moves on from these, except by the leg kind
+    `reopened_by` names), `turns`, and `waiting` (the statuses in which the care unit has yet
+    to act: open for the repeat check and `opened`)."""
 
     start: enum.StrEnum
     moves: Mapping[LegKind, enum.StrEnum]
     final: frozenset[enum.StrEnum]
     turns: Mapping[enum.StrEnum, Turn]
     waiting: frozenset[enum.StrEnum]
+    reopened_by: Mapping[enum.StrEnum, LegKind] = field(default_factory=dict)
+
+    def step(self, status: enum.StrEnum, kind: LegKind) -> enum.StrEnum:
+        """Return the status after a leg of `kind` in `status`."""
+        if status in self.final and self.reopened_by.get(status) is not kind:
+            return status
+        return self.moves.get(kind, status)
 
     def derive(self, kinds: Iterable[LegKind | str]) -> enum.StrEnum:
         """Return the status after legs of `kinds`, in the order they were recorded."""
         status = self.start
         for kind in kinds:
-            if status in self.final:
-                break
-            status = self.moves.get(LegKind(kind), status)
+            status = self.step(status, LegKind(kind))
         return status
 
 
 HALSOFORFRAGAN_MACHINE = Machine(
     Status.RECEIVED, _MOVES, frozenset(_FINAL), _TURN,
-    frozenset({Status.RECEIVED, Status.OPENED}),
+    frozenset({Status.RECEIVED, Status.OPENED}), _REOPENED_BY,
 )
 SIP_MACHINE = Machine(
     SipStatus.RECEIVED,
@@ -173,7 +183,7 @@ def derive_status(kinds: Iterable[LegKind | str]) -> Status:
 
 def _next_status(status: Status, kind: LegKind) -> Status:
     """One step of derive_status: the status after a leg of `kind`."""
-    return status if status in _FINAL else _MOVES.get(kind, status)
+    return Status(HALSOFORFRAGAN_MACHINE.step(status, kind))
 
 
 # The kinds whose first time the summary keeps (the statistics read these).
@@ -186,7 +196,12 @@ _SUMMARIES_KEY = "gateway.inquiry_summaries"
 
 def _apply(summary: InquirySummary, kind: LegKind, at: dt.datetime) -> None:
     """Fold one leg into the summary: the status step and the earliest time of its kind."""
-    summary.status = _next_status(Status(summary.status), kind).value
+    before = Status(summary.status)
+    summary.status = _next_status(before, kind).value
+    if before is Status.CLOSED and summary.status != before.value:
+        # A close taken back by a re-route no longer stands: the statistics count the inquiry
+        # as open again (and by a later close, if one comes), never as closed and open at once.
+        summary.closed = None
     if kind in SUMMARY_KINDS:
         current = getattr(summary, kind.value)
         if current is None or at < current:
