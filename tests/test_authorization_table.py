@@ -171,6 +171,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/arende/<inquiry_id>/svar"): web({CW}, {P.CASE_WORKER}),
     ("POST", "/arende/<inquiry_id>/registrerad"): web({CW}, {P.CASE_WORKER}),
     ("POST", "/arende/<inquiry_id>/avsluta"): web({CW}, {P.CASE_WORKER}),
+    # Sending on to another VC with a new consent: the sending unit's only (issue 14).
+    ("GET", "/arenden/<inquiry_id>/skicka-vidare"): web({CW}, {P.CASE_WORKER}),
+    ("POST", "/arenden/<inquiry_id>/skicka-vidare"): web({CW}, {P.CASE_WORKER}),
     ("GET", "/samtycke/aterkallat"): web({CW}),
     ("POST", "/samtycke/aterkallat"): web({CW}),
     # --- the REKO's pages ---

@@ -41,10 +41,13 @@ from gateway.inquiries.labels import LEG_LABELS, REASON_LABELS, STATUS_LABELS, T
 from gateway.inquiries.models import FormType, Inquiry, InquirySummary
 from gateway.inquiries.paging import Page, page_number
 from gateway.inquiries.personal import audit_reads, person_of
+from gateway.inquiries.resend import reopenable, resend
 from gateway.inquiries.webform import (
     MAX_CONSENT_PDF,
     InquiryForm,
+    ResendForm,
     Sender,
+    build_resend_xml,
     build_xml,
 )
 from gateway.inquiries.workflow import Progress, Status, Turn, progress, turn_for
@@ -352,4 +355,63 @@ def detail(inquiry_id: str) -> ResponseReturnValue:
         questions=QUESTION_CHOICES, days_left=state.days_left(today),
         overdue=state.overdue(today),
         closing_texts={leg.id: text for leg in state.legs if (text := closing_text(leg))},
+        resendable=_resendable(db, inquiry),
     )
+
+
+# --- sending on to another VC with a new consent -----------------------------------------------
+
+
+def _resendable(db: Session, inquiry: Inquiry) -> bool:
+    """Return whether the sender can send the inquiry on (gateway.inquiries.resend)."""
+    return inquiry.content is not None and reopenable(db, inquiry)
+
+
+@bp.route("/<inquiry_id>/skicka-vidare", methods=["GET", "POST"])
+@role_required(CASE_WORKER)
+def resend_page(inquiry_id: str) -> ResponseReturnValue:
+    """Skicka till annan vårdcentral: choose the VC where the person is listed now and enter
+    the new consent that names it, confirm, and the amended form goes through the intake's
+    checks (gateway.inquiries.resend). Another unit's inquiry: 404, audited."""
+    user: User = current_user
+    db = get_session()
+    inquiry = require(db, Party.user(db, user), inquiry_id, Act.RESEND, channel="web")
+    if not _resendable(db, inquiry):
+        flash("Förfrågan kan inte skickas vidare: bara en obesvarad förfrågan, eller en som "
+              "vårdcentralen avslutat för att personen är listad på en annan vårdcentral, kan "
+              "skickas vidare.", "error")
+        return redirect(url_for("inquiries.detail", inquiry_id=inquiry.id))
+    units = {u.hsa_id: u for u in connected_care_units(db) if u.id != inquiry.care_unit_id}
+    form = ResendForm()
+    form.vardcentral.choices = [("", "Välj vårdcentral"),
+                                *((u.hsa_id, f"{u.name} ({u.hsa_id})") for u in units.values())]
+    if request.method == "GET":
+        kind = inquiry.sender_unit.kind.value
+        form.mottagare_socialtjanst.data = kind == "socialtjanst"
+        form.mottagare_arbetsmarknad.data = kind == "arbetsmarknad"
+        return _resend_form(inquiry, form)
+    if not form.validate():
+        return _resend_form(inquiry, form, status=422)
+    unit = units[form.vardcentral.data or ""]
+    if request.form.get("andra"):  # back from the confirmation, the values kept
+        return _resend_form(inquiry, form)
+    if request.form.get("bekraftat") != "ja":
+        return render_template("inquiries/resend.html", inquiry=inquiry, form=form, unit=unit,
+                               confirm=True)
+    now = utcnow()
+    xml = build_resend_xml(form, inquiry_form(inquiry), care_unit=(unit.hsa_id, unit.name),
+                           now=now)
+    try:
+        resend(db, inquiry, xml, submitter=Submitter.from_user(user), channel="web", now=now)
+    except GatewayError as error:
+        form.add_intake_errors(error)
+        return _resend_form(inquiry, form, status=error.status if error.status < 500 else 503)
+    db.commit()
+    flash(f"Förfrågan {inquiry.reference} är skickad till {unit.name}. Sista svarsdag "
+          f"{inquiry.deadline.isoformat()}.", "info")
+    return redirect(url_for("inquiries.detail", inquiry_id=inquiry.id))
+
+
+def _resend_form(inquiry: Inquiry, form: ResendForm, *, status: int = 200) -> ResponseReturnValue:
+    return render_template("inquiries/resend.html", inquiry=inquiry, form=form, unit=None,
+                           confirm=False), status

@@ -8,6 +8,7 @@ as it does on every channel, and its findings come back on the field they name
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -74,8 +75,9 @@ def question_field(code: str) -> str:
     return f"fraga_{code.lower()}"
 
 
-class InquiryForm(FlaskForm):
-    """Ny hälsoförfrågan: person, samtycke, bakgrund, frågor and the vårdcentral."""
+class IntakeForm(FlaskForm):
+    """A case worker's form whose XML goes through the intake: Swedish messages, one error
+    summary, and the intake's findings put back on the fields they name."""
 
     class Meta:
         locales = ("sv",)
@@ -84,6 +86,33 @@ class InquiryForm(FlaskForm):
             return get_translations(self.locales)
 
     form_errors: list[str]
+
+    def all_errors(self) -> list[tuple[Field | None, str, str]]:
+        """Every error in page order: (field, its label or its group's legend, message); field
+        None for the whole form."""
+        found: list[tuple[Field | None, str, str]] = [(None, "", m) for m in self.form_errors]
+        for field in self:
+            label = GROUP_LEGENDS.get(field.name, field.label.text)
+            found.extend((field, label, str(m)) for m in field.errors)
+        return found
+
+    def add_intake_errors(self, error: GatewayError) -> None:
+        """Put each of the intake's findings on the field it names, or on the whole form."""
+        issues = error.issues or []
+        if not issues:
+            self.form_errors = [*self.form_errors, f"{error.title}. {error.detail}".strip()]
+        for issue in issues:
+            name = issue_field(issue.location, issue.code)
+            message = f"{issue.title}" + (f": {issue.detail}" if issue.detail else "")
+            field = self._fields.get(name) if name else None
+            if field is not None:
+                field.errors = [*field.errors, message]
+            else:
+                self.form_errors = [*self.form_errors, message]
+
+
+class InquiryForm(IntakeForm):
+    """Ny hälsoförfrågan: person, samtycke, bakgrund, frågor and the vårdcentral."""
 
     # Fields in the page's order: the error summary lists errors in this order.
     # Handläggare: pre-filled from the user's profile, editable for this inquiry.
@@ -152,34 +181,35 @@ class InquiryForm(FlaskForm):
         if self.fraga_ovrigt.data and not self.ovrigt_text.data:
             self.ovrigt_text.errors = [*self.ovrigt_text.errors, "Skriv frågan under Övrigt."]
             ok = False
-        if not (self.mottagare_socialtjanst.data or self.mottagare_arbetsmarknad.data):
-            self.mottagare_socialtjanst.errors = [
-                *self.mottagare_socialtjanst.errors, "Välj vem svaret får lämnas till."]
-            ok = False
-        return ok
+        return _recipient_chosen(self) and ok
 
-    def all_errors(self) -> list[tuple[Field | None, str, str]]:
-        """Every error in page order: (field, its label or its group's legend, message); field
-        None for the whole form."""
-        found: list[tuple[Field | None, str, str]] = [(None, "", m) for m in self.form_errors]
-        for field in self:
-            label = GROUP_LEGENDS.get(field.name, field.label.text)
-            found.extend((field, label, str(m)) for m in field.errors)
-        return found
 
-    def add_intake_errors(self, error: GatewayError) -> None:
-        """Put each of the intake's findings on the field it names, or on the whole form."""
-        issues = error.issues or []
-        if not issues:
-            self.form_errors = [*self.form_errors, f"{error.title}. {error.detail}".strip()]
-        for issue in issues:
-            name = issue_field(issue.location, issue.code)
-            message = f"{issue.title}" + (f": {issue.detail}" if issue.detail else "")
-            field = self._fields.get(name) if name else None
-            if field is not None:
-                field.errors = [*field.errors, message]
-            else:
-                self.form_errors = [*self.form_errors, message]
+class ResendForm(IntakeForm):
+    """Skicka till annan vårdcentral: the new consent and the VC it names, where the person is
+    listed now (the consent's fields are the new inquiry form's own, not copies)."""
+
+    givet = InquiryForm.givet
+    giltigt_till = InquiryForm.giltigt_till
+    samtycke_form = InquiryForm.samtycke_form
+    mottagare_socialtjanst = InquiryForm.mottagare_socialtjanst
+    mottagare_arbetsmarknad = InquiryForm.mottagare_arbetsmarknad
+    dokumenterat_av = InquiryForm.dokumenterat_av
+    vardcentral = SelectField("Vårdcentral där personen nu är listad (samtycket ska gälla den)",
+                              [InputRequired("Välj en vårdcentral.")])
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        self.form_errors = []
+        return _recipient_chosen(self) and ok
+
+
+def _recipient_chosen(form: InquiryForm | ResendForm) -> bool:
+    """Return whether the consent names who may receive the answer; else say so on the form."""
+    if form.mottagare_socialtjanst.data or form.mottagare_arbetsmarknad.data:
+        return True
+    form.mottagare_socialtjanst.errors = [*form.mottagare_socialtjanst.errors,
+                                          "Välj vem svaret får lämnas till."]
+    return False
 
 
 # Places in the XML (and consent rule codes) and the fields they come from.
@@ -279,7 +309,21 @@ def build_xml(form: InquiryForm, sender: Sender, *, care_unit: tuple[str, str],
     ))
 
 
-def _samtycke(form: InquiryForm, hsa_id: str,
+def build_resend_xml(form: ResendForm, original: Halsoforfragan, *, care_unit: tuple[str, str],
+                     now: dt.datetime) -> bytes:
+    """Return the amended hälsoförfrågan a validated ResendForm makes of the `original`: the same
+    id, person, sender and questions; created `now`, to the new VC (HSA-id, name), with the new
+    consent naming it (C4) and the default answer date from now."""
+    hsa_id, name = care_unit
+    skapad = now.replace(microsecond=0)
+    return write_halsoforfragan(dataclasses.replace(
+        original, skapad=skapad, mottagare=Mottagare(hsa_id, name),
+        samtycke=_samtycke(form, hsa_id, None),
+        svar_senast=default_svar_senast(skapad), svar_senast_angiven=False,
+    ))
+
+
+def _samtycke(form: InquiryForm | ResendForm, hsa_id: str,
               consent_pdf: tuple[str, bytes] | None) -> Samtycke:
     recipients = [kind for kind, chosen in ((Mottagarkategori.SOCIALTJANST,
                                              form.mottagare_socialtjanst.data),
