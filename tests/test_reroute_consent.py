@@ -372,3 +372,48 @@ def test_a_relisted_close_reopened_and_closed_again_keeps_the_later_close(world:
         assert closed_at > first_close
         assert world.resend(world.tokens.sender, vardcentral=ROSENGARD,
                             uppgiftslamnare=ROSENGARD).status_code == 409
+
+
+# --- the new VC's own answer time -----------------------------------------------------------
+
+
+def test_the_new_vc_is_reminded_and_escalated_on_its_own_days(
+    make_app: AppMaker, installed_pki: TestPki
+) -> None:
+    from forms.dates import local_date
+    from gateway.inquiries.deadlines import scan
+    from gateway.inquiries.intake import submit
+    from gateway.inquiries.models import Leg, LegKind
+    from gateway.inquiries.resend import resend
+    from tests.support.reko import SUBMITTER
+
+    app = make_app()
+    with app.app_context():
+        parties()
+        session = get_session()
+        moved_at = dt.datetime.now(dt.UTC).replace(hour=11, minute=0, second=0, microsecond=0)
+        received = moved_at - 25 * DAY
+        inquiry_id = str(uuid.uuid4())
+        submit(session, halsoforfragan(received, id=inquiry_id), submitter=SUBMITTER,
+               channel="api", now=received)
+        session.commit()
+        assert scan(session, received + 21 * DAY)["reminded"] == 1
+        session.commit()
+        inquiry = session.get(Inquiry, inquiry_id)
+        assert inquiry is not None
+        resend(session, inquiry, halsoforfragan(moved_at, id=inquiry_id, vardcentral=HUSIE,
+                                                vardcentral_namn=HUSIE_NAME,
+                                                uppgiftslamnare=HUSIE),
+               submitter=SUBMITTER, channel="api", now=moved_at)
+        session.commit()
+        assert inquiry.deadline == local_date(moved_at) + 30 * DAY
+        # Day 31 from the first VC's receipt is day 6 at Husie: nothing is due there.
+        assert scan(session, received + 31 * DAY) == {"reminded": 0, "escalated": 0}
+        assert scan(session, moved_at + 21 * DAY) == {"reminded": 1, "escalated": 0}
+        assert scan(session, moved_at + 30 * DAY) == {"reminded": 0, "escalated": 1}
+        session.commit()
+        kinds = [(leg.kind.value, leg.reason) for leg in session.scalars(
+            select(Leg).where(Leg.inquiry_id == inquiry_id).order_by(Leg.id))
+            if leg.kind in (LegKind.REMINDED, LegKind.ESCALATED, LegKind.REROUTED)]
+        assert kinds == [("reminded", "21"), ("rerouted", None), ("reminded", "21"),
+                         ("escalated", None)]

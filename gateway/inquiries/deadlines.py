@@ -38,9 +38,20 @@ WORKER_ACTOR = "system:worker"
 recurring(SCAN_JOB, dt.timedelta(hours=1))
 
 
-def day_of(inquiry: Inquiry, today: dt.date) -> int:
-    """Return the inquiry's day number on `today`: day 0 is the Swedish date it was received."""
-    return (today - local_date(inquiry.created_at)).days
+def day_of(inquiry: Inquiry, today: dt.date, rerouted_at: dt.datetime | None = None) -> int:
+    """Return the inquiry's day number on `today`: day 0 is the Swedish date it was received, or
+    last sent on to another VC (`rerouted_at`), whose answer time starts then."""
+    return (today - local_date(rerouted_at or inquiry.created_at)).days
+
+
+def at_current_unit(legs: list[Leg]) -> tuple[dt.datetime | None, int, list[Leg]]:
+    """Return when the inquiry was last rerouted (None: never), how many times, and the legs
+    since: the reminders and escalation of the VC it is at now."""
+    rerouted = [index for index, leg in enumerate(legs) if leg.kind == LegKind.REROUTED]
+    if not rerouted:
+        return None, 0, legs
+    last = rerouted[-1]
+    return legs[last].at, len(rerouted), legs[last + 1:]
 
 
 def scan(session: Session, now: dt.datetime) -> dict[str, int]:
@@ -54,16 +65,17 @@ def scan(session: Session, now: dt.datetime) -> dict[str, int]:
     done = {"reminded": 0, "escalated": 0}
     waiting = _WaitingByReko(session, today)
     for inquiry, legs in _candidates(session, today, answer_days):
-        day = day_of(inquiry, today)
-        reminders = {int(leg.reason or 0) for leg in legs if leg.kind == LegKind.REMINDED}
-        escalated = any(leg.kind == LegKind.ESCALATED for leg in legs)
+        rerouted_at, routing, current = at_current_unit(legs)
+        day = day_of(inquiry, today, rerouted_at)
+        reminders = {int(leg.reason or 0) for leg in current if leg.kind == LegKind.REMINDED}
+        escalated = any(leg.kind == LegKind.ESCALATED for leg in current)
         if day >= answer_days and not escalated:
-            _escalate(session, inquiry, day, now)
+            _escalate(session, inquiry, day, now, routing)
             done["escalated"] += 1
             continue
         due = [d for d in REMINDER_DAYS if d <= day and d < answer_days]
         if due and max(due) > max(reminders, default=0) and not escalated:
-            _remind(session, inquiry, max(due), now, waiting)
+            _remind(session, inquiry, max(due), now, waiting, routing)
             done["reminded"] += 1
     return done
 
@@ -120,20 +132,28 @@ def _waiting_line(waiting: Waiting) -> str:
             f"varav {waiting.overdue} har passerat sista svarsdag.")
 
 
+def _routing_key(routing: int) -> str:
+    """The dedupe key's part for the VC the inquiry is at now: a VC it was sent on to is
+    reminded of its own days."""
+    return f":rerouted{routing}" if routing else ""
+
+
 def _remind(session: Session, inquiry: Inquiry, day: int, now: dt.datetime,
-            waiting: _WaitingByReko) -> None:
+            waiting: _WaitingByReko, routing: int = 0) -> None:
     recipients = _reko_recipients(session, inquiry, now)
     subject = f"Påminnelse: hälsoförfrågan till {inquiry.care_unit.name} väntar på svar"
     for email, hsa_id in recipients.items():
         body = _body(inquiry, f"Förfrågan togs emot för {day} dagar sedan och är inte "
                               "besvarad.", _waiting_line(waiting.of(hsa_id)))
         queue_mail(session, to=email, subject=subject, body=body, kind="inquiry.reminder",
-                   dedupe_key=f"inquiry.reminder:{inquiry.id}:{day}:{email}")
+                   dedupe_key=f"inquiry.reminder:{inquiry.id}:{day}:{email}"
+                              f"{_routing_key(routing)}")
     add_leg(session, inquiry.id, LegKind.REMINDED, at=now, actor=WORKER_ACTOR,
             reason=str(day), detail={"day": day, "count": len(recipients)})
 
 
-def _escalate(session: Session, inquiry: Inquiry, day: int, now: dt.datetime) -> None:
+def _escalate(session: Session, inquiry: Inquiry, day: int, now: dt.datetime,
+              routing: int = 0) -> None:
     manager = inquiry.care_unit.manager_email
     emails = [manager] if manager else list(_reko_recipients(session, inquiry, now))
     subject = f"Sista svarsdag passerad: hälsoförfrågan till {inquiry.care_unit.name}"
@@ -141,7 +161,8 @@ def _escalate(session: Session, inquiry: Inquiry, day: int, now: dt.datetime) ->
                           "inom svarstiden. Se till att någon tar hand om den.")
     for email in emails:
         queue_mail(session, to=email, subject=subject, body=body, kind="inquiry.escalation",
-                   dedupe_key=f"inquiry.escalation:{inquiry.id}:{email}")
+                   dedupe_key=f"inquiry.escalation:{inquiry.id}:{email}"
+                              f"{_routing_key(routing)}")
     add_leg(session, inquiry.id, LegKind.ESCALATED, at=now, actor=WORKER_ACTOR,
             detail={"day": day, "to": "manager" if manager else "reko", "count": len(emails)})
 

@@ -8,15 +8,14 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import exists, func, inspect, or_, select, text
+from sqlalchemy import func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from forms.dates import local_date
-from gateway.inquiries.models import Inquiry, Leg, LegKind
+from gateway.inquiries.models import Inquiry, InquirySummary
+from gateway.inquiries.workflow import Status, is_open
 from gateway.jobs.models import Job, JobState
 
-# The legs after which the care unit no longer owes an answer.
-_ANSWERED = (LegKind.ANSWERED, LegKind.ANSWER_DELIVERED, LegKind.REGISTERED, LegKind.CLOSED)
 # The federation's table of envelopes between gateways, when it exists.
 ENVELOPE_TABLES = ("envelopes", "federation_envelopes")
 
@@ -63,10 +62,14 @@ class DatabaseCollector(Collector):
         yield from (due, oldest, dead)
 
     def _past_deadline(self) -> GaugeMetricFamily:
-        answered = exists().where(Leg.inquiry_id == Inquiry.id, Leg.kind.in_(_ANSWERED))
+        # The summary's status, not "has an answer or close leg": a close the sender took back
+        # by sending the inquiry on (RELISTED, then rerouted) leaves it open again.
+        waiting = [status.value for status in Status if is_open(status)]
         count = self.session.scalar(
-            select(func.count()).select_from(Inquiry).where(
-                Inquiry.deadline < local_date(self.now), Inquiry.purged_at.is_(None), ~answered)
+            select(func.count()).select_from(Inquiry)
+            .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
+            .where(Inquiry.deadline < local_date(self.now), Inquiry.purged_at.is_(None),
+                   InquirySummary.status.in_(waiting))
         )
         return GaugeMetricFamily(
             "gateway_inquiries_past_deadline",
