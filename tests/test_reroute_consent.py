@@ -303,6 +303,29 @@ def test_the_new_vc_reads_the_amended_form_and_its_consent_pdf(world: World) -> 
         assert consent_file(session, inquiry) == ("samtycke-husie.pdf", pdf)
 
 
+def test_over_the_sdk_api_the_new_vc_gets_the_amended_form_and_the_old_one_nothing(
+    world: World
+) -> None:
+    import base64
+
+    with world.app.app_context():
+        data = halsoforfragan(id=world.inquiry_id, vardcentral=HUSIE,
+                              vardcentral_namn=HUSIE_NAME, uppgiftslamnare=HUSIE)
+        moved = world.http.post(f"/api/v1/inquiries/{world.inquiry_id}/reroute", data=data,
+                                headers=bearer(world.tokens.sender),
+                                content_type="application/xml")
+        assert moved.status_code == 200
+        url = f"/v1/sdk/messages/{world.inquiry_id}"
+        assert world.http.get(url, headers=bearer(world.tokens.reko)).status_code == 404
+        got = world.http.get(url, headers=bearer(world.tokens.other_vc))
+        assert got.status_code == 200, got.get_data(as_text=True)
+        attrs = got.get_json()["data"]["attributes"]
+        assert attrs["messageStatus"] == "NEW"
+        assert attrs["recipientAttention"]["subOrganization"]["extension"] == HUSIE_ADDRESS
+        files = attrs["digitalDocument"][0]["contentFiles"]
+        assert base64.b64decode(files[0]["content"]) == data
+
+
 def test_the_old_consent_cannot_answer_at_the_new_vc(world: World) -> None:
     """C4 is re-checked when the answer is accepted: an inquiry moved without a new consent (as
     the REKO's re-route did before C4 was checked there) cannot be answered."""

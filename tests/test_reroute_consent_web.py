@@ -115,6 +115,14 @@ def test_a_bad_consent_is_shown_on_its_field_and_nothing_moves(
     assert "rerouted" not in leg_kinds(inquiry_id)
 
 
+def test_a_bad_consent_is_shown_before_the_confirmation(oster: Browser, inquiry_id: str) -> None:
+    data = fields(givet=(TODAY - 30 * DAY).isoformat(), giltigt_till=(TODAY - DAY).isoformat())
+    response = oster.submit(page_of(inquiry_id), page_of(inquiry_id), data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "gått ut" in page and "Ja, skicka till" not in page
+
+
 def test_without_the_csrf_token_nothing_moves(oster: Browser, inquiry_id: str) -> None:
     response = oster.post(page_of(inquiry_id), {**fields(), "bekraftat": "ja"})
     assert response.status_code == 400

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete
@@ -30,10 +31,12 @@ from forms.halsoforfragan import Halsoforfragan
 from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.directory.models import CareUnit
+from gateway.directory.routing import RouteDecision
 from gateway.directory.service import care_unit_by_hsa_id
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.access import Act
 from gateway.inquiries.answers import ANSWERABLE, status_of
+from gateway.inquiries.formtypes import Handling
 from gateway.inquiries.intake import (
     NOTIFY_JOB,
     Submitter,
@@ -79,6 +82,25 @@ def reopenable(session: Session, inquiry: Inquiry) -> bool:
     return status is Status.CLOSED and closes[-1].reason == CloseReason.RELISTED.value
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """An amended form that passed every check: what sending it on needs."""
+
+    handling: Handling
+    form: Halsoforfragan
+    digest: str
+    target: CareUnit | None = None  # None: the same amended form again, already sent on
+    decision: RouteDecision | None = None
+
+
+def check(session: Session, inquiry: Inquiry, data: bytes, *, submitter: Submitter,
+          channel: str, now: dt.datetime) -> None:
+    """Run every check `resend` runs, changing nothing (the web page's step before its
+    confirmation); the same refusals, audited the same way."""
+    _audited(session, inquiry, submitter, channel,
+             lambda: _checked(session, inquiry, data, submitter, now))
+
+
 def resend(session: Session, inquiry: Inquiry, data: bytes, *, submitter: Submitter,
            channel: str, now: dt.datetime) -> Resent:
     """Send the inquiry on to the VC the amended form `data` names, with its new consent; the
@@ -92,10 +114,19 @@ def resend(session: Session, inquiry: Inquiry, data: bytes, *, submitter: Submit
     REROUTE_NOT_SAME_INQUIRY (another id, person or sender), REROUTE_SAME_UNIT,
     RECIPIENT_AT_PEER (a VC another organisation's gateway serves: not yet).
     """
-    if now.tzinfo is None:
-        raise ValueError("resend needs an aware `now`")
+    checked = _audited(session, inquiry, submitter, channel,
+                       lambda: _checked(session, inquiry, data, submitter, now))
+    if checked.target is None or checked.decision is None:
+        return Resent(inquiry, changed=False)
+    return _send_on(session, inquiry, data, checked, submitter, channel, now)
+
+
+def _audited(session: Session, inquiry: Inquiry, submitter: Submitter, channel: str,
+             run: Callable[[], _Checked]) -> _Checked:
+    """Return what `run` returns; a refusal is rolled back and audited as a denied re-route
+    with every code it names, then raised."""
     try:
-        return _resend(session, inquiry, data, submitter, channel, now)
+        return run()
     except GatewayError as error:
         session.rollback()
         found = [issue.code for issue in error.issues] or [error.code]
@@ -105,8 +136,11 @@ def resend(session: Session, inquiry: Inquiry, data: bytes, *, submitter: Submit
         raise
 
 
-def _resend(session: Session, inquiry: Inquiry, data: bytes, submitter: Submitter,
-            channel: str, now: dt.datetime) -> Resent:
+def _checked(session: Session, inquiry: Inquiry, data: bytes, submitter: Submitter,
+             now: dt.datetime) -> _Checked:
+    """Every check, in the intake's order where it has them; the intake's own functions."""
+    if now.tzinfo is None:
+        raise ValueError("resend needs an aware `now`")
     _check_reopenable(session, inquiry)
     handling, form = parse_for_intake(data, kind_named(FormType.HALSOFORFRAGAN))
     assert isinstance(form, Halsoforfragan)  # the kind asked for
@@ -114,7 +148,7 @@ def _resend(session: Session, inquiry: Inquiry, data: bytes, submitter: Submitte
     digest = hashlib.sha256(data).hexdigest()
     _check_same_inquiry(inquiry, form, sender_unit.id)
     if digest == inquiry.content_digest and form.mottagare.hsa_id == inquiry.care_unit.hsa_id:
-        return Resent(inquiry, changed=False)  # the same amended form again: done already
+        return _Checked(handling, form, digest)  # the same amended form again: done already
     _check_other_unit(inquiry, form)
     target = care_unit_by_hsa_id(session, form.mottagare.hsa_id)
     today = local_date(now)
@@ -122,7 +156,17 @@ def _resend(session: Session, inquiry: Inquiry, data: bytes, submitter: Submitte
     decision = route_form(session, form, today)  # unknown 404, not connected 422
     assert target is not None  # route_form refuses a care unit not in the directory
     _check_served_here(inquiry, target)
-    facts = routed(session, handling=handling, form=form, person_hash=inquiry.person_hash,
+    return _Checked(handling, form, digest, target, decision)
+
+
+def _send_on(session: Session, inquiry: Inquiry, data: bytes, checked: _Checked,
+             submitter: Submitter, channel: str, now: dt.datetime) -> Resent:
+    """Move the checked inquiry: content, routing, receipt, message, leg, notice, audit."""
+    form, digest, target, decision = checked.form, checked.digest, checked.target, \
+        checked.decision
+    assert target is not None and decision is not None
+    facts = routed(session, handling=checked.handling, form=form,
+                   person_hash=inquiry.person_hash,
                    care_unit=target, decision=decision, digest=digest, now=now)
     previous = inquiry.care_unit.hsa_id
     reopened = status_of(session, inquiry) is Status.CLOSED

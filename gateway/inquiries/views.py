@@ -41,7 +41,7 @@ from gateway.inquiries.labels import LEG_LABELS, REASON_LABELS, STATUS_LABELS, T
 from gateway.inquiries.models import FormType, Inquiry, InquirySummary
 from gateway.inquiries.paging import Page, page_number
 from gateway.inquiries.personal import audit_reads, person_of
-from gateway.inquiries.resend import reopenable, resend
+from gateway.inquiries.resend import check, reopenable, resend
 from gateway.inquiries.webform import (
     MAX_CONSENT_PDF,
     InquiryForm,
@@ -395,17 +395,20 @@ def resend_page(inquiry_id: str) -> ResponseReturnValue:
     unit = units[form.vardcentral.data or ""]
     if request.form.get("andra"):  # back from the confirmation, the values kept
         return _resend_form(inquiry, form)
-    if request.form.get("bekraftat") != "ja":
-        return render_template("inquiries/resend.html", inquiry=inquiry, form=form, unit=unit,
-                               confirm=True)
     now = utcnow()
     xml = build_resend_xml(form, inquiry_form(inquiry), care_unit=(unit.hsa_id, unit.name),
                            now=now)
+    confirmed = request.form.get("bekraftat") == "ja"
     try:
-        resend(db, inquiry, xml, submitter=Submitter.from_user(user), channel="web", now=now)
+        # Before the confirmation every check runs, so that what is confirmed can be sent.
+        (resend if confirmed else check)(db, inquiry, xml, submitter=Submitter.from_user(user),
+                                         channel="web", now=now)
     except GatewayError as error:
         form.add_intake_errors(error)
         return _resend_form(inquiry, form, status=error.status if error.status < 500 else 503)
+    if not confirmed:
+        return render_template("inquiries/resend.html", inquiry=inquiry, form=form, unit=unit,
+                               confirm=True)
     db.commit()
     flash(f"Förfrågan {inquiry.reference} är skickad till {unit.name}. Sista svarsdag "
           f"{inquiry.deadline.isoformat()}.", "info")
