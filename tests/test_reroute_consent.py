@@ -350,6 +350,16 @@ def summary(inquiry_id: str) -> tuple[str, Any]:
     return row.status, row.closed
 
 
+def buckets() -> dict[str, int]:
+    """This year's response-time report as of today: the buckets with a count."""
+    from gateway.stats.engine import response_times
+    from gateway.stats.period import Period
+
+    today = stockholm_today()
+    report = response_times(get_session(), Period(today.year, today)).to_json()
+    return {name: cell["count"] for name, cell in report["buckets"].items() if cell["count"]}
+
+
 def test_closed_as_relisted_it_reopens_at_the_new_vc_and_is_counted_once(world: World) -> None:
     with world.app.app_context():
         closed = world.http.post(f"/api/v1/inquiries/{world.inquiry_id}/close",
@@ -357,12 +367,14 @@ def test_closed_as_relisted_it_reopens_at_the_new_vc_and_is_counted_once(world: 
         assert closed.status_code == 200
         status, closed_at = summary(world.inquiry_id)
         assert status == "closed" and closed_at is not None
+        assert buckets() == {"closed_ok": 1}
         response = world.resend(world.tokens.sender)
         assert response.status_code == 200, response.get_data(as_text=True)
         state = world.status(world.tokens.sender).get_json()
         assert (state["status"], state["turn"]) == ("received", "care_unit")
         # The close was taken back: the statistics see an open inquiry, not a closed one.
         assert summary(world.inquiry_id) == ("received", None)
+        assert buckets() == {"ongoing": 1}
         answered = post_answer(world.http, world.tokens.other_vc, world.inquiry_id,
                                signed_answer(world.pki, world.inquiry_id, CECILIA))
         assert answered.status_code == 201, answered.get_data(as_text=True)
@@ -371,6 +383,7 @@ def test_closed_as_relisted_it_reopens_at_the_new_vc_and_is_counted_once(world: 
                                  headers=bearer(world.tokens.sender))
         assert fetched.status_code == 200
         assert leg_kinds(world.inquiry_id)[-1] == "answer_delivered"
+        assert buckets() == {"1-39": 1}  # counted once, as answered, never as closed too
         # Rebuilt from the legs, the summary is the same.
         session = get_session()
         rebuild_summaries(session)
