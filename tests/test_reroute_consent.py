@@ -326,6 +326,25 @@ def test_over_the_sdk_api_the_new_vc_gets_the_amended_form_and_the_old_one_nothi
         assert base64.b64decode(files[0]["content"]) == data
 
 
+def test_a_message_sent_over_the_sdk_api_keeps_its_conversation_and_label(
+    world: World
+) -> None:
+    from tests.support.sdk import MESSAGES, message_body
+
+    with world.app.app_context():
+        inquiry_id = str(uuid.uuid4())
+        conversation = "a8480ada-6a1f-44a3-a960-9acaf4efcdcd"
+        sent = world.http.post(MESSAGES, json=message_body(
+            halsoforfragan(id=inquiry_id), conversationId=conversation,
+            label="Förfrågan om Tolvan"), headers=bearer(world.tokens.sender))
+        assert sent.status_code == 201, sent.get_data(as_text=True)
+        world.inquiry_id = inquiry_id
+        assert world.resend(world.tokens.sender).status_code == 200
+        got = world.http.get(f"{MESSAGES}/{inquiry_id}", headers=bearer(world.tokens.other_vc))
+        attrs = got.get_json()["data"]["attributes"]
+        assert (attrs["conversationId"], attrs["label"]) == (conversation, "Förfrågan om Tolvan")
+
+
 def test_the_old_consent_cannot_answer_at_the_new_vc(world: World) -> None:
     """C4 is re-checked when the answer is accepted: an inquiry moved without a new consent (as
     the REKO's re-route did before C4 was checked there) cannot be answered."""

@@ -51,6 +51,7 @@ from gateway.inquiries.models import CloseReason, FormType, Inquiry, InquiryMark
 from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
     build_inquiry_message,
+    open_message,
     reseal,
     stored_message,
 )
@@ -270,12 +271,11 @@ def _replace_message(session: Session, inquiry: Inquiry, form: Halsoforfragan, d
     row = stored_message(session, inquiry.id, INQUIRY_KIND)
     bilaga = form.samtycke.bilaga
     consent = (bilaga.filnamn, bilaga.innehall) if bilaga is not None else None
-    message = build_inquiry_message(
-        inquiry, data, consent, now,
-        message_id=row.message_id if row is not None else inquiry.id,
-        conversation_id=row.conversation_id if row is not None else None,
-    )
-    if row is not None and message is not None:
+    if row is None:
+        return  # a message that could not be built at intake; the SDK view shows the form
+    message = build_inquiry_message(inquiry, data, consent, now, message_id=row.message_id,
+                                    earlier=open_message(row))
+    if message is not None:
         reseal(row, message)
 
 

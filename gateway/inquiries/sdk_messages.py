@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from forms.errors import FormError
 from forms.halsoforfragan import parse_halsoforfragan
 from forms.sdk.content import (
+    INQUIRY_LABEL,
     PDF_TYPES,
     Party,
     answer_message,
@@ -167,18 +168,22 @@ def received_message(message: Message) -> ClientMessage:
 
 def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str, bytes] | None,
                           now: dt.datetime, form_file_name: str = "halsoforfragan.xml", *,
-                          message_id: str | None = None, conversation_id: str | None = None,
+                          message_id: str | None = None, earlier: Message | None = None,
                           ) -> ClientMessage | None:
     """Return the SDK message of an inquiry that came another way: from the sender's function
     to the care unit's, the form's XML and the consent PDF (the form's bilaga) as files; its
-    messageId the inquiry's id unless given (a re-route keeps the message's own)."""
+    messageId the inquiry's id unless given. A re-route passes the `earlier` message, whose
+    conversation, label and generating system it keeps."""
+    header = earlier.header if earlier is not None else None
     sender, care_unit = inquiry.sender_unit, inquiry.care_unit
     message = inquiry_message(
         form_xml,
         sender=_party(sender.organisation_id, inquiry.reply_to, sender.name),
         recipient=_party(care_unit.organisation_id, inquiry.routed_to, care_unit.name),
         message_id=message_id or inquiry.id, created=now, form_file_name=form_file_name,
-        conversation_id=conversation_id,
+        conversation_id=header.conversation_id if header else None,
+        label=(header.label if header and header.label else INQUIRY_LABEL),
+        generating_system=header.generating_system if header else None,
         consent_pdf=consent[1] if consent else None,
         consent_file_name=(consent[0] if consent and consent[0] else "samtycke.pdf"),
     )
