@@ -21,8 +21,15 @@ from forms.dates import stockholm_today
 from gateway.audit.models import AuditEntry
 from gateway.db import get_session, utcnow
 from gateway.directory.models import CareUnit
+from gateway.inquiries.drafts import save_draft
 from gateway.inquiries.marks import mark_of, set_mark
-from gateway.inquiries.models import Inquiry, InquiryMark, InquirySummary, MarkKind
+from gateway.inquiries.models import (
+    AnswerDraft,
+    Inquiry,
+    InquiryMark,
+    InquirySummary,
+    MarkKind,
+)
 from gateway.inquiries.workflow import rebuild_summaries
 from gateway.jobs.models import Job
 from tests.conftest import AppMaker
@@ -238,6 +245,8 @@ def test_sent_on_with_a_consent_for_the_new_vc_it_moves_there_and_only_there(
     with world.app.app_context():
         session = get_session()
         set_mark(session, world.inquiry(), MarkKind.KONTAKTAD, actor="user:anna", now=utcnow())
+        save_draft(session, world.inquiry(), author="user:anna",
+                   fields={"svar_AKTIVITETSFORMAGA": "Utkast från Kryddgården"}, now=utcnow())
         session.commit()
         assert world.status(world.tokens.reko).status_code == 200  # Kryddgården opened it
         response = world.resend(world.tokens.sender)
@@ -258,6 +267,7 @@ def test_sent_on_with_a_consent_for_the_new_vc_it_moves_there_and_only_there(
         inquiry = world.inquiry()
         assert mark_of(session, inquiry) is None
         assert session.scalars(select(InquiryMark)).all() == []
+        assert session.scalars(select(AnswerDraft)).all() == []  # the old REKO's draft too
         jobs = session.scalars(select(Job).where(Job.kind == "inquiry.notify")).all()
         assert len(jobs) == 2  # at intake to Kryddgården, now to Husie
         audited = session.scalars(select(AuditEntry).where(

@@ -36,6 +36,7 @@ from gateway.directory.service import care_unit_by_hsa_id
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.access import Act
 from gateway.inquiries.answers import ANSWERABLE, status_of
+from gateway.inquiries.drafts import drop_drafts
 from gateway.inquiries.formtypes import Handling
 from gateway.inquiries.intake import (
     NOTIFY_JOB,
@@ -171,8 +172,9 @@ def _send_on(session: Session, inquiry: Inquiry, data: bytes, checked: _Checked,
                    care_unit=target, decision=decision, digest=digest, now=now)
     previous = inquiry.care_unit.hsa_id
     reopened = status_of(session, inquiry) is Status.CLOSED
-    # The old VC's REKO-status is theirs: it does not follow the inquiry.
+    # The old VC's REKO-status and answer drafts are theirs: they do not follow the inquiry.
     session.execute(delete(InquiryMark).where(InquiryMark.inquiry_id == inquiry.id))
+    drop_drafts(session, inquiry.id)
     inquiry.care_unit_id, inquiry.care_unit = target.id, target
     inquiry.routed_to = decision.functional_address
     inquiry.content = get_vault().seal(data, f"inquiries.content:{inquiry.id}")
