@@ -56,7 +56,7 @@ from gateway.inquiries.sdk_messages import (
     reseal,
     stored_message,
 )
-from gateway.inquiries.workflow import Status, add_leg, legs_of
+from gateway.inquiries.workflow import Status, add_leg, derive_status, legs_of
 from gateway.jobs.service import enqueue
 from gateway.vault.service import get_vault
 
@@ -77,7 +77,7 @@ def reopenable(session: Session, inquiry: Inquiry) -> bool:
     """Return whether the sender may send the inquiry on: it waits for its answer, or the VC
     closed it because the person is listed at another VC (RELISTED)."""
     legs = legs_of(session, inquiry.id)
-    status = status_of(session, inquiry)
+    status = derive_status(leg.kind for leg in legs)
     if status in ANSWERABLE:
         return True
     closes = [leg for leg in legs if leg.kind == LegKind.CLOSED]
