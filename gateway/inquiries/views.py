@@ -33,10 +33,11 @@ from gateway.directory.contacts import UnitContacts, contacts_of, unit_contacts
 from gateway.directory.models import CareUnit, SenderUnit
 from gateway.directory.service import connected_care_units
 from gateway.errors import GatewayError
+from gateway.inquiries import intake
 from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.answers import inquiry_form
 from gateway.inquiries.closing import closing_text
-from gateway.inquiries.intake import Submitter, check, find_earlier_inquiry, submit
+from gateway.inquiries.intake import Submitter, find_earlier_inquiry, submit
 from gateway.inquiries.labels import LEG_LABELS, REASON_LABELS, STATUS_LABELS, TURN_LABELS
 from gateway.inquiries.models import FormType, Inquiry, InquirySummary
 from gateway.inquiries.paging import Page, page_number
@@ -277,7 +278,7 @@ def compose() -> ResponseReturnValue:
                     consent_pdf=consent, now=now)
     # The rules first: "skicka ändå" is offered only for a form the intake would take.
     try:
-        check(db, xml, submitter=submitter, channel="web", now=now)
+        intake.check(db, xml, submitter=submitter, channel="web", now=now)
     except GatewayError as error:
         return _refused(form, sender, error)
     personnummer = (form.personnummer.data or "").replace("-", "")
