@@ -89,7 +89,7 @@ def statement(
 ) -> Statement:
     """Return the statement of `answer` to `questions`; without facts, only who answered."""
     sections = list(inquiry_sections(facts)) if facts is not None else []
-    sections.append(Section("Utfärdare", _issuer_rows(answer, facts)))
+    sections.append(Section("Utfärdare", _issuer_rows(answer)))
     asked = {q.kod: q for q in questions}
     answered = tuple(
         AnsweredQuestion(number, QUESTION_LABELS[svar.kod],
@@ -108,6 +108,7 @@ def inquiry_sections(facts: InquiryFacts) -> tuple[Section, ...]:
         )),
         Section("Förfrågan", (
             ("Referens", facts.reference),
+            ("Till", f"{facts.care_unit_name} ({facts.care_unit_hsa_id})"),
             ("Från", facts.sender_unit),
             ("Handläggare", facts.case_worker),
             ("Skickad", facts.sent.isoformat()),
@@ -117,12 +118,10 @@ def inquiry_sections(facts: InquiryFacts) -> tuple[Section, ...]:
     )
 
 
-def _issuer_rows(answer: StructuredAnswer, facts: InquiryFacts | None) -> tuple[
+def _issuer_rows(answer: StructuredAnswer) -> tuple[
         tuple[str, str], ...]:
     reko = answer.besvarad_av
     rows = []
-    if facts is not None:
-        rows.append(("Vårdcentral", f"{facts.care_unit_name} ({facts.care_unit_hsa_id})"))
     rows.append(("Besvarad av", f"{reko.namn}, {reko.titel} ({reko.hsa_id})"))
     physician = answer.i_samrad_med
     if physician is None:

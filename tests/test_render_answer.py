@@ -118,7 +118,7 @@ def test_text_is_extractable_with_swedish_letters(pdf: bytes, tmp_path: Path) ->
         "Skickad 2024-02-20",
         "Mottagen 2024-02-21",
         "Sista svarsdag 2024-03-22",
-        "Vårdcentral Vårdcentralen Kryddgården (SE2321000255-K001)",
+        "Till Vårdcentralen Kryddgården (SE2321000255-K001)",
         "1. Aktivitetsförmåga",
         "Klarar lättare arbete fyra timmar per dag.",
         "2. Begränsningar",
