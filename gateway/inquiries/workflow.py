@@ -181,11 +181,6 @@ def derive_status(kinds: Iterable[LegKind | str]) -> Status:
     return Status(HALSOFORFRAGAN_MACHINE.derive(kinds))
 
 
-def _next_status(status: Status, kind: LegKind) -> Status:
-    """One step of derive_status: the status after a leg of `kind`."""
-    return Status(HALSOFORFRAGAN_MACHINE.step(status, kind))
-
-
 # The kinds whose first time the summary keeps (the statistics read these).
 SUMMARY_KINDS = (
     LegKind.SUBMITTED, LegKind.RECEIVED, LegKind.OPENED, LegKind.ANSWERED,
@@ -194,10 +189,11 @@ SUMMARY_KINDS = (
 _SUMMARIES_KEY = "gateway.inquiry_summaries"
 
 
-def _apply(summary: InquirySummary, kind: LegKind, at: dt.datetime) -> None:
-    """Fold one leg into the summary: the status step and the earliest time of its kind."""
-    before = Status(summary.status)
-    summary.status = _next_status(before, kind).value
+def _apply(summary: InquirySummary, machine: Machine, kind: LegKind, at: dt.datetime) -> None:
+    """Fold one leg into the summary: the status step of the inquiry's form type's machine (a
+    SIP's summary reaches replied, held, cancelled) and the earliest time of its kind."""
+    before = type(machine.start)(summary.status)
+    summary.status = machine.step(before, kind).value
     if before is Status.CLOSED and summary.status != before.value:
         # A close taken back by a re-route no longer stands: the statistics count the inquiry
         # as open again (and by a later close, if one comes), never as closed and open at once.
@@ -383,7 +379,9 @@ def add_leg(
 ) -> Leg:
     """Append a leg in the caller's transaction and return it. Legs are never changed; the
     inquiry's summary (status, first time of each kind) follows in the same transaction."""
-    _apply(_summary_for(session, inquiry_id), kind, at)
+    inquiry = session.get(Inquiry, inquiry_id)
+    machine = machine_for(inquiry.form_type) if inquiry is not None else HALSOFORFRAGAN_MACHINE
+    _apply(_summary_for(session, inquiry_id), machine, kind, at)
     leg = Leg(inquiry_id=inquiry_id, kind=kind, at=at, actor=actor, reason=reason, detail=detail)
     session.add(leg)
     return leg
@@ -414,7 +412,7 @@ def rebuild_summaries(session: Session) -> int:
             _take_units(current, inquiries[inquiry_id])  # type: ignore[arg-type]
             session.add(current)
             count += 1
-        _apply(current, LegKind(kind), at)
+        _apply(current, machine_for(inquiries[inquiry_id].form_type), LegKind(kind), at)
     session.flush()
     rebuild_day_counts(session)
     return count
