@@ -1,6 +1,7 @@
-"""The REKO's inbox as a query: the chosen units' inquiries in one tab (waiting, answered,
-closed), filtered, searched, sorted and paged by the database in a fixed number of statements
-(tab counts, the matching count, one page of rows), whatever the number of inquiries."""
+"""The REKO's inbox as a query: the chosen units' inquiries and SIP invitations in one tab
+(waiting, answered, closed), filtered (by type among others), searched, sorted and paged by the
+database in a fixed number of statements (tab counts, the matching count, one page of rows),
+whatever the number of inquiries."""
 
 from __future__ import annotations
 
@@ -13,11 +14,18 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from gateway.directory.models import CareUnit, SenderUnit
-from gateway.inquiries.models import FormType, Inquiry, InquiryMark, InquirySummary, MarkKind
+from gateway.inquiries.models import (
+    FormType,
+    Inquiry,
+    InquiryMark,
+    InquirySummary,
+    MarkKind,
+    SipMeeting,
+)
 from gateway.inquiries.paging import Page
 from gateway.inquiries.personal import name_matches, personnummer_hash
-from gateway.inquiries.references import format_reference, typed_reference
-from gateway.inquiries.workflow import Status
+from gateway.inquiries.references import PREFIXES, format_reference, typed_reference
+from gateway.inquiries.workflow import SipStatus, Status
 
 NEAR_DAYS = 7
 NO_MARK = "INGEN"
@@ -29,11 +37,21 @@ class Tab(enum.StrEnum):
     CLOSED = "avslutade"
 
 
-TAB_STATUSES: dict[Tab, tuple[Status, ...]] = {
+AnyStatus = Status | SipStatus
+
+# A SIP invitation waits for the VC's reply as an inquiry waits for its answer (received and
+# opened are the same values in both machines); replied is answered; held or cancelled closed.
+TAB_STATUSES: dict[Tab, tuple[AnyStatus, ...]] = {
     Tab.WAITING: (Status.RECEIVED, Status.OPENED),
-    Tab.ANSWERED: (Status.ANSWERED, Status.ANSWER_DELIVERED, Status.REGISTERED),
-    Tab.CLOSED: (Status.CLOSED,),
+    Tab.ANSWERED: (Status.ANSWERED, Status.ANSWER_DELIVERED, Status.REGISTERED,
+                   SipStatus.REPLIED),
+    Tab.CLOSED: (Status.CLOSED, SipStatus.HELD, SipStatus.CANCELLED),
 }
+
+
+def status_of_row(form_type: FormType, value: str) -> AnyStatus:
+    """Return a summary's status as its form type's enum."""
+    return SipStatus(value) if form_type == FormType.SIP else Status(value)
 
 
 class Due(enum.StrEnum):
@@ -48,7 +66,8 @@ class InboxQuery:
     unit_ids: tuple[int, ...]
     tab: Tab = Tab.WAITING
     care_unit_id: int | None = None
-    status: Status | None = None
+    form_type: FormType | None = None
+    status: AnyStatus | None = None
     mark: str | None = None
     due: Due | None = None
     repeat: bool = False
@@ -61,15 +80,21 @@ class InboxQuery:
 
 @dataclass(frozen=True)
 class InboxRow:
-    """One inquiry as the inbox lists it (the person only when personuppgifter are shown)."""
+    """One inquiry or SIP invitation as the inbox lists it (the meeting for a SIP; the person
+    only when personuppgifter are shown)."""
 
     inquiry: Inquiry
-    status: Status
+    status: AnyStatus
     mark: MarkKind | None
     answered: dt.datetime | None
     closed: dt.datetime | None
     days_left: int
     person: tuple[str, str] | None = None
+    meeting: SipMeeting | None = None
+
+    @property
+    def is_sip(self) -> bool:
+        return self.inquiry.form_type == FormType.SIP
 
     @property
     def repeat(self) -> bool:
@@ -99,15 +124,17 @@ class InboxPage:
         return self.tab_totals.get(tab, 0)
 
 
-_STATUS_ORDER = [s.value for s in Status]
+_STATUS_ORDER = list(dict.fromkeys([*(s.value for s in Status), *(s.value for s in SipStatus)]))
 _Mark = aliased(InquiryMark)
-_Rows = Select[Inquiry, InquirySummary, InquiryMark]
+_Rows = Select[Inquiry, InquirySummary, InquiryMark, SipMeeting]
 
 
 def sort_key(column: str) -> Any:
     """Return the ORDER BY expression of an inbox column (KeyError for one that has none)."""
     return {
         "reference": Inquiry.reference,
+        "type": Inquiry.form_type,
+        "meeting": SipMeeting.starts_at,
         "care_unit": CareUnit.name,
         "sender": SenderUnit.name,
         "received": Inquiry.created_at,
@@ -124,18 +151,20 @@ def sort_key(column: str) -> Any:
 
 
 def _scoped(query: InboxQuery) -> _Rows:
-    """The inquiries routed now to the units in scope (the VC filter narrows them)."""
+    """The inquiries and invitations routed now to the units in scope (the VC and type filters
+    narrow them)."""
     units = [query.care_unit_id] if query.care_unit_id in query.unit_ids else list(query.unit_ids)
+    types = [query.form_type] if query.form_type else list(FormType)
     return (
-        select(Inquiry, InquirySummary, _Mark)
+        select(Inquiry, InquirySummary, _Mark, SipMeeting)
         .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
         .join(CareUnit, CareUnit.id == Inquiry.care_unit_id)
         .join(SenderUnit, SenderUnit.id == Inquiry.sender_unit_id)
         # A mark is the unit's: one set before a re-route stays with the old unit.
         .outerjoin(_Mark, and_(_Mark.inquiry_id == Inquiry.id,
                                _Mark.care_unit_id == Inquiry.care_unit_id))
-        # Hälsoförfrågningar only until the inbox has a type column (SIP: issue 18).
-        .where(Inquiry.care_unit_id.in_(units), Inquiry.form_type == FormType.HALSOFORFRAGAN)
+        .outerjoin(SipMeeting, SipMeeting.inquiry_id == Inquiry.id)
+        .where(Inquiry.care_unit_id.in_(units), Inquiry.form_type.in_(types))
     )
 
 
@@ -165,8 +194,10 @@ def search_condition(text: str, personal: bool) -> tuple[ColumnElement[bool] | N
     typed = typed_reference(text)
     if typed is not None:
         year, number = typed
-        ways.append(Inquiry.reference == format_reference(year, number) if year else
-                    Inquiry.reference.like(f"HF-____-{number:06d}"))
+        # One number series for every form type: the number names one case whatever prefix.
+        ways.append(Inquiry.reference.in_([format_reference(year, number, p) for p in PREFIXES])
+                    if year else or_(*(Inquiry.reference.like(f"{p}-____-{number:06d}")
+                                       for p in PREFIXES)))
     looked = False
     if personal:
         person = personnummer_hash(text)
@@ -207,9 +238,10 @@ def inbox_page(session: Session, query: InboxQuery, today: dt.date) -> InboxPage
         filtered.options(contains_eager(Inquiry.care_unit), contains_eager(Inquiry.sender_unit))
         .order_by(*order).limit(page.size).offset(page.offset)
     )
-    rows = [InboxRow(inquiry, Status(summary.status), mark.mark if mark else None,
-                     summary.answered, summary.closed, (inquiry.deadline - today).days)
-            for inquiry, summary, mark in found]
+    rows = [InboxRow(inquiry, status_of_row(inquiry.form_type, summary.status),
+                     mark.mark if mark else None, summary.answered, summary.closed,
+                     (inquiry.deadline - today).days, meeting=meeting)
+            for inquiry, summary, mark, meeting in found]
     return InboxPage(rows, matching, totals, page, looked, notes)
 
 

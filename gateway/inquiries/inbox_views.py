@@ -1,10 +1,11 @@
-"""The REKO's inbox page (Swedish): the unit picker first, then the chosen units' inquiries in
-tabs with filters, search, sorting on every column and pages; the "Visa personuppgifter" switch
-and the unit remembered per user; the REKO-status set per case. Thin: the query lives in
-inbox.py, the REKO-status in marks.py."""
+"""The REKO's inbox page (Swedish): the unit picker first, then the chosen units' inquiries and
+SIP invitations in tabs with filters (the type among them), search, sorting on every column and
+pages; the "Visa personuppgifter" switch and the unit remembered per user; the REKO-status set
+per case. Thin: the query lives in inbox.py, the REKO-status in marks.py."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from forms.dates import stockholm_today
+from forms.dates import local_clock, stockholm_today
 from forms.identifiers import hyphenated
 from gateway.auth.login import role_required, safe_next
 from gateway.auth.models import Role, User
@@ -21,29 +22,34 @@ from gateway.directory.models import CareUnit
 from gateway.directory.service import covered_units
 from gateway.errors import GatewayError
 from gateway.inquiries.access import Act, Party, require
+from gateway.inquiries.formtypes import handling_for
 from gateway.inquiries.inbox import (
     NEAR_DAYS,
     NO_MARK,
     TAB_STATUSES,
+    AnyStatus,
     Due,
     InboxQuery,
     InboxRow,
     Tab,
     inbox_page,
 )
-from gateway.inquiries.labels import STATUS_LABELS
+from gateway.inquiries.labels import DECISION_LABELS, SIP_STATUS_LABELS, STATUS_LABELS
 from gateway.inquiries.marks import MARK_LABELS, parse_mark, set_mark
 from gateway.inquiries.models import FormType
 from gateway.inquiries.paging import page_number
 from gateway.inquiries.personal import audit_reads, person_of
 from gateway.inquiries.reko_views import bp
-from gateway.inquiries.workflow import Status
 
 ALL_UNITS = "alla"
 PERSONAL_PURPOSE = "inkorg_personuppgifter"
 
 TAB_LABELS = {Tab.WAITING: "Väntar på svar", Tab.ANSWERED: "Besvarade",
               Tab.CLOSED: "Avslutade"}
+# "Hälsoförfrågan", "SIP-kallelse": the form type's own Swedish name, first letter capital.
+TYPE_LABELS = {t: (title := handling_for(t).kind.title)[:1].upper() + title[1:] for t in FormType}
+STATUS_NAMES: dict[AnyStatus, str] = dict(STATUS_LABELS.items())
+STATUS_NAMES.update(SIP_STATUS_LABELS.items())
 DUE_LABELS = {Due.SOON: f"Snart (högst {NEAR_DAYS} dagar kvar)",
               Due.OVERDUE: "Försenade (sista svarsdag har passerat)"}
 
@@ -62,7 +68,9 @@ def columns(tab: Tab, personal: bool) -> list[Column]:
     """Return the inbox's columns for the tab, the person's only when personuppgifter are
     shown."""
     found = [Column("reference", "Referens",
-                    "Förfrågans korta referens, som båda parter kan ange i kontakt med varandra.")]
+                    "Förfrågans korta referens, som båda parter kan ange i kontakt med varandra."),
+             Column("type", "Typ", "Hälsoförfrågan eller SIP-kallelse (kallelse till ett möte "
+                                   "om en samordnad individuell plan).")]
     if personal:
         found.append(Column("person", "Person",
                             "Personens namn och personnummer. Kan inte sorteras: uppgifterna "
@@ -74,7 +82,8 @@ def columns(tab: Tab, personal: bool) -> list[Column]:
     ]
     if tab is Tab.WAITING:
         found += [
-            Column("deadline", "Sista svarsdag", "Vårdcentralen ska svara senast detta datum."),
+            Column("deadline", "Sista svarsdag", "Vårdcentralen ska svara senast detta datum "
+                                                 "(för en SIP-kallelse: svara senast)."),
             Column("days", "Dagar kvar",
                    f"Dagar till sista svarsdag. Snart: högst {NEAR_DAYS} dagar kvar. "
                    "Försenad: sista svarsdag har passerat."),
@@ -84,6 +93,8 @@ def columns(tab: Tab, personal: bool) -> list[Column]:
     else:
         found.append(Column("closed", "Avslutad", "Datum då förfrågan avslutades utan svar."))
     found += [
+        Column("meeting", "SIP-möte", "Tid för SIP-mötet (svensk tid). Tomt för en "
+                                      "hälsoförfrågan."),
         Column("status", "Status", "Var förfrågan står i flödet, till exempel Öppnad eller "
                                    "Svaret hämtat av avsändaren."),
         Column("mark", "REKO-status", "En egen markering som du och dina kollegor på "
@@ -95,6 +106,7 @@ def columns(tab: Tab, personal: bool) -> list[Column]:
 
 
 bp.add_app_template_filter(hyphenated, "personnummer")
+bp.add_app_template_filter(local_clock, "swedish_time")
 
 
 def _user() -> User:
@@ -124,12 +136,15 @@ def _query(scope: list[CareUnit], personal: bool) -> InboxQuery:
     default_sort = "deadline" if tab is Tab.WAITING else "received"
     sort = _choice("sort", keys) or default_sort
     unit_ids = {u.hsa_id: u.id for u in scope}
-    status = _choice("status", {s.value for s in TAB_STATUSES[tab]})
+    statuses = {s.value: s for s in TAB_STATUSES[tab]}
+    status = _choice("status", statuses)
     due = _choice("svarstid", {d.value for d in Due})
+    form_type = _choice("typ", {t.value for t in FormType})
     return InboxQuery(
         unit_ids=tuple(unit_ids.values()), tab=tab,
         care_unit_id=unit_ids.get(request.args.get("vc", "")),
-        status=Status(status) if status else None,
+        form_type=FormType(form_type) if form_type else None,
+        status=statuses[status] if status else None,
         mark=_choice("reko_status", {*MARK_LABELS, NO_MARK}),
         due=Due(due) if due and tab is Tab.WAITING else None,
         repeat=request.args.get("upprepad") == "ja",
@@ -145,6 +160,7 @@ def _args(query: InboxQuery, **changes: Any) -> dict[str, str]:
     args = {
         "flik": query.tab.value, "sok": query.search,
         "vc": request.args.get("vc", "") if query.care_unit_id else "",
+        "typ": query.form_type.value if query.form_type else "",
         "status": query.status.value if query.status else "", "reko_status": query.mark or "",
         "svarstid": query.due.value if query.due else "", "upprepad": "ja" if query.repeat else "",
         "sort": query.sort, "dir": "desc" if query.descending else "asc",
@@ -172,15 +188,15 @@ def inbox() -> ResponseReturnValue:
         all_units=ALL_UNITS, found=found, rows=rows, query=query, today=today,
         columns=columns(query.tab, personal), personal=personal, args=lambda **c: _args(
             query, **c), tab_labels=TAB_LABELS, tab_statuses=TAB_STATUSES,
-        status_labels=STATUS_LABELS, mark_labels=MARK_LABELS, due_labels=DUE_LABELS,
+        status_labels=STATUS_NAMES, type_labels=TYPE_LABELS, decision_labels=DECISION_LABELS,
+        mark_labels=MARK_LABELS, due_labels=DUE_LABELS,
         no_mark=NO_MARK, near_days=NEAR_DAYS, here=request.full_path,
     )
 
 
 def _with_persons(rows: list[InboxRow], user: User) -> list[InboxRow]:
     """Open each row's person from the vault; audit each as a read with its purpose."""
-    shown = [InboxRow(r.inquiry, r.status, r.mark, r.answered, r.closed, r.days_left,
-                      person_of(r.inquiry)) for r in rows]
+    shown = [dataclasses.replace(r, person=person_of(r.inquiry)) for r in rows]
     read = [row.inquiry.id for row in shown if row.person]
     if read:
         session = get_session()

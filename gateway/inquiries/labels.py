@@ -1,5 +1,6 @@
-"""Swedish labels of an inquiry's status, turn, legs and close reasons, defined once, and the
-template filters every page shows codes through (a language, a time, a consent's terms)."""
+"""Swedish labels of an inquiry's status, turn, legs and close reasons and of a SIP invitation's
+status, reply and participants, defined once, and the template filters every page shows codes
+through (a language, a time, a consent's terms)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from flask import Flask
 
 from forms.dates import local_clock
 from forms.labels import CONSENT_FORM_LABELS, PURPOSE_LABELS, RECIPIENT_LABELS, language_label
+from forms.sip import Beslut, Roll
 from gateway.db import utcnow
 from gateway.inquiries.models import CloseReason, LegKind, SipCancelReason
-from gateway.inquiries.workflow import Status, Turn
+from gateway.inquiries.workflow import SipStatus, Status, Turn
 
 # As headings and table cells: "Öppnad av vårdcentralen".
 STATUS_LABELS: dict[Status, str] = {
@@ -21,6 +23,27 @@ STATUS_LABELS: dict[Status, str] = {
     Status.ANSWER_DELIVERED: "Svaret hämtat",
     Status.REGISTERED: "Registrerad",
     Status.CLOSED: "Avslutad",
+}
+SIP_STATUS_LABELS: dict[SipStatus, str] = {
+    SipStatus.RECEIVED: "Mottagen",
+    SipStatus.OPENED: "Öppnad av vårdcentralen",
+    SipStatus.REPLIED: "Besvarad",
+    SipStatus.HELD: "Mötet hållet",
+    SipStatus.CANCELLED: "Mötet inställt",
+}
+DECISION_LABELS: dict[Beslut, str] = {
+    Beslut.KOMMER: "Vi kommer",
+    Beslut.KOMMER_INTE: "Vi kan inte komma",
+    Beslut.NYTT_FORSLAG: "Ny tid föreslagen",
+}
+ROLE_LABELS: dict[Roll, str] = {
+    Roll.SOCIALTJANST: "Socialtjänsten",
+    Roll.ARBETSMARKNAD: "Arbetsmarknadsenheten",
+    Roll.VARDCENTRAL: "Vårdcentralen",
+    Roll.PSYKIATRI: "Psykiatrin",
+    Roll.ARBETSFORMEDLINGEN: "Arbetsförmedlingen",
+    Roll.FORSAKRINGSKASSAN: "Försäkringskassan",
+    Roll.ANNAN: "Annan",
 }
 TURN_LABELS: dict[Turn, str] = {
     Turn.CARE_UNIT: "Vårdcentralens tur", Turn.SENDER: "Er tur", Turn.NONE: "Klar",

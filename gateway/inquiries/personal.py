@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from forms.dates import stockholm_today
 from forms.errors import FormError
-from forms.halsoforfragan import Halsoforfragan, parse_halsoforfragan
+from forms.formtypes import IntakeForm, kind_named, parse_form
+from forms.halsoforfragan import Halsoforfragan
 from forms.identifiers import IdentifierError, hyphenated, parse_personnummer
 from gateway import codes
 from gateway.audit.reads import record_read
@@ -83,7 +84,16 @@ def personnummer_hash(text: str) -> str | None:
 
 
 def inquiry_form(inquiry: Inquiry) -> Halsoforfragan:
-    """Return the stored form, opened from the vault; 410 when its content has been purged."""
+    """Return the stored hälsoförfrågan, opened from the vault; 410 when its content has been
+    purged."""
+    form = stored_form(inquiry)
+    assert isinstance(form, Halsoforfragan), inquiry.form_type
+    return form
+
+
+def stored_form(inquiry: Inquiry) -> IntakeForm:
+    """Return the stored form of the inquiry's form type (a hälsoförfrågan, a sipKallelse),
+    opened from the vault; 410 when its content has been purged."""
     if inquiry.content is None:
         raise GatewayError.at(
             codes.CONTENT_PURGED,
@@ -91,7 +101,7 @@ def inquiry_form(inquiry: Inquiry) -> Halsoforfragan:
         )
     data = get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}")
     try:
-        return parse_halsoforfragan(data)
+        return parse_form(data, kind=kind_named(inquiry.form_type))[1]
     except FormError:  # it was valid when stored; a schema change must not crash a page
         raise GatewayError.at(
             codes.CONTENT_UNREADABLE, "Den lagrade förfrågan kan inte läsas med nuvarande schema.",
@@ -104,7 +114,7 @@ def person_of(inquiry: Inquiry) -> tuple[str, str] | None:
     if inquiry.content is None:
         return None
     try:
-        form = inquiry_form(inquiry)
+        form = stored_form(inquiry)
     except GatewayError:
         return None
     return form.person.namn, hyphenated(form.person.personnummer)
