@@ -135,6 +135,7 @@ SIP_CLOSED = Code("SIP_CLOSED", "SIP-mötet är redan hållet eller inställt")
 SIP_REPLY_OTHER = Code("SIP_REPLY_OTHER", "Svaret gäller en annan kallelse")
 SIP_REPLY_CONFLICT = Code("ID_CONFLICT", "Svaret finns redan med annat innehåll")
 SIP_OUTCOME_INVALID = Code("SIP_OUTCOME_INVALID", "Ogiltigt utfall")
+SIP_REPLY_FIELD = Code("SIP_REPLY_FIELD", "Svaret kan inte skickas")
 
 # --- sdkapi --------------------------------------------------------------------------------------
 CONVERSATION_MISMATCH = Code("CONVERSATION_MISMATCH", "Svaret hör till en annan konversation")

@@ -189,6 +189,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/inkorg/<inquiry_id>/svara/forbered"): web({RK}, {P.REKO}),
     ("POST", "/inkorg/<inquiry_id>/avsluta"): web({RK}, {P.REKO}),
     ("POST", "/inkorg/<inquiry_id>/omdirigera"): web({RK}, {P.REKO}),
+    # A SIP invitation's page is /inkorg/<id> too; the REKO replies and takes the calendar file.
+    ("POST", "/inkorg/<sip_id>/sip-svar"): web({RK}, {P.REKO}),
+    ("GET", "/inkorg/<sip_id>/kalender.ics"): web({RK}, {P.REKO}),
     # --- the directory admin's pages (no content) ---
     ("GET", "/katalog/"): web({ADMIN}),
     ("GET", "/katalog/vardcentraler"): web({ADMIN}),

@@ -329,7 +329,7 @@ def test_an_invitation_over_the_sdk_api_goes_through_the_same_intake(world: Worl
         assert inquiry is not None and inquiry.channel == "sdk"
 
 
-def test_the_halsoforfragan_pages_do_not_show_a_sip_invitation(world: World) -> None:
+def test_the_halsoforfragan_answer_pages_do_not_show_a_sip_invitation(world: World) -> None:
     from gateway.auth.models import Role
     from tests.support.reko import ANNA
     from tests.support.web import logged_in_browser
@@ -337,6 +337,9 @@ def test_the_halsoforfragan_pages_do_not_show_a_sip_invitation(world: World) -> 
     sip_id = world.invite()
     with world.app.app_context():
         browser = logged_in_browser(world.app, "anna", Role.COORDINATOR, hsa_id=ANNA.hsa_id)
-        # Until SIP has pages of its own (issue 18's web part): not found, never a broken page.
-        assert browser.get(f"/inkorg/{sip_id}").status_code == 404
+        # Its own page at the same URL; the hälsoförfrågan's answer pages: not found, never a
+        # broken page.
+        assert browser.get(f"/inkorg/{sip_id}").status_code == 200
+        assert browser.get(f"/inkorg/{sip_id}/svara").status_code == 404
+        assert browser.get(f"/inkorg/{sip_id}/samtycke.pdf").status_code == 404
         assert browser.get("/inkorg").status_code == 200

@@ -36,6 +36,7 @@ def _init_reko_side(app: Flask) -> None:
         notify,
         reko_views,
         retention,
+        sip_views,
     )
 
     register_check(app, "trust", answers.check_trust, at_startup=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,12 +141,22 @@ def _detail_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
     return page, status_code
 
 
+# The REKO's case page of each form type (gateway.inquiries.sip_views adds the SIP's).
+DETAIL_PAGES: dict[FormType, Callable[[Inquiry], ResponseReturnValue]] = {
+    FormType.HALSOFORFRAGAN: _detail_page,
+}
+
+
 @bp.get("/inkorg/<inquiry_id>")
 @role_required(Role.COORDINATOR)
 def show(inquiry_id: str) -> ResponseReturnValue:
-    inquiry = _allowed(inquiry_id, Act.READ)
+    """The case page of an inquiry or SIP invitation, the page of its form type (the URL the
+    notification mail links, whatever the type)."""
+    session = get_session()
+    inquiry = require(session, Party.user(session, _user(), stockholm_today()), inquiry_id,
+                      Act.READ, channel="web")
     _record_opened(inquiry)
-    return _detail_page(inquiry)
+    return DETAIL_PAGES[FormType(inquiry.form_type)](inquiry)
 
 
 @bp.get("/inkorg/<inquiry_id>/samtycke.pdf")
