@@ -27,7 +27,7 @@ STATUS_LABELS: dict[Status, str] = {
 SIP_STATUS_LABELS: dict[SipStatus, str] = {
     SipStatus.RECEIVED: "Mottagen",
     SipStatus.OPENED: "Öppnad av vårdcentralen",
-    SipStatus.REPLIED: "Besvarad",
+    SipStatus.REPLIED: "Kallelsen besvarad",
     SipStatus.HELD: "Mötet hållet",
     SipStatus.CANCELLED: "Mötet inställt",
 }
