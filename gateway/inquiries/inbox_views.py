@@ -13,7 +13,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from forms.dates import local_clock, stockholm_today
+from forms.dates import stockholm_today
 from forms.identifiers import hyphenated
 from gateway.auth.login import role_required, safe_next
 from gateway.auth.models import Role, User
@@ -106,7 +106,6 @@ def columns(tab: Tab, personal: bool) -> list[Column]:
 
 
 bp.add_app_template_filter(hyphenated, "personnummer")
-bp.add_app_template_filter(local_clock, "swedish_time")
 
 
 def _user() -> User:
