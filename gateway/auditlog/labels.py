@@ -36,6 +36,7 @@ ACTION_LABELS: dict[str, str] = {
     "inquiry.close": "Avsluta hälsoförfrågan",
     "inquiry.closed": "Hälsoförfrågan avslutad",
     "inquiry.reroute": "Skicka hälsoförfrågan vidare",
+    "inquiry.resend": "Skicka hälsoförfrågan till annan vårdcentral med nytt samtycke",
     # SIP invitations (received and read as cases; their own steps)
     "sip.received": "SIP-kallelse mottagen",
     "sip.reply": "Svara på SIP-kallelse",
