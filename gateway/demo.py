@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -196,6 +197,21 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 
     raise click.ClickException(f"the web process did not answer at {url} within {seconds:.0f} s")
 
 
+def _wait_until_listening(host: str, port: int, process: subprocess.Popen[bytes], what: str,
+                          seconds: float = 90) -> None:
+    """Wait until `process` accepts TCP connections on the port: the banner promises it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException(f"the {what} stopped while starting; see its output above")
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise click.ClickException(f"the {what} did not listen on {port} within {seconds:.0f} s")
+
+
 def _run_processes(
     env: dict[str, str], host: str, port: int, smtp_port: int,
     more: Sequence[tuple[list[str], dict[str, str]]] = (),
@@ -223,6 +239,8 @@ def _run_processes(
     signal.signal(signal.SIGTERM, _stop)
     try:
         _wait_until_up(f"http://{host}:{port}", web)
+        # The banner names the SMTP intake too: it must answer when the banner says so.
+        _wait_until_listening(host, smtp_port, processes[2], "SMTP listener")
         _print_logins(
             smtp_port,
             f"http://{host}:{port}",
