@@ -115,8 +115,3 @@ def epoch_seconds(dialect: str, at: Column) -> Expr:
     if dialect == "postgresql":
         return cast(func.floor(extract("epoch", at)), BigInteger)
     return cast(func.strftime("%s", at), BigInteger)
-
-
-def date_literal(day: dt.date) -> Expr:
-    """A date bound with its type (ISO text on SQLite, a date on PostgreSQL)."""
-    return literal(day, Date())
