@@ -48,13 +48,72 @@ class NotBase64(ValueError):
     """The text is not base64 (RFC 4648)."""
 
 
+class Base64Decoder:
+    """Decodes base64 (RFC 4648, strictly: padding only at the end) given in pieces of any
+    size, whitespace left out, into a file as it goes."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.carry = b""
+        self.ended = False
+
+    def feed(self, piece: bytes) -> None:
+        """Decode what of carry + piece makes whole groups of four; raise NotBase64."""
+        data = self.carry + piece.translate(None, _WHITESPACE)
+        cut = len(data) - len(data) % 4
+        self.carry = data[cut:]
+        if not cut:
+            return
+        if self.ended:
+            raise NotBase64("data after the padding")
+        block = data[:cut]
+        try:
+            self.out.write(binascii.a2b_base64(block, strict_mode=True))
+        except binascii.Error as exc:
+            raise NotBase64(str(exc)) from None
+        self.ended = block.endswith(b"=")
+
+    def finish(self) -> None:
+        """Raise NotBase64 when the text ended inside a group of four."""
+        if self.carry:
+            raise NotBase64("a length that is not a multiple of 4")
+
+
+def spooled_file(in_memory: int = SPOOL_IN_MEMORY) -> IO[bytes]:
+    """Return an empty spooled temporary file: in memory up to `in_memory` bytes, then on disk.
+    Every large body, decoded file and mail is held in one of these, not in memory whole."""
+    return tempfile.SpooledTemporaryFile(max_size=in_memory)  # noqa: SIM115 - the caller's
+
+
+class TooLarge(ValueError):
+    """A stream longer than its limit."""
+
+
+def spool(stream: IO[bytes], limit: int) -> IO[bytes]:
+    """Return the stream's bytes copied in READ_CHUNK pieces into a spooled file, at its
+    start; raise TooLarge (the file closed) as soon as more than limit bytes have come."""
+    out = spooled_file()
+    size = 0
+    try:
+        while chunk := stream.read(READ_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"more than {limit} bytes")
+            out.write(chunk)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
+
+
 class LargeText:
     """A JSON string too long to hold in memory: its characters (whitespace left out) in a
     spooled file. Only what a base64 string can contain is kept exactly; any other escape marks
     it as not base64."""
 
     def __init__(self) -> None:
-        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by close()
+        self.file: IO[bytes] = spooled_file()
         self.length = 0
         self.plain = True
 
@@ -86,7 +145,7 @@ class LargeText:
     def decode_base64_file(self) -> IO[bytes]:
         """Return the decoded bytes in a spooled file (on disk when large), at its start; raise
         NotBase64 for anything that is not base64."""
-        out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - the caller's
+        out = spooled_file()
         try:
             self.decode_base64_into(out)
         except NotBase64:
@@ -99,24 +158,10 @@ class LargeText:
         """Write the decoded bytes to out; raise NotBase64 for anything that is not base64."""
         if not self.plain:
             raise NotBase64("an escape that base64 does not have")
-        carry = b""
-        ended = False
+        decoder = Base64Decoder(out)
         for piece in self.chunks():
-            data = carry + piece
-            cut = len(data) - len(data) % 4
-            carry = data[cut:]
-            if not cut:
-                continue
-            if ended:
-                raise NotBase64("data after the padding")
-            block = data[:cut]
-            try:
-                out.write(binascii.a2b_base64(block, strict_mode=True))
-            except binascii.Error as exc:
-                raise NotBase64(str(exc)) from None
-            ended = block.endswith(b"=")
-        if carry:
-            raise NotBase64("a length that is not a multiple of 4")
+            decoder.feed(piece)
+        decoder.finish()
 
     def close(self) -> None:
         self.file.close()
