@@ -15,6 +15,7 @@ import os
 import resource
 import secrets
 import statistics
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -26,10 +27,31 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from gateway.memory import resident_bytes
 from signing.devpki import Person
 
 PG_ENV = "GATEWAY_TEST_DATABASE_URL"
 OUT = Path(__file__).parent / "out" / "results.json"
+
+
+@contextmanager
+def peak_rss(pid: int) -> Iterator[list[int]]:
+    """Read the process's resident bytes from /proc every 5 ms while the block runs; yield a
+    list whose one item is the highest so far (its value at the start, first)."""
+    peak, stop = [resident_bytes(pid)], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], resident_bytes(pid))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join()
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,11 @@ from flask import Flask
 
 from bench._forms import SENDER as FORM_SENDER
 from bench._forms import halsoforfragan
-from bench._harness import Context, Row, at_most, gateway_app, gateway_env
+from bench._harness import Context, Row, at_most, gateway_app, gateway_env, peak_rss
 from gateway.auth.clients import create_client
 from gateway.db import database
+from gateway.mail.listener import LARGE_MAILS_AT_ONCE
+from gateway.memory import resident_bytes
 from signing.devpki import PkiLayout
 
 SENDER = "ebb.oster@malmo.example"
@@ -53,6 +55,8 @@ PROBE_NOOPS_PER_CONNECTION = 15
 STALL_SECONDS = 1.0
 SOCKET_TIMEOUT = 300
 STARTUP_SECONDS = 30
+# smtp_memory: concurrent mails per wave (135 MB at 5 MB each).
+MEMORY_WAVES = (20, 7)
 
 
 @dataclass
@@ -137,15 +141,35 @@ def _probe(port: int, tls: ssl.SSLContext, stop: threading.Event, probe: Probe) 
         smtp.close()
 
 
-def run(sessions: int, megabytes: float) -> list[float]:
-    """Send the load; return each session's seconds (connect to the reply to DATA)."""
+@dataclass(frozen=True)
+class Listening:
+    """A running listener: its port and pid, the CA file and the client's login."""
+
+    port: int
+    pid: int
+    ca_file: str
+    login: tuple[str, str]
+
+    def send(self, sessions: int, megabytes: float) -> list[float]:
+        return _measure(self.port, self.ca_file, self.login, sessions, megabytes)
+
+
+@contextmanager
+def listening() -> Iterator[Listening]:
+    """`gateway smtp` on a temporary instance and SQLite database, with an API client."""
     with tempfile.TemporaryDirectory(prefix="gw-bench-smtp-") as tmp:
         folder = Path(tmp)
         app, client_id, secret = _app(folder)
         database(app).engine.dispose()
         ca_file = str(PkiLayout.for_instance(app.instance_path).ca_cert)
-        with _listener_process(app, folder) as port:
-            return _measure(port, ca_file, (client_id, secret), sessions, megabytes)
+        with _listener_process(app, folder) as (port, pid):
+            yield Listening(port, pid, ca_file, (client_id, secret))
+
+
+def run(sessions: int, megabytes: float) -> list[float]:
+    """Send the load; return each session's seconds (connect to the reply to DATA)."""
+    with listening() as listener:
+        return listener.send(sessions, megabytes)
 
 
 def measure(context: Context) -> list[Row]:
@@ -155,12 +179,46 @@ def measure(context: Context) -> list[Row]:
     row = Row("smtp_concurrency", "sqlite", "longest session / median", max(durations) / median,
               detail={"sessions": sessions, "megabytes": megabytes,
                       "median_s": round(median, 2), "longest_s": round(max(durations), 2)})
-    return [at_most(row, 3, of="value")]
+    waves = (3, 2) if context.quick else MEMORY_WAVES
+    return [at_most(row, 3, of="value"), memory_row(waves, 0.2 if context.quick else 5.0)]
+
+
+def memory_row(waves: tuple[int, ...], megabytes: float) -> Row:
+    """smtp_memory: the listener's RSS before, at its peak and after waves of concurrent mails
+    (20 at once, then 7 more: 135 MB at 5 MB each), read from /proc every 5 ms."""
+    with listening() as listener:
+        time.sleep(1)
+        baseline = resident_bytes(listener.pid)
+        after_waves = []
+        with peak_rss(listener.pid) as peak:
+            for sessions in waves:
+                listener.send(sessions, megabytes)
+                time.sleep(3)
+                after_waves.append(resident_bytes(listener.pid))
+    mail = megabytes * MIB
+    growth = (peak[0] - baseline) / mail
+    after = after_waves[-1]
+    row = Row("smtp_memory", "sqlite", "peak RSS over baseline / mail size", growth,
+              peak_rss_mb=round(peak[0] / MIB, 1), detail={
+                  "waves": list(waves), "megabytes": megabytes,
+                  "mail_mb_total": round(sum(waves) * megabytes, 1),
+                  "large_mails_at_once": LARGE_MAILS_AT_ONCE,
+                  "baseline_mb": round(baseline / MIB, 1), "peak_mb": round(peak[0] / MIB, 1),
+                  "after_each_wave_mb": [round(a / MIB, 1) for a in after_waves],
+                  "after_over_baseline": round(after / baseline, 2),
+              })
+    bound = 2 * LARGE_MAILS_AT_ONCE
+    row.goal = f"value ≤ {bound} (2x a mail, {LARGE_MAILS_AT_ONCE} at once) and back within 20 %"
+    row.met = growth <= bound and after <= baseline * 1.2
+    print(f"smtp_memory {sum(waves)} mails x {megabytes} MB: baseline {baseline / MIB:.0f} MB, "
+          f"peak {peak[0] / MIB:.0f} MB ({growth:.2f}x a mail), after "
+          f"{', '.join(f'{a / MIB:.0f}' for a in after_waves)} MB", flush=True)
+    return row
 
 
 @contextmanager
-def _listener_process(app: Flask, folder: Path) -> Iterator[int]:
-    """Run `gateway smtp` as its own process (as in production); yield its port.
+def _listener_process(app: Flask, folder: Path) -> Iterator[tuple[int, int]]:
+    """Run `gateway smtp` as its own process (as in production); yield its port and pid.
 
     The load and the probe run in other processes, so that neither the clients' threads nor
     the probe share the listener's interpreter (and its GIL).
@@ -173,7 +231,7 @@ def _listener_process(app: Flask, folder: Path) -> Iterator[int]:
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        yield _listening_port(process, log_path)
+        yield _listening_port(process, log_path), process.pid
     finally:
         process.terminate()
         try:
@@ -278,9 +336,14 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.smtp", description=__doc__)
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--megabytes", type=float, default=5.0)
+    parser.add_argument("--memory", action="store_true",
+                        help="smtp_memory only: RSS before, peak and after 20 + 7 mails")
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= 200 or not 0 < args.megabytes <= 29:
         parser.error("sessions 1-200, megabytes above 0 and at most 29 (the limit is 30 MB)")
+    if args.memory:
+        print(memory_row(MEMORY_WAVES, args.megabytes).to_json())
+        return
     run(args.sessions, args.megabytes)
 
 

@@ -19,14 +19,16 @@ from sqlalchemy import select
 from gateway.audit.models import AuditEntry
 from gateway.auth.clients import create_client
 from gateway.db import database, utcnow
+from gateway.inquiries.answers import answer_for
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry, Leg
 from gateway.inquiries.notify import reply_address
 from gateway.mail.listener import SmtpListener
 from tests.support.forms import EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, SKANE, halsoforfragan
 from tests.support.intake import load_directory
-from tests.support.pdfs import TestPki
+from tests.support.pdfs import TestPki, plain_pdf, sign
 from tests.support.reko import (
+    ANNA,
     CECILIA,
     HUSIE_ADDRESS,
     signed_answer,
@@ -116,6 +118,18 @@ def test_a_signed_answer_to_the_reply_address_is_accepted(world: World) -> None:
     assert code == 250, text
     assert inquiry_id in text
     assert world.kinds(inquiry_id)[-1] == "answered"
+
+
+def test_a_large_answer_is_taken_from_disk_and_stored_byte_for_byte(world: World) -> None:
+    # 3 MB of PDF: its mail and its decoded attachment are spooled to disk on the way in.
+    inquiry_id, address = world.new_inquiry()
+    pdf = sign(plain_pdf(reference=inquiry_id, padding=3 * 1024 * 1024),
+               world.pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes())
+    code, text = world.send("reko", address, pdf)
+    assert code == 250, text
+    with world.app.app_context(), database(world.app).transaction() as session:
+        stored = answer_for(session, inquiry_id)
+        assert stored is not None and stored.pdf == pdf
 
 
 def test_refusals_name_the_rule_and_store_nothing(world: World) -> None:

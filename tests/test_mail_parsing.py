@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import io
+import os
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
 import pytest
 
 from gateway.mail.parsing import (
+    BODY_CHUNK,
     MAX_PARTS,
+    PDF,
     MailContentError,
     RecipientKind,
+    attachment_file,
     classify_recipient,
     pdf_attachment,
     xml_attachment,
@@ -225,3 +230,41 @@ def test_an_answer_mail_carries_exactly_one_pdf(count: int, code: str) -> None:
 def test_too_many_parts_are_refused_for_answers_too() -> None:
     message = mail(*[(b"x", "text", "plain", f"{i}.txt") for i in range(MAX_PARTS + 1)])
     assert _pdf_refusal(raw(message)).code == "MAIL_TOO_MANY_PARTS"
+
+
+# --- read from a file, a piece at a time ------------------------------------------------------
+
+
+def test_a_large_attachment_is_decoded_from_the_file_into_a_file() -> None:
+    pdf = b"%PDF-1.7\n" + os.urandom(3 * BODY_CHUNK + 17)
+    message = mail((XML, "application", "xml", "kopia.xml"), (pdf, "application", "pdf", "s.pdf"))
+    with attachment_file(io.BytesIO(raw(message)), PDF) as found:
+        assert found.read() == pdf
+
+
+def test_a_large_quoted_printable_attachment_keeps_its_soft_line_breaks() -> None:
+    text = ("Åsa = 1 " * (BODY_CHUNK // 4)).encode()
+    xml = b"<?xml version='1.0' encoding='UTF-8'?>\n<t>" + text + b"</t>\n"
+    message = mail()
+    message.add_attachment(xml, maintype="application", subtype="xml", filename="form.xml",
+                           cte="quoted-printable")
+    assert xml_attachment(io.BytesIO(raw(message))) == xml
+
+
+def test_an_attachment_in_a_nested_multipart_is_found_and_ends_at_its_boundary() -> None:
+    inner = mail((XML, "application", "xml", "form.xml"))
+    outer = mail((b"%PDF-1.4", "application", "pdf", "samtycke.pdf"))
+    outer.attach(inner)  # a multipart inside the multipart, not an attached mail
+    outer.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="b.pdf")
+    assert xml_attachment(raw(outer)) == XML
+
+
+def test_broken_base64_in_a_large_attachment_is_refused() -> None:
+    body = base64.encodebytes(os.urandom(2 * BODY_CHUNK)).replace(b"\n", b"\r\n")
+    body = body[:BODY_CHUNK] + b"*!" + body[BODY_CHUNK:]
+    data = (
+        b"From: a@b.example\r\nTo: halsoforfragan@localhost\r\nSubject: x\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: application/xml\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + body
+    )
+    assert _code(data).code == "MAIL_ENCODING"

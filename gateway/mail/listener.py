@@ -17,6 +17,14 @@ receive buffer is kept small (RECEIVE_BUFFER) and one wakeup handles at most tha
 session's mail before the next session (or a NOOP) gets its turn. `python -m bench smtp`
 measures it: NOOP replies on a 51st connection while 50 sessions each send 5 MB.
 
+Memory: DATA goes to a spooled file as it arrives, not into a list of lines
+(`gateway.mail.spooling`); a mail over the limit is dropped as it passes it and refused with
+552. The MIME walk reads the file line by line and decodes only the one attachment, into a
+spooled file of its own (`gateway.mail.parsing.attachment_file`). At most LARGE_MAILS_AT_ONCE
+large mails are parsed and taken in at a time (the others wait, their data on disk), and after
+each the process returns freed memory to the system. `python -m bench smtp` reports the
+listener's RSS (`smtp_memory`).
+
 Replies: 250 after the inquiry is stored (with its id); a refusal is 5xx at DATA carrying
 the intake's codes and Swedish texts, one line per code, as the API's problem+json has them;
 trouble on our side (the database away, the receipt key missing) is 451, so that the
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import contextlib
 import gc
 import logging
 import re
@@ -43,7 +52,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from flask import Flask
@@ -69,13 +78,15 @@ from gateway.jobs.service import describe_error
 from gateway.mail.mailer import MailRefused, check_address, queue_mail
 from gateway.mail.parsing import (
     INTAKE_LOCAL_PART,
+    PDF,
     MailContentError,
     RecipientKind,
+    attachment_file,
     classify_recipient,
-    pdf_attachment,
     xml_attachment,
 )
 from gateway.mail.server import PortController, quiet_aiosmtpd_log
+from gateway.mail.spooling import SpooledEnvelope, SpoolingSMTP
 from gateway.metrics import counters
 from signing.devpki import PkiLayout
 
@@ -90,6 +101,8 @@ LARGE_MAIL = 1024 * 1024
 CHANNEL = "smtp"
 AUTH_WORKERS = 4
 INTAKE_WORKERS = 4
+# Large mails (LARGE_MAIL and up) parsed and taken in at a time; the others wait their turn.
+LARGE_MAILS_AT_ONCE = 2
 # SO_RCVBUF per connection: bounds the data one session handles per loop wakeup (see above).
 RECEIVE_BUFFER = 16 * 1024
 # Per connection. AUTH is few, so that one connection cannot keep argon2 busy.
@@ -283,6 +296,8 @@ class IntakeHandler:
         self.base_url: str = app.config["BASE_URL"]
         self.credential_pool = ThreadPoolExecutor(AUTH_WORKERS, thread_name_prefix="smtp-auth")
         self.intake_pool = ThreadPoolExecutor(INTAKE_WORKERS, thread_name_prefix="smtp-intake")
+        # Taken on the listener's event loop (asyncio binds it there at first use).
+        self.large_mails = asyncio.Semaphore(LARGE_MAILS_AT_ONCE)
 
     def shutdown(self) -> None:
         for pool in (self.credential_pool, self.intake_pool):
@@ -434,38 +449,43 @@ class IntakeHandler:
         who = session.auth_data
         if not isinstance(who, AuthenticatedClient):
             return AUTH_REQUIRED
+        if not isinstance(envelope, SpooledEnvelope) or envelope.spool is None:
+            return TEMPORARY  # never: the listener's sessions are SpoolingSMTP's
         loop = asyncio.get_running_loop()
-        reply: str = await loop.run_in_executor(
-            self.intake_pool, self.take_in, who.client_id, envelope.mail_from or "",
-            envelope.original_content or b"", tuple(envelope.rcpt_tos),
-        )
+        large = envelope.size >= LARGE_MAIL
+        async with self.large_mails if large else contextlib.nullcontext():
+            reply: str = await loop.run_in_executor(
+                self.intake_pool, self.take_in, who.client_id, envelope.mail_from or "",
+                envelope.spool, tuple(envelope.rcpt_tos), large,
+            )
         return reply
 
     def take_in(
-        self, client_id: str, mail_from: str, raw: bytes, rcpt_tos: tuple[str, ...] = ()
+        self, client_id: str, mail_from: str, mail: IO[bytes], rcpt_tos: tuple[str, ...] = (),
+        large: bool = False,
     ) -> str:
-        """Parse the mail, run the intake on its attachment and queue the receipt, or take the
-        answer sent to a reply address; return the SMTP reply. Runs in the intake pool. Never
-        raises: every outcome is a reply.
+        """Parse the mail (a file: it is read in pieces), run the intake on its attachment and
+        queue the receipt, or take the answer sent to a reply address; return the SMTP reply.
+        Runs in the intake pool. Never raises: every outcome is a reply.
         """
         try:
             with logs.request_context():
-                return self._take_in(client_id, mail_from, raw, rcpt_tos)
+                return self._take_in(client_id, mail_from, mail, rcpt_tos)
         finally:
-            if len(raw) >= LARGE_MAIL:
+            if large:
                 # Give the mail's memory back: glibc keeps a thread's freed arena otherwise.
                 gc.collect()
                 memory.trim()
 
     def _take_in(
-        self, client_id: str, mail_from: str, raw: bytes, rcpt_tos: tuple[str, ...]
+        self, client_id: str, mail_from: str, mail: IO[bytes], rcpt_tos: tuple[str, ...]
     ) -> str:
         token = self._reply_token(rcpt_tos)
         try:
             if token is not None:
-                pdf = pdf_attachment(raw)
-                return self._in_app("answer", self._answer, client_id, token, pdf)
-            xml = xml_attachment(raw)
+                with attachment_file(mail, PDF) as pdf:
+                    return self._in_app("answer", self._answer, client_id, token, pdf)
+            xml = xml_attachment(mail)
         except MailContentError as error:
             log.info("smtp mail refused: %s", error.code)
             return multiline(*CONTENT_REFUSED, [f"{error.code}: {error.reason}"])
@@ -545,7 +565,7 @@ class IntakeHandler:
             return NOT_THE_CARE_UNITS_CLIENT
         return UNKNOWN_REPLY_ADDRESS
 
-    def _answer(self, client_id: str, token: str, pdf: bytes) -> str:
+    def _answer(self, client_id: str, token: str, pdf: IO[bytes]) -> str:
         """Take the PDF as the answer to the reply address's inquiry; return the reply (250
         accepted, 5xx naming the P or C codes)."""
         inquiry = self._answerable(client_id, token)
@@ -581,8 +601,7 @@ class _CountingController(PortController):
     def factory(self) -> SMTP:
         if self.counting:
             counters.smtp_session()
-        made: SMTP = super().factory()
-        return made
+        return SpoolingSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class SmtpListener:
