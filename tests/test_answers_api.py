@@ -4,6 +4,7 @@ an answer signed by poppler's pdfsig accepted, registered and close."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from gateway.db import get_session
 from gateway.directory.models import CareUnit
+from gateway.inquiries.answers import answer_for
 from gateway.inquiries.intake import Submitter, submit
 from gateway.inquiries.models import Inquiry
 from tests.conftest import AppMaker
@@ -145,6 +147,20 @@ def test_answer_needs_a_pdf_content_type_and_a_known_inquiry(world: World) -> No
         assert post_answer(world.client, world.tokens.reko,
                            "00000000-0000-4000-8000-000000000000", pdf).status_code == 404
         assert post_answer(world.client, world.tokens.reko, "not-an-id", pdf).status_code == 404
+
+
+def test_a_large_answer_is_read_from_a_spooled_body_and_stored_byte_for_byte(
+    world: World,
+) -> None:
+    with world.app.app_context():
+        inquiry_id = submit_api(world.client, world.tokens.sender)
+        pdf = sign(plain_pdf(reference=inquiry_id, padding=3 * 1024 * 1024),
+                   world.pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes())
+        response = post_answer(world.client, world.tokens.reko, inquiry_id, pdf)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        assert response.get_json()["sha256"] == hashlib.sha256(pdf).hexdigest()
+        stored = answer_for(get_session(), inquiry_id)
+        assert stored is not None and stored.pdf == pdf
 
 
 def test_a_second_answer_is_a_conflict_and_the_first_stays(world: World) -> None:

@@ -19,6 +19,7 @@ from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
 from gateway.db import get_session
 from gateway.errors import GatewayError
+from gateway.inquiries.answers import answer_for
 from gateway.inquiries.intake import submit
 from gateway.inquiries.models import AnswerDraft, ConsentWithdrawal, Inquiry, SigningRequest
 from signing.devpki import Person
@@ -32,7 +33,7 @@ from tests.support.forms import (
     nth_personnummer,
 )
 from tests.support.holder import chain_of, sign_with
-from tests.support.pdfs import TestPki
+from tests.support.pdfs import TestPki, plain_pdf, sign
 from tests.support.reko import (
     ANNA,
     CECILIA,
@@ -135,7 +136,7 @@ def test_a_case_worker_cannot_open_the_inbox(world: World) -> None:
         assert worker.get("/inkorg").status_code == 403
 
 
-def test_upload_refusal_names_the_rule_and_a_signed_upload_is_accepted(world: World) -> None:
+def test_upload_refusals_name_the_rule_and_a_signed_upload_is_stored_as_sent(world: World) -> None:
     with world.app.app_context():
         inquiry_id = received_days_ago(0)
         page = f"/inkorg/{inquiry_id}"
@@ -143,10 +144,19 @@ def test_upload_refusal_names_the_rule_and_a_signed_upload_is_accepted(world: Wo
                             {"pdf": (io.BytesIO(b"inte en pdf"), "svar.pdf")})
         assert refused.status_code == 422
         assert 'data-code="P1"' in refused.get_data(as_text=True)
-        pdf = signed_answer(world.pki, inquiry_id)
+        empty = multipart(world.anna, page, page + "/svar",
+                          {"pdf": (io.BytesIO(b""), "svar.pdf")})
+        assert empty.status_code == 400
+        assert "Välj den signerade svarsfilen" in empty.get_data(as_text=True)
+        # Read by accept_answer from the upload's own file. Below 500 kB: werkzeug's test
+        # client spools a larger form to a file it never closes.
+        pdf = sign(plain_pdf(reference=inquiry_id, padding=400_000),
+                   world.pki.layout.reko_pkcs12(ANNA.hsa_id).read_bytes())
         ok = multipart(world.anna, page, page + "/svar", {"pdf": (io.BytesIO(pdf), "svar.pdf")})
         assert ok.status_code == 302
         assert leg_kinds(inquiry_id)[-1] == "answered"
+        stored = answer_for(get_session(), inquiry_id)
+        assert stored is not None and stored.pdf == pdf
 
 
 FIELDS = {"svar_AKTIVITETSFORMAGA": "Klarar halvtid.", "svar_BEGRANSNINGAR": "Inga tunga lyft.",

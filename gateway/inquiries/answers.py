@@ -49,6 +49,7 @@ from gateway.metrics import counters
 from gateway.vault.service import get_vault
 from signing.answer_report import RULE_TITLES, AnswerReport, apply_signer_rule
 from signing.pades import validate_answer
+from signing.pdfscan import DEFAULT_MAX_BYTES as MAX_PDF_BYTES
 from signing.trust import TrustError, TrustStore, load_trust_store, stale_crls
 
 log = logging.getLogger(__name__)
@@ -164,9 +165,10 @@ def accept_answer(
     if now.tzinfo is None:
         raise ValueError("accept_answer needs an aware `now`")
     if not isinstance(pdf, bytes):
-        # Given a file, this frame holds the only copy of its bytes (see _store).
+        # Given a file, this frame holds the only copy of its bytes (see _store); one byte
+        # more than P1 allows is enough for P1 to refuse a larger file.
         pdf.seek(0)
-        pdf = pdf.read()
+        pdf = pdf.read(MAX_PDF_BYTES + 1)
     inquiry = get_inquiry(session, inquiry_id)
     _check_answerable(session, inquiry)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 from flask import Blueprint, Response, abort, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -13,6 +13,7 @@ from gateway import codes
 from gateway.audit.reads import record_read
 from gateway.auth.models import ApiClient
 from gateway.auth.oauth import require_token
+from gateway.bodies import TooLarge, spool
 from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError
 from gateway.inquiries.access import Act, Party, Side, require
@@ -30,8 +31,8 @@ XML_TYPES = ("application/xml",)
 bp = Blueprint("inquiries_api", __name__)
 
 
-def _body(types: Any, limit: int, hint: str) -> bytes:
-    """Return the request body; raise 415 for another content type and 413 above limit bytes."""
+def _limit_body(types: Any, limit: int, hint: str) -> None:
+    """Raise 415 for another content type and 413 when the declared length is above limit."""
     if request.mimetype not in types:
         raise GatewayError.at(codes.UNSUPPORTED_MEDIA_TYPE, hint, status=415)
     if request.content_length is not None and request.content_length > limit:
@@ -39,6 +40,11 @@ def _body(types: Any, limit: int, hint: str) -> bytes:
     # A streamed body (no Content-Length) is cut at the limit without an error on the first
     # read, so read one byte more than allowed and refuse if it arrives.
     request.max_content_length = limit + 1
+
+
+def _body(types: Any, limit: int, hint: str) -> bytes:
+    """Return the request body; raise 415 for another content type and 413 above limit bytes."""
+    _limit_body(types, limit, hint)
     try:
         data = request.get_data(cache=False)
     except RequestEntityTooLarge:
@@ -289,9 +295,15 @@ PDF_TYPES = ("application/pdf",)
 MAX_PDF_BYTES = 30 * 1024 * 1024
 
 
-def _pdf_body() -> bytes:
-    return _body(PDF_TYPES, MAX_PDF_BYTES,
-                 "Skicka svaret som PDF med Content-Type: application/pdf.")
+def _pdf_body() -> IO[bytes]:
+    """Return the PDF body in a spooled file (on disk when large: see gateway.bodies); the
+    caller closes it. 415 for another content type, 413 above MAX_PDF_BYTES."""
+    _limit_body(PDF_TYPES, MAX_PDF_BYTES,
+                "Skicka svaret som PDF med Content-Type: application/pdf.")
+    try:
+        return spool(request.stream, MAX_PDF_BYTES)
+    except (TooLarge, RequestEntityTooLarge):
+        abort(413)
 
 
 def json_object() -> dict[str, Any]:
@@ -315,10 +327,11 @@ def post_answer(inquiry_id: str) -> Response:
 
     client: ApiClient = g.api_client
     inquiry = client_inquiry(inquiry_id, client, Act.ANSWER)
-    pdf = _pdf_body()
     session = get_session()
-    answer = accept_answer(session, inquiry.id, pdf, submitter=f"client:{client.client_id}",
-                           channel="api", now=utcnow())
+    with _pdf_body() as pdf:
+        answer = accept_answer(session, inquiry.id, pdf,
+                               submitter=f"client:{client.client_id}", channel="api",
+                               now=utcnow())
     body = {"id": inquiry.id, "sha256": answer.pdf_digest, "report": answer.report,
             "inquiry": status_body(inquiry)}
     session.commit()

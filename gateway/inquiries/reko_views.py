@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -64,7 +65,6 @@ from gateway.vault.service import get_vault
 
 bp = Blueprint("reko", __name__)
 
-MAX_UPLOAD = 30 * 1024 * 1024
 # Why a REKO's pages show a person's data: the audit log's purpose for their reads.
 ANSWERING = "besvara hälsoförfrågan"
 # The composer's fields besides one `svar_<KOD>` per question (a draft keeps these).
@@ -188,16 +188,24 @@ def upload(inquiry_id: str) -> ResponseReturnValue:
     """Take an answer PDF signed elsewhere (Acrobat, pdfsig, ...)."""
     inquiry = _allowed(inquiry_id, Act.ANSWER)
     file = request.files.get("pdf")
-    data = file.read(MAX_UPLOAD + 1) if file is not None else b""
-    if not data:
+    # The upload is already in a spooled file (werkzeug's, on disk when large): the answer is
+    # read from it once, by accept_answer, not copied here first.
+    if file is None or not _file_size(file.stream):
         return _refused(
             inquiry,
             GatewayError.at(codes.PDF_REQUIRED, "Välj den signerade svarsfilen (PDF).", status=400),
         )
-    return _accept(inquiry, data, "web")
+    return _accept(inquiry, file.stream, "web")
 
 
-def _accept(inquiry: Inquiry, pdf: bytes, channel: str,
+def _file_size(stream: IO[bytes]) -> int:
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+def _accept(inquiry: Inquiry, pdf: bytes | IO[bytes], channel: str,
             structured: bytes | None = None) -> ResponseReturnValue:
     session = get_session()
     try:
