@@ -16,7 +16,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -38,7 +37,7 @@ from forms.sdk.message_rules import (
     rule_issue,
 )
 from gateway import codes
-from gateway.bodies import SPOOL_IN_MEMORY, LargeText, NotBase64
+from gateway.bodies import LargeText, NotBase64, spooled_file
 from gateway.inquiries.sdk_messages import ANSWER_PDF_LEFT_OUT, with_answer_pdf
 from gateway.sdkapi.problems import bad_request, message_refusal
 
@@ -256,7 +255,7 @@ def _pdf_place(message: Message, pdf: ContentFile) -> tuple[int, int]:
 
 
 def _spooled(data: bytes) -> IO[bytes]:
-    file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - the message's
+    file = spooled_file()  # the message's
     file.write(data)
     file.seek(0)
     return file
