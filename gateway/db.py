@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, func, update
+from sqlalchemy import DateTime, Engine, MetaData, bindparam, create_engine, event, func, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -58,29 +58,43 @@ class Base(DeclarativeBase):
 
 # Large values are written to SQLite in pieces of this size (see write_blob_in_place).
 BLOB_PIECE = 1024 * 1024
+# ... and to PostgreSQL in pieces of this size: each piece rewrites the value so far on the
+# server, so fewer, larger pieces there.
+PG_BLOB_PIECE = 4 * 1024 * 1024
 
 
 def blob_placeholder(session: Session, data: bytes | bytearray) -> Any:
-    """Return what to put in a large (nullable) binary column at the INSERT: on SQLite NULL,
-    to be filled by `write_blob_in_place` after the flush; elsewhere the value itself.
-    SQLite's driver and engine each copy a bound value whole (a 22 MB answer PDF was held three
-    times while inserted); written in place, it never is."""
-    return None if session.get_bind().dialect.name == "sqlite" else data
+    """Return what to put in a large (nullable) binary column at the INSERT: NULL, to be
+    filled by `write_blob_in_place` after the flush (data is the value it will get).
+
+    A bound value is copied whole by the drivers: SQLite's driver and engine each copy it (a
+    22 MB answer PDF was held three times while inserted), and psycopg copies it into its
+    dumper's buffer and again into libpq's (whose buffer then stays that large). Written in
+    pieces, only a piece is ever copied."""
+    return None
 
 
 def write_blob_in_place(session: Session, column: Any, row_id: int,
                         data: bytes | bytearray) -> None:
-    """After the flush of a row given `blob_placeholder(data)`: on SQLite make the column a
-    zeroblob of the value's size (never materialised) and write `data` into it in pieces
-    (incremental blob I/O); elsewhere nothing is left to do. `row_id` is the row's INTEGER
-    PRIMARY KEY (SQLite's rowid)."""
-    if session.get_bind().dialect.name != "sqlite":
-        return
+    """After the flush of a row given `blob_placeholder(data)`, write `data` to its column in
+    pieces. On SQLite the column becomes a zeroblob of the value's size (never materialised)
+    and the pieces are written into it (incremental blob I/O; `row_id` is the row's INTEGER
+    PRIMARY KEY, SQLite's rowid); elsewhere each piece is appended with an UPDATE."""
     table = column.table
     (key,) = table.primary_key.columns
+    view = memoryview(data)
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(update(table).where(key == row_id).values({column: b""}))
+        # The piece as a parameter of the execution, not a value in the statement: SQLAlchemy
+        # caches a compiled statement with the values it was built with, and a piece (a view of
+        # data) would keep the whole value alive after the request.
+        append = (update(table).where(key == bindparam("row_id"))
+                  .values({column: column.concat(bindparam("piece", type_=column.type))}))
+        for start in range(0, len(view), PG_BLOB_PIECE):
+            session.execute(append, {"row_id": row_id, "piece": view[start:start + PG_BLOB_PIECE]})
+        return
     session.execute(update(table).where(key == row_id).values({column: func.zeroblob(len(data))}))
     driver = session.connection().connection.driver_connection
-    view = memoryview(data)
     with driver.blobopen(table.name, column.name, row_id) as blob:  # type: ignore[union-attr]
         for start in range(0, len(view), BLOB_PIECE):
             blob.write(view[start:start + BLOB_PIECE])

@@ -298,9 +298,9 @@ class Answer(Base):
     signed_at: Mapped[dt.datetime | None]
     accepted_at: Mapped[Created]
     submitted_by: Mapped[str] = mapped_column(String(200))
-    # Up to 30 MB: loaded when read, not with every query of answers. The last column: on
-    # SQLite it is written in place (gateway.db.write_blob_in_place), which needs the record to
-    # end with it.
+    # Up to 30 MB: loaded when read, not with every query of answers. Written in pieces after
+    # the INSERT (gateway.db.write_blob_in_place); the last column, since on SQLite the pieces
+    # go in place, which needs the record to end with it.
     pdf: Mapped[bytes | None] = sealed_column(deferred=True)
 
     inquiry: Mapped[Inquiry] = relationship()
