@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import json
+import os
 import stat
 import threading
 import uuid
@@ -26,7 +28,7 @@ from gateway.vault.cli import vault_group
 from gateway.vault.columns import sealed_columns
 from gateway.vault.keys import KeyStore, VaultError
 from gateway.vault.rotation import key_usage, rotate
-from gateway.vault.service import Vault, get_vault, parse_header
+from gateway.vault.service import SEAL_PIECE, Vault, get_vault, parse_header
 from tests.conftest import AppMaker
 from tests.support.factories import CareUnitFactory, SenderUnitFactory
 from tests.support.pdfs import TestPki
@@ -63,6 +65,22 @@ def test_what_is_not_an_envelope_is_refused(app: Flask, envelope: bytes) -> None
     with pytest.raises(VaultError) as caught:
         get_vault().open(envelope, CONTEXT)
     assert caught.value.code == "VAULT_MALFORMED"
+
+
+@pytest.mark.parametrize("size", [0, 1, SEAL_PIECE - 1, SEAL_PIECE, 2 * SEAL_PIECE + 7])
+def test_a_file_sealed_in_pieces_opens_as_the_same_bytes(app: Flask, size: int) -> None:
+    plaintext = os.urandom(size)
+    source = io.BytesIO(b"before" + plaintext)
+    source.seek(len(b"before"))
+    envelope = get_vault().seal_file(source, size, CONTEXT)
+    assert get_vault().open(envelope, CONTEXT) == plaintext
+    with pytest.raises(VaultError):
+        get_vault().open(envelope, CONTEXT + "x")
+
+
+def test_a_file_shorter_than_its_size_is_not_sealed(app: Flask) -> None:
+    with pytest.raises(ValueError, match="ended"):
+        get_vault().seal_file(io.BytesIO(b"abc"), 4, CONTEXT)
 
 
 def test_an_envelope_cut_short_is_refused(app: Flask) -> None:

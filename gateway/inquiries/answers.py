@@ -164,11 +164,14 @@ def accept_answer(
     """
     if now.tzinfo is None:
         raise ValueError("accept_answer needs an aware `now`")
+    source: IO[bytes] | None = None
     if not isinstance(pdf, bytes):
-        # Given a file, this frame holds the only copy of its bytes (see _store); one byte
-        # more than P1 allows is enough for P1 to refuse a larger file.
-        pdf.seek(0)
-        pdf = pdf.read(MAX_PDF_BYTES + 1)
+        # Given a file, this frame holds the only copy of its bytes, and only until it is
+        # validated: it is sealed from the file (see below). One byte more than P1 allows is
+        # enough for P1 to refuse a larger file.
+        source = pdf
+        source.seek(0)
+        pdf = source.read(MAX_PDF_BYTES + 1)
     inquiry = get_inquiry(session, inquiry_id)
     _check_answerable(session, inquiry)
     try:
@@ -180,10 +183,15 @@ def accept_answer(
     except GatewayError as error:
         _note_refusal(inquiry.id, error, submitter=submitter, channel=channel)
         raise
-    sealed = _Sealed.of(pdf, inquiry.id)
-    # The PDF is not needed any more: when the caller gave a file, its bytes go now, before
-    # the INSERT copies the sealed envelope (once more in the driver).
-    del pdf
+    if source is None:
+        sealed = _Sealed.of(pdf, inquiry.id)
+    else:
+        # The PDF's bytes go before its envelope is made: sealed from the file in pieces, the
+        # two are never in memory together.
+        digest, size = hashlib.sha256(pdf).hexdigest(), len(pdf)
+        del pdf
+        source.seek(0)
+        sealed = _Sealed(get_vault().seal_file(source, size, _context(inquiry.id)), digest, size)
     if message is None:
         message = build_answer_message(session, inquiry, structured, now)
     answer = _store(session, inquiry, sealed, report, submitter, channel, now, structured)
@@ -204,8 +212,13 @@ class _Sealed:
 
     @classmethod
     def of(cls, pdf: bytes, inquiry_id: str) -> _Sealed:
-        return cls(get_vault().seal(pdf, f"answers.pdf:{inquiry_id}"),
+        return cls(get_vault().seal(pdf, _context(inquiry_id)),
                    hashlib.sha256(pdf).hexdigest(), len(pdf))
+
+
+def _context(inquiry_id: str) -> str:
+    """The vault context of an answer's PDF."""
+    return f"answers.pdf:{inquiry_id}"
 
 
 # The refusals of the answer itself (its consent, its PDF), audited and counted with their codes.
@@ -364,7 +377,7 @@ def answer_for(session: Session, inquiry_id: str) -> StoredAnswer | None:
     if answer is None or answer.pdf is None:
         return None
     vault = get_vault()
-    pdf = vault.open(answer.pdf, f"answers.pdf:{inquiry_id}")
+    pdf = vault.open(answer.pdf, _context(inquiry_id))
     structured = (
         vault.open(answer.structured, f"answers.structured:{inquiry_id}")
         if answer.structured else None
