@@ -9,6 +9,8 @@
   message (an answer carrying a 22 MB PDF: 30 MB of JSON), in multiples of the message size,
   and its RSS a few seconds afterwards (read from /proc; served with one worker so the
   request's process is known).
+- large_answer_pdf: the same for the 22 MB signed PDF alone, POSTed as application/pdf to
+  /api/v1/inquiries/{id}/answer, in multiples of the PDF's size.
 
 On SQLite and, where a server is set, on PostgreSQL; temporary instance and database each.
 """
@@ -51,13 +53,14 @@ from bench._harness import (
     fresh_database,
     gateway_app,
     gateway_env,
+    peak_rss,
 )
 from gateway.auth.clients import create_client
 from gateway.db import database
 
 CLIENTS = 16
 MIB = 1024 * 1024
-STARTUP_SECONDS = 60
+STARTUP_SECONDS = 120
 PERSONS = 400
 # The open-loop test stops sending this long after its last request was due; what is left
 # counts as late (an infinite latency), so a slow server cannot stretch the run.
@@ -403,7 +406,9 @@ def _message(inquiry_id: str, pdf: bytes) -> bytes:
     return json.dumps({"data": {"type": "messages", "attributes": attrs}}).encode()
 
 
-def large_message(backend: str, server: Server, megabytes: float) -> Row:
+def large_message(backend: str, server: Server, megabytes: float, pdf_only: bool = False) -> Row:
+    """The SDK message with the PDF in base64 (large_message), or with `pdf_only` the same PDF
+    alone to POST /api/v1/inquiries/{id}/answer (large_answer_pdf), measured alike."""
     ebb = token(server.port, server.ebb)
     vc = token(server.port, server.vc)
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
@@ -413,38 +418,37 @@ def large_message(backend: str, server: Server, megabytes: float) -> Row:
     inquiry = found.group(1).decode()
     assert _post(connection, form, ebb) == 201
     pdf = _big_signed_answer(inquiry, int(megabytes * MIB * 3 / 4), server.pki)
-    body = _message(inquiry, pdf)
+    if pdf_only:
+        name, what, path, content_type = (
+            "large_answer_pdf", "PDF", f"/api/v1/inquiries/{inquiry}/answer", "application/pdf")
+        body = pdf
+    else:
+        name, what, path, content_type = (
+            "large_message", "message", "/v1/sdk/messages", "application/vnd.api+json")
+        body = _message(inquiry, pdf)
     del pdf
+    # Building the PDF can outlast gunicorn's keep-alive (5 s) on a busy machine.
+    connection.close()
     (worker,) = server.workers()
     for _ in range(3):  # warm the worker up with small requests
         _post(connection, _body([(form, found.group(1))], 0), ebb)
     time.sleep(1)
     baseline = _rss_kb(worker)
-    peak = [baseline]
-    sampling = threading.Event()
-
-    def sample() -> None:
-        while not sampling.is_set():
-            peak[0] = max(peak[0], _rss_kb(worker))
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    connection.request("POST", "/v1/sdk/messages", body=body,
-                       headers={"Authorization": f"Bearer {vc}",
-                                "Content-Type": "application/vnd.api+json"})
-    response = connection.getresponse()
-    reply = response.read()
-    time.sleep(3)
-    sampling.set()
-    sampler.join()
+    with peak_rss(worker) as peak_bytes:
+        connection.request("POST", path, body=body,
+                           headers={"Authorization": f"Bearer {vc}",
+                                    "Content-Type": content_type})
+        response = connection.getresponse()
+        reply = response.read()
+        time.sleep(3)
+    peak = [peak_bytes[0] // 1024]
     after = _rss_kb(worker)
     connection.close()
     size_kb = len(body) / 1024
     growth = (peak[0] - baseline) / size_kb
-    row = Row("large_message", backend, "peak RSS over baseline / message size", growth,
+    row = Row(name, backend, f"peak RSS over baseline / {what} size", growth,
               peak_rss_mb=round(peak[0] / 1024, 1), detail={
-                  "message_mb": round(len(body) / MIB, 1), "status": response.status,
+                  f"{what.lower()}_mb": round(len(body) / MIB, 1), "status": response.status,
                   "reply": reply[:300].decode(errors="replace"),
                   "baseline_mb": round(baseline / 1024, 1),
                   "peak_mb": round(peak[0] / 1024, 1), "after_mb": round(after / 1024, 1),
@@ -452,8 +456,8 @@ def large_message(backend: str, server: Server, megabytes: float) -> Row:
               })
     row.goal = "value ≤ 2 and back within 20 % of baseline"
     row.met = growth <= 2 and after <= baseline * 1.2
-    print(f"large_message  {backend:<10} {len(body) / MIB:.1f} MB -> {response.status}: baseline "
-          f"{baseline / 1024:.0f} MB, peak {peak[0] / 1024:.0f} MB ({growth:.2f}x the message), "
+    print(f"{name}  {backend:<10} {len(body) / MIB:.1f} MB -> {response.status}: baseline "
+          f"{baseline / 1024:.0f} MB, peak {peak[0] / 1024:.0f} MB ({growth:.2f}x the {what}), "
           f"after {after / 1024:.0f} MB", flush=True)
     return row
 
@@ -469,8 +473,30 @@ def measure(context: Context) -> list[Row]:
             with fresh_database(server_url, folder) as url, serving(folder, url) as server:
                 rows.append(intake_http(backend, server, seconds))
                 rows.append(intake_latency(backend, server, rate, seconds))
-    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
-        folder = Path(tmp)
-        with fresh_database(None, folder) as url, serving(folder, url, workers=1) as server:
-            rows.append(large_message("sqlite", server, megabytes))
+    rows += large_messages(context, megabytes)
     return rows
+
+
+def large_messages(context: Context, megabytes: float) -> list[Row]:
+    """large_message and large_answer_pdf on each database, each served by one worker of its
+    own, so that the request's process is known."""
+    rows = []
+    for backend, server_url in context.backends():
+        for pdf_only in (False, True):
+            with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+                folder = Path(tmp)
+                with fresh_database(server_url, folder) as url, \
+                        serving(folder, url, workers=1) as server:
+                    rows.append(large_message(backend, server, megabytes, pdf_only))
+    return rows
+
+
+if __name__ == "__main__":
+    # `python -m bench.httpload large_message [--quick]`: that row alone, on each database.
+    from bench._harness import context_from_env
+
+    if sys.argv[1:2] != ["large_message"]:
+        raise SystemExit("usage: python -m bench.httpload large_message [--quick]")
+    quick = "--quick" in sys.argv
+    for found in large_messages(context_from_env(quick), 2.0 if quick else 29.9):
+        print(found.to_json())
