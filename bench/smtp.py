@@ -207,9 +207,11 @@ def memory_row(waves: tuple[int, ...], megabytes: float) -> Row:
                   "after_each_wave_mb": [round(a / MIB, 1) for a in after_waves],
                   "after_over_baseline": round(after / baseline, 2),
               })
-    bound = 2 * LARGE_MAILS_AT_ONCE
-    row.goal = f"value ≤ {bound} (2x a mail, {LARGE_MAILS_AT_ONCE} at once) and back within 20 %"
-    row.met = growth <= bound and after <= baseline * 1.2
+    # Issue 16's bound is 2x the message; with mails in flight at once, 2x each of them.
+    at_once = max(waves)
+    row.detail["over_mail_data_in_flight"] = round(growth / at_once, 3)
+    row.goal = f"value ≤ {2 * at_once} (2x each of {at_once} mails at once) and back within 20 %"
+    row.met = growth <= 2 * at_once and after <= baseline * 1.2
     print(f"smtp_memory {sum(waves)} mails x {megabytes} MB: baseline {baseline / MIB:.0f} MB, "
           f"peak {peak[0] / MIB:.0f} MB ({growth:.2f}x a mail), after "
           f"{', '.join(f'{a / MIB:.0f}' for a in after_waves)} MB", flush=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 NAMES = {"intake_service", "intake_http", "intake_latency", "answer_validation", "stats_live",
-         "stats_history", "inbox", "large_message", "smtp_concurrency", "federation"}
+         "stats_history", "inbox", "large_message", "large_answer_pdf", "smtp_concurrency",
+         "smtp_memory", "federation"}
 FIELDS = ["name", "database", "unit", "value", "floor", "ratio", "goal", "met", "peak_rss_mb"]
 
 
