@@ -28,13 +28,13 @@ from gateway.inquiries.models import (
 from gateway.jobs.models import Job, JobState
 from gateway.mail.models import OutboxMail
 from gateway.sdkapi.models import SdkDeletion
-from gateway.stats.models import HistoryInquiry, HistorySip
+from gateway.stats.models import HistoryDayCount, HistoryInquiry, HistorySip
 
 __all__ = [
     "Absence", "ApiClient", "ApiToken", "Answer", "Assignment", "AssignmentRole", "AuditAnchor",
     "AuditEntry", "AuditHead", "AuditReadMark", "Base", "CareUnit", "ConsentWithdrawal",
     "Coordinator", "CoordinatorCertificate", "DirectoryChange", "FederationEnvelope",
-    "FunctionalAddress", "HistoryInquiry", "HistorySip", "Inquiry", "Job", "JobState", "Leg",
-    "LegKind", "LoginAttempt", "Organisation", "OutboxMail", "Role", "SdkDeletion", "SdkMessage",
-    "SenderKind", "SenderUnit", "User",
+    "FunctionalAddress", "HistoryDayCount", "HistoryInquiry", "HistorySip", "Inquiry", "Job",
+    "JobState", "Leg", "LegKind", "LoginAttempt", "Organisation", "OutboxMail", "Role",
+    "SdkDeletion", "SdkMessage", "SenderKind", "SenderUnit", "User",
 ]

@@ -260,7 +260,18 @@ class InquiryLegTimeCount(Base):
     n: Mapped[int] = mapped_column(default=0)
 
 
-class InquiryDayCount(Base):
+class BucketChanges:
+    """The yearly report's five buckets (engine.BUCKETS) as columns of a table of changes per
+    day: how much each bucket changes from that day on."""
+
+    n_1_39: Mapped[int] = mapped_column(default=0)
+    n_40_59: Mapped[int] = mapped_column(default=0)
+    n_60: Mapped[int] = mapped_column(default=0)
+    n_closed_ok: Mapped[int] = mapped_column(default=0)
+    n_ongoing: Mapped[int] = mapped_column(default=0)
+
+
+class InquiryDayCount(BucketChanges, Base):
     """The yearly report's live counts (DESIGN 5.7) as changes per day: per cohort month (the
     first day of the Stockholm month of sending), care unit, sending unit and day, how much each
     measure (daycounts.MEASURES) changes from that day on; the counts as of a date are the sums
@@ -275,11 +286,6 @@ class InquiryDayCount(Base):
     care_unit_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     sender_unit_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     day: Mapped[dt.date] = mapped_column(primary_key=True)
-    n_1_39: Mapped[int] = mapped_column(default=0)
-    n_40_59: Mapped[int] = mapped_column(default=0)
-    n_60: Mapped[int] = mapped_column(default=0)
-    n_closed_ok: Mapped[int] = mapped_column(default=0)
-    n_ongoing: Mapped[int] = mapped_column(default=0)
     within_target: Mapped[int] = mapped_column(default=0)
     target_due: Mapped[int] = mapped_column(default=0)
     past_deadline: Mapped[int] = mapped_column(default=0)

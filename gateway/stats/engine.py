@@ -1,9 +1,10 @@
 """The yearly response-time report of DESIGN 5.7, computed in the database from legs and history.
 
-Grouped queries count the cohort per bucket by (source, care unit, sending unit, month):
-the history per sending day and then per month; the live hälsoförfrågningar (not SIPs) by
-summing inquiry_day_counts, the changes per day kept as legs are written
-(gateway.inquiries.daycounts), over the days up to the measurement date. Python only adds up
+Grouped queries count the cohort per bucket by (source, care unit, sending unit, month),
+summing the changes per day up to the measurement date: for the history from
+history_day_counts, kept as rows are imported (gateway.stats.historycounts); for the live
+hälsoförfrågningar (not SIPs) from inquiry_day_counts, kept as legs are written
+(gateway.inquiries.daycounts). Python only adds up
 those few hundred groups. The cohort is the inquiries sent in the year (Stockholm calendar) up
 to the measurement date: live inquiries by their `submitted` leg (or `received` where a sender
 gave no time), history rows by `sent_on`. Days run from the Stockholm date of sending to the
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, and_, case, func, literal_column, not_, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM
@@ -29,8 +30,8 @@ from gateway.directory.models import CareUnit, SenderUnit
 from gateway.inquiries import daycounts
 from gateway.inquiries.models import InquiryDayCount, InquirySummary, Leg, LegKind
 from gateway.inquiries.workflow import SUMMARY_KINDS, count_pending
-from gateway.stats import extras
-from gateway.stats.models import HistoryInquiry
+from gateway.stats import extras, historycounts
+from gateway.stats.models import HistoryDayCount, HistoryInquiry
 from gateway.stats.period import MONTH_NAMES, Period
 from gateway.stats.shares import Cell, largest_remainder, published_row, suppress
 from gateway.stats.sqltime import Expr, SqlTime
@@ -48,26 +49,6 @@ SOURCES = ("history", "live")
 PIVOT_KINDS = SUMMARY_KINDS
 
 Counts = dict[str, int]
-
-
-def _text(value: str) -> Expr:
-    # Constants inlined as SQL literals: the same text type on both databases inside UNION ALL.
-    return literal_column(f"'{value}'", String)
-
-
-def bucket_counts(answered: Expr, days: Expr, closed: Expr) -> list[Expr]:
-    """One count per bucket (in BUCKETS order); `answered` and `closed` are never NULL."""
-    conditions = [
-        and_(answered, days <= 39),
-        and_(answered, days > 39, days <= 59),
-        and_(answered, days > 59),
-        and_(not_(answered), closed),
-        and_(not_(answered), not_(closed)),
-    ]
-    return [
-        func.count(case((condition, 1), else_=None)).label(f"n{index}")
-        for index, condition in enumerate(conditions)
-    ]
 
 
 def sql_time(session: Session, period: Period) -> SqlTime:
@@ -113,29 +94,6 @@ def _starts_in_cohort(summary: type[InquirySummary], period: Period) -> Expr:
     )
 
 
-def _history_groups(period: Period, time: SqlTime) -> Any:
-    """History counts per (sending day, care unit, sending unit).
-
-    Grouped by plain columns in the order of the covering index, so SQLite reads the index in
-    order without sorting and PostgreSQL estimates the groups from column statistics.
-    """
-    h = HistoryInquiry
-    answered = and_(h.answer_registered_on.is_not(None), h.answer_registered_on <= period.as_of)
-    closed = and_(h.closed_on.is_not(None), h.closed_on <= period.as_of)
-    days = time.days_between(h.answer_registered_on, h.sent_on)
-    return (
-        select(
-            _text("history").label("source"),
-            h.care_unit.label("care_unit"),
-            h.sender_unit.label("sender_unit"),
-            h.sent_on.label("day"),
-            *bucket_counts(answered, days, closed),
-        )
-        .where(h.sent_on >= period.first_day, h.sent_on <= period.last_day)
-        .group_by(h.sent_on, h.care_unit, h.sender_unit)
-    )
-
-
 @dataclass(frozen=True)
 class Group:
     """One row of the grouped counts: inquiries of a source, units and month, per bucket."""
@@ -156,33 +114,41 @@ class LiveCounts:
     targets: extras.Targets
 
 
+def summed_as_of(
+    counts: Any, care_unit: Any, sender_unit: Any, measures: Sequence[str], period: Period
+) -> Any:
+    """(care unit, sending unit, cohort month, the measures) from a table of changes per
+    day: summed over the days up to the measurement, per units and month of the cohort."""
+    sums = [func.sum(getattr(counts, name)) for name in measures]
+    return (
+        select(care_unit, sender_unit, counts.month, *sums)
+        .where(counts.month >= period.first_day, counts.month <= dt.date(period.year, 12, 1),
+               counts.day <= period.as_of)
+        # In the key's order: SQLite reads the rows in order and groups without sorting.
+        .group_by(counts.month, care_unit, sender_unit)
+    )
+
+
 def history_groups(session: Session, period: Period) -> list[Group]:
-    """The history's counts: one row per units and month."""
-    time = sql_time(session, period)
-    days = _history_groups(period, time).subquery("by_day")
-    month = time.month(days.c.day)
-    sums = [func.sum(days.c[f"n{index}"]) for index in range(len(BUCKETS))]
-    query = select(
-        days.c.source, days.c.care_unit, days.c.sender_unit, month, *sums
-    ).group_by(days.c.source, days.c.care_unit, days.c.sender_unit, month)
-    return [
-        Group(row[0], row[1], row[2], int(row[3]), tuple(int(n) for n in row[4:]))
-        for row in session.execute(query)
-    ]
+    """The history's counts: one row per units and month, summed from history_day_counts (the
+    changes per day kept as rows are imported) over the days up to the measurement."""
+    counts = HistoryDayCount
+    query = summed_as_of(counts, counts.care_unit, counts.sender_unit,
+                         historycounts.BUCKET_COLUMNS, period)
+    groups = []
+    for care_unit, sender_unit, month, *values in session.execute(query):
+        numbers = tuple(int(value) for value in values)
+        if any(numbers):  # every row counted adds one; none sent yet adds nothing
+            groups.append(Group("history", care_unit, sender_unit, month.month, numbers))
+    return groups
 
 
 def live_counts(session: Session, period: Period) -> LiveCounts:
     """Sum the changes per day up to the measurement over the cohort's months (a few rows per
     day and units instead of every inquiry), by units and month."""
     counts = InquiryDayCount
-    sums = [func.sum(getattr(counts, name)) for name in daycounts.MEASURES]
-    by_units = (
-        select(counts.care_unit_id, counts.sender_unit_id, counts.month, *sums)
-        .where(counts.month >= period.first_day, counts.month <= dt.date(period.year, 12, 1),
-               counts.day <= period.as_of)
-        # In the key's order: SQLite reads the rows in order and groups without sorting.
-        .group_by(counts.month, counts.care_unit_id, counts.sender_unit_id)
-    )
+    by_units = summed_as_of(counts, counts.care_unit_id, counts.sender_unit_id,
+                            daycounts.MEASURES, period)
     rows = session.execute(by_units).all()
     care: dict[int, str] = {
         row[0]: row[1] for row in session.execute(select(CareUnit.id, CareUnit.hsa_id))

@@ -31,6 +31,7 @@ from gateway.directory.identifiers import check_hsa_id
 from gateway.errors import Issue
 from gateway.inquiries.models import CloseReason
 from gateway.params import ISO_DATE
+from gateway.stats import historycounts
 from gateway.stats.models import HistoryInquiry
 from gateway.stats.period import FIRST_YEAR, StatsError
 
@@ -76,6 +77,16 @@ class ImportSummary:
 
 
 @dataclass(frozen=True)
+class KeptCounts:
+    """Counts derived from a history table and kept as rows are merged: `add(session,
+    references, sign)` adds (1) or takes away (-1) those rows' part as they are in the
+    transaction; `prune(session)` drops counts left at nothing."""
+
+    add: Callable[[Session, Sequence[str], int], None]
+    prune: Callable[[Session], None]
+
+
+@dataclass(frozen=True)
 class HistoryFormat:
     """One kind of history file: its header, how a row is read, and the table rows go to.
 
@@ -89,6 +100,7 @@ class HistoryFormat:
     parse_row: Callable[[dict[str, str], dt.date], Any]
     model: type[Base]
     audit_action: str
+    counts: KeptCounts | None = None
 
     @property
     def header(self) -> str:
@@ -276,6 +288,7 @@ INQUIRIES = HistoryFormat(
     parse_row=parse_row,
     model=HistoryInquiry,
     audit_action="stats.history_import",
+    counts=KeptCounts(historycounts.add, historycounts.prune),
 )
 
 
@@ -315,6 +328,10 @@ def parse_history(data: bytes, source: str, today: dt.date | None = None) -> lis
 def _stored(session: Session, fmt: HistoryFormat, references: Sequence[str]) -> dict[str, Any]:
     columns = [getattr(fmt.model, f.name) for f in fields(fmt.row_type)]
     query = select(*columns).where(columns[0].in_(references))
+    if fmt.counts is not None:
+        # Locked: a concurrent import changing one of them waits, then reads what this one
+        # wrote, so each takes away from the counts what the row really counted.
+        query = query.order_by(columns[0]).with_for_update()
     return {row[0]: fmt.row_type(*row) for row in session.execute(query)}
 
 
@@ -322,6 +339,8 @@ def _merge_batch(session: Session, fmt: HistoryFormat, batch: Sequence[Any]) -> 
     stored = _stored(session, fmt, [row.reference for row in batch])
     new = [asdict(row) for row in batch if row.reference not in stored]
     changed = [row for row in batch if row.reference in stored and stored[row.reference] != row]
+    if fmt.counts is not None:
+        fmt.counts.add(session, [row.reference for row in changed], -1)
     if new:
         session.execute(insert(fmt.model), new)
     for row in changed:
@@ -329,6 +348,10 @@ def _merge_batch(session: Session, fmt: HistoryFormat, batch: Sequence[Any]) -> 
         reference = getattr(fmt.model, "reference")  # noqa: B009 - every history model has it
         session.execute(
             update(fmt.model).where(reference == values.pop("reference")).values(**values)
+        )
+    if fmt.counts is not None:
+        fmt.counts.add(
+            session, [row["reference"] for row in new] + [row.reference for row in changed], 1
         )
     return len(new), len(changed)
 
@@ -347,6 +370,8 @@ def import_history(
         for start in range(0, len(rows), BATCH):
             added, changed = _merge_batch(session, fmt, rows[start : start + BATCH])
             created, updated = created + added, updated + changed
+        if updated and fmt.counts is not None:
+            fmt.counts.prune(session)
     except IntegrityError:
         session.rollback()
         raise StatsError.at(

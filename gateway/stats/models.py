@@ -8,7 +8,7 @@ from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base
-from gateway.inquiries.models import CloseReason
+from gateway.inquiries.models import BucketChanges, CloseReason
 from gateway.types import Created, HsaId, Name, enum_column
 
 
@@ -39,6 +39,23 @@ class HistoryInquiry(Base):
     closed_on: Mapped[dt.date | None]
     close_reason: Mapped[CloseReason | None] = enum_column(CloseReason, nullable=True)
     imported_at: Mapped[Created]
+
+
+class HistoryDayCount(BucketChanges, Base):
+    """The history's counts in the yearly report (DESIGN 5.7) as changes per day: per cohort
+    month (the first day of the month of `sent_on`), care unit, sending unit and day, how much
+    each bucket (engine.BUCKETS, in that order) changes from that day on; the counts as of a
+    date are the sums over the days up to it (gateway.stats.historycounts). Kept as rows are
+    imported; derived data: historycounts.rebuild makes it again from the rows."""
+
+    __tablename__ = "history_day_counts"
+    # On SQLite the rows are stored in key order (the report reads a range of months).
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    care_unit: Mapped[HsaId] = mapped_column(primary_key=True)
+    sender_unit: Mapped[Name] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
 
 
 class HistorySip(Base):
