@@ -1,154 +1,195 @@
 """Statistics benchmark: the yearly report over a million inquiries on SQLite and PostgreSQL.
 
-`python -m bench stats` (or `python -m bench.stats --rows N --runs N`). Fills a fresh database
-of each kind with history rows in one year (bulk: executemany on SQLite, COPY on PostgreSQL),
-then times the whole report (`response_times`: the grouped query, the breakdowns, the live
-measures) and prints the median of a few runs. PostgreSQL runs where GATEWAY_BENCH_DATABASE_URL
-or GATEWAY_TEST_DATABASE_URL names a server (a database is created and dropped).
+`python -m bench stats` runs the four rows (live and history, each database);
+`python -m bench.stats --kind history --backend postgresql` runs one of them (`--rows`,
+`--runs`). Each row has a fresh database: a million live inquiries with their legs (and the
+summaries and day counts the workflow keeps), or a million imported history rows (and their
+day counts), generated in SQL (`INSERT ... SELECT` over `generate_series` on PostgreSQL and a
+recursive CTE on SQLite) with the secondary indexes made after the rows. The databases are
+filled side by side, then the report (`response_times`) is timed against a `COUNT(*)` over
+the same rows, one row after the other. PostgreSQL runs where GATEWAY_BENCH_DATABASE_URL or
+GATEWAY_TEST_DATABASE_URL names a server (a database is created and dropped).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime as dt
-import os
-import random
+import multiprocessing
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import literal_column, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from bench._harness import Context, Row, at_most, fresh_database, gateway_app
-from gateway.db import Database, database, make_engine
-from gateway.inquiries.workflow import rebuild_day_counts
+from bench._harness import (
+    Context,
+    Row,
+    at_most,
+    context_from_env,
+    fresh_database,
+    gateway_app,
+    table,
+)
+from gateway.db import Database, UTCDateTime, database, make_engine
+from gateway.inquiries import daycounts
+from gateway.inquiries.workflow import count_summaries
 from gateway.migrate import upgrade
+from gateway.stats import historycounts
 from gateway.stats.engine import response_times
 from gateway.stats.models import CloseReason
 from gateway.stats.period import Period
+from gateway.stats.sqltime import epoch_seconds
 
 YEAR = 2023
 AS_OF = dt.date(2024, 4, 30)
 CARE_UNITS = [f"SE2321000255-K{n:03d}" for n in range(1, 19)]
 SENDER_UNITS = ["EBB Öster", "EBB Söder", "EBB Norr", "EBB Väster", "EBB Centrum", "AMA"]
 REASONS = [reason.value for reason in CloseReason]
-COLUMNS = (
-    "reference", "care_unit", "sender_unit", "sent_on", "answer_registered_on", "closed_on",
-    "close_reason", "imported_at",
-)
+KINDS = ("live", "history")
 
 
-def history_rows(count: int) -> Iterator[tuple[Any, ...]]:
-    """Yield `count` believable rows in YEAR: answered, closed or still open."""
-    rng = random.Random(6)  # noqa: S311 - benchmark data
-    start = dt.date(YEAR, 1, 1)
-    now = dt.datetime.now(dt.UTC)
-    for number in range(count):
-        sent = start + dt.timedelta(days=rng.randrange(365))
-        fate = rng.random()
-        answered = closed = reason = None
-        if fate < 0.75:
-            answered = sent + dt.timedelta(days=int(rng.expovariate(1 / 35)))
-        elif fate < 0.92:
-            closed, reason = sent + dt.timedelta(days=rng.randrange(90)), rng.choice(REASONS)
-        yield (
-            f"B-{number:07d}", rng.choice(CARE_UNITS), rng.choice(SENDER_UNITS), sent, answered,
-            closed, reason, now,
-        )
+def _numbers(dialect: str, count: int) -> str:
+    """A WITH clause naming the row numbers 0 .. count-1 as s(n)."""
+    if dialect == "postgresql":
+        return f"WITH s(n) AS (SELECT generate_series(0, {count - 1})::bigint)"
+    return f"WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < {count - 1})"
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
+def _day(dialect: str, days: str) -> str:
+    """A SQL date `days` (an expression) after the first of January of YEAR."""
+    if dialect == "postgresql":
+        return f"(DATE '{YEAR}-01-01' + ({days})::int)"
+    return f"date('{YEAR}-01-01', '+' || ({days}) || ' days')"
 
 
-def fill_sqlite(url: str, count: int) -> None:
+def _pick(values: list[Any], number: str = "n") -> str:
+    """A SQL expression choosing one of values (numbers or texts) by the row number."""
+    cases = " ".join(
+        f"WHEN {index} THEN {value!r}" if isinstance(value, str) else f"WHEN {index} THEN {value}"
+        for index, value in enumerate(values)
+    )
+    return f"CASE {number} % {len(values)} {cases} END"
+
+
+def history_statement(dialect: str, count: int) -> str:
+    """The INSERT ... SELECT of `count` history rows sent in YEAR: 75 % answered (0-89 days
+    later), 17 % closed (0-89 days later), the rest still open; 18 care units by 6 sending
+    units."""
+    sent = "(n * 7919) % 365"
+    fate = "(n * 13) % 100"
+    later = "((n * 31) % 90)"
+    imported = ("TIMESTAMPTZ '2024-05-01 00:00:00+00'" if dialect == "postgresql"
+                else "'2024-05-01 00:00:00.000000'")
+    return f"""{_numbers(dialect, count)}
+        INSERT INTO history_inquiries (reference, care_unit, sender_unit, sent_on,
+            answer_registered_on, closed_on, close_reason, imported_at)
+        SELECT 'B-' || n, {_pick(CARE_UNITS)}, {_pick(SENDER_UNITS, f"(n / {len(CARE_UNITS)})")},
+            {_day(dialect, sent)},
+            CASE WHEN {fate} < 75 THEN {_day(dialect, f"{sent} + {later}")} END,
+            CASE WHEN {fate} >= 75 AND {fate} < 92 THEN {_day(dialect, f"{sent} + {later}")} END,
+            CASE WHEN {fate} >= 75 AND {fate} < 92 THEN {_pick(REASONS)} END,
+            {imported}
+        FROM s"""
+
+
+@contextmanager
+def bulk_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in one transaction for a bulk fill of generated (consistent) rows: foreign
+    keys are not checked row by row, nor each page synced (SQLite), and index builds may use
+    more memory (PostgreSQL). The database is a throwaway."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            _sqlite_pragmas(connection, "foreign_keys=OFF", "synchronous=OFF",
+                            "cache_size=-262144")
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                for setting in ("maintenance_work_mem = '512MB'", "work_mem = '256MB'",
+                                "synchronous_commit = off"):
+                    connection.exec_driver_sql(f"SET LOCAL {setting}")
+                superuser = connection.exec_driver_sql(
+                    "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                ).scalar()
+                if superuser:  # foreign keys are triggers, skipped in a replica's role
+                    connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            yield connection
+        if engine.dialect.name == "sqlite":
+            _sqlite_pragmas(connection, "foreign_keys=ON", "synchronous=FULL")
+
+
+def _sqlite_pragmas(connection: Connection, *pragmas: str) -> None:
+    """Set pragmas outside a transaction (on the driver's connection: SQLAlchemy would begin
+    one first)."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for pragma in pragmas:
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _analyze(engine: Engine) -> None:
+    """As autovacuum would soon after a bulk load on PostgreSQL: statistics, and the visibility
+    map that lets index walks read the index only."""
+    analyze = "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(analyze))
+
+
+def fill_history(url: str, count: int) -> None:
+    """Add `count` history rows of YEAR (history_statement) and their day counts, as an import
+    would have kept them (historycounts.rebuild)."""
     engine = make_engine(url)
-    marks = ", ".join("?" for _ in COLUMNS)
-    sql = f"INSERT INTO history_inquiries ({', '.join(COLUMNS)}) VALUES ({marks})"  # noqa: S608
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("BEGIN")
-        cursor.executemany(sql, ([_sqlite_value(v) for v in row] for row in history_rows(count)))
-        cursor.execute("COMMIT")
-        cursor.execute("ANALYZE")
-    finally:
-        raw.close()
-        engine.dispose()
-
-
-def fill_postgresql(url: str, count: int) -> None:
-    engine = make_engine(url)
-    raw = engine.raw_connection()
-    try:
-        cursor: Any = raw.cursor()
-        with cursor.copy(f"COPY history_inquiries ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for row in history_rows(count):
-                copy.write_row(row)
-        raw.commit()
-        cursor.execute("ANALYZE history_inquiries")
-        raw.commit()
-    finally:
-        raw.close()
-        engine.dispose()
+    upgrade(engine)
+    with bulk_connection(engine) as connection:
+        connection.execute(text("DROP INDEX ix_history_inquiries_report"))
+        connection.execute(text(history_statement(engine.dialect.name, count)))
+        connection.execute(text(
+            "CREATE INDEX ix_history_inquiries_report ON history_inquiries "
+            "(sent_on, care_unit, sender_unit, answer_registered_on, closed_on)"
+        ))
+    with Session(engine) as session, session.begin():
+        historycounts.rebuild(session)
+    _analyze(engine)
+    engine.dispose()
 
 
 def fill_live(url: str, count: int) -> None:
     """Add `count` live inquiries of YEAR with their legs, generated in SQL (one statement per
     table and leg kind, one transaction): submitted and received; then answered and
-    registered (75 %), closed (17 %) or only opened (8 %). Their summaries too, and the day
-    counts built from those (workflow.rebuild_day_counts)."""
+    registered (75 %), closed (17 %) or only opened (8 %). Their summaries too (with the leg
+    seconds), and the day counts the workflow would have kept (workflow.count_summaries)."""
     engine = make_engine(url)
-    dialect = engine.dialect.name
-    with engine.begin() as connection:
+    with bulk_connection(engine) as connection:
         care = [row[0] for row in connection.execute(text("SELECT id FROM care_units ORDER BY id"))]
         senders = [
             row[0] for row in connection.execute(text("SELECT id FROM sender_units ORDER BY id"))
         ]
-        bulk_fill(connection, live_statements(dialect, count, care, senders))
-    # The day counts the workflow keeps as it writes legs: what the summaries give.
+        bulk_fill(connection, live_statements(engine.dialect.name, count, care, senders))
     with Session(engine) as session, session.begin():
-        rebuild_day_counts(session)
-    # As autovacuum would soon after a bulk load on PostgreSQL: the visibility map lets the
-    # leg-time walk read its index only.
-    analyze = "VACUUM ANALYZE" if dialect == "postgresql" else "ANALYZE"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text(analyze))
+        count_summaries(session)
+    _analyze(engine)
     engine.dispose()
 
 
-def _pick(ids: list[int]) -> str:
-    """A SQL expression choosing one of ids by the row number n."""
-    cases = " ".join(f"WHEN {index} THEN {value}" for index, value in enumerate(ids))
-    return f"CASE n % {len(ids)} {cases} END"
-
-
 def live_statements(dialect: str, count: int, care: list[int], senders: list[int]) -> list[str]:
-    """The INSERT ... SELECT statements that fill inquiries and legs (SQLite or PostgreSQL)."""
+    """The INSERT ... SELECT statements that fill inquiries, legs and their summaries (SQLite or
+    PostgreSQL)."""
+    numbers = _numbers(dialect, count)
     if dialect == "postgresql":
-        numbers = f"WITH s(n) AS (SELECT generate_series(0, {count - 1})::bigint)"
         ident = ("lpad(to_hex(n), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(n), 12, '0')")
         digest = "md5(n::text) || md5(n::text)"
 
         def moment(days: str, seconds: str) -> str:
             return (f"(TIMESTAMPTZ '{YEAR}-01-01 08:00:00+00' + make_interval("
                     f"days => ({days})::int, secs => ({seconds})::double precision))")
-
-        def day(days: str) -> str:
-            return f"(DATE '{YEAR}-01-01' + ({days})::int)"
     else:
-        numbers = ("WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s "
-                   f"WHERE n < {count - 1})")
         ident = "printf('%08x-0000-4000-8000-%012x', n, n)"
         digest = "printf('%064x', n)"
 
@@ -156,8 +197,8 @@ def live_statements(dialect: str, count: int, care: list[int], senders: list[int
             return (f"strftime('%Y-%m-%d %H:%M:%S', '{YEAR}-01-01 08:00:00', '+' || ({days}) || "
                     f"' days', '+' || ({seconds}) || ' seconds') || '.000000'")
 
-        def day(days: str) -> str:
-            return f"date('{YEAR}-01-01', '+' || ({days}) || ' days')"
+    def day(days: str) -> str:
+        return _day(dialect, days)
 
     sent_day = "(n * 7919) % 365"
     sent_second = "(n % 28800)"
@@ -189,19 +230,36 @@ def live_statements(dialect: str, count: int, care: list[int], senders: list[int
             INSERT INTO legs (inquiry_id, kind, at, actor)
             SELECT {ident}, '{kind}', {at}, 'client:bench' FROM s
             WHERE {where.replace("TRUE", truth)}""")
-    # The summaries the workflow keeps as it writes legs: the same times, and the status.
+    # The summaries the workflow keeps as it writes legs: the same times, the status, and each
+    # leg's seconds as the workflow computes them (NULL where an end is missing).
     firsts = {kind: f"CASE WHEN {where.replace('TRUE', truth)} THEN {at} END"
               for kind, where, at in legs}
+    seconds = {column: _seconds_between(dialect, firsts.get(start), firsts.get(end))
+               for start, end, column in daycounts.PAIRS}
     statements.append(f"""{numbers}
         INSERT INTO inquiry_summaries (inquiry_id, status, {", ".join(firsts)}, started,
-            form_type, care_unit_id, sender_unit_id, deadline)
+            form_type, care_unit_id, sender_unit_id, deadline, {", ".join(seconds)})
         SELECT {ident},
             CASE WHEN {fate} < 75 THEN 'registered' WHEN {fate} < 92 THEN 'closed'
                  ELSE 'opened' END,
             {", ".join(firsts.values())}, {firsts["submitted"]},
-            'halsoforfragan', {_pick(care)}, {_pick(senders)}, {day(sent_day + " + 30")}
+            'halsoforfragan', {_pick(care)}, {_pick(senders)}, {day(sent_day + " + 30")},
+            {", ".join(seconds.values())}
         FROM s""")
     return statements
+
+
+def _seconds_between(dialect: str, start: str | None, end: str | None) -> str:
+    """SQL for the seconds from start to end (SQL times) as the workflow computes a leg's
+    (sqltime.epoch_seconds of each); NULL where either is missing."""
+    if start is None or end is None:
+        return "NULL"
+    template = str(epoch_seconds(dialect, literal_column("__AT__", UTCDateTime())).compile(
+        dialect=(postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()),
+        compile_kwargs={"literal_binds": True},
+    ))
+    end_s, start_s = (template.replace("__AT__", f"({at})") for at in (end, start))
+    return f"({end_s} - {start_s})"
 
 
 # Indexes dropped while the rows go in and made again afterwards (far faster than keeping them).
@@ -211,8 +269,12 @@ BULK_INDEXES = {
     "ix_legs_kind": "legs (kind)",
     "ix_inquiries_person_hash": "inquiries (person_hash)",
     "ix_inquiries_person_care_unit": "inquiries (person_hash, care_unit_id)",
+    "ix_inquiries_form_type": "inquiries (form_type)",
     "ix_inquiry_summaries_status": "inquiry_summaries (status)",
     "ix_inquiry_summaries_started": "inquiry_summaries (started)",
+    **{f"ix_inquiry_summaries_{column}":
+       f"inquiry_summaries ({column}, started, form_type) WHERE {column} IS NOT NULL"
+       for _, _, column in daycounts.PAIRS},
 }
 
 
@@ -260,10 +322,8 @@ def time_count(url: str, table: str, runs: int) -> float:
     return statistics.median(seconds)
 
 
-def measure_one(
-    kind: str, backend: str, url: str, rows: int, runs: int, folder: Path
-) -> Row:
-    """One database of `rows` live inquiries or history rows; the report against COUNT(*)."""
+def fill(kind: str, url: str, rows: int, folder: Path) -> float:
+    """Fill one database with `rows` live inquiries or history rows; return the seconds."""
     started = time.perf_counter()
     if kind == "live":
         # The directory's changes are audited, which needs an app (its vault keys the chain).
@@ -271,11 +331,12 @@ def measure_one(
         started = time.perf_counter()
         fill_live(url, rows)
     else:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        (fill_postgresql if backend == "postgresql" else fill_sqlite)(url, rows)
-    filled = time.perf_counter() - started
+        fill_history(url, rows)
+    return time.perf_counter() - started
+
+
+def measure_one(kind: str, backend: str, url: str, rows: int, runs: int, filled: float) -> Row:
+    """The report over one filled database against COUNT(*) over its rows."""
     seconds, total = time_report(url, runs)
     floor = time_count(url, "inquiries" if kind == "live" else "history_inquiries", runs)
     print(f"{kind:<8} {backend:<10} rows {rows:>9,}  fill {filled:6.1f} s  report {seconds:7.3f} s"
@@ -289,69 +350,54 @@ def measure_one(
     return at_most(row, limit, of="value")
 
 
+def measure_rows(
+    context: Context, rows: int, runs: int, kinds: tuple[str, ...] = KINDS,
+    backends: tuple[str, ...] = ("sqlite", "postgresql"),
+) -> list[Row]:
+    """Fill a database per kind and backend, side by side (each in a process of its own: the
+    SQLite fills run in Python, the PostgreSQL ones in the server), then time the reports one
+    after the other."""
+    plan = [(kind, backend, server) for kind in kinds for backend, server in context.backends()
+            if backend in backends]
+    with ExitStack() as stack:
+        targets = []
+        for kind, backend, server in plan:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-stats-")))
+            targets.append((kind, backend, stack.enter_context(fresh_database(server, folder)),
+                            folder))
+        started = time.perf_counter()
+        spawn = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(len(targets), mp_context=spawn) as pool:
+            fills = [pool.submit(fill, kind, url, rows, folder)
+                     for kind, _, url, folder in targets]
+            seconds = [future.result() for future in fills]
+        print(f"filled {len(targets)} databases of {rows:,} rows side by side in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
+        return [
+            measure_one(kind, backend, url, rows, runs, filled)
+            for (kind, backend, url, _), filled in zip(targets, seconds, strict=True)
+        ]
+
+
 def measure(context: Context) -> list[Row]:
     rows, runs = (2_000, 1) if context.quick else (1_000_000, 3)
-    found = []
-    for kind in ("live", "history"):
-        for backend, server in context.backends():
-            with tempfile.TemporaryDirectory(prefix="bench-stats-") as folder, \
-                    fresh_database(server, Path(folder)) as url:
-                found.append(measure_one(kind, backend, url, rows, runs, Path(folder)))
-    return found
-
-
-def _server_url() -> str | None:
-    url = os.environ.get("GATEWAY_BENCH_DATABASE_URL") or os.environ.get(
-        "GATEWAY_TEST_DATABASE_URL"
-    )
-    if url and url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return url
-
-
-def _admin(server: str, statement: str) -> None:
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(statement))
-    admin.dispose()
-
-
-def run_backend(name: str, url: str, rows: int, runs: int) -> None:
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    started = time.perf_counter()
-    (fill_postgresql if name == "postgresql" else fill_sqlite)(url, rows)
-    filled = time.perf_counter() - started
-    median, total = time_report(url, runs)
-    print(
-        f"{name:<10} rows {rows:>9,}  bulk insert {filled:7.1f} s  "
-        f"yearly report {median:6.2f} s (median of {runs}; cohort {total:,})"
-    )
+    return measure_rows(context, rows, runs)
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench stats", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.stats", description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--kind", choices=["all", *KINDS], default="all")
     parser.add_argument("--backend", choices=["all", "sqlite", "postgresql"], default="all")
     args = parser.parse_args(argv)
-    if args.backend in ("all", "sqlite"):
-        with tempfile.TemporaryDirectory() as folder:
-            run_backend("sqlite", f"sqlite:///{Path(folder) / 'bench.sqlite'}", args.rows,
-                        args.runs)
-    if args.backend in ("all", "postgresql"):
-        server = _server_url()
-        if not server:
-            print("postgresql skipped: set GATEWAY_BENCH_DATABASE_URL (or _TEST_) to a server")
-            return
-        name = f"gwbench_{uuid.uuid4().hex[:8]}"
-        _admin(server, f'CREATE DATABASE "{name}"')
-        try:
-            url = make_url(server).set(database=name).render_as_string(hide_password=False)
-            run_backend("postgresql", url, args.rows, args.runs)
-        finally:
-            _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    context = context_from_env(quick=False)
+    if args.backend == "postgresql" and context.postgresql is None:
+        parser.error("set GATEWAY_BENCH_DATABASE_URL (or _TEST_) to a PostgreSQL server")
+    kinds = KINDS if args.kind == "all" else (args.kind,)
+    backends = ("sqlite", "postgresql") if args.backend == "all" else (args.backend,)
+    found = measure_rows(context, args.rows, args.runs, kinds, backends)
+    print(table([row.to_json() for row in found]))
 
 
 if __name__ == "__main__":

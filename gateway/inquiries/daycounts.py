@@ -165,17 +165,23 @@ def difference(old: Facts | None, new: Facts | None) -> dict[Key, Vector]:
 
 def totals(rows: Iterable[Sequence[Any]]) -> dict[Key, Vector]:
     """The counts' changes of every inquiry whose summary columns (FACT_COLUMNS) are given."""
+    return weighted_totals((facts_from_row(row), 1) for row in rows)
+
+
+def weighted_totals(found: Iterable[tuple[Facts, int]]) -> dict[Key, Vector]:
+    """The counts' changes of inquiries given as (facts, how many inquiries have them)."""
     total: dict[Key, list[int]] = {}
-    for row in rows:
-        accumulate(total, changes(facts_from_row(row)))
+    for facts, count in found:
+        accumulate(total, changes(facts), count)
     return nonzero(total)
 
 
-def accumulate(total: dict[Key, list[int]], part: Mapping[Key, Vector], sign: int = 1) -> None:
+def accumulate(total: dict[Key, list[int]], part: Mapping[Key, Vector], times: int = 1) -> None:
+    """Add `part` to `total`, each change `times` over (-1: take it away)."""
     for key, vector in part.items():
         into = total.setdefault(key, [0] * len(MEASURES))
         for index, value in enumerate(vector):
-            into[index] += sign * value
+            into[index] += times * value
 
 
 def nonzero(total: Mapping[Key, Sequence[int]]) -> dict[Key, Vector]:
@@ -242,10 +248,15 @@ def time_difference(old: Facts | None, new: Facts | None) -> dict[TimeKey, int]:
 
 def time_totals(rows: Iterable[Sequence[Any]]) -> dict[TimeKey, int]:
     """The leg-time counts of every inquiry whose summary columns (FACT_COLUMNS) are given."""
+    return weighted_time_totals((facts_from_row(row), 1) for row in rows)
+
+
+def weighted_time_totals(found: Iterable[tuple[Facts, int]]) -> dict[TimeKey, int]:
+    """The leg-time counts of inquiries given as (facts, how many inquiries have them)."""
     total: dict[TimeKey, int] = {}
-    for row in rows:
-        for key, n in leg_times(facts_from_row(row)).items():
-            total[key] = total.get(key, 0) + n
+    for facts, count in found:
+        for key, n in leg_times(facts).items():
+            total[key] = total.get(key, 0) + n * count
     return total
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from gateway.inquiries.models import (
     Leg,
     LegKind,
 )
-from gateway.stats.sqltime import epoch_seconds
+from gateway.stats.sqltime import SqlTime, epoch_seconds
 
 __all__ = [
     "STOCKHOLM",
@@ -38,6 +38,7 @@ __all__ = [
     "Turn",
     "add_leg",
     "count_pending",
+    "count_summaries",
     "deadline_for",
     "derive_status",
     "is_open",
@@ -429,14 +430,55 @@ def rebuild_day_counts(session: Session) -> int:
     for known in list(session.identity_map.values()):
         if isinstance(known, InquirySummary):
             session.expire(known)
+    return count_summaries(session)
+
+
+def count_summaries(session: Session) -> int:
+    """Replace inquiry_day_counts and inquiry_leg_time_counts with what the summaries (units,
+    deadline, first times and leg seconds as they are) give; return how many day-count rows."""
     session.execute(delete(InquiryDayCount))
     session.execute(delete(InquiryLegTimeCount))
-    columns = [getattr(InquirySummary, name) for name in daycounts.FACT_COLUMNS]
-    rows = session.execute(select(*columns)).all()
-    found = daycounts.totals(rows)
+    facts = _counted_summaries(session)
+    found = daycounts.weighted_totals(facts)
     _add_day_counts(session, found)
-    _add_leg_time_counts(session, daycounts.time_totals(rows))
+    _add_leg_time_counts(session, daycounts.weighted_time_totals(facts))
     return len(found)
+
+
+# The summaries' first times that count by their Stockholm date (daycounts.Facts).
+_DATED = daycounts.FACT_COLUMNS[4:10]
+
+
+def _counted_summaries(session: Session) -> list[tuple[daycounts.Facts, int]]:
+    """Every summary's daycounts.Facts and how many summaries have the same: grouped in the
+    database by units, deadline, the Stockholm dates of the first times and the leg seconds
+    (FACT_COLUMNS with dates for times), so each distinct one is counted once."""
+    summary = InquirySummary
+    times = [getattr(summary, kind) for kind in _DATED]
+    bounds = session.execute(
+        select(*(func.min(at) for at in times), *(func.max(at) for at in times))
+    ).one()
+    known = [at for at in bounds if at is not None]
+    if not known:
+        return []
+    dialect = session.get_bind().dialect.name
+    local = SqlTime(dialect, min(known) - dt.timedelta(days=1), max(known) + dt.timedelta(days=1))
+    columns = [
+        local.local_date(getattr(summary, name)) if name in _DATED else getattr(summary, name)
+        for name in daycounts.FACT_COLUMNS
+    ]
+    found = []
+    for *values, count in session.execute(select(*columns, func.count()).group_by(*columns)):
+        form_type, care_unit_id, sender_unit_id, deadline = values[:4]
+        submitted, received, answered, delivered, registered, closed = (
+            None if day is None else dt.date.fromisoformat(str(day)[:10]) for day in values[4:10]
+        )
+        found.append((daycounts.Facts(
+            None if form_type is None else str(form_type), care_unit_id, sender_unit_id,
+            deadline, submitted, received, answered, delivered, registered, closed,
+            tuple(None if value is None else int(value) for value in values[10:]),
+        ), int(count)))
+    return found
 
 
 @dataclass(frozen=True)
