@@ -121,18 +121,22 @@ def at_least(row: Row, limit: float) -> Row:
 
 
 def in_turns(ours: Callable[[], object], bare: Callable[[], object], runs: int,
-             warm_up: int = 3) -> tuple[float, float]:
+             warm_up: int = 3, clock: Callable[[], float] = time.perf_counter
+             ) -> tuple[float, float]:
     """Median seconds of ours and of bare (the floor), timed in turns so that a busy shared
-    machine slows both alike."""
+    machine slows both alike; each turn the other goes first, so neither always runs on what
+    the other left in the caches. `clock` may be time.process_time for work done in this
+    process alone: the CPU it took, without the time other processes held the CPU."""
     for _ in range(warm_up):
         ours()
         bare()
     times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(runs):
-        for run, measured in zip((ours, bare), times, strict=True):
-            start = time.perf_counter()
+    pairs = list(zip((ours, bare), times, strict=True))
+    for turn in range(runs):
+        for run, measured in (pairs if turn % 2 == 0 else pairs[::-1]):
+            start = clock()
             run()
-            measured.append(time.perf_counter() - start)
+            measured.append(clock() - start)
     return statistics.median(times[0]), statistics.median(times[1])
 
 

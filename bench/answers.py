@@ -34,7 +34,7 @@ from signing.pades import apply_signer_rule, validate_answer
 from signing.pdfsign import sign_answer, timestamper_from_files
 from signing.trust import TrustStore, load_trust_store
 
-DEFAULT_RUNS = 50
+DEFAULT_RUNS = 100
 WARM_UP = 3
 PASSPHRASE = "bench"
 REKO = Person("SE2321000255-R001", "Karin Persson")
@@ -70,9 +70,13 @@ def measure(context: Context) -> list[Row]:
         init_pki(layout.root, passphrase=PASSPHRASE, rekos=[REKO], physicians=[PHYSICIAN])
         store = load_trust_store([layout.ca_cert], [layout.crl])
         pdf = _files(layout)["timestamped REKO + physician"]
-        ours, bare = in_turns(lambda: _ours(pdf, store), lambda: _bare(pdf, store), runs, WARM_UP)
+        # CPU time: both are pure computation in this process (offline revocation data), and
+        # on a shared machine the wall clock adds whatever other processes ran meanwhile.
+        ours, bare = in_turns(lambda: _ours(pdf, store), lambda: _bare(pdf, store), runs, WARM_UP,
+                              clock=time.process_time)
     row = Row("answer_validation", None, "ms per signed PDF", ours * 1000, bare * 1000,
-              detail={"file": "timestamped REKO + physician", "bytes": len(pdf), "runs": runs})
+              detail={"file": "timestamped REKO + physician", "bytes": len(pdf), "runs": runs,
+                      "clock": "process CPU time"})
     return [at_most(row, 1.2)]
 
 

@@ -650,10 +650,11 @@ def _reference_rule(
     """Return the file's inquiry reference and P7: read from the final document and from each
     signed revision, so a reference changed after a signature cannot slip through."""
     values: set[str] = set()
+    read: dict[bytes, str | None] = {}
     try:
-        values.update(references(reader))
+        values.update(references(reader, read))
         for revision in sorted({sig.signed_revision for sig in signatures}):
-            values.update(references(reader.get_historical_resolver(revision)))
+            values.update(references(reader.get_historical_resolver(revision), read))
     except PdfRefused as refused:
         return None, failed("P7", refused.message, refused.detail)
     except (MetadataError, *MALFORMED) as exc:

@@ -144,9 +144,13 @@ def scan_document(reader: PdfFileReader) -> DocumentScan:
     return DocumentScan(walker.count, reader.xrefs.total_revisions, tuple(walker.found))
 
 
-def references(handler: PdfHandler) -> tuple[str, ...]:
+def references(
+    handler: PdfHandler, read: dict[bytes, str | None] | None = None
+) -> tuple[str, ...]:
     """Return the inquiry references in handler's Info dictionary and XMP (0, 1 or 2 values).
 
+    `read` keeps the reference of each XMP packet already read (revisions of one file mostly
+    share theirs), so a packet is parsed once.
     Raises MetadataError for metadata that cannot be read, PdfRefused for a bomb in it.
     """
     found: list[str] = []
@@ -159,7 +163,10 @@ def references(handler: PdfHandler) -> tuple[str, ...]:
         found.append(value)
     xmp = _xmp_bytes(handler)
     if xmp is not None:
-        value = reference_from_xmp(xmp)
+        read = {} if read is None else read
+        if xmp not in read:
+            read[xmp] = reference_from_xmp(xmp)
+        value = read[xmp]
         if value is not None:
             found.append(value)
     return tuple(found)
@@ -200,12 +207,18 @@ class _Walker:
                 self._count(key)
                 where = f"objekt {obj.idnum} {obj.generation}"
                 obj, depth = obj.get_object(), 0
-            if depth > MAX_DEPTH:
+            children = self._visit(obj, where)
+            # A direct child lies one level deeper (a reference starts again at 0).
+            if depth >= MAX_DEPTH and any(
+                not isinstance(child, generic.IndirectObject) for child in children
+            ):
                 raise PdfRefused(
                     "Filens objekt är nästlade för djupt.",
                     f"direct nesting deeper than {MAX_DEPTH} in {where}",
                 )
-            stack.extend((child, depth + 1, where) for child in self._visit(obj, where))
+            # Only what can hold more is walked further: numbers, names and strings are done.
+            stack.extend((child, depth + 1, where) for child in children
+                         if isinstance(child, _CONTAINERS))
 
     def _count(self, key: tuple[int, int]) -> None:
         self.seen.add(key)
@@ -215,14 +228,19 @@ class _Walker:
                 f"Filen har fler än {MAX_OBJECTS} objekt.", f"more than {MAX_OBJECTS} objects"
             )
 
-    def _visit(self, obj: generic.PdfObject, where: str) -> Iterator[generic.PdfObject]:
+    def _visit(self, obj: generic.PdfObject, where: str) -> list[generic.PdfObject]:
+        """Check obj (decode a stream, note active content); return its children."""
         if isinstance(obj, generic.StreamObject):
             _decode(obj)
         if isinstance(obj, generic.DictionaryObject):
             self.found.extend(ActiveContent(kind, where) for kind in _active_kinds(obj))
-            yield from obj.values()
-        elif isinstance(obj, generic.ArrayObject):
-            yield from list.__iter__(obj)
+            return list(obj.values())
+        if isinstance(obj, generic.ArrayObject):
+            return list(list.__iter__(obj))
+        return []
+
+
+_CONTAINERS = (generic.IndirectObject, generic.DictionaryObject, generic.ArrayObject)
 
 
 def _decode(stream: generic.StreamObject) -> None:
