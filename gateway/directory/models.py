@@ -195,3 +195,15 @@ class DirectoryChange(Base):
     action: Mapped[str] = mapped_column(String(20))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DirectoryVersion(Base):
+    """The directory's version: one row whose `token` a trigger on every table routing reads
+    (organisations, functional addresses, care units, REKOs, sender units, assignments,
+    absences) replaces with a new random value on any INSERT, UPDATE or DELETE, by whoever
+    makes it (gateway.directory.cache keys its copies by it)."""
+
+    __tablename__ = "directory_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(32))

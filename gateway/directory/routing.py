@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gateway import codes
+from gateway.directory.cache import DirectoryView, directory_view
 from gateway.directory.identifiers import check_hsa_id
 from gateway.directory.models import Absence, Assignment, AssignmentRole, CareUnit
 from gateway.directory.service import (
@@ -158,13 +159,22 @@ def _routed(a: Assignment, why: str) -> RoutedCoordinator:
     return RoutedCoordinator(c.hsa_id, c.name, c.email, a.role.value, why)
 
 
-def route(session: Session, care_unit_hsa_id: str, on: dt.date) -> RouteDecision:
-    """Decide who receives an inquiry to the care unit on `on` (all dates inclusive).
+def route(session: Session, care_unit_hsa_id: str, on: dt.date,
+          view: DirectoryView | None = None) -> RouteDecision:
+    """Decide who receives an inquiry to the care unit on `on` (all dates inclusive), in the
+    directory `view` (by default: as the session sees it now), where each decision is made once
+    per directory version (gateway.directory.cache).
 
     Present primaries come first, then present deputies; an absent primary is skipped and the
     reason says who covers. Raises DirectoryError for a malformed HSA-id (400), an unknown unit
     (404) and a unit that is not connected (422).
     """
+    view = view if view is not None else directory_view(session)
+    return view.cached(("route", care_unit_hsa_id, on),
+                       lambda: _decide(session, care_unit_hsa_id, on))
+
+
+def _decide(session: Session, care_unit_hsa_id: str, on: dt.date) -> RouteDecision:
     unit = _unit_or_refuse(session, care_unit_hsa_id)
     assignments = active_assignments(session, unit, on)
     absences = absences_on(session, [a.coordinator_id for a in assignments], on)

@@ -30,9 +30,9 @@ from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import client_may_send_as
 from gateway.auth.models import ApiClient, User
-from gateway.directory.models import CareUnit, SenderUnit
+from gateway.directory.cache import CareUnitInfo, DirectoryView, SenderUnitInfo, directory_view
 from gateway.directory.routing import FLAG_NO_ACTIVE_REKO, RouteDecision, route
-from gateway.directory.service import DirectoryError, care_unit_by_hsa_id, sender_unit_by_address
+from gateway.directory.service import DirectoryError
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.formtypes import Handling, handling_for, handling_of
 from gateway.inquiries.models import ConsentWithdrawal, FormType, Inquiry, IntakeRejection, LegKind
@@ -180,22 +180,26 @@ def check(
 class _Checked:
     handling: Handling
     form: IntakeForm
-    sender_unit: SenderUnit
-    care_unit: CareUnit | None
+    sender_unit: SenderUnitInfo
+    care_unit: CareUnitInfo | None
     person_hash: str
     today: dt.date
+    directory: DirectoryView
 
 
 def _checked(session: Session, data: bytes, submitter: Submitter, now: dt.datetime,
              kind: FormKind | None) -> _Checked:
     """Parse, check the sender and the consent rules; raise GatewayError for a refusal."""
     handling, form = parse_for_intake(data, kind)
-    sender_unit = sender_unit_of(session, form, submitter)
+    # One version of the directory for the whole intake (gateway.directory.cache).
+    directory = directory_view(session)
+    sender_unit = sender_unit_of(session, form, submitter, directory)
     today = local_date(now)
     person_hash = get_vault().keyed_hash(form.person.personnummer)
-    care_unit = care_unit_by_hsa_id(session, form.mottagare.hsa_id)
-    check_form_consent(session, form, sender_unit, care_unit, person_hash, today)
-    return _Checked(handling, form, sender_unit, care_unit, person_hash, today)
+    care_unit = directory.care_unit(form.mottagare.hsa_id)
+    check_form_consent(session, form, sender_unit, care_unit.id if care_unit else None,
+                       person_hash, today)
+    return _Checked(handling, form, sender_unit, care_unit, person_hash, today, directory)
 
 
 def _submit(
@@ -212,9 +216,9 @@ def _submit(
     stored = _stored(session, form.id)
     if stored is not None:
         return _resend(stored, digest)
-    decision = route_form(session, form, today)
+    decision = route_form(session, form, today, checked.directory)
     assert care_unit is not None  # route() refuses a care unit that is not in the directory
-    if care_unit.organisation.endpoint:
+    if care_unit.peer_endpoint:
         decision = _peer_route(care_unit, decision)
     accepted = _Accepted(handling, form, data, digest, person_hash, submitter, channel, now,
                          sender_unit, care_unit, decision)
@@ -239,7 +243,8 @@ def _store_message(session: Session, inquiry: Inquiry, accepted: _Accepted,
         bilaga = accepted.form.samtycke.bilaga
         consent = (bilaga.filnamn, bilaga.innehall) if bilaga is not None else None
         message = build_inquiry_message(inquiry, accepted.data, consent, accepted.now,
-                                        form_file_name=f"{accepted.handling.kind.name}.xml")
+                                        form_file_name=f"{accepted.handling.kind.name}.xml",
+                                        units=(accepted.sender_unit, accepted.care_unit))
     if message is not None:
         store(session, inquiry_id=inquiry.id, kind=INQUIRY_KIND, channel=accepted.channel,
               message=message, now=accepted.now)
@@ -283,9 +288,11 @@ def _summary(issues: list[Issue], total: int, shown: int = 5) -> str:
     return text
 
 
-def sender_unit_of(session: Session, form: IntakeForm, submitter: Submitter) -> SenderUnit:
-    """Return the form's sender unit; 403 SENDER_NOT_ALLOWED when the submitter may not send as
-    it, 422 SENDER_UNIT_UNKNOWN when the directory does not know it."""
+def sender_unit_of(session: Session, form: IntakeForm, submitter: Submitter,
+                   directory: DirectoryView | None = None) -> SenderUnitInfo:
+    """Return the form's sender unit (in `directory`, by default as the session sees it now);
+    403 SENDER_NOT_ALLOWED when the submitter may not send as it, 422 SENDER_UNIT_UNKNOWN when
+    the directory does not know it."""
     sender = form.avsandare
     if not submitter.may_send_as(sender.organisation, sender.funktionsadress):
         detail = (
@@ -295,7 +302,8 @@ def sender_unit_of(session: Session, form: IntakeForm, submitter: Submitter) -> 
         raise GatewayError.at(
             codes.SENDER_NOT_ALLOWED, detail, f"/{form.ROOT}/{_SENDER_PATH}", status=403
         )
-    unit = sender_unit_by_address(session, sender.funktionsadress)
+    directory = directory if directory is not None else directory_view(session)
+    unit = directory.sender_unit(sender.funktionsadress)
     if unit is None:
         detail = f"{sender.funktionsadress} är ingen avsändande enhet i katalogen."
         raise GatewayError.at(
@@ -307,14 +315,16 @@ def sender_unit_of(session: Session, form: IntakeForm, submitter: Submitter) -> 
 def check_form_consent(
     session: Session,
     form: IntakeForm,
-    sender_unit: SenderUnit,
-    care_unit: CareUnit | None,
+    sender_unit: SenderUnitInfo,
+    care_unit_id: int | None,
     person_hash: str,
     today: dt.date,
 ) -> None:
+    """Check the form's consent rules (C1–C7) for the sender unit and the care unit with id
+    `care_unit_id` (None: not in the directory, so no withdrawals towards it); 422."""
     withdrawals: list[dt.date] = []
-    if care_unit is not None:
-        withdrawals = withdrawal_dates(session, person_hash, care_unit.id, sender_unit.id)
+    if care_unit_id is not None:
+        withdrawals = withdrawal_dates(session, person_hash, care_unit_id, sender_unit.id)
     report = check_consent(
         form,
         sender_kind=sender_unit.kind.value,
@@ -328,11 +338,13 @@ def check_form_consent(
         raise form_refusal(error) from None
 
 
-def route_form(session: Session, form: IntakeForm, today: dt.date) -> RouteDecision:
-    """Return who receives the form at its VC today; the directory's refusals (404 unknown,
-    422 not connected), placed at the form's mottagare."""
+def route_form(session: Session, form: IntakeForm, today: dt.date,
+               directory: DirectoryView | None = None) -> RouteDecision:
+    """Return who receives the form at its VC today (in `directory`, by default as the session
+    sees it now); the directory's refusals (404 unknown, 422 not connected), placed at the
+    form's mottagare."""
     try:
-        return route(session, form.mottagare.hsa_id, today)
+        return route(session, form.mottagare.hsa_id, today, directory)
     except DirectoryError as error:
         issue = Issue(error.code, error.title, error.detail, f"/{form.ROOT}/{_CARE_UNIT_PATH}")
         raise GatewayError(
@@ -341,7 +353,7 @@ def route_form(session: Session, form: IntakeForm, today: dt.date) -> RouteDecis
         ) from None
 
 
-def _peer_route(care_unit: CareUnit, decision: RouteDecision) -> RouteDecision:
+def _peer_route(care_unit: CareUnitInfo, decision: RouteDecision) -> RouteDecision:
     """The decision for a care unit a peer gateway serves (DESIGN 7.1): to its functional
     address there; its REKOs and assignments live in the peer's directory only."""
     return RouteDecision(
@@ -431,8 +443,8 @@ class _Accepted:
     submitter: Submitter
     channel: str
     now: dt.datetime
-    sender_unit: SenderUnit
-    care_unit: CareUnit
+    sender_unit: SenderUnitInfo
+    care_unit: CareUnitInfo
     decision: RouteDecision
 
 
@@ -449,20 +461,21 @@ class Routed:
 
 def routed(
     session: Session, *, handling: Handling, form: IntakeForm, person_hash: str,
-    care_unit: CareUnit, decision: RouteDecision, digest: str, now: dt.datetime,
+    care_unit_id: int, decision: RouteDecision, digest: str, now: dt.datetime,
 ) -> Routed:
     """Return the flags (repeat at this care unit, no active REKO), the deadline (the form
-    type's, from `now`) and the signed receipt of the form routed to `care_unit` at `now`: at
-    intake, and again when the sender sends it on to another VC."""
+    type's, from `now`) and the signed receipt of the form routed by `decision` to the care unit
+    with id `care_unit_id` at `now`: at intake, and again when the sender sends it on to another
+    VC."""
     config = current_app.config
-    repeat_of = _earlier_inquiry(session, person_hash, care_unit.id, now, config["REPEAT_DAYS"],
+    repeat_of = _earlier_inquiry(session, person_hash, care_unit_id, now, config["REPEAT_DAYS"],
                                  handling.form_type)
     flags = _flags(decision, repeat_of, config["REPEAT_DAYS"])
     deadline = handling.deadline(form, now, config)
     signer = receipt_signer()
     receipt, signature = signer.sign(receipt_fields(
         inquiry_id=form.id, received_at=now, routed_to=decision.functional_address,
-        care_unit=care_unit.hsa_id, deadline=deadline, content_sha256=digest,
+        care_unit=decision.care_unit_hsa_id, deadline=deadline, content_sha256=digest,
         flags=flags, issuer=signer.organisation,
     ))
     return Routed(flags, deadline, receipt, signature, repeat_of)
@@ -473,7 +486,7 @@ def _new_inquiry(session: Session, accepted: _Accepted) -> Inquiry:
     form, decision, now = accepted.form, accepted.decision, accepted.now
     form_type = accepted.handling.form_type
     facts = routed(session, handling=accepted.handling, form=form,
-                   person_hash=accepted.person_hash, care_unit=accepted.care_unit,
+                   person_hash=accepted.person_hash, care_unit_id=accepted.care_unit.id,
                    decision=decision, digest=accepted.digest, now=now)
     vault = get_vault()
     return Inquiry(

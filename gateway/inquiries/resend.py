@@ -154,7 +154,8 @@ def _checked(session: Session, inquiry: Inquiry, data: bytes, submitter: Submitt
     _check_other_unit(inquiry, form)
     target = care_unit_by_hsa_id(session, form.mottagare.hsa_id)
     today = local_date(now)
-    check_form_consent(session, form, sender_unit, target, inquiry.person_hash, today)
+    check_form_consent(session, form, sender_unit, target.id if target is not None else None,
+                       inquiry.person_hash, today)
     decision = route_form(session, form, today)  # unknown 404, not connected 422
     assert target is not None  # route_form refuses a care unit not in the directory
     _check_served_here(inquiry, target)
@@ -169,7 +170,7 @@ def _send_on(session: Session, inquiry: Inquiry, data: bytes, checked: _Checked,
     assert target is not None and decision is not None
     facts = routed(session, handling=checked.handling, form=form,
                    person_hash=inquiry.person_hash,
-                   care_unit=target, decision=decision, digest=digest, now=now)
+                   care_unit_id=target.id, decision=decision, digest=digest, now=now)
     previous = inquiry.care_unit.hsa_id
     reopened = status_of(session, inquiry) is Status.CLOSED
     # The old VC's REKO-status and answer drafts are theirs: they do not follow the inquiry.

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -52,6 +53,16 @@ _ANSWER_MASK = uuid.UUID("5a5a5a5a-5a5a-0a5a-1a5a-5a5a5a5a5a5a").int
 # 30 MB is then not sealed and stored twice. This stands in for it; `with_answer_pdf` puts the
 # PDF back when the message is shown.
 ANSWER_PDF_LEFT_OUT = b"gateway: the signed PDF is kept with the answer"
+
+
+class NamedUnit(Protocol):
+    """A unit as a message's party names it: its organisation and its name."""
+
+    @property
+    def organisation_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -169,13 +180,18 @@ def received_message(message: Message) -> ClientMessage:
 def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str, bytes] | None,
                           now: dt.datetime, form_file_name: str = "halsoforfragan.xml", *,
                           message_id: str | None = None, earlier: Message | None = None,
+                          units: tuple[NamedUnit, NamedUnit] | None = None,
                           ) -> ClientMessage | None:
     """Return the SDK message of an inquiry that came another way: from the sender's function
     to the care unit's, the form's XML and the consent PDF (the form's bilaga) as files; its
     messageId the inquiry's id unless given. A re-route passes the `earlier` message, whose
-    conversation, label and generating system it keeps."""
+    conversation, label and generating system it keeps. `units`: the inquiry's sender unit and
+    care unit where the caller has them (the intake, from the directory's cache), else the
+    inquiry's own."""
     header = earlier.header if earlier is not None else None
-    sender, care_unit = inquiry.sender_unit, inquiry.care_unit
+    sender: NamedUnit
+    care_unit: NamedUnit
+    sender, care_unit = units if units is not None else (inquiry.sender_unit, inquiry.care_unit)
     message = inquiry_message(
         form_xml,
         sender=_party(sender.organisation_id, inquiry.reply_to, sender.name),
