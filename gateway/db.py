@@ -11,6 +11,10 @@ from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, MetaData, bindparam, create_engine, event, func, update
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -72,6 +76,14 @@ def blob_placeholder(session: Session, data: bytes | bytearray) -> Any:
     dumper's buffer and again into libpq's (whose buffer then stays that large). Written in
     pieces, only a piece is ever copied."""
     return None
+
+
+def upsert_for(session: Session, target: Any) -> PostgresqlInsert | SqliteInsert:
+    """Return an INSERT into `target` (a table or a mapped class) with the session's database's
+    ON CONFLICT clauses (both databases have them, each in its own dialect)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(target)
+    return sqlite_insert(target)
 
 
 def write_blob_in_place(session: Session, column: Any, row_id: int,

@@ -236,7 +236,7 @@ def _write_finished(session: Session, case: Case, care_unit: CareUnit,
         purged_at=closed_at,
     )
     session.add(inquiry)
-    start_summary(session, case.id)
+    start_summary(session, inquiry)
     add_leg(session, case.id, LegKind.SUBMITTED, at=case.received - dt.timedelta(minutes=4),
             actor=ACTOR)
     add_leg(session, case.id, LegKind.RECEIVED, at=case.received, actor=ACTOR,

@@ -144,16 +144,19 @@ def _create_head(session: Session) -> None:
 
 def _advance_head(session: Session) -> tuple[int, str]:
     """Take the chain's lock by bumping the head; return (new seq, previous entry hash)."""
-    bump = update(HEAD).where(HEAD.c.id == HEAD_ID).values(seq=HEAD.c.seq + 1)
-    # The UPDATE comes first: on PostgreSQL it takes the head row's lock, so appenders queue
-    # here and each reads the head only after the previous one committed.
-    if session.execute(bump).rowcount != 1:  # type: ignore[attr-defined]
+    # One statement takes the lock and reads the head: on PostgreSQL the UPDATE takes the head
+    # row's lock, so appenders queue here, and its RETURNING gives the head as the previous
+    # appender committed it (the row is re-read once its lock is free); the hash is not yet
+    # changed by this UPDATE, so it is the previous entry's.
+    bump = (update(HEAD).where(HEAD.c.id == HEAD_ID).values(seq=HEAD.c.seq + 1)
+            .returning(HEAD.c.seq, HEAD.c.entry_hash))
+    row = session.execute(bump).first()
+    if row is None:
         _create_head(session)
-        if session.execute(bump).rowcount != 1:  # type: ignore[attr-defined]
+        row = session.execute(bump).first()
+        if row is None:
             raise RuntimeError("audit head row could not be created")
-    head = read_head(session)
-    assert head is not None  # just bumped above, in this transaction
-    return head.seq, head.entry_hash
+    return int(row.seq), str(row.entry_hash)
 
 
 class Head(NamedTuple):
@@ -195,6 +198,8 @@ def rotate_chain_key(session: Session, *, actor: str) -> str:
 
 
 def _append(session: Session, event: _Event) -> AuditEntry:
+    # The caller's pending rows are written before the chain's lock is taken, not under it.
+    session.flush()
     seq, prev_hash = _advance_head(session)
     # On PostgreSQL this transaction now holds the head row's lock until it ends.
     session.info[_HOLDS_HEAD_KEY] = True
@@ -205,11 +210,17 @@ def _append(session: Session, event: _Event) -> AuditEntry:
         object_type=event.object_type, object_id=event.object_id, outcome=event.outcome,
         detail=event.detail, prev_hash=prev_hash, key_id=key.id,
     )
-    entry = AuditEntry(entry_hash=entry_digest(**fields, key=key.key), **fields)
-    session.add(entry)
-    session.flush()
-    session.execute(update(HEAD).where(HEAD.c.id == HEAD_ID).values(entry_hash=entry.entry_hash))
-    return entry
+    entry_hash = entry_digest(**fields, key=key.key)
+    add_entry = insert(ENTRIES).values(entry_hash=entry_hash, **fields)
+    set_head = update(HEAD).where(HEAD.c.id == HEAD_ID).values(entry_hash=entry_hash)
+    if session.get_bind().dialect.name == "postgresql":
+        # One round trip: the INSERT rides along as a data-modifying CTE of the head's UPDATE.
+        session.execute(set_head.add_cte(add_entry.cte("audit_entry")))
+    else:
+        session.execute(add_entry)
+        session.execute(set_head)
+    # The entry as written (Core, not the unit of work: no flush of the caller's objects).
+    return AuditEntry(entry_hash=entry_hash, **fields)
 
 
 def record(

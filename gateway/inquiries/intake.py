@@ -45,7 +45,7 @@ from gateway.inquiries.sdk_messages import (
     build_inquiry_message,
     store,
 )
-from gateway.inquiries.workflow import add_leg, legs_of, machine_for, start_summary
+from gateway.inquiries.workflow import NewLeg, add_legs, legs_of, machine_for, start_summary
 from gateway.jobs.service import enqueue
 from gateway.metrics import counters
 from gateway.vault.service import get_vault
@@ -229,7 +229,7 @@ def _submit(
             raise RuntimeError("inquiry insert failed without an existing inquiry")
         return _resend(stored, digest)
     _store_message(session, inquiry, accepted, message)
-    index_name(session, inquiry.id, form.person.namn)
+    index_name(session, inquiry.id, form.person.namn, new=True)
     handling.on_accepted(session, inquiry, form)
     _record_journey(session, inquiry, accepted)
     return IntakeResult(inquiry, created=True)
@@ -587,13 +587,14 @@ def _flags(
 def _record_journey(session: Session, inquiry: Inquiry, accepted: _Accepted) -> None:
     """Write the first legs, the notify job and (last: it locks the chain) the audit entry."""
     actor, now, decision = accepted.submitter.actor, accepted.now, accepted.decision
-    start_summary(session, inquiry.id)  # a new inquiry: no summary to look up
-    add_leg(session, inquiry.id, LegKind.SUBMITTED, at=accepted.form.skapad, actor=actor)
-    add_leg(session, inquiry.id, LegKind.RECEIVED, at=now, actor=actor,
-            detail={"channel": accepted.channel})
+    start_summary(session, inquiry)  # a new inquiry: no summary to look up
     # The routing decision without its reason text, which names the REKOs.
     routed = {k: v for k, v in decision.leg_detail().items() if k != "reason"}
-    add_leg(session, inquiry.id, LegKind.ROUTED, at=now, actor=GATEWAY_ACTOR, detail=routed)
+    add_legs(session, inquiry.id, [
+        NewLeg(LegKind.SUBMITTED, accepted.form.skapad, actor),
+        NewLeg(LegKind.RECEIVED, now, actor, detail={"channel": accepted.channel}),
+        NewLeg(LegKind.ROUTED, now, GATEWAY_ACTOR, detail=routed),
+    ])
     # To a peer's care unit the inquiry travels as an SDK message; the peer notifies.
     job = PEER_SEND_JOB if decision.code == PEER_ROUTE else NOTIFY_JOB
     enqueue(session, job, {"inquiry_id": inquiry.id}, dedupe_key=f"{job}:{inquiry.id}")

@@ -38,10 +38,11 @@ def name_words(text: str) -> list[str]:
     return list(dict.fromkeys(words))
 
 
-def index_name(session: Session, inquiry_id: str, name: str) -> None:
+def index_name(session: Session, inquiry_id: str, name: str, *, new: bool = False) -> None:
     """Write the blind index of the person's name for the inquiry (in the caller's
-    transaction), replacing any earlier one."""
-    session.execute(delete(InquiryNameToken).where(InquiryNameToken.inquiry_id == inquiry_id))
+    transaction), replacing any earlier one (none to replace for a `new` inquiry)."""
+    if not new:
+        session.execute(delete(InquiryNameToken).where(InquiryNameToken.inquiry_id == inquiry_id))
     vault = get_vault()
     session.add_all(InquiryNameToken(inquiry_id=inquiry_id,
                                      token_hash=vault.keyed_hash(word, NAME_PURPOSE))

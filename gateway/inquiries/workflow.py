@@ -11,12 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, event, func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM, local_date
+from gateway.db import upsert_for
 from gateway.inquiries import daycounts
 from gateway.inquiries.models import (
     FormType,
@@ -36,7 +35,9 @@ __all__ = [
     "SipStatus",
     "Status",
     "Turn",
+    "NewLeg",
     "add_leg",
+    "add_legs",
     "count_pending",
     "count_summaries",
     "deadline_for",
@@ -227,11 +228,13 @@ def _pending(session: Session) -> _Pending:
     return pending
 
 
-def start_summary(session: Session, inquiry_id: str) -> None:
-    """Add the summary of an inquiry created in this transaction (saves add_leg a lookup)."""
-    summary = InquirySummary(inquiry_id=inquiry_id, status=Status.RECEIVED.value)
+def start_summary(session: Session, inquiry: Inquiry) -> None:
+    """Add the summary of an inquiry created in this transaction (saves add_leg a lookup), with
+    the form type, units and deadline it counts with (saves count_pending an UPDATE)."""
+    summary = InquirySummary(inquiry_id=inquiry.id, status=Status.RECEIVED.value)
+    _take_units(summary, inquiry)
     session.add(summary)
-    _pending(session).summaries[inquiry_id] = summary
+    _pending(session).summaries[inquiry.id] = summary
 
 
 def _summary_for(session: Session, inquiry_id: str) -> InquirySummary:
@@ -298,6 +301,14 @@ def _leg_seconds(dialect: str) -> list[Any]:
 
 def _take_seconds(session: Session, summaries: dict[str, InquirySummary]) -> None:
     """Set the summaries' leg seconds from their (flushed) first times."""
+    # A leg without both its ends has no seconds (NULL): no need to ask the database for those
+    # of a summary that has none to set or clear (a new inquiry's).
+    summaries = {
+        inquiry_id: summary for inquiry_id, summary in summaries.items()
+        if any((getattr(summary, start) is not None and getattr(summary, end) is not None)
+               or getattr(summary, column) is not None
+               for start, end, column in daycounts.PAIRS)
+    }
     if not summaries:
         return
     dialect = session.get_bind().dialect.name
@@ -324,8 +335,7 @@ def _add_day_counts(session: Session, found: dict[daycounts.Key, daycounts.Vecto
     if not found:
         return
     table = InquiryDayCount.metadata.tables[InquiryDayCount.__tablename__]
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    statement = upsert_for(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.month, table.c.care_unit_id, table.c.sender_unit_id,
                         table.c.day],
@@ -339,8 +349,7 @@ def _add_leg_time_counts(session: Session, found: dict[daycounts.TimeKey, int]) 
     if not found:
         return
     table = InquiryLegTimeCount.metadata.tables[InquiryLegTimeCount.__tablename__]
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    statement = upsert_for(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.month, table.c.leg, table.c.bin],
         set_={"n": table.c.n + statement.excluded.n},
@@ -380,12 +389,45 @@ def add_leg(
 ) -> Leg:
     """Append a leg in the caller's transaction and return it. Legs are never changed; the
     inquiry's summary (status, first time of each kind) follows in the same transaction."""
+    leg = NewLeg(kind, at, actor, reason, detail)
+    _fold(session, inquiry_id, [leg])
+    row = Leg(inquiry_id=inquiry_id, **leg.values())
+    session.add(row)
+    return row
+
+
+@dataclass(frozen=True)
+class NewLeg:
+    """A leg to append (add_legs): what add_leg takes."""
+
+    kind: LegKind
+    at: dt.datetime
+    actor: str
+    reason: str | None = None
+    detail: dict[str, Any] | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {"kind": self.kind, "at": self.at, "actor": self.actor, "reason": self.reason,
+                "detail": self.detail}
+
+
+def add_legs(session: Session, inquiry_id: str, legs: Iterable[NewLeg]) -> None:
+    """Append legs of one inquiry, in their order, as add_leg does, in one INSERT (the intake's
+    first legs); the Leg rows are not returned."""
+    legs = list(legs)
+    if not legs:
+        return
+    _fold(session, inquiry_id, legs)
+    session.execute(insert(Leg), [{"inquiry_id": inquiry_id, **leg.values()} for leg in legs])
+
+
+def _fold(session: Session, inquiry_id: str, legs: list[NewLeg]) -> None:
+    """Fold the legs, in order, into the inquiry's summary."""
     inquiry = session.get(Inquiry, inquiry_id)
     machine = machine_for(inquiry.form_type) if inquiry is not None else HALSOFORFRAGAN_MACHINE
-    _apply(_summary_for(session, inquiry_id), machine, kind, at)
-    leg = Leg(inquiry_id=inquiry_id, kind=kind, at=at, actor=actor, reason=reason, detail=detail)
-    session.add(leg)
-    return leg
+    summary = _summary_for(session, inquiry_id)
+    for leg in legs:
+        _apply(summary, machine, leg.kind, leg.at)
 
 
 def legs_of(session: Session, inquiry_id: str) -> list[Leg]:

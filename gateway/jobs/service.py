@@ -12,10 +12,10 @@ from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import CursorResult, and_, func, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from gateway.db import get_session, utcnow
+from gateway.db import get_session, upsert_for, utcnow
 from gateway.errors import GatewayError
 from gateway.jobs.models import Job, JobState
 from gateway.jobs.registry import JobError, LeaseLost, lane_of
@@ -76,17 +76,20 @@ def _check_arguments(
 
 
 def _insert_once(session: Session, job: Job, dedupe_key: str) -> Job:
-    # Insert and let the unique constraint decide, inside a savepoint so that a duplicate
-    # leaves the caller's transaction intact. Checking first would race another enqueuer.
-    try:
-        with session.begin_nested():
-            session.add(job)
-    except IntegrityError:
-        existing = session.scalars(select(Job).where(Job.dedupe_key == dedupe_key)).one_or_none()
-        if existing is None:
-            raise
-        return existing
-    return job
+    # Insert and let the unique constraint decide (ON CONFLICT DO NOTHING: a duplicate leaves
+    # the caller's transaction intact, without a savepoint's two round trips). Checking first
+    # would race another enqueuer.
+    values = {column.key: getattr(job, column.key) for column in Job.__table__.columns
+              if column.key in job.__dict__}
+    statement = (upsert_for(session, Job).values(values)
+                 .on_conflict_do_nothing(index_elements=[Job.dedupe_key]).returning(Job))
+    inserted = session.scalars(statement).one_or_none()
+    if inserted is not None:
+        return inserted
+    existing = session.scalars(select(Job).where(Job.dedupe_key == dedupe_key)).one_or_none()
+    if existing is None:
+        raise RuntimeError(f"job {dedupe_key!r} neither inserted nor found")
+    return existing
 
 
 def checkpoint(session: Session, job: Job) -> None:
