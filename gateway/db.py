@@ -7,10 +7,20 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, bindparam, create_engine, event, func, update
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    inspect,
+    update,
+)
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -19,6 +29,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -84,6 +96,21 @@ def upsert_for(session: Session, target: Any) -> PostgresqlInsert | SqliteInsert
     if session.get_bind().dialect.name == "postgresql":
         return postgresql_insert(target)
     return sqlite_insert(target)
+
+
+def insert_unless_taken(session: Session, new: T, *conflict: Any) -> T | None:
+    """INSERT the row of `new` (a mapped object not yet added, its attributes as set; column
+    defaults as for any insert) with ON CONFLICT DO NOTHING on the unique columns `conflict`
+    (none named: on any unique key) and return the stored object, in the session; None when
+    the key was taken. One statement, where a savepoint around a flush costs three, and the
+    transaction stays usable on PostgreSQL either way."""
+    mapper = inspect(type(new))
+    values = {attribute.key: getattr(new, attribute.key) for attribute in mapper.column_attrs
+              if attribute.key in new.__dict__}
+    statement = upsert_for(session, type(new)).values(values).on_conflict_do_nothing(
+        index_elements=list(conflict) or None)
+    stored: T | None = session.scalars(statement.returning(type(new))).one_or_none()
+    return stored
 
 
 def write_blob_in_place(session: Session, column: Any, row_id: int,

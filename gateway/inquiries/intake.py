@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from forms.consent import check_consent
@@ -30,6 +30,7 @@ from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import client_may_send_as
 from gateway.auth.models import ApiClient, User
+from gateway.db import insert_unless_taken
 from gateway.directory.cache import CareUnitInfo, DirectoryView, SenderUnitInfo, directory_view
 from gateway.directory.routing import FLAG_NO_ACTIVE_REKO, RouteDecision, route
 from gateway.directory.service import DirectoryError
@@ -38,7 +39,7 @@ from gateway.inquiries.formtypes import Handling, handling_for, handling_of
 from gateway.inquiries.models import ConsentWithdrawal, FormType, Inquiry, IntakeRejection, LegKind
 from gateway.inquiries.personal import index_name
 from gateway.inquiries.receipts import receipt_body, receipt_fields, receipt_signer
-from gateway.inquiries.references import next_reference
+from gateway.inquiries.references import give_back, next_reference
 from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
     ClientMessage,
@@ -222,12 +223,13 @@ def _submit(
         decision = _peer_route(care_unit, decision)
     accepted = _Accepted(handling, form, data, digest, person_hash, submitter, channel, now,
                          sender_unit, care_unit, decision)
-    inquiry = _new_inquiry(session, accepted)
-    if not _insert_once(session, inquiry, handling.reference_prefix):
+    inserted = _insert_once(session, _new_inquiry(session, accepted), handling.reference_prefix)
+    if inserted is None:
         stored = _stored(session, form.id)
         if stored is None:  # the conflict was not on the id: a real error
             raise RuntimeError("inquiry insert failed without an existing inquiry")
         return _resend(stored, digest)
+    inquiry = inserted
     _store_message(session, inquiry, accepted, message)
     index_name(session, inquiry.id, form.person.namn, new=True)
     handling.on_accepted(session, inquiry, form)
@@ -415,17 +417,18 @@ def _resend(stored: Inquiry, digest: str) -> IntakeResult:
     return IntakeResult(stored, created=False)
 
 
-def _insert_once(session: Session, inquiry: Inquiry, prefix: str) -> bool:
-    """Insert inside a savepoint, with the next reference; return False when the id is taken
+def _insert_once(session: Session, inquiry: Inquiry, prefix: str) -> Inquiry | None:
+    """Insert with the next reference and return the stored inquiry; None when the id is taken
     (the caller's transaction stays usable, and the reference is not used up). Checking first
     would race a concurrent send of the same id."""
-    try:
-        with session.begin_nested():
-            inquiry.reference = next_reference(session, inquiry.created_at, prefix)
-            session.add(inquiry)
-    except IntegrityError:
-        return False
-    return True
+    reference = next_reference(session, inquiry.created_at, prefix)
+    inquiry.reference = reference
+    stored = insert_unless_taken(session, inquiry, Inquiry.id)
+    if stored is None:
+        # Give the number back: this transaction still holds the counter (PostgreSQL's row
+        # lock, SQLite's write lock), so nobody has counted past it.
+        give_back(session, reference)
+    return stored
 
 
 # --- the accepted inquiry --------------------------------------------------------------------

@@ -44,6 +44,17 @@ def next_reference(session: Session, now: dt.datetime, prefix: str = PREFIX) -> 
     raise RuntimeError(f"reference counter of {year} could neither be updated nor created")
 
 
+def give_back(session: Session, reference: str) -> None:
+    """Take back `reference`, the last next_reference gave in this transaction, unused (the
+    counter is still this transaction's: nobody has counted past it)."""
+    _prefix, year, number = reference.split("-")
+    session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.year == int(year), ReferenceCounter.last == int(number))
+        .values(last=ReferenceCounter.last - 1)
+    )
+
+
 def format_reference(year: int, number: int, prefix: str = PREFIX) -> str:
     return f"{prefix}-{year}-{number:06d}"
 

@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult, and_, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from gateway.db import get_session, upsert_for, utcnow
+from gateway.db import get_session, insert_unless_taken, utcnow
 from gateway.errors import GatewayError
 from gateway.jobs.models import Job, JobState
 from gateway.jobs.registry import JobError, LeaseLost, lane_of
@@ -79,11 +79,7 @@ def _insert_once(session: Session, job: Job, dedupe_key: str) -> Job:
     # Insert and let the unique constraint decide (ON CONFLICT DO NOTHING: a duplicate leaves
     # the caller's transaction intact, without a savepoint's two round trips). Checking first
     # would race another enqueuer.
-    values = {column.key: getattr(job, column.key) for column in Job.__table__.columns
-              if column.key in job.__dict__}
-    statement = (upsert_for(session, Job).values(values)
-                 .on_conflict_do_nothing(index_elements=[Job.dedupe_key]).returning(Job))
-    inserted = session.scalars(statement).one_or_none()
+    inserted = insert_unless_taken(session, job, Job.dedupe_key)
     if inserted is not None:
         return inserted
     existing = session.scalars(select(Job).where(Job.dedupe_key == dedupe_key)).one_or_none()
