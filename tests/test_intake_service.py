@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from forms.dates import local_date
 from gateway.audit.models import AuditEntry
 from gateway.auth.users import create_user
-from gateway.db import get_session, utcnow
+from gateway.db import database, get_session, utcnow
 from gateway.directory.service import stockholm_today
 from gateway.errors import GatewayError
 from gateway.inquiries.intake import Submitter, submit
@@ -403,3 +403,36 @@ def test_the_receipt_times_are_utc(client: FlaskClient, ebb: str) -> None:
     received = dt.datetime.fromisoformat(body["receipt"]["received_at"])
     assert received.utcoffset() == dt.timedelta(0)
     assert local_date(received) + dt.timedelta(days=30) == dt.date.fromisoformat(body["deadline"])
+
+
+# Statements one accepted hälsoförfrågan costs once the directory is known (issue 17): the
+# directory's version, consent withdrawals, the id, the repeat check, the reference, the
+# inquiry, its SDK message, the name index, its summary, its three legs in one INSERT, the notify
+# job, the audit chain (two on PostgreSQL, three on SQLite) and the day counts: 14 or 15. A
+# little room for a new rule's lookup; a lookup per leg, per directory table or a savepoint
+# each would pass it.
+MAX_STATEMENTS = 17
+_FRAME = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN")  # the test harness's own
+
+
+def test_one_intake_costs_a_bounded_number_of_statements(app: Flask, ebb: str) -> None:
+    engine = database().engine
+    statements: list[str] = []
+
+    def counted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(_FRAME):
+            statements.append(statement)
+
+    session = get_session()
+    for n in range(2):  # the first also loads the directory into the process's cache
+        data = halsoforfragan(personnummer=nth_personnummer(900 + n))
+        if n == 1:
+            event.listen(engine, "before_cursor_execute", counted)
+        try:
+            assert submit(session, data, submitter=EBB_SUBMITTER, channel="api",
+                          now=utcnow()).created
+            session.commit()
+        finally:
+            if n == 1:
+                event.remove(engine, "before_cursor_execute", counted)
+    assert 0 < len(statements) <= MAX_STATEMENTS, "\n".join(s[:100] for s in statements)

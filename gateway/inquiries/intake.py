@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -213,16 +213,21 @@ def _submit(
     person_hash, today = checked.person_hash, checked.today
     digest = hashlib.sha256(data).hexdigest()
     # A fast answer to a resend (also after the directory changed); the INSERT below, not
-    # this read, is what guards against two concurrent sends.
-    stored = _stored(session, form.id)
-    if stored is not None:
-        return _resend(stored, digest)
+    # this read, is what guards against two concurrent sends. The same read finds the
+    # inquiries a new one may repeat.
+    found = _known(session, form.id, person_hash, care_unit.id if care_unit else None,
+                   handling.form_type)
+    if found is None:
+        stored = _stored(session, form.id)
+        if stored is not None:
+            return _resend(stored, digest)
+        found = []  # gone since: an inquiry purged and deleted in between
     decision = route_form(session, form, today, checked.directory)
     assert care_unit is not None  # route() refuses a care unit that is not in the directory
     if care_unit.peer_endpoint:
         decision = _peer_route(care_unit, decision)
     accepted = _Accepted(handling, form, data, digest, person_hash, submitter, channel, now,
-                         sender_unit, care_unit, decision)
+                         sender_unit, care_unit, decision, found)
     inserted = _insert_once(session, _new_inquiry(session, accepted), handling.reference_prefix)
     if inserted is None:
         stored = _stored(session, form.id)
@@ -397,6 +402,27 @@ def _refused(
 # --- idempotency -----------------------------------------------------------------------------
 
 
+def _about(person_hash: str, care_unit_id: int, form_type: FormType) -> ColumnElement[bool]:
+    """The inquiries of a form type about a person to a care unit (the repeat check's)."""
+    return and_(Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit_id,
+                Inquiry.form_type == form_type)
+
+
+def _known(session: Session, inquiry_id: str, person_hash: str, care_unit_id: int | None,
+           form_type: FormType) -> list[tuple[str, dt.datetime]] | None:
+    """Return, in one read, None when an inquiry with this id is stored, else the inquiries of
+    the form type about the person to the care unit (if it is known), newest first."""
+    match = Inquiry.id == inquiry_id
+    if care_unit_id is not None:
+        match = or_(match, _about(person_hash, care_unit_id, form_type))
+    rows = session.execute(
+        select(Inquiry.id, Inquiry.created_at).where(match).order_by(Inquiry.created_at.desc())
+    ).all()
+    if any(row.id == inquiry_id for row in rows):
+        return None
+    return [(str(row.id), row.created_at) for row in rows]
+
+
 def _stored(session: Session, inquiry_id: str) -> Inquiry | None:
     query = select(Inquiry).where(Inquiry.id == inquiry_id).execution_options(
         populate_existing=True
@@ -449,6 +475,8 @@ class _Accepted:
     sender_unit: SenderUnitInfo
     care_unit: CareUnitInfo
     decision: RouteDecision
+    # The earlier inquiries about the person to the care unit, newest first (the repeat check).
+    earlier: list[tuple[str, dt.datetime]]
 
 
 @dataclass(frozen=True)
@@ -465,6 +493,7 @@ class Routed:
 def routed(
     session: Session, *, handling: Handling, form: IntakeForm, person_hash: str,
     care_unit_id: int, decision: RouteDecision, digest: str, now: dt.datetime,
+    earlier: list[tuple[str, dt.datetime]] | None = None,
 ) -> Routed:
     """Return the flags (repeat at this care unit, no active REKO), the deadline (the form
     type's, from `now`) and the signed receipt of the form routed by `decision` to the care unit
@@ -472,7 +501,7 @@ def routed(
     VC."""
     config = current_app.config
     repeat_of = _earlier_inquiry(session, person_hash, care_unit_id, now, config["REPEAT_DAYS"],
-                                 handling.form_type)
+                                 handling.form_type, earlier)
     flags = _flags(decision, repeat_of, config["REPEAT_DAYS"])
     deadline = handling.deadline(form, now, config)
     signer = receipt_signer()
@@ -490,7 +519,8 @@ def _new_inquiry(session: Session, accepted: _Accepted) -> Inquiry:
     form_type = accepted.handling.form_type
     facts = routed(session, handling=accepted.handling, form=form,
                    person_hash=accepted.person_hash, care_unit_id=accepted.care_unit.id,
-                   decision=decision, digest=accepted.digest, now=now)
+                   decision=decision, digest=accepted.digest, now=now,
+                   earlier=accepted.earlier)
     vault = get_vault()
     return Inquiry(
         id=form.id,
@@ -546,17 +576,20 @@ def find_earlier_inquiry(
 def _earlier_inquiry(
     session: Session, person_hash: str, care_unit_id: int, now: dt.datetime, repeat_days: int,
     form_type: FormType = FormType.HALSOFORFRAGAN,
+    earlier: list[tuple[str, dt.datetime]] | None = None,
 ) -> str | None:
     """Return the newest earlier inquiry of the form type about the person to the care unit
-    that was received within `repeat_days` or still waits for the care unit, or None."""
+    that was received within `repeat_days` or still waits for the care unit, or None; from
+    `earlier` (those inquiries, newest first) where the caller has read them (`_known`)."""
     since = now - dt.timedelta(days=repeat_days)
     machine = machine_for(form_type)
-    rows = session.execute(
-        select(Inquiry.id, Inquiry.created_at)
-        .where(Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit_id,
-               Inquiry.form_type == form_type)
-        .order_by(Inquiry.created_at.desc())
-    ).all()
+    rows = earlier if earlier is not None else [
+        (str(inquiry_id), received) for inquiry_id, received in session.execute(
+            select(Inquiry.id, Inquiry.created_at).where(_about(person_hash, care_unit_id,
+                                                                form_type))
+            .order_by(Inquiry.created_at.desc())
+        )
+    ]
     for inquiry_id, received in rows:
         if received >= since:
             return str(inquiry_id)
