@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +31,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -98,18 +99,37 @@ def upsert_for(session: Session, target: Any) -> PostgresqlInsert | SqliteInsert
     return sqlite_insert(target)
 
 
+_BUILT: dict[tuple[str, Hashable], Any] = {}
+
+
+def built_once(session: Session, key: Hashable, build: Callable[[Session], E]) -> E:
+    """Return the statement `build` makes for the session's database, made once per process
+    and database kind (`key` names it): a statement executed for every inquiry is then not
+    built again each time, only its parameters change."""
+    found = _BUILT.get((session.get_bind().dialect.name, key))
+    if found is None:
+        found = _BUILT[(session.get_bind().dialect.name, key)] = build(session)
+    statement: E = found
+    return statement
+
+
 def insert_unless_taken(session: Session, new: T, *conflict: Any) -> T | None:
     """INSERT the row of `new` (a mapped object not yet added, its attributes as set; column
     defaults as for any insert) with ON CONFLICT DO NOTHING on the unique columns `conflict`
     (none named: on any unique key) and return the stored object, in the session; None when
     the key was taken. One statement, where a savepoint around a flush costs three, and the
     transaction stays usable on PostgreSQL either way."""
-    mapper = inspect(type(new))
-    values = {attribute.key: getattr(new, attribute.key) for attribute in mapper.column_attrs
-              if attribute.key in new.__dict__}
-    statement = upsert_for(session, type(new)).values(values).on_conflict_do_nothing(
-        index_elements=list(conflict) or None)
-    stored: T | None = session.scalars(statement.returning(type(new))).one_or_none()
+    model = type(new)
+    values = {attribute.key: getattr(new, attribute.key)
+              for attribute in inspect(model).column_attrs if attribute.key in new.__dict__}
+    names = tuple(column.key for column in conflict)
+
+    def build(session: Session) -> Any:
+        return upsert_for(session, model).on_conflict_do_nothing(
+            index_elements=list(names) or None).returning(model)
+
+    statement = built_once(session, ("insert_unless_taken", model, names), build)
+    stored: T | None = session.scalars(statement, [values]).one_or_none()
     return stored
 
 

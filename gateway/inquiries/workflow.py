@@ -15,7 +15,7 @@ from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM, local_date
-from gateway.db import upsert_for
+from gateway.db import built_once, upsert_for
 from gateway.inquiries import daycounts
 from gateway.inquiries.models import (
     FormType,
@@ -334,14 +334,18 @@ def _add_day_counts(session: Session, found: dict[daycounts.Key, daycounts.Vecto
     """Add the changes to inquiry_day_counts (a row per key, made where missing)."""
     if not found:
         return
+    session.execute(built_once(session, "inquiry_day_counts.add", _day_counts_upsert),
+                    daycounts.as_rows(found))
+
+
+def _day_counts_upsert(session: Session) -> Any:
     table = InquiryDayCount.metadata.tables[InquiryDayCount.__tablename__]
     statement = upsert_for(session, table)
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[table.c.month, table.c.care_unit_id, table.c.sender_unit_id,
                         table.c.day],
         set_={name: table.c[name] + statement.excluded[name] for name in daycounts.MEASURES},
     )
-    session.execute(statement, daycounts.as_rows(found))
 
 
 def _add_leg_time_counts(session: Session, found: dict[daycounts.TimeKey, int]) -> None:
