@@ -406,11 +406,11 @@ def test_the_receipt_times_are_utc(client: FlaskClient, ebb: str) -> None:
 
 
 # Statements one accepted hälsoförfrågan costs once the directory is known (issue 17): the
-# directory's version, consent withdrawals, the id, the repeat check, the reference, the
-# inquiry, its SDK message, the name index, its summary, its three legs in one INSERT, the notify
-# job, the audit chain (two on PostgreSQL, three on SQLite) and the day counts: 14 or 15. A
-# little room for a new rule's lookup; a lookup per leg, per directory table or a savepoint
-# each would pass it.
+# directory's version, consent withdrawals, the id and the repeat check (one read), the
+# reference, the inquiry, its SDK message, the name index, its summary, its three legs in one
+# INSERT, the notify job, the audit chain (two on PostgreSQL, three on SQLite) and the day
+# counts: 13 or 14. A little room for a new rule's lookup; a lookup per leg, per directory
+# table or a savepoint each would pass it.
 MAX_STATEMENTS = 17
 _FRAME = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN")  # the test harness's own
 
