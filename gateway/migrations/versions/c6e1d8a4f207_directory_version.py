@@ -2,7 +2,7 @@
 per table, on both databases), so each process may keep the routing data until it changes
 
 Revision ID: c6e1d8a4f207
-Revises: a9c3e5d7f102
+Revises: c6e1f3a8b2d4
 Create Date: 2026-12-02 21:00:00
 
 SQLite drops a table's triggers when a migration rebuilds the table (batch_alter_table's
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'c6e1d8a4f207'
-down_revision = 'a9c3e5d7f102'
+down_revision = 'c6e1f3a8b2d4'
 branch_labels = None
 depends_on = None
 
