@@ -36,6 +36,7 @@ TITLES: dict[str, str] = {
     "S3": "Vårdcentralen är inte kallad som deltagare",
     "S4": "Den digitala länken är inte https",
     "SVAR_NY_TID": "Ett nytt förslag saknar ny tid",
+    "SVAR_NY_TID_PASSERAD": "Den föreslagna nya tiden har redan passerat",
     "C1": "Samtycket är givet efter att förfrågan skapades",
     "C2": "Samtycket har gått ut",
     "C3": "Samtyckets giltighetstid är inte tillåten",

@@ -144,7 +144,8 @@ def read_sip_kallelse(root: etree._Element) -> SipKallelse:
 
 def parse_sip_svar(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SipSvar:
     """Return the reply in `data`; raise FormError listing every problem found (SVAR_NY_TID: a
-    new proposal without a new time, or a new time without a new proposal)."""
+    new proposal without a new time, or a new time without a new proposal;
+    SVAR_NY_TID_PASSERAD: a new time not after the reply's skapad)."""
     root = parse_xml(data, limits=limits)
     check_root(root, NS, SVAR, VERSION, _NOT_SVAR)
     validate(root, SIP_XSD, NS)
@@ -153,7 +154,20 @@ def parse_sip_svar(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> SipSvar:
         path = f"/{SVAR}/beslut"
         raise FormError([issue("SVAR_NY_TID", "Ange nyTid med beslutet NYTT_FORSLAG, och bara "
                                               "då.", line=reply.line(path), path=path)])
+    if reply.ny_tid is not None and reply.ny_tid <= reply.skapad:
+        raise FormError([new_time_passed(reply, reply.skapad, "att svaret skapades")])
     return reply
+
+
+def new_time_passed(reply: SipSvar, moment: dt.datetime, what: str) -> FormIssue:
+    """The issue SVAR_NY_TID_PASSERAD: the proposed new time is not after `moment` (`what` says
+    which moment, in Swedish)."""
+    path = f"/{SVAR}/nyTid"
+    assert reply.ny_tid is not None
+    return issue("SVAR_NY_TID_PASSERAD",
+                 f"Den nya tiden ({reply.ny_tid.isoformat()}) måste ligga efter {what} "
+                 f"({moment.isoformat()}). Föreslå en tid framåt.",
+                 line=reply.line(path), path=path)
 
 
 def _datetime(element: etree._Element) -> dt.datetime:

@@ -140,6 +140,18 @@ def test_a_new_proposal_needs_a_new_time_and_only_it(overrides: dict[str, object
     assert caught.value.codes == ("SVAR_NY_TID",)
 
 
+@pytest.mark.parametrize("new_time", ["2026-03-09T10:00:00+01:00", "2025-12-24T10:00:00+01:00"])
+def test_a_new_time_not_after_the_replys_skapad_is_refused(new_time: str) -> None:
+    skapad = dt.datetime.fromisoformat(new_time).astimezone(dt.UTC)
+    later = NOW if skapad < NOW else skapad
+    with pytest.raises(FormError) as caught:
+        parse_sip_svar(sip_svar("6f1c1d1e-1111-4222-8333-944455556666", later,
+                                beslut="NYTT_FORSLAG", ny_tid=new_time))
+    assert caught.value.codes == ("SVAR_NY_TID_PASSERAD",)
+    assert caught.value.issues[0].path == "/sipSvar/nyTid"
+    assert "måste ligga efter att svaret skapades" in caught.value.issues[0].detail
+
+
 def test_a_reply_with_an_unknown_decision_names_the_element() -> None:
     with pytest.raises(FormError) as caught:
         parse_sip_svar(sip_svar("6f1c1d1e-1111-4222-8333-944455556666", NOW, beslut="KANSKE"))

@@ -6,6 +6,7 @@ another VC's REKO and a case worker are refused. Bad input first."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from flask import Flask
 from icalendar import Calendar
 from sqlalchemy import select
 
+from forms.dates import stockholm_today
 from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
 from gateway.db import get_session
@@ -144,6 +146,11 @@ def test_a_bad_reply_is_refused_in_swedish_with_an_error_summary(world: World) -
         bad_time = world.reply(sip_id, beslut="NYTT_FORSLAG", ny_tid="nästa tisdag")
         assert bad_time.status_code == 422
         assert 'href="#ny_tid"' in bad_time.get_data(as_text=True)
+        yesterday = (stockholm_today() - dt.timedelta(days=1)).isoformat()
+        past = world.reply(sip_id, beslut="NYTT_FORSLAG", ny_tid=f"{yesterday}T13:00")
+        assert past.status_code == 422
+        text = past.get_data(as_text=True)
+        assert 'href="#ny_tid"' in text and "Den nya tiden har redan passerat." in text
         assert meeting(sip_id).decision is None
         assert "replied" not in leg_kinds(sip_id)
 
@@ -185,13 +192,15 @@ def test_jag_kommer_is_one_click_and_recorded_as_the_apis_reply_would_be(world: 
 def test_a_new_time_is_proposed_in_swedish_time_and_kept_in_utc(world: World) -> None:
     with world.app.app_context():
         sip_id = world.invite()
-        done = world.reply(sip_id, beslut="NYTT_FORSLAG", ny_tid="2026-12-10T13:00",
+        # A day in December: Swedish time is UTC+1.
+        day = dt.date(stockholm_today().year + 1, 12, 10)
+        done = world.reply(sip_id, beslut="NYTT_FORSLAG", ny_tid=f"{day.isoformat()}T13:00",
                            kommentar="Då har jag tid.")
         assert done.status_code == 302
         found = meeting(sip_id)
         assert found.decision == "NYTT_FORSLAG"
         assert found.proposed_at is not None
-        assert found.proposed_at.isoformat().startswith("2026-12-10T12:00")
+        assert found.proposed_at.isoformat().startswith(f"{day.isoformat()}T12:00")
 
 
 def test_after_the_outcome_the_page_takes_no_reply(world: World) -> None:

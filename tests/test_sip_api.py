@@ -4,6 +4,7 @@ the refusals (S rules, consent, idempotency) as problem+json. Bad input first.""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,6 +225,26 @@ def test_a_bad_reply_is_refused_naming_why(world: World, overrides: dict[str, An
     assert codes_of(response) in (["SVAR_NY_TID"], ["XSD"])
 
 
+def test_a_new_time_in_the_past_is_refused_in_swedish(world: World) -> None:
+    sip_id = world.invite()
+    now = dt.datetime.now(dt.UTC)
+    # Not after the reply's own skapad: the form's rule.
+    before = world.reply(sip_id, beslut="NYTT_FORSLAG",
+                         ny_tid=(now - dt.timedelta(hours=1)).isoformat(timespec="seconds"))
+    # After a backdated skapad, but already past: the service's rule.
+    backdated = world.http.post(
+        f"/api/v1/sip/{sip_id}/reply", content_type=XML, headers=bearer(world.tokens.reko),
+        data=sip_svar(sip_id, now - dt.timedelta(days=2), beslut="NYTT_FORSLAG",
+                      ny_tid=(now - dt.timedelta(days=1)).isoformat(timespec="seconds")))
+    for response in (before, backdated):
+        assert response.status_code == 422
+        assert codes_of(response) == ["SVAR_NY_TID_PASSERAD"]
+        issue = response.get_json()["eventIssues"][0]
+        assert "Den föreslagna nya tiden har redan passerat" in str(issue)
+    state = world.get(sip_id).get_json()
+    assert state["status"] == "received" and state["meeting"]["decision"] is None
+
+
 def test_a_reply_to_another_invitation_is_refused(world: World) -> None:
     sip_id, other = world.invite(), world.invite()
     response = world.http.post(f"/api/v1/sip/{sip_id}/reply", data=sip_svar(other),
@@ -251,13 +272,14 @@ def test_reply_then_held_whose_turn_at_each_step(world: World) -> None:
     # The VC's first read records opened, as for inquiries.
     state = world.get(sip_id, token=world.tokens.reko).get_json()
     assert (state["status"], state["turn"]) == ("opened", "care_unit")
-    new_time = "2026-12-20T10:00:00+01:00"
+    day = stockholm_today() + dt.timedelta(days=20)
+    new_time = f"{day.isoformat()}T10:00:00+01:00"
     replied = world.reply(sip_id, beslut="NYTT_FORSLAG", ny_tid=new_time)
     assert replied.status_code == 201
     state = replied.get_json()
     assert (state["status"], state["turn"]) == ("replied", "sender")
     assert state["meeting"]["decision"] == "NYTT_FORSLAG"
-    assert state["meeting"]["proposed_at"] == "2026-12-20T09:00:00.000000Z"
+    assert state["meeting"]["proposed_at"] == f"{day.isoformat()}T09:00:00.000000Z"
     # The REKO may change the reply while the meeting is ahead; the same reply again is a no-op.
     data = sip_svar(sip_id)
     first = world.http.post(f"/api/v1/sip/{sip_id}/reply", data=data, content_type=XML,
@@ -327,6 +349,25 @@ def test_an_invitation_over_the_sdk_api_goes_through_the_same_intake(world: Worl
     with world.app.app_context():
         inquiry = get_session().get(Inquiry, sip_id)
         assert inquiry is not None and inquiry.channel == "sdk"
+
+
+def test_the_sdk_message_of_an_invitation_names_its_own_form_type(world: World) -> None:
+    from gateway.inquiries.sdk_messages import INQUIRY_KIND, open_message, stored_message
+    from gateway.sdkapi.messages import form_label
+
+    sip_id = world.invite()
+    with world.app.app_context():
+        session = get_session()
+        row = stored_message(session, sip_id, INQUIRY_KIND)
+        assert row is not None
+        message = open_message(row)
+        assert message is not None
+        (document,) = message.documents
+        assert (document.document_id, document.document_name) == ("sip", "SIP-kallelse")
+        assert message.header.label == "SIP-kallelse"
+        assert document.content_files[0].file_name == "sip.xml"
+        inquiry = session.get(Inquiry, sip_id)
+        assert inquiry is not None and form_label(inquiry) == "SIP-kallelse"
 
 
 def test_the_halsoforfragan_answer_pages_do_not_show_a_sip_invitation(world: World) -> None:

@@ -123,13 +123,15 @@ def inquiry_message(
     label: str = INQUIRY_LABEL,
     text: str | None = None,
     generating_system: Identifier | None = None,
+    document_id: str = INQUIRY_DOCUMENT_ID,
 ) -> Message:
-    """Return the SDK message of a hälsoförfrågan: its XML as a file and, where given, the signed
-    consent form as a second one (and `text` as the document's text)."""
+    """Return the SDK message of a form (a hälsoförfrågan, a SIP invitation: `document_id` and
+    `label` name its type): its XML as a file and, where given, the signed consent form as a
+    second one (and `text` as the document's text)."""
     files = [ContentFile(form_file_name, XML_TYPE, form_xml)]
     if consent_pdf is not None:
         files.append(ContentFile(consent_file_name, PDF_TYPE, consent_pdf))
-    document = _document(INQUIRY_DOCUMENT_ID, label, files, text)
+    document = _document(document_id, label, files, text)
     return new_message(
         sender=sender, recipient=recipient, documents=[document], message_id=message_id,
         created=created, conversation_id=conversation_id, label=label,

@@ -63,7 +63,7 @@ from gateway.jobs.registry import (
     recurring,
 )
 from gateway.jobs.service import enqueue
-from gateway.sdkapi.messages import DEFAULT_LABEL
+from gateway.sdkapi.messages import form_label
 from gateway.vault.service import get_vault
 from signing.xmlenvelope import EnvelopeSecurityError, parse_envelope, seal_envelope
 
@@ -189,12 +189,12 @@ def _inquiry(session: Session, payload: dict[str, Any]) -> Inquiry:
 
 def inquiry_label(session: Session, inquiry: Inquiry) -> str:
     """Return the label of the inquiry's stored SDK message (the sender's own where it sent
-    over the SDK API), else the default."""
+    over the SDK API), else its form type's name."""
     row = stored_message(session, inquiry.id, INQUIRY_KIND)
     message = open_message(row) if row is not None else None
     if message is not None and message.header.label:
         return message.header.label
-    return DEFAULT_LABEL
+    return form_label(inquiry)
 
 
 @job_handler(PEER_SEND_JOB)

@@ -53,6 +53,17 @@ class Handling:
     def location(self, inquiry_id: str) -> str:
         return f"{self.api_path}/{inquiry_id}"
 
+    @property
+    def label(self) -> str:
+        """The form type's Swedish name, first letter capital ("Hälsoförfrågan",
+        "SIP-kallelse"): the inbox's type column and its SDK message's label."""
+        return self.kind.title[:1].upper() + self.kind.title[1:]
+
+    @property
+    def document_id(self) -> str:
+        """The documentId of its SDK message's form document, and its XML file's stem."""
+        return self.kind.name
+
 
 HALSOFORFRAGAN = Handling(FormType.HALSOFORFRAGAN, formtypes.HALSOFORFRAGAN, references.PREFIX,
                           "/api/v1/inquiries", "inquiry.received", _answer_deadline, _nothing)

@@ -47,7 +47,7 @@ PERSONAL_PURPOSE = "inkorg_personuppgifter"
 TAB_LABELS = {Tab.WAITING: "Väntar på svar", Tab.ANSWERED: "Besvarade",
               Tab.CLOSED: "Avslutade"}
 # "Hälsoförfrågan", "SIP-kallelse": the form type's own Swedish name, first letter capital.
-TYPE_LABELS = {t: (title := handling_for(t).kind.title)[:1].upper() + title[1:] for t in FormType}
+TYPE_LABELS = {t: handling_for(t).label for t in FormType}
 STATUS_NAMES: dict[AnyStatus, str] = dict(STATUS_LABELS.items())
 STATUS_NAMES.update(SIP_STATUS_LABELS.items())
 DUE_LABELS = {Due.SOON: f"Snart (högst {NEAR_DAYS} dagar kvar)",

@@ -250,7 +250,6 @@ def _store_message(session: Session, inquiry: Inquiry, accepted: _Accepted,
         bilaga = accepted.form.samtycke.bilaga
         consent = (bilaga.filnamn, bilaga.innehall) if bilaga is not None else None
         message = build_inquiry_message(inquiry, accepted.data, consent, accepted.now,
-                                        form_file_name=f"{accepted.handling.kind.name}.xml",
                                         units=(accepted.sender_unit, accepted.care_unit))
     if message is not None:
         store(session, inquiry_id=inquiry.id, kind=INQUIRY_KIND, channel=accepted.channel,

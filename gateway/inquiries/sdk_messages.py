@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from forms.errors import FormError
 from forms.halsoforfragan import parse_halsoforfragan
 from forms.sdk.content import (
-    INQUIRY_LABEL,
     PDF_TYPES,
     Party,
     answer_message,
@@ -178,16 +177,20 @@ def received_message(message: Message) -> ClientMessage:
 
 
 def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str, bytes] | None,
-                          now: dt.datetime, form_file_name: str = "halsoforfragan.xml", *,
+                          now: dt.datetime, form_file_name: str | None = None, *,
                           message_id: str | None = None, earlier: Message | None = None,
                           units: tuple[NamedUnit, NamedUnit] | None = None,
                           ) -> ClientMessage | None:
     """Return the SDK message of an inquiry that came another way: from the sender's function
-    to the care unit's, the form's XML and the consent PDF (the form's bilaga) as files; its
+    to the care unit's, the form's XML (`form_file_name`, else named by its form type) and the
+    consent PDF (the form's bilaga) as files, its document and label its form type's; its
     messageId the inquiry's id unless given. A re-route passes the `earlier` message, whose
     conversation, label and generating system it keeps. `units`: the inquiry's sender unit and
     care unit where the caller has them (the intake, from the directory's cache), else the
     inquiry's own."""
+    from gateway.inquiries.formtypes import handling_for
+
+    handling = handling_for(inquiry.form_type)
     header = earlier.header if earlier is not None else None
     sender: NamedUnit
     care_unit: NamedUnit
@@ -196,9 +199,11 @@ def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str,
         form_xml,
         sender=_party(sender.organisation_id, inquiry.reply_to, sender.name),
         recipient=_party(care_unit.organisation_id, inquiry.routed_to, care_unit.name),
-        message_id=message_id or inquiry.id, created=now, form_file_name=form_file_name,
+        message_id=message_id or inquiry.id, created=now,
+        form_file_name=form_file_name or f"{handling.document_id}.xml",
         conversation_id=header.conversation_id if header else None,
-        label=(header.label if header and header.label else INQUIRY_LABEL),
+        label=(header.label if header and header.label else handling.label),
+        document_id=handling.document_id,
         generating_system=header.generating_system if header else None,
         consent_pdf=consent[1] if consent else None,
         consent_file_name=(consent[0] if consent and consent[0] else "samtycke.pdf"),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from forms.dates import local_date
 from forms.errors import FormError
 from forms.formtypes import IntakeForm
-from forms.sip import Beslut, SipKallelse, SipSvar, parse_sip_svar
+from forms.sip import Beslut, SipKallelse, SipSvar, new_time_passed, parse_sip_svar
 from gateway import codes
 from gateway.audit.service import record
 from gateway.errors import GatewayError
@@ -65,8 +65,9 @@ def reply(session: Session, inquiry: Inquiry, data: bytes, *, actor: str, channe
     reply counts: a REKO may reply again while the meeting is ahead.
 
     Raises GatewayError 400/422 for a reply that does not parse or breaks a rule (as intake
-    refuses a form), 422 SIP_REPLY_OTHER when it names another invitation, 409 ID_CONFLICT for
-    a reply id seen with other content, 409 SIP_CLOSED after the outcome.
+    refuses a form; a new time not after the reply's skapad or `now`: SVAR_NY_TID_PASSERAD),
+    422 SIP_REPLY_OTHER when it names another invitation, 409 ID_CONFLICT for a reply id seen
+    with other content, 409 SIP_CLOSED after the outcome.
     """
     from gateway.inquiries.intake import form_refusal
 
@@ -82,6 +83,9 @@ def reply(session: Session, inquiry: Inquiry, data: bytes, *, actor: str, channe
     meeting = meeting_of(session, inquiry)
     if _seen(session, inquiry, answer, digest):
         return meeting, False
+    if answer.ny_tid is not None and answer.ny_tid <= now:
+        # Told after the replay check: the same reply again once its time has passed is no news.
+        raise form_refusal(FormError([new_time_passed(answer, now, "tiden nu")]), "SIP-svar")
     _not_closed(session, inquiry)
     meeting.decision = answer.beslut.value
     meeting.proposed_at = answer.ny_tid.astimezone(dt.UTC) if answer.ny_tid else None

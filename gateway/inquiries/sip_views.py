@@ -36,7 +36,9 @@ REPLYING = "svara på SIP-kallelse"
 MAX_COMMENT = 2000
 # The reply rules' findings as the web form says them: its field and Swedish words instead of
 # the XML's (the rule itself is forms.sip's).
-FIELD_OF_RULE = {"SVAR_NY_TID": ("ny_tid", "Ange den nya tid du föreslår.")}
+FIELD_OF_RULE = {"SVAR_NY_TID": ("ny_tid", "Ange den nya tid du föreslår."),
+                 "SVAR_NY_TID_PASSERAD": ("ny_tid", "Den nya tiden har redan passerat. Föreslå "
+                                                    "en tid framåt.")}
 
 
 def _user() -> User:

@@ -60,6 +60,7 @@ from gateway.auth.models import ApiClient
 from gateway.federation.models import FederationEnvelope
 from gateway.inquiries.access import Party, Side, plain_sides
 from gateway.inquiries.answers import StoredAnswer
+from gateway.inquiries.formtypes import handling_for
 from gateway.inquiries.models import Answer, Inquiry, SdkMessage
 from gateway.inquiries.sdk_messages import (
     ANSWER_KIND,
@@ -74,9 +75,7 @@ from gateway.vault.service import get_vault
 
 API_VERSION = "sdk api 1.0.0"
 FUNCTIONAL_ADDRESS_ROOT = "urn:riv:infrastructure:messaging:functionalAddress"
-DEFAULT_LABEL = "Hälsoförfrågan"
 ANSWER_LABEL = "Svar på hälsoförfrågan"
-FORM_DOCUMENT_ID = "halsoforfragan"
 ANSWER_DOCUMENT_ID = "svar"
 XML_TYPE = "application/xml"
 PDF_TYPE = "application/pdf"
@@ -172,7 +171,7 @@ class Message:
     def label(self) -> str:
         if self.payload is not None and self.payload.header.label is not None:
             return self.payload.header.label
-        return ANSWER_LABEL if self.is_answer else DEFAULT_LABEL
+        return ANSWER_LABEL if self.is_answer else form_label(self.inquiry)
 
 
 @dataclass(frozen=True)
@@ -474,16 +473,22 @@ def _purged_plain(message: PlainMessage) -> dict[str, Any]:
     }
 
 
+def form_label(inquiry: Inquiry) -> str:
+    """The label of a form's message when its own says none: its form type's Swedish name."""
+    return handling_for(inquiry.form_type).label
+
+
 def _form_document(inquiry: Inquiry, *, text: bool, files: bool) -> dict[str, Any]:
+    handling = handling_for(inquiry.form_type)
     document: dict[str, Any] = {
-        "documentId": FORM_DOCUMENT_ID, "documentName": DEFAULT_LABEL, "index": "1",
+        "documentId": handling.document_id, "documentName": handling.label, "index": "1",
     }
     if text:
-        document["contentTextBody"] = [f"Hälsoförfrågan {inquiry.id}"]
+        document["contentTextBody"] = [f"{handling.label} {inquiry.id}"]
     if files and inquiry.content is not None:
         xml = get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}")
         document["contentFiles"] = [{
-            "fileName": f"halsoforfragan-{inquiry.id}.xml",
+            "fileName": f"{handling.document_id}-{inquiry.id}.xml",
             "contentType": XML_TYPE,
             "content": base64.b64encode(xml).decode("ascii"),
         }]
