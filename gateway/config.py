@@ -53,6 +53,23 @@ def _host_port(raw: str) -> str:
     return raw
 
 
+def _day_list(raw: str) -> tuple[int, ...]:
+    """Whole numbers of days (0 or more), ','-separated, e.g. "2,0"; empty: none."""
+    days = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise ValueError(f"expected whole numbers of days separated by ',', got {raw!r}"
+                             ) from None
+        if value < 0:
+            raise ValueError(f"expected days of 0 or more, got {raw!r}")
+        days.append(value)
+    return tuple(sorted(set(days), reverse=True))
+
+
 def _path_list(raw: str) -> list[str]:
     return [part for part in raw.split(":") if part]
 
@@ -119,6 +136,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_DOMAINS", _word_list, ["localhost"], "mail domains the SMTP listener accepts"),
     Setting("BASE_URL", str, "http://127.0.0.1:5000", "public base URL used in links in e-mail"),
     Setting("ANSWER_DAYS", _positive_int, 30, "days from received to the answer deadline"),
+    Setting(
+        "SIP_REPLY_REMINDER_DAYS", _day_list, (2, 0),
+        "days before a SIP invitation's reply due date (svarSenast) its REKOs are reminded while "
+        "it has no reply, ','-separated (0: on the day)",
+    ),
+    Setting(
+        "SIP_MEETING_REMINDER_DAYS", _day_list, (1,),
+        "days before a SIP meeting its REKOs are reminded when they replied KOMMER, "
+        "','-separated (0: on the day)",
+    ),
     Setting("CONSENT_MAX_MONTHS", _positive_int, 12, "longest consent validity (rule C3)"),
     Setting("REPEAT_DAYS", _positive_int, 90, "days within which a new inquiry is a repeat"),
     Setting(

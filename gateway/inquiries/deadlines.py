@@ -1,5 +1,8 @@
 """Deadlines: reminders to the REKO on days 21 and 28 after `received`, escalation to the VC's
 manager on the answer day (day 30 by default), each once, done by the worker's hourly scan.
+The same scan reminds a SIP invitation's REKOs before its reply due date (svarSenast) while it
+has no reply, and before the meeting when they replied KOMMER (days from the settings
+SIP_REPLY_REMINDER_DAYS and SIP_MEETING_REMINDER_DAYS); never after it was held or cancelled.
 
 The scan runs as the recurring job `deadline.scan`; its slot (from the worker's clock) is
 "now", so tests drive time with an injected clock. Each reminder or escalation writes its leg
@@ -11,19 +14,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from forms.dates import local_date
+from forms.dates import STOCKHOLM, local_date
 from gateway.directory.routing import route
 from gateway.directory.service import DirectoryError, assignments_on
 from gateway.inquiries.counts import Waiting, by_care_unit
-from gateway.inquiries.models import FormType, Inquiry, Leg, LegKind
-from gateway.inquiries.workflow import add_leg, derive_status, is_open
+from gateway.inquiries.models import FormType, Inquiry, InquirySummary, Leg, LegKind, SipMeeting
+from gateway.inquiries.workflow import SipStatus, add_leg, derive_status, is_open
 from gateway.jobs.models import Job
 from gateway.jobs.registry import SCHEDULED_LANE, job_handler, recurring
 from gateway.jobs.service import slot_time
@@ -77,6 +80,7 @@ def scan(session: Session, now: dt.datetime) -> dict[str, int]:
         if due and max(due) > max(reminders, default=0) and not escalated:
             _remind(session, inquiry, max(due), now, waiting, routing)
             done["reminded"] += 1
+    done["reminded"] += _scan_sips(session, now)
     return done
 
 
@@ -140,16 +144,114 @@ def _routing_key(routing: int) -> str:
 
 def _remind(session: Session, inquiry: Inquiry, day: int, now: dt.datetime,
             waiting: _WaitingByReko, routing: int = 0) -> None:
-    recipients = _reko_recipients(session, inquiry, now)
     subject = f"Påminnelse: hälsoförfrågan till {inquiry.care_unit.name} väntar på svar"
+    _remind_rekos(
+        session, inquiry, now, reason=str(day), subject=subject, kind="inquiry.reminder",
+        routing=routing, detail={"day": day},
+        body=lambda hsa_id: _body(inquiry, f"Förfrågan togs emot för {day} dagar sedan och är "
+                                           "inte besvarad.", _waiting_line(waiting.of(hsa_id))))
+
+
+def _remind_rekos(session: Session, inquiry: Inquiry, now: dt.datetime, *, reason: str,
+                  subject: str, kind: str, body: Callable[[str], str], routing: int,
+                  detail: dict[str, Any]) -> None:
+    """Queue one reminder to each REKO routed to today (`body` of their HSA-id), once per
+    reminder (`reason`) and VC, and write its `reminded` leg: every form type's reminders."""
+    recipients = _reko_recipients(session, inquiry, now)
     for email, hsa_id in recipients.items():
-        body = _body(inquiry, f"Förfrågan togs emot för {day} dagar sedan och är inte "
-                              "besvarad.", _waiting_line(waiting.of(hsa_id)))
-        queue_mail(session, to=email, subject=subject, body=body, kind="inquiry.reminder",
-                   dedupe_key=f"inquiry.reminder:{inquiry.id}:{day}:{email}"
-                              f"{_routing_key(routing)}")
+        queue_mail(session, to=email, subject=subject, body=body(hsa_id), kind=kind,
+                   dedupe_key=f"{kind}:{inquiry.id}:{reason}:{email}{_routing_key(routing)}")
     add_leg(session, inquiry.id, LegKind.REMINDED, at=now, actor=WORKER_ACTOR,
-            reason=str(day), detail={"day": day, "count": len(recipients)})
+            reason=reason, detail={**detail, "count": len(recipients)})
+
+
+# --- SIP invitations: the reply due date and the meeting --------------------------------------
+
+SIP_REPLY = "svar"
+SIP_MEETING = "mote"
+
+
+def _latest_due(days_left: int, days: tuple[int, ...]) -> int | None:
+    """The reminder due `days_left` days before a date: the fewest days before it that have
+    come (a scan that was away reminds once, for the latest); None before the first or after
+    the date."""
+    due = [d for d in days if 0 <= days_left <= d]
+    return min(due) if due else None
+
+
+def _scan_sips(session: Session, now: dt.datetime) -> int:
+    """Send every SIP reminder due at `now` and not yet sent; return how many."""
+    today = local_date(now)
+    reply_days = current_app.config["SIP_REPLY_REMINDER_DAYS"]
+    meeting_days = current_app.config["SIP_MEETING_REMINDER_DAYS"]
+    waiting = (SipStatus.RECEIVED.value, SipStatus.OPENED.value)
+    near: list[Any] = []
+    if reply_days:
+        near.append(and_(InquirySummary.status.in_(waiting),
+                         SipMeeting.reply_due.between(today, today + dt.timedelta(
+                             days=max(reply_days)))))
+    if meeting_days:
+        # A day of margin each side for time zones; the Swedish date is checked per meeting.
+        near.append(and_(
+            InquirySummary.status == SipStatus.REPLIED.value,
+            SipMeeting.decision == "KOMMER",
+            SipMeeting.starts_at.between(
+                dt.datetime.combine(today - dt.timedelta(days=1), dt.time(), dt.UTC),
+                dt.datetime.combine(today + dt.timedelta(days=max(meeting_days) + 2), dt.time(),
+                                    dt.UTC))))
+    if not near:
+        return 0
+    found = session.execute(
+        select(Inquiry, SipMeeting, InquirySummary.status)
+        .join(SipMeeting, SipMeeting.inquiry_id == Inquiry.id)
+        .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
+        .where(Inquiry.form_type == FormType.SIP, Inquiry.purged_at.is_(None), or_(*near))
+        .order_by(Inquiry.created_at)
+    ).all()
+    sent = 0
+    for inquiry, meeting, status in found:
+        if status == SipStatus.REPLIED.value:
+            what, date = SIP_MEETING, local_date(meeting.starts_at)
+            days = _latest_due((date - today).days, meeting_days)
+        else:
+            what, date = SIP_REPLY, meeting.reply_due
+            days = _latest_due((date - today).days, reply_days)
+        if days is None:
+            continue
+        legs = list(session.scalars(
+            select(Leg).where(Leg.inquiry_id == inquiry.id).order_by(Leg.id)))
+        _, routing, current = at_current_unit(legs)
+        reason = f"{what}:{date.isoformat()}:{days}"
+        if any(leg.kind == LegKind.REMINDED and leg.reason == reason for leg in current):
+            continue
+        _remind_sip(session, inquiry, meeting, what, days, now, routing, reason)
+        sent += 1
+    return sent
+
+
+def _when(days: int) -> str:
+    return {0: "i dag", 1: "i morgon"}.get(days, f"om {days} dagar")
+
+
+def _remind_sip(session: Session, inquiry: Inquiry, meeting: SipMeeting, what: str, days: int,
+                now: dt.datetime, routing: int, reason: str) -> None:
+    """One SIP reminder: to reply by the due date, or of the meeting the REKO said they come
+    to. The reference, the dates and a link; no personal data."""
+    starts = meeting.starts_at.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
+    if what == SIP_REPLY:
+        subject = (f"Påminnelse: SIP-kallelse {inquiry.reference} ska besvaras "
+                   f"{_when(days)}")
+        lead = (f"SIP-kallelsen {inquiry.reference} till {inquiry.care_unit.name} är inte "
+                f"besvarad. Sista svarsdag är {_when(days)}, {meeting.reply_due.isoformat()}.")
+    else:
+        subject = f"Påminnelse: SIP-möte {inquiry.reference} {_when(days)}"
+        lead = (f"Ni har svarat att ni kommer till SIP-mötet {inquiry.reference}, "
+                f"{_when(days)} klockan {starts[-5:]}.")
+    _remind_rekos(
+        session, inquiry, now, reason=reason, subject=subject, kind=f"sip.reminder.{what}",
+        routing=routing, detail={"days_before": days, "of": what},
+        body=lambda _: _body(inquiry, lead, due_line=(
+            f"Sista svarsdag: {meeting.reply_due.isoformat()}\nSIP-möte: {starts} (svensk tid)")))
 
 
 def _escalate(session: Session, inquiry: Inquiry, day: int, now: dt.datetime,
@@ -180,14 +282,15 @@ def _reko_recipients(session: Session, inquiry: Inquiry, now: dt.datetime) -> di
     return found
 
 
-def _body(inquiry: Inquiry, lead: str, counts: str | None = None) -> str:
+def _body(inquiry: Inquiry, lead: str, counts: str | None = None, *,
+          due_line: str | None = None) -> str:
     link = f"{current_app.config['BASE_URL'].rstrip('/')}/inkorg/{inquiry.id}"
     return "\n".join([
         lead,
         *([counts] if counts else []),
         "",
         f"Vårdcentral: {inquiry.care_unit.name}",
-        f"Sista svarsdag: {inquiry.deadline.isoformat()}",
+        due_line or f"Sista svarsdag: {inquiry.deadline.isoformat()}",
         f"Öppna den i inkorgen: {link}",
         "",
         "Meddelandet innehåller inga personuppgifter.",
