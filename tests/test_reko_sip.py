@@ -130,6 +130,50 @@ def test_a_replied_sip_is_under_besvarade(world: World) -> None:
         assert reference(sip_id) in answered and "Vi kommer" in answered
 
 
+def row_of(page: str, ref: str) -> str:
+    return page[page.index(f">{ref}</a>"):].split("</tr>")[0]
+
+
+def test_a_sips_reko_status_is_set_on_its_page_and_shown_and_filtered_in_the_inbox(
+    world: World,
+) -> None:
+    with world.app.app_context():
+        sip_id, other = world.invite(), world.invite()
+        refused = world.anna.submit(f"/inkorg/{sip_id}", f"/inkorg/{sip_id}/reko-status",
+                                    {"reko_status": "KANSKE"})
+        assert refused.status_code == 302
+        done = world.anna.submit(f"/inkorg/{sip_id}", f"/inkorg/{sip_id}/reko-status",
+                                 {"reko_status": "KONTAKTAD"})
+        assert done.status_code == 302
+        shown = world.anna.get(f"/inkorg/{sip_id}").get_data(as_text=True)
+        assert re.search(r"REKO-status</dt><dd>Kontaktad", shown)
+        page = page_of(world.anna)
+        assert "Kontaktad" in row_of(page, reference(sip_id))
+        assert SIP_REF.findall(page_of(world.anna, "?reko_status=KONTAKTAD")) == [
+            reference(sip_id)]
+        assert SIP_REF.findall(page_of(world.anna, "?reko_status=INGEN")) == [reference(other)]
+        marked = get_session().scalars(select(AuditEntry).where(
+            AuditEntry.action == "inquiry.marked", AuditEntry.object_id == sip_id)).all()
+        assert len(marked) == 1
+
+
+def test_a_sip_shows_its_reply_and_outcome_dates_in_their_tabs(world: World) -> None:
+    with world.app.app_context():
+        today = stockholm_today().isoformat()
+        replied, cancelled = world.invite(), world.invite()
+        assert world.reply(replied, beslut="KOMMER").status_code == 302
+        world.app.test_client().post(f"/api/v1/sip/{cancelled}/outcome",
+                                     json={"cancelled": "OTHER"},
+                                     headers=bearer(world.tokens.sender))
+        for tab, sip_id in (("besvarade", replied), ("avslutade", cancelled)):
+            for order in ("", "&sort=answered", "&sort=closed&dir=asc"):
+                page = page_of(world.anna, f"?flik={tab}{order}")
+                if reference(sip_id) in page:
+                    break
+            row = row_of(page, reference(sip_id))
+            assert today in row and "–" not in row.split("SIP-möte")[0], row
+
+
 # --- the page and the reply -----------------------------------------------------------------
 
 

@@ -10,15 +10,18 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session, aliased, contains_eager
 
+from gateway.db import UTCDateTime
 from gateway.directory.models import CareUnit, SenderUnit
 from gateway.inquiries.models import (
     FormType,
     Inquiry,
     InquiryMark,
     InquirySummary,
+    Leg,
+    LegKind,
     MarkKind,
     SipMeeting,
 )
@@ -126,7 +129,22 @@ class InboxPage:
 
 _STATUS_ORDER = list(dict.fromkeys([*(s.value for s in Status), *(s.value for s in SipStatus)]))
 _Mark = aliased(InquiryMark)
-_Rows = Select[Inquiry, InquirySummary, InquiryMark, SipMeeting]
+_Rows = Select[Inquiry, InquirySummary, InquiryMark, SipMeeting, dt.datetime, dt.datetime]
+
+
+def _last_leg(*kinds: LegKind) -> Any:
+    """The time of the inquiry's latest leg of `kinds` (a correlated subquery)."""
+    return (select(func.max(Leg.at)).where(Leg.inquiry_id == Inquiry.id, Leg.kind.in_(kinds))
+            .correlate(Inquiry).scalar_subquery())
+
+
+# When the case was answered and closed: an inquiry's first answer and its close (the summary);
+# a SIP invitation's latest reply, and when its outcome (held or cancelled) was recorded.
+ANSWERED = type_coerce(func.coalesce(InquirySummary.answered, case(
+    (Inquiry.form_type == FormType.SIP, _last_leg(LegKind.REPLIED)))), UTCDateTime())
+CLOSED = type_coerce(func.coalesce(InquirySummary.closed, case(
+    (Inquiry.form_type == FormType.SIP, _last_leg(LegKind.HELD, LegKind.CANCELLED)))),
+    UTCDateTime())
 
 
 def sort_key(column: str) -> Any:
@@ -140,8 +158,8 @@ def sort_key(column: str) -> Any:
         "received": Inquiry.created_at,
         "deadline": Inquiry.deadline,
         "days": Inquiry.deadline,
-        "answered": InquirySummary.answered,
-        "closed": InquirySummary.closed,
+        "answered": ANSWERED,
+        "closed": CLOSED,
         "status": case({v: i for i, v in enumerate(_STATUS_ORDER)},
                        value=InquirySummary.status, else_=0),
         "mark": case({m.value: i for i, m in enumerate(MarkKind, start=1)},
@@ -156,7 +174,7 @@ def _scoped(query: InboxQuery) -> _Rows:
     units = [query.care_unit_id] if query.care_unit_id in query.unit_ids else list(query.unit_ids)
     types = [query.form_type] if query.form_type else list(FormType)
     return (
-        select(Inquiry, InquirySummary, _Mark, SipMeeting)
+        select(Inquiry, InquirySummary, _Mark, SipMeeting, ANSWERED, CLOSED)
         .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
         .join(CareUnit, CareUnit.id == Inquiry.care_unit_id)
         .join(SenderUnit, SenderUnit.id == Inquiry.sender_unit_id)
@@ -239,9 +257,9 @@ def inbox_page(session: Session, query: InboxQuery, today: dt.date) -> InboxPage
         .order_by(*order).limit(page.size).offset(page.offset)
     )
     rows = [InboxRow(inquiry, status_of_row(inquiry.form_type, summary.status),
-                     mark.mark if mark else None, summary.answered, summary.closed,
+                     mark.mark if mark else None, answered, closed,
                      (inquiry.deadline - today).days, meeting=meeting)
-            for inquiry, summary, mark, meeting in found]
+            for inquiry, summary, mark, meeting, answered, closed in found]
     return InboxPage(rows, matching, totals, page, looked, notes)
 
 

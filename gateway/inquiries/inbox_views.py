@@ -233,11 +233,12 @@ def toggle_personal() -> ResponseReturnValue:
 @bp.post("/inkorg/<inquiry_id>/reko-status")
 @role_required(Role.COORDINATOR)
 def mark(inquiry_id: str) -> ResponseReturnValue:
-    """Set or clear the REKO-status of a case (audited), then go back."""
+    """Set or clear the REKO-status of a case, an inquiry or a SIP invitation (audited), then
+    go back."""
     session = get_session()
     user = _user()
     inquiry = require(session, Party.user(session, user, stockholm_today()), inquiry_id,
-                      Act.MARK, channel="web", form_type=FormType.HALSOFORFRAGAN)
+                      Act.MARK, channel="web", form_type=None)
     try:
         chosen = parse_mark(request.form.get("reko_status"))
     except GatewayError as error:

@@ -25,6 +25,7 @@ from gateway.errors import GatewayError, Issue
 from gateway.inquiries import sip
 from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.labels import DECISION_LABELS, ROLE_LABELS, SIP_STATUS_LABELS
+from gateway.inquiries.marks import MARK_LABELS, mark_of
 from gateway.inquiries.models import FormType, Inquiry, LegKind
 from gateway.inquiries.personal import audit_reads, stored_form
 from gateway.inquiries.reko_views import DETAIL_PAGES, bp
@@ -85,6 +86,7 @@ def sip_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
         personnummer=hyphenated(form.person.personnummer) if form else None,
         values=request.form if request.method == "POST" else {},
         ends_at=meeting.starts_at + dt.timedelta(minutes=meeting.length_minutes),
+        mark=mark_of(session, inquiry), mark_labels=MARK_LABELS,
     )
     return page, status_code
 
