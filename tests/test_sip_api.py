@@ -351,6 +351,28 @@ def test_an_invitation_over_the_sdk_api_goes_through_the_same_intake(world: Worl
         assert inquiry is not None and inquiry.channel == "sdk"
 
 
+def test_refusals_count_in_their_own_form_types_report(world: World) -> None:
+    from gateway.stats.extras import rejections
+    from gateway.stats.period import Period
+    from gateway.stats.sip import sip_report
+    from tests.support.forms import halsoforfragan
+    from tests.support.sdk import MESSAGES, message_body
+
+    bad_sip = sip_kallelse(deltagare=(("SOCIALTJANST", "Åsa"),))
+    assert world.send(bad_sip).status_code == 422
+    assert world.http.post(MESSAGES, json=message_body(bad_sip, label="SIP-kallelse"),
+                           headers=bearer(world.tokens.sender)).status_code == 400
+    bad_inquiry = halsoforfragan(uppgiftslamnare="SE2321000255-K002")
+    assert world.http.post("/api/v1/inquiries", data=bad_inquiry, content_type=XML,
+                           headers=bearer(world.tokens.sender)).status_code == 422
+    with world.app.app_context():
+        period = Period(stockholm_today().year, stockholm_today())
+        sip = sip_report(get_session(), period).to_json()["rejections"]
+        assert (sip["total"], sip["by_code"].get("S3")) == (2, 2)
+        inquiries = rejections(get_session(), period)
+        assert inquiries.total == 1 and "S3" not in dict(inquiries.by_code)
+
+
 def test_the_sdk_message_of_an_invitation_names_its_own_form_type(world: World) -> None:
     from gateway.inquiries.sdk_messages import INQUIRY_KIND, open_message, stored_message
     from gateway.sdkapi.messages import form_label

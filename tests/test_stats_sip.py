@@ -169,6 +169,16 @@ def test_what_happened_after_the_measurement_date_has_not_happened(directory: Se
     assert [m["held"] for m in after["months"]] == [0, 0, 2]
 
 
+def test_the_years_with_data_are_each_form_types_own(directory: Session) -> None:
+    from gateway.inquiries.models import FormType
+    from gateway.stats.engine import data_years
+
+    import_sips(GOOD)  # invited 2023-01-04
+    live_sip(local("2024-02-01T10:00:00"))
+    assert data_years(get_session(), TODAY, form_type=FormType.SIP) == [2023, 2024, 2025, 2026]
+    assert data_years(get_session(), TODAY) == [2026]
+
+
 def test_a_sip_belongs_to_the_year_of_its_meeting(directory: Session) -> None:
     live_sip(local("2023-12-10T10:00:00"), held_on=dt.date(2024, 1, 9), reko_attended=True)
     live_sip(local("2023-12-11T10:00:00"))

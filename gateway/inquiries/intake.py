@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from forms.consent import check_consent
 from forms.dates import local_date
 from forms.errors import FormError
-from forms.formtypes import FormKind, IntakeForm, kind_named, parse_form
+from forms.formtypes import FormKind, IntakeForm, kind_named, kind_of, parse_form
+from forms.xmlsafe import parse_xml
 from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import client_may_send_as
@@ -156,7 +157,7 @@ def submit(
         kind = kind_named(form_type) if form_type is not None else None
         result = _submit(session, data, submitter, channel, now, message, kind)
     except GatewayError as error:
-        _refused(session, error, submitter, channel, now)
+        _refused(session, error, submitter, channel, now, form_type or _sent_as(data))
         raise
     if result.created:
         counters.intake_accepted(channel)
@@ -173,7 +174,7 @@ def check(
     try:
         _checked(session, data, submitter, now, kind_named(form_type))
     except GatewayError as error:
-        _refused(session, error, submitter, channel, now)
+        _refused(session, error, submitter, channel, now, form_type)
         raise
 
 
@@ -373,8 +374,17 @@ def _peer_route(care_unit: CareUnitInfo, decision: RouteDecision) -> RouteDecisi
     )
 
 
+def _sent_as(data: bytes) -> FormType | None:
+    """The form type a refused document's root names (None: unreadable or no form type's)."""
+    try:
+        return FormType(kind_of(parse_xml(data)).name)
+    except (FormError, ValueError):
+        return None
+
+
 def _refused(
-    session: Session, error: GatewayError, submitter: Submitter, channel: str, now: dt.datetime
+    session: Session, error: GatewayError, submitter: Submitter, channel: str, now: dt.datetime,
+    form_type: FormType | None,
 ) -> None:
     # Nothing of the refused send is kept; the rejection row is its own transaction.
     session.rollback()
@@ -385,6 +395,7 @@ def _refused(
     try:
         session.add(IntakeRejection(
             at=now, channel=channel, organisation=submitter.organisation, codes=codes,
+            form_type=form_type.value if form_type is not None else None,
         ))
         session.commit()
     except SQLAlchemyError:

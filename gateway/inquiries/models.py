@@ -425,6 +425,9 @@ class IntakeRejection(Base):
     channel: Mapped[str] = mapped_column(String(20))
     organisation: Mapped[str] = mapped_column(String(100))
     codes: Mapped[list[str]] = mapped_column(JSON)
+    # The form type it was sent as (FormType values; None: not known, or refused before the
+    # type was recorded: the hälsoförfrågan report counts those).
+    form_type: Mapped[str | None] = mapped_column(String(40))
 
 
 class SigningRequest(Base):

@@ -28,10 +28,17 @@ from sqlalchemy.orm import Session
 from forms.dates import STOCKHOLM
 from gateway.directory.models import CareUnit, SenderUnit
 from gateway.inquiries import daycounts
-from gateway.inquiries.models import InquiryDayCount, InquirySummary, Leg, LegKind
+from gateway.inquiries.models import (
+    FormType,
+    Inquiry,
+    InquiryDayCount,
+    InquirySummary,
+    Leg,
+    LegKind,
+)
 from gateway.inquiries.workflow import SUMMARY_KINDS, count_pending
 from gateway.stats import extras, historycounts
-from gateway.stats.models import HistoryDayCount, HistoryInquiry
+from gateway.stats.models import HistoryDayCount, HistoryInquiry, HistorySip
 from gateway.stats.period import MONTH_NAMES, Period
 from gateway.stats.shares import Cell, largest_remainder, published_row, suppress
 from gateway.stats.sqltime import Expr, SqlTime
@@ -352,11 +359,17 @@ def response_times(session: Session, period: Period, *, detail: bool = True) -> 
     return Report(period, counted, names, found)
 
 
-def data_years(session: Session, as_of: dt.date, most: int = 8) -> list[int]:
-    """The years with inquiries (history or live) up to the measurement's, the last `most`."""
-    first_history = session.scalar(select(func.min(HistoryInquiry.sent_on)))
+def data_years(session: Session, as_of: dt.date, most: int = 8,
+               form_type: FormType = FormType.HALSOFORFRAGAN) -> list[int]:
+    """The years with cases of `form_type` (history or live) up to the measurement's, the last
+    `most`: hälsoförfrågningar for their report, SIPs for theirs."""
+    first_history = session.scalar(
+        select(func.min(HistoryInquiry.sent_on)) if form_type == FormType.HALSOFORFRAGAN
+        else select(func.min(HistorySip.invited_on)))
     first_leg = session.scalar(
-        select(func.min(Leg.at)).where(Leg.kind.in_([LegKind.SUBMITTED, LegKind.RECEIVED]))
+        select(func.min(Leg.at)).join(Inquiry, Inquiry.id == Leg.inquiry_id)
+        .where(Leg.kind.in_([LegKind.SUBMITTED, LegKind.RECEIVED]),
+               Inquiry.form_type == form_type)
     )
     years = [as_of.year]
     if first_history is not None:

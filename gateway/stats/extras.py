@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from forms.dates import local_date
 from gateway.db import UTCDateTime
 from gateway.inquiries import daycounts
-from gateway.inquiries.models import InquiryLegTimeCount, InquirySummary, Leg
+from gateway.inquiries.models import FormType, InquiryLegTimeCount, InquirySummary, Leg
 from gateway.stats.period import Period
 from gateway.stats.shares import percent_of
 from gateway.stats.sqltime import SqlTime
@@ -244,16 +244,22 @@ def _leg_timings_per_row(session: Session, time: SqlTime, cohort: Any) -> tuple[
     return tuple(timings)
 
 
-def rejections(session: Session, period: Period) -> Rejections:
-    """Count intake refusals by rule code, or say the figure is unavailable (no such table)."""
+def rejections(session: Session, period: Period,
+               form_type: FormType = FormType.HALSOFORFRAGAN) -> Rejections:
+    """Count the intake refusals of documents sent as `form_type` by rule code (a refusal of no
+    known form type counts as a hälsoförfrågan's, as all did before SIP), or say the figure is
+    unavailable (no such table)."""
     connection = session.connection()
     if not inspect(connection).has_table(REJECTIONS_TABLE):
         return Rejections(available=False)
     params = [
         bindparam("start", period.cohort_start_utc, type_=UTCDateTime()),
         bindparam("end", period.cohort_end_utc, type_=UTCDateTime()),
+        bindparam("form_type", FormType(form_type).value),
+        bindparam("unknown_type", FormType.HALSOFORFRAGAN.value),
     ]
-    window = "r.at >= :start AND r.at < :end"
+    window = ("r.at >= :start AND r.at < :end "
+              "AND COALESCE(r.form_type, :unknown_type) = :form_type")
     total = session.execute(
         # Only constants are pasted into the SQL; the values are bound.
         text(f"SELECT COUNT(*) FROM {REJECTIONS_TABLE} r WHERE {window}")  # noqa: S608

@@ -34,6 +34,7 @@ from forms.dates import local_date
 from gateway.directory.models import CareUnit, SenderUnit
 from gateway.inquiries.models import FormType, Inquiry, InquirySummary, SipMeeting
 from gateway.stats.engine import care_unit_names, suppressed_breakdown
+from gateway.stats.extras import Rejections, rejections
 from gateway.stats.models import HistorySip
 from gateway.stats.period import MONTH_NAMES, Period
 from gateway.stats.shares import percent_of
@@ -175,6 +176,8 @@ class SipReport:
     period: Period
     sips: list[Sip]
     care_unit_names: dict[str, str]
+    # Invitations refused at intake in the year (their own, not the hälsoförfrågningar's).
+    rejections: Rejections = field(default_factory=lambda: Rejections(available=False))
     by_outcome: dict[str | None, list[Sip]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -293,6 +296,7 @@ class SipReport:
             "months": self.month_rows(),
             "care_units": self.care_unit_rows(),
             "sender_units": self.sender_unit_rows(),
+            "rejections": self.rejections.to_json(),
         }
 
 
@@ -300,4 +304,4 @@ def sip_report(session: Session, period: Period) -> SipReport:
     """Compute the year's SIP report as of the period's measurement date."""
     sips = counted([*_history(session, period), *_live(session, period)], period)
     names = care_unit_names(session, sorted({s.care_unit for s in sips}))
-    return SipReport(period, sips, names)
+    return SipReport(period, sips, names, rejections(session, period, FormType.SIP))

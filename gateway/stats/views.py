@@ -9,6 +9,7 @@ from gateway.auth.login import role_required
 from gateway.auth.models import Role
 from gateway.csvexport import csv_download
 from gateway.db import get_session
+from gateway.inquiries.models import FormType
 from gateway.stats import charts, export, sip_export
 from gateway.stats.engine import BUCKET_LABELS, BUCKETS, Report, data_years, response_times
 from gateway.stats.period import Period, period_from_text
@@ -48,11 +49,14 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
     return response
 
 
-def _sip_reports(detail: Report, overview: list[Report]) -> tuple[SipReport, list[SipReport]]:
-    """The SIP reports of the same years and measurement as the inquiries'."""
+def _sip_reports(detail: Report) -> tuple[SipReport, list[SipReport]]:
+    """The SIP reports of the same measurement: the chosen year's and each year with SIPs."""
     session = get_session()
-    years = [sip_report(session, report.period) for report in overview]
-    return next(r for r in years if r.period == detail.period), years
+    period = detail.period
+    years = sorted(set(data_years(session, period.as_of, form_type=FormType.SIP))
+                   | {period.year})
+    reports = [sip_report(session, Period(year, period.as_of)) for year in years]
+    return next(r for r in reports if r.period == period), reports
 
 
 @bp.get("/statistik")
@@ -60,7 +64,7 @@ def _sip_reports(detail: Report, overview: list[Report]) -> tuple[SipReport, lis
 def index() -> ResponseReturnValue:
     detail, overview = _reports()
     data = detail.to_json()
-    sip, sip_overview = _sip_reports(detail, overview)
+    sip, sip_overview = _sip_reports(detail)
     return render_template(
         "stats/index.html",
         report=detail,
