@@ -26,6 +26,7 @@ from gateway.auth.models import ApiClient, Role, User
 from gateway.auth.users import create_user
 from gateway.db import database, utcnow
 from gateway.demo_inquiries import load_demo_inquiries
+from gateway.demo_sips import load_demo_sips
 from gateway.demo_years import load_demo_years
 from gateway.directory.demo import load_demo_directory
 from gateway.directory.models import Coordinator
@@ -133,7 +134,7 @@ def _ensure_pki(flask_app: Flask) -> None:
 
 def set_up_demo(flask_app: Flask) -> dict[str, Any]:
     """Migrate, load the demo directory, history, PKI, users, an API client, the years of use
-    and the samples; return the logins."""
+    and the samples (hälsoförfrågningar and SIP invitations); return the logins."""
     db = database(flask_app)
     upgrade(db.engine, vault=get_vault(flask_app))
     with db.transaction() as session:
@@ -149,6 +150,7 @@ def set_up_demo(flask_app: Flask) -> dict[str, Any]:
     now = utcnow()
     load_demo_years(flask_app, now)
     load_demo_inquiries(flask_app, now)
+    load_demo_sips(flask_app, now)
     _write_logins(logins_path, logins)
     return logins
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from flask import Flask
 from sqlalchemy import select
@@ -127,34 +129,34 @@ class DemoInquiry:
     repeat_of: str | None = None
 
 
-def _demo_id(n: int) -> str:
+def demo_id(n: int) -> str:
     # Fixed ids, recognisable as the demo's: 00000000-0000-4000-8000-0000000000NN.
     return str(uuid.UUID(f"00000000-0000-4000-8000-{n:012d}"))
 
 
 DEMO_INQUIRIES: tuple[DemoInquiry, ...] = (
-    DemoInquiry(_demo_id(1), "obesvarad, sista svarsdag passerad", "ebb.oster", LIMHAMN,
+    DemoInquiry(demo_id(1), "obesvarad, sista svarsdag passerad", "ebb.oster", LIMHAMN,
                 PEOPLE[1], 36, Status.RECEIVED),
-    DemoInquiry(_demo_id(2), "registrerad i verksamhetssystemet", "ebb.oster", ROSENGARD,
+    DemoInquiry(demo_id(2), "registrerad i verksamhetssystemet", "ebb.oster", ROSENGARD,
                 PEOPLE[2], 29, Status.REGISTERED, opened_days_ago=27, signer=ANNA,
                 co_signed=True, delivered=True, registered=True),
-    DemoInquiry(_demo_id(3), "öppnad, nära sista svarsdag", "ama", KRYDDGARDEN, PEOPLE[3], 26,
+    DemoInquiry(demo_id(3), "öppnad, nära sista svarsdag", "ama", KRYDDGARDEN, PEOPLE[3], 26,
                 Status.OPENED, opened_days_ago=20),
-    DemoInquiry(_demo_id(4), "svar hämtat av avsändaren", "ama", LINDANGEN, PEOPLE[4], 21,
+    DemoInquiry(demo_id(4), "svar hämtat av avsändaren", "ama", LINDANGEN, PEOPLE[4], 21,
                 Status.ANSWER_DELIVERED, opened_days_ago=19, signer=ANNA, delivered=True),
-    DemoInquiry(_demo_id(5), "avslutad utan svar (information via SIP)", "ebb.oster",
+    DemoInquiry(demo_id(5), "avslutad utan svar (information via SIP)", "ebb.oster",
                 KRYDDGARDEN, PEOPLE[5], 18, Status.CLOSED, questions=QUESTIONS_SIP,
                 opened_days_ago=17, closed=(CloseReason.INFO_VIA_SIP, 12)),
-    DemoInquiry(_demo_id(6), "besvarad, väntar på att hämtas", "ebb.oster", KRYDDGARDEN,
+    DemoInquiry(demo_id(6), "besvarad, väntar på att hämtas", "ebb.oster", KRYDDGARDEN,
                 PEOPLE[6], 14, Status.ANSWERED, questions=QUESTIONS_SIP, opened_days_ago=11,
                 signer=ANNA),
-    DemoInquiry(_demo_id(7), "öppnad", "ebb.oster", LINDANGEN, PEOPLE[7], 9, Status.OPENED,
+    DemoInquiry(demo_id(7), "öppnad", "ebb.oster", LINDANGEN, PEOPLE[7], 9, Status.OPENED,
                 opened_days_ago=8),
-    DemoInquiry(_demo_id(8), "mottagen, REKO aviserad", "ama", ROSENGARD, PEOPLE[8], 3,
+    DemoInquiry(demo_id(8), "mottagen, REKO aviserad", "ama", ROSENGARD, PEOPLE[8], 3,
                 Status.RECEIVED),
-    DemoInquiry(_demo_id(9), "upprepad förfrågan om samma person", "ebb.oster", LIMHAMN,
-                PEOPLE[1], 2, Status.RECEIVED, repeat_of=_demo_id(1)),
-    DemoInquiry(_demo_id(10), "just mottagen", "ebb.oster", KRYDDGARDEN, TOLVAN, 2 / 24,
+    DemoInquiry(demo_id(9), "upprepad förfrågan om samma person", "ebb.oster", LIMHAMN,
+                PEOPLE[1], 2, Status.RECEIVED, repeat_of=demo_id(1)),
+    DemoInquiry(demo_id(10), "just mottagen", "ebb.oster", KRYDDGARDEN, TOLVAN, 2 / 24,
                 Status.RECEIVED),
 )
 
@@ -167,30 +169,52 @@ def load_demo_inquiries(app: Flask, now: dt.datetime) -> list[str]:
     Needs the demo directory, the demo users and the development PKI. Raises RuntimeError when
     those are missing, and GatewayError when a service refuses a sample (a bug in the samples).
     """
+    pki = PkiLayout.for_instance(app.instance_path)
+    return load_samples(app, now, DEMO_INQUIRIES, lambda session, sample: _play(
+        session, sample, now, pki), "load_demo_inquiries")
+
+
+class Sample(Protocol):
+    """What load_samples needs of a sample: its fixed id and its age."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def received_days_ago(self) -> float: ...
+
+
+SampleT = TypeVar("SampleT", bound=Sample)
+
+
+def load_samples(app: Flask, now: dt.datetime, samples: Sequence[SampleT],
+                 play: Callable[[Session, SampleT], None], what: str) -> list[str]:
+    """Play each sample that does not exist yet, oldest first, one transaction each; return
+    the ids created. `what` names the caller in the error for a naive `now`."""
     if now.tzinfo is None:
-        raise ValueError("load_demo_inquiries needs an aware `now`")
+        raise ValueError(f"{what} needs an aware `now`")
     created: list[str] = []
     with app.app_context():
         db = database(app)
-        for sample in sorted(DEMO_INQUIRIES, key=lambda s: -s.received_days_ago):
+        for sample in sorted(samples, key=lambda s: -s.received_days_ago):
             with db.transaction() as session:
                 if session.get(Inquiry, sample.id) is not None:
                     continue
-                _play(session, sample, now, PkiLayout.for_instance(app.instance_path))
+                play(session, sample)
             created.append(sample.id)
     return created
 
 
 def _play(session: Session, sample: DemoInquiry, now: dt.datetime, pki: PkiLayout) -> None:
     """Send the sample and move it through its legs, in the caller's transaction."""
-    user = _user(session, sample.sender)
+    user = demo_user(session, sample.sender)
     received = now - dt.timedelta(days=sample.received_days_ago)
     xml = inquiry_xml(session, sample, user, received)
     result = submit(session, xml, submitter=Submitter.from_user(user), channel=CHANNEL,
                     now=received)
     inquiry = result.inquiry
     if sample.opened_days_ago is not None:
-        _open(session, inquiry, now - dt.timedelta(days=sample.opened_days_ago))
+        open_as_reko(session, inquiry, now - dt.timedelta(days=sample.opened_days_ago))
     if sample.closed is not None:
         reason, days_ago = sample.closed
         close_inquiry(session, inquiry, reason=reason, text=None, actor=f"user:{REKO_USER}",
@@ -205,14 +229,14 @@ def _play(session: Session, sample: DemoInquiry, now: dt.datetime, pki: PkiLayou
         mark_registered(session, inquiry, actor=f"user:{sample.sender}", now=now)
 
 
-def _user(session: Session, username: str) -> User:
+def demo_user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or user.sender_unit is None:
         raise RuntimeError(f"the demo user {username} with a sender unit must exist first")
     return user
 
 
-def _open(session: Session, inquiry: Inquiry, at: dt.datetime) -> None:
+def open_as_reko(session: Session, inquiry: Inquiry, at: dt.datetime) -> None:
     """The REKO opened it on `at`. The inbox records this when a page is shown, so there is no
     service to call; the leg is the inbox's, and the audit entry says the demo wrote it."""
     add_leg(session, inquiry.id, LegKind.OPENED, at=at, actor=f"user:{REKO_USER}")
@@ -226,20 +250,28 @@ def _open(session: Session, inquiry: Inquiry, at: dt.datetime) -> None:
 def inquiry_xml(session: Session, sample: DemoInquiry, user: User,
                 received: dt.datetime) -> bytes:
     """Return the sample's hälsoförfrågan (DESIGN 5.1) as the web form would build it."""
-    assert user.sender_unit is not None  # checked by _user
-    care_unit = care_unit_by_hsa_id(session, sample.care_unit)
+    return write_halsoforfragan(sent_form(session, sample.id, user, sample.sender,
+                                          sample.care_unit, sample.person, received,
+                                          sample.questions))
+
+
+def sent_form(session: Session, form_id: str, user: User, sender: str, care_unit_hsa_id: str,
+              person: DemoPerson, received: dt.datetime,
+              questions: tuple[tuple[str, str | None], ...] = QUESTIONS_WORK) -> Halsoforfragan:
+    """Return the demo hälsoförfrågan the case worker `user` (the demo user `sender`) sent a
+    few minutes before `received`; a SIP invitation takes its head (sender, person, consent)."""
+    assert user.sender_unit is not None  # checked by demo_user
+    care_unit = care_unit_by_hsa_id(session, care_unit_hsa_id)
     if care_unit is None:
-        raise RuntimeError(f"the demo directory must hold {sample.care_unit}")
+        raise RuntimeError(f"the demo directory must hold {care_unit_hsa_id}")
     # The case worker pressed "send" a few minutes before the gateway took it in.
     skapad = (received - dt.timedelta(minutes=4)).replace(microsecond=0)
-    form = demo_halsoforfragan(
-        sample.id, skapad, Sender.of(user, user.sender_unit),
+    return demo_halsoforfragan(
+        form_id, skapad, Sender.of(user, user.sender_unit),
         Mottagarkategori(user.sender_unit.kind.value), (care_unit.hsa_id, care_unit.name),
-        sample.person, sample.questions,
-        telefon=CASE_WORKER_PHONE.get(sample.sender, "040-34 10 00"),
-        epost=CASE_WORKER_EMAIL.get(sample.sender, "handlaggare@example.org"),
+        person, questions, telefon=CASE_WORKER_PHONE.get(sender, "040-34 10 00"),
+        epost=CASE_WORKER_EMAIL.get(sender, "handlaggare@example.org"),
     )
-    return write_halsoforfragan(form)
 
 
 def demo_halsoforfragan(

@@ -13,15 +13,17 @@ from sqlalchemy import func, select
 
 from forms.dates import local_date
 from forms.identifiers import parse_personnummer
+from forms.sip import Beslut
 from gateway import create_app
 from gateway.audit.service import verify
 from gateway.db import database, get_session, make_engine, utcnow
 from gateway.demo import set_up_demo
-from gateway.demo_inquiries import DEMO_INQUIRIES, load_demo_inquiries
+from gateway.demo_inquiries import DEMO_INQUIRIES, KRYDDGARDEN, load_demo_inquiries
+from gateway.demo_sips import DEMO_SIPS, DemoSip, load_demo_sips
 from gateway.directory.demo import load_demo_directory
 from gateway.inquiries.answers import answer_for
-from gateway.inquiries.models import Answer, Inquiry, Leg, LegKind
-from gateway.inquiries.workflow import Status, Turn, progress
+from gateway.inquiries.models import Answer, FormType, Inquiry, Leg, LegKind, SipMeeting
+from gateway.inquiries.workflow import SipStatus, Status, Turn, progress
 from gateway.jobs.models import Job
 from gateway.jobs.worker import Worker
 from gateway.mail.sink import MailSink
@@ -214,3 +216,36 @@ def test_the_worker_notifies_only_the_open_ones(demo: DemoRun) -> None:
 def test_the_audit_chain_verifies(demo: DemoRun) -> None:
     report = verify(get_session())
     assert report.ok, report.describe()
+
+
+# --- the sample SIP invitations ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample", DEMO_SIPS, ids=lambda s: s.id[-3:])
+def test_each_sip_sample_reaches_its_state(demo: DemoRun, sample: DemoSip) -> None:
+    session = get_session()
+    inquiry = _inquiry(sample.id)
+    assert inquiry.form_type == FormType.SIP and inquiry.reference.startswith("SIP-")
+    state = progress(session, inquiry)
+    assert state.status is sample.expected, sample.title
+    meeting = session.get(SipMeeting, sample.id)
+    assert meeting is not None
+    assert meeting.decision == (sample.reply[0].value if sample.reply else None)
+    assert meeting.reko_attended is sample.held
+    kinds = [leg.kind for leg in state.legs]
+    assert (LegKind.OPENED in kinds) is (sample.opened_days_ago is not None)
+    received = state.legs[1].at
+    assert all(leg.at >= received for leg in state.legs[1:])
+
+
+def test_the_sips_show_every_live_state_reply_and_outcome(demo: DemoRun) -> None:
+    session = get_session()
+    states = {progress(session, _inquiry(s.id)).status for s in DEMO_SIPS}
+    assert states == set(SipStatus)
+    assert {s.reply[0] for s in DEMO_SIPS if s.reply} == set(Beslut)
+    assert {s.held for s in DEMO_SIPS if s.held is not None} == {True, False}
+    # In the demo's VCs, Kryddgården (Anna's) among them; a second run adds none.
+    assert {s.care_unit for s in DEMO_SIPS} >= {KRYDDGARDEN}
+    session.rollback()
+    assert load_demo_sips(demo.app, utcnow()) == []
+    assert {s.id for s in DEMO_SIPS} <= set(demo.legs_after_second)
