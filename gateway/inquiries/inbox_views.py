@@ -89,9 +89,12 @@ def columns(tab: Tab, personal: bool) -> list[Column]:
                    "Försenad: sista svarsdag har passerat."),
         ]
     elif tab is Tab.ANSWERED:
-        found.append(Column("answered", "Besvarad", "Datum då svaret skickades."))
+        found.append(Column("answered", "Besvarad", "Datum då svaret skickades (för en "
+                                                    "SIP-kallelse: det senaste svaret)."))
     else:
-        found.append(Column("closed", "Avslutad", "Datum då förfrågan avslutades utan svar."))
+        found.append(Column("closed", "Avslutad", "Datum då förfrågan avslutades utan svar (för "
+                                                  "en SIP-kallelse: då avsändaren registrerade "
+                                                  "att mötet hölls eller ställdes in)."))
     found += [
         Column("meeting", "SIP-möte", "Tid för SIP-mötet (svensk tid). Tomt för en "
                                       "hälsoförfrågan."),
