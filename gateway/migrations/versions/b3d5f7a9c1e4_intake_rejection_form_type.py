@@ -3,7 +3,7 @@ type's report counts its own refusals (NULL: from before it was recorded, or not
 hälsoförfrågan report counts those, as it did)
 
 Revision ID: b3d5f7a9c1e4
-Revises: a9c3e5d7f102
+Revises: c6e1d8a4f207
 Create Date: 2026-12-02 21:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'b3d5f7a9c1e4'
-down_revision = 'a9c3e5d7f102'
+down_revision = 'c6e1d8a4f207'
 branch_labels = None
 depends_on = None
 
