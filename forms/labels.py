@@ -32,6 +32,7 @@ RECIPIENT_LABELS: dict[Mottagarkategori, str] = {
 }
 PURPOSE_LABELS: dict[Syfte, str] = {
     Syfte.PLANERING_ARBETE_STUDIER: "Planering mot arbete/studier",
+    Syfte.SIP: "Samordnad individuell plan (SIP)",
 }
 CONSENT_FORM_LABELS: dict[SamtyckeForm, str] = {
     SamtyckeForm.SKRIFTLIGT: "Skriftligt", SamtyckeForm.MUNTLIGT: "Muntligt",

@@ -1,16 +1,17 @@
 """Writing a hälsoförfrågan (DESIGN 5.1) and SIP's invitation and reply (5.8) as XML: the inverse
 of `parse_halsoforfragan`, `parse_sip_kallelse` and `parse_sip_svar`.
 
-Two layers: `write_halsoforfragan` writes a typed `Halsoforfragan` (what the web form and the
-demo build); `write_halsoforfragan_text` writes `HalsoforfraganText`, every element as the text
-it will have, so that tests can also write what the parser must refuse. The element names and
-their order are written down here once.
+Two layers: `write_halsoforfragan` and `write_sip_kallelse` write a typed form (what the web
+forms and the demo build); the `*_text` writers write every element as the text it will have,
+so that tests can also write what the parser must refuse. The element names and their order
+are written down here once.
 """
 
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
@@ -77,39 +78,46 @@ def write_halsoforfragan(form: Halsoforfragan) -> bytes:
 
 def halsoforfragan_text(form: Halsoforfragan) -> HalsoforfraganText:
     """Return the text of every element of `form`, as `write_halsoforfragan` writes it."""
-    sender, person, consent = form.avsandare, form.person, form.samtycke
-    bilaga = consent.bilaga
     return HalsoforfraganText(
-        id=form.id,
-        skapad=form.skapad.isoformat(),
-        organisation=sender.organisation,
-        enhet=sender.enhet,
-        funktionsadress=sender.funktionsadress,
-        handlaggare_namn=sender.handlaggare.namn,
-        titel=sender.handlaggare.titel.value,
-        handlaggare_telefon=sender.handlaggare.telefon,
-        epost=sender.handlaggare.epost,
-        vardcentral=form.mottagare.hsa_id,
-        vardcentral_namn=form.mottagare.namn,
-        personnummer=person.personnummer,
-        person_namn=person.namn,
-        person_telefon=person.telefon,
-        tolkbehov=person.tolkbehov_sprak,
-        givet=consent.givet.isoformat(),
-        giltigt_till=consent.giltigt_till.isoformat(),
-        samtycke_form=consent.form.value,
-        uppgiftslamnare=consent.uppgiftslamnare_hsa_id,
-        mottagare=tuple(m.value for m in consent.mottagare),
-        syfte=consent.syfte.value,
-        dokumenterat_av=consent.dokumenterat_av,
-        bilaga=base64.b64encode(bilaga.innehall).decode("ascii") if bilaga else None,
-        bilaga_filnamn=bilaga.filnamn if bilaga else None,
+        **_head_values(form),
         bakgrund=form.bakgrund,
         planerade_insatser=form.planerade_insatser,
         fragor=tuple((fraga.kod.value, fraga.text) for fraga in form.fragor),
         svar_senast=form.svar_senast.isoformat() if form.svar_senast_angiven else None,
         version=form.version,
     )
+
+
+def _head_values(form: Halsoforfragan | sip.SipKallelse) -> dict[str, Any]:
+    """Return the HeadText fields of a form of either type (the parts they share)."""
+    sender, person, consent = form.avsandare, form.person, form.samtycke
+    bilaga = consent.bilaga
+    return {
+        "id": form.id,
+        "skapad": form.skapad.isoformat(),
+        "organisation": sender.organisation,
+        "enhet": sender.enhet,
+        "funktionsadress": sender.funktionsadress,
+        "handlaggare_namn": sender.handlaggare.namn,
+        "titel": sender.handlaggare.titel.value,
+        "handlaggare_telefon": sender.handlaggare.telefon,
+        "epost": sender.handlaggare.epost,
+        "vardcentral": form.mottagare.hsa_id,
+        "vardcentral_namn": form.mottagare.namn,
+        "personnummer": person.personnummer,
+        "person_namn": person.namn,
+        "person_telefon": person.telefon,
+        "tolkbehov": person.tolkbehov_sprak,
+        "givet": consent.givet.isoformat(),
+        "giltigt_till": consent.giltigt_till.isoformat(),
+        "samtycke_form": consent.form.value,
+        "uppgiftslamnare": consent.uppgiftslamnare_hsa_id,
+        "mottagare": tuple(m.value for m in consent.mottagare),
+        "syfte": consent.syfte.value,
+        "dokumenterat_av": consent.dokumenterat_av,
+        "bilaga": base64.b64encode(bilaga.innehall).decode("ascii") if bilaga else None,
+        "bilaga_filnamn": bilaga.filnamn if bilaga else None,
+    }
 
 
 def write_halsoforfragan_text(text: HalsoforfraganText) -> bytes:
@@ -159,6 +167,22 @@ class SipSvarText:
     kommentar: str | None = None
     version: str | None = sip.VERSION
     namespace: str = sip.NS
+
+
+def write_sip_kallelse(form: sip.SipKallelse) -> bytes:
+    """Return `form` as UTF-8 XML that `parse_sip_kallelse` reads back as an equal object."""
+    mote = form.mote
+    return write_sip_kallelse_text(SipKallelseText(
+        **_head_values(form),
+        sip_syfte=form.syfte,
+        mote_tid=mote.tid.isoformat(),
+        langd_minuter=str(mote.langd_minuter),
+        plats=mote.plats,
+        digital_lank=mote.digital_lank,
+        deltagare=tuple((d.roll.value, d.namn) for d in form.deltagare),
+        svar_senast=form.svar_senast.isoformat(),
+        version=form.version,
+    ))
 
 
 def write_sip_kallelse_text(text: SipKallelseText) -> bytes:

@@ -136,6 +136,9 @@ SIP_REPLY_OTHER = Code("SIP_REPLY_OTHER", "Svaret gäller en annan kallelse")
 SIP_REPLY_CONFLICT = Code("ID_CONFLICT", "Svaret finns redan med annat innehåll")
 SIP_OUTCOME_INVALID = Code("SIP_OUTCOME_INVALID", "Ogiltigt utfall")
 SIP_REPLY_FIELD = Code("SIP_REPLY_FIELD", "Svaret kan inte skickas")
+SIP_NOT_HELD = Code("SIP_NOT_HELD", "Planen kan delas först när mötet är registrerat som hållet")
+SIP_PLAN_INVALID = Code("SIP_PLAN_INVALID", "Planen är inte en PDF som kan tas emot")
+SIP_OUTCOME_FIELD = Code("SIP_OUTCOME_FIELD", "Utfallet kan inte registreras")
 
 # --- sdkapi --------------------------------------------------------------------------------------
 CONVERSATION_MISMATCH = Code("CONVERSATION_MISMATCH", "Svaret hör till en annan konversation")

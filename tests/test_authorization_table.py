@@ -174,6 +174,13 @@ TABLE: dict[tuple[str, str], Row] = {
     # Sending on to another VC with a new consent: the sending unit's only (issue 14).
     ("GET", "/arenden/<inquiry_id>/skicka-vidare"): web({CW}, {P.CASE_WORKER}),
     ("POST", "/arenden/<inquiry_id>/skicka-vidare"): web({CW}, {P.CASE_WORKER}),
+    # SIP (issue 18): a new invitation; one invitation, its outcome and plan (the sending unit's).
+    ("GET", "/arenden/sip/ny"): web({CW}),
+    ("POST", "/arenden/sip/ny"): web({CW}),
+    ("GET", "/arenden/sip/<sip_id>"): web({CW}, {P.CASE_WORKER}),
+    ("POST", "/arenden/sip/<sip_id>/utfall"): web({CW}, {P.CASE_WORKER}),
+    ("POST", "/arenden/sip/<sip_id>/plan"): web({CW}, {P.CASE_WORKER}),
+    ("GET", "/arenden/sip/<sip_id>/plan.pdf"): web({CW}, {P.CASE_WORKER}),
     ("GET", "/samtycke/aterkallat"): web({CW}),
     ("POST", "/samtycke/aterkallat"): web({CW}),
     # --- the REKO's pages ---
@@ -192,6 +199,7 @@ TABLE: dict[tuple[str, str], Row] = {
     # A SIP invitation's page is /inkorg/<id> too; the REKO replies and takes the calendar file.
     ("POST", "/inkorg/<sip_id>/sip-svar"): web({RK}, {P.REKO}),
     ("GET", "/inkorg/<sip_id>/kalender.ics"): web({RK}, {P.REKO}),
+    ("GET", "/inkorg/<sip_id>/plan.pdf"): web({RK}, {P.REKO}),
     # --- the directory admin's pages (no content) ---
     ("GET", "/katalog/"): web({ADMIN}),
     ("GET", "/katalog/vardcentraler"): web({ADMIN}),
@@ -259,6 +267,8 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/sip/<sip_id>"): api(PARTIES),
     ("POST", "/api/v1/sip/<sip_id>/reply"): api({P.CLIENT_VC}, other_side={P.CLIENT_SENDER}),
     ("POST", "/api/v1/sip/<sip_id>/outcome"): api({P.CLIENT_SENDER}, other_side={P.CLIENT_VC}),
+    ("POST", "/api/v1/sip/<sip_id>/plan"): api({P.CLIENT_SENDER}, other_side={P.CLIENT_VC},
+                                               body=PDF_BODY),
     # --- the SDK message API (each client sees its own messages) ---
     ("POST", "/v1/sdk/messages"): api(ALL_CLIENTS),
     ("GET", "/v1/sdk/messages"): api(ALL_CLIENTS),

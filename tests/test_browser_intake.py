@@ -76,7 +76,7 @@ def test_three_channels_and_accessibility(committing_app: Flask, live: str) -> N
         # A click starts the navigation; wait for the new page before reading it.
         page.wait_for_selector("text=Hälsoförfrågan är skickad")
         page.goto(f"{live}/arenden")
-        assert "Visar 3 av 3 förfrågningar" in page.content()
+        assert "Visar 3 av 3 ärenden" in page.content()
         mine_violations = axe_violations(page)
         # The person search finds the three and leads on to the withdrawal form, filled in.
         page.goto(f"{live}/arenden/person")

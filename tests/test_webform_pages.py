@@ -250,13 +250,13 @@ def test_mine_lists_the_units_inquiries_only(world: Flask, oster: Browser) -> No
     send(norr, personnummer=nth_personnummer(3))
     assert inquiries() == 3
     page = oster.get("/arenden").get_data(as_text=True)
-    assert "Visar 2 av 2 förfrågningar" in page
+    assert "Visar 2 av 2 ärenden" in page
     assert "Vårdcentralens tur" in page
     assert 'scope="col"' in page and 'aria-sort="descending"' in page
     # Names and personnummer are hidden until the switch is on.
     assert nth_personnummer(1) not in page and "Tolvan" not in page
     norr_page = norr.get("/arenden").get_data(as_text=True)
-    assert "Visar 1 av 1 förfrågningar" in norr_page
+    assert "Visar 1 av 1 ärenden" in norr_page
     # The other unit's inquiry is not reachable by id either.
     theirs = get_session().scalars(
         select(Inquiry.id).where(Inquiry.submitted_by == "user:nils")).one()

@@ -261,8 +261,12 @@ class Section:
 
 SECTIONS: dict[Role, list[Section]] = {
     Role.CASE_WORKER: [
-        Section("Mina ärenden", "Dina hälsoförfrågningar, vems tur det är och svaren.",
-                "inquiries.mine"),
+        Section("Mina ärenden", "Dina hälsoförfrågningar och SIP-kallelser, vems tur det är "
+                "och svaren.", "inquiries.mine"),
+        Section("Ny hälsoförfrågan", "Fråga vårdcentralen om personens hälsa, med personens "
+                "samtycke.", "inquiries.compose"),
+        Section("Ny SIP-kallelse", "Kalla vårdcentralens REKO till ett SIP-möte (samordnad "
+                "individuell plan).", "inquiries.sip_compose"),
         Section("Sök person", "Er enhets förfrågningar om en person; registrera ett "
                 "återkallat samtycke.", "persons.search_form"),
     ],

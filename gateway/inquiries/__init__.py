@@ -7,13 +7,21 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from gateway import openapi
-    from gateway.inquiries import api, labels, person_views, receipts, sip_api, views
+    from gateway.inquiries import (  # noqa: F401 - sip_case_views adds the SIP pages to views.bp
+        api,
+        labels,
+        person_views,
+        receipts,
+        sip_api,
+        sip_case_views,
+        views,
+    )
 
     labels.init_app(app)
     receipts.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(sip_api.bp)
-    # The case worker's pages (blueprint "inquiries": Mina ärenden, Ny hälsoförfrågan).
+    # The case worker's pages (blueprint "inquiries": Mina ärenden, Ny hälsoförfrågan, SIP).
     app.register_blueprint(views.bp)
     app.register_blueprint(person_views.bp)
     openapi.init_app(app)

@@ -21,7 +21,7 @@ re-routing it and deleting one's own view of its SDK messages are either side's;
 setting the REKO-status are the care unit's; fetching and registering the answer and sending the
 inquiry on to another VC with a new consent (RESEND) are the sender's. A SIP invitation is an
 inquiry of form type `sip` with the same two sides: replying is the care unit's, recording the
-outcome the sender's. A channel that serves one form type names it
+outcome and sharing the plan the sender's. A channel that serves one form type names it
 (`require(..., form_type=...)`): an inquiry of another type is then as unknown as no inquiry.
 
 Verdicts. ALLOWED when the party is on a side that may do the act. UNKNOWN when no inquiry has
@@ -90,6 +90,7 @@ class Act(enum.StrEnum):
     DELETE_MESSAGE = "sdk.message.delete"
     REPLY = "sip.reply"
     OUTCOME = "sip.outcome"
+    SHARE_PLAN = "sip.plan"
 
 
 MAY: dict[Act, frozenset[Side]] = {
@@ -105,6 +106,7 @@ MAY: dict[Act, frozenset[Side]] = {
     Act.DELETE_MESSAGE: EITHER,
     Act.REPLY: CARE_UNIT,
     Act.OUTCOME: SENDER,
+    Act.SHARE_PLAN: SENDER,
 }
 # Who may, in the words of a 403.
 _ONLY = {

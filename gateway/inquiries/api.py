@@ -295,13 +295,12 @@ PDF_TYPES = ("application/pdf",)
 MAX_PDF_BYTES = 30 * 1024 * 1024
 
 
-def _pdf_body() -> IO[bytes]:
+def pdf_body(what: str = "svaret", limit: int = MAX_PDF_BYTES) -> IO[bytes]:
     """Return the PDF body in a spooled file (on disk when large: see gateway.bodies); the
-    caller closes it. 415 for another content type, 413 above MAX_PDF_BYTES."""
-    _limit_body(PDF_TYPES, MAX_PDF_BYTES,
-                "Skicka svaret som PDF med Content-Type: application/pdf.")
+    caller closes it. 415 for another content type, 413 above `limit` bytes."""
+    _limit_body(PDF_TYPES, limit, f"Skicka {what} som PDF med Content-Type: application/pdf.")
     try:
-        return spool(request.stream, MAX_PDF_BYTES)
+        return spool(request.stream, limit)
     except (TooLarge, RequestEntityTooLarge):
         abort(413)
 
@@ -328,7 +327,7 @@ def post_answer(inquiry_id: str) -> Response:
     client: ApiClient = g.api_client
     inquiry = client_inquiry(inquiry_id, client, Act.ANSWER)
     session = get_session()
-    with _pdf_body() as pdf:
+    with pdf_body() as pdf:
         answer = accept_answer(session, inquiry.id, pdf,
                                submitter=f"client:{client.client_id}", channel="api",
                                now=utcnow())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from forms.consent import as_issue, consent_covers
@@ -39,10 +39,11 @@ from gateway.inquiries.models import (
     Leg,
     LegKind,
     SdkMessage,
+    SipPlan,
 )
 from gateway.inquiries.notify import SenderEvent, tell_sender
 from gateway.inquiries.personal import forget_name
-from gateway.inquiries.workflow import add_leg, legs_of
+from gateway.inquiries.workflow import add_leg, leg_text, legs_of, seal_leg_text
 from gateway.jobs.service import enqueue
 from gateway.vault.service import get_vault
 
@@ -62,10 +63,6 @@ REASONS_OF: dict[Side, tuple[CloseReason, ...]] = {
 # --- free text: sealed like other content -------------------------------------------------------
 
 
-def _leg_context(leg: Leg) -> str:
-    return f"legs.text:{leg.id}"
-
-
 def _note_context(withdrawal: ConsentWithdrawal) -> str:
     return f"consent_withdrawals.note:{withdrawal.id}"
 
@@ -77,7 +74,7 @@ def _open(sealed: bytes | None, context: str) -> str | None:
 def closing_text(leg: Leg) -> str | None:
     """Return the free text written when the inquiry was closed; None when there was none or
     it was purged."""
-    return _open(leg.text, _leg_context(leg))
+    return leg_text(leg)
 
 
 def withdrawal_note(withdrawal: ConsentWithdrawal) -> str | None:
@@ -150,8 +147,7 @@ def close_inquiry(
     leg = add_leg(session, inquiry.id, LegKind.CLOSED, at=now, actor=actor, reason=reason.value)
     drop_drafts(session, inquiry.id)
     if text:
-        session.flush()  # the leg's id is in the sealing context
-        leg.text = get_vault().seal(text.encode("utf-8"), _leg_context(leg))
+        seal_leg_text(session, leg, text)
     _tell_sender_unless_own(session, inquiry, actor, SenderEvent.CLOSED)
     record(session, actor=actor, action="inquiry.closed", object_type="inquiry",
            object_id=inquiry.id, detail={"reason": reason.value})
@@ -227,8 +223,8 @@ def withdraw_consent(
 
 
 def purge(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
-    """Remove the inquiry's personal content (any answer's bytes, free text written at
-    closing); legs stay."""
+    """Remove the inquiry's personal content (any answer's bytes, a SIP's plan, free text
+    written at closing); legs stay."""
     inquiry.content = None
     inquiry.personnummer = None
     inquiry.purged_at = now
@@ -243,6 +239,8 @@ def purge(session: Session, inquiry: Inquiry, now: dt.datetime) -> None:
         answer.structured = None
     for message in session.scalars(select(SdkMessage).where(SdkMessage.inquiry_id == inquiry.id)):
         message.content = None
+    # A SIP's plan goes whole; its plan_shared leg keeps the digest.
+    session.execute(delete(SipPlan).where(SipPlan.inquiry_id == inquiry.id))
 
 
 # --- re-routing -------------------------------------------------------------------------------

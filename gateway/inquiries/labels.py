@@ -36,6 +36,12 @@ DECISION_LABELS: dict[Beslut, str] = {
     Beslut.KOMMER_INTE: "Vi kan inte komma",
     Beslut.NYTT_FORSLAG: "Ny tid föreslagen",
 }
+# The same reply as the sender reads it: "Vårdcentralen kommer".
+SENDER_DECISION_LABELS: dict[Beslut, str] = {
+    Beslut.KOMMER: "Vårdcentralen kommer",
+    Beslut.KOMMER_INTE: "Vårdcentralen kan inte komma",
+    Beslut.NYTT_FORSLAG: "Vårdcentralen föreslår en ny tid",
+}
 ROLE_LABELS: dict[Roll, str] = {
     Roll.SOCIALTJANST: "Socialtjänsten",
     Roll.ARBETSMARKNAD: "Arbetsmarknadsenheten",
@@ -63,6 +69,10 @@ LEG_LABELS: dict[LegKind, str] = {
     LegKind.REMINDED: "Påminnelse till vårdcentralen",
     LegKind.ESCALATED: "Chefen på vårdcentralen meddelad",
     LegKind.CONSENT_WITHDRAWN: "Samtycket återkallat",
+    LegKind.REPLIED: "Vårdcentralen svarade på kallelsen",
+    LegKind.HELD: "Mötet registrerat som hållet",
+    LegKind.CANCELLED: "Mötet registrerat som inställt",
+    LegKind.PLAN_SHARED: "Planen delad med vårdcentralen",
 }
 # In running text: "Förfrågan är öppnad."
 STATUS_TEXT: dict[Status, str] = {

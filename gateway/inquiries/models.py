@@ -386,6 +386,28 @@ class SipMeeting(Base):
     reko_attended: Mapped[bool | None]
 
 
+class SipPlan(Base):
+    """The plan agreed at a held SIP meeting, as the sender shared it with the VC (DESIGN 5.8):
+    the PDF (sealed, context "sip_plans.pdf:<inquiry id>"), its digest and size, and who shared
+    it when. A later share replaces it; the row goes when the invitation's content is purged."""
+
+    __tablename__ = "sip_plans"
+
+    inquiry_id: Mapped[str] = mapped_column(
+        ForeignKey("inquiries.id", ondelete="CASCADE"), primary_key=True
+    )
+    pdf_digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    shared_by: Mapped[str] = mapped_column(String(200))
+    shared_at: Mapped[dt.datetime]
+    # Loaded when read, not with the row; the last column (as answers.pdf).
+    pdf: Mapped[bytes | None] = sealed_column(deferred=True)
+
+    @property
+    def pdf_context(self) -> str:
+        return f"sip_plans.pdf:{self.inquiry_id}"
+
+
 class ConsentWithdrawal(Base):
     """A person's withdrawal of consent towards one care unit (rule C7)."""
 

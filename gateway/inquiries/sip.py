@@ -1,12 +1,15 @@
 """SIP invitations after intake (DESIGN 5.8): the meeting stored with the invitation, the VC's
 reply and the sender's outcome, each a leg, audited. The intake itself is the shared one
 (gateway.inquiries.intake with form type `sip`); who may reply or record the outcome is the
-access service's decision, made by the caller before calling here."""
+access service's decision, made by the caller before calling here. After a held meeting the
+sender may share the plan (a PDF) with the VC (`share_plan`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,15 +19,28 @@ from forms.errors import FormError
 from forms.formtypes import IntakeForm
 from forms.sip import Beslut, SipKallelse, SipSvar, new_time_passed, parse_sip_svar
 from gateway import codes
+from gateway.audit.reads import record_read
 from gateway.audit.service import record
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, not_found
 from gateway.inquiries.models import (
     Inquiry,
+    Leg,
     LegKind,
     SipCancelReason,
     SipMeeting,
+    SipPlan,
 )
-from gateway.inquiries.workflow import SIP_MACHINE, add_leg, legs_of, progress
+from gateway.inquiries.workflow import (
+    SIP_MACHINE,
+    SipStatus,
+    add_leg,
+    leg_text,
+    legs_of,
+    progress,
+    seal_leg_text,
+)
+from gateway.vault.service import get_vault
+from signing.pdfscan import MIB, PdfRefused, open_pdf, scan_document
 
 _OUTCOME_KEYS = frozenset({"held_on", "cancelled", "reko_attended"})
 
@@ -93,8 +109,13 @@ def reply(session: Session, inquiry: Inquiry, data: bytes, *, actor: str, channe
                               "decision": answer.beslut.value, "channel": channel}
     if meeting.proposed_at is not None:
         detail["proposed_at"] = meeting.proposed_at.isoformat()
-    add_leg(session, inquiry.id, LegKind.REPLIED, at=now, actor=actor,
-            reason=answer.beslut.value, detail=detail)
+    leg = add_leg(session, inquiry.id, LegKind.REPLIED, at=now, actor=actor,
+                  reason=answer.beslut.value, detail=detail)
+    if answer.deltagare or answer.kommentar:
+        # Who comes from the VC and the comment name people: sealed, purged with the content.
+        seal_leg_text(session, leg, json.dumps(
+            {"deltagare": list(answer.deltagare), "kommentar": answer.kommentar},
+            ensure_ascii=False))
     record(session, actor=actor, action="sip.replied", object_type="inquiry",
            object_id=inquiry.id, detail={"decision": answer.beslut.value, "channel": channel})
     session.flush()
@@ -111,6 +132,33 @@ def _seen(session: Session, inquiry: Inquiry, answer: SipSvar, digest: str) -> b
                                       status=409)
             return True
     return False
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The VC's latest reply as the sender sees it: the decision, the new time proposed (UTC),
+    who comes from the VC, the comment and when it came."""
+
+    decision: Beslut
+    proposed_at: dt.datetime | None
+    deltagare: tuple[str, ...]
+    kommentar: str | None
+    at: dt.datetime
+
+
+def latest_reply(session: Session, inquiry: Inquiry) -> Reply | None:
+    """Return the VC's latest reply, its participants and comment opened from the vault (none
+    once the content is purged); None before any reply."""
+    replies = [leg for leg in legs_of(session, inquiry.id) if leg.kind == LegKind.REPLIED]
+    if not replies:
+        return None
+    leg: Leg = replies[-1]
+    sealed = leg_text(leg)
+    said = json.loads(sealed) if sealed else {}
+    proposed = (leg.detail or {}).get("proposed_at")
+    return Reply(Beslut(leg.reason or ""),
+                 dt.datetime.fromisoformat(proposed) if proposed else None,
+                 tuple(said.get("deltagare") or ()), said.get("kommentar"), leg.at)
 
 
 # --- the sender's outcome ---------------------------------------------------------------------
@@ -185,3 +233,73 @@ def _held_on(value: Any, today: dt.date) -> dt.date:
     if held > today:
         raise _invalid(f"Mötet kan inte ha hållits {held}, efter i dag {today}.", "/held_on")
     return held
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+# A plan is a few pages of text; a scanned one some megabytes.
+MAX_PLAN_BYTES = 10 * MIB
+PLAN_READ = "sip.plan.read"
+
+
+def _plan_refused(detail: str) -> GatewayError:
+    return GatewayError.at(codes.SIP_PLAN_INVALID, detail, status=422)
+
+
+def check_plan(pdf: bytes) -> None:
+    """Refuse (422 SIP_PLAN_INVALID) a plan that is not a readable PDF of at most
+    MAX_PLAN_BYTES, read within the decode limits of an answer's P1, or that carries
+    JavaScript, launch or outward actions or embedded files (P8's walk)."""
+    try:
+        found = scan_document(open_pdf(pdf, max_bytes=MAX_PLAN_BYTES))
+    except PdfRefused as refused:
+        raise _plan_refused(refused.message) from None
+    if found.active_content:
+        raise _plan_refused("Filen innehåller JavaScript, startkommandon, länkar ut eller "
+                            "inbäddade filer; spara planen som en vanlig PDF och försök igen.")
+
+
+def share_plan(session: Session, inquiry: Inquiry, pdf: bytes, *, actor: str, channel: str,
+               now: dt.datetime) -> SipPlan:
+    """Share the plan of the held meeting with the VC: checked (`check_plan`), sealed, a leg
+    `plan_shared`, audited; a later plan replaces the earlier. Returns the stored plan.
+
+    Raises GatewayError 409 SIP_NOT_HELD unless the meeting is recorded as held, 422
+    SIP_PLAN_INVALID for a file `check_plan` refuses.
+    """
+    if progress(session, inquiry).status is not SipStatus.HELD:
+        raise GatewayError.at(codes.SIP_NOT_HELD, "Registrera först att mötet är hållet.",
+                              status=409)
+    check_plan(pdf)
+    digest = hashlib.sha256(pdf).hexdigest()
+    plan = session.get(SipPlan, inquiry.id)
+    if plan is None:
+        plan = SipPlan(inquiry_id=inquiry.id)
+        session.add(plan)
+    plan.pdf_digest, plan.size, plan.shared_by, plan.shared_at = digest, len(pdf), actor, now
+    plan.pdf = get_vault().seal(pdf, plan.pdf_context)
+    add_leg(session, inquiry.id, LegKind.PLAN_SHARED, at=now, actor=actor,
+            detail={"sha256": digest, "size": len(pdf), "channel": channel})
+    record(session, actor=actor, action="sip.plan_shared", object_type="inquiry",
+           object_id=inquiry.id, detail={"sha256": digest, "channel": channel})
+    session.flush()
+    return plan
+
+
+def plan_of(session: Session, inquiry: Inquiry) -> SipPlan | None:
+    """Return the plan shared for the invitation (its bytes still sealed), or None."""
+    return session.get(SipPlan, inquiry.id)
+
+
+def plan_pdf(session: Session, inquiry: Inquiry, *, actor: str, purpose: str,
+             channel: str) -> bytes:
+    """Return the shared plan's PDF, opened from the vault, and audit the read with its purpose
+    (once per access session). Raises GatewayError 404 when no plan is shared or it has been
+    purged."""
+    plan = plan_of(session, inquiry)
+    if plan is None or plan.pdf is None:
+        raise not_found("SIP-planen", "Ingen plan är delad för mötet.")
+    data = get_vault().open(plan.pdf, plan.pdf_context)
+    record_read(session, actor=actor, action=PLAN_READ, object_type="inquiry",
+                object_id=inquiry.id, purpose=purpose, channel=channel)
+    return data

@@ -1,5 +1,6 @@
-"""The gateway's SIP API (DESIGN 5.8): POST /api/v1/sip, GET /api/v1/sip/{id}, POST .../reply and
-POST .../outcome. Thin: intake, access and the reply and outcome are the shared services'."""
+"""The gateway's SIP API (DESIGN 5.8): POST /api/v1/sip, GET /api/v1/sip/{id}, POST .../reply,
+POST .../outcome and POST .../plan. Thin: intake, access, the reply, the outcome and the plan are
+the shared services'."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from gateway.inquiries.api import (
     create,
     intake_operation,
     json_object,
+    pdf_body,
     read,
     status_body,
     xml_body,
@@ -95,6 +97,25 @@ def post_outcome(sip_id: str) -> Response:
     result = sip_body(inquiry)
     session.commit()
     return jsonify(result)
+
+
+@bp.post("/api/v1/sip/<sip_id>/plan")
+@require_token(SEND_SCOPE)
+def post_plan(sip_id: str) -> Response:
+    """Share the plan of the held meeting with the VC (a PDF) from the sender's client: 201
+    (leg `plan_shared`); 409 before the meeting is recorded as held, 422 for a refused file."""
+    client: ApiClient = g.api_client
+    inquiry = client_inquiry(sip_id, client, Act.SHARE_PLAN, FormType.SIP)
+    with pdf_body("planen", sip.MAX_PLAN_BYTES) as body:
+        pdf = body.read()  # a plan is at most MAX_PLAN_BYTES: checked and sealed whole
+    session = get_session()
+    sip.share_plan(session, inquiry, pdf, actor=f"client:{client.client_id}", channel="api",
+                   now=utcnow())
+    body = sip_body(inquiry)
+    session.commit()
+    response = jsonify(body)
+    response.status_code = 201
+    return response
 
 
 # --- the OpenAPI description ------------------------------------------------------------------
@@ -189,6 +210,21 @@ def openapi_paths() -> dict[str, Any]:
                 "403": problem("Klienten är vårdcentralens; bara avsändarens klient"),
                 "409": problem("Utfallet är redan registrerat (SIP_CLOSED)"),
                 "422": problem("Ogiltigt utfall (SIP_OUTCOME_INVALID)"),
+            },
+        }},
+        "/api/v1/sip/{id}/plan": {"post": {
+            "operationId": "shareSipPlan",
+            "summary": "Dela planen från det hållna mötet med vårdcentralen (PDF, högst 10 MB)",
+            "security": secured(SEND_SCOPE), "parameters": param,
+            "requestBody": {"required": True, "content": {"application/pdf": {"schema": {
+                "type": "string", "format": "binary"}}}},
+            "responses": {
+                "201": {**status, "description": "Planen är delad"}, **common,
+                "403": problem("Klienten är vårdcentralens; bara avsändarens klient"),
+                "409": problem("Mötet är inte registrerat som hållet (SIP_NOT_HELD)"),
+                "413": problem("Filen är större än 10 MB"),
+                "415": problem("Content-Type är inte application/pdf"),
+                "422": problem("Filen är ingen PDF som kan tas emot (SIP_PLAN_INVALID)"),
             },
         }},
     }

@@ -1,6 +1,7 @@
 """The REKO's page of a SIP invitation (Swedish): the meeting, syfte and the person (an audited
 read), the reply in two clicks (sent as the sipSvar an API client would send, through
-gateway.inquiries.sip.reply) and the meeting as a calendar file. Thin: the rules live in forms.sip
+gateway.inquiries.sip.reply), the meeting as a calendar file and the plan the sender shared (an
+audited read). Thin: the rules live in forms.sip
 and the reply service."""
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _allowed(sip_id: str, act: Act) -> Inquiry:
                    channel="web", form_type=FormType.SIP)
 
 
-def _invitation(inquiry: Inquiry) -> SipKallelse | None:
+def invitation_of(inquiry: Inquiry) -> SipKallelse | None:
     """The stored invitation, or None when its content has been purged."""
     try:
         form = stored_form(inquiry)
@@ -71,7 +72,7 @@ def sip_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
              status_code: int = 200) -> ResponseReturnValue:
     """The invitation's page; the person's name and personnummer are an audited read."""
     session = get_session()
-    form = _invitation(inquiry)
+    form = invitation_of(inquiry)
     if form is not None:
         audit_reads(session, f"user:{_user().username}", [inquiry.id], REPLYING)
         session.commit()
@@ -85,6 +86,7 @@ def sip_page(inquiry: Inquiry, *, errors: list[Issue] | None = None,
         replyable=status not in SIP_MACHINE.final, errors=errors or [],
         personnummer=hyphenated(form.person.personnummer) if form else None,
         values=request.form if request.method == "POST" else {},
+        plan=sip.plan_of(session, inquiry),
         ends_at=meeting.starts_at + dt.timedelta(minutes=meeting.length_minutes),
         mark=mark_of(session, inquiry), mark_labels=MARK_LABELS,
     )
@@ -171,7 +173,7 @@ def calendar(sip_id: str) -> ResponseReturnValue:
     """The meeting as an .ics file: time, place or link and the reference; no personal data."""
     inquiry = _allowed(sip_id, Act.READ)
     meeting = sip.meeting_of(get_session(), inquiry)
-    form = _invitation(inquiry)
+    form = invitation_of(inquiry)
     location = (form.mote.plats or form.mote.digital_lank) if form else None
     domain = urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
     data = meeting_ics(CalendarMeeting(inquiry.id, inquiry.reference, meeting.starts_at,
@@ -181,3 +183,28 @@ def calendar(sip_id: str) -> ResponseReturnValue:
     response.headers["Content-Disposition"] = (
         f'attachment; filename="sip-{inquiry.reference}.ics"')
     return response
+
+
+# Why the REKO opens the plan: the audit log's purpose of the read.
+READING_PLAN = "ta del av SIP-plan"
+
+
+def plan_download(inquiry: Inquiry, *, actor: str, purpose: str) -> Response:
+    """The shared plan as a PDF download named by the reference (404 when none); the read is
+    audited with its purpose."""
+    session = get_session()
+    data = sip.plan_pdf(session, inquiry, actor=actor, purpose=purpose, channel="web")
+    session.commit()
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="sip-plan-{inquiry.reference}.pdf"')
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/inkorg/<sip_id>/plan.pdf")
+@role_required(Role.COORDINATOR)
+def plan(sip_id: str) -> ResponseReturnValue:
+    """The plan the sender shared after the meeting (404 when none); an audited read."""
+    return plan_download(_allowed(sip_id, Act.READ), actor=f"user:{_user().username}",
+                         purpose=READING_PLAN)

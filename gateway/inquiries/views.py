@@ -38,11 +38,18 @@ from gateway.inquiries.access import Act, Party, require
 from gateway.inquiries.answers import inquiry_form
 from gateway.inquiries.closing import closing_text
 from gateway.inquiries.intake import Submitter, find_earlier_inquiry, submit
-from gateway.inquiries.labels import LEG_LABELS, REASON_LABELS, STATUS_LABELS, TURN_LABELS
+from gateway.inquiries.labels import (
+    LEG_LABELS,
+    REASON_LABELS,
+    SIP_STATUS_LABELS,
+    STATUS_LABELS,
+    TURN_LABELS,
+)
 from gateway.inquiries.models import FormType, Inquiry, InquirySummary
 from gateway.inquiries.paging import Page, page_number
 from gateway.inquiries.personal import audit_reads, person_of
 from gateway.inquiries.resend import check, reopenable, resend
+from gateway.inquiries.sip_webform import SipForm
 from gateway.inquiries.webform import (
     MAX_CONSENT_PDF,
     InquiryForm,
@@ -51,7 +58,16 @@ from gateway.inquiries.webform import (
     build_resend_xml,
     build_xml,
 )
-from gateway.inquiries.workflow import Progress, Status, Turn, progress, turn_for
+from gateway.inquiries.workflow import (
+    SIP_MACHINE,
+    Progress,
+    SipStatus,
+    Status,
+    Turn,
+    machine_for,
+    progress,
+    turn_for,
+)
 
 bp = Blueprint("inquiries", __name__, url_prefix="/arenden")
 
@@ -59,12 +75,14 @@ CASE_WORKER = Role.CASE_WORKER
 
 # Column key → (heading, what it means); the table's sort keys.
 COLUMNS = {
-    "reference": ("Referens", "Förfrågans korta referens, som båda parter kan ange."),
+    "reference": ("Referens", "Ärendets korta referens, som båda parter kan ange."),
+    "type": ("Typ", "Hälsoförfrågan eller SIP-kallelse (kallelse till ett SIP-möte)."),
     "sent": ("Skickad", "Datum då förfrågan togs emot."),
     "care_unit": ("Vårdcentral", "Dit förfrågan skickades."),
     "status": ("Status", "Var förfrågan står nu."),
     "days": ("Dagar", "Dagar sedan förfrågan skickades."),
-    "deadline": ("Sista svarsdag", "Vårdcentralen ska svara senast detta datum."),
+    "deadline": ("Sista svarsdag", "Vårdcentralen ska svara senast detta datum (en "
+                 "SIP-kallelse: svara om REKO kommer)."),
     "turn": ("Vems tur", "Vem som ska göra nästa steg."),
 }
 FILTERS = {"alla": "Alla", "vardcentralen": "Vårdcentralens tur", "er": "Er tur",
@@ -76,9 +94,25 @@ def _unit(user: User) -> SenderUnit | None:
     return user.sender_unit
 
 
+# The case's type in words (the Typ column).
+TYPE_LABELS = {FormType.HALSOFORFRAGAN: "Hälsoförfrågan", FormType.SIP: "SIP"}
+
+
+def case_url(inquiry: Inquiry) -> str:
+    """Return the case worker's page of the case: a hälsoförfrågan's or a SIP invitation's."""
+    if inquiry.form_type == FormType.SIP:
+        return url_for("inquiries.sip_detail", sip_id=inquiry.id)
+    return url_for("inquiries.detail", inquiry_id=inquiry.id)
+
+
+def status_label(status: Status | SipStatus) -> str:
+    """Return the status in words, of either form type."""
+    return SIP_STATUS_LABELS[status] if isinstance(status, SipStatus) else STATUS_LABELS[status]
+
+
 @dataclass(frozen=True)
 class Row:
-    """One inquiry in Mina ärenden."""
+    """One case in Mina ärenden: a hälsoförfrågan or a SIP invitation."""
 
     inquiry: Inquiry
     state: Progress
@@ -86,25 +120,47 @@ class Row:
     days: int
     person: tuple[str, str] | None
 
+    @property
+    def type_label(self) -> str:
+        return TYPE_LABELS[self.inquiry.form_type]
+
+    @property
+    def status_label(self) -> str:
+        return status_label(self.state.status)
+
+    @property
+    def url(self) -> str:
+        return case_url(self.inquiry)
+
 
 def _rank(values: list[Any], column: Any) -> Any:
     """A SQL expression giving column's position in values (for sorting by a defined order)."""
     return case({value: index for index, value in enumerate(values)}, value=column, else_=0)
 
 
+# Every status of either form type (a SIP's received and opened are an inquiry's), in order,
+# with whose turn it is.
+_TURNS: dict[str, Turn] = {
+    **{status.value: turn for status, turn in SIP_MACHINE.turns.items()},
+    **{status.value: turn_for(status) for status in Status},
+}
+_STATUS_ORDER = list(dict.fromkeys([*(s.value for s in Status), *(s.value for s in SipStatus)]))
+
+
 def _statuses_of(turn: Turn) -> list[str]:
-    return [status.value for status in Status if turn_for(status) is turn]
+    return [status for status, its in _TURNS.items() if its is turn]
 
 
 def _sort_key(column: str) -> tuple[Any, bool]:
     """The ORDER BY expression of a table column, and whether it runs against the column."""
     status = InquirySummary.status
-    turns = {status_.value: list(Turn).index(turn_for(status_)) for status_ in Status}
+    turns = {value: list(Turn).index(turn) for value, turn in _TURNS.items()}
     return {
         "reference": (Inquiry.reference, False),
+        "type": (Inquiry.form_type, False),
         "sent": (Inquiry.created_at, False),
         "care_unit": (CareUnit.name, False),
-        "status": (_rank([s.value for s in Status], status), False),
+        "status": (_rank(_STATUS_ORDER, status), False),
         # Days since sent: the earlier sent, the more days.
         "days": (Inquiry.created_at, True),
         "deadline": (Inquiry.deadline, False),
@@ -136,7 +192,8 @@ def toggle_personal() -> ResponseReturnValue:
 @bp.get("")
 @role_required(CASE_WORKER)
 def mine() -> ResponseReturnValue:
-    """Mina ärenden: the unit's inquiries, sortable, with status, days, deadline and turn."""
+    """Mina ärenden: the unit's hälsoförfrågningar and SIP invitations, sortable, with type,
+    status, days, deadline and turn."""
     user: User = current_user
     unit = _unit(user)
     if unit is None:
@@ -157,8 +214,7 @@ def mine() -> ResponseReturnValue:
         select(Inquiry, InquirySummary.status)
         .join(InquirySummary, InquirySummary.inquiry_id == Inquiry.id)
         .join(CareUnit, CareUnit.id == Inquiry.care_unit_id)
-        # Hälsoförfrågningar only until the list has a type column (SIP: issue 18).
-        .where(Inquiry.sender_unit_id == unit.id, Inquiry.form_type == FormType.HALSOFORFRAGAN)
+        .where(Inquiry.sender_unit_id == unit.id)
     )
     total = _count(db, mine)
     if chosen in FILTER_TURNS:
@@ -173,9 +229,11 @@ def mine() -> ResponseReturnValue:
     today = stockholm_today()
     rows = []
     for inquiry, status_value in found:
-        status = Status(status_value)
+        machine = machine_for(inquiry.form_type)
+        status = type(machine.start)(status_value)
+        assert isinstance(status, Status | SipStatus)
         sent = local_date(inquiry.created_at)
-        state = Progress(status, turn_for(status), inquiry.deadline, ())
+        state = Progress(status, machine.turns[status], inquiry.deadline, ())
         rows.append(Row(inquiry, state, sent, (today - sent).days,
                         person_of(inquiry) if show else None))
     if show and rows:
@@ -184,8 +242,7 @@ def mine() -> ResponseReturnValue:
     return render_template("inquiries/mine.html", unit=unit, rows=rows, total=total,
                            matching=matching, page=page, columns=COLUMNS, sort=sort,
                            direction=direction, filters=FILTERS, chosen=chosen,
-                           show_personal=show, status_labels=STATUS_LABELS,
-                           turn_labels=TURN_LABELS, today=today)
+                           show_personal=show, turn_labels=TURN_LABELS, today=today)
 
 
 def _count(db: Session, query: Any) -> int:
@@ -202,6 +259,43 @@ def _recipient_label(unit: UnitContacts) -> str:
         return unit.name
     phone = f", {reko.phone}" if reko.phone else ""
     return f"{unit.name} (REKO {reko.name}{phone})"
+
+
+@dataclass(frozen=True)
+class Composer:
+    """The logged-in case worker writing a new form of either type: who submits it, from which
+    unit, as which sender."""
+
+    user: User
+    unit: SenderUnit
+    submitter: Submitter
+    sender: Sender
+
+    @classmethod
+    def current(cls) -> Composer:
+        """Return the logged-in case worker's; GatewayError 403 NO_SENDER_UNIT without a unit."""
+        user: User = current_user._get_current_object()
+        submitter = Submitter.from_user(user)
+        unit = user.sender_unit
+        assert unit is not None
+        return cls(user, unit, submitter, Sender.of(user, unit))
+
+    def start(self, db: Session, form: InquiryForm | SipForm) -> bool:
+        """Offer the care units the form can go to; on a GET, fill in a new form (a new id,
+        the case worker's contact and unit) and return True."""
+        form.vardcentral.choices = care_unit_choices(db)
+        if request.method != "GET":
+            return False
+        form.form_id.data = new_id()
+        form.prefill(self.user, self.unit)
+        return True
+
+
+def care_unit_choices(db: Session) -> list[tuple[str, str]]:
+    """Return the care units a case worker's form can go to, the connected ones (the contacts
+    list's units), each with whom to call there today."""
+    return [("", "Välj vårdcentral"), *(
+        (u.hsa_id, _recipient_label(u)) for u in unit_contacts(db, stockholm_today()))]
 
 
 def _render_compose(form: InquiryForm, sender: Sender, *, repeat: dict[str, Any] | None = None,
@@ -245,33 +339,21 @@ def _repeat_of(db: Session, personnummer: str, care_unit: CareUnit,
 @role_required(CASE_WORKER)
 def compose() -> ResponseReturnValue:
     """Ny hälsoförfrågan: the form; a repeat needs confirmation; then the intake."""
-    user: User = current_user
-    submitter = Submitter.from_user(user)  # 403 NO_SENDER_UNIT for a user without a unit
-    unit = user.sender_unit
-    assert unit is not None
-    sender = Sender.of(user, unit)
+    composer = Composer.current()
+    user, submitter, sender = composer.user, composer.submitter, composer.sender
     db = get_session()
     units = {u.hsa_id: u for u in connected_care_units(db)}
     form = InquiryForm()
-    # The care units a form can go to are the connected ones: the contacts list's units.
-    form.vardcentral.choices = [("", "Välj vårdcentral"), *(
-        (u.hsa_id, _recipient_label(u)) for u in unit_contacts(db, stockholm_today()))]
-    if request.method == "GET":
-        form.form_id.data = _new_id()
-        form.mottagare_socialtjanst.data = unit.kind.value == "socialtjanst"
-        form.mottagare_arbetsmarknad.data = unit.kind.value == "arbetsmarknad"
-        # The case worker's contact for this inquiry: their profile's, changeable here.
-        form.handlaggare_telefon.data = user.phone or ""
-        form.handlaggare_epost.data = user.email or ""
+    if composer.start(db, form):
         return _render_compose(form, sender)
     if not form.validate():
         return _render_compose(form, sender, status=422)
     consent = _consent_pdf(form)
     if form.bilaga.errors:
         return _render_compose(form, sender, status=422)
-    sent_before = _sent_before(db, form, submitter)
-    if sent_before is not None:
-        return sent_before
+    again = sent_before(db, form.form_id.data, submitter)
+    if again is not None:
+        return again
     care_unit = units[form.vardcentral.data]
     now = utcnow()
     xml = build_xml(form, sender, care_unit=(care_unit.hsa_id, care_unit.name),
@@ -288,20 +370,19 @@ def compose() -> ResponseReturnValue:
     return _send(db, form, sender, submitter, care_unit, xml, now)
 
 
-def _sent_before(
-    db: Session, form: InquiryForm, submitter: Submitter
-) -> ResponseReturnValue | None:
-    """Return a redirect to the inquiry when this very form was already sent by the user (a
-    double click, the back button): the form's id makes it the same inquiry."""
-    form_id = (form.form_id.data or "").strip().lower()
-    found = db.get(Inquiry, form_id) if 0 < len(form_id) <= 36 else None
+def sent_before(db: Session, form_id: str | None,
+                submitter: Submitter) -> ResponseReturnValue | None:
+    """Return a redirect to the case when the form with this id was already sent by the user
+    (a double click, the back button): the form's id makes it the same case."""
+    wanted = (form_id or "").strip().lower()
+    found = db.get(Inquiry, wanted) if 0 < len(wanted) <= 36 else None
     if found is None or found.submitted_by != submitter.actor:
         return None
-    flash("Förfrågan var redan skickad.", "info")
-    return redirect(url_for("inquiries.detail", inquiry_id=found.id))
+    flash(f"{TYPE_LABELS[found.form_type]} {found.reference} var redan skickad.", "info")
+    return redirect(case_url(found))
 
 
-def _new_id() -> str:
+def new_id() -> str:
     return str(uuid.uuid4())
 
 
@@ -316,9 +397,10 @@ def _send(db: Session, form: InquiryForm, sender: Sender, submitter: Submitter,
     try:
         result = submit(db, xml, submitter=submitter, channel="web", now=now)
     except GatewayError as error:
-        sent_before = _sent_before(db, form, submitter) if error.code == "ID_CONFLICT" else None
-        if sent_before is not None:
-            return sent_before
+        again = (sent_before(db, form.form_id.data, submitter)
+                 if error.code == "ID_CONFLICT" else None)
+        if again is not None:
+            return again
         return _refused(form, sender, error)
     inquiry = result.inquiry
     db.commit()

@@ -111,11 +111,13 @@ class IntakeForm(FlaskForm):
                 self.form_errors = [*self.form_errors, message]
 
 
-class InquiryForm(IntakeForm):
-    """Ny hälsoförfrågan: person, samtycke, bakgrund, frågor and the vårdcentral."""
+class CaseForm(IntakeForm):
+    """The parts every case worker's form has, whatever its type: the case worker's contact,
+    the person and the consent (one set of fields, serving Ny hälsoförfrågan, Ny SIP-kallelse
+    and, for the consent, Skicka till annan vårdcentral)."""
 
     # Fields in the page's order: the error summary lists errors in this order.
-    # Handläggare: pre-filled from the user's profile, editable for this inquiry.
+    # Handläggare: pre-filled from the user's profile, editable for this case.
     handlaggare_telefon = StringField("Ditt telefonnummer", [REQUIRED, Length(max=40)],
                                       filters=[strip])
     handlaggare_epost = StringField("Din e-postadress", [
@@ -143,6 +145,27 @@ class InquiryForm(IntakeForm):
     mottagare_arbetsmarknad = BooleanField(RECIPIENT_LABELS[Mottagarkategori.ARBETSMARKNAD])
     dokumenterat_av = StringField("Dokumenterat av (krävs vid muntligt samtycke)",
                                   [Optional(), Length(max=200)], filters=[strip])
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        self.form_errors = []
+        if self.tolkbehov.data and self.tolkbehov.data not in LANGUAGE_LABELS:
+            self.tolkbehov.errors = [*self.tolkbehov.errors, "Välj ett språk i listan."]
+            ok = False
+        return _recipient_chosen(self) and ok
+
+    def prefill(self, user: User, unit: SenderUnit) -> None:
+        """Fill in a new form: the consent's recipient by the unit's kind, the case worker's
+        contact from their profile (changeable here)."""
+        self.mottagare_socialtjanst.data = unit.kind.value == "socialtjanst"
+        self.mottagare_arbetsmarknad.data = unit.kind.value == "arbetsmarknad"
+        self.handlaggare_telefon.data = user.phone or ""
+        self.handlaggare_epost.data = user.email or ""
+
+
+class InquiryForm(CaseForm):
+    """Ny hälsoförfrågan: person, samtycke, bakgrund, frågor and the vårdcentral."""
+
     bilaga = FileField("Underskrivet samtycke (PDF, frivilligt)", [
         FileAllowed(["pdf"], "Bifoga samtycket som PDF."),
     ])
@@ -170,10 +193,6 @@ class InquiryForm(IntakeForm):
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
-        self.form_errors = []
-        if self.tolkbehov.data and self.tolkbehov.data not in LANGUAGE_LABELS:
-            self.tolkbehov.errors = [*self.tolkbehov.errors, "Välj ett språk i listan."]
-            ok = False
         if not any(self[question_field(code)].data for code in QUESTION_CHOICES):
             self.fraga_aktivitetsformaga.errors = [
                 *self.fraga_aktivitetsformaga.errors, "Välj minst en fråga."]
@@ -181,19 +200,19 @@ class InquiryForm(IntakeForm):
         if self.fraga_ovrigt.data and not self.ovrigt_text.data:
             self.ovrigt_text.errors = [*self.ovrigt_text.errors, "Skriv frågan under Övrigt."]
             ok = False
-        return _recipient_chosen(self) and ok
+        return ok
 
 
 class ResendForm(IntakeForm):
     """Skicka till annan vårdcentral: the new consent and the VC it names, where the person is
     listed now (the consent's fields are the new inquiry form's own, not copies)."""
 
-    givet = InquiryForm.givet
-    giltigt_till = InquiryForm.giltigt_till
-    samtycke_form = InquiryForm.samtycke_form
-    mottagare_socialtjanst = InquiryForm.mottagare_socialtjanst
-    mottagare_arbetsmarknad = InquiryForm.mottagare_arbetsmarknad
-    dokumenterat_av = InquiryForm.dokumenterat_av
+    givet = CaseForm.givet
+    giltigt_till = CaseForm.giltigt_till
+    samtycke_form = CaseForm.samtycke_form
+    mottagare_socialtjanst = CaseForm.mottagare_socialtjanst
+    mottagare_arbetsmarknad = CaseForm.mottagare_arbetsmarknad
+    dokumenterat_av = CaseForm.dokumenterat_av
     vardcentral = SelectField("Vårdcentral där personen nu är listad (samtycket ska gälla den)",
                               [InputRequired("Välj en vårdcentral.")])
 
@@ -203,7 +222,7 @@ class ResendForm(IntakeForm):
         return _recipient_chosen(self) and ok
 
 
-def _recipient_chosen(form: InquiryForm | ResendForm) -> bool:
+def _recipient_chosen(form: CaseForm | ResendForm) -> bool:
     """Return whether the consent names who may receive the answer; else say so on the form."""
     if form.mottagare_socialtjanst.data or form.mottagare_arbetsmarknad.data:
         return True
@@ -212,31 +231,41 @@ def _recipient_chosen(form: InquiryForm | ResendForm) -> bool:
     return False
 
 
-# Places in the XML (and consent rule codes) and the fields they come from.
+# Places in the XML below the form's root (whatever its type), and rule codes, and the fields
+# they come from: a form without the field takes the finding on the whole form.
 PATH_FIELDS: dict[str, str] = {
-    "/halsoforfragan/person/personnummer": "personnummer",
-    "/halsoforfragan/person/namn": "person_namn",
-    "/halsoforfragan/person/telefon": "person_telefon",
-    "/halsoforfragan/person/tolkbehov": "tolkbehov",
-    "/halsoforfragan/samtycke/givet": "givet",
-    "/halsoforfragan/samtycke/giltigtTill": "giltigt_till",
-    "/halsoforfragan/samtycke/form": "samtycke_form",
-    "/halsoforfragan/samtycke/mottagare": "mottagare_socialtjanst",
-    "/halsoforfragan/samtycke/dokumenteratAv": "dokumenterat_av",
-    "/halsoforfragan/samtycke/bilaga": "bilaga",
-    "/halsoforfragan/samtycke/uppgiftslamnare": "vardcentral",
-    "/halsoforfragan/mottagare/vardcentral": "vardcentral",
-    "/halsoforfragan/bakgrund": "bakgrund",
-    "/halsoforfragan/planeradeInsatser": "planerade_insatser",
-    "/halsoforfragan/fragor": "ovrigt_text",
-    "/halsoforfragan/svarSenast": "svar_senast",
-    "/halsoforfragan/avsandare/handlaggare/telefon": "handlaggare_telefon",
-    "/halsoforfragan/avsandare/handlaggare/epost": "handlaggare_epost",
+    "person/personnummer": "personnummer",
+    "person/namn": "person_namn",
+    "person/telefon": "person_telefon",
+    "person/tolkbehov": "tolkbehov",
+    "samtycke/givet": "givet",
+    "samtycke/giltigtTill": "giltigt_till",
+    "samtycke/form": "samtycke_form",
+    "samtycke/mottagare": "mottagare_socialtjanst",
+    "samtycke/dokumenteratAv": "dokumenterat_av",
+    "samtycke/bilaga": "bilaga",
+    "samtycke/uppgiftslamnare": "vardcentral",
+    "mottagare/vardcentral": "vardcentral",
+    "bakgrund": "bakgrund",
+    "planeradeInsatser": "planerade_insatser",
+    "fragor": "ovrigt_text",
+    "svarSenast": "svar_senast",
+    "avsandare/handlaggare/telefon": "handlaggare_telefon",
+    "avsandare/handlaggare/epost": "handlaggare_epost",
+    # A SIP invitation's own (DESIGN 5.8).
+    "syfte": "syfte",
+    "mote/tid": "mote_datum",
+    "mote/langdMinuter": "langd_minuter",
+    "mote/plats": "plats",
+    "mote/digitalLank": "digital_lank",
+    "deltagare": "deltagare_1_roll",
 }
 CODE_FIELDS = {"C1": "givet", "C2": "giltigt_till", "C3": "giltigt_till", "C4": "vardcentral",
                "C5": "mottagare_socialtjanst", "C6": "dokumenterat_av", "C7": "vardcentral",
                "PERSONNUMMER": "personnummer", "FRAGA_OVRIGT_TEXT": "ovrigt_text",
-               "SVAR_SENAST": "svar_senast", "BILAGA": "bilaga"}
+               "SVAR_SENAST": "svar_senast", "BILAGA": "bilaga",
+               "S1": "mote_datum", "S2": "svar_senast", "S3": "deltagare_1_roll",
+               "S4": "digital_lank"}
 
 
 def issue_field(location: str, code: str = "") -> str | None:
@@ -248,7 +277,9 @@ def issue_field(location: str, code: str = "") -> str | None:
         return CODE_FIELDS[code]
     path = location.split(",")[0].strip()
     path = path.split("/@")[0]
-    # The longest known prefix: /halsoforfragan/fragor/fraga[2] belongs to the questions.
+    # Below the root: /halsoforfragan/person/namn and /sipKallelse/person/namn are one field.
+    path = path.lstrip("/").partition("/")[2]
+    # The longest known prefix: fragor/fraga[2] belongs to the questions.
     for known in sorted(PATH_FIELDS, key=len, reverse=True):
         if path == known or path.startswith(known + "/") or path.startswith(known + "["):
             return PATH_FIELDS[known]
@@ -293,14 +324,9 @@ def build_xml(form: InquiryForm, sender: Sender, *, care_unit: tuple[str, str],
         avsandare=sender.avsandare(form.handlaggare_telefon.data or "",
                                    form.handlaggare_epost.data or ""),
         mottagare=Mottagare(hsa_id, name),
-        person=Person(
-            personnummer=(form.personnummer.data or "").replace("-", ""),
-            namn=form.person_namn.data or "",
-            telefon=form.person_telefon.data or None,
-            tolkbehov_sprak=form.tolkbehov.data or None,
-        ),
+        person=person_of_form(form),
         # C4: the consent lets the chosen vårdcentral disclose.
-        samtycke=_samtycke(form, hsa_id, consent_pdf),
+        samtycke=samtycke_of_form(form, hsa_id, consent_pdf),
         bakgrund=form.bakgrund.data or "",
         planerade_insatser=form.planerade_insatser.data or None,
         fragor=questions,
@@ -318,13 +344,26 @@ def build_resend_xml(form: ResendForm, original: Halsoforfragan, *, care_unit: t
     skapad = now.replace(microsecond=0)
     return write_halsoforfragan(dataclasses.replace(
         original, skapad=skapad, mottagare=Mottagare(hsa_id, name),
-        samtycke=_samtycke(form, hsa_id, None),
+        samtycke=samtycke_of_form(form, hsa_id, None),
         svar_senast=default_svar_senast(skapad), svar_senast_angiven=False,
     ))
 
 
-def _samtycke(form: InquiryForm | ResendForm, hsa_id: str,
-              consent_pdf: tuple[str, bytes] | None) -> Samtycke:
+def person_of_form(form: CaseForm) -> Person:
+    """Return the person a validated form names."""
+    return Person(
+        personnummer=(form.personnummer.data or "").replace("-", ""),
+        namn=form.person_namn.data or "",
+        telefon=form.person_telefon.data or None,
+        tolkbehov_sprak=form.tolkbehov.data or None,
+    )
+
+
+def samtycke_of_form(form: CaseForm | ResendForm, hsa_id: str,
+                     consent_pdf: tuple[str, bytes] | None,
+                     syfte: Syfte = Syfte.PLANERING_ARBETE_STUDIER) -> Samtycke:
+    """Return the consent a validated form gives, letting the care unit `hsa_id` disclose
+    for `syfte` (the form type's purpose)."""
     recipients = [kind for kind, chosen in ((Mottagarkategori.SOCIALTJANST,
                                              form.mottagare_socialtjanst.data),
                                             (Mottagarkategori.ARBETSMARKNAD,
@@ -335,7 +374,7 @@ def _samtycke(form: InquiryForm | ResendForm, hsa_id: str,
         form=SamtyckeForm(form.samtycke_form.data),
         uppgiftslamnare_hsa_id=hsa_id,
         mottagare=tuple(recipients),
-        syfte=Syfte.PLANERING_ARBETE_STUDIER,
+        syfte=syfte,
         dokumenterat_av=form.dokumenterat_av.data or None,
         bilaga=Bilaga(*consent_pdf) if consent_pdf is not None else None,
     )

@@ -27,6 +27,7 @@ from gateway.inquiries.models import (
     LegKind,
 )
 from gateway.stats.sqltime import SqlTime, epoch_seconds
+from gateway.vault.service import get_vault
 
 __all__ = [
     "STOCKHOLM",
@@ -432,6 +433,22 @@ def _fold(session: Session, inquiry_id: str, legs: list[NewLeg]) -> None:
     summary = _summary_for(session, inquiry_id)
     for leg in legs:
         _apply(summary, machine, leg.kind, leg.at)
+
+
+def seal_leg_text(session: Session, leg: Leg, text: str) -> None:
+    """Seal free text on a new leg (purged with the inquiry's content; `leg_text` reads it): a
+    close's reason text, a SIP reply's participants and comment."""
+    session.flush()  # the leg's id is in the sealing context
+    leg.text = get_vault().seal(text.encode("utf-8"), _leg_context(leg))
+
+
+def leg_text(leg: Leg) -> str | None:
+    """Return the free text sealed on a leg; None when there was none or it was purged."""
+    return None if leg.text is None else get_vault().open(leg.text, _leg_context(leg)).decode()
+
+
+def _leg_context(leg: Leg) -> str:
+    return f"legs.text:{leg.id}"
 
 
 def legs_of(session: Session, inquiry_id: str) -> list[Leg]:
