@@ -21,8 +21,10 @@ from forms.halsoforfragan import Syfte
 from forms.sip import parse_sip_kallelse
 from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
-from gateway.db import get_session
-from gateway.inquiries.models import FormType, Inquiry, SipMeeting, SipPlan
+from gateway.db import get_session, utcnow
+from gateway.inquiries.closing import purge
+from gateway.inquiries.models import FormType, Inquiry, Leg, LegKind, SipMeeting, SipPlan
+from gateway.inquiries.sip import latest_reply
 from gateway.vault.service import get_vault
 from tests.support.clock import FROZEN_TODAY
 from tests.support.forms import EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, SKANE
@@ -403,3 +405,35 @@ def test_another_unit_gets_404_audited_and_a_reko_403(sip_world: World) -> None:
             assert anna.get(path).status_code == 403
         # The hälsoförfrågan's page does not show a SIP invitation.
         assert sip_world.oster.get(f"/arenden/{sip_id}").status_code == 404
+
+
+def test_a_purge_removes_the_plan_and_the_replys_participants(sip_world: World) -> None:
+    with sip_world.app.app_context():
+        sip_id = sent(sip_world)
+        reply = sip_svar(sip_id, deltagare=("Johan Ek, läkare",), kommentar="Vi kommer två.")
+        assert sip_world.api("POST", f"/api/v1/sip/{sip_id}/reply", sip_world.vc_token,
+                             data=reply, content_type="application/xml").status_code == 201
+        held(sip_world, sip_id)
+        assert upload(sip_world, sip_id, plain_pdf()).status_code == 302
+        session = get_session()
+        inquiry = session.get(Inquiry, sip_id)
+        assert inquiry is not None
+        replied = session.scalars(select(Leg).where(Leg.inquiry_id == sip_id,
+                                                    Leg.kind == LegKind.REPLIED)).one()
+        assert replied.text is not None and b"Johan" not in replied.text
+        purge(session, inquiry, utcnow())
+        session.commit()
+        assert session.get(SipPlan, sip_id) is None
+        after = latest_reply(session, inquiry)
+        assert after is not None and after.deltagare == () and after.kommentar is None
+        page = sip_world.oster.get(f"/arenden/sip/{sip_id}")
+        assert page.status_code == 200
+        text = page.get_data(as_text=True)
+        assert "Kallelsens innehåll är raderat." in text and "Johan Ek" not in text
+        assert sip_world.oster.get(f"/arenden/sip/{sip_id}/plan.pdf").status_code == 404
+        # The REKO's page of a purged invitation too (it answered 410 before).
+        anna = logged_in_browser(sip_world.app, "anna", Role.COORDINATOR, hsa_id=ANNA.hsa_id)
+        reko_page = anna.get(f"/inkorg/{sip_id}")
+        assert reko_page.status_code == 200
+        assert "Kallelsens innehåll har raderats" in reko_page.get_data(as_text=True)
+        assert anna.get(f"/inkorg/{sip_id}/plan.pdf").status_code == 404

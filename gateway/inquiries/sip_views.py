@@ -61,7 +61,7 @@ def invitation_of(inquiry: Inquiry) -> SipKallelse | None:
     try:
         form = stored_form(inquiry)
     except GatewayError as error:
-        if error.code == codes.CONTENT_PURGED:
+        if error.code == codes.CONTENT_PURGED.code:
             return None
         raise
     assert isinstance(form, SipKallelse)
