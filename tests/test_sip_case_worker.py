@@ -27,7 +27,7 @@ from gateway.inquiries.models import FormType, Inquiry, Leg, LegKind, SipMeeting
 from gateway.inquiries.sip import latest_reply
 from gateway.vault.service import get_vault
 from tests.support.clock import FROZEN_TODAY
-from tests.support.forms import EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, SKANE
+from tests.support.forms import CONSENT_PDF, EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, SKANE
 from tests.support.intake import bearer, new_client
 from tests.support.pdfs import javascript_catalog, plain_pdf
 from tests.support.reko import ANNA, leg_kinds, received_days_ago
@@ -437,3 +437,31 @@ def test_a_purge_removes_the_plan_and_the_replys_participants(sip_world: World) 
         assert reko_page.status_code == 200
         assert "Kallelsens innehåll har raderats" in reko_page.get_data(as_text=True)
         assert anna.get(f"/inkorg/{sip_id}/plan.pdf").status_code == 404
+
+
+def test_the_signed_consent_travels_with_the_invitation_and_a_non_pdf_is_refused(
+    sip_world: World,
+) -> None:
+    with sip_world.app.app_context():
+        page = sip_world.oster.get("/arenden/sip/ny").get_data(as_text=True)
+        found = ID_RE.search(page)
+        assert found
+        fields: dict[str, Any] = {"form_id": found.group(1), **sip_fields()}
+        refused = sip_world.oster.submit(
+            "/arenden/sip/ny", "/arenden/sip/ny",
+            {**fields, "bilaga": (io.BytesIO(b"inte en pdf"), "samtycke.pdf")},
+            content_type="multipart/form-data")
+        assert refused.status_code == 422
+        assert 'href="#bilaga"' in refused.get_data(as_text=True)
+        assert sips() == 0
+        done = sip_world.oster.submit(
+            "/arenden/sip/ny", "/arenden/sip/ny",
+            {**fields, "bilaga": (io.BytesIO(CONSENT_PDF), "samtycke.pdf")},
+            content_type="multipart/form-data")
+        assert done.status_code == 302, done.get_data(as_text=True)[:2000]
+        inquiry = get_session().get(Inquiry, found.group(1))
+        assert inquiry is not None
+        form = parse_sip_kallelse(get_vault().open(inquiry.content or b"",
+                                                   f"inquiries.content:{inquiry.id}"))
+        assert form.samtycke.bilaga is not None
+        assert form.samtycke.bilaga.innehall == CONSENT_PDF

@@ -37,7 +37,7 @@ from gateway.inquiries.models import FormType, Inquiry, SipCancelReason
 from gateway.inquiries.personal import audit_reads
 from gateway.inquiries.sip_views import invitation_of, plan_download
 from gateway.inquiries.sip_webform import PARTICIPANT_ROWS, SipForm, build_sip_xml
-from gateway.inquiries.views import CASE_WORKER, Composer, bp, sent_before
+from gateway.inquiries.views import CASE_WORKER, Composer, bp, consent_pdf, sent_before
 from gateway.inquiries.webform import Sender
 from gateway.inquiries.workflow import SIP_MACHINE, SipStatus, progress
 
@@ -71,13 +71,17 @@ def sip_compose() -> ResponseReturnValue:
         return _render_compose(form, sender)
     if not form.validate():
         return _render_compose(form, sender, 422)
+    consent = consent_pdf(form)
+    if form.bilaga.errors:
+        return _render_compose(form, sender, 422)
     again = sent_before(db, form.form_id.data, submitter)
     if again is not None:
         return again
     units = {u.hsa_id: u for u in connected_care_units(db)}
     care_unit = units[form.vardcentral.data or ""]
     now = utcnow()
-    xml = build_sip_xml(form, sender, care_unit=(care_unit.hsa_id, care_unit.name), now=now)
+    xml = build_sip_xml(form, sender, care_unit=(care_unit.hsa_id, care_unit.name),
+                        consent_pdf=consent, now=now)
     try:
         result = submit(db, xml, submitter=submitter, channel="web", now=now,
                         form_type=FormType.SIP)

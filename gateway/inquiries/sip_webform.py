@@ -141,9 +141,10 @@ def meeting_start(form: SipForm) -> dt.datetime:
 
 
 def build_sip_xml(form: SipForm, sender: Sender, *, care_unit: tuple[str, str],
-                  now: dt.datetime) -> bytes:
+                  consent_pdf: tuple[str, bytes] | None, now: dt.datetime) -> bytes:
     """Return the sipKallelse XML (DESIGN 5.8) of a validated form, created `now` (in Swedish
-    time), to the care unit (HSA-id, name)."""
+    time), to the care unit (HSA-id, name), with the signed consent (file name, bytes) if
+    any."""
     hsa_id, name = care_unit
     assert form.svar_senast.data is not None and form.langd_minuter.data is not None
     return write_sip_kallelse(SipKallelse(
@@ -154,7 +155,7 @@ def build_sip_xml(form: SipForm, sender: Sender, *, care_unit: tuple[str, str],
         mottagare=Mottagare(hsa_id, name),
         person=person_of_form(form),
         # C4: the consent lets the called vårdcentral disclose, for the SIP.
-        samtycke=samtycke_of_form(form, hsa_id, None, Syfte.SIP),
+        samtycke=samtycke_of_form(form, hsa_id, consent_pdf, Syfte.SIP),
         syfte=form.syfte.data or "",
         mote=Mote(tid=meeting_start(form), langd_minuter=form.langd_minuter.data,
                   plats=form.plats.data or None, digital_lank=form.digital_lank.data or None),

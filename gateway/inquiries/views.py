@@ -52,6 +52,7 @@ from gateway.inquiries.resend import check, reopenable, resend
 from gateway.inquiries.sip_webform import SipForm
 from gateway.inquiries.webform import (
     MAX_CONSENT_PDF,
+    CaseForm,
     InquiryForm,
     ResendForm,
     Sender,
@@ -306,7 +307,9 @@ def _render_compose(form: InquiryForm, sender: Sender, *, repeat: dict[str, Any]
                            questions=QUESTION_CHOICES, recipient=contacts), status
 
 
-def _consent_pdf(form: InquiryForm) -> tuple[str, bytes] | None:
+def consent_pdf(form: CaseForm) -> tuple[str, bytes] | None:
+    """Return the signed consent the form attaches (file name, bytes), or None; a file that is
+    no PDF of at most 5 MB is an error on the field."""
     upload = form.bilaga.data
     if not upload or not getattr(upload, "filename", ""):
         return None
@@ -348,7 +351,7 @@ def compose() -> ResponseReturnValue:
         return _render_compose(form, sender)
     if not form.validate():
         return _render_compose(form, sender, status=422)
-    consent = _consent_pdf(form)
+    consent = consent_pdf(form)
     if form.bilaga.errors:
         return _render_compose(form, sender, status=422)
     again = sent_before(db, form.form_id.data, submitter)

@@ -145,6 +145,9 @@ class CaseForm(IntakeForm):
     mottagare_arbetsmarknad = BooleanField(RECIPIENT_LABELS[Mottagarkategori.ARBETSMARKNAD])
     dokumenterat_av = StringField("Dokumenterat av (krävs vid muntligt samtycke)",
                                   [Optional(), Length(max=200)], filters=[strip])
+    bilaga = FileField("Underskrivet samtycke (PDF, frivilligt)", [
+        FileAllowed(["pdf"], "Bifoga samtycket som PDF."),
+    ])
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
@@ -166,9 +169,6 @@ class CaseForm(IntakeForm):
 class InquiryForm(CaseForm):
     """Ny hälsoförfrågan: person, samtycke, bakgrund, frågor and the vårdcentral."""
 
-    bilaga = FileField("Underskrivet samtycke (PDF, frivilligt)", [
-        FileAllowed(["pdf"], "Bifoga samtycket som PDF."),
-    ])
     # Bakgrund
     bakgrund = TextAreaField("Bakgrund", [REQUIRED, Length(max=MAX_BAKGRUND)], filters=[strip])
     planerade_insatser = TextAreaField("Planerade insatser (frivilligt)",
