@@ -106,8 +106,8 @@ def post_plan(sip_id: str) -> Response:
     (leg `plan_shared`); 409 before the meeting is recorded as held, 422 for a refused file."""
     client: ApiClient = g.api_client
     inquiry = client_inquiry(sip_id, client, Act.SHARE_PLAN, FormType.SIP)
-    with pdf_body("planen", sip.MAX_PLAN_BYTES) as body:
-        pdf = body.read()  # a plan is at most MAX_PLAN_BYTES: checked and sealed whole
+    with pdf_body("planen", sip.MAX_PLAN_BYTES) as upload:
+        pdf = upload.read()  # a plan is at most MAX_PLAN_BYTES: checked and sealed whole
     session = get_session()
     sip.share_plan(session, inquiry, pdf, actor=f"client:{client.client_id}", channel="api",
                    now=utcnow())

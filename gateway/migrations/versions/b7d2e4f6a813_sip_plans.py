@@ -1,7 +1,7 @@
 """sip_plans: the plan of a held SIP meeting shared with the VC, sealed (DESIGN 5.8)
 
 Revision ID: b7d2e4f6a813
-Revises: a9c3e5d7f102
+Revises: b3d5f7a9c1e4
 Create Date: 2026-12-02 21:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import gateway.db
 
 revision = 'b7d2e4f6a813'
-down_revision = 'a9c3e5d7f102'
+down_revision = 'b3d5f7a9c1e4'
 branch_labels = None
 depends_on = None
 
