@@ -58,6 +58,15 @@ class FormKind:
     title: str
     read: Callable[[etree._Element], IntakeForm]
 
+    @property
+    def label(self) -> str:
+        """The label of its SDK message ("Hälsoförfrågan", "SIP-kallelse")."""
+        return self.title[:1].upper() + self.title[1:]
+
+    @property
+    def reply_label(self) -> str:
+        """The label of the SDK message that answers it ("Svar på hälsoförfrågan")."""
+        return f"Svar på {self.title}"
 
 
 HALSOFORFRAGAN = FormKind("halsoforfragan", halsoforfragan.NS, halsoforfragan.Halsoforfragan.ROOT,

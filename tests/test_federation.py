@@ -194,24 +194,27 @@ def signed_answer_bytes(app: Flask, inquiry_id: str) -> bytes:
         return stored.pdf
 
 
-def opened_as_digg_and_xmlsec1_would(pair: Pair, data: bytes) -> bytes:
-    """Check an envelope from Malmö to Skåne as outsiders would: DIGG's XHE XSD and schematron,
-    `xmlsec1 --verify` with Malmö's certificate, `xmlsec1 --decrypt` with Skåne's key, and
-    DIGG's message XSD and schematron on the payload; return the decrypted XHE."""
+def opened_as_digg_and_xmlsec1_would(pair: Pair, data: bytes, back: bool = False) -> bytes:
+    """Check an envelope from Malmö to Skåne (`back`: from Skåne to Malmö) as outsiders would:
+    DIGG's XHE XSD and schematron, `xmlsec1 --verify` with the sender's certificate, `xmlsec1
+    --decrypt` with the recipient's key, and DIGG's message XSD and schematron on the payload;
+    return the decrypted XHE."""
     from tests.support import digg
 
     assert digg_xhe(data).valid, digg_xhe(data)
     if XMLSEC1 is None:
         pytest.skip("xmlsec1 is not installed")
-    layout = PkiLayout.for_instance(pair.skane.instance_path)
-    folder = Path(pair.skane.instance_path)
+    sender, (recipient, app) = (SKANE, (MALMO, pair.malmo)) if back else (MALMO, (SKANE,
+                                                                                   pair.skane))
+    layout = PkiLayout.for_instance(app.instance_path)
+    folder = Path(app.instance_path)
     (folder / "env.xml").write_bytes(data)
     verify = subprocess.run(
-        [XMLSEC1, "--verify", "--pubkey-cert-pem", str(layout.org_cert(MALMO)),
+        [XMLSEC1, "--verify", "--pubkey-cert-pem", str(layout.org_cert(sender)),
          str(folder / "env.xml")], capture_output=True, text=True, check=False)
     assert verify.returncode == 0, verify.stderr
     decrypt = subprocess.run(
-        [XMLSEC1, "--decrypt", "--privkey-pem", str(layout.org_enc_key(SKANE)),
+        [XMLSEC1, "--decrypt", "--privkey-pem", str(layout.org_enc_key(recipient)),
          str(folder / "env.xml")], capture_output=True, check=False)
     assert decrypt.returncode == 0, decrypt.stderr
     # xmlsec1 writes the whole XHE with the payload in clear; DIGG's XSD is the payload's.

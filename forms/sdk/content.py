@@ -140,7 +140,7 @@ def inquiry_message(
 
 
 def answer_message(
-    pdf: bytes,
+    pdf: bytes | None,
     *,
     sender: Party,
     recipient: Party,
@@ -154,13 +154,15 @@ def answer_message(
     label: str = ANSWER_LABEL,
     text: str | None = None,
     generating_system: Identifier | None = None,
+    document_id: str = ANSWER_DOCUMENT_ID,
 ) -> Message:
     """Return the SDK message of an answer: the signed PDF (and the structured answer XML, where
-    given), refToMessageId the inquiry's message id, in the inquiry's conversation."""
-    files = [ContentFile(pdf_file_name, PDF_TYPE, pdf)]
+    given), refToMessageId the inquiry's message id, in the inquiry's conversation. A reply
+    that is XML alone (a SIP invitation's sipSvar) has no PDF: `structured_xml` is its file."""
+    files = [ContentFile(pdf_file_name, PDF_TYPE, pdf)] if pdf is not None else []
     if structured_xml is not None:
         files.append(ContentFile(structured_file_name, XML_TYPE, structured_xml))
-    document = _document(ANSWER_DOCUMENT_ID, label, files, text)
+    document = _document(document_id, label, files, text)
     return new_message(
         sender=sender, recipient=recipient, documents=[document], message_id=message_id,
         created=created, conversation_id=conversation_id, ref_to_message_id=ref_to_message_id,
@@ -223,6 +225,11 @@ def is_plain(message: Message) -> bool:
     )
 
 
+def has_pdf(message: Message) -> bool:
+    """Return whether any of the message's files is a PDF (an answer's signed PDF)."""
+    return any(media_type(file.content_type) in PDF_TYPES for file in message.content_files)
+
+
 def inquiry_content(message: Message) -> InquiryContent:
     """Return the form and the consent form of a hälsoförfrågan message; raise MessageError
     (SDK_FORM_FILE, SDK_CONSENT_FILE, SDK_FILE_TYPE) naming every file that does not fit."""
@@ -240,11 +247,7 @@ def answer_content(message: Message) -> AnswerContent:
     """Return the signed PDF and the structured answer of an answer message; raise MessageError
     (SDK_REF_MISSING, SDK_ANSWER_FILE, SDK_STRUCTURED_FILE, SDK_FILE_TYPE) for what does not fit."""
     pdf, xml, issues = _sort_files(message, PDF_TYPES, XML_TYPES)
-    if message.header.ref_to_message_id is None:
-        issues.append(rule_issue(
-            "SDK_REF_MISSING", "Ett svar ska ange refToMessageId: förfrågans messageId.",
-            path="/messagePayload/message/messageHeader",
-        ))
+    issues += _ref_issues(message)
     if len(pdf) != 1:
         issues.append(_count_issue("SDK_ANSWER_FILE", pdf, "en signerad PDF"))
     if len(xml) > 1:
@@ -252,6 +255,13 @@ def answer_content(message: Message) -> AnswerContent:
     if issues:
         raise MessageError(make_report(issues))
     return AnswerContent(pdf[0][1], xml[0][1] if xml else None)
+
+
+def _ref_issues(message: Message) -> list[Finding]:
+    if message.header.ref_to_message_id is not None:
+        return []
+    return [rule_issue("SDK_REF_MISSING", "Ett svar ska ange refToMessageId: förfrågans messageId.",
+                       path="/messagePayload/message/messageHeader")]
 
 
 def is_withdrawal(message: Message) -> bool:
@@ -262,12 +272,16 @@ def is_withdrawal(message: Message) -> bool:
     )
 
 
-def withdrawal_content(message: Message) -> ContentFile:
-    """Return the withdrawal XML of a consent withdrawal message; raise MessageError
-    (SDK_FORM_FILE, SDK_FILE_TYPE) unless it is the message's one file."""
+def xml_content(message: Message, what: str = "återkallelsen som XML", *,
+                reply: bool = False) -> ContentFile:
+    """Return the one XML file of a message that carries nothing else (a consent withdrawal, a
+    reply that is XML alone: `reply` requires refToMessageId); raise MessageError
+    (SDK_REF_MISSING, SDK_FORM_FILE, SDK_FILE_TYPE) naming every file that does not fit."""
     xml, _, issues = _sort_files(message, XML_TYPES, frozenset())
+    if reply:
+        issues += _ref_issues(message)
     if len(xml) != 1:
-        issues.append(_count_issue("SDK_FORM_FILE", xml, "en fil med återkallelsen som XML"))
+        issues.append(_count_issue("SDK_FORM_FILE", xml, f"en fil med {what}"))
     if issues:
         raise MessageError(make_report(issues))
     return xml[0][1]

@@ -45,6 +45,7 @@ ACTION_LABELS: dict[str, str] = {
     "sip.plan": "Dela SIP-plan med vårdcentralen",
     "sip.plan_shared": "SIP-plan delad med vårdcentralen",
     "sip.plan.read": "Läsa SIP-plan",
+    "sip.reply.read": "Läsa svar på SIP-kallelse",
     "inquiry.rerouted": "Hälsoförfrågan skickad till annan vårdcentral",
     "inquiry.purged": "Innehåll gallrat",
     "inquiry.mark": "Sätta REKO-status",

@@ -4,7 +4,9 @@
 Order: the signature against the certificate held for FromParty (before anything is
 decrypted), the XHE, decryption with our own key, the payload (SV/BV), the functional
 address (BV not-found), duplicates (BV duplicate). An accepted hälsoförfrågan enters the
-intake service (channel sdk-peer); an accepted answer the answer service; a consent withdrawal
+intake service (channel sdk-peer), whatever its form type (a hälsoförfrågan, a SIP
+invitation); what answers one (refToMessageId) the service of the answered inquiry's form type:
+a signed PDF the answer service, a SIP reply gateway.inquiries.sip.reply; a consent withdrawal
 (forms/withdrawal.py) is registered as a local one is. Every refusal gets
 a REJECTED receipt, also an envelope that cannot be decrypted (C3.2.4 would send none; DESIGN
 7.2 says every refusal gets one). A receipt is never answered with a receipt.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import current_app
@@ -24,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms.errors import FormError
-from forms.sdk.content import answer_content, inquiry_content, is_withdrawal, withdrawal_content
+from forms.sdk.content import answer_content, inquiry_content, is_withdrawal, xml_content
 from forms.sdk.message import Message, check_message, parse_message
 from forms.sdk.message_rules import MessageError, make_report
 from forms.sdk.receipt import (
@@ -67,10 +69,11 @@ from gateway.federation.peers import (
     signing_key,
     trusted,
 )
+from gateway.inquiries import sip
 from gateway.inquiries.answers import accept_answer
 from gateway.inquiries.closing import withdraw_consent
 from gateway.inquiries.intake import PEER_CHANNEL, Submitter, form_refusal, submit
-from gateway.inquiries.models import Inquiry, LegKind
+from gateway.inquiries.models import FormType, Inquiry, LegKind
 from gateway.inquiries.sdk_messages import message_owner, received_message
 from gateway.inquiries.workflow import add_leg
 from gateway.jobs.models import Job
@@ -337,7 +340,7 @@ def _take_inquiry(session: Session, message: Message, sender: Peer, now: dt.date
         # The SDK message is stored as it came (the sender's messageId, conversation and
         # label), for the SDK message API here and the answer.
         result = submit(session, form, submitter=submitter, channel=PEER_CHANNEL, now=now,
-                        message=received_message(message))
+                        message=received_message(message), form_type=None)
     except GatewayError as error:
         raise _rules_refusal(error) from None
     if not result.created:
@@ -357,24 +360,42 @@ def _take_answer(session: Session, message: Message, sender: Peer) -> str:
                       f"refToMessageId {ref} är ingen förfrågan till {sender.organisation_id}.",
                       "/messagePayload/message/messageHeader/refToMessageId")
     try:
-        content = answer_content(message)
-        accept_answer(
-            session, inquiry.id, content.pdf.content, submitter=f"{PEER_ACTOR}"
-            f"{sender.organisation_id}", channel=PEER_CHANNEL,
-            now=message.header.creation_date_time,
-            structured=content.structured.content if content.structured else None,
-            reko_checked_by_peer=True, message=received_message(message),
-        )
+        _TAKERS[inquiry.form_type](session, inquiry, message, f"{PEER_ACTOR}"
+                                   f"{sender.organisation_id}")
     except (GatewayError, MessageError) as error:
         raise _rules_refusal(error) from None
     return inquiry.id
+
+
+def _accept_answer(session: Session, inquiry: Inquiry, message: Message, actor: str) -> None:
+    """A hälsoförfrågan's answer: the signed PDF to the answer service, P4 decided there."""
+    content = answer_content(message)
+    accept_answer(
+        session, inquiry.id, content.pdf.content, submitter=actor, channel=PEER_CHANNEL,
+        now=message.header.creation_date_time,
+        structured=content.structured.content if content.structured else None,
+        reko_checked_by_peer=True, message=received_message(message),
+    )
+
+
+def _accept_reply(session: Session, inquiry: Inquiry, message: Message, actor: str) -> None:
+    """A SIP invitation's reply: its sipSvar to the SIP service, at the time the peer took it."""
+    data = xml_content(message, "SIP-svaret som XML", reply=True).content
+    sip.reply(session, inquiry, data, actor=actor, channel=PEER_CHANNEL,
+              now=message.header.creation_date_time, message=received_message(message))
+
+
+_TAKERS: dict[FormType, Callable[[Session, Inquiry, Message, str], None]] = {
+    FormType.HALSOFORFRAGAN: _accept_answer,
+    FormType.SIP: _accept_reply,
+}
 
 
 def _take_withdrawal(session: Session, message: Message, sender: Peer, now: dt.datetime) -> None:
     """Register a consent withdrawal a peer's case worker registered there: towards a care unit
     served here, for the peer's own sender unit (the message's sender), as a local one is."""
     try:
-        notice = parse_withdrawal_xml(withdrawal_content(message).content)
+        notice = parse_withdrawal_xml(xml_content(message).content)
     except MessageError as error:
         raise _rules_refusal(error) from None
     except FormError as error:

@@ -20,9 +20,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms.errors import FormError
-from forms.sdk.content import Party, answer_message, inquiry_message, withdrawal_message
+from forms.formtypes import kind_named
+from forms.sdk.content import (
+    Party,
+    answer_message,
+    inquiry_message,
+    withdrawal_message,
+    xml_content,
+)
 from forms.sdk.message import build_message
-from forms.sdk.message_rules import MESSAGE_LIMITS
+from forms.sdk.message_rules import MESSAGE_LIMITS, MessageError
 from forms.sdk.statuses import MessageStatus
 from forms.sdk.xhe import build_xhe, message_header, read_routing
 from forms.withdrawal import Aterkallelse, build_withdrawal_xml
@@ -43,9 +50,10 @@ from gateway.federation.transport import (
     Transport,
     TransportError,
 )
-from gateway.inquiries.answers import answer_for, inquiry_form
+from gateway.inquiries.answers import answer_for
 from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_SEND_JOB, PEER_WITHDRAWAL_JOB
-from gateway.inquiries.models import ConsentWithdrawal, Inquiry
+from gateway.inquiries.models import ConsentWithdrawal, Inquiry, SdkMessage
+from gateway.inquiries.personal import stored_form
 from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
     answer_message_id,
@@ -199,13 +207,14 @@ def inquiry_label(session: Session, inquiry: Inquiry) -> str:
 
 @job_handler(PEER_SEND_JOB)
 def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> None:
-    """Build the SDK message of an inquiry to a peer's care unit and store it for delivery."""
+    """Build the SDK message of an inquiry of any form type to a peer's care unit (the form's
+    XML its first file, named and labelled as its form type) and store it for delivery."""
     inquiry = _inquiry(session, payload)
     form_xml = get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}") \
         if inquiry.content is not None else None
     if form_xml is None:
         raise PermanentJobError("the inquiry's content is purged")
-    inquiry_form(inquiry)  # it still reads with today's schema
+    stored_form(inquiry)  # it still reads with today's schema
     sender_org = inquiry.sender_unit.organisation
     recipient_org = inquiry.care_unit.organisation
     # The signed consent form travels as the second file, so the REKO there can download it.
@@ -221,6 +230,7 @@ def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> Non
         # The sender's own conversation and label where it sent over the SDK API.
         conversation_id=conversation_of(session, inquiry),
         label=inquiry_label(session, inquiry),
+        form_file_name=f"{kind_named(inquiry.form_type).name}.xml",
         consent_pdf=consent[1] if consent else None,
         consent_file_name=consent[0] if consent else "samtycke.pdf",
     )
@@ -234,31 +244,58 @@ def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> Non
 
 @job_handler(PEER_ANSWER_JOB)
 def send_answer_job(session: Session, payload: dict[str, Any], job: Job) -> None:
-    """Build the SDK message of the answer to a peer's inquiry and store it for delivery."""
+    """Build the SDK message of what answers a peer's inquiry and store it for delivery: the
+    accepted answer (its signed PDF), or, where the payload names its `message_id`, one reply
+    to a SIP invitation (the sipSvar as its one file, under the messageId it was stored with)."""
     inquiry = _inquiry(session, payload)
-    stored = answer_for(session, inquiry.id)
-    if stored is None:
-        raise PermanentJobError("the answer is gone")
     care_org = inquiry.care_unit.organisation
     sender_org = inquiry.sender_unit.organisation
-    message_id = answer_message_id(inquiry.id)
+    reply = payload.get("message_id")
+    pdf, xml, message_id, created = (_reply_file(session, str(reply)) if reply
+                                     else _answer_files(session, inquiry))
     message = answer_message(
-        stored.pdf,
+        pdf,
         sender=Party(care_org.id, inquiry.routed_to, care_org.name, inquiry.care_unit.name),
         recipient=Party(sender_org.id, inquiry.reply_to, sender_org.name,
                         inquiry.sender_unit.name),
         message_id=message_id,
         ref_to_message_id=inquiry.id,
         conversation_id=conversation_of(session, inquiry),
-        created=stored.answer.accepted_at,
-        structured_xml=stored.structured,
+        created=created,
+        structured_xml=xml,
+        label=kind_named(inquiry.form_type).reply_label,
     )
     data = seal_message(session, build_message(message), sender=care_org.id,
                         recipient=sender_org.id, functional_address=inquiry.reply_to,
                         xhe_id=message_id)
     store_outgoing(session, data, xhe_id=message_id, kind=Kind.MESSAGE, peer_id=sender_org.id,
                    message_id=message_id, inquiry_id=inquiry.id)
-    log.info("federation: answer to %s sealed for %s", inquiry.id, sender_org.id)
+    log.info("federation: answer %s to %s sealed for %s", message_id, inquiry.id, sender_org.id)
+
+
+_Files = tuple[bytes | None, bytes | None, str, dt.datetime]
+
+
+def _answer_files(session: Session, inquiry: Inquiry) -> _Files:
+    """The answer's signed PDF and structured XML, its derived messageId and accepted time."""
+    stored = answer_for(session, inquiry.id)
+    if stored is None:
+        raise PermanentJobError("the answer is gone")
+    return (stored.pdf, stored.structured, answer_message_id(inquiry.id),
+            stored.answer.accepted_at)
+
+
+def _reply_file(session: Session, message_id: str) -> _Files:
+    """A SIP reply's XML (no PDF), the messageId it was stored with and when it was taken."""
+    row = session.get(SdkMessage, message_id)
+    message = open_message(row) if row is not None else None
+    if row is None or message is None:
+        raise PermanentJobError("the reply is gone")
+    try:
+        xml = xml_content(message, reply=True).content
+    except MessageError as exc:
+        raise PermanentJobError(f"the stored reply has no XML ({exc})") from None
+    return None, xml, row.message_id, row.created_at
 
 
 @job_handler(PEER_WITHDRAWAL_JOB)

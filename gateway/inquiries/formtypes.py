@@ -16,7 +16,9 @@ from forms import formtypes
 from forms.formtypes import FormKind, IntakeForm
 from forms.sip import SipKallelse
 from gateway.inquiries import references, sip
+from gateway.inquiries.access import Act
 from gateway.inquiries.models import FormType, Inquiry
+from gateway.inquiries.sdk_messages import ANSWER_KIND, REPLY_KIND
 from gateway.inquiries.workflow import deadline_for
 
 
@@ -39,8 +41,10 @@ def _nothing(session: Session, inquiry: Inquiry, form: IntakeForm) -> None:
 @dataclass(frozen=True)
 class Handling:
     """How the gateway handles one form type: its document kind, its reference prefix, the
-    API path its cases are found under, the audit action of its intake, its deadline, and
-    what intake stores beside the inquiry (in the same transaction)."""
+    API path its cases are found under, the audit action of its intake, its deadline, what
+    intake stores beside the inquiry (in the same transaction), and its reply: the act the
+    access service decides on, and the kind of SDK message it travels in (ANSWER_KIND: a signed
+    PDF, one per inquiry; REPLY_KIND: the reply's XML alone, several per inquiry)."""
 
     form_type: FormType
     kind: FormKind
@@ -49,6 +53,8 @@ class Handling:
     received_action: str
     deadline: Callable[[IntakeForm, dt.datetime, Mapping[str, Any]], dt.date]
     on_accepted: Callable[[Session, Inquiry, IntakeForm], None]
+    reply_act: Act
+    reply_kind: str
 
     def location(self, inquiry_id: str) -> str:
         return f"{self.api_path}/{inquiry_id}"
@@ -57,7 +63,7 @@ class Handling:
     def label(self) -> str:
         """The form type's Swedish name, first letter capital ("Hälsoförfrågan",
         "SIP-kallelse"): the inbox's type column and its SDK message's label."""
-        return self.kind.title[:1].upper() + self.kind.title[1:]
+        return self.kind.label
 
     @property
     def document_id(self) -> str:
@@ -66,9 +72,10 @@ class Handling:
 
 
 HALSOFORFRAGAN = Handling(FormType.HALSOFORFRAGAN, formtypes.HALSOFORFRAGAN, references.PREFIX,
-                          "/api/v1/inquiries", "inquiry.received", _answer_deadline, _nothing)
+                          "/api/v1/inquiries", "inquiry.received", _answer_deadline, _nothing,
+                          Act.ANSWER, ANSWER_KIND)
 SIP = Handling(FormType.SIP, formtypes.SIP, references.SIP_PREFIX, "/api/v1/sip", "sip.received",
-               _reply_due, sip.record_meeting)
+               _reply_due, sip.record_meeting, Act.REPLY, REPLY_KIND)
 _HANDLINGS = {handling.form_type: handling for handling in (HALSOFORFRAGAN, SIP)}
 
 

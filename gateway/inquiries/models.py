@@ -342,11 +342,16 @@ class SdkMessage(Base):
     inquiry; it carries its sender's and recipient's functional addresses itself."""
 
     __tablename__ = "sdk_messages"
-    __table_args__ = (UniqueConstraint("inquiry_id", "kind"),)
+    # One inquiry message and one answer message per inquiry; a SIP invitation may have several
+    # reply messages (the VC may reply again while the meeting is ahead).
+    __table_args__ = (
+        Index("uq_sdk_messages_inquiry_id_kind", "inquiry_id", "kind", unique=True,
+              sqlite_where=text("kind <> 'reply'"), postgresql_where=text("kind <> 'reply'")),
+    )
 
     message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     inquiry_id: Mapped[str | None] = mapped_column(ForeignKey("inquiries.id"), index=True)
-    # "inquiry", "answer" or "message" (plain).
+    # "inquiry", "answer", "reply" (a SIP invitation's reply) or "message" (plain).
     kind: Mapped[str] = mapped_column(String(10))
     # A plain message's functional addresses (an inquiry's and an answer's are the inquiry's).
     sender_address: Mapped[str | None] = mapped_column(String(200), index=True)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forms.errors import FormError
-from forms.halsoforfragan import parse_halsoforfragan
+from forms.formtypes import kind_named, parse_form
 from forms.sdk.content import (
     PDF_TYPES,
     Party,
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 INQUIRY_KIND = "inquiry"
 ANSWER_KIND = "answer"
+# A SIP invitation's reply (a sipSvar as its one file): several per invitation.
+REPLY_KIND = "reply"
 # A plain message: neither a form nor an answer (forms.sdk.content.is_plain), of no inquiry.
 PLAIN_KIND = "message"
 CLIENT_CHANNEL = "sdk"
@@ -212,19 +214,21 @@ def build_inquiry_message(inquiry: Inquiry, form_xml: bytes, consent: tuple[str,
 
 
 def build_answer_message(session: Session, inquiry: Inquiry, structured: bytes | None,
-                         now: dt.datetime) -> ClientMessage | None:
+                         now: dt.datetime, *, pdf: bytes | None = ANSWER_PDF_LEFT_OUT,
+                         message_id: str | None = None) -> ClientMessage | None:
     """Return the SDK message of an answer that came another way: from the care unit's
     function to the sender's, refToMessageId the inquiry's message, in its conversation; its
-    signed PDF left out (ANSWER_PDF_LEFT_OUT)."""
+    signed PDF left out (ANSWER_PDF_LEFT_OUT). A reply that is XML alone (a SIP invitation's
+    sipSvar) has no PDF (`pdf` None, the XML as `structured`) and its own `message_id`."""
     sender, care_unit = inquiry.sender_unit, inquiry.care_unit
     message = answer_message(
-        ANSWER_PDF_LEFT_OUT,
+        pdf,
         sender=_party(care_unit.organisation_id, inquiry.routed_to, care_unit.name),
         recipient=_party(sender.organisation_id, inquiry.reply_to, sender.name),
-        message_id=answer_message_id(inquiry.id),
+        message_id=message_id or answer_message_id(inquiry.id),
         ref_to_message_id=inquiry_message_id(session, inquiry),
         conversation_id=conversation_of(session, inquiry), created=now,
-        structured_xml=structured,
+        structured_xml=structured, label=kind_named(inquiry.form_type).reply_label,
     )
     return _built(message)
 
@@ -260,8 +264,8 @@ def consent_file(session: Session, inquiry: Inquiry) -> tuple[str, bytes] | None
     if inquiry.content is None:
         return None
     try:
-        form = parse_halsoforfragan(
-            get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}"))
+        _, form = parse_form(get_vault().open(inquiry.content, f"inquiries.content:{inquiry.id}"),
+                             kind=kind_named(inquiry.form_type))
     except FormError:  # valid when stored; a schema change must not break the page
         return None
     bilaga = form.samtycke.bilaga

@@ -30,6 +30,7 @@ from gateway.inquiries.models import (
     SipMeeting,
     SipPlan,
 )
+from gateway.inquiries.sdk_messages import REPLY_KIND, ClientMessage, build_answer_message, store
 from gateway.inquiries.workflow import (
     SIP_MACHINE,
     SipStatus,
@@ -39,6 +40,7 @@ from gateway.inquiries.workflow import (
     progress,
     seal_leg_text,
 )
+from gateway.jobs.service import enqueue
 from gateway.vault.service import get_vault
 from signing.pdfscan import MIB, PdfRefused, open_pdf, scan_document
 
@@ -74,18 +76,39 @@ def _not_closed(session: Session, inquiry: Inquiry) -> None:
 # --- the VC's reply ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Replied:
+    """A reply taken: the meeting after it, whether it was new (the same reply again changes
+    nothing), and the messageId of the SDK message it travels in."""
+
+    meeting: SipMeeting
+    created: bool
+    message_id: str
+
+
+def reply_id(data: bytes) -> str | None:
+    """Return the id of the sipSvar in `data`, None when it is not one (`reply` says why)."""
+    try:
+        return parse_sip_svar(data).id
+    except FormError:
+        return None
+
+
 def reply(session: Session, inquiry: Inquiry, data: bytes, *, actor: str, channel: str,
-          now: dt.datetime) -> tuple[SipMeeting, bool]:
-    """Take the VC's reply (a sipSvar) to the invitation; return the meeting and whether the
-    reply was new (the same reply id with the same content again changes nothing). The latest
-    reply counts: a REKO may reply again while the meeting is ahead.
+          now: dt.datetime, message: ClientMessage | None = None) -> Replied:
+    """Take the VC's reply (a sipSvar) to the invitation, with its SDK message (`message` as
+    the client sent it, else one built with the reply's id as messageId); the same reply id with
+    the same content again changes nothing. The latest reply counts: a REKO may reply again
+    while the meeting is ahead. A reply to an invitation from a peer gateway travels back to it
+    (DESIGN 7.2 step 6), its time in whole milliseconds as the SDK message carries it.
 
     Raises GatewayError 400/422 for a reply that does not parse or breaks a rule (as intake
     refuses a form; a new time not after the reply's skapad or `now`: SVAR_NY_TID_PASSERAD),
     422 SIP_REPLY_OTHER when it names another invitation, 409 ID_CONFLICT for a reply id seen
-    with other content, 409 SIP_CLOSED after the outcome.
+    with other content, 409 SIP_CLOSED after the outcome, 409 MESSAGE_ID_CONFLICT when the
+    message's id is another message's.
     """
-    from gateway.inquiries.intake import form_refusal
+    from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_CHANNEL, form_refusal
 
     try:
         answer = parse_sip_svar(data)
@@ -97,18 +120,28 @@ def reply(session: Session, inquiry: Inquiry, data: bytes, *, actor: str, channe
                               status=422)
     digest = hashlib.sha256(data).hexdigest()
     meeting = meeting_of(session, inquiry)
-    if _seen(session, inquiry, answer, digest):
-        return meeting, False
+    seen = _seen(session, inquiry, answer, digest)
+    if seen is not None:
+        return Replied(meeting, False, seen)
     if answer.ny_tid is not None and answer.ny_tid <= now:
         # Told after the replay check: the same reply again once its time has passed is no news.
         raise form_refusal(FormError([new_time_passed(answer, now, "tiden nu")]), "SIP-svar")
     _not_closed(session, inquiry)
+    if inquiry.channel == PEER_CHANNEL:
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    message = message or build_answer_message(session, inquiry, data, now, pdf=None,
+                                              message_id=answer.id)
+    message_id = message.message_id if message is not None else answer.id
     meeting.decision = answer.beslut.value
     meeting.proposed_at = answer.ny_tid.astimezone(dt.UTC) if answer.ny_tid else None
     detail: dict[str, Any] = {"reply": answer.id, "sha256": digest,
-                              "decision": answer.beslut.value, "channel": channel}
+                              "decision": answer.beslut.value, "channel": channel,
+                              "message_id": message_id}
     if meeting.proposed_at is not None:
         detail["proposed_at"] = meeting.proposed_at.isoformat()
+    if message is not None:
+        store(session, inquiry_id=inquiry.id, kind=REPLY_KIND, channel=channel, message=message,
+              now=now)
     leg = add_leg(session, inquiry.id, LegKind.REPLIED, at=now, actor=actor,
                   reason=answer.beslut.value, detail=detail)
     if answer.deltagare or answer.kommentar:
@@ -116,22 +149,27 @@ def reply(session: Session, inquiry: Inquiry, data: bytes, *, actor: str, channe
         seal_leg_text(session, leg, json.dumps(
             {"deltagare": list(answer.deltagare), "kommentar": answer.kommentar},
             ensure_ascii=False))
+    if inquiry.channel == PEER_CHANNEL and message is not None:
+        enqueue(session, PEER_ANSWER_JOB, {"inquiry_id": inquiry.id, "message_id": message_id},
+                dedupe_key=f"{PEER_ANSWER_JOB}:{message_id}")
     record(session, actor=actor, action="sip.replied", object_type="inquiry",
            object_id=inquiry.id, detail={"decision": answer.beslut.value, "channel": channel})
     session.flush()
-    return meeting, True
+    return Replied(meeting, True, message_id)
 
 
-def _seen(session: Session, inquiry: Inquiry, answer: SipSvar, digest: str) -> bool:
-    """Return whether this reply id was taken before; raise 409 if with other content."""
+def _seen(session: Session, inquiry: Inquiry, answer: SipSvar, digest: str) -> str | None:
+    """Return the messageId of this reply id taken before (None: not taken); raise 409 if it
+    came with other content."""
     for leg in legs_of(session, inquiry.id):
-        if leg.kind == LegKind.REPLIED and (leg.detail or {}).get("reply") == answer.id:
-            if (leg.detail or {}).get("sha256") != digest:
+        detail = leg.detail or {}
+        if leg.kind == LegKind.REPLIED and detail.get("reply") == answer.id:
+            if detail.get("sha256") != digest:
                 raise GatewayError.at(codes.SIP_REPLY_CONFLICT, f"Svaret {answer.id} har redan "
                                       "tagits emot med annat innehåll.", "/sipSvar/id",
                                       status=409)
-            return True
-    return False
+            return str(detail.get("message_id") or answer.id)
+    return None
 
 
 @dataclass(frozen=True)

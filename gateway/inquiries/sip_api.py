@@ -75,8 +75,8 @@ def post_reply(sip_id: str) -> Response:
     inquiry = client_inquiry(sip_id, client, Act.REPLY, FormType.SIP)
     data = xml_body("SIP-svaret")
     session = get_session()
-    _, created = sip.reply(session, inquiry, data, actor=f"client:{client.client_id}",
-                           channel="api", now=utcnow())
+    created = sip.reply(session, inquiry, data, actor=f"client:{client.client_id}",
+                        channel="api", now=utcnow()).created
     body = sip_body(inquiry)
     session.commit()
     response = jsonify(body)

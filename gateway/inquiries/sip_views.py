@@ -157,8 +157,8 @@ def reply(sip_id: str) -> ResponseReturnValue:
     try:
         data = reply_xml(inquiry, user, request.form.get("beslut", ""),
                          request.form.get("ny_tid", ""), request.form.get("kommentar", ""), now)
-        meeting, _ = sip.reply(session, inquiry, data, actor=f"user:{user.username}",
-                               channel="web", now=now)
+        meeting = sip.reply(session, inquiry, data, actor=f"user:{user.username}",
+                            channel="web", now=now).meeting
     except GatewayError as error:
         session.rollback()
         return sip_page(inquiry, errors=_as_fields(error), status_code=error.status)

@@ -69,8 +69,7 @@ def send_message() -> Response:
         if sent.is_answer:
             answered = answers.send_answer(session, sent, client=client, now=now)
             message_id = answered.message_id
-            meta: dict[str, Any] = {"answer": {"sha256": answered.answer.pdf_digest,
-                                               "report": answered.answer.report}}
+            meta: dict[str, Any] = answered.meta
         elif sent.is_plain:
             message_id = plain.send_plain(session, sent, client=client, now=now)
             meta = {}

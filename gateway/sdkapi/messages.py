@@ -12,6 +12,11 @@ its messageId is the one its sender chose over the SDK API, else the derived id
 `answer_message_id(inquiry id)`. A message whose stored content is gone (purged, or from before
 messages were stored) is shown from what the inquiry itself says.
 
+A SIP invitation is a message the same way; each reply of the VC (a sipSvar, several while the
+meeting is ahead) is one more message from the care unit's address to the sender's, with
+`refToMessageId` = the invitation's messageId and the sipSvar as its one file: the messageId its
+sender chose over the SDK API, else the sipSvar's id. Replies have the answer's statuses.
+
 Status mapping (B1.4.2, "Meddelandestatus koder"):
 
 | view     | message                 | status   | why                                             |
@@ -53,6 +58,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from forms.formtypes import kind_named
 from forms.sdk.jsonapi import message_attributes
 from forms.sdk.message import Message as SdkPayload
 from forms.sdk.statuses import MessageStatus
@@ -66,6 +72,7 @@ from gateway.inquiries.sdk_messages import (
     ANSWER_KIND,
     INQUIRY_KIND,
     PLAIN_KIND,
+    REPLY_KIND,
     answer_message_id,
     open_message,
     with_answer_pdf,
@@ -75,7 +82,6 @@ from gateway.vault.service import get_vault
 
 API_VERSION = "sdk api 1.0.0"
 FUNCTIONAL_ADDRESS_ROOT = "urn:riv:infrastructure:messaging:functionalAddress"
-ANSWER_LABEL = "Svar på hälsoförfrågan"
 ANSWER_DOCUMENT_ID = "svar"
 XML_TYPE = "application/xml"
 PDF_TYPE = "application/pdf"
@@ -106,8 +112,9 @@ def status_for(direction: Direction) -> MessageStatus:
 
 @dataclass(frozen=True)
 class Message:
-    """One message as one client sees it: the inquiry itself, or its answer when `answer` is
-    set. `stored` is that message's stored SDK message, `inquiry_stored` the inquiry's."""
+    """One message as one client sees it: the inquiry itself, its answer when `answer` is set,
+    or a SIP invitation's reply when `reply` is (then `stored` is the reply's stored message).
+    `stored` is that message's stored SDK message, `inquiry_stored` the inquiry's."""
 
     inquiry: Inquiry
     direction: Direction
@@ -116,13 +123,17 @@ class Message:
     inquiry_stored: SdkMessage | None = None
     # The status of the XHE envelope that carries it to a peer gateway (DESIGN 7.3), if any.
     exchange: str | None = None
+    reply: bool = False
 
     @property
     def is_answer(self) -> bool:
-        return self.answer is not None
+        """Whether it answers the inquiry (an answer, or a SIP invitation's reply)."""
+        return self.answer is not None or self.reply
 
     @property
     def kind(self) -> str:
+        if self.reply:
+            return REPLY_KIND
         return ANSWER_KIND if self.is_answer else INQUIRY_KIND
 
     @property
@@ -146,6 +157,8 @@ class Message:
     @property
     def created(self) -> dt.datetime:
         """When the gateway received it (what the date filters and the order use)."""
+        if self.reply and self.stored is not None:
+            return self.stored.created_at
         return self.answer.accepted_at if self.answer is not None else self.inquiry.created_at
 
     @property
@@ -171,7 +184,8 @@ class Message:
     def label(self) -> str:
         if self.payload is not None and self.payload.header.label is not None:
             return self.payload.header.label
-        return ANSWER_LABEL if self.is_answer else form_label(self.inquiry)
+        kind = kind_named(self.inquiry.form_type)
+        return kind.reply_label if self.is_answer else kind.label
 
 
 @dataclass(frozen=True)
@@ -269,11 +283,24 @@ def _hidden(session: Session, client: ApiClient, ids: Sequence[str]) -> set[str]
     ))
 
 
-def _stored(session: Session, ids: Sequence[str]) -> dict[tuple[str, str], SdkMessage]:
+def _stored(session: Session, ids: Sequence[str]) -> dict[tuple[str, str], list[SdkMessage]]:
+    """Return the inquiries' stored messages by (inquiry, kind): one inquiry message and one
+    answer message each at most, a SIP invitation's replies oldest first."""
+    found: dict[tuple[str, str], list[SdkMessage]] = {}
     if not ids:
-        return {}
-    rows = session.scalars(select(SdkMessage).where(SdkMessage.inquiry_id.in_(ids)))
-    return {(row.inquiry_id, row.kind): row for row in rows if row.inquiry_id is not None}
+        return found
+    rows = session.scalars(select(SdkMessage).where(SdkMessage.inquiry_id.in_(ids))
+                           .order_by(SdkMessage.created_at, SdkMessage.message_id))
+    for row in rows:
+        if row.inquiry_id is not None:
+            found.setdefault((row.inquiry_id, row.kind), []).append(row)
+    return found
+
+
+def _one(stored: dict[tuple[str, str], list[SdkMessage]], inquiry_id: str,
+         kind: str) -> SdkMessage | None:
+    rows = stored.get((inquiry_id, kind))
+    return rows[0] if rows else None
 
 
 def _answers(session: Session, ids: Sequence[str]) -> dict[str, Answer]:
@@ -305,16 +332,19 @@ def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry])
     answers = _answers(session, ids)
     found: list[Message] = []
     for inquiry, inquiry_direction, sides in seen:
-        own = stored.get((inquiry.id, INQUIRY_KIND))
+        own = _one(stored, inquiry.id, INQUIRY_KIND)
         found.append(Message(inquiry, inquiry_direction, own))
         answer = answers.get(inquiry.id)
         direction = _answer_direction(sides)
         if answer is not None and direction is not None:
-            found.append(Message(inquiry, direction, stored.get((inquiry.id, ANSWER_KIND)),
+            found.append(Message(inquiry, direction, _one(stored, inquiry.id, ANSWER_KIND),
                                  answer=answer, inquiry_stored=own))
+        if direction is not None:
+            found.extend(Message(inquiry, direction, row, inquiry_stored=own, reply=True)
+                         for row in stored.get((inquiry.id, REPLY_KIND), []))
     hidden = _hidden(session, client, [m.id for m in found])
     # To a peer gateway a message travels under the form's id (an inquiry) or the derived
-    # answer id, whatever messageId the client chose (DESIGN 7.3).
+    # answer id, whatever messageId the client chose (DESIGN 7.3); a reply under its own.
     exchanges = _exchanges(session, [_peer_id(m) for m in found])
     return [dataclasses.replace(m, exchange=exchanges[_peer_id(m)])
             if _peer_id(m) in exchanges else m
@@ -322,6 +352,8 @@ def _messages(session: Session, client: ApiClient, inquiries: Iterable[Inquiry])
 
 
 def _peer_id(message: Message) -> str:
+    if message.reply and message.stored is not None:
+        return message.stored.message_id
     inquiry_id = message.inquiry.id
     return answer_message_id(inquiry_id) if message.is_answer else inquiry_id
 
@@ -497,11 +529,12 @@ def _form_document(inquiry: Inquiry, *, text: bool, files: bool) -> dict[str, An
 
 def _answer_document(inquiry: Inquiry, stored: StoredAnswer | None, *, text: bool,
                      files: bool) -> dict[str, Any]:
+    label = kind_named(inquiry.form_type).reply_label
     document: dict[str, Any] = {
-        "documentId": ANSWER_DOCUMENT_ID, "documentName": ANSWER_LABEL, "index": "1",
+        "documentId": ANSWER_DOCUMENT_ID, "documentName": label, "index": "1",
     }
     if text:
-        document["contentTextBody"] = [f"{ANSWER_LABEL} {inquiry.id}"]
+        document["contentTextBody"] = [f"{label} {inquiry.id}"]
     if files and stored is not None:
         listed = [{
             "fileName": f"svar-{inquiry.id}.pdf",

@@ -24,6 +24,7 @@ from forms.sdk.content import (
     AnswerContent,
     InquiryContent,
     answer_content,
+    has_pdf,
     inquiry_content,
     is_plain,
 )
@@ -55,7 +56,8 @@ class SentMessage:
     # digest is another message.
     digest: str
     inquiry: InquiryContent | None = None
-    # An answer's files; its PDF is in `pdf` (the message and XML have ANSWER_PDF_LEFT_OUT).
+    # An answer's files; its PDF is in `pdf` (the message and XML have ANSWER_PDF_LEFT_OUT). A
+    # reply without a PDF (a SIP invitation's sipSvar) has neither: its file is in `message`.
     answer: AnswerContent | None = None
     pdf: IO[bytes] | None = field(default=None, repr=False, compare=False)
 
@@ -290,7 +292,7 @@ def _read(body: Any, aside: _SetAside, digest: str, now: dt.datetime) -> SentMes
             raise MessageError(make_report(extra))
         message = created.message
         read = (created.resource_id, created.defaulted, digest)
-        if message.header.ref_to_message_id is not None:
+        if message.header.ref_to_message_id is not None and has_pdf(message):
             answer = answer_content(message)
             place = _pdf_place(message, answer.pdf)
             pdf = aside.files.pop(place, None) or _spooled(answer.pdf.content)
@@ -304,8 +306,11 @@ def _read(body: Any, aside: _SetAside, digest: str, now: dt.datetime) -> SentMes
                 xml = build_message(message)
             else:
                 xml = created.xml
+            # A reply without a PDF (a sipSvar) is read by the service, which knows the form
+            # type it answers (and refuses it for one answered with a signed PDF).
+            form = message.header.ref_to_message_id is None and not is_plain(message)
             sent = SentMessage(message, xml, *read,
-                               inquiry=None if is_plain(message) else inquiry_content(message))
+                               inquiry=inquiry_content(message) if form else None)
     except MessageError as error:
         raise message_refusal(error, now) from None
     given = "messageId" not in sent.defaulted

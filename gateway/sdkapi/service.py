@@ -389,6 +389,12 @@ def read_content(session: Session, client: ApiClient, message: AnyMessage,
                     object_id=message.id, purpose=READING, channel=CHANNEL,
                     detail={"direction": message.direction.value})
         return message, None
+    if message.reply:
+        # A SIP invitation's reply: a read of what the VC wrote, either side's.
+        record_read(session, actor=actor, action="sip.reply.read", object_type="inquiry",
+                    object_id=message.inquiry.id, purpose=READING, channel=CHANNEL,
+                    detail={"direction": message.direction.value, "message_id": message.id})
+        return message, None
     if message.answer is None or message.answer.pdf is None:
         return message, None
     if message.direction is Direction.INCOMING:

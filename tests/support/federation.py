@@ -111,12 +111,14 @@ def gateway_app(tmp_path: Path, name: str, url: str, pki_template: Path, **extra
     return app
 
 
-def two_gateways(backend: str, tmp_path: Path, pki_template: Path) -> Iterator[Pair]:
+def two_gateways(backend: str, tmp_path: Path, pki_template: Path,
+                 **extra: Any) -> Iterator[Pair]:
+    """Two gateways listing each other (`extra`: settings of both, e.g. SMTP_RELAY)."""
     urls = [fresh_database_url(backend, tmp_path) for _ in range(2)]
     malmo = gateway_app(tmp_path, "malmo", urls[0], pki_template,
-                        RECEIPT_ORGANISATION=MALMO)
+                        RECEIPT_ORGANISATION=MALMO, **extra)
     skane = gateway_app(tmp_path, "skane", urls[1], pki_template,
-                        RECEIPT_ORGANISATION=SKANE)
+                        RECEIPT_ORGANISATION=SKANE, **extra)
     make_peer(malmo, SKANE, SKANE_ENDPOINT)
     make_peer(skane, MALMO, MALMO_ENDPOINT)
     transport = WsgiTransport({SKANE_ENDPOINT: skane, MALMO_ENDPOINT: malmo})
