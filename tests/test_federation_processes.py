@@ -214,3 +214,57 @@ def test_two_gateways_carry_an_inquiry_and_its_answer(sides: tuple[Side, Side]) 
     sent = subprocess.run([sys.executable, "-m", "gateway", "federation", "show", inquiry_id,
                            "--xml"], env=malmo.env, cwd=REPO, capture_output=True, check=True)
     assert sent.stdout.startswith(b"<?xml") and b"EncryptedData" in sent.stdout
+
+
+def replies(session: Any, sip_id: str) -> list[tuple[Any, str | None]]:
+    return [(leg.at, leg.reason) for leg in session.scalars(select(Leg).where(
+        Leg.inquiry_id == sip_id, Leg.kind == LegKind.REPLIED).order_by(Leg.id))]
+
+
+def kinds(session: Any, sip_id: str) -> list[str]:
+    return [leg.kind.value for leg in session.scalars(
+        select(Leg).where(Leg.inquiry_id == sip_id).order_by(Leg.id))]
+
+
+def test_two_gateways_carry_a_sip_invitation_and_its_reply(sides: tuple[Side, Side]) -> None:
+    from gateway.inquiries.models import FormType, Inquiry
+    from tests.support.sip import sip_kallelse, sip_svar
+
+    malmo, skane = sides
+    with malmo.app.app_context():
+        sender = new_client(get_session(), organisation=MALMO, addresses=(EBB_OSTER,))
+    response = malmo.app.test_client().post(
+        "/api/v1/sip", data=sip_kallelse(), content_type="application/xml",
+        headers=bearer(sender))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    sip_id = str(response.get_json()["id"])
+    assert response.get_json()["receipt"]["routed_to"] == KRYDDGARDEN_ADDRESS
+
+    wait_for(lambda: malmo.read(lambda s: envelopes(s, direction="out")) ==
+             [("message", "out", "ACCEPTED")], [malmo, skane])
+    there = skane.read(lambda s: (lambda i: (i.form_type, i.channel, i.reference[:4]))(
+        s.get(Inquiry, sip_id)))
+    assert there == (FormType.SIP, "sdk-peer", "SIP-")
+
+    # The REKO's system replies at the region's gateway on its own API: the reply crosses back.
+    with skane.app.app_context():
+        reko = new_client(get_session(), organisation=SKANE, addresses=(KRYDDGARDEN_ADDRESS,))
+    replied = skane.app.test_client().post(
+        f"/api/v1/sip/{sip_id}/reply", content_type="application/xml", headers=bearer(reko),
+        data=sip_svar(sip_id, beslut="NYTT_FORSLAG", ny_tid="2026-12-20T10:00:00+01:00"))
+    assert replied.status_code == 201, replied.get_data(as_text=True)
+
+    wait_for(lambda: len(malmo.read(lambda s: replies(s, sip_id))) == 1 and
+             ("message", "out", "ACCEPTED") in skane.read(
+                 lambda s: envelopes(s, direction="out", kind="message")), [malmo, skane])
+    here, there_replies = malmo.read(lambda s: replies(s, sip_id)), skane.read(
+        lambda s: replies(s, sip_id))
+    assert here == there_replies and here[0][1] == "NYTT_FORSLAG"
+    assert malmo.read(lambda s: kinds(s, sip_id)) == [
+        "submitted", "received", "routed", "replied"]
+    assert skane.read(lambda s: kinds(s, sip_id))[:3] == ["submitted", "received", "routed"]
+    assert skane.read(lambda s: kinds(s, sip_id))[-1] == "replied"
+    state = malmo.app.test_client().get(f"/api/v1/sip/{sip_id}", headers=bearer(sender))
+    body = state.get_json()
+    assert (body["status"], body["turn"]) == ("replied", "sender")
+    assert body["meeting"]["proposed_at"] == "2026-12-20T09:00:00.000000Z"
