@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from forms.dates import stockholm_today
 from forms.sip import parse_sip_kallelse
 from gateway.auth.clients import SDK_SCOPES
 from gateway.db import get_session
@@ -178,3 +179,44 @@ def test_the_invitation_and_the_reply_pass_digg_and_xmlsec1(pair: Pair) -> None:
     reopened = opened_as_digg_and_xmlsec1_would(pair, sent_bytes(pair.skane, back.xhe_id),
                                                 back=True)
     assert b"refToMessageId" in reopened and sip_id.encode() in reopened
+    # The outcome towards the region, too.
+    from gateway.federation.outgoing import outcome_message_id
+
+    cancelled = pair.malmo.test_client().post(
+        f"/api/v1/sip/{sip_id}/outcome", json={"cancelled": "SENDER_CANCELLED"},
+        headers=bearer(sender))
+    assert cancelled.status_code == 200
+    pair.run()
+    told = opened_as_digg_and_xmlsec1_would(pair, sent_bytes(pair.malmo,
+                                                             outcome_message_id(sip_id)))
+    assert b"application/json" in told
+    assert kinds(pair.skane, sip_id)[-1] == "cancelled"
+
+
+def test_the_outcome_the_sender_records_reaches_the_region(pair: Pair) -> None:
+    from gateway.federation.outgoing import outcome_message_id
+
+    sender = client(pair.malmo, MALMO, EBB_OSTER)
+    reko = client(pair.skane, SKANE, KRYDDGARDEN_ADDRESS)
+    sip_id = invite(pair, sender)
+    pair.run()
+    assert reply(pair, reko, sip_id).status_code == 201
+    pair.run()
+    held = pair.malmo.test_client().post(
+        f"/api/v1/sip/{sip_id}/outcome", json={"held_on": stockholm_today().isoformat()},
+        headers=bearer(sender))
+    assert held.status_code == 200
+    pair.run()
+    out = only(pair.envelopes(pair.malmo, direction="out", xhe_id=outcome_message_id(sip_id)))
+    assert out.status == "ACCEPTED"
+    outcomes = [[(leg.at, leg.detail) for leg in legs(app, sip_id) if leg.kind == LegKind.HELD]
+                for app in (pair.malmo, pair.skane)]
+    assert len(outcomes[0]) == 1 and outcomes[0] == outcomes[1]
+    state = pair.skane.test_client().get(f"/api/v1/sip/{sip_id}", headers=bearer(reko))
+    body = state.get_json()
+    assert (body["status"], body["turn"]) == ("held", "none")
+    assert body["meeting"]["reko_attended"] is True
+    # The region never sends an outcome back; a reply after it is refused there.
+    assert pair.envelopes(pair.skane, direction="out", kind="message")[-1].message_id != \
+        outcome_message_id(sip_id)
+    assert reply(pair, reko, sip_id, beslut="KOMMER_INTE").status_code == 409

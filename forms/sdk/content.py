@@ -42,6 +42,11 @@ INQUIRY_DOCUMENT_ID = "halsoforfragan"
 ANSWER_DOCUMENT_ID = "svar"
 # A consent withdrawal between gateways (forms/withdrawal.py) travels in a document of this id.
 WITHDRAWAL_DOCUMENT_ID = "samtyckesaterkallelse"
+# A SIP meeting's outcome between gateways: the body of the gateway API's outcome (JSON), in a
+# document of this id, refToMessageId the invitation.
+OUTCOME_DOCUMENT_ID = "sipUtfall"
+OUTCOME_LABEL = "Utfall av SIP-möte"
+JSON_TYPE = "application/json"
 XML_TYPE = "application/xml"
 PDF_TYPE = "application/pdf"
 XML_TYPES = frozenset({XML_TYPE, "text/xml"})
@@ -155,13 +160,16 @@ def answer_message(
     text: str | None = None,
     generating_system: Identifier | None = None,
     document_id: str = ANSWER_DOCUMENT_ID,
+    structured_type: str = XML_TYPE,
 ) -> Message:
     """Return the SDK message of an answer: the signed PDF (and the structured answer XML, where
     given), refToMessageId the inquiry's message id, in the inquiry's conversation. A reply
-    that is XML alone (a SIP invitation's sipSvar) has no PDF: `structured_xml` is its file."""
+    that is XML alone (a SIP invitation's sipSvar) has no PDF: `structured_xml` is its file; so
+    is a SIP meeting's outcome, in the other direction (JSON, `structured_type` JSON_TYPE, in an
+    OUTCOME_DOCUMENT_ID document)."""
     files = [ContentFile(pdf_file_name, PDF_TYPE, pdf)] if pdf is not None else []
     if structured_xml is not None:
-        files.append(ContentFile(structured_file_name, XML_TYPE, structured_xml))
+        files.append(ContentFile(structured_file_name, structured_type, structured_xml))
     document = _document(document_id, label, files, text)
     return new_message(
         sender=sender, recipient=recipient, documents=[document], message_id=message_id,
@@ -186,6 +194,23 @@ def withdrawal_message(
         sender=sender, recipient=recipient, documents=[document], message_id=message_id,
         created=created, label=WITHDRAWAL_LABEL,
     )
+
+
+def outcome_content(message: Message) -> bytes:
+    """Return the outcome (JSON) of a SIP outcome message; raise MessageError (SDK_FORM_FILE,
+    SDK_FILE_TYPE) unless it is the message's one file."""
+    found, _, issues = _sort_files(message, frozenset({JSON_TYPE}), frozenset())
+    if len(found) != 1:
+        issues.append(_count_issue("SDK_FORM_FILE", found, "en fil med utfallet som JSON"))
+    if issues:
+        raise MessageError(make_report(issues))
+    return found[0][1].content
+
+
+def is_outcome(message: Message) -> bool:
+    """Return whether the message carries a SIP meeting's outcome (an OUTCOME_DOCUMENT_ID
+    document)."""
+    return any(document.document_id == OUTCOME_DOCUMENT_ID for document in message.documents)
 
 
 def _document(

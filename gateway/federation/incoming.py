@@ -15,6 +15,7 @@ a REJECTED receipt, also an envelope that cannot be decrypted (C3.2.4 would send
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -26,7 +27,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms.errors import FormError
-from forms.sdk.content import answer_content, inquiry_content, is_withdrawal, xml_content
+from forms.sdk.content import (
+    answer_content,
+    inquiry_content,
+    is_outcome,
+    is_withdrawal,
+    outcome_content,
+    xml_content,
+)
 from forms.sdk.message import Message, check_message, parse_message
 from forms.sdk.message_rules import MessageError, make_report
 from forms.sdk.receipt import (
@@ -50,6 +58,7 @@ from forms.sdk.xhe import (
     validate_xhe,
 )
 from forms.withdrawal import parse_withdrawal_xml
+from gateway import codes
 from gateway.db import utcnow
 from gateway.directory.models import CareUnit, FunctionalAddress, SenderUnit
 from gateway.errors import GatewayError
@@ -351,17 +360,23 @@ def _take_inquiry(session: Session, message: Message, sender: Peer, now: dt.date
 
 
 def _take_answer(session: Session, message: Message, sender: Peer) -> str:
+    """What refers to an inquiry: from the care unit's organisation what answers it, from the
+    sender's what follows it (a SIP meeting's outcome); its form type's taker takes it."""
     ref = (message.header.ref_to_message_id or "").strip().lower()
     # The inquiry's message may carry its sender's own messageId; else it is the form's id.
     owner = message_owner(session, ref)
     inquiry = session.get(Inquiry, owner.inquiry_id if owner is not None else ref)
-    if inquiry is None or inquiry.care_unit.organisation_id != sender.organisation_id:
+    outcome = is_outcome(message)
+    taker = _TAKERS.get((inquiry.form_type, outcome)) if inquiry is not None else None
+    side = (inquiry.sender_unit if outcome else inquiry.care_unit) if inquiry else None
+    if inquiry is None or taker is None or side is None \
+            or side.organisation_id != sender.organisation_id:
         raise refused(ReasonCode.BV, DetailCode.NOT_FOUND,
-                      f"refToMessageId {ref} är ingen förfrågan till {sender.organisation_id}.",
+                      f"refToMessageId {ref} är ingen förfrågan till eller från "
+                      f"{sender.organisation_id} som detta meddelande kan gälla.",
                       "/messagePayload/message/messageHeader/refToMessageId")
     try:
-        _TAKERS[inquiry.form_type](session, inquiry, message, f"{PEER_ACTOR}"
-                                   f"{sender.organisation_id}")
+        taker(session, inquiry, message, f"{PEER_ACTOR}{sender.organisation_id}")
     except (GatewayError, MessageError) as error:
         raise _rules_refusal(error) from None
     return inquiry.id
@@ -385,9 +400,25 @@ def _accept_reply(session: Session, inquiry: Inquiry, message: Message, actor: s
               now=message.header.creation_date_time, message=received_message(message))
 
 
-_TAKERS: dict[FormType, Callable[[Session, Inquiry, Message, str], None]] = {
-    FormType.HALSOFORFRAGAN: _accept_answer,
-    FormType.SIP: _accept_reply,
+def _accept_outcome(session: Session, inquiry: Inquiry, message: Message, actor: str) -> None:
+    """A SIP meeting's outcome the sender recorded at its gateway: the same body to the same
+    service (SIP_OUTCOME_INVALID, SIP_CLOSED refuse it), at the time the sender recorded it."""
+    try:
+        body = json.loads(outcome_content(message))
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise GatewayError.at(codes.SIP_OUTCOME_INVALID, "Utfallet är inte ett JSON-objekt.",
+                              status=422)
+    sip.record_outcome(session, inquiry, body, actor=actor,
+                       now=message.header.creation_date_time)
+
+
+# By form type, and whether it is a follow-up of the sender (True) or what answers (False).
+_TAKERS: dict[tuple[FormType, bool], Callable[[Session, Inquiry, Message, str], None]] = {
+    (FormType.HALSOFORFRAGAN, False): _accept_answer,
+    (FormType.SIP, False): _accept_reply,
+    (FormType.SIP, True): _accept_outcome,
 }
 
 

@@ -10,6 +10,7 @@ is MESSAGE_EXCHANGE_ERROR.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import uuid
 from typing import Any
@@ -22,6 +23,9 @@ from sqlalchemy.orm import Session
 from forms.errors import FormError
 from forms.formtypes import kind_named
 from forms.sdk.content import (
+    JSON_TYPE,
+    OUTCOME_DOCUMENT_ID,
+    OUTCOME_LABEL,
     Party,
     answer_message,
     inquiry_message,
@@ -51,7 +55,12 @@ from gateway.federation.transport import (
     TransportError,
 )
 from gateway.inquiries.answers import answer_for
-from gateway.inquiries.intake import PEER_ANSWER_JOB, PEER_SEND_JOB, PEER_WITHDRAWAL_JOB
+from gateway.inquiries.intake import (
+    PEER_ANSWER_JOB,
+    PEER_OUTCOME_JOB,
+    PEER_SEND_JOB,
+    PEER_WITHDRAWAL_JOB,
+)
 from gateway.inquiries.models import ConsentWithdrawal, Inquiry, SdkMessage
 from gateway.inquiries.personal import stored_form
 from gateway.inquiries.sdk_messages import (
@@ -296,6 +305,39 @@ def _reply_file(session: Session, message_id: str) -> _Files:
     except MessageError as exc:
         raise PermanentJobError(f"the stored reply has no XML ({exc})") from None
     return None, xml, row.message_id, row.created_at
+
+
+@job_handler(PEER_OUTCOME_JOB)
+def send_outcome_job(session: Session, payload: dict[str, Any], job: Job) -> None:
+    """Build the SDK message of a SIP meeting's outcome towards the peer that serves its VC:
+    from the sender's function to the care unit's, refToMessageId the invitation, the outcome
+    body of POST /api/v1/sip/{id}/outcome as its one file (JSON), and store it for delivery."""
+    inquiry = _inquiry(session, payload)
+    care_org = inquiry.care_unit.organisation
+    sender_org = inquiry.sender_unit.organisation
+    message_id = outcome_message_id(inquiry.id)
+    message = answer_message(
+        None,
+        sender=Party(sender_org.id, inquiry.reply_to, sender_org.name, inquiry.sender_unit.name),
+        recipient=Party(care_org.id, inquiry.routed_to, care_org.name, inquiry.care_unit.name),
+        message_id=message_id, ref_to_message_id=inquiry.id,
+        conversation_id=conversation_of(session, inquiry),
+        created=dt.datetime.fromisoformat(str(payload.get("at"))),
+        structured_xml=json.dumps(payload.get("body") or {}, sort_keys=True).encode("utf-8"),
+        structured_file_name="utfall.json", structured_type=JSON_TYPE, label=OUTCOME_LABEL,
+        document_id=OUTCOME_DOCUMENT_ID,
+    )
+    data = seal_message(session, build_message(message), sender=sender_org.id,
+                        recipient=care_org.id, functional_address=inquiry.routed_to,
+                        xhe_id=message_id)
+    store_outgoing(session, data, xhe_id=message_id, kind=Kind.MESSAGE, peer_id=care_org.id,
+                   message_id=message_id, inquiry_id=inquiry.id)
+    log.info("federation: outcome of %s sealed for %s", inquiry.id, care_org.id)
+
+
+def outcome_message_id(inquiry_id: str) -> str:
+    """The messageId of a SIP invitation's outcome message (one per invitation)."""
+    return str(uuid.uuid5(uuid.UUID(inquiry_id), OUTCOME_DOCUMENT_ID))
 
 
 @job_handler(PEER_WITHDRAWAL_JOB)

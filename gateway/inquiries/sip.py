@@ -208,12 +208,23 @@ def record_outcome(session: Session, inquiry: Inquiry, body: dict[str, Any], *, 
     `{"cancelled": REASON}` (leg `cancelled`), with `"reko_attended"` optional (a held
     meeting's default: whether the VC's latest reply was KOMMER). Returns the meeting.
 
+    For a VC a peer gateway serves, the same body travels there (gateway.federation, job
+    PEER_OUTCOME_JOB), so the REKO learns that the meeting was held or cancelled; the peer
+    records it with this service, at the same time (whole milliseconds, as SDK carries it).
+
     Raises GatewayError 422 SIP_OUTCOME_INVALID for anything else (both or neither, a date not
     a date or in the future, an unknown reason), 409 SIP_CLOSED when already recorded.
     """
+    from gateway.inquiries.intake import PEER_OUTCOME_JOB
+
     held_on, reason, attended = _outcome(body, local_date(now))
     meeting = meeting_of(session, inquiry)
     _not_closed(session, inquiry)
+    if inquiry.care_unit.organisation.endpoint:
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        enqueue(session, PEER_OUTCOME_JOB, {"inquiry_id": inquiry.id, "body": body,
+                                            "at": now.isoformat()},
+                dedupe_key=f"{PEER_OUTCOME_JOB}:{inquiry.id}")
     if held_on is not None:
         meeting.held_on = held_on
         meeting.reko_attended = (attended if attended is not None
