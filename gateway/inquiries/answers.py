@@ -41,6 +41,7 @@ from gateway.inquiries.sdk_messages import (
     ANSWER_KIND,
     ClientMessage,
     build_answer_message,
+    in_milliseconds,
     store,
 )
 from gateway.inquiries.workflow import Status, add_leg, derive_status, legs_of
@@ -329,7 +330,7 @@ def _store(
     if inquiry.channel == PEER_CHANNEL:
         # The answer travels back in an SDK message, whose times are in milliseconds: the
         # answered time is then the same at both gateways (DESIGN 7.2 step 7).
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        now = in_milliseconds(now)
     vault = get_vault()
     reko = report.reko_signer
     answer = Answer(

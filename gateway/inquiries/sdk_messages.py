@@ -83,6 +83,12 @@ def answer_message_id(inquiry_id: str) -> str:
     return str(uuid.UUID(int=uuid.UUID(inquiry_id).int ^ _ANSWER_MASK))
 
 
+def in_milliseconds(moment: dt.datetime) -> dt.datetime:
+    """Return the moment as an SDK message carries it (whole milliseconds): what travels to a
+    peer gateway is then recorded at the same time on both sides (DESIGN 7.2 step 7)."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def _context(message_id: str) -> str:
     return f"sdk_messages.content:{message_id}"
 

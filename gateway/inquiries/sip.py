@@ -30,7 +30,13 @@ from gateway.inquiries.models import (
     SipMeeting,
     SipPlan,
 )
-from gateway.inquiries.sdk_messages import REPLY_KIND, ClientMessage, build_answer_message, store
+from gateway.inquiries.sdk_messages import (
+    REPLY_KIND,
+    ClientMessage,
+    build_answer_message,
+    in_milliseconds,
+    store,
+)
 from gateway.inquiries.workflow import (
     SIP_MACHINE,
     SipStatus,
@@ -128,7 +134,7 @@ def reply(session: Session, inquiry: Inquiry, data: bytes, *, actor: str, channe
         raise form_refusal(FormError([new_time_passed(answer, now, "tiden nu")]), "SIP-svar")
     _not_closed(session, inquiry)
     if inquiry.channel == PEER_CHANNEL:
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        now = in_milliseconds(now)
     message = message or build_answer_message(session, inquiry, data, now, pdf=None,
                                               message_id=answer.id)
     message_id = message.message_id if message is not None else answer.id
@@ -221,7 +227,7 @@ def record_outcome(session: Session, inquiry: Inquiry, body: dict[str, Any], *, 
     meeting = meeting_of(session, inquiry)
     _not_closed(session, inquiry)
     if inquiry.care_unit.organisation.endpoint:
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        now = in_milliseconds(now)
         enqueue(session, PEER_OUTCOME_JOB, {"inquiry_id": inquiry.id, "body": body,
                                             "at": now.isoformat()},
                 dedupe_key=f"{PEER_OUTCOME_JOB}:{inquiry.id}")
