@@ -2,7 +2,7 @@
 message and one answer message per inquiry stays the rule (a partial unique index)
 
 Revision ID: c3f5a7e9b1d4
-Revises: a9c3e5d7f102
+Revises: b7d2e4f6a813
 Create Date: 2026-12-02 20:50:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'c3f5a7e9b1d4'
-down_revision = 'a9c3e5d7f102'
+down_revision = 'b7d2e4f6a813'
 branch_labels = None
 depends_on = None
 
