@@ -15,8 +15,16 @@ from gateway.db import database, get_session
 from gateway.inquiries.access import Side
 from gateway.inquiries.closing import close_inquiry, closing_text, withdraw_consent, withdrawal_note
 from gateway.inquiries.intake import Submitter, submit
-from gateway.inquiries.models import CloseReason, ConsentWithdrawal, Inquiry, Leg, LegKind
+from gateway.inquiries.models import (
+    CloseReason,
+    ConsentWithdrawal,
+    FormType,
+    Inquiry,
+    Leg,
+    LegKind,
+)
 from gateway.inquiries.retention import RETENTION_JOB, purge_expired
+from gateway.inquiries.sip import record_outcome
 from gateway.jobs.registry import recurring_kinds
 from gateway.migrate import current_revision, downgrade, upgrade
 from gateway.vault.service import get_vault
@@ -24,6 +32,7 @@ from tests.conftest import AppMaker
 from tests.support.forms import EBB_OSTER, MALMO, halsoforfragan, nth_personnummer
 from tests.support.pdfs import TestPki
 from tests.support.reko import leg_kinds, parties
+from tests.support.sip import sip_kallelse
 
 UTC = dt.UTC
 SUBMITTER = Submitter("client:test", MALMO, frozenset({EBB_OSTER}))
@@ -77,6 +86,44 @@ def test_content_is_purged_after_the_retention_time_and_legs_stay(
                                                                 "days": 180})
         # Running again purges nothing twice.
         assert purge_expired(session, NOW, days=180) == []
+
+
+def _sip(n: int, sent: dt.datetime, outcome: dict[str, Any] | None) -> str:
+    """A SIP invitation sent at `sent`, its meeting a week later, with the outcome recorded the
+    day after the meeting (none: the meeting is still ahead as far as anyone has said)."""
+    session = get_session()
+    result = submit(session, sip_kallelse(sent, personnummer=nth_personnummer(n)),
+                    submitter=SUBMITTER, channel="api", now=sent, form_type=FormType.SIP)
+    if outcome is not None:
+        record_outcome(session, result.inquiry, outcome, actor="client:test",
+                       now=sent + dt.timedelta(days=8))
+    session.commit()
+    return result.inquiry.id
+
+
+def test_a_sip_invitations_content_is_purged_after_its_meeting_was_held_or_cancelled(
+    make_app: AppMaker, installed_pki: TestPki
+) -> None:
+    app: Flask = make_app()
+    with app.app_context():
+        parties()
+        long_ago = NOW - dt.timedelta(days=400)
+        held_long_ago = _sip(1, long_ago, {"held_on": (long_ago + dt.timedelta(days=7))
+                                          .date().isoformat()})
+        cancelled_long_ago = _sip(2, long_ago, {"cancelled": "PERSON_CANCELLED"})
+        never_recorded = _sip(3, long_ago, None)
+        held_recently = _sip(4, NOW - dt.timedelta(days=40), {
+            "held_on": (NOW - dt.timedelta(days=33)).date().isoformat()})
+        session = get_session()
+        purged = purge_expired(session, NOW, days=180)
+        session.commit()
+        assert sorted(purged) == sorted([held_long_ago, cancelled_long_ago])
+        for gone_id in purged:
+            gone = session.get(Inquiry, gone_id)
+            assert gone is not None and gone.content is None and gone.personnummer is None
+        for kept in (never_recorded, held_recently):
+            inquiry = session.get(Inquiry, kept)
+            assert inquiry is not None and inquiry.content is not None
 
 
 def test_the_worker_runs_retention_daily() -> None:

@@ -1,5 +1,6 @@
 """Retention (DESIGN 6): an inquiry's personal content is purged GATEWAY_RETENTION_DAYS after it
-was closed or its answer registered; its legs and statistics stay, without personal data.
+was closed or its answer registered (a SIP invitation's: after its meeting was recorded as held
+or cancelled, or its plan shared); its legs and statistics stay, without personal data.
 
 The worker runs `retention.run` daily; `gateway retention run` does the same at once. Each purge
 is audited; a purge is never undone and running twice purges nothing twice.
@@ -22,7 +23,7 @@ from gateway.db import database, utcnow
 from gateway.inquiries.closing import purge
 from gateway.inquiries.models import ConsentWithdrawal, Inquiry, Leg, LegKind, SdkMessage
 from gateway.inquiries.sdk_messages import PLAIN_KIND
-from gateway.inquiries.workflow import derive_status, is_open, legs_of
+from gateway.inquiries.workflow import legs_of, machine_for
 from gateway.jobs.models import Job
 from gateway.jobs.registry import SCHEDULED_LANE, job_handler, recurring
 from gateway.jobs.service import slot_time
@@ -31,8 +32,10 @@ log = logging.getLogger(__name__)
 
 RETENTION_JOB = "retention.run"
 ACTOR = "system:retention"
-# The legs after which nothing more happens to an inquiry: its closure.
-CLOSING_LEGS = (LegKind.CLOSED, LegKind.REGISTERED)
+# The legs that end a case of any form type (the latest counts: a SIP's plan shared after the
+# meeting keeps its content as long again).
+CLOSING_LEGS = (LegKind.CLOSED, LegKind.REGISTERED, LegKind.HELD, LegKind.CANCELLED,
+                LegKind.PLAN_SHARED)
 
 recurring(RETENTION_JOB, dt.timedelta(days=1))
 
@@ -56,9 +59,9 @@ def purge_expired(session: Session, now: dt.datetime, days: int) -> list[str]:
     )
     purged: list[str] = []
     for inquiry in candidates:
-        legs = legs_of(session, inquiry.id)
-        if is_open(derive_status(leg.kind for leg in legs)):
-            continue
+        machine = machine_for(inquiry.form_type)
+        if machine.derive(leg.kind for leg in legs_of(session, inquiry.id)) not in machine.final:
+            continue  # re-opened since (a send-on after a RELISTED close)
         purge(session, inquiry, now)
         record(session, actor=ACTOR, action="inquiry.purged", object_type="inquiry",
                object_id=inquiry.id, detail={"reason": "retention", "days": days})
