@@ -1,6 +1,6 @@
 """Sample SIP invitations for `gateway demo`, one in each live state, made through the real
 services (DESIGN 5.8): received, opened, replied KOMMER / KOMMER_INTE / NYTT_FORSLAG, held with
-and without the REKO, and cancelled. (A shared plan has no service yet, so no sample has one.)
+and without the REKO (the first with its plan shared), and cancelled.
 
 As the sample hälsoförfrågningar (gateway.demo_inquiries): fixed ids, so a second run adds
 nothing; the case workers send through the shared intake some days before `now`; the REKO opens
@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM, local_date
@@ -73,11 +76,13 @@ class DemoSip:
     held: bool | None = None  # held: whether the REKO came
     cancelled: tuple[SipCancelReason, float] | None = None
     digital: bool = False
+    plan: bool = False  # the plan shared with the VC the day after the meeting
 
 
 DEMO_SIPS: tuple[DemoSip, ...] = (
     DemoSip(demo_id(101), "SIP hållen, REKO deltog", "ebb.oster", KRYDDGARDEN, PEOPLE[5], 26,
-            14, SipStatus.HELD, opened_days_ago=25, reply=(Beslut.KOMMER, 24), held=True),
+            14, SipStatus.HELD, opened_days_ago=25, reply=(Beslut.KOMMER, 24), held=True,
+            plan=True),
     DemoSip(demo_id(102), "SIP hållen utan REKO", "ama", LIMHAMN, PEOPLE[2], 20, 10,
             SipStatus.HELD, opened_days_ago=19, reply=(Beslut.KOMMER_INTE, 18), held=False),
     DemoSip(demo_id(103), "SIP inställd", "ebb.oster", ROSENGARD, PEOPLE[3], 12, -3,
@@ -140,10 +145,25 @@ def _play(session: Session, sample: DemoSip, now: dt.datetime) -> None:
         sip.record_outcome(session, inquiry, {
             "held_on": local_date(meeting.starts_at).isoformat(), "reko_attended": sample.held,
         }, actor=f"user:{sample.sender}", now=meeting.starts_at + dt.timedelta(hours=3))
+    if sample.plan:
+        sip.share_plan(session, inquiry, plan_pdf(sample.title), actor=f"user:{sample.sender}",
+                       channel=CHANNEL, now=meeting.starts_at + dt.timedelta(days=1))
     if sample.cancelled is not None:
         reason, days_ago = sample.cancelled
         sip.record_outcome(session, inquiry, {"cancelled": reason.value},
                            actor=f"user:{sample.sender}", now=_ago(now, days_ago))
+
+
+def plan_pdf(title: str) -> bytes:
+    """Return a one-page plan as the case worker would share it (made up: no person named)."""
+    out = io.BytesIO()
+    canvas = Canvas(out, pagesize=A4)
+    canvas.setTitle("Samordnad individuell plan")
+    canvas.drawString(72, 770, "Samordnad individuell plan (påhittad demoplan)")
+    canvas.drawString(72, 750, title)
+    canvas.showPage()
+    canvas.save()
+    return out.getvalue()
 
 
 def invitation_xml(session: Session, sample: DemoSip, user: User,

@@ -22,7 +22,15 @@ from gateway.demo_inquiries import DEMO_INQUIRIES, KRYDDGARDEN, load_demo_inquir
 from gateway.demo_sips import DEMO_SIPS, DemoSip, load_demo_sips
 from gateway.directory.demo import load_demo_directory
 from gateway.inquiries.answers import answer_for
-from gateway.inquiries.models import Answer, FormType, Inquiry, Leg, LegKind, SipMeeting
+from gateway.inquiries.models import (
+    Answer,
+    FormType,
+    Inquiry,
+    Leg,
+    LegKind,
+    SipMeeting,
+    SipPlan,
+)
 from gateway.inquiries.workflow import SipStatus, Status, Turn, progress
 from gateway.jobs.models import Job
 from gateway.jobs.worker import Worker
@@ -234,6 +242,8 @@ def test_each_sip_sample_reaches_its_state(demo: DemoRun, sample: DemoSip) -> No
     assert meeting.reko_attended is sample.held
     kinds = [leg.kind for leg in state.legs]
     assert (LegKind.OPENED in kinds) is (sample.opened_days_ago is not None)
+    assert (LegKind.PLAN_SHARED in kinds) is sample.plan
+    assert (session.get(SipPlan, sample.id) is not None) is sample.plan
     received = state.legs[1].at
     assert all(leg.at >= received for leg in state.legs[1:])
 
@@ -244,6 +254,7 @@ def test_the_sips_show_every_live_state_reply_and_outcome(demo: DemoRun) -> None
     assert states == set(SipStatus)
     assert {s.reply[0] for s in DEMO_SIPS if s.reply} == set(Beslut)
     assert {s.held for s in DEMO_SIPS if s.held is not None} == {True, False}
+    assert any(s.plan for s in DEMO_SIPS)
     # In the demo's VCs, Kryddgården (Anna's) among them; a second run adds none.
     assert {s.care_unit for s in DEMO_SIPS} >= {KRYDDGARDEN}
     session.rollback()
