@@ -7,6 +7,7 @@ the municipality's gateway as `replied` with the same decision and time. Refusal
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,18 @@ from sqlalchemy import select
 from forms.dates import stockholm_today
 from forms.sip import parse_sip_kallelse
 from gateway.auth.clients import SDK_SCOPES
-from gateway.db import get_session
+from gateway.db import get_session, utcnow
 from gateway.directory.models import CareUnit
-from gateway.inquiries.models import FormType, LegKind, SipMeeting
+from gateway.federation.models import FederationEnvelope
+from gateway.inquiries import sip
+from gateway.inquiries.models import FormType, Inquiry, LegKind, SipMeeting
 from gateway.mail.sink import MailSink
 from tests.conftest import BACKENDS
 from tests.support.digg import needs_sdk, needs_xmllint
 from tests.support.federation import Pair, two_gateways
 from tests.support.forms import EBB_OSTER, KRYDDGARDEN_ADDRESS, MALMO, SKANE
 from tests.support.intake import bearer, new_client
+from tests.support.pdfs import plain_pdf
 from tests.support.sdk import MESSAGES, message_body
 from tests.support.sip import sip_kallelse, sip_svar
 from tests.test_federation import (
@@ -193,15 +197,22 @@ def test_the_invitation_and_the_reply_pass_digg_and_xmlsec1(pair: Pair) -> None:
     assert kinds(pair.skane, sip_id)[-1] == "cancelled"
 
 
-def test_the_outcome_the_sender_records_reaches_the_region(pair: Pair) -> None:
-    from gateway.federation.outgoing import outcome_message_id
-
+def coming(pair: Pair) -> tuple[str, str, str]:
+    """An invitation across and the REKO's yes back; returns the sender's client, the REKO's
+    client and the SIP's id."""
     sender = client(pair.malmo, MALMO, EBB_OSTER)
     reko = client(pair.skane, SKANE, KRYDDGARDEN_ADDRESS)
     sip_id = invite(pair, sender)
     pair.run()
     assert reply(pair, reko, sip_id).status_code == 201
     pair.run()
+    return sender, reko, sip_id
+
+
+def test_the_outcome_the_sender_records_reaches_the_region(pair: Pair) -> None:
+    from gateway.federation.outgoing import outcome_message_id
+
+    sender, reko, sip_id = coming(pair)
     held = pair.malmo.test_client().post(
         f"/api/v1/sip/{sip_id}/outcome", json={"held_on": stockholm_today().isoformat()},
         headers=bearer(sender))
@@ -220,3 +231,109 @@ def test_the_outcome_the_sender_records_reaches_the_region(pair: Pair) -> None:
     assert pair.envelopes(pair.skane, direction="out", kind="message")[-1].message_id != \
         outcome_message_id(sip_id)
     assert reply(pair, reko, sip_id, beslut="KOMMER_INTE").status_code == 409
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+
+def held_and_shared(pair: Pair, sender: str, sip_id: str, pdf: bytes) -> FederationEnvelope:
+    """The sender records the meeting as held, then shares the plan over the municipality's
+    API, each delivered; returns the plan's envelope there."""
+    from gateway.federation.outgoing import plan_message_id
+
+    held = pair.malmo.test_client().post(
+        f"/api/v1/sip/{sip_id}/outcome", json={"held_on": stockholm_today().isoformat()},
+        headers=bearer(sender))
+    assert held.status_code == 200, held.get_data(as_text=True)
+    pair.run()
+    shared = pair.malmo.test_client().post(
+        f"/api/v1/sip/{sip_id}/plan", data=pdf, content_type="application/pdf",
+        headers=bearer(sender))
+    assert shared.status_code == 201, shared.get_data(as_text=True)
+    pair.run()
+    message_id = plan_message_id(sip_id, hashlib.sha256(pdf).hexdigest())
+    return only(pair.envelopes(pair.malmo, direction="out", xhe_id=message_id))
+
+
+def plan_rows(app: Any, sip_id: str) -> list[tuple[Any, str]]:
+    return [(leg.at, (leg.detail or {})["sha256"]) for leg in legs(app, sip_id)
+            if leg.kind == LegKind.PLAN_SHARED]
+
+
+def test_a_plan_for_an_invitation_the_peer_does_not_know_is_rejected(pair: Pair) -> None:
+    sender = client(pair.malmo, MALMO, EBB_OSTER)
+    sip_id = invite(pair, sender)
+    with pair.skane.app_context():  # the region refuses the invitation itself
+        session = get_session()
+        session.scalars(select(CareUnit).where(
+            CareUnit.hsa_id == "SE2321000255-K001")).one().connected = False
+        session.commit()
+    pair.run()
+    out = held_and_shared(pair, sender, sip_id, plain_pdf(text="SIP-plan"))
+    assert reasons(out) == [("BV", "not-found")]
+    assert inquiry_at(pair.skane, sip_id) is None
+    assert len(plan_rows(pair.malmo, sip_id)) == 1  # shared here all the same
+
+
+def test_a_plan_for_a_meeting_not_held_at_the_peer_is_rejected_with_its_rule_code(
+        pair: Pair) -> None:
+    sender = client(pair.malmo, MALMO, EBB_OSTER)
+    sip_id = invite(pair, sender)
+    pair.run()
+    # At the region the meeting is closed otherwise before the sender's outcome arrives (so
+    # the outcome is refused there, SIP_CLOSED), and the plan after it finds it not held.
+    with pair.skane.app_context():
+        session = get_session()
+        inquiry = session.get(Inquiry, sip_id)
+        assert inquiry is not None
+        sip.record_outcome(session, inquiry, {"cancelled": "PERSON_CANCELLED"},
+                           actor="system:test", now=utcnow())
+        session.commit()
+    out = held_and_shared(pair, sender, sip_id, plain_pdf(text="SIP-plan"))
+    assert reasons(out) == [("BV", "invariant")]
+    assert (out.receipt or {})["reasons"][0]["reason"].startswith("SIP_NOT_HELD")
+    assert plan_rows(pair.skane, sip_id) == []
+    with pair.skane.app_context():
+        session = get_session()
+        inquiry = session.get(Inquiry, sip_id)
+        assert inquiry is not None and sip.plan_of(session, inquiry) is None
+
+
+def held_with_plan(pair: Pair) -> tuple[str, str, bytes, FederationEnvelope]:
+    """An invitation across, the REKO's yes, the meeting held and its plan shared at the
+    municipality, all delivered; returns the REKO's client, the SIP's id, the plan and its
+    envelope."""
+    sender, reko, sip_id = coming(pair)
+    pdf = plain_pdf(text="SIP-plan")
+    return reko, sip_id, pdf, held_and_shared(pair, sender, sip_id, pdf)
+
+
+def test_the_plan_the_sender_shares_reaches_the_region(pair: Pair) -> None:
+    reko, sip_id, pdf, out = held_with_plan(pair)
+    assert (out.status, out.message_id) == ("ACCEPTED", out.xhe_id)
+    # The same plan at the same moment on both sides, shared there by the sender's
+    # organisation over the SDK.
+    here, there = plan_rows(pair.malmo, sip_id), plan_rows(pair.skane, sip_id)
+    assert len(here) == 1 and here == there
+    assert there[0][1] == hashlib.sha256(pdf).hexdigest()
+    shared = [leg for leg in legs(pair.skane, sip_id) if leg.kind == LegKind.PLAN_SHARED][0]
+    assert (shared.detail or {})["channel"] == "sdk-peer"
+    assert shared.actor == f"peer:{MALMO}"
+    with pair.skane.app_context():
+        session = get_session()
+        inquiry = session.get(Inquiry, sip_id)
+        assert inquiry is not None
+        assert sip.plan_pdf(session, inquiry, actor="user:anna", purpose="ta del av SIP-plan",
+                            channel="web") == pdf
+    state = pair.skane.test_client().get(f"/api/v1/sip/{sip_id}", headers=bearer(reko))
+    assert state.get_json()["legs"][-1]["kind"] == "plan_shared"
+
+
+@needs_sdk
+@needs_xmllint
+def test_the_plan_passes_digg_and_xmlsec1(pair: Pair) -> None:
+    _, sip_id, pdf, out = held_with_plan(pair)
+    told = opened_as_digg_and_xmlsec1_would(pair, sent_bytes(pair.malmo, out.xhe_id))
+    assert b"application/pdf" in told and b"SIP-plan" in told
+    assert b"refToMessageId" in told and sip_id.encode() in told
+    assert base64.b64encode(pdf) in told

@@ -46,6 +46,12 @@ WITHDRAWAL_DOCUMENT_ID = "samtyckesaterkallelse"
 # document of this id, refToMessageId the invitation.
 OUTCOME_DOCUMENT_ID = "sipUtfall"
 OUTCOME_LABEL = "Utfall av SIP-möte"
+# The plan of a held SIP meeting between gateways: its PDF, in a document of this id,
+# refToMessageId the invitation.
+PLAN_DOCUMENT_ID = "sipPlan"
+PLAN_LABEL = "SIP-plan"
+# The sender's follow-ups of an invitation, by their document's id.
+FOLLOW_UP_DOCUMENT_IDS = frozenset({OUTCOME_DOCUMENT_ID, PLAN_DOCUMENT_ID})
 JSON_TYPE = "application/json"
 XML_TYPE = "application/xml"
 PDF_TYPE = "application/pdf"
@@ -199,18 +205,29 @@ def withdrawal_message(
 def outcome_content(message: Message) -> bytes:
     """Return the outcome (JSON) of a SIP outcome message; raise MessageError (SDK_FORM_FILE,
     SDK_FILE_TYPE) unless it is the message's one file."""
-    found, _, issues = _sort_files(message, frozenset({JSON_TYPE}), frozenset())
+    return _one_file(message, JSON_TYPE, "en fil med utfallet som JSON")
+
+
+def plan_content(message: Message) -> bytes:
+    """Return the plan (PDF) of a SIP plan message; raise MessageError (SDK_FORM_FILE,
+    SDK_FILE_TYPE) unless it is the message's one file."""
+    return _one_file(message, PDF_TYPE, "en fil med planen som PDF")
+
+
+def _one_file(message: Message, content_type: str, what: str) -> bytes:
+    found, _, issues = _sort_files(message, frozenset({content_type}), frozenset())
     if len(found) != 1:
-        issues.append(_count_issue("SDK_FORM_FILE", found, "en fil med utfallet som JSON"))
+        issues.append(_count_issue("SDK_FORM_FILE", found, what))
     if issues:
         raise MessageError(make_report(issues))
     return found[0][1].content
 
 
-def is_outcome(message: Message) -> bool:
-    """Return whether the message carries a SIP meeting's outcome (an OUTCOME_DOCUMENT_ID
-    document)."""
-    return any(document.document_id == OUTCOME_DOCUMENT_ID for document in message.documents)
+def follow_up_of(message: Message) -> str | None:
+    """Return the document id of the sender's follow-up the message carries (a SIP meeting's
+    outcome, OUTCOME_DOCUMENT_ID, or its plan, PLAN_DOCUMENT_ID), or None."""
+    return next((document.document_id for document in message.documents
+                 if document.document_id in FOLLOW_UP_DOCUMENT_IDS), None)
 
 
 def _document(

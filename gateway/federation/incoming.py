@@ -28,11 +28,14 @@ from sqlalchemy.orm import Session
 
 from forms.errors import FormError
 from forms.sdk.content import (
+    OUTCOME_DOCUMENT_ID,
+    PLAN_DOCUMENT_ID,
     answer_content,
+    follow_up_of,
     inquiry_content,
-    is_outcome,
     is_withdrawal,
     outcome_content,
+    plan_content,
     xml_content,
 )
 from forms.sdk.message import Message, check_message, parse_message
@@ -361,14 +364,14 @@ def _take_inquiry(session: Session, message: Message, sender: Peer, now: dt.date
 
 def _take_answer(session: Session, message: Message, sender: Peer) -> str:
     """What refers to an inquiry: from the care unit's organisation what answers it, from the
-    sender's what follows it (a SIP meeting's outcome); its form type's taker takes it."""
+    sender's what follows it (a SIP meeting's outcome or plan); its form type's taker takes it."""
     ref = (message.header.ref_to_message_id or "").strip().lower()
     # The inquiry's message may carry its sender's own messageId; else it is the form's id.
     owner = message_owner(session, ref)
     inquiry = session.get(Inquiry, owner.inquiry_id if owner is not None else ref)
-    outcome = is_outcome(message)
-    taker = _TAKERS.get((inquiry.form_type, outcome)) if inquiry is not None else None
-    side = (inquiry.sender_unit if outcome else inquiry.care_unit) if inquiry else None
+    follow_up = follow_up_of(message)
+    taker = _TAKERS.get((inquiry.form_type, follow_up)) if inquiry is not None else None
+    side = (inquiry.sender_unit if follow_up else inquiry.care_unit) if inquiry else None
     if inquiry is None or taker is None or side is None \
             or side.organisation_id != sender.organisation_id:
         raise refused(ReasonCode.BV, DetailCode.NOT_FOUND,
@@ -414,11 +417,19 @@ def _accept_outcome(session: Session, inquiry: Inquiry, message: Message, actor:
                        now=message.header.creation_date_time)
 
 
-# By form type, and whether it is a follow-up of the sender (True) or what answers (False).
-_TAKERS: dict[tuple[FormType, bool], Callable[[Session, Inquiry, Message, str], None]] = {
-    (FormType.HALSOFORFRAGAN, False): _accept_answer,
-    (FormType.SIP, False): _accept_reply,
-    (FormType.SIP, True): _accept_outcome,
+def _accept_plan(session: Session, inquiry: Inquiry, message: Message, actor: str) -> None:
+    """A held SIP meeting's plan the sender shared at its gateway: its PDF to the same service
+    (SIP_NOT_HELD, SIP_PLAN_INVALID refuse it), at the time the sender shared it."""
+    sip.share_plan(session, inquiry, plan_content(message), actor=actor, channel=PEER_CHANNEL,
+                   now=message.header.creation_date_time)
+
+
+# By form type, and the sender's follow-up's document id (None: what answers the inquiry).
+_TAKERS: dict[tuple[FormType, str | None], Callable[[Session, Inquiry, Message, str], None]] = {
+    (FormType.HALSOFORFRAGAN, None): _accept_answer,
+    (FormType.SIP, None): _accept_reply,
+    (FormType.SIP, OUTCOME_DOCUMENT_ID): _accept_outcome,
+    (FormType.SIP, PLAN_DOCUMENT_ID): _accept_plan,
 }
 
 

@@ -26,6 +26,9 @@ from forms.sdk.content import (
     JSON_TYPE,
     OUTCOME_DOCUMENT_ID,
     OUTCOME_LABEL,
+    PDF_TYPE,
+    PLAN_DOCUMENT_ID,
+    PLAN_LABEL,
     Party,
     answer_message,
     inquiry_message,
@@ -58,10 +61,11 @@ from gateway.inquiries.answers import answer_for
 from gateway.inquiries.intake import (
     PEER_ANSWER_JOB,
     PEER_OUTCOME_JOB,
+    PEER_PLAN_KIND,
     PEER_SEND_JOB,
     PEER_WITHDRAWAL_JOB,
 )
-from gateway.inquiries.models import ConsentWithdrawal, Inquiry, SdkMessage
+from gateway.inquiries.models import ConsentWithdrawal, Inquiry, SdkMessage, SipPlan
 from gateway.inquiries.personal import stored_form
 from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
@@ -309,13 +313,22 @@ def _reply_file(session: Session, message_id: str) -> _Files:
 
 @job_handler(PEER_OUTCOME_JOB)
 def send_outcome_job(session: Session, payload: dict[str, Any], job: Job) -> None:
-    """Build the SDK message of a SIP meeting's outcome towards the peer that serves its VC:
-    from the sender's function to the care unit's, refToMessageId the invitation, the outcome
-    body of POST /api/v1/sip/{id}/outcome as its one file (JSON), and store it for delivery."""
+    """Build the SDK message of a SIP meeting's outcome, or (payload kind PEER_PLAN_KIND) of the
+    plan shared after it, towards the peer that serves its VC: from the sender's function to the
+    care unit's, refToMessageId the invitation, its one file the outcome body of
+    POST /api/v1/sip/{id}/outcome (JSON) or the plan's PDF, and store it for delivery."""
     inquiry = _inquiry(session, payload)
     care_org = inquiry.care_unit.organisation
     sender_org = inquiry.sender_unit.organisation
-    message_id = outcome_message_id(inquiry.id)
+    if payload.get("kind") == PEER_PLAN_KIND:
+        content, message_id = _plan_file(session, inquiry, str(payload.get("sha256")))
+        file_name, file_type, label, document_id = "plan.pdf", PDF_TYPE, PLAN_LABEL, \
+            PLAN_DOCUMENT_ID
+    else:
+        content = json.dumps(payload.get("body") or {}, sort_keys=True).encode("utf-8")
+        message_id = outcome_message_id(inquiry.id)
+        file_name, file_type, label, document_id = "utfall.json", JSON_TYPE, OUTCOME_LABEL, \
+            OUTCOME_DOCUMENT_ID
     message = answer_message(
         None,
         sender=Party(sender_org.id, inquiry.reply_to, sender_org.name, inquiry.sender_unit.name),
@@ -323,21 +336,34 @@ def send_outcome_job(session: Session, payload: dict[str, Any], job: Job) -> Non
         message_id=message_id, ref_to_message_id=inquiry.id,
         conversation_id=conversation_of(session, inquiry),
         created=dt.datetime.fromisoformat(str(payload.get("at"))),
-        structured_xml=json.dumps(payload.get("body") or {}, sort_keys=True).encode("utf-8"),
-        structured_file_name="utfall.json", structured_type=JSON_TYPE, label=OUTCOME_LABEL,
-        document_id=OUTCOME_DOCUMENT_ID,
+        structured_xml=content, structured_file_name=file_name, structured_type=file_type,
+        label=label, document_id=document_id,
     )
     data = seal_message(session, build_message(message), sender=sender_org.id,
                         recipient=care_org.id, functional_address=inquiry.routed_to,
                         xhe_id=message_id)
     store_outgoing(session, data, xhe_id=message_id, kind=Kind.MESSAGE, peer_id=care_org.id,
                    message_id=message_id, inquiry_id=inquiry.id)
-    log.info("federation: outcome of %s sealed for %s", inquiry.id, care_org.id)
+    log.info("federation: %s of %s sealed for %s", label, inquiry.id, care_org.id)
 
 
 def outcome_message_id(inquiry_id: str) -> str:
     """The messageId of a SIP invitation's outcome message (one per invitation)."""
     return str(uuid.uuid5(uuid.UUID(inquiry_id), OUTCOME_DOCUMENT_ID))
+
+
+def plan_message_id(inquiry_id: str, sha256: str) -> str:
+    """The messageId of a SIP invitation's plan message (one per plan: a later plan that
+    replaces it is its own message)."""
+    return str(uuid.uuid5(uuid.UUID(inquiry_id), f"{PLAN_DOCUMENT_ID}:{sha256}"))
+
+
+def _plan_file(session: Session, inquiry: Inquiry, sha256: str) -> tuple[bytes, str]:
+    """The shared plan's PDF and its message's id, if it is still the plan the job was for."""
+    plan = session.get(SipPlan, inquiry.id)
+    if plan is None or plan.pdf is None or plan.pdf_digest != sha256:
+        raise PermanentJobError("the plan is gone or replaced by a later one")
+    return get_vault().open(plan.pdf, plan.pdf_context), plan_message_id(inquiry.id, sha256)
 
 
 @job_handler(PEER_WITHDRAWAL_JOB)

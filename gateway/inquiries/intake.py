@@ -61,8 +61,10 @@ PEER_CHANNEL = "sdk-peer"
 PEER_SEND_JOB = "federation.send"
 PEER_ANSWER_JOB = "federation.answer"
 PEER_WITHDRAWAL_JOB = "federation.withdrawal"
-# A SIP meeting's outcome, recorded by the sender here, told to the peer that serves its VC.
+# A SIP meeting's outcome, recorded by the sender here, told to the peer that serves its VC;
+# with payload kind PEER_PLAN_KIND, the plan shared after it.
 PEER_OUTCOME_JOB = "federation.outcome"
+PEER_PLAN_KIND = "plan"
 PEER_ROUTE = "PEER"
 GATEWAY_ACTOR = "system:gateway"
 FLAG_REPEAT = "REPEAT"

@@ -321,12 +321,23 @@ def share_plan(session: Session, inquiry: Inquiry, pdf: bytes, *, actor: str, ch
 
     Raises GatewayError 409 SIP_NOT_HELD unless the meeting is recorded as held, 422
     SIP_PLAN_INVALID for a file `check_plan` refuses.
+
+    For a VC a peer gateway serves, the plan travels there (job PEER_OUTCOME_JOB, kind "plan",
+    as the outcome does); the peer shares it with this service, at the same time (whole
+    milliseconds), so its REKO reads it there.
     """
+    from gateway.inquiries.intake import PEER_OUTCOME_JOB, PEER_PLAN_KIND
+
     if progress(session, inquiry).status is not SipStatus.HELD:
         raise GatewayError.at(codes.SIP_NOT_HELD, "Registrera först att mötet är hållet.",
                               status=409)
     check_plan(pdf)
     digest = hashlib.sha256(pdf).hexdigest()
+    if inquiry.care_unit.organisation.endpoint:
+        now = in_milliseconds(now)
+        enqueue(session, PEER_OUTCOME_JOB, {"inquiry_id": inquiry.id, "kind": PEER_PLAN_KIND,
+                                            "sha256": digest, "at": now.isoformat()},
+                dedupe_key=f"{PEER_OUTCOME_JOB}:{PEER_PLAN_KIND}:{inquiry.id}:{digest}")
     plan = session.get(SipPlan, inquiry.id)
     if plan is None:
         plan = SipPlan(inquiry_id=inquiry.id)
