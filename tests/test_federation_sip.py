@@ -327,6 +327,8 @@ def test_the_plan_the_sender_shares_reaches_the_region(pair: Pair) -> None:
                             channel="web") == pdf
     state = pair.skane.test_client().get(f"/api/v1/sip/{sip_id}", headers=bearer(reko))
     assert state.get_json()["legs"][-1]["kind"] == "plan_shared"
+    # The region never sends the plan back: only the REKO's reply left it.
+    assert len(pair.envelopes(pair.skane, direction="out", kind="message")) == 1
 
 
 @needs_sdk
