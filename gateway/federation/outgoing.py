@@ -35,7 +35,7 @@ from forms.sdk.content import (
     withdrawal_message,
     xml_content,
 )
-from forms.sdk.message import build_message
+from forms.sdk.message import Message, build_message
 from forms.sdk.message_rules import MESSAGE_LIMITS, MessageError
 from forms.sdk.statuses import MessageStatus
 from forms.sdk.xhe import build_xhe, message_header, read_routing
@@ -173,6 +173,18 @@ def envelope_bytes(row: FederationEnvelope) -> bytes:
     return get_vault().open(row.content, row.vault_context)
 
 
+def send_sealed(
+    session: Session, message: Message, *, sender: str, recipient: str,
+    functional_address: str, message_id: str, inquiry_id: str | None = None,
+) -> None:
+    """Seal the SDK message for the peer organisation `recipient` (its messageId the XHE ID)
+    and store it with its delivery job, in the caller's transaction."""
+    data = seal_message(session, build_message(message), sender=sender, recipient=recipient,
+                        functional_address=functional_address, xhe_id=message_id)
+    store_outgoing(session, data, xhe_id=message_id, kind=Kind.MESSAGE, peer_id=recipient,
+                   message_id=message_id, inquiry_id=inquiry_id)
+
+
 def seal_message(
     session: Session, payload: bytes, *, sender: str, recipient: str, functional_address: str,
     xhe_id: str,
@@ -247,11 +259,9 @@ def send_inquiry_job(session: Session, payload: dict[str, Any], job: Job) -> Non
         consent_pdf=consent[1] if consent else None,
         consent_file_name=consent[0] if consent else "samtycke.pdf",
     )
-    data = seal_message(session, build_message(message), sender=sender_org.id,
-                        recipient=recipient_org.id, functional_address=inquiry.routed_to,
-                        xhe_id=inquiry.id)
-    store_outgoing(session, data, xhe_id=inquiry.id, kind=Kind.MESSAGE, peer_id=recipient_org.id,
-                   message_id=inquiry.id, inquiry_id=inquiry.id)
+    send_sealed(session, message, sender=sender_org.id, recipient=recipient_org.id,
+                functional_address=inquiry.routed_to, message_id=inquiry.id,
+                inquiry_id=inquiry.id)
     log.info("federation: inquiry %s sealed for %s", inquiry.id, recipient_org.id)
 
 
@@ -278,11 +288,9 @@ def send_answer_job(session: Session, payload: dict[str, Any], job: Job) -> None
         structured_xml=xml,
         label=kind_named(inquiry.form_type).reply_label,
     )
-    data = seal_message(session, build_message(message), sender=care_org.id,
-                        recipient=sender_org.id, functional_address=inquiry.reply_to,
-                        xhe_id=message_id)
-    store_outgoing(session, data, xhe_id=message_id, kind=Kind.MESSAGE, peer_id=sender_org.id,
-                   message_id=message_id, inquiry_id=inquiry.id)
+    send_sealed(session, message, sender=care_org.id, recipient=sender_org.id,
+                functional_address=inquiry.reply_to, message_id=message_id,
+                inquiry_id=inquiry.id)
     log.info("federation: answer %s to %s sealed for %s", message_id, inquiry.id, sender_org.id)
 
 
@@ -339,11 +347,9 @@ def send_outcome_job(session: Session, payload: dict[str, Any], job: Job) -> Non
         structured_xml=content, structured_file_name=file_name, structured_type=file_type,
         label=label, document_id=document_id,
     )
-    data = seal_message(session, build_message(message), sender=sender_org.id,
-                        recipient=care_org.id, functional_address=inquiry.routed_to,
-                        xhe_id=message_id)
-    store_outgoing(session, data, xhe_id=message_id, kind=Kind.MESSAGE, peer_id=care_org.id,
-                   message_id=message_id, inquiry_id=inquiry.id)
+    send_sealed(session, message, sender=sender_org.id, recipient=care_org.id,
+                functional_address=inquiry.routed_to, message_id=message_id,
+                inquiry_id=inquiry.id)
     log.info("federation: %s of %s sealed for %s", label, inquiry.id, care_org.id)
 
 
@@ -399,10 +405,8 @@ def send_withdrawal_job(session: Session, payload: dict[str, Any], job: Job) -> 
         )
     except FormError as exc:
         raise PermanentJobError(f"the withdrawal notice cannot be built ({exc})") from None
-    data = seal_message(session, build_message(message), sender=sender_org.id,
-                        recipient=care_org.id, functional_address=address, xhe_id=message_id)
-    store_outgoing(session, data, xhe_id=message_id, kind=Kind.MESSAGE, peer_id=care_org.id,
-                   message_id=message_id)
+    send_sealed(session, message, sender=sender_org.id, recipient=care_org.id,
+                functional_address=address, message_id=message_id)
     withdrawal.personnummer = None
     log.info("federation: consent withdrawal %s sealed for %s as %s", withdrawal.id, care_org.id,
              message_id)
