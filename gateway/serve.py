@@ -21,7 +21,9 @@ class GatewayServer(BaseApplication):
 
     def load_config(self) -> None:
         settings = {name: getattr(gunicorn_conf, name) for name in gunicorn_conf.__all__}
-        settings.update(self.overrides)
+        # An option not given (None) keeps the configuration's value, not gunicorn's default
+        # (`--workers` left out once meant gunicorn's one worker instead of WEB_CONCURRENCY).
+        settings.update({k: v for k, v in self.overrides.items() if v is not None})
         for key, value in settings.items():
             if key in self.cfg.settings and value is not None:
                 self.cfg.set(key, value)
