@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from forms.consent import check_consent
 from forms.dates import local_date
@@ -40,7 +41,7 @@ from gateway.inquiries.formtypes import Handling, handling_for, handling_of
 from gateway.inquiries.models import ConsentWithdrawal, FormType, Inquiry, IntakeRejection, LegKind
 from gateway.inquiries.personal import index_name
 from gateway.inquiries.receipts import receipt_body, receipt_fields, receipt_signer
-from gateway.inquiries.references import give_back, next_reference
+from gateway.inquiries.references import next_reference, placeholder_reference
 from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
     ClientMessage,
@@ -233,7 +234,7 @@ def _submit(
         decision = _peer_route(care_unit, decision)
     accepted = _Accepted(handling, form, data, digest, person_hash, submitter, channel, now,
                          sender_unit, care_unit, decision, found)
-    inserted = _insert_once(session, _new_inquiry(session, accepted), handling.reference_prefix)
+    inserted = _insert_once(session, _new_inquiry(session, accepted))
     if inserted is None:
         stored = _stored(session, form.id)
         if stored is None:  # the conflict was not on the id: a real error
@@ -457,18 +458,23 @@ def _resend(stored: Inquiry, digest: str) -> IntakeResult:
     return IntakeResult(stored, created=False)
 
 
-def _insert_once(session: Session, inquiry: Inquiry, prefix: str) -> Inquiry | None:
-    """Insert with the next reference and return the stored inquiry; None when the id is taken
-    (the caller's transaction stays usable, and the reference is not used up). Checking first
-    would race a concurrent send of the same id."""
+def _insert_once(session: Session, inquiry: Inquiry) -> Inquiry | None:
+    """Insert, under a placeholder reference until `_number`, and return the stored inquiry;
+    None when the id is taken (the caller's transaction stays usable). Checking first would
+    race a concurrent send of the same id."""
+    inquiry.reference = placeholder_reference()
+    return insert_unless_taken(session, inquiry, Inquiry.id)
+
+
+def _number(session: Session, inquiry: Inquiry, prefix: str) -> None:
+    """Give the inquiry its reference. Counting locks the year's counter until the commit
+    (numbers have no gaps), so every concurrent intake waits for it: it is taken last, with
+    only the audit entry and the day counts after it, not before the inquiry's other rows."""
     reference = next_reference(session, inquiry.created_at, prefix)
-    inquiry.reference = reference
-    stored = insert_unless_taken(session, inquiry, Inquiry.id)
-    if stored is None:
-        # Give the number back: this transaction still holds the counter (PostgreSQL's row
-        # lock, SQLite's write lock), so nobody has counted past it.
-        give_back(session, reference)
-    return stored
+    # Core, not the ORM's UPDATE: the object is told the value as committed, not flushed again.
+    table = Inquiry.metadata.tables[Inquiry.__tablename__]
+    session.execute(update(table).where(table.c.id == inquiry.id).values(reference=reference))
+    set_committed_value(inquiry, "reference", reference)
 
 
 # --- the accepted inquiry --------------------------------------------------------------------
@@ -635,7 +641,8 @@ def _flags(
 
 
 def _record_journey(session: Session, inquiry: Inquiry, accepted: _Accepted) -> None:
-    """Write the first legs, the notify job and (last: it locks the chain) the audit entry."""
+    """Write the first legs, the notify job, the reference and (last: it locks the chain) the
+    audit entry."""
     actor, now, decision = accepted.submitter.actor, accepted.now, accepted.decision
     start_summary(session, inquiry)  # a new inquiry: no summary to look up
     # The routing decision without its reason text, which names the REKOs.
@@ -648,6 +655,7 @@ def _record_journey(session: Session, inquiry: Inquiry, accepted: _Accepted) -> 
     # To a peer's care unit the inquiry travels as an SDK message; the peer notifies.
     job = PEER_SEND_JOB if decision.code == PEER_ROUTE else NOTIFY_JOB
     enqueue(session, job, {"inquiry_id": inquiry.id}, dedupe_key=f"{job}:{inquiry.id}")
+    _number(session, inquiry, accepted.handling.reference_prefix)
     record(
         session, actor=actor, action=accepted.handling.received_action, object_type="inquiry",
         object_id=inquiry.id,

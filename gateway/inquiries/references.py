@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -44,15 +45,14 @@ def next_reference(session: Session, now: dt.datetime, prefix: str = PREFIX) -> 
     raise RuntimeError(f"reference counter of {year} could neither be updated nor created")
 
 
-def give_back(session: Session, reference: str) -> None:
-    """Take back `reference`, the last next_reference gave in this transaction, unused (the
-    counter is still this transaction's: nobody has counted past it)."""
-    _prefix, year, number = reference.split("-")
-    session.execute(
-        update(ReferenceCounter)
-        .where(ReferenceCounter.year == int(year), ReferenceCounter.last == int(number))
-        .values(last=ReferenceCounter.last - 1)
-    )
+def placeholder_reference() -> str:
+    """Return what an inquiry's reference column holds from its INSERT until the intake gives
+    it its number at the end of the same transaction (never committed; not a reference's shape).
+    Random, not derived from the inquiry's id: a concurrent send of the same id would otherwise
+    wait on the reference's unique index while its own speculative entry under the id is in
+    place, and the first send's UPDATE of the reference would wait on that entry (PostgreSQL
+    reports the deadlock)."""
+    return f"~{secrets.token_hex(9)}"
 
 
 def format_reference(year: int, number: int, prefix: str = PREFIX) -> str:
