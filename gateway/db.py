@@ -145,6 +145,11 @@ def insert_unless_taken(session: Session, new: T, *conflict: Any) -> T | None:
         if column.key in filled:
             setattr(new, by_column[column.key], filled[column.key])
     make_transient_to_detached(new)
+    # An object still mapped under this key is stale: the row was just inserted, so whatever
+    # held that key before was rolled back (SQLite hands a rolled-back rowid out again).
+    stale = session.identity_map.get(inspect(new).key)
+    if stale is not None:
+        session.expunge(stale)
     session.add(new)
     for column_key, value in filled.items():
         set_committed_value(new, by_column[column_key], value)
