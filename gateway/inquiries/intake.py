@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    String,
+    and_,
+    bindparam,
+    literal_column,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -32,7 +44,7 @@ from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import client_may_send_as
 from gateway.auth.models import ApiClient, User
-from gateway.db import insert_unless_taken
+from gateway.db import built_once, insert_unless_taken
 from gateway.directory.cache import CareUnitInfo, DirectoryView, SenderUnitInfo, directory_view
 from gateway.directory.routing import FLAG_NO_ACTIVE_REKO, RouteDecision, route
 from gateway.directory.service import DirectoryError
@@ -41,7 +53,7 @@ from gateway.inquiries.formtypes import Handling, handling_for, handling_of
 from gateway.inquiries.models import ConsentWithdrawal, FormType, Inquiry, IntakeRejection, LegKind
 from gateway.inquiries.personal import index_name
 from gateway.inquiries.receipts import receipt_body, receipt_fields, receipt_signer
-from gateway.inquiries.references import next_reference, placeholder_reference
+from gateway.inquiries.references import number_inquiry, placeholder_reference
 from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
     ClientMessage,
@@ -192,6 +204,7 @@ class _Checked:
     person_hash: str
     today: dt.date
     directory: DirectoryView
+    prior: _Prior
 
 
 def _checked(session: Session, data: bytes, submitter: Submitter, now: dt.datetime,
@@ -204,9 +217,10 @@ def _checked(session: Session, data: bytes, submitter: Submitter, now: dt.dateti
     today = local_date(now)
     person_hash = get_vault().keyed_hash(form.person.personnummer)
     care_unit = directory.care_unit(form.mottagare.hsa_id)
-    check_form_consent(session, form, sender_unit, care_unit.id if care_unit else None,
-                       person_hash, today)
-    return _Checked(handling, form, sender_unit, care_unit, person_hash, today, directory)
+    prior = _prior(session, form.id, person_hash, care_unit.id if care_unit else None,
+                   sender_unit.id, handling.form_type)
+    consent_rules(form, sender_unit, prior.withdrawals, today)
+    return _Checked(handling, form, sender_unit, care_unit, person_hash, today, directory, prior)
 
 
 def _submit(
@@ -219,15 +233,14 @@ def _submit(
     person_hash, today = checked.person_hash, checked.today
     digest = hashlib.sha256(data).hexdigest()
     # A fast answer to a resend (also after the directory changed); the INSERT below, not
-    # this read, is what guards against two concurrent sends. The same read finds the
-    # inquiries a new one may repeat.
-    found = _known(session, form.id, person_hash, care_unit.id if care_unit else None,
-                   handling.form_type)
-    if found is None:
+    # the read in _checked, is what guards against two concurrent sends. The same read found
+    # the inquiries a new one may repeat.
+    found = checked.prior.earlier
+    if checked.prior.stored:
         stored = _stored(session, form.id)
         if stored is not None:
             return _resend(stored, digest)
-        found = []  # gone since: an inquiry purged and deleted in between
+        # Gone since (purged and deleted in between): a new inquiry after all.
     decision = route_form(session, form, today, checked.directory)
     assert care_unit is not None  # route() refuses a care unit that is not in the directory
     if care_unit.peer_endpoint:
@@ -337,6 +350,13 @@ def check_form_consent(
     withdrawals: list[dt.date] = []
     if care_unit_id is not None:
         withdrawals = withdrawal_dates(session, person_hash, care_unit_id, sender_unit.id)
+    consent_rules(form, sender_unit, withdrawals, today)
+
+
+def consent_rules(form: IntakeForm, sender_unit: SenderUnitInfo, withdrawals: list[dt.date],
+                  today: dt.date) -> None:
+    """Check the form's consent rules (C1–C7) for the sender unit, given the person's consent
+    withdrawals that block it (`withdrawal_dates`); 422."""
     report = check_consent(
         form,
         sender_kind=sender_unit.kind.value,
@@ -423,19 +443,61 @@ def _about(person_hash: str, care_unit_id: int, form_type: FormType) -> ColumnEl
                 Inquiry.form_type == form_type)
 
 
-def _known(session: Session, inquiry_id: str, person_hash: str, care_unit_id: int | None,
-           form_type: FormType) -> list[tuple[str, dt.datetime]] | None:
-    """Return, in one read, None when an inquiry with this id is stored, else the inquiries of
-    the form type about the person to the care unit (if it is known), newest first."""
-    match = Inquiry.id == inquiry_id
-    if care_unit_id is not None:
-        match = or_(match, _about(person_hash, care_unit_id, form_type))
-    rows = session.execute(
-        select(Inquiry.id, Inquiry.created_at).where(match).order_by(Inquiry.created_at.desc())
-    ).all()
-    if any(row.id == inquiry_id for row in rows):
-        return None
-    return [(str(row.id), row.created_at) for row in rows]
+@dataclass(frozen=True)
+class _Prior:
+    """What is stored that a form's intake must know before it stores anything."""
+
+    stored: bool  # an inquiry with the form's id
+    # The inquiries of the form type about the person to the care unit, newest first.
+    earlier: list[tuple[str, dt.datetime]]
+    # The person's consent withdrawals towards the care unit that block the sender (rule C7).
+    withdrawals: list[dt.date]
+
+
+def _prior(session: Session, inquiry_id: str, person_hash: str, care_unit_id: int | None,
+           sender_unit_id: int, form_type: FormType) -> _Prior:
+    """Return, in one read, whether an inquiry with the id is stored, the inquiries a new one
+    may repeat and the withdrawals that block it (`withdrawal_dates`'s), where it took two
+    (issue 17); with no care unit in the directory, no earlier inquiries and no withdrawals."""
+    about = care_unit_id is not None
+    statement = built_once(session, ("intake.prior", about), lambda _: _prior_statement(about))
+    rows = session.execute(statement, {
+        "inquiry_id": inquiry_id, "person_hash": person_hash, "care_unit_id": care_unit_id,
+        "sender_unit_id": sender_unit_id, "form_type": form_type,
+    }).all()
+    inquiries = sorted(((str(r.id), r.created_at) for r in rows if r.what == "i"),
+                       key=lambda row: row[1], reverse=True)
+    return _Prior(
+        stored=any(found == inquiry_id for found, _ in inquiries),
+        earlier=[row for row in inquiries if row[0] != inquiry_id],
+        withdrawals=[r.withdrawn_on for r in rows if r.what == "w"],
+    )
+
+
+def _prior_statement(about: bool) -> Any:
+    """The statement `_prior` runs: the inquiries, then the withdrawals (a row each, told apart
+    by `what`), with bound parameters only, so it is built once."""
+    match = Inquiry.id == bindparam("inquiry_id")
+    if about:
+        match = or_(match, and_(Inquiry.person_hash == bindparam("person_hash"),
+                                Inquiry.care_unit_id == bindparam("care_unit_id"),
+                                Inquiry.form_type == bindparam("form_type")))
+    inquiries = select(
+        literal_column("'i'", String).label("what"), Inquiry.id, Inquiry.created_at,
+        type_coerce(null(), Date).label("withdrawn_on"),
+    ).where(match)
+    if not about:
+        return inquiries
+    withdrawal = ConsentWithdrawal
+    withdrawals = select(
+        literal_column("'w'", String), null(), null(), withdrawal.withdrawn_on
+    ).where(
+        withdrawal.person_hash == bindparam("person_hash"),
+        withdrawal.care_unit_id == bindparam("care_unit_id"),
+        or_(withdrawal.sender_unit_id == bindparam("sender_unit_id"),
+            withdrawal.sender_unit_id.is_(None)),
+    )
+    return union_all(inquiries, withdrawals)
 
 
 def _stored(session: Session, inquiry_id: str) -> Inquiry | None:
@@ -470,10 +532,8 @@ def _number(session: Session, inquiry: Inquiry, prefix: str) -> None:
     """Give the inquiry its reference. Counting locks the year's counter until the commit
     (numbers have no gaps), so every concurrent intake waits for it: it is taken last, with
     only the audit entry and the day counts after it, not before the inquiry's other rows."""
-    reference = next_reference(session, inquiry.created_at, prefix)
-    # Core, not the ORM's UPDATE: the object is told the value as committed, not flushed again.
-    table = Inquiry.metadata.tables[Inquiry.__tablename__]
-    session.execute(update(table).where(table.c.id == inquiry.id).values(reference=reference))
+    reference = number_inquiry(session, inquiry.id, inquiry.created_at, prefix)
+    # Written by Core, not the ORM: the object is told the value as committed, not flushed again.
     set_committed_value(inquiry, "reference", reference)
 
 
@@ -600,7 +660,7 @@ def _earlier_inquiry(
 ) -> str | None:
     """Return the newest earlier inquiry of the form type about the person to the care unit
     that was received within `repeat_days` or still waits for the care unit, or None; from
-    `earlier` (those inquiries, newest first) where the caller has read them (`_known`)."""
+    `earlier` (those inquiries, newest first) where the caller has read them (`_prior`)."""
     since = now - dt.timedelta(days=repeat_days)
     machine = machine_for(form_type)
     rows = earlier if earlier is not None else [

@@ -7,13 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import String, bindparam, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms.dates import local_date
-from gateway.inquiries.models import ReferenceCounter
+from gateway.db import built_once
+from gateway.inquiries.models import Inquiry, ReferenceCounter
 
 PREFIX = "HF"
 SIP_PREFIX = "SIP"
@@ -43,6 +45,43 @@ def next_reference(session: Session, now: dt.datetime, prefix: str = PREFIX) -> 
             continue
         return format_reference(year, 1, prefix)
     raise RuntimeError(f"reference counter of {year} could neither be updated nor created")
+
+
+def number_inquiry(session: Session, inquiry_id: str, now: dt.datetime,
+                   prefix: str = PREFIX) -> str:
+    """Give the inquiry `inquiry_id`, stored in this transaction, the next reference of `now`'s
+    Swedish year (as `next_reference` counts it) and return it. On PostgreSQL the counter and
+    the inquiry are one statement (a data-modifying CTE), so the counter's lock, held to the
+    commit, waits one round trip less (issue 17); on SQLite two. A year's first number, with
+    no counter row yet, takes `next_reference`'s way and then the inquiry's UPDATE."""
+    year = local_date(now).year
+    if session.get_bind().dialect.name == "postgresql":
+        reference = session.scalar(built_once(session, "references.number", _numbering),
+                                   {"of_year": year, "prefix": prefix, "inquiry_id": inquiry_id})
+        if reference is not None:
+            return str(reference)
+    reference = next_reference(session, now, prefix)
+    table = Inquiry.metadata.tables[Inquiry.__tablename__]
+    session.execute(update(table).where(table.c.id == inquiry_id).values(reference=reference))
+    return reference
+
+
+def _numbering(_session: Session) -> Any:
+    """`number_inquiry`'s statement on PostgreSQL: the reference formatted as
+    `format_reference` does (at least six digits, never cut)."""
+    counters = ReferenceCounter.metadata.tables[ReferenceCounter.__tablename__]
+    inquiries = Inquiry.metadata.tables[Inquiry.__tablename__]
+    # No parameter is named as a column of a table updated: it would be SET too.
+    counted = (update(counters).where(counters.c.year == bindparam("of_year"))
+               .values(last=counters.c.last + 1).returning(counters.c.last).cte("counted"))
+    digits = cast(counted.c.last, String)
+    number = select(func.lpad(digits, func.greatest(6, func.length(digits)), "0"))
+    reference = (bindparam("prefix", type_=String) + "-" + cast(bindparam("of_year"), String) + "-"
+                 + number.scalar_subquery())
+    # No row of the year: nothing counted, nothing numbered (the caller makes the row).
+    return (update(inquiries)
+            .where(inquiries.c.id == bindparam("inquiry_id"), select(counted.c.last).exists())
+            .values(reference=reference).returning(inquiries.c.reference))
 
 
 def placeholder_reference() -> str:
