@@ -16,7 +16,7 @@ from authlib.oauth2.rfc7523.client import ASSERTION_TYPE as JWT_BEARER
 from flask import Blueprint, Flask, g, jsonify
 from flask.testing import FlaskClient
 from joserfc.jwk import RSAKey
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from gateway.audit.models import AuditEntry
 from gateway.auth.clients import (
@@ -28,7 +28,7 @@ from gateway.auth.clients import (
 )
 from gateway.auth.models import ApiClient, ApiToken
 from gateway.auth.oauth import require_token, token_digest
-from gateway.db import get_session, utcnow
+from gateway.db import database, get_session, utcnow
 from gateway.errors import GatewayError
 from tests.support.factories import FunctionalAddressFactory, OrganisationFactory
 
@@ -503,6 +503,12 @@ def needs_send_and_get() -> Any:
     return jsonify(ok=True)
 
 
+@scoped.get("/api/v1/test/addresses")
+@require_token(SEND)
+def needs_send() -> Any:
+    return jsonify(sorted(a.address for a in g.api_client.functional_addresses))
+
+
 @pytest.fixture
 def api(app: Flask, client: FlaskClient) -> FlaskClient:
     # Registered before the app has served a request, as Flask requires.
@@ -607,6 +613,28 @@ def test_scoped_view_sees_client_and_scopes(api: FlaskClient, registered: Regist
     assert response.status_code == 200
     assert response.get_json() == {"client": registered.client_id, "scopes": sorted([DELETE, GET])}
     assert audit("api.access", "denied") == []
+
+
+def test_the_token_its_client_and_addresses_are_one_read(api: FlaskClient, directory: None) -> None:
+    # Every API request starts with this check (issue 17: it was three reads).
+    who = register(addresses=(EBB, AMA))
+    token = get_token(api, who, scope=SEND)["access_token"]
+    get_session().expunge_all()  # nothing of the client already at hand
+    statements: list[str] = []
+
+    def counted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            statements.append(statement)
+
+    engine = database().engine
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        response = api.get("/api/v1/test/addresses", headers=bearer(token))
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    assert response.status_code == 200
+    assert response.get_json() == sorted([EBB, AMA])
+    assert len(statements) == 1, statements
 
 
 def test_whoami_tells_the_integrator_what_it_may_do(client: FlaskClient, directory: None) -> None:
