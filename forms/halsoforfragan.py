@@ -7,6 +7,7 @@ import binascii
 import datetime as dt
 import enum
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -154,8 +155,24 @@ class Located:
 
 
 def source_lines(root: etree._Element) -> tuple[tuple[str, int], ...]:
-    """Return (element path, source line) of every element under `root`, for `Located.line`."""
-    return tuple((element_path(e), e.sourceline or 0) for e in root.iter(etree.Element))
+    """Return (element path, source line) of every element under `root`, for `Located.line`:
+    the paths `element_path` gives, in document order, each parent's children counted once
+    (where a walk up from every element counted them again for each: issue 17)."""
+    found: list[tuple[str, int]] = []
+
+    def visit(element: etree._Element, path: str) -> None:
+        found.append((path, element.sourceline or 0))
+        children = [child for child in element if isinstance(child.tag, str)]
+        counts = Counter(child.tag for child in children)
+        seen: Counter[str] = Counter()
+        for child in children:
+            name = etree.QName(child).localname
+            seen[child.tag] += 1
+            step = name if counts[child.tag] == 1 else f"{name}[{seen[child.tag]}]"
+            visit(child, f"{path}/{step}")
+
+    visit(root, element_path(root))
+    return tuple(found)
 
 
 @dataclass(frozen=True)

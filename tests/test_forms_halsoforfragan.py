@@ -10,9 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from forms import FormError, Limits, check_consent, parse_halsoforfragan
-from forms.halsoforfragan import FragaKod, Halsoforfragan, Mottagarkategori, SamtyckeForm, Titel
+from forms.halsoforfragan import (
+    FragaKod,
+    Halsoforfragan,
+    Mottagarkategori,
+    SamtyckeForm,
+    Titel,
+    source_lines,
+)
+from forms.xmlsafe import element_path, parse_xml
 
 DATA = Path(__file__).parent / "data"
 VALID = (DATA / "halsoforfragan-valid.xml").read_text(encoding="utf-8")
@@ -553,6 +562,16 @@ def test_valid_form_is_typed() -> None:
     assert form.fragor[4].text == "Finns det hinder för arbetsträning på förmiddagar?"
     assert form.svar_senast == dt.date(2024, 3, 31) and form.svar_senast_angiven
     assert form.line("/halsoforfragan/samtycke/giltigtTill") == L_GILTIG
+
+
+def test_every_element_has_its_path_and_line() -> None:
+    # source_lines walks the tree once; element_path, the definition, walks up from each.
+    root = parse_xml(VALID.encode())
+    expected = tuple((element_path(e), e.sourceline) for e in root.iter(etree.Element))
+    assert source_lines(root) == expected
+    assert any(path.endswith("fraga[2]") for path, _ in expected)  # repeated siblings counted
+    form = intake(VALID.encode())
+    assert form.line("/halsoforfragan/fragor/fraga[2]") == line_of('<fraga kod="BEGRANSNINGAR"')
 
 
 def test_personal_data_stays_out_of_repr() -> None:
