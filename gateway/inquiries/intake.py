@@ -437,8 +437,9 @@ def _refused(
 # --- idempotency -----------------------------------------------------------------------------
 
 
-def _about(person_hash: str, care_unit_id: int, form_type: FormType) -> ColumnElement[bool]:
-    """The inquiries of a form type about a person to a care unit (the repeat check's)."""
+def _about(person_hash: Any, care_unit_id: Any, form_type: Any) -> ColumnElement[bool]:
+    """The inquiries of a form type about a person to a care unit (the repeat check's); each a
+    value or a bound parameter."""
     return and_(Inquiry.person_hash == person_hash, Inquiry.care_unit_id == care_unit_id,
                 Inquiry.form_type == form_type)
 
@@ -477,26 +478,20 @@ def _prior(session: Session, inquiry_id: str, person_hash: str, care_unit_id: in
 def _prior_statement(about: bool) -> Any:
     """The statement `_prior` runs: the inquiries, then the withdrawals (a row each, told apart
     by `what`), with bound parameters only, so it is built once."""
+    person_hash: Any = bindparam("person_hash")
+    care_unit_id: Any = bindparam("care_unit_id")
     match = Inquiry.id == bindparam("inquiry_id")
     if about:
-        match = or_(match, and_(Inquiry.person_hash == bindparam("person_hash"),
-                                Inquiry.care_unit_id == bindparam("care_unit_id"),
-                                Inquiry.form_type == bindparam("form_type")))
+        match = or_(match, _about(person_hash, care_unit_id, bindparam("form_type")))
     inquiries = select(
         literal_column("'i'", String).label("what"), Inquiry.id, Inquiry.created_at,
         type_coerce(null(), Date).label("withdrawn_on"),
     ).where(match)
     if not about:
         return inquiries
-    withdrawal = ConsentWithdrawal
     withdrawals = select(
-        literal_column("'w'", String), null(), null(), withdrawal.withdrawn_on
-    ).where(
-        withdrawal.person_hash == bindparam("person_hash"),
-        withdrawal.care_unit_id == bindparam("care_unit_id"),
-        or_(withdrawal.sender_unit_id == bindparam("sender_unit_id"),
-            withdrawal.sender_unit_id.is_(None)),
-    )
+        literal_column("'w'", String), null(), null(), ConsentWithdrawal.withdrawn_on
+    ).where(_blocking(person_hash, care_unit_id, bindparam("sender_unit_id")))
     return union_all(inquiries, withdrawals)
 
 
@@ -634,12 +629,16 @@ def withdrawal_dates(
     sender unit's inquiries (rule C7): its own, and those registered without a unit."""
     return list(session.scalars(
         select(ConsentWithdrawal.withdrawn_on).where(
-            ConsentWithdrawal.person_hash == person_hash,
-            ConsentWithdrawal.care_unit_id == care_unit_id,
-            or_(ConsentWithdrawal.sender_unit_id == sender_unit_id,
-                ConsentWithdrawal.sender_unit_id.is_(None)),
-        )
+            _blocking(person_hash, care_unit_id, sender_unit_id))
     ))
+
+
+def _blocking(person_hash: Any, care_unit_id: Any, sender_unit_id: Any) -> ColumnElement[bool]:
+    """The withdrawals `withdrawal_dates` returns; each a value or a bound parameter."""
+    withdrawal = ConsentWithdrawal
+    return and_(withdrawal.person_hash == person_hash, withdrawal.care_unit_id == care_unit_id,
+                or_(withdrawal.sender_unit_id == sender_unit_id,
+                    withdrawal.sender_unit_id.is_(None)))
 
 
 def find_earlier_inquiry(
