@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, select, update
 
 from forms.dates import local_date
 from gateway.audit.models import AuditEntry
 from gateway.auth.users import create_user
-from gateway.db import database, get_session, utcnow
+from gateway.db import get_session, utcnow
 from gateway.directory.service import stockholm_today
 from gateway.errors import GatewayError
 from gateway.inquiries.intake import Submitter, submit
@@ -58,6 +58,7 @@ from tests.support.intake import (
     post_xml,
 )
 from tests.support.pki import install_pki
+from tests.support.statements import statements_run
 
 UTC = dt.UTC
 EBB_SUBMITTER = Submitter("client:test", MALMO, frozenset({EBB_OSTER}))
@@ -414,7 +415,6 @@ def test_the_receipt_times_are_utc(client: FlaskClient, ebb: str) -> None:
 # A little room for a new rule's lookup; a lookup per leg, per directory table or a savepoint
 # each would pass it.
 MAX_STATEMENTS = 15
-_FRAME = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN")  # the test harness's own
 
 
 def test_one_intake_costs_a_bounded_number_of_statements(app: Flask, ebb: str) -> None:
@@ -425,23 +425,13 @@ def test_one_intake_costs_a_bounded_number_of_statements(app: Flask, ebb: str) -
 
 def _statements_of_one_intake(app: Flask, n: int) -> list[str]:
     """The statements one accepted intake runs, the test harness's own left out (lower case)."""
-    engine = database().engine
-    statements: list[str] = []
-
-    def counted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(_FRAME):
-            statements.append(" ".join(statement.split()).lower())
-
     session = get_session()
-    event.listen(engine, "before_cursor_execute", counted)
-    try:
+    with statements_run() as statements:
         # Kept until the commit, as every caller does (the session's identity map is weak).
         result = submit(session, halsoforfragan(personnummer=nth_personnummer(n)),
                         submitter=EBB_SUBMITTER, channel="api", now=utcnow())
         session.commit()
         assert result.created
-    finally:
-        event.remove(engine, "before_cursor_execute", counted)
     return statements
 
 

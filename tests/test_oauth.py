@@ -16,7 +16,7 @@ from authlib.oauth2.rfc7523.client import ASSERTION_TYPE as JWT_BEARER
 from flask import Blueprint, Flask, g, jsonify
 from flask.testing import FlaskClient
 from joserfc.jwk import RSAKey
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from gateway.audit.models import AuditEntry
 from gateway.auth.clients import (
@@ -28,9 +28,10 @@ from gateway.auth.clients import (
 )
 from gateway.auth.models import ApiClient, ApiToken
 from gateway.auth.oauth import require_token, token_digest
-from gateway.db import database, get_session, utcnow
+from gateway.db import get_session, utcnow
 from gateway.errors import GatewayError
 from tests.support.factories import FunctionalAddressFactory, OrganisationFactory
+from tests.support.statements import statements_run
 
 MALMO = "0203:malmo.se"
 EBB = "sdk:ebb-oster:0203:malmo.se"
@@ -620,18 +621,8 @@ def test_the_token_its_client_and_addresses_are_one_read(api: FlaskClient, direc
     who = register(addresses=(EBB, AMA))
     token = get_token(api, who, scope=SEND)["access_token"]
     get_session().expunge_all()  # nothing of the client already at hand
-    statements: list[str] = []
-
-    def counted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
-            statements.append(statement)
-
-    engine = database().engine
-    event.listen(engine, "before_cursor_execute", counted)
-    try:
+    with statements_run() as statements:
         response = api.get("/api/v1/test/addresses", headers=bearer(token))
-    finally:
-        event.remove(engine, "before_cursor_execute", counted)
     assert response.status_code == 200
     assert response.get_json() == sorted([EBB, AMA])
     assert len(statements) == 1, statements
