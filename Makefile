@@ -2,8 +2,11 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-# In CI (CI=true) the slow browser, load and multi-process tests run too.
-PYTEST_MARKERS := $(if $(CI),,-m "not slow")
+# In CI (CI=true) the slow browser, load and multi-process tests run too, on as many pytest
+# workers as the machine has cores (pytest-xdist): they mostly wait on processes, browsers and
+# the database, so two workers took the suite from 46-77 to 32 minutes here. A file stays on
+# one worker (its module fixtures, servers and browsers start once); the slowest are listed.
+PYTEST_OPTS := $(if $(CI),-n auto --dist loadfile --durations=25,-m "not slow")
 
 # The browser's signing code (pkijs, bundled by esbuild) is built from web/ at install time:
 # npm's registry, never a CDN; the bundle is not committed.
@@ -36,7 +39,7 @@ run: $(VENV)/.installed $(ASSETS)
 	$(BIN)/gateway demo
 
 test: $(VENV)/.installed-dev $(ASSETS)
-	$(BIN)/python -m pytest $(PYTEST_MARKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_OPTS) $(PYTEST_ARGS)
 
 # Every role's main pages at 1280 and 375 px on the demo's data, as PNGs in screenshots/
 # (git-ignored); fails where a page scrolls sideways or axe finds a WCAG 2.1 AA violation at 375 px.
