@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    Select,
     bindparam,
     create_engine,
     event,
@@ -32,6 +33,8 @@ from sqlalchemy.types import TypeDecorator
 
 T = TypeVar("T")
 E = TypeVar("E")
+# A SELECT of any columns, kept as it is typed through a function that narrows it.
+AnySelect = TypeVar("AnySelect", bound="Select[*tuple[Any, ...]]")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -6,8 +6,9 @@ inquiry for data that changes a few times a day. A process now keeps what it loo
 the directory's version token (`directory_version`), which a trigger on each of those tables
 replaces with a new random value on any INSERT, UPDATE or DELETE, whoever makes it (the admin
 pages, `gateway directory import`, another process, SQL by hand). A reader reads the token (one
-SELECT, in its own transaction: its own changes included) and finds what it needs under it, or
-loads it once. So a change takes effect for the next read after its commit, in every process.
+SELECT, in its own transaction: its own changes included; the intake reads it in its first
+read, with the inquiries it must know of) and finds what it needs under it, or loads it once.
+So a change takes effect for the next read after its commit, in every process.
 
 Random, not a counter: a change rolled back restores the token it replaced, and a counter would
 then give the next change the number of the rolled-back one, whose data a reader inside that
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.db import AnySelect
 from gateway.directory.models import CareUnit, DirectoryVersion, SenderKind, SenderUnit
 from gateway.directory.service import care_unit_by_hsa_id, sender_unit_by_address
 from gateway.errors import GatewayError
@@ -160,15 +162,24 @@ class DirectoryView:
 def version_token(session: Session) -> str | None:
     """Return the directory's version token as this session's transaction sees it (its own
     changes flushed first), or None where the database has none."""
-    token: str | None = session.scalar(
-        select(DirectoryVersion.token).where(DirectoryVersion.id == VERSION_ID)
-    )
+    token: str | None = session.scalar(version_token_query(select(DirectoryVersion.token)))
     return token
+
+
+def version_token_query(query: AnySelect) -> AnySelect:
+    """`query`, selecting from `directory_version`, narrowed to the token's row: for a statement
+    that reads the token beside other things, before `directory_view_at`."""
+    return query.where(DirectoryVersion.id == VERSION_ID)
 
 
 def directory_view(session: Session) -> DirectoryView:
     """Return the directory as the session's transaction sees it now (one SELECT)."""
-    token = version_token(session)
+    return directory_view_at(session, version_token(session))
+
+
+def directory_view_at(session: Session, token: str | None) -> DirectoryView:
+    """Return the directory as of `token`, which the session's transaction has just read (with
+    `version_token_query`, before any of the directory's data)."""
     return DirectoryView(session, _VERSIONS.get(token) if token is not None else None)
 
 

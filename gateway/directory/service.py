@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session, selectinload
 
 # Re-exported for the directory's callers (Swedish time lives in forms.dates).
 from forms.dates import STOCKHOLM as STOCKHOLM
 from forms.dates import stockholm_today as stockholm_today
 from gateway.audit.service import record as audit_record
+from gateway.db import AnySelect
 from gateway.directory.models import (
     Absence,
     Assignment,
@@ -306,16 +307,31 @@ def connected_care_units(session: Session) -> list[CareUnit]:
 
 
 def care_unit_by_hsa_id(session: Session, hsa_id: str) -> CareUnit | None:
-    return session.scalar(select(CareUnit).where(CareUnit.hsa_id == hsa_id))
+    return session.scalar(_care_unit_by_hsa_id(select(CareUnit), hsa_id))
 
 
 def sender_unit_by_address(session: Session, address: str) -> SenderUnit | None:
     """Return the sender unit whose functional address is `address` (the intake's sender check)."""
-    return session.scalar(
-        select(SenderUnit)
-        .join(SenderUnit.functional_address)
-        .where(FunctionalAddress.address == address)
-    )
+    return session.scalar(_sender_unit_by_address(select(SenderUnit), address))
+
+
+def care_unit_id_of(hsa_id: Any) -> ScalarSelect[int]:
+    """The id of the care unit `care_unit_by_hsa_id` finds, as a scalar subquery (NULL where
+    there is none); `hsa_id` a value or a bound parameter."""
+    return _care_unit_by_hsa_id(select(CareUnit.id), hsa_id).scalar_subquery()
+
+
+def sender_unit_id_of(address: Any) -> ScalarSelect[int]:
+    """The id of the sender unit `sender_unit_by_address` finds, as a scalar subquery."""
+    return _sender_unit_by_address(select(SenderUnit.id), address).scalar_subquery()
+
+
+def _care_unit_by_hsa_id(query: AnySelect, hsa_id: Any) -> AnySelect:
+    return query.where(CareUnit.hsa_id == hsa_id)
+
+
+def _sender_unit_by_address(query: AnySelect, address: Any) -> AnySelect:
+    return query.join(SenderUnit.functional_address).where(FunctionalAddress.address == address)
 
 
 def active_assignments(session: Session, unit: CareUnit, on: dt.date) -> list[Assignment]:

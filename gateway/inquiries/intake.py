@@ -45,9 +45,17 @@ from gateway.audit.service import record, record_denied
 from gateway.auth.clients import client_may_send_as
 from gateway.auth.models import ApiClient, User
 from gateway.db import built_once, insert_unless_taken
-from gateway.directory.cache import CareUnitInfo, DirectoryView, SenderUnitInfo, directory_view
+from gateway.directory.cache import (
+    CareUnitInfo,
+    DirectoryView,
+    SenderUnitInfo,
+    directory_view,
+    directory_view_at,
+    version_token_query,
+)
+from gateway.directory.models import DirectoryVersion
 from gateway.directory.routing import FLAG_NO_ACTIVE_REKO, RouteDecision, route
-from gateway.directory.service import DirectoryError
+from gateway.directory.service import DirectoryError, care_unit_id_of, sender_unit_id_of
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.formtypes import Handling, handling_for, handling_of
 from gateway.inquiries.models import ConsentWithdrawal, FormType, Inquiry, IntakeRejection, LegKind
@@ -211,14 +219,14 @@ def _checked(session: Session, data: bytes, submitter: Submitter, now: dt.dateti
              kind: FormKind | None) -> _Checked:
     """Parse, check the sender and the consent rules; raise GatewayError for a refusal."""
     handling, form = parse_for_intake(data, kind)
-    # One version of the directory for the whole intake (gateway.directory.cache).
-    directory = directory_view(session)
+    person_hash = get_vault().keyed_hash(form.person.personnummer)
+    prior = _prior(session, form, person_hash, handling.form_type)
+    # One version of the directory for the whole intake (gateway.directory.cache): the one
+    # whose token the same read saw.
+    directory = directory_view_at(session, prior.directory_token)
     sender_unit = sender_unit_of(session, form, submitter, directory)
     today = local_date(now)
-    person_hash = get_vault().keyed_hash(form.person.personnummer)
     care_unit = directory.care_unit(form.mottagare.hsa_id)
-    prior = _prior(session, form.id, person_hash, care_unit.id if care_unit else None,
-                   sender_unit.id, handling.form_type)
     consent_rules(form, sender_unit, prior.withdrawals, today)
     return _Checked(handling, form, sender_unit, care_unit, person_hash, today, directory, prior)
 
@@ -453,46 +461,49 @@ class _Prior:
     earlier: list[tuple[str, dt.datetime]]
     # The person's consent withdrawals towards the care unit that block the sender (rule C7).
     withdrawals: list[dt.date]
+    directory_token: str | None  # the directory's version (None: the database keeps none)
 
 
-def _prior(session: Session, inquiry_id: str, person_hash: str, care_unit_id: int | None,
-           sender_unit_id: int, form_type: FormType) -> _Prior:
-    """Return, in one read, whether an inquiry with the id is stored, the inquiries a new one
-    may repeat and the withdrawals that block it (`withdrawal_dates`'s), where it took two
-    (issue 17); with no care unit in the directory, no earlier inquiries and no withdrawals."""
-    about = care_unit_id is not None
-    statement = built_once(session, ("intake.prior", about), lambda _: _prior_statement(about))
+def _prior(session: Session, form: IntakeForm, person_hash: str, form_type: FormType) -> _Prior:
+    """Return, in one read, the directory's version token, whether an inquiry with the form's
+    id is stored, the inquiries a new one may repeat and the withdrawals that block it
+    (`withdrawal_dates`'s), where it took three (issue 17). The care unit and the sender unit
+    are found by the form's HSA-id and functional address in the same read, so all of it is
+    of the version the token names; an unknown unit finds no inquiries and no withdrawals."""
+    statement = built_once(session, "intake.prior", lambda _: _prior_statement())
     rows = session.execute(statement, {
-        "inquiry_id": inquiry_id, "person_hash": person_hash, "care_unit_id": care_unit_id,
-        "sender_unit_id": sender_unit_id, "form_type": form_type,
+        "inquiry_id": form.id, "person_hash": person_hash, "care_unit": form.mottagare.hsa_id,
+        "sender_address": form.avsandare.funktionsadress, "form_type": form_type,
     }).all()
     inquiries = sorted(((str(r.id), r.created_at) for r in rows if r.what == "i"),
                        key=lambda row: row[1], reverse=True)
     return _Prior(
-        stored=any(found == inquiry_id for found, _ in inquiries),
-        earlier=[row for row in inquiries if row[0] != inquiry_id],
+        stored=any(found == form.id for found, _ in inquiries),
+        earlier=[row for row in inquiries if row[0] != form.id],
         withdrawals=[r.withdrawn_on for r in rows if r.what == "w"],
+        directory_token=next((str(r.id) for r in rows if r.what == "v"), None),
     )
 
 
-def _prior_statement(about: bool) -> Any:
-    """The statement `_prior` runs: the inquiries, then the withdrawals (a row each, told apart
-    by `what`), with bound parameters only, so it is built once."""
+def _prior_statement() -> Any:
+    """The statement `_prior` runs: the inquiries, the withdrawals, the directory's token (a row
+    each, told apart by `what`; the inquiries' columns give the types), with bound parameters
+    only, so it is built once."""
     person_hash: Any = bindparam("person_hash")
-    care_unit_id: Any = bindparam("care_unit_id")
-    match = Inquiry.id == bindparam("inquiry_id")
-    if about:
-        match = or_(match, _about(person_hash, care_unit_id, bindparam("form_type")))
+    care_unit_id = care_unit_id_of(bindparam("care_unit"))
     inquiries = select(
         literal_column("'i'", String).label("what"), Inquiry.id, Inquiry.created_at,
         type_coerce(null(), Date).label("withdrawn_on"),
-    ).where(match)
-    if not about:
-        return inquiries
+    ).where(or_(Inquiry.id == bindparam("inquiry_id"),
+                _about(person_hash, care_unit_id, bindparam("form_type"))))
+    token = version_token_query(
+        select(literal_column("'v'", String), DirectoryVersion.token, null(), null()))
     withdrawals = select(
         literal_column("'w'", String), null(), null(), ConsentWithdrawal.withdrawn_on
-    ).where(_blocking(person_hash, care_unit_id, bindparam("sender_unit_id")))
-    return union_all(inquiries, withdrawals)
+    ).where(_blocking(person_hash, care_unit_id, sender_unit_id_of(bindparam("sender_address"))))
+    # The token last: PostgreSQL types a UNION's columns pair by pair, and two untyped NULLs
+    # first would make the withdrawals' dates text.
+    return union_all(inquiries, withdrawals, token)
 
 
 def _stored(session: Session, inquiry_id: str) -> Inquiry | None:
