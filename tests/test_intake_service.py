@@ -18,10 +18,11 @@ from forms.dates import local_date
 from gateway.audit.models import AuditEntry
 from gateway.auth.users import create_user
 from gateway.db import get_session, utcnow
+from gateway.directory.models import CareUnit, FunctionalAddress, SenderUnit
 from gateway.directory.service import stockholm_today
 from gateway.errors import GatewayError
 from gateway.inquiries.intake import Submitter, submit
-from gateway.inquiries.models import Inquiry, LegKind, ReferenceCounter
+from gateway.inquiries.models import ConsentWithdrawal, Inquiry, LegKind, ReferenceCounter
 from gateway.inquiries.references import format_reference
 from gateway.inquiries.workflow import (
     Status,
@@ -200,8 +201,6 @@ def test_the_same_send_again_returns_the_same_body_and_writes_nothing(
 def test_the_same_send_is_answered_even_after_the_care_unit_left(
     client: FlaskClient, ebb: str
 ) -> None:
-    from gateway.directory.models import CareUnit
-
     data = halsoforfragan()
     first = post_xml(client, data, ebb)
     session = get_session()
@@ -405,6 +404,44 @@ def test_the_receipt_times_are_utc(client: FlaskClient, ebb: str) -> None:
     received = dt.datetime.fromisoformat(body["receipt"]["received_at"])
     assert received.utcoffset() == dt.timedelta(0)
     assert local_date(received) + dt.timedelta(days=30) == dt.date.fromisoformat(body["deadline"])
+
+
+def test_an_address_two_sender_units_share_is_the_first_units_for_every_check(
+    client: FlaskClient, ebb: str
+) -> None:
+    # The directory refuses an address a care unit and a sender unit share, not one two sender
+    # units share. The intake takes the first unit (the lowest id) for the sender check, the
+    # inquiry and rule C7's read alike, and such an address is no 500.
+    session = get_session()
+    first = session.scalar(select(SenderUnit).join(SenderUnit.functional_address).where(
+        FunctionalAddress.address == EBB_OSTER))
+    assert first is not None
+    second = SenderUnit(name="EBB Öster, filial", organisation_id=first.organisation_id,
+                        kind=first.kind, functional_address_id=first.functional_address_id)
+    care_unit = session.scalar(select(CareUnit).where(CareUnit.hsa_id == KRYDDGARDEN))
+    assert care_unit is not None
+    session.add(second)
+    session.flush()
+    personnummer = nth_personnummer(940)
+    withdrawal = ConsentWithdrawal(
+        person_hash=get_vault().keyed_hash(personnummer), care_unit_id=care_unit.id,
+        sender_unit_id=second.id, withdrawn_on=stockholm_today() - dt.timedelta(days=1),
+        registered_by="cli:test")
+    session.add(withdrawal)
+    session.flush()
+    first_id, withdrawal_id = first.id, withdrawal.id
+    session.commit()
+    body = accept(client, halsoforfragan(personnummer=personnummer), ebb)
+    session = get_session()
+    inquiry = session.get(Inquiry, body["id"])
+    assert inquiry is not None and inquiry.sender_unit_id == first_id
+    # The first unit's own withdrawal blocks its next inquiry about the person (C7).
+    session.execute(update(ConsentWithdrawal).where(ConsentWithdrawal.id == withdrawal_id)
+                    .values(sender_unit_id=first_id))
+    session.commit()
+    refused = post_xml(client, halsoforfragan(personnummer=personnummer), ebb)
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert "C7" in [issue["typeCode"] for issue in refused.get_json()["eventIssues"]]
 
 
 # Statements one accepted hälsoförfrågan costs once the directory is known (issue 17): the

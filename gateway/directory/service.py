@@ -331,7 +331,10 @@ def _care_unit_by_hsa_id(query: AnySelect, hsa_id: Any) -> AnySelect:
 
 
 def _sender_unit_by_address(query: AnySelect, address: Any) -> AnySelect:
-    return query.join(SenderUnit.functional_address).where(FunctionalAddress.address == address)
+    # Two sender units may share an address (the directory refuses only a care unit and a
+    # sender unit sharing one): the first, every time, and one row for a scalar subquery.
+    return (query.join(SenderUnit.functional_address).where(FunctionalAddress.address == address)
+            .order_by(SenderUnit.id).limit(1))
 
 
 def active_assignments(session: Session, unit: CareUnit, on: dt.date) -> list[Assignment]:
