@@ -219,6 +219,7 @@ def _checked(session: Session, data: bytes, submitter: Submitter, now: dt.dateti
              kind: FormKind | None) -> _Checked:
     """Parse, check the sender and the consent rules; raise GatewayError for a refusal."""
     handling, form = parse_for_intake(data, kind)
+    _check_may_send_as(form, submitter)  # before any read: a stranger's form costs none
     person_hash = get_vault().keyed_hash(form.person.personnummer)
     prior = _prior(session, form, person_hash, handling.form_type)
     # One version of the directory for the whole intake (gateway.directory.cache): the one
@@ -326,6 +327,20 @@ def sender_unit_of(session: Session, form: IntakeForm, submitter: Submitter,
     """Return the form's sender unit (in `directory`, by default as the session sees it now);
     403 SENDER_NOT_ALLOWED when the submitter may not send as it, 422 SENDER_UNIT_UNKNOWN when
     the directory does not know it."""
+    _check_may_send_as(form, submitter)
+    sender = form.avsandare
+    directory = directory if directory is not None else directory_view(session)
+    unit = directory.sender_unit(sender.funktionsadress)
+    if unit is None:
+        detail = f"{sender.funktionsadress} är ingen avsändande enhet i katalogen."
+        raise GatewayError.at(
+            codes.SENDER_UNIT_UNKNOWN, detail, f"/{form.ROOT}/{_SENDER_PATH}", status=422
+        )
+    return unit
+
+
+def _check_may_send_as(form: IntakeForm, submitter: Submitter) -> None:
+    """403 SENDER_NOT_ALLOWED when the submitter may not send as the form's sender."""
     sender = form.avsandare
     if not submitter.may_send_as(sender.organisation, sender.funktionsadress):
         detail = (
@@ -335,14 +350,6 @@ def sender_unit_of(session: Session, form: IntakeForm, submitter: Submitter,
         raise GatewayError.at(
             codes.SENDER_NOT_ALLOWED, detail, f"/{form.ROOT}/{_SENDER_PATH}", status=403
         )
-    directory = directory if directory is not None else directory_view(session)
-    unit = directory.sender_unit(sender.funktionsadress)
-    if unit is None:
-        detail = f"{sender.funktionsadress} är ingen avsändande enhet i katalogen."
-        raise GatewayError.at(
-            codes.SENDER_UNIT_UNKNOWN, detail, f"/{form.ROOT}/{_SENDER_PATH}", status=422
-        )
-    return unit
 
 
 def check_form_consent(
@@ -468,8 +475,10 @@ def _prior(session: Session, form: IntakeForm, person_hash: str, form_type: Form
     """Return, in one read, the directory's version token, whether an inquiry with the form's
     id is stored, the inquiries a new one may repeat and the withdrawals that block it
     (`withdrawal_dates`'s), where it took three (issue 17). The care unit and the sender unit
-    are found by the form's HSA-id and functional address in the same read, so all of it is
-    of the version the token names; an unknown unit finds no inquiries and no withdrawals."""
+    are found by the form's HSA-id and functional address in the same read, so the token and
+    what the read finds are of one snapshot (the directory's data loaded under the token later
+    is never older: gateway.directory.cache); an unknown unit finds no inquiries and no
+    withdrawals."""
     statement = built_once(session, "intake.prior", lambda _: _prior_statement())
     rows = session.execute(statement, {
         "inquiry_id": form.id, "person_hash": person_hash, "care_unit": form.mottagare.hsa_id,
