@@ -225,7 +225,7 @@ def _checked(session: Session, data: bytes, submitter: Submitter, now: dt.dateti
     # One version of the directory for the whole intake (gateway.directory.cache): the one
     # whose token the same read saw.
     directory = directory_view_at(session, prior.directory_token)
-    sender_unit = sender_unit_of(session, form, submitter, directory)
+    sender_unit = _sender_unit_in(directory, form)
     today = local_date(now)
     care_unit = directory.care_unit(form.mottagare.hsa_id)
     consent_rules(form, sender_unit, prior.withdrawals, today)
@@ -322,14 +322,17 @@ def _summary(issues: list[Issue], total: int, shown: int = 5) -> str:
     return text
 
 
-def sender_unit_of(session: Session, form: IntakeForm, submitter: Submitter,
-                   directory: DirectoryView | None = None) -> SenderUnitInfo:
-    """Return the form's sender unit (in `directory`, by default as the session sees it now);
-    403 SENDER_NOT_ALLOWED when the submitter may not send as it, 422 SENDER_UNIT_UNKNOWN when
-    the directory does not know it."""
+def sender_unit_of(session: Session, form: IntakeForm, submitter: Submitter) -> SenderUnitInfo:
+    """Return the form's sender unit in the directory as the session sees it now; 403
+    SENDER_NOT_ALLOWED when the submitter may not send as it, 422 SENDER_UNIT_UNKNOWN when the
+    directory does not know it."""
     _check_may_send_as(form, submitter)
+    return _sender_unit_in(directory_view(session), form)
+
+
+def _sender_unit_in(directory: DirectoryView, form: IntakeForm) -> SenderUnitInfo:
+    """The form's sender unit in `directory`; 422 SENDER_UNIT_UNKNOWN where it has none."""
     sender = form.avsandare
-    directory = directory if directory is not None else directory_view(session)
     unit = directory.sender_unit(sender.funktionsadress)
     if unit is None:
         detail = f"{sender.funktionsadress} är ingen avsändande enhet i katalogen."
