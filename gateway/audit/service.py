@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, cast
 
 from flask import Flask, g, has_app_context
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -142,18 +142,20 @@ def _create_head(session: Session) -> None:
         pass
 
 
+_BUMP_HEAD = (update(HEAD).where(HEAD.c.id == HEAD_ID).values(seq=HEAD.c.seq + 1)
+              .returning(HEAD.c.seq, HEAD.c.entry_hash))
+
+
 def _advance_head(session: Session) -> tuple[int, str]:
     """Take the chain's lock by bumping the head; return (new seq, previous entry hash)."""
     # One statement takes the lock and reads the head: on PostgreSQL the UPDATE takes the head
     # row's lock, so appenders queue here, and its RETURNING gives the head as the previous
     # appender committed it (the row is re-read once its lock is free); the hash is not yet
     # changed by this UPDATE, so it is the previous entry's.
-    bump = (update(HEAD).where(HEAD.c.id == HEAD_ID).values(seq=HEAD.c.seq + 1)
-            .returning(HEAD.c.seq, HEAD.c.entry_hash))
-    row = session.execute(bump).first()
+    row = session.execute(_BUMP_HEAD).first()
     if row is None:
         _create_head(session)
-        row = session.execute(bump).first()
+        row = session.execute(_BUMP_HEAD).first()
         if row is None:
             raise RuntimeError("audit head row could not be created")
     return int(row.seq), str(row.entry_hash)
@@ -197,6 +199,16 @@ def rotate_chain_key(session: Session, *, actor: str) -> str:
     return key_id
 
 
+# Built once: every audited act appends, and building the statements with their values cost
+# more than running them (issue 17); the values are bound per entry.
+# (The parameters are prefixed: a bind named as a column is reserved for that column's value.)
+_ADD_ENTRY = insert(ENTRIES).values({column.key: bindparam(f"v_{column.key}")
+                                     for column in ENTRIES.columns})
+_SET_HEAD = update(HEAD).where(HEAD.c.id == HEAD_ID).values(entry_hash=bindparam("v_entry_hash"))
+# On PostgreSQL one round trip: the INSERT rides along as a data-modifying CTE of the UPDATE.
+_SET_HEAD_WITH_ENTRY = _SET_HEAD.add_cte(_ADD_ENTRY.cte("audit_entry"))
+
+
 def _append(session: Session, event: _Event) -> AuditEntry:
     # The caller's pending rows are written before the chain's lock is taken, not under it.
     session.flush()
@@ -211,14 +223,13 @@ def _append(session: Session, event: _Event) -> AuditEntry:
         detail=event.detail, prev_hash=prev_hash, key_id=key.id,
     )
     entry_hash = entry_digest(**fields, key=key.key)
-    add_entry = insert(ENTRIES).values(entry_hash=entry_hash, **fields)
-    set_head = update(HEAD).where(HEAD.c.id == HEAD_ID).values(entry_hash=entry_hash)
+    values = {f"v_{name}": value for name, value in fields.items()}
+    values["v_entry_hash"] = entry_hash
     if session.get_bind().dialect.name == "postgresql":
-        # One round trip: the INSERT rides along as a data-modifying CTE of the head's UPDATE.
-        session.execute(set_head.add_cte(add_entry.cte("audit_entry")))
+        session.execute(_SET_HEAD_WITH_ENTRY, values)
     else:
-        session.execute(add_entry)
-        session.execute(set_head)
+        session.execute(_ADD_ENTRY, values)
+        session.execute(_SET_HEAD, values)
     # The entry as written (Core, not the unit of work: no flush of the caller's objects).
     return AuditEntry(entry_hash=entry_hash, **fields)
 
