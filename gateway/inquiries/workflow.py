@@ -326,10 +326,13 @@ def _take_seconds(session: Session, summaries: dict[str, InquirySummary]) -> Non
 
 
 def _take_units(summary: InquirySummary, inquiry: Inquiry) -> None:
-    summary.form_type = FormType(inquiry.form_type).value
-    summary.care_unit_id = inquiry.care_unit_id
-    summary.sender_unit_id = inquiry.sender_unit_id
-    summary.deadline = inquiry.deadline
+    units = {"form_type": FormType(inquiry.form_type).value, "care_unit_id": inquiry.care_unit_id,
+             "sender_unit_id": inquiry.sender_unit_id, "deadline": inquiry.deadline}
+    for name, value in units.items():
+        # Only what changed (a reroute): a summary set to the values it has is still flushed
+        # again, which before every intake's commit cost more than the day counts' upsert.
+        if getattr(summary, name) != value:
+            setattr(summary, name, value)
 
 
 def _add_day_counts(session: Session, found: dict[daycounts.Key, daycounts.Vector]) -> None:
