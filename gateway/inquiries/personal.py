@@ -49,8 +49,9 @@ def index_name(session: Session, inquiry_id: str, name: str, *, new: bool = Fals
     rows = [{"inquiry_id": inquiry_id, "token_hash": vault.keyed_hash(word, NAME_PURPOSE)}
             for word in name_words(name)]
     if rows:
-        # Core, not the unit of work: nothing reads the tokens back as objects, and flushing
-        # them cost more than the INSERT (issue 17).
+        # Core, not the unit of work: nothing reads the tokens back as objects, and the unit
+        # of work's per-object bookkeeping cost more than the INSERT (issue 17). Pending
+        # objects (the inquiry) are still flushed before it.
         session.execute(_ADD_TOKENS, rows)
 
 

@@ -427,8 +427,9 @@ def add_legs(session: Session, inquiry_id: str, legs: Iterable[NewLeg]) -> None:
     if not legs:
         return
     _fold(session, inquiry_id, legs)
-    # A Core INSERT of the table: the ORM's bulk INSERT of the entity cost more than the
-    # statement itself (and flushed the caller's objects first, which their own flush does).
+    # A Core INSERT of the table: the ORM's bulk INSERT of the entity, with its per-row
+    # bookkeeping, cost more than the statement itself. The session still flushes pending
+    # objects before it (SQLAlchemy autoflushes for Core statements too), so they come first.
     session.execute(insert(_LEGS), [{"inquiry_id": inquiry_id, **leg.values()} for leg in legs])
 
 
