@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import (
+    ColumnDefault,
     DateTime,
     Engine,
+    Integer,
     MetaData,
     Select,
+    Table,
     bindparam,
     create_engine,
     event,
     func,
+    insert,
     inspect,
+    literal_column,
+    select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
@@ -122,27 +130,131 @@ def insert_unless_taken(session: Session, new: T, *conflict: Any) -> T | None:
     (none named: on any unique key) and return `new`, now stored and in the session; None when
     the key was taken. One statement, where a savepoint around a flush costs three, and the
     transaction stays usable on PostgreSQL either way."""
+    written = insert_with(session, new, conflict, ())
+    return None if written is None else written[0]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows of one table that `insert_with` writes with the row they refer to, each with the same
+    keys; `skip_taken`: a row whose unique key is taken is left out (ON CONFLICT DO NOTHING);
+    `objects`: the mapped objects these are the rows of (transient), in the session as stored
+    afterwards."""
+
+    table: Table
+    rows: tuple[dict[str, Any], ...]
+    skip_taken: bool = False
+    objects: tuple[Any, ...] = ()
+
+
+def insert_with(session: Session, new: T, conflict: tuple[Any, ...],
+                rows: Sequence[Rows]) -> tuple[T, list[int]] | None:
+    """Insert `new` as `insert_unless_taken` does and, when it was, `rows` (which refer to it);
+    return `new` and how many of each Rows were written, or None when its key was taken and
+    nothing was written. On PostgreSQL one statement (data-modifying CTEs, each row inserted
+    from the first's RETURNING), where a statement each cost a round trip and its client-side
+    work; on SQLite, where round trips cost little, a statement per table (issue 17)."""
     mapper = inspect(type(new))
     given = {prop.columns[0].key: getattr(new, prop.key)
              for prop in mapper.column_attrs if prop.key in new.__dict__}
     names = tuple(column.key for column in conflict)
-    table = mapper.local_table
-
-    def build(session: Session) -> Any:
-        # A Core INSERT that returns only what the database filled in (the key, defaults): the
-        # ORM's bulk INSERT ... RETURNING of the whole entity read the sealed content back and
-        # built a second object (issue 17: a tenth of an intake's time on PostgreSQL).
-        filled = [column for column in table.columns
-                  if column.key not in given or column.primary_key]
-        return upsert_for(session, table).on_conflict_do_nothing(
-            index_elements=list(names) or None).returning(*filled)
-
-    session.flush()  # rows this one may refer to
-    key = ("insert_unless_taken", type(new), names, frozenset(given))
-    row = session.execute(built_once(session, key, build), given).first()
+    complete = [(r, [_with_defaults(r.table, row) for row in r.rows]) for r in rows if r.rows]
+    session.flush()  # rows these may refer to
+    together = bool(complete) and session.get_bind().dialect.name == "postgresql"
+    shape = tuple((r.table.name, len(values), tuple(values[0]), r.skip_taken)
+                  for r, values in complete) if together else ()
+    key = ("insert_with", type(new), names, frozenset(given), shape)
+    statement = built_once(session, key, lambda s: _first_insert(s, mapper.local_table, given,
+                                                                names, complete if together
+                                                                else ()))
+    parameters = dict(given) if not together else _together_parameters(given, complete)
+    row = session.execute(statement, parameters).first()
     if row is None:
         return None
-    filled = row._mapping
+    filled = dict(row._mapping)
+    counts = [int(filled.pop(f"written_{i}")) for i in range(len(complete))] if together else []
+    _adopt(session, new, filled)
+    if not together:
+        counts = [_insert_rows(session, r, values) for r, values in complete]
+    for r, values in complete:
+        if r.objects:
+            for obj, value in zip(r.objects, values, strict=True):
+                _adopt(session, obj, value)
+    by_rows = iter(counts)
+    return new, [next(by_rows) if r.rows else 0 for r in rows]
+
+
+def _with_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its columns' Python-side defaults where it has no value (an INSERT ...
+    SELECT gets none of them from SQLAlchemy), its keys in the table's column order."""
+    complete = {}
+    for column in table.columns:
+        if column.key in row:
+            complete[column.key] = row[column.key]
+        elif isinstance(column.default, ColumnDefault):
+            arg = column.default.arg
+            complete[column.key] = arg(None) if column.default.is_callable else arg
+    return complete
+
+
+def _first_insert(session: Session, table: Table, given: dict[str, Any], names: tuple[str, ...],
+                  complete: Sequence[tuple[Rows, list[dict[str, Any]]]]) -> Any:
+    """The INSERT of `new`'s row returning only what the database filled in (the key,
+    defaults); with `complete`, one statement that inserts those rows after it."""
+    # Only what the database filled in: the ORM's bulk INSERT ... RETURNING of the whole entity
+    # read the sealed content back and built a second object (issue 17).
+    filled = [column for column in table.columns
+              if column.key not in given or column.primary_key]
+    first = upsert_for(session, table).on_conflict_do_nothing(index_elements=list(names) or None)
+    if not complete:
+        return first.returning(*filled)
+    first_cte = first.values({
+        key: bindparam(f"v_{key}", type_=table.c[key].type) for key in given
+    }).returning(*filled).cte("first_row")
+    counts = []
+    for i, (r, values) in enumerate(complete):
+        keys = list(values[0])
+        # A row each, FROM the first row (none when it was not inserted); one INSERT per table
+        # whose rows take the table's key sequence in their order (legs are read in it).
+        each = [
+            select(literal_column(str(j), Integer).label("ordinal"),
+                   *(bindparam(f"r{i}_{j}_{key}", type_=r.table.c[key].type).label(key)
+                     for key in keys)).select_from(first_cte)
+            for j in range(len(values))
+        ]
+        given_rows = (each[0] if len(each) == 1 else union_all(*each)).subquery(f"given_{i}")
+        picked = select(*(given_rows.c[key] for key in keys)).order_by(given_rows.c.ordinal)
+        insert_rows = postgresql_insert(r.table).from_select(keys, picked, include_defaults=False)
+        if r.skip_taken:
+            insert_rows = insert_rows.on_conflict_do_nothing()
+        inserted = insert_rows.returning(literal_column("1")).cte(f"inserted_{i}")
+        counts.append(select(func.count()).select_from(inserted).scalar_subquery()
+                      .label(f"written_{i}"))
+    return select(*first_cte.c, *counts)
+
+
+def _together_parameters(given: dict[str, Any],
+                         complete: Sequence[tuple[Rows, list[dict[str, Any]]]]) -> dict[str, Any]:
+    parameters = {f"v_{key}": value for key, value in given.items()}
+    for i, (_, values) in enumerate(complete):
+        for j, value in enumerate(values):
+            parameters.update({f"r{i}_{j}_{key}": item for key, item in value.items()})
+    return parameters
+
+
+def _insert_rows(session: Session, rows: Rows, values: list[dict[str, Any]]) -> int:
+    """INSERT the rows (executemany) and return how many were written."""
+    statement = built_once(session, ("insert_rows", rows.table.name, rows.skip_taken),
+                           lambda s: upsert_for(s, rows.table).on_conflict_do_nothing()
+                           if rows.skip_taken else insert(rows.table))
+    written: int = session.execute(statement, values).rowcount  # type: ignore[attr-defined]
+    return written
+
+
+def _adopt(session: Session, new: Any, filled: dict[str, Any]) -> None:
+    """Make `new`, whose row was just written by Core, an object of the session as stored:
+    its attributes as set, and `filled` (by column key) as written."""
+    mapper = inspect(type(new))
     by_column = {prop.columns[0].key: prop.key for prop in mapper.column_attrs}
     for column in mapper.primary_key:
         if column.key in filled:
@@ -156,7 +268,6 @@ def insert_unless_taken(session: Session, new: T, *conflict: Any) -> T | None:
     session.add(new)
     for column_key, value in filled.items():
         set_committed_value(new, by_column[column_key], value)
-    return new
 
 
 def write_blob_in_place(session: Session, column: Any, row_id: int,

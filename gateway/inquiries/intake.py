@@ -44,7 +44,7 @@ from gateway import codes
 from gateway.audit.service import record, record_denied
 from gateway.auth.clients import client_may_send_as
 from gateway.auth.models import ApiClient, User
-from gateway.db import built_once, insert_unless_taken
+from gateway.db import Rows, built_once, insert_with
 from gateway.directory.cache import (
     CareUnitInfo,
     DirectoryView,
@@ -59,17 +59,18 @@ from gateway.directory.service import DirectoryError, care_unit_id_of, sender_un
 from gateway.errors import GatewayError, Issue
 from gateway.inquiries.formtypes import Handling, handling_for, handling_of
 from gateway.inquiries.models import ConsentWithdrawal, FormType, Inquiry, IntakeRejection, LegKind
-from gateway.inquiries.personal import index_name
+from gateway.inquiries.personal import name_rows
 from gateway.inquiries.receipts import receipt_body, receipt_fields, receipt_signer
 from gateway.inquiries.references import number_inquiry, placeholder_reference
 from gateway.inquiries.sdk_messages import (
     INQUIRY_KIND,
     ClientMessage,
     build_inquiry_message,
-    store,
+    message_id_conflict,
+    message_rows,
 )
-from gateway.inquiries.workflow import NewLeg, add_legs, legs_of, machine_for, start_summary
-from gateway.jobs.service import enqueue
+from gateway.inquiries.workflow import NewLeg, first_legs, legs_of, machine_for
+from gateway.jobs.service import job_rows
 from gateway.metrics import counters
 from gateway.vault.service import get_vault
 
@@ -256,32 +257,51 @@ def _submit(
         decision = _peer_route(care_unit, decision)
     accepted = _Accepted(handling, form, data, digest, person_hash, submitter, channel, now,
                          sender_unit, care_unit, decision, found)
-    inserted = _insert_once(session, _new_inquiry(session, accepted))
-    if inserted is None:
+    inquiry = _new_inquiry(session, accepted)
+    # Under a placeholder reference until `_number`. Inserted, not checked for first (that would
+    # race a concurrent send of the same id), with the rows that refer to it: none of them is
+    # written when the id is taken.
+    inquiry.reference = placeholder_reference()
+    rows = _inquiry_rows(session, inquiry, accepted, message)
+    written = insert_with(session, inquiry, (Inquiry.id,), rows)
+    if written is None:
         stored = _stored(session, form.id)
         if stored is None:  # the conflict was not on the id: a real error
             raise RuntimeError("inquiry insert failed without an existing inquiry")
         return _resend(stored, digest)
-    inquiry = inserted
-    _store_message(session, inquiry, accepted, message)
-    index_name(session, inquiry.id, form.person.namn, new=True)
+    if rows[0].rows and not written[1][0]:
+        raise message_id_conflict(rows[0].rows[0]["message_id"])
     handling.on_accepted(session, inquiry, form)
     _record_journey(session, inquiry, accepted)
     return IntakeResult(inquiry, created=True)
 
 
-def _store_message(session: Session, inquiry: Inquiry, accepted: _Accepted,
-                   message: ClientMessage | None) -> None:
-    """Store the inquiry's SDK message: the client's, else one built with the form's consent
-    PDF as its second file."""
+def _inquiry_rows(session: Session, inquiry: Inquiry, accepted: _Accepted,
+                  message: ClientMessage | None) -> list[Rows]:
+    """The rows written with a new inquiry, the SDK message's first: its SDK message (the
+    client's, else one built with the form's consent PDF as its second file), its name's blind
+    index, its summary and first legs, and the job that notifies its REKO (to a peer's care
+    unit it travels as an SDK message, and the peer notifies)."""
     if message is None:
         bilaga = accepted.form.samtycke.bilaga
         consent = (bilaga.filnamn, bilaga.innehall) if bilaga is not None else None
         message = build_inquiry_message(inquiry, accepted.data, consent, accepted.now,
                                         units=(accepted.sender_unit, accepted.care_unit))
-    if message is not None:
-        store(session, inquiry_id=inquiry.id, kind=INQUIRY_KIND, channel=accepted.channel,
-              message=message, now=accepted.now)
+    actor, now, decision = accepted.submitter.actor, accepted.now, accepted.decision
+    # The routing decision without its reason text, which names the REKOs.
+    routed = {k: v for k, v in decision.leg_detail().items() if k != "reason"}
+    job = PEER_SEND_JOB if decision.code == PEER_ROUTE else NOTIFY_JOB
+    return [
+        message_rows(inquiry_id=inquiry.id, kind=INQUIRY_KIND, channel=accepted.channel,
+                     message=message, now=now),
+        name_rows(inquiry.id, accepted.form.person.namn),
+        *first_legs(session, inquiry, [
+            NewLeg(LegKind.SUBMITTED, accepted.form.skapad, actor),
+            NewLeg(LegKind.RECEIVED, now, actor, detail={"channel": accepted.channel}),
+            NewLeg(LegKind.ROUTED, now, GATEWAY_ACTOR, detail=routed),
+        ]),
+        job_rows(job, {"inquiry_id": inquiry.id}, dedupe_key=f"{job}:{inquiry.id}"),
+    ]
 
 
 # --- refusals --------------------------------------------------------------------------------
@@ -538,14 +558,6 @@ def _resend(stored: Inquiry, digest: str) -> IntakeResult:
     return IntakeResult(stored, created=False)
 
 
-def _insert_once(session: Session, inquiry: Inquiry) -> Inquiry | None:
-    """Insert, under a placeholder reference until `_number`, and return the stored inquiry;
-    None when the id is taken (the caller's transaction stays usable). Checking first would
-    race a concurrent send of the same id."""
-    inquiry.reference = placeholder_reference()
-    return insert_unless_taken(session, inquiry, Inquiry.id)
-
-
 def _number(session: Session, inquiry: Inquiry, prefix: str) -> None:
     """Give the inquiry its reference. Counting locks the year's counter until the commit
     (numbers have no gaps), so every concurrent intake waits for it: it is taken last, with
@@ -723,24 +735,12 @@ def _flags(
 
 
 def _record_journey(session: Session, inquiry: Inquiry, accepted: _Accepted) -> None:
-    """Write the first legs, the notify job, the reference and (last: it locks the chain) the
-    audit entry."""
-    actor, now, decision = accepted.submitter.actor, accepted.now, accepted.decision
-    start_summary(session, inquiry)  # a new inquiry: no summary to look up
-    # The routing decision without its reason text, which names the REKOs.
-    routed = {k: v for k, v in decision.leg_detail().items() if k != "reason"}
-    add_legs(session, inquiry.id, [
-        NewLeg(LegKind.SUBMITTED, accepted.form.skapad, actor),
-        NewLeg(LegKind.RECEIVED, now, actor, detail={"channel": accepted.channel}),
-        NewLeg(LegKind.ROUTED, now, GATEWAY_ACTOR, detail=routed),
-    ])
-    # To a peer's care unit the inquiry travels as an SDK message; the peer notifies.
-    job = PEER_SEND_JOB if decision.code == PEER_ROUTE else NOTIFY_JOB
-    enqueue(session, job, {"inquiry_id": inquiry.id}, dedupe_key=f"{job}:{inquiry.id}")
+    """Give the inquiry its reference and (last: it locks the chain) write the audit entry."""
+    decision = accepted.decision
     _number(session, inquiry, accepted.handling.reference_prefix)
     record(
-        session, actor=actor, action=accepted.handling.received_action, object_type="inquiry",
-        object_id=inquiry.id,
+        session, actor=accepted.submitter.actor, action=accepted.handling.received_action,
+        object_type="inquiry", object_id=inquiry.id,
         detail={
             "channel": accepted.channel,
             "care_unit": decision.care_unit_hsa_id,

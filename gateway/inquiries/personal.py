@@ -24,12 +24,14 @@ from forms.halsoforfragan import Halsoforfragan
 from forms.identifiers import IdentifierError, hyphenated, parse_personnummer
 from gateway import codes
 from gateway.audit.reads import record_read
+from gateway.db import Rows
 from gateway.errors import GatewayError
 from gateway.inquiries.models import Inquiry, InquiryNameToken
 from gateway.vault.service import get_vault
 
 NAME_PURPOSE = "namn"
-_ADD_TOKENS = insert(cast(Table, InquiryNameToken.__table__))
+_TOKENS = cast(Table, InquiryNameToken.__table__)
+_ADD_TOKENS = insert(_TOKENS)
 MAX_WORDS = 5
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 
@@ -45,14 +47,21 @@ def index_name(session: Session, inquiry_id: str, name: str, *, new: bool = Fals
     transaction), replacing any earlier one (none to replace for a `new` inquiry)."""
     if not new:
         session.execute(delete(InquiryNameToken).where(InquiryNameToken.inquiry_id == inquiry_id))
-    vault = get_vault()
-    rows = [{"inquiry_id": inquiry_id, "token_hash": vault.keyed_hash(word, NAME_PURPOSE)}
-            for word in name_words(name)]
+    rows = name_rows(inquiry_id, name).rows
     if rows:
         # Core, not the unit of work: nothing reads the tokens back as objects, and the unit
         # of work's per-object bookkeeping cost more than the INSERT (issue 17). Pending
         # objects (the inquiry) are still flushed before it.
-        session.execute(_ADD_TOKENS, rows)
+        session.execute(_ADD_TOKENS, list(rows))
+
+
+def name_rows(inquiry_id: str, name: str) -> Rows:
+    """The blind index of a new inquiry's name (`index_name`'s rows), for gateway.db.insert_with
+    to write with the inquiry."""
+    vault = get_vault()
+    return Rows(_TOKENS, tuple({"inquiry_id": inquiry_id,
+                                "token_hash": vault.keyed_hash(word, NAME_PURPOSE)}
+                               for word in name_words(name)))
 
 
 def forget_name(session: Session, inquiry_id: str) -> None:

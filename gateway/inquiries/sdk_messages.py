@@ -14,9 +14,9 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from forms.errors import FormError
@@ -32,12 +32,14 @@ from forms.sdk.content import (
 from forms.sdk.message import Message, build_message, parse_message
 from forms.sdk.message_rules import MessageError
 from gateway import codes
-from gateway.db import insert_unless_taken
+from gateway.db import Rows, insert_unless_taken
 from gateway.errors import GatewayError
 from gateway.inquiries.models import Inquiry, SdkMessage
 from gateway.vault.service import get_vault
 
 log = logging.getLogger(__name__)
+
+_MESSAGES = cast(Table, SdkMessage.__table__)
 
 INQUIRY_KIND = "inquiry"
 ANSWER_KIND = "answer"
@@ -135,19 +137,37 @@ def store(session: Session, *, inquiry_id: str | None, kind: str, channel: str,
     """Store the message sealed (a plain one with its sender's and recipient's `addresses`);
     raise GatewayError 409 MESSAGE_ID_CONFLICT when its messageId is already another message's
     (the caller's transaction stays usable)."""
-    sender_address, recipient_address = addresses or (None, None)
-    row = SdkMessage(
-        message_id=message.message_id, inquiry_id=inquiry_id, kind=kind, channel=channel,
-        sender_address=sender_address, recipient_address=recipient_address,
-        conversation_id=message.conversation_id, digest=message.digest,
-        content=get_vault().seal(message.xml, _context(message.message_id)), created_at=now,
-    )
+    row = SdkMessage(**_values(inquiry_id, kind, channel, message, now, addresses))
     # ON CONFLICT DO NOTHING (its messageId, or a message of that kind for the inquiry) rather
     # than a savepoint: the transaction stays usable, in one statement instead of three.
     stored = insert_unless_taken(session, row)
     if stored is None:
         raise message_id_conflict(message.message_id)
     return stored
+
+
+def message_rows(*, inquiry_id: str, kind: str, channel: str, message: ClientMessage | None,
+                 now: dt.datetime) -> Rows:
+    """The row `store` writes, for gateway.db.insert_with to write with its inquiry (none for
+    no message); left out where its messageId is taken: `message_id_conflict` when it wrote
+    none."""
+    if message is None:
+        return Rows(_MESSAGES, ())
+    return Rows(_MESSAGES, (_values(inquiry_id, kind, channel, message, now, None),),
+                skip_taken=True)
+
+
+def _values(inquiry_id: str | None, kind: str, channel: str, message: ClientMessage,
+            now: dt.datetime, addresses: tuple[str, str] | None) -> dict[str, Any]:
+    sender_address, recipient_address = addresses or (None, None)
+    return {
+        "message_id": message.message_id, "inquiry_id": inquiry_id, "kind": kind,
+        "channel": channel, "sender_address": sender_address,
+        "recipient_address": recipient_address, "conversation_id": message.conversation_id,
+        "digest": message.digest,
+        "content": get_vault().seal(message.xml, _context(message.message_id)),
+        "created_at": now,
+    }
 
 
 def reseal(row: SdkMessage, message: ClientMessage) -> None:

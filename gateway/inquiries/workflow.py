@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, event, func, insert, select, update
+from sqlalchemy import Table, delete, event, func, select, update
 from sqlalchemy.orm import Session
 
 from forms.dates import STOCKHOLM, local_date
-from gateway.db import built_once, upsert_for
+from gateway.db import Rows, built_once, upsert_for
 from gateway.inquiries import daycounts
 from gateway.inquiries.models import (
     FormType,
@@ -38,11 +38,11 @@ __all__ = [
     "Turn",
     "NewLeg",
     "add_leg",
-    "add_legs",
     "count_pending",
     "count_summaries",
     "deadline_for",
     "derive_status",
+    "first_legs",
     "is_open",
     "legs_of",
     "progress",
@@ -191,6 +191,7 @@ SUMMARY_KINDS = (
 )
 _SUMMARIES_KEY = "gateway.inquiry_summaries"
 _LEGS = cast(Table, Leg.__table__)
+_SUMMARIES = cast(Table, InquirySummary.__table__)
 
 
 def _apply(summary: InquirySummary, machine: Machine, kind: LegKind, at: dt.datetime) -> None:
@@ -233,10 +234,32 @@ def _pending(session: Session) -> _Pending:
 def start_summary(session: Session, inquiry: Inquiry) -> None:
     """Add the summary of an inquiry created in this transaction (saves add_leg a lookup), with
     the form type, units and deadline it counts with (saves count_pending an UPDATE)."""
+    session.add(_new_summary(session, inquiry))
+
+
+def first_legs(session: Session, inquiry: Inquiry, legs: Iterable[NewLeg]) -> list[Rows]:
+    """The rows of a new inquiry's summary and of its first legs, in their order (folded as
+    add_leg folds them), for gateway.db.insert_with to write with the inquiry: the intake's,
+    in the statement that inserts the inquiry (issue 17)."""
+    legs = list(legs)
+    summary = _new_summary(session, inquiry)
+    machine = machine_for(inquiry.form_type)
+    for leg in legs:
+        _apply(summary, machine, leg.kind, leg.at)
+    values = {column.key: getattr(summary, column.key) for column in _SUMMARIES.columns}
+    return [Rows(_SUMMARIES, (values,), objects=(summary,)),
+            Rows(_LEGS, tuple({"inquiry_id": inquiry.id, **leg.values()} for leg in legs))]
+
+
+def _new_summary(session: Session, inquiry: Inquiry) -> InquirySummary:
+    """A new inquiry's summary (not yet added), with the units it counts with, known to this
+    transaction as counted with none of its legs."""
     summary = InquirySummary(inquiry_id=inquiry.id, status=Status.RECEIVED.value)
     _take_units(summary, inquiry)
-    session.add(summary)
-    _pending(session).summaries[inquiry.id] = summary
+    pending = _pending(session)
+    pending.summaries[inquiry.id] = summary
+    pending.counted[inquiry.id] = _counted_facts(summary)
+    return summary
 
 
 def _summary_for(session: Session, inquiry_id: str) -> InquirySummary:
@@ -407,7 +430,7 @@ def add_leg(
 
 @dataclass(frozen=True)
 class NewLeg:
-    """A leg to append (add_legs): what add_leg takes."""
+    """A leg to append (first_legs): what add_leg takes."""
 
     kind: LegKind
     at: dt.datetime
@@ -418,19 +441,6 @@ class NewLeg:
     def values(self) -> dict[str, Any]:
         return {"kind": self.kind, "at": self.at, "actor": self.actor, "reason": self.reason,
                 "detail": self.detail}
-
-
-def add_legs(session: Session, inquiry_id: str, legs: Iterable[NewLeg]) -> None:
-    """Append legs of one inquiry, in their order, as add_leg does, in one INSERT (the intake's
-    first legs); the Leg rows are not returned."""
-    legs = list(legs)
-    if not legs:
-        return
-    _fold(session, inquiry_id, legs)
-    # A Core INSERT of the table: the ORM's bulk INSERT of the entity, with its per-row
-    # bookkeeping, cost more than the statement itself. The session still flushes pending
-    # objects before it (SQLAlchemy autoflushes for Core statements too), so they come first.
-    session.execute(insert(_LEGS), [{"inquiry_id": inquiry_id, **leg.values()} for leg in legs])
 
 
 def _fold(session: Session, inquiry_id: str, legs: list[NewLeg]) -> None:

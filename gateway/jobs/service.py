@@ -11,14 +11,16 @@ from pathlib import PurePath
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import CursorResult, and_, func, select, update
+from sqlalchemy import CursorResult, Table, and_, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from gateway.db import get_session, insert_unless_taken, utcnow
+from gateway.db import Rows, get_session, insert_unless_taken, utcnow
 from gateway.errors import GatewayError
 from gateway.jobs.models import Job, JobState
 from gateway.jobs.registry import JobError, LeaseLost, lane_of
+
+_JOBS = cast(Table, Job.__table__)
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
@@ -40,16 +42,28 @@ def enqueue(
     state, committed by anyone) that job is returned and nothing is added. Payloads carry ids,
     never personal data. Raises ValueError for arguments no caller should pass.
     """
-    _check_arguments(kind, payload, run_at, dedupe_key, max_attempts)
-    job = Job(kind=kind, lane=lane_of(kind), payload=payload, run_at=run_at or utcnow(),
-              dedupe_key=dedupe_key)
-    if max_attempts is not None:
-        job.max_attempts = max_attempts
+    job = Job(**_values(kind, payload, run_at, dedupe_key, max_attempts))
     if dedupe_key is None:
         session.add(job)
         session.flush()
         return job
     return _insert_once(session, job, dedupe_key)
+
+
+def job_rows(kind: str, payload: dict[str, Any], *, dedupe_key: str) -> Rows:
+    """The row `enqueue` adds, for gateway.db.insert_with to write with the row its payload
+    names (left out where a job with the key exists, as `enqueue` leaves it)."""
+    return Rows(_JOBS, (_values(kind, payload, None, dedupe_key, None),), skip_taken=True)
+
+
+def _values(kind: str, payload: dict[str, Any], run_at: dt.datetime | None,
+            dedupe_key: str | None, max_attempts: int | None) -> dict[str, Any]:
+    _check_arguments(kind, payload, run_at, dedupe_key, max_attempts)
+    values = {"kind": kind, "lane": lane_of(kind), "payload": payload,
+              "run_at": run_at or utcnow(), "dedupe_key": dedupe_key}
+    if max_attempts is not None:
+        values["max_attempts"] = max_attempts
+    return values
 
 
 def _check_arguments(
