@@ -137,14 +137,20 @@ def insert_unless_taken(session: Session, new: T, *conflict: Any) -> T | None:
 @dataclass(frozen=True)
 class Rows:
     """Rows of one table that `insert_with` writes with the row they refer to, each with the same
-    keys; `skip_taken`: a row whose unique key is taken is left out (ON CONFLICT DO NOTHING);
-    `objects`: the mapped objects these are the rows of (transient), in the session as stored
-    afterwards."""
+    keys. `skip_taken`: a row whose unique key is taken is left out (ON CONFLICT DO NOTHING on
+    the unique columns `conflict`; none named: on any unique key). `objects`: the mapped objects
+    these are the rows of (transient, keys given), in the session as stored afterwards; never
+    with `skip_taken`, which could leave an object without its row."""
 
     table: Table
     rows: tuple[dict[str, Any], ...]
     skip_taken: bool = False
+    conflict: tuple[str, ...] = ()
     objects: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.objects and (self.skip_taken or len(self.objects) != len(self.rows)):
+            raise ValueError("Rows' objects are one per row, and never with skip_taken")
 
 
 def insert_with(session: Session, new: T, conflict: tuple[Any, ...],
@@ -161,7 +167,7 @@ def insert_with(session: Session, new: T, conflict: tuple[Any, ...],
     complete = [(r, [_with_defaults(r.table, row) for row in r.rows]) for r in rows if r.rows]
     session.flush()  # rows these may refer to
     together = bool(complete) and session.get_bind().dialect.name == "postgresql"
-    shape = tuple((r.table.name, len(values), tuple(values[0]), r.skip_taken)
+    shape = tuple((r.table.name, len(values), tuple(values[0]), r.skip_taken, r.conflict)
                   for r, values in complete) if together else ()
     key = ("insert_with", type(new), names, frozenset(given), shape)
     statement = built_once(session, key, lambda s: _first_insert(s, mapper.local_table, given,
@@ -186,14 +192,18 @@ def insert_with(session: Session, new: T, conflict: tuple[Any, ...],
 
 def _with_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     """The row with its columns' Python-side defaults where it has no value (an INSERT ...
-    SELECT gets none of them from SQLAlchemy), its keys in the table's column order."""
+    SELECT gets none of them from SQLAlchemy), its keys in the table's column order. A value
+    or a callable without arguments only: a column whose default is a SQL expression must be
+    given its value."""
     complete = {}
     for column in table.columns:
         if column.key in row:
             complete[column.key] = row[column.key]
         elif isinstance(column.default, ColumnDefault):
-            arg = column.default.arg
-            complete[column.key] = arg(None) if column.default.is_callable else arg
+            default = column.default
+            if default.is_clause_element:
+                raise ValueError(f"{table.name}.{column.key}: a SQL default; give its value")
+            complete[column.key] = default.arg(None) if default.is_callable else default.arg
     return complete
 
 
@@ -226,7 +236,8 @@ def _first_insert(session: Session, table: Table, given: dict[str, Any], names: 
         picked = select(*(given_rows.c[key] for key in keys)).order_by(given_rows.c.ordinal)
         insert_rows = postgresql_insert(r.table).from_select(keys, picked, include_defaults=False)
         if r.skip_taken:
-            insert_rows = insert_rows.on_conflict_do_nothing()
+            insert_rows = insert_rows.on_conflict_do_nothing(
+                index_elements=list(r.conflict) or None)
         inserted = insert_rows.returning(literal_column("1")).cte(f"inserted_{i}")
         counts.append(select(func.count()).select_from(inserted).scalar_subquery()
                       .label(f"written_{i}"))
@@ -244,9 +255,10 @@ def _together_parameters(given: dict[str, Any],
 
 def _insert_rows(session: Session, rows: Rows, values: list[dict[str, Any]]) -> int:
     """INSERT the rows (executemany) and return how many were written."""
-    statement = built_once(session, ("insert_rows", rows.table.name, rows.skip_taken),
-                           lambda s: upsert_for(s, rows.table).on_conflict_do_nothing()
-                           if rows.skip_taken else insert(rows.table))
+    statement = built_once(
+        session, ("insert_rows", rows.table.name, rows.skip_taken, rows.conflict),
+        lambda s: upsert_for(s, rows.table).on_conflict_do_nothing(
+            index_elements=list(rows.conflict) or None) if rows.skip_taken else insert(rows.table))
     written: int = session.execute(statement, values).rowcount  # type: ignore[attr-defined]
     return written
 

@@ -26,7 +26,7 @@ from gateway.inquiries.models import (
     InquirySummary,
     LegKind,
 )
-from gateway.inquiries.workflow import add_leg, legs_of, rebuild_summaries
+from gateway.inquiries.workflow import NewLeg, add_leg, first_legs, legs_of, rebuild_summaries
 from gateway.stats import extras
 from gateway.stats.engine import BUCKETS, live_firsts, response_times, sql_time
 from gateway.stats.period import Period
@@ -207,6 +207,27 @@ def test_day_counts_kept_with_the_legs_equal_those_rebuilt_and_what_the_legs_giv
     from_bins = extras._leg_timings_from_bins(session, period)
     assert [leg.count for leg in from_bins] == [4, 3, 3, 1]
     assert from_bins == extras._leg_timings_per_row(session, time, live_firsts(period))
+
+
+def test_a_new_summary_never_written_leaves_no_trace_in_the_day_counts(
+    app: Flask, instance: Path, pki_template: Path
+) -> None:
+    # An intake that lost its id to a concurrent send built its summary's and legs' rows
+    # (first_legs) but wrote none of them; a leg for the stored inquiry in the same
+    # transaction must count from the stored summary, not from the one never written.
+    install_pki(instance, pki_template)
+    parties()
+    inquiry_id = _take_in(0, Journey(0, ()))
+    session = get_session()
+    stored = session.get(Inquiry, inquiry_id)
+    assert stored is not None
+    first_legs(session, stored, [NewLeg(K.RECEIVED, START, "test")])  # rows never written
+    add_leg(session, inquiry_id, K.ANSWERED, at=START + dt.timedelta(days=3), actor="test")
+    session.commit()
+    kept = _day_counts()
+    assert rebuild_summaries(get_session()) == 1
+    get_session().commit()
+    assert _day_counts() == kept
 
 
 def _random_facts(rng: random.Random) -> daycounts.Facts:

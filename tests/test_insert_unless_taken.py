@@ -17,9 +17,11 @@ from sqlalchemy import (
     String,
     Table,
     event,
+    func,
     inspect,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from gateway.db import Rows, insert_unless_taken, insert_with, make_engine, utcnow
@@ -148,3 +150,25 @@ def test_the_rows_objects_are_in_the_session_as_written(engine: Engine) -> None:
         child.label = "changed"
         session.commit()  # a change is the unit of work's, as for any loaded object
         assert session.scalar(select(_CHILDREN.c.label)) == "changed"
+
+
+def test_a_row_taken_on_another_key_than_the_one_named_is_an_error(engine: Engine) -> None:
+    with Session(engine) as session:
+        insert_with(session, _Parent(id="p"), (_PARENTS.c.id,),
+                    [Rows(_CHILDREN, ({"id": 1, "parent_id": "p", "label": "a", "tag": "t"},))])
+        clash = Rows(_CHILDREN, ({"id": 1, "parent_id": "q", "label": "b", "tag": "u"},),
+                     skip_taken=True, conflict=("tag",))
+        with pytest.raises(IntegrityError):  # a job taken on its id is not a duplicate's
+            insert_with(session, _Parent(id="q"), (_PARENTS.c.id,), [clash])
+
+
+def test_objects_are_never_left_without_their_row_and_sql_defaults_are_refused(
+    engine: Engine,
+) -> None:
+    with pytest.raises(ValueError, match="objects"):
+        Rows(_CHILDREN, ({"parent_id": "p", "label": "a"},), skip_taken=True,
+             objects=(_Child(parent_id="p", label="a"),))
+    table = Table("computed", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("made", String(10), default=func.lower("X")))
+    with Session(engine) as session, pytest.raises(ValueError, match="computed.made"):
+        insert_with(session, _Parent(id="p"), (_PARENTS.c.id,), [Rows(table, ({"id": 1},))])

@@ -274,6 +274,10 @@ def _summary_for(session: Session, inquiry_id: str) -> InquirySummary:
             summary = InquirySummary(inquiry_id=inquiry_id, status=Status.RECEIVED.value)
             session.add(summary)
         pending.summaries[inquiry_id] = summary
+        # One remembered but not in the session was never written (an intake that lost its id
+        # to a concurrent send) or was rolled back with a savepoint: it counted nothing, so
+        # what the inquiry counted is the summary's found now.
+        pending.counted.pop(inquiry_id, None)
     if inquiry_id not in pending.counted:
         pending.counted[inquiry_id] = _counted_facts(summary)
     return summary

@@ -53,7 +53,8 @@ def enqueue(
 def job_rows(kind: str, payload: dict[str, Any], *, dedupe_key: str) -> Rows:
     """The row `enqueue` adds, for gateway.db.insert_with to write with the row its payload
     names (left out where a job with the key exists, as `enqueue` leaves it)."""
-    return Rows(_JOBS, (_values(kind, payload, None, dedupe_key, None),), skip_taken=True)
+    return Rows(_JOBS, (_values(kind, payload, None, dedupe_key, None),), skip_taken=True,
+                conflict=("dedupe_key",))
 
 
 def _values(kind: str, payload: dict[str, Any], run_at: dt.datetime | None,
