@@ -167,7 +167,7 @@ def insert_with(session: Session, new: T, conflict: tuple[Any, ...],
     complete = [(r, [_with_defaults(r.table, row) for row in r.rows]) for r in rows if r.rows]
     session.flush()  # rows these may refer to
     together = bool(complete) and session.get_bind().dialect.name == "postgresql"
-    shape = tuple((r.table.name, len(values), tuple(values[0]), r.skip_taken, r.conflict)
+    shape = tuple((r.table, len(values), tuple(values[0]), r.skip_taken, r.conflict)
                   for r, values in complete) if together else ()
     key = ("insert_with", type(new), names, frozenset(given), shape)
     statement = built_once(session, key, lambda s: _first_insert(s, mapper.local_table, given,
@@ -256,7 +256,7 @@ def _together_parameters(given: dict[str, Any],
 def _insert_rows(session: Session, rows: Rows, values: list[dict[str, Any]]) -> int:
     """INSERT the rows (executemany) and return how many were written."""
     statement = built_once(
-        session, ("insert_rows", rows.table.name, rows.skip_taken, rows.conflict),
+        session, ("insert_rows", rows.table, rows.skip_taken, rows.conflict),
         lambda s: upsert_for(s, rows.table).on_conflict_do_nothing(
             index_elements=list(rows.conflict) or None) if rows.skip_taken else insert(rows.table))
     written: int = session.execute(statement, values).rowcount  # type: ignore[attr-defined]
