@@ -9,18 +9,29 @@ import re
 import secrets
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, func, select, update
+from sqlalchemy import String, bindparam, cast, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forms.dates import local_date
-from gateway.db import built_once
 from gateway.inquiries.models import Inquiry, ReferenceCounter
 
 PREFIX = "HF"
 SIP_PREFIX = "SIP"
 PREFIXES = (PREFIX, SIP_PREFIX)
 _TYPED = re.compile(r"^(?:HF|SIP)?[-\s]*(\d{4})?[-\s]*0*(\d{1,6})$")
+
+
+# Core statements on the tables, built once: an intake numbers every inquiry, and an ORM-enabled
+# UPDATE, built anew each time, cost more than its round trip (it also looks through the
+# session's objects to synchronise them; no counter object is ever loaded). No parameter is
+# named as a column of a table updated: it would be SET too.
+_COUNTERS = ReferenceCounter.metadata.tables[ReferenceCounter.__tablename__]
+_INQUIRIES = Inquiry.metadata.tables[Inquiry.__tablename__]
+_COUNT = (update(_COUNTERS).where(_COUNTERS.c.year == bindparam("of_year"))
+          .values(last=_COUNTERS.c.last + 1).returning(_COUNTERS.c.last))
+_SET_REFERENCE = (update(_INQUIRIES).where(_INQUIRIES.c.id == bindparam("inquiry_id"))
+                  .values(reference=bindparam("v_reference")))
 
 
 def next_reference(session: Session, now: dt.datetime, prefix: str = PREFIX) -> str:
@@ -32,15 +43,12 @@ def next_reference(session: Session, now: dt.datetime, prefix: str = PREFIX) -> 
     """
     year = local_date(now).year
     for _ in range(2):
-        number = session.scalar(
-            update(ReferenceCounter).where(ReferenceCounter.year == year)
-            .values(last=ReferenceCounter.last + 1).returning(ReferenceCounter.last)
-        )
+        number = session.scalar(_COUNT, {"of_year": year})
         if number is not None:
             return format_reference(year, number, prefix)
         try:
             with session.begin_nested():
-                session.add(ReferenceCounter(year=year, last=1))
+                session.execute(insert(_COUNTERS).values(year=year, last=1))
         except IntegrityError:
             continue
         return format_reference(year, 1, prefix)
@@ -56,32 +64,30 @@ def number_inquiry(session: Session, inquiry_id: str, now: dt.datetime,
     no counter row yet, takes `next_reference`'s way and then the inquiry's UPDATE."""
     year = local_date(now).year
     if session.get_bind().dialect.name == "postgresql":
-        reference = session.scalar(built_once(session, "references.number", _numbering),
+        reference = session.scalar(_NUMBERING,
                                    {"of_year": year, "prefix": prefix, "inquiry_id": inquiry_id})
         if reference is not None:
             return str(reference)
     reference = next_reference(session, now, prefix)
-    table = Inquiry.metadata.tables[Inquiry.__tablename__]
-    session.execute(update(table).where(table.c.id == inquiry_id).values(reference=reference))
+    session.execute(_SET_REFERENCE, {"inquiry_id": inquiry_id, "v_reference": reference})
     return reference
 
 
-def _numbering(_session: Session) -> Any:
+def _numbering() -> Any:
     """`number_inquiry`'s statement on PostgreSQL: the reference formatted as
     `format_reference` does (at least six digits, never cut)."""
-    counters = ReferenceCounter.metadata.tables[ReferenceCounter.__tablename__]
-    inquiries = Inquiry.metadata.tables[Inquiry.__tablename__]
-    # No parameter is named as a column of a table updated: it would be SET too.
-    counted = (update(counters).where(counters.c.year == bindparam("of_year"))
-               .values(last=counters.c.last + 1).returning(counters.c.last).cte("counted"))
+    counted = _COUNT.cte("counted")
     digits = cast(counted.c.last, String)
     number = select(func.lpad(digits, func.greatest(6, func.length(digits)), "0"))
     reference = (bindparam("prefix", type_=String) + "-" + cast(bindparam("of_year"), String) + "-"
                  + number.scalar_subquery())
     # No row of the year: nothing counted, nothing numbered (the caller makes the row).
-    return (update(inquiries)
-            .where(inquiries.c.id == bindparam("inquiry_id"), select(counted.c.last).exists())
-            .values(reference=reference).returning(inquiries.c.reference))
+    return (update(_INQUIRIES)
+            .where(_INQUIRIES.c.id == bindparam("inquiry_id"), select(counted.c.last).exists())
+            .values(reference=reference).returning(_INQUIRIES.c.reference))
+
+
+_NUMBERING = _numbering()
 
 
 def placeholder_reference() -> str:
